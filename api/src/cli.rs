@@ -1,0 +1,236 @@
+//! The command line: `larder [serve] [flags]`, `larder openapi`, and room for more verbs.
+//!
+//! `larder` with no subcommand is `larder serve`, and the serve flags are accepted at the top level
+//! too (`larder --http-addr …`). Every flag has a `LARDER_*` environment variable; see `config`
+//! for the precedence (flags > env > file > defaults).
+//!
+//! ## Adding a verb
+//!
+//! Add a variant to [`Command`] holding its clap `Args` (defined in the verb's own module), and an
+//! arm in [`run`] calling that module's `run(args) -> ExitCode`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use larder_runtime::PolicyRef;
+
+use crate::config::{Config, LogFormat, Overrides};
+use crate::server;
+
+/// Exit code for a configuration that was refused (clap uses the same code for bad flags).
+pub const EXIT_BAD_CONFIG: u8 = 2;
+/// Prefix of the line `serve` prints on stdout once both ports are bound, for scripts and tests:
+/// `larder ready resp_addr=127.0.0.1:6390 http_addr=127.0.0.1:8390`.
+pub const READY_LINE_PREFIX: &str = "larder ready";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "larder",
+    version,
+    about = "A programmable cache: Redis protocol, REST, pluggable eviction"
+)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// `larder [flags]` means `larder serve [flags]`.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a node: Redis protocol and HTTP (REST, /metrics, /openapi.json, /docs). The default.
+    Serve(ServeArgs),
+    /// Print the OpenAPI document of the REST API (the content of openapi/openapi.json).
+    Openapi,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// TOML config file.
+    #[arg(short, long, env = "LARDER_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Redis-protocol address [default: 127.0.0.1:6390].
+    #[arg(long, env = "LARDER_RESP_ADDR", value_name = "IP:PORT")]
+    pub resp_addr: Option<std::net::SocketAddr>,
+    /// HTTP address: REST, /metrics, /openapi.json, /docs [default: 127.0.0.1:8390].
+    #[arg(long, env = "LARDER_HTTP_ADDR", value_name = "IP:PORT")]
+    pub http_addr: Option<std::net::SocketAddr>,
+    /// Log line format [default: text].
+    #[arg(long, env = "LARDER_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Log filter, RUST_LOG syntax (e.g. `info,larder=debug`); RUST_LOG is read after
+    /// LARDER_LOG_LEVEL [default: info].
+    #[arg(long, env = "LARDER_LOG_LEVEL", value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// Largest HTTP request body, in bytes [default: 16777216].
+    #[arg(long, env = "LARDER_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Capacity of the default namespace, in bytes [default: 268435456].
+    #[arg(long, env = "LARDER_CAPACITY_BYTES", value_name = "BYTES")]
+    pub capacity_bytes: Option<u64>,
+    /// Largest key + value in the default namespace, in bytes [default: 1048576].
+    #[arg(long, env = "LARDER_MAX_ITEM_SIZE", value_name = "BYTES")]
+    pub max_item_size: Option<u64>,
+    /// Default TTL of the default namespace in seconds; 0 = keys do not expire [default: 0].
+    #[arg(long, env = "LARDER_DEFAULT_TTL_SECS", value_name = "SECS")]
+    pub default_ttl_secs: Option<u64>,
+    /// Eviction policy of the default namespace: lru, s3fifo, sieve, wtinylfu or plugin:<id>
+    /// [default: s3fifo].
+    #[arg(long, env = "LARDER_EVICTION", value_name = "POLICY")]
+    pub eviction: Option<PolicyRef>,
+}
+
+impl ServeArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            resp_addr: self.resp_addr,
+            http_addr: self.http_addr,
+            log_format: self.log_format,
+            log_level: self
+                .log_level
+                .clone()
+                .or_else(|| std::env::var("RUST_LOG").ok()),
+            max_body_bytes: self.max_body_bytes,
+            default_capacity_bytes: self.capacity_bytes,
+            default_max_item_size: self.max_item_size,
+            default_ttl_secs: self.default_ttl_secs,
+            default_eviction: self.eviction.clone(),
+        }
+    }
+}
+
+/// Parse the command line and run the chosen verb.
+pub fn main() -> ExitCode {
+    run(Cli::parse())
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        None => serve(cli.serve),
+        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Openapi) => print_openapi(),
+    }
+}
+
+fn print_openapi() -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out
+        .write_all(crate::rest::openapi::document_json().as_bytes())
+        .and_then(|()| out.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("larder: cannot write the OpenAPI document: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let config = match Config::load(args.config.as_deref(), args.overrides()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("larder: {e}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    init_logging(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("larder: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve_until_signal(&config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("larder: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve_until_signal(config: &Config) -> anyhow::Result<()> {
+    let running = server::start(config).await?;
+    print_banner(running.resp_addr, running.http_addr);
+    let trigger = running.shutdown_trigger();
+    tokio::spawn(async move {
+        termination_signal().await;
+        tracing::info!("shutting down: finishing requests in flight (signal again to force)");
+        trigger.trigger();
+        termination_signal().await;
+        tracing::warn!("second signal: exiting without waiting");
+        std::process::exit(1);
+    });
+    running.wait().await
+}
+
+/// Where everything is, for a human, plus one line for scripts.
+fn print_banner(resp: std::net::SocketAddr, http: std::net::SocketAddr) {
+    let base = format!("http://{http}");
+    let mut out = std::io::stdout().lock();
+    // stdout may be closed (e.g. piped into a finished `head`); serving matters more than the banner.
+    let _ = writeln!(
+        out,
+        "larder {version} serving\n\
+         \x20 Redis protocol  {resp}   (redis-cli -h {rip} -p {rport})\n\
+         \x20 REST API        {base}/v1/namespaces\n\
+         \x20 metrics         {base}/metrics\n\
+         \x20 OpenAPI         {base}/openapi.json\n\
+         \x20 Swagger UI      {base}/docs\n\
+         {READY_LINE_PREFIX} resp_addr={resp} http_addr={http}",
+        version = env!("CARGO_PKG_VERSION"),
+        rip = resp.ip(),
+        rport = resp.port(),
+    );
+    let _ = out.flush();
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn termination_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+fn init_logging(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    // Config::load validated the filter; fall back to `info` rather than fail if it changes.
+    let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let installed = match config.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    if let Err(e) = installed {
+        eprintln!("larder: logging not initialised: {e}");
+    }
+}

@@ -1,0 +1,338 @@
+//! Server configuration: where the node listens, how it logs, and which namespaces exist at start.
+//!
+//! ## Sources and precedence
+//!
+//! Every setting can come from four places; the first one that sets it wins:
+//!
+//! 1. a command-line flag (`larder serve --http-addr 127.0.0.1:9000`);
+//! 2. an environment variable (`LARDER_HTTP_ADDR=127.0.0.1:9000`; for the log filter, `RUST_LOG`
+//!    is consulted after `LARDER_LOG_LEVEL`);
+//! 3. the TOML file named by `--config` / `LARDER_CONFIG`;
+//! 4. the built-in default, which needs no file at all: RESP on `127.0.0.1:6390` (beside, not on,
+//!    Redis's 6379) and HTTP on `127.0.0.1:8390`.
+//!
+//! Flags and environment variables are resolved by clap (see `cli`) into an [`Overrides`];
+//! [`Config::load`] lays them over the file and the defaults and validates the result.
+//!
+//! ## The file
+//!
+//! ```toml
+//! resp_addr = "127.0.0.1:6390"
+//! http_addr = "127.0.0.1:8390"
+//! log_format = "text"          # or "json"
+//! log_level = "info,larder=debug"
+//! max_body_bytes = 16777216
+//!
+//! [namespaces.default]         # the namespace every client starts in
+//! capacity_bytes = 536870912
+//! eviction = "s3fifo"
+//!
+//! [namespaces.sessions]        # created at start
+//! capacity_bytes = 67108864
+//! default_ttl_secs = 1800
+//! ```
+//!
+//! Unknown keys, wrong types, unparsable addresses and namespace configs the store cannot honour are
+//! refused with an error that names the field ([`ConfigError`]); the binary exits with code 2.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use larder_runtime::{DEFAULT_NAMESPACE, NamespaceConfig, NamespaceError, Namespaces, PolicyRef};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Default Redis-protocol address: loopback, one port above what Redis itself would not use.
+pub const DEFAULT_RESP_ADDR: &str = "127.0.0.1:6390";
+/// Default HTTP address (REST API, `/metrics`, `/openapi.json`, `/docs`).
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8390";
+/// Default cap on an HTTP request body: room for a 1 MiB item many times over, small enough that a
+/// client cannot make the server buffer gigabytes.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+const DEFAULT_LOG_LEVEL: &str = "info";
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// The fully resolved configuration of one node.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Config {
+    pub resp_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub log_format: LogFormat,
+    /// A `RUST_LOG`-style filter, e.g. `info` or `warn,larder=debug`.
+    pub log_level: String,
+    /// Largest HTTP request body accepted; larger bodies get `413 body_too_large`.
+    pub max_body_bytes: usize,
+    /// Namespaces to create at start, by name. `default` configures the default namespace.
+    pub namespaces: BTreeMap<String, NamespaceConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            resp_addr: parse_const_addr(DEFAULT_RESP_ADDR),
+            http_addr: parse_const_addr(DEFAULT_HTTP_ADDR),
+            log_format: LogFormat::Text,
+            log_level: DEFAULT_LOG_LEVEL.to_string(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            namespaces: BTreeMap::new(),
+        }
+    }
+}
+
+fn parse_const_addr(addr: &str) -> SocketAddr {
+    addr.parse()
+        .unwrap_or_else(|_| unreachable!("{addr} is a valid literal address"))
+}
+
+/// The TOML file as written: every field optional, unknown fields refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    resp_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
+    log_format: Option<LogFormat>,
+    log_level: Option<String>,
+    max_body_bytes: Option<usize>,
+    #[serde(default)]
+    namespaces: BTreeMap<String, NamespaceConfig>,
+}
+
+/// Values from flags or environment variables; `None` means "not given, fall through".
+///
+/// The `default_*` fields override single fields of the default namespace's config on top of
+/// whatever `[namespaces.default]` in the file says.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub resp_addr: Option<SocketAddr>,
+    pub http_addr: Option<SocketAddr>,
+    pub log_format: Option<LogFormat>,
+    pub log_level: Option<String>,
+    pub max_body_bytes: Option<usize>,
+    pub default_capacity_bytes: Option<u64>,
+    pub default_max_item_size: Option<u64>,
+    pub default_ttl_secs: Option<u64>,
+    pub default_eviction: Option<PolicyRef>,
+}
+
+/// Why a configuration was refused. The message always names the field (or the file) at fault.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The TOML did not parse or did not match the schema; toml's message quotes the offending
+    /// line, so the field is named there.
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid config: {field}: {reason}")]
+    Invalid { field: String, reason: String },
+}
+
+impl Config {
+    /// Resolve the configuration: `overrides` (flags, env) over the file at `path` over defaults.
+    pub fn load(path: Option<&Path>, overrides: Overrides) -> Result<Self, ConfigError> {
+        let file = match path {
+            Some(path) => Self::read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let defaults = Config::default();
+        let mut config = Config {
+            resp_addr: overrides
+                .resp_addr
+                .or(file.resp_addr)
+                .unwrap_or(defaults.resp_addr),
+            http_addr: overrides
+                .http_addr
+                .or(file.http_addr)
+                .unwrap_or(defaults.http_addr),
+            log_format: overrides
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(defaults.log_format),
+            log_level: overrides
+                .log_level
+                .or(file.log_level)
+                .unwrap_or(defaults.log_level),
+            max_body_bytes: overrides
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(defaults.max_body_bytes),
+            namespaces: file.namespaces,
+        };
+        let has_default_override = overrides.default_capacity_bytes.is_some()
+            || overrides.default_max_item_size.is_some()
+            || overrides.default_ttl_secs.is_some()
+            || overrides.default_eviction.is_some();
+        if has_default_override {
+            let ns = config
+                .namespaces
+                .entry(DEFAULT_NAMESPACE.to_string())
+                .or_default();
+            if let Some(v) = overrides.default_capacity_bytes {
+                ns.capacity_bytes = v;
+            }
+            if let Some(v) = overrides.default_max_item_size {
+                ns.max_item_size = v;
+            }
+            if let Some(v) = overrides.default_ttl_secs {
+                ns.default_ttl_secs = v;
+            }
+            if let Some(v) = overrides.default_eviction {
+                ns.eviction = v;
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })
+    }
+
+    /// Check everything a file or flag can get wrong that the types alone do not catch.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
+            return Err(ConfigError::Invalid {
+                field: "log_level".into(),
+                reason: format!("{:?} is not a valid filter: {e}", self.log_level),
+            });
+        }
+        if self.max_body_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                field: "max_body_bytes".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        // Building the registry runs exactly the checks the server will run, so nothing that
+        // passes here can fail at start.
+        self.build_namespaces().map(drop)
+    }
+
+    /// The default namespace's config: `[namespaces.default]`, or the built-in default.
+    pub fn default_namespace(&self) -> NamespaceConfig {
+        self.namespaces
+            .get(DEFAULT_NAMESPACE)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The namespace registry this config describes.
+    pub fn build_namespaces(&self) -> Result<Namespaces, ConfigError> {
+        let namespaces = Namespaces::new(self.default_namespace())
+            .map_err(|e| namespace_error(DEFAULT_NAMESPACE, e))?;
+        for (name, config) in &self.namespaces {
+            if name != DEFAULT_NAMESPACE {
+                namespaces
+                    .create(name, config.clone())
+                    .map_err(|e| namespace_error(name, e))?;
+            }
+        }
+        Ok(namespaces)
+    }
+}
+
+/// Name the field as it is spelled in the file: `namespaces.<name>.<field>`.
+fn namespace_error(name: &str, err: NamespaceError) -> ConfigError {
+    match err {
+        NamespaceError::InvalidConfig {
+            field: "name",
+            reason,
+        } => ConfigError::Invalid {
+            field: "namespaces".into(),
+            reason: format!("bad name {reason}"),
+        },
+        NamespaceError::InvalidConfig { field, reason } => ConfigError::Invalid {
+            field: format!("namespaces.{name}.{field}"),
+            reason,
+        },
+        other => ConfigError::Invalid {
+            field: format!("namespaces.{name}"),
+            reason: other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(toml: &str, overrides: Overrides) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("larder.toml");
+        std::fs::write(&path, toml).unwrap();
+        Config::load(Some(&path), overrides)
+    }
+
+    #[test]
+    fn zero_configuration_uses_the_documented_ports() {
+        let config = Config::load(None, Overrides::default()).unwrap();
+        assert_eq!(config.resp_addr.to_string(), "127.0.0.1:6390");
+        assert_eq!(config.http_addr.to_string(), "127.0.0.1:8390");
+        assert_eq!(config.default_namespace(), NamespaceConfig::default());
+    }
+
+    #[test]
+    fn overrides_beat_the_file() {
+        let overrides = Overrides {
+            http_addr: Some("127.0.0.1:9001".parse().unwrap()),
+            default_ttl_secs: Some(7),
+            ..Default::default()
+        };
+        let config = load_str(
+            "http_addr = \"127.0.0.1:9000\"\nresp_addr = \"127.0.0.1:9100\"\n\
+             [namespaces.default]\ncapacity_bytes = 33554432\n",
+            overrides,
+        )
+        .unwrap();
+        assert_eq!(config.http_addr.to_string(), "127.0.0.1:9001");
+        assert_eq!(config.resp_addr.to_string(), "127.0.0.1:9100");
+        let default = config.default_namespace();
+        assert_eq!(default.capacity_bytes, 33554432);
+        assert_eq!(default.default_ttl_secs, 7);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            ("bogus = 1\n", "bogus"),
+            ("http_addr = \"not an address\"\n", "http_addr"),
+            ("max_body_bytes = \"big\"\n", "max_body_bytes"),
+            ("log_level = \"[[[\"\n", "log_level"),
+            (
+                "[namespaces.s]\ncapacity_bytes = 10\n",
+                "namespaces.s.capacity_bytes",
+            ),
+            ("[namespaces.s]\ncolour = 1\n", "colour"),
+            ("[namespaces.\"bad name\"]\n", "namespaces"),
+        ];
+        for (toml, field) in cases {
+            let err = load_str(toml, Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(field),
+                "{toml:?} gave {err:?}, which does not name {field}"
+            );
+        }
+    }
+}

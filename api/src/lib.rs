@@ -1,0 +1,22 @@
+//! # larder — the binary's library half
+//!
+//! The `larder` binary is a thin `main.rs` over this crate, so integration tests can start a real
+//! server in-process on `127.0.0.1:0`.
+//!
+//! | module | holds |
+//! |---|---|
+//! | `state` | [`state::AppState`], shared by every front end |
+//! | `metrics` | the server's Prometheus registry |
+//! | `resp` | the Redis-protocol (RESP2/RESP3) server |
+//! | `rest` | the REST data and admin API (axum + utoipa) |
+//! | `config` | [`config::Config`]: file, environment and flags, merged and validated |
+//! | `server` | [`server::start`]: bind, spawn, shut down gracefully |
+//! | `cli` | the command line (`larder serve`, `larder openapi`, …) |
+
+pub mod cli;
+pub mod config;
+pub mod metrics;
+pub mod resp;
+pub mod rest;
+pub mod server;
+pub mod state;

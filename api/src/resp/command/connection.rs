@@ -1,0 +1,212 @@
+//! Connection commands: PING, HELLO, AUTH, SELECT and CLIENT (QUIT and ECHO are one-liners in
+//! the dispatcher).
+//!
+//! SELECT is how a Redis client reaches a namespace other than `default`: `SELECT 0` selects
+//! `default`; `SELECT <name>` selects the namespace called `<name>` (so `SELECT 3` works only if a
+//! namespace named "3" exists). The namespace is resolved here, once, and kept in the session.
+//!
+//! There are no passwords on the data port: AUTH and HELLO's AUTH option are accepted so that
+//! clients configured with credentials still connect.
+
+use larder_runtime::DEFAULT_NAMESPACE;
+
+use super::{Args, is, syntax_error, wrong_arity};
+use crate::resp::context::ServerContext;
+use crate::resp::reply::{Protocol, Reply};
+use crate::resp::session::Session;
+
+/// The Redis version we answer as: the command set and protocol behave like this release's.
+pub const REDIS_COMPAT_VERSION: &str = "7.2.0";
+
+pub fn ping(args: &Args<'_>, reply: &mut Reply) {
+    match args.len() {
+        1 => reply.simple("PONG"),
+        2 => reply.bulk(args.get(1)),
+        _ => wrong_arity("ping", reply),
+    }
+}
+
+/// `HELLO [protover [AUTH username password] [SETNAME clientname]]`
+pub fn hello(args: &Args<'_>, session: &mut Session, reply: &mut Reply) {
+    let mut protocol = reply.protocol;
+    if args.len() >= 2 {
+        protocol = match super::parse_i64(args.get(1)) {
+            Some(2) => Protocol::Resp2,
+            Some(3) => Protocol::Resp3,
+            Some(_) => return reply.error("NOPROTO unsupported protocol version"),
+            None => {
+                return reply.error("ERR Protocol version is not an integer or out of range");
+            }
+        };
+    }
+    let mut new_name = None;
+    let mut i = 2;
+    while i < args.len() {
+        let opt = args.get(i);
+        let remaining = args.len() - i - 1;
+        if is(opt, "AUTH") && remaining >= 2 {
+            i += 3;
+        } else if is(opt, "SETNAME") && remaining >= 1 {
+            let name = args.get(i + 1);
+            if let Err(message) = check_client_name(name) {
+                return reply.error(message);
+            }
+            new_name = Some(name);
+            i += 2;
+        } else {
+            return reply.error_fmt(format_args!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(opt)
+            ));
+        }
+    }
+    if let Some(name) = new_name {
+        session.name = (!name.is_empty()).then(|| name.to_vec());
+    }
+    reply.protocol = protocol;
+    reply.map(7);
+    reply.bulk(b"server");
+    reply.bulk(b"redis");
+    reply.bulk(b"version");
+    reply.bulk(REDIS_COMPAT_VERSION.as_bytes());
+    reply.bulk(b"proto");
+    reply.integer(protocol.version());
+    reply.bulk(b"id");
+    reply.integer(session.id as i64);
+    reply.bulk(b"mode");
+    reply.bulk(b"standalone");
+    reply.bulk(b"role");
+    reply.bulk(b"master");
+    reply.bulk(b"modules");
+    reply.array(0);
+}
+
+/// `AUTH password` is refused the way Redis refuses it when no password is set; `AUTH user pass`
+/// is accepted (the default user needs no password).
+pub fn auth(args: &Args<'_>, reply: &mut Reply) {
+    match args.len() {
+        2 => reply.error(
+            "ERR AUTH <password> called without any password configured for the default user. \
+             Are you sure your configuration is correct?",
+        ),
+        3 => reply.ok(),
+        _ => syntax_error(reply),
+    }
+}
+
+pub fn select(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply: &mut Reply) {
+    let arg = args.get(1);
+    let name = if arg == b"0" { DEFAULT_NAMESPACE.as_bytes() } else { arg };
+    let found = std::str::from_utf8(name)
+        .ok()
+        .and_then(|name| ctx.state.namespaces.get(name).ok());
+    match found {
+        Some(namespace) => {
+            session.namespace = namespace;
+            reply.ok();
+        }
+        None => reply.error_fmt(format_args!(
+            "ERR namespace '{}' does not exist",
+            String::from_utf8_lossy(name)
+        )),
+    }
+}
+
+/// `CLIENT ID | GETNAME | SETNAME name | SETINFO LIB-NAME|LIB-VER value | INFO | NO-EVICT … |
+/// NO-TOUCH … | HELP`
+pub fn client(args: &Args<'_>, session: &mut Session, reply: &mut Reply) {
+    let sub = args.get(1);
+    let argc = args.len();
+    if is(sub, "ID") && argc == 2 {
+        reply.integer(session.id as i64);
+    } else if is(sub, "GETNAME") && argc == 2 {
+        match &session.name {
+            Some(name) => reply.bulk(name),
+            None => reply.null(),
+        }
+    } else if is(sub, "SETNAME") && argc == 3 {
+        let name = args.get(2);
+        match check_client_name(name) {
+            Ok(()) => {
+                session.name = (!name.is_empty()).then(|| name.to_vec());
+                reply.ok();
+            }
+            Err(message) => reply.error(message),
+        }
+    } else if is(sub, "SETINFO") && argc == 4 {
+        let (attr, value) = (args.get(2), args.get(3));
+        if value.iter().any(|&b| b == b' ' || b == b'\n' || !(b' '..=b'~').contains(&b)) {
+            return reply.error("ERR LIB-NAME and LIB-VER cannot contain spaces, newlines or special characters.");
+        }
+        if is(attr, "LIB-NAME") {
+            session.lib_name = Some(value.to_vec());
+        } else if is(attr, "LIB-VER") {
+            session.lib_ver = Some(value.to_vec());
+        } else {
+            return reply.error_fmt(format_args!(
+                "ERR Unrecognized option '{}'",
+                String::from_utf8_lossy(attr)
+            ));
+        }
+        reply.ok();
+    } else if is(sub, "INFO") && argc == 2 {
+        reply.bulk(client_info_line(session, reply.protocol).as_bytes());
+    } else if (is(sub, "NO-EVICT") || is(sub, "NO-TOUCH")) && argc == 3 {
+        // Accepted for compatibility; they change nothing here.
+        reply.ok();
+    } else if is(sub, "HELP") && argc == 2 {
+        let lines: &[&[u8]] = &[
+            b"CLIENT <subcommand> [<arg> ...]. Subcommands are:",
+            b"ID", b"    Return the ID of the current connection.",
+            b"GETNAME", b"    Return the name of the current connection.",
+            b"SETNAME <name>", b"    Assign the name <name> to the current connection.",
+            b"SETINFO <LIB-NAME|LIB-VER> <value>", b"    Record the client library's name or version.",
+            b"INFO", b"    Return information about the current connection.",
+        ];
+        reply.array(lines.len());
+        for line in lines {
+            reply.simple(&String::from_utf8_lossy(line));
+        }
+    } else if ["ID", "GETNAME", "SETNAME", "SETINFO", "INFO", "NO-EVICT", "NO-TOUCH", "HELP"]
+        .iter()
+        .any(|known| is(sub, known))
+    {
+        reply.error_fmt(format_args!(
+            "ERR wrong number of arguments for 'client|{}' command",
+            String::from_utf8_lossy(sub).to_ascii_lowercase()
+        ));
+    } else {
+        reply.error_fmt(format_args!(
+            "ERR unknown subcommand '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(sub)
+        ));
+    }
+}
+
+fn check_client_name(name: &[u8]) -> Result<(), &'static str> {
+    if name.iter().all(|b| (b'!'..=b'~').contains(b)) {
+        Ok(())
+    } else {
+        Err("ERR Client names cannot contain spaces, newlines or special characters.")
+    }
+}
+
+/// One line in Redis's `CLIENT INFO` format, with the fields that mean something here plus
+/// `ns=`, the selected namespace.
+fn client_info_line(session: &Session, protocol: Protocol) -> String {
+    let text = |bytes: &Option<Vec<u8>>| {
+        bytes.as_deref().map(String::from_utf8_lossy).unwrap_or_default().into_owned()
+    };
+    format!(
+        "id={} addr={} laddr={} name={} age={} ns={} resp={} lib-name={} lib-ver={}\n",
+        session.id,
+        session.peer,
+        session.local,
+        text(&session.name),
+        session.connected_at.elapsed().as_secs(),
+        session.namespace.name(),
+        protocol.version(),
+        text(&session.lib_name),
+        text(&session.lib_ver),
+    )
+}

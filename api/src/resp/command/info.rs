@@ -1,0 +1,135 @@
+//! INFO: Redis-style `field:value` lines in `# Section` blocks.
+//!
+//! Sections: `server`, `clients`, `memory`, `stats`, `keyspace` (`INFO`, `INFO default`,
+//! `INFO all` and `INFO everything` give all of them; unknown names give nothing, as in Redis).
+//! Memory and keyspace figures are the stores' own accounting summed over namespaces. In
+//! `keyspace`, the `default` namespace appears as `db0` (where Redis tools look for it) and every
+//! other namespace under its own name. Command counts are added by each connection about once a
+//! second, so `total_commands_processed` may trail by that much.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use larder_runtime::{DEFAULT_NAMESPACE, StoreStats};
+
+use super::Args;
+use super::connection::REDIS_COMPAT_VERSION;
+use super::is;
+use crate::resp::context::ServerContext;
+use crate::resp::reply::Reply;
+use crate::resp::session::Session;
+
+const SECTIONS: [&str; 5] = ["server", "clients", "memory", "stats", "keyspace"];
+
+pub fn info(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Reply) {
+    let everything = args.len() == 1
+        || args.from(1).any(|a| is(a, "ALL") || is(a, "DEFAULT") || is(a, "EVERYTHING"));
+    let wanted = |section: &str| everything || args.from(1).any(|a| is(a, section));
+    let mut out = String::with_capacity(1024);
+    for section in SECTIONS.iter().filter(|s| wanted(s)) {
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        match *section {
+            "server" => server(&mut out, ctx),
+            "clients" => clients(&mut out, ctx),
+            "memory" => memory(&mut out, ctx, session),
+            "stats" => stats(&mut out, ctx),
+            _ => keyspace(&mut out, ctx),
+        }
+    }
+    reply.bulk(out.as_bytes());
+}
+
+fn server(out: &mut String, ctx: &ServerContext) {
+    let uptime = ctx.started.elapsed().as_secs();
+    let _ = write!(
+        out,
+        "# Server\r\nredis_version:{REDIS_COMPAT_VERSION}\r\nlarder_version:{}\r\n\
+         redis_mode:standalone\r\nos:{} {}\r\narch_bits:{}\r\nprocess_id:{}\r\ntcp_port:{}\r\n\
+         uptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\n",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        usize::BITS,
+        std::process::id(),
+        ctx.port,
+        uptime / 86_400,
+    );
+}
+
+fn clients(out: &mut String, ctx: &ServerContext) {
+    let _ = write!(
+        out,
+        "# Clients\r\nconnected_clients:{}\r\n",
+        ctx.state.metrics.resp_connections.get()
+    );
+}
+
+fn totals(ctx: &ServerContext) -> StoreStats {
+    let mut total = StoreStats::default();
+    for ns in ctx.state.namespaces.list() {
+        let s = ns.store().stats();
+        total.keys += s.keys;
+        total.bytes += s.bytes;
+        total.capacity_bytes += s.capacity_bytes;
+        total.hits += s.hits;
+        total.misses += s.misses;
+        total.sets += s.sets;
+        total.evictions += s.evictions;
+        total.expirations += s.expirations;
+    }
+    total
+}
+
+fn memory(out: &mut String, ctx: &ServerContext, session: &Session) {
+    let total = totals(ctx);
+    let _ = write!(
+        out,
+        "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nmaxmemory:{}\r\n\
+         maxmemory_human:{}\r\nmaxmemory_policy:{}\r\n",
+        total.bytes,
+        human(total.bytes),
+        total.capacity_bytes,
+        human(total.capacity_bytes),
+        session.namespace.store().policy_name(),
+    );
+}
+
+fn stats(out: &mut String, ctx: &ServerContext) {
+    let total = totals(ctx);
+    let _ = write!(
+        out,
+        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
+         keyspace_hits:{}\r\nkeyspace_misses:{}\r\nevicted_keys:{}\r\nexpired_keys:{}\r\n\
+         total_writes:{}\r\n",
+        ctx.connections_received.load(Ordering::Relaxed),
+        ctx.commands_processed.load(Ordering::Relaxed),
+        total.hits,
+        total.misses,
+        total.evictions,
+        total.expirations,
+        total.sets,
+    );
+}
+
+fn keyspace(out: &mut String, ctx: &ServerContext) {
+    out.push_str("# Keyspace\r\n");
+    for ns in ctx.state.namespaces.list() {
+        let s = ns.store().stats();
+        let label = if ns.name() == DEFAULT_NAMESPACE { "db0" } else { ns.name() };
+        let _ = write!(out, "{label}:keys={},bytes={},capacity={}\r\n", s.keys, s.bytes, s.capacity_bytes);
+    }
+}
+
+/// Bytes as Redis's `*_human` fields show them: `1.50M`.
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes}B") } else { format!("{value:.2}{}", UNITS[unit]) }
+}

@@ -1,0 +1,221 @@
+//! Commands: looking one up, checking its arity, and running it.
+//!
+//! | file | commands |
+//! |---|---|
+//! | [`table`] | the command table ([`CommandKind`], arity, what `COMMAND` reports) |
+//! | `deadline` | EX/PX/EXAT/PXAT and EXPIRE-family time arguments |
+//! | `strings` | GET, SET, SETNX, SETEX, PSETEX, GETEX, MGET, MSET, INCR/DECR family |
+//! | `keys` | DEL, UNLINK, EXISTS, TOUCH, EXPIRE family, PERSIST, TTL, PTTL |
+//! | `connection` | PING, ECHO, HELLO, AUTH, SELECT, CLIENT, QUIT |
+//! | `server` | DBSIZE, FLUSHDB, FLUSHALL, CONFIG |
+//! | `info` | INFO |
+//! | `introspection` | COMMAND |
+//!
+//! Every handler writes exactly one reply into the [`Reply`] buffer, errors included; nothing here
+//! returns a Rust error, because a bad command never affects the connection, only its own reply.
+
+mod connection;
+mod deadline;
+mod info;
+mod introspection;
+mod keys;
+mod server;
+mod strings;
+pub mod table;
+
+use std::ops::Range;
+
+use larder_runtime::StoreError;
+
+pub use table::CommandKind;
+
+use deadline::TimeUnit;
+
+use super::context::ServerContext;
+use super::reply::Reply;
+use super::session::Session;
+
+/// The arguments of one command (the name is argument 0), as ranges into the frame's bytes.
+#[derive(Clone, Copy)]
+pub struct Args<'a> {
+    frame: &'a [u8],
+    ranges: &'a [Range<usize>],
+}
+
+impl<'a> Args<'a> {
+    /// `ranges` must lie within `frame` (the parser guarantees it).
+    pub fn new(frame: &'a [u8], ranges: &'a [Range<usize>]) -> Self {
+        Self { frame, ranges }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// Argument `i`; empty when out of range, so a handler's indexing can never panic.
+    #[inline]
+    pub fn get(&self, i: usize) -> &'a [u8] {
+        self.ranges.get(i).and_then(|r| self.frame.get(r.clone())).unwrap_or(&[])
+    }
+
+    /// Arguments from `i` on.
+    pub fn from(&self, i: usize) -> impl ExactSizeIterator<Item = &'a [u8]> + use<'a> {
+        let frame = self.frame;
+        self.ranges.get(i..).unwrap_or(&[]).iter().map(move |r| frame.get(r.clone()).unwrap_or(&[]))
+    }
+}
+
+/// Run the command in `args` and write its reply. Returns the command's kind, or `None` for an
+/// unknown command, so the caller can record latency per command.
+pub fn execute(
+    args: &Args<'_>,
+    session: &mut Session,
+    ctx: &ServerContext,
+    reply: &mut Reply,
+) -> Option<CommandKind> {
+    let name = args.get(0);
+    let Some(kind) = CommandKind::lookup(name) else {
+        unknown_command(args, reply);
+        return None;
+    };
+    let spec = kind.spec();
+    if !spec.arity_ok(args.len()) {
+        wrong_arity(spec.name, reply);
+        return Some(kind);
+    }
+    let store = session.namespace.store();
+    use CommandKind as K;
+    match kind {
+        K::Get => strings::get(store, args.get(1), reply),
+        K::Set => strings::set(store, args, reply),
+        K::SetNx => strings::setnx(store, args, reply),
+        K::SetEx => strings::setex(store, args, 1000, reply),
+        K::PSetEx => strings::setex(store, args, 1, reply),
+        K::GetEx => strings::getex(store, args, reply),
+        K::MGet => strings::mget(store, args, reply),
+        K::MSet => strings::mset(store, args, reply),
+        K::Incr => strings::incr_by(store, args.get(1), 1, reply),
+        K::Decr => strings::incr_by(store, args.get(1), -1, reply),
+        K::IncrBy => strings::incr_by_arg(store, args, false, reply),
+        K::DecrBy => strings::incr_by_arg(store, args, true, reply),
+        K::Del | K::Unlink => keys::del(store, args, reply),
+        K::Exists => keys::exists(store, args, reply),
+        K::Touch => keys::touch(store, args, reply),
+        K::Expire => keys::expire(store, args, TimeUnit::Seconds, reply),
+        K::PExpire => keys::expire(store, args, TimeUnit::Millis, reply),
+        K::ExpireAt => keys::expire(store, args, TimeUnit::UnixSeconds, reply),
+        K::PExpireAt => keys::expire(store, args, TimeUnit::UnixMillis, reply),
+        K::Persist => keys::persist(store, args.get(1), reply),
+        K::Ttl => keys::ttl(store, args.get(1), 1000, reply),
+        K::PTtl => keys::ttl(store, args.get(1), 1, reply),
+        K::Ping => connection::ping(args, reply),
+        K::Echo => reply.bulk(args.get(1)),
+        K::Hello => connection::hello(args, session, reply),
+        K::Auth => connection::auth(args, reply),
+        K::Select => connection::select(args, session, ctx, reply),
+        K::Client => connection::client(args, session, reply),
+        K::Quit => {
+            reply.ok();
+            session.quit = true;
+        }
+        K::Info => info::info(args, session, ctx, reply),
+        K::DbSize => reply.integer(store.stats().keys as i64),
+        K::FlushDb => server::flushdb(args, session, reply),
+        K::FlushAll => server::flushall(args, ctx, reply),
+        K::Command => introspection::command(args, reply),
+        K::Config => server::config(args, reply),
+    }
+    Some(kind)
+}
+
+/// `-ERR unknown command 'foo', with args beginning with: 'a' 'b' ` (Redis's exact shape).
+fn unknown_command(args: &Args<'_>, reply: &mut Reply) {
+    let mut message = String::from("ERR unknown command '");
+    message.push_str(&String::from_utf8_lossy(truncate(args.get(0), 128)));
+    message.push_str("', with args beginning with: ");
+    for arg in args.from(1) {
+        if message.len() >= 256 {
+            break;
+        }
+        message.push('\'');
+        message.push_str(&String::from_utf8_lossy(truncate(arg, 128)));
+        message.push_str("' ");
+    }
+    reply.error(&message);
+}
+
+fn truncate(bytes: &[u8], max: usize) -> &[u8] {
+    &bytes[..bytes.len().min(max)]
+}
+
+pub(super) fn wrong_arity(name: &str, reply: &mut Reply) {
+    reply.error_fmt(format_args!("ERR wrong number of arguments for '{name}' command"));
+}
+
+pub(super) fn syntax_error(reply: &mut Reply) {
+    reply.error("ERR syntax error");
+}
+
+pub(super) fn not_an_integer(reply: &mut Reply) {
+    reply.error("ERR value is not an integer or out of range");
+}
+
+pub(super) fn invalid_expire(name: &str, reply: &mut Reply) {
+    reply.error_fmt(format_args!("ERR invalid expire time in '{name}' command"));
+}
+
+/// A store refusal as a Redis-style error line. The messages already read like Redis's
+/// ("value is not an integer or out of range", "increment or decrement would overflow").
+pub(super) fn store_error(error: &StoreError, reply: &mut Reply) {
+    reply.error_fmt(format_args!("ERR {error}"));
+}
+
+/// Redis's strict integer syntax: optional `-`, no `+`, no leading zeros, no spaces, fits i64.
+pub(super) fn parse_i64(text: &[u8]) -> Option<i64> {
+    let (negative, digits) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
+    };
+    match digits {
+        [] => return None,
+        [b'0'] => return if negative { None } else { Some(0) },
+        [b'0', ..] => return None,
+        _ => {}
+    }
+    let mut value: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        let digit = i64::from(d - b'0');
+        value = value.checked_mul(10)?;
+        value = if negative { value.checked_sub(digit)? } else { value.checked_add(digit)? };
+    }
+    Some(value)
+}
+
+/// Case-insensitive comparison of an argument with an upper-case option name.
+#[inline]
+pub(super) fn is(arg: &[u8], option: &str) -> bool {
+    arg.eq_ignore_ascii_case(option.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_i64;
+
+    #[test]
+    fn integers_follow_redis_syntax() {
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"-42"), Some(-42));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [&b""[..], b"-", b"+1", b"01", b"-0", b" 1", b"1.5", b"9223372036854775808"] {
+            assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+}

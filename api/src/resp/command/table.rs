@@ -1,0 +1,170 @@
+//! The command table: every command the server knows, its arity and what `COMMAND` reports.
+//!
+//! [`CommandKind`] indexes everything per command (the spec here, the latency histogram in
+//! `ServerContext`), so a command is resolved from its name once and then costs an array index.
+
+/// What `COMMAND INFO` / `COMMAND DOCS` say about one command, and its arity for argument checks.
+#[derive(Debug)]
+pub struct CommandSpec {
+    /// Lower case, as Redis reports it and as the `op` label of the latency histogram.
+    pub name: &'static str,
+    /// Redis convention: `n` means exactly `n` arguments (the name included), `-n` at least `n`.
+    pub arity: i32,
+    pub flags: &'static [&'static str],
+    pub first_key: i64,
+    pub last_key: i64,
+    pub step: i64,
+    pub group: &'static str,
+    pub since: &'static str,
+    pub summary: &'static str,
+}
+
+impl CommandSpec {
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i64;
+        let arity = i64::from(self.arity);
+        if arity >= 0 { argc == arity } else { argc >= -arity }
+    }
+}
+
+macro_rules! commands {
+    ($($kind:ident $upper:literal $name:literal $arity:literal [$($flag:literal)*]
+       ($first:literal $last:literal $step:literal) $group:literal $since:literal $summary:literal;)*) => {
+        /// Every command this server implements.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum CommandKind { $($kind),* }
+
+        const SPECS: &[CommandSpec] = &[$(CommandSpec {
+            name: $name,
+            arity: $arity,
+            flags: &[$($flag),*],
+            first_key: $first,
+            last_key: $last,
+            step: $step,
+            group: $group,
+            since: $since,
+            summary: $summary,
+        }),*];
+
+        impl CommandKind {
+            pub const ALL: &'static [CommandKind] = &[$(CommandKind::$kind),*];
+
+            /// The command named `name`, in any letter case.
+            #[inline]
+            pub fn lookup(name: &[u8]) -> Option<Self> {
+                let mut upper = [0u8; 16];
+                if name.len() > upper.len() {
+                    return None;
+                }
+                for (u, b) in upper.iter_mut().zip(name) {
+                    *u = b.to_ascii_uppercase();
+                }
+                match &upper[..name.len()] {
+                    $($upper => Some(Self::$kind),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+impl CommandKind {
+    pub fn spec(self) -> &'static CommandSpec {
+        &SPECS[self as usize]
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+commands! {
+    Get b"GET" "get" 2 ["readonly" "fast"] (1 1 1) "string" "1.0.0"
+        "Returns the string value of a key.";
+    Set b"SET" "set" -3 ["write" "denyoom"] (1 1 1) "string" "1.0.0"
+        "Sets the string value of a key, with optional expiry and conditions.";
+    SetNx b"SETNX" "setnx" 3 ["write" "denyoom" "fast"] (1 1 1) "string" "1.0.0"
+        "Sets the string value of a key only when the key doesn't exist.";
+    SetEx b"SETEX" "setex" 4 ["write" "denyoom"] (1 1 1) "string" "2.0.0"
+        "Sets the string value and expiration time in seconds of a key.";
+    PSetEx b"PSETEX" "psetex" 4 ["write" "denyoom"] (1 1 1) "string" "2.6.0"
+        "Sets the string value and expiration time in milliseconds of a key.";
+    GetEx b"GETEX" "getex" -2 ["write" "fast"] (1 1 1) "string" "6.2.0"
+        "Returns the string value of a key after setting or clearing its expiration (sliding sessions).";
+    MGet b"MGET" "mget" -2 ["readonly" "fast"] (1 -1 1) "string" "1.0.0"
+        "Atomically returns the string values of one or more keys.";
+    MSet b"MSET" "mset" -3 ["write" "denyoom"] (1 -1 2) "string" "1.0.1"
+        "Creates or modifies the string values of one or more keys.";
+    Incr b"INCR" "incr" 2 ["write" "denyoom" "fast"] (1 1 1) "string" "1.0.0"
+        "Increments the integer value of a key by one.";
+    IncrBy b"INCRBY" "incrby" 3 ["write" "denyoom" "fast"] (1 1 1) "string" "1.0.0"
+        "Increments the integer value of a key by a number.";
+    Decr b"DECR" "decr" 2 ["write" "denyoom" "fast"] (1 1 1) "string" "1.0.0"
+        "Decrements the integer value of a key by one.";
+    DecrBy b"DECRBY" "decrby" 3 ["write" "denyoom" "fast"] (1 1 1) "string" "1.0.0"
+        "Decrements a number from the integer value of a key.";
+    Del b"DEL" "del" -2 ["write"] (1 -1 1) "generic" "1.0.0"
+        "Deletes one or more keys.";
+    Unlink b"UNLINK" "unlink" -2 ["write" "fast"] (1 -1 1) "generic" "4.0.0"
+        "Deletes one or more keys.";
+    Exists b"EXISTS" "exists" -2 ["readonly" "fast"] (1 -1 1) "generic" "1.0.0"
+        "Determines whether one or more keys exist.";
+    Touch b"TOUCH" "touch" -2 ["readonly" "fast"] (1 -1 1) "generic" "3.2.1"
+        "Returns the number of existing keys out of those specified after updating their access time.";
+    Expire b"EXPIRE" "expire" -3 ["write" "fast"] (1 1 1) "generic" "1.0.0"
+        "Sets the expiration time of a key in seconds.";
+    PExpire b"PEXPIRE" "pexpire" -3 ["write" "fast"] (1 1 1) "generic" "2.6.0"
+        "Sets the expiration time of a key in milliseconds.";
+    ExpireAt b"EXPIREAT" "expireat" -3 ["write" "fast"] (1 1 1) "generic" "1.2.0"
+        "Sets the expiration time of a key to a Unix timestamp.";
+    PExpireAt b"PEXPIREAT" "pexpireat" -3 ["write" "fast"] (1 1 1) "generic" "2.6.0"
+        "Sets the expiration time of a key to a Unix milliseconds timestamp.";
+    Persist b"PERSIST" "persist" 2 ["write" "fast"] (1 1 1) "generic" "2.2.0"
+        "Removes the expiration time of a key.";
+    Ttl b"TTL" "ttl" 2 ["readonly" "fast"] (1 1 1) "generic" "1.0.0"
+        "Returns the expiration time in seconds of a key.";
+    PTtl b"PTTL" "pttl" 2 ["readonly" "fast"] (1 1 1) "generic" "2.6.0"
+        "Returns the expiration time in milliseconds of a key.";
+    Ping b"PING" "ping" -1 ["fast"] (0 0 0) "connection" "1.0.0"
+        "Returns the server's liveliness response.";
+    Echo b"ECHO" "echo" 2 ["fast"] (0 0 0) "connection" "1.0.0"
+        "Returns the given string.";
+    Hello b"HELLO" "hello" -1 ["noscript" "loading" "stale" "fast"] (0 0 0) "connection" "6.0.0"
+        "Handshakes with the server: protocol version, client name.";
+    Auth b"AUTH" "auth" -2 ["noscript" "loading" "stale" "fast"] (0 0 0) "connection" "1.0.0"
+        "Authenticates the connection (accepted: this server has no passwords).";
+    Select b"SELECT" "select" 2 ["loading" "stale" "fast"] (0 0 0) "connection" "1.0.0"
+        "Switches the connection to a namespace: SELECT 0 is 'default', SELECT <name> any other.";
+    Client b"CLIENT" "client" -2 ["noscript" "loading" "stale"] (0 0 0) "connection" "2.4.0"
+        "A container for client connection commands.";
+    Quit b"QUIT" "quit" -1 ["noscript" "loading" "stale" "fast"] (0 0 0) "connection" "1.0.0"
+        "Closes the connection.";
+    Info b"INFO" "info" -1 ["loading" "stale"] (0 0 0) "server" "1.0.0"
+        "Returns information and statistics about the server.";
+    DbSize b"DBSIZE" "dbsize" 1 ["readonly" "fast"] (0 0 0) "server" "1.0.0"
+        "Returns the number of keys in the selected namespace.";
+    FlushDb b"FLUSHDB" "flushdb" -1 ["write"] (0 0 0) "server" "1.0.0"
+        "Removes all keys from the selected namespace.";
+    FlushAll b"FLUSHALL" "flushall" -1 ["write"] (0 0 0) "server" "1.0.0"
+        "Removes all keys from all namespaces.";
+    Command b"COMMAND" "command" -1 ["loading" "stale"] (0 0 0) "server" "2.8.13"
+        "Returns detailed information about all commands.";
+    Config b"CONFIG" "config" -2 ["admin" "noscript" "loading" "stale"] (0 0 0) "server" "2.0.0"
+        "Reads a few configuration parameters (CONFIG GET); Larder is configured elsewhere.";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_finds_its_own_spec_by_name() {
+        for &kind in CommandKind::ALL {
+            let name = kind.spec().name;
+            assert_eq!(CommandKind::lookup(name.as_bytes()), Some(kind), "{name}");
+            assert_eq!(CommandKind::lookup(name.to_ascii_uppercase().as_bytes()), Some(kind));
+        }
+        assert_eq!(CommandKind::lookup(b"NOPE"), None);
+        assert_eq!(CommandKind::lookup(&[b'A'; 40]), None);
+    }
+}

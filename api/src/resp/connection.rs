@@ -1,0 +1,148 @@
+//! One client connection: read, execute every complete request in the buffer, write once.
+//!
+//! The loop is what makes pipelining cheap. After a read, every complete frame in the read buffer
+//! is parsed in place and executed, its reply appended to the write buffer; only when no complete
+//! frame is left is the write buffer sent. A pipeline of 16 commands arriving in one read costs
+//! one read and one write system call. Output is also sent early when it passes
+//! [`OUTPUT_HIGH_WATER`], so a pipeline of large GETs cannot grow the buffer without bound.
+//!
+//! A protocol error (malformed or oversized frame) is answered with `-ERR Protocol error: …`, after
+//! the replies to the frames before it, and closes this connection only.
+//!
+//! Shutdown: the connection watches a stop signal only while it waits for input, so a batch that
+//! has been read is always executed and answered before the connection closes.
+
+use std::sync::Arc;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+use super::command::{self, Args};
+use super::context::ServerContext;
+use super::latency::LatencyRecorder;
+use super::parse::{Parsed, RequestParser};
+use super::reply::Reply;
+use super::session::Session;
+
+/// Initial size of each buffer, and the least free space offered to a read.
+const BUFFER_SIZE: usize = 16 * 1024;
+/// Send pending output mid-batch past this size.
+const OUTPUT_HIGH_WATER: usize = 1024 * 1024;
+/// An idle buffer larger than this (left by one big request or reply) is given back.
+const SHRINK_ABOVE: usize = 4 * 1024 * 1024;
+/// The most buffer grown in one step for a large bulk that is still arriving; growth beyond it
+/// is amortised doubling, so a client announcing a huge value reserves memory only as it sends.
+const MAX_RESERVE_STEP: usize = 1024 * 1024;
+
+/// What the loop does after executing what was buffered.
+enum Next {
+    /// Everything complete was executed: write, then read more.
+    Read,
+    /// Output passed the high-water mark: write, then keep executing.
+    Write,
+    /// QUIT or a protocol error: write, then close.
+    Close,
+}
+
+pub struct Connection {
+    stream: TcpStream,
+    input: BytesMut,
+    parser: RequestParser,
+    reply: Reply,
+    session: Session,
+    ctx: Arc<ServerContext>,
+    latency: LatencyRecorder,
+}
+
+impl Connection {
+    pub fn new(stream: TcpStream, session: Session, ctx: Arc<ServerContext>) -> Self {
+        Self {
+            stream,
+            input: BytesMut::with_capacity(BUFFER_SIZE),
+            parser: RequestParser::new(ctx.limits),
+            reply: Reply::new(BUFFER_SIZE),
+            session,
+            latency: LatencyRecorder::new(Arc::clone(&ctx)),
+            ctx,
+        }
+    }
+
+    /// Serve the client until it disconnects, sends QUIT or a bad frame, or `stop` fires.
+    pub async fn run(mut self, mut stop: oneshot::Receiver<()>) -> std::io::Result<()> {
+        loop {
+            let next = self.execute_buffered();
+            if !self.reply.buf.is_empty() {
+                self.stream.write_all(&self.reply.buf).await?;
+                self.reply.buf.clear();
+                if self.reply.buf.capacity() > SHRINK_ABOVE {
+                    self.reply.buf = BytesMut::with_capacity(BUFFER_SIZE);
+                }
+            }
+            match next {
+                Next::Close => {
+                    let _ = self.stream.shutdown().await;
+                    return Ok(());
+                }
+                Next::Write => continue,
+                Next::Read => {}
+            }
+            if self.input.is_empty() && self.input.capacity() > SHRINK_ABOVE {
+                self.input = BytesMut::with_capacity(BUFFER_SIZE);
+            }
+            let missing = self.parser.needed().saturating_sub(self.input.len());
+            self.input.reserve(missing.clamp(BUFFER_SIZE / 4, MAX_RESERVE_STEP));
+            tokio::select! {
+                biased;
+                _ = &mut stop => return Ok(()),
+                read = self.stream.read_buf(&mut self.input) => {
+                    if read? == 0 {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Execute every complete frame in the read buffer, appending replies to the write buffer.
+    fn execute_buffered(&mut self) -> Next {
+        let mut consumed = 0;
+        let mut next = Next::Read;
+        loop {
+            let frame = &self.input[consumed..];
+            match self.parser.parse(frame) {
+                Ok(Parsed::Incomplete) => break,
+                Ok(Parsed::Frame(len)) => {
+                    let args = Args::new(frame, self.parser.args());
+                    if !args.is_empty() {
+                        self.latency.start();
+                        let kind =
+                            command::execute(&args, &mut self.session, &self.ctx, &mut self.reply);
+                        if let Some(kind) = kind {
+                            self.latency.record(kind);
+                        }
+                    }
+                    consumed += len;
+                    if self.session.quit {
+                        next = Next::Close;
+                        break;
+                    }
+                    if self.reply.buf.len() >= OUTPUT_HIGH_WATER {
+                        next = Next::Write;
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(peer = %self.session.peer, %error, "closing RESP connection");
+                    self.reply.error_fmt(format_args!("ERR Protocol error: {error}"));
+                    next = Next::Close;
+                    break;
+                }
+            }
+        }
+        self.input.advance(consumed);
+        self.latency.finish_batch();
+        next
+    }
+}

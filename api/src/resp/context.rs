@@ -1,0 +1,49 @@
+//! What every connection of one RESP server shares: the application state, the limits, the
+//! server-wide counters INFO reports, and the latency histograms resolved once per command.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use prometheus::Histogram;
+
+use super::command::CommandKind;
+use super::limits::RespLimits;
+use crate::state::AppState;
+
+pub struct ServerContext {
+    pub state: AppState,
+    pub limits: RespLimits,
+    pub started: Instant,
+    /// The port clients connect to, for INFO.
+    pub port: u16,
+    next_client_id: AtomicU64,
+    pub connections_received: AtomicU64,
+    /// Commands executed; connections add their counts in batches (see `latency`).
+    pub commands_processed: AtomicU64,
+    /// `larder_request_duration_seconds{protocol="resp", op=<command>}`, indexed by
+    /// [`CommandKind::index`].
+    pub latency: Box<[Histogram]>,
+}
+
+impl ServerContext {
+    pub fn new(state: AppState, limits: RespLimits, port: u16) -> Self {
+        let latency = CommandKind::ALL
+            .iter()
+            .map(|kind| state.metrics.latency("resp", kind.spec().name))
+            .collect();
+        Self {
+            state,
+            limits,
+            started: Instant::now(),
+            port,
+            next_client_id: AtomicU64::new(1),
+            connections_received: AtomicU64::new(0),
+            commands_processed: AtomicU64::new(0),
+            latency,
+        }
+    }
+
+    pub fn next_client_id(&self) -> u64 {
+        self.next_client_id.fetch_add(1, Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,65 @@
+//! The Redis-protocol data port: RESP2 and RESP3, so every Redis client and tool works.
+//!
+//! ## Layout
+//!
+//! | module | holds |
+//! |---|---|
+//! | `server` | the accept loop, per-connection stop signals, graceful shutdown ([`serve`]) |
+//! | `connection` | one client: read, execute every complete frame, write once |
+//! | `parse` | the in-place, resumable request parser ([`RequestParser`]) |
+//! | `reply` | reply encoding into the write buffer, RESP2 or RESP3 |
+//! | `command` | the command table and one file per command family |
+//! | `session` | per-connection state: selected namespace, client name, protocol |
+//! | `context` | what all connections share: app state, limits, counters, histograms |
+//! | `latency` | per-command latency histograms, recorded per batch |
+//! | `limits` | [`RespLimits`], the request-size caps |
+//!
+//! ## Namespaces
+//!
+//! A new connection uses the `default` namespace, so existing clients work unmodified.
+//! `SELECT 0` selects `default`; `SELECT <name>` selects the namespace named `<name>`, or fails
+//! with `-ERR namespace '<name>' does not exist`. Other numbers are names too: `SELECT 3` works
+//! only if a namespace literally named `3` exists (a client configured with `redis://host/3`
+//! therefore needs that namespace). The namespace is resolved once per SELECT and held by the
+//! connection; `DBSIZE`, `FLUSHDB` and every key command act on it, `FLUSHALL` on all namespaces.
+//!
+//! ## Protocol notes
+//!
+//! - `HELLO 3` switches a connection to RESP3 (nulls become `_`, maps `%`); `HELLO 2` back.
+//!   HELLO's `AUTH` is accepted and ignored: the data port has no passwords.
+//! - Requests may be pipelined freely; replies come back in order.
+//! - Inline commands (`PING\r\n` typed into telnet) are split on whitespace, without quoting.
+//! - A malformed frame, or one beyond [`RespLimits`], gets `-ERR Protocol error: …` and closes
+//!   that connection only.
+//! - Values are strings only, so `WRONGTYPE` never occurs.
+//! - `GETEX key EX seconds` is the way to slide a session's expiry on read; `TOUCH` keeps Redis's
+//!   meaning (count existing keys, record an access, leave the TTL alone).
+
+mod command;
+mod connection;
+mod context;
+mod latency;
+mod limits;
+mod parse;
+mod reply;
+mod server;
+mod session;
+
+use std::future::Future;
+
+pub use limits::RespLimits;
+pub use parse::{Parsed, ProtocolError, RequestParser};
+pub use server::{DRAIN_TIMEOUT, serve_with};
+
+use crate::state::AppState;
+
+/// Serve the Redis protocol on `listener` with the default [`RespLimits`] until `shutdown`
+/// resolves. Then it stops accepting, lets each connection finish the batch it is executing
+/// (waiting at most [`DRAIN_TIMEOUT`]), and returns.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, state, RespLimits::default(), shutdown).await
+}

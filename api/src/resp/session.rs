@@ -1,0 +1,44 @@
+//! What one connection remembers between commands: its namespace, its name, its client library.
+//!
+//! The protocol version lives with the write buffer ([`super::reply::Reply`]), which is what
+//! needs it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use larder_runtime::Namespace;
+
+#[derive(Debug)]
+pub struct Session {
+    /// `CLIENT ID`: unique per server, increasing.
+    pub id: u64,
+    /// The selected namespace, resolved once per SELECT so commands never look it up by name.
+    pub namespace: Arc<Namespace>,
+    /// `CLIENT SETNAME` / `HELLO … SETNAME`.
+    pub name: Option<Vec<u8>>,
+    /// `CLIENT SETINFO LIB-NAME` / `LIB-VER`, as client libraries send on connect.
+    pub lib_name: Option<Vec<u8>>,
+    pub lib_ver: Option<Vec<u8>>,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    pub connected_at: Instant,
+    /// Set by QUIT: the connection closes once the reply is written.
+    pub quit: bool,
+}
+
+impl Session {
+    pub fn new(id: u64, namespace: Arc<Namespace>, peer: SocketAddr, local: SocketAddr) -> Self {
+        Self {
+            id,
+            namespace,
+            name: None,
+            lib_name: None,
+            lib_ver: None,
+            peer,
+            local,
+            connected_at: Instant::now(),
+            quit: false,
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! The REST API's one error shape: `{"error": {"code": "stable_code", "message": "..."}}`.
+//!
+//! Codes are stable and machine-readable (clients switch on them); messages are for humans and may
+//! change. Store and namespace errors keep the codes the runtime gives them
+//! ([`StoreError::code`], [`NamespaceError::code`]); this module adds the HTTP status for each and
+//! the codes for what only the HTTP layer can get wrong (bad JSON, bad query, oversized body).
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use larder_runtime::{NamespaceError, StoreError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An error response body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `key_not_found`, `namespace_not_found`, `bad_json`.
+    #[schema(example = "key_not_found")]
+    pub code: &'static str,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+/// An error on its way to becoming a JSON response.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn key_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "key_not_found",
+            "no such key (or it has expired)",
+        )
+    }
+
+    pub fn bad_json(message: impl Into<String>) -> Self {
+        Self::bad_request("bad_json", message)
+    }
+
+    pub fn invalid_ttl(message: impl Into<String>) -> Self {
+        Self::bad_request("invalid_ttl", message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        let status = match err {
+            // The key travels in the URI on single-key routes, hence 414.
+            StoreError::KeyTooLong { .. } => StatusCode::URI_TOO_LONG,
+            StoreError::ValueTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            StoreError::EmptyKey | StoreError::InvalidTtl(_) => StatusCode::BAD_REQUEST,
+            // The request was fine; the stored value does not allow it.
+            StoreError::NotAnInteger | StoreError::Overflow => StatusCode::CONFLICT,
+        };
+        Self::new(status, err.code(), err.to_string())
+    }
+}
+
+impl From<NamespaceError> for ApiError {
+    fn from(err: NamespaceError) -> Self {
+        let status = match err {
+            NamespaceError::NotFound(_) => StatusCode::NOT_FOUND,
+            NamespaceError::AlreadyExists(_) | NamespaceError::DefaultUndeletable => {
+                StatusCode::CONFLICT
+            }
+            NamespaceError::InvalidConfig { .. } => StatusCode::BAD_REQUEST,
+        };
+        Self::new(status, err.code(), err.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// `404 route_not_found` for paths no route matches.
+pub async fn route_not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+        "no such route; see /openapi.json",
+    )
+}
+
+/// `405 method_not_allowed` for a known path with the wrong method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method; see /openapi.json",
+    )
+}

@@ -1,0 +1,164 @@
+//! Request extractors whose rejections are [`ApiError`]s, so every malformed request gets the same
+//! JSON error shape (axum's own rejections answer in plain text, and with 422 for bad JSON).
+//!
+//! Keys in paths are binary-safe: a key is one path segment, percent-decoded to raw bytes (so
+//! `%FF` is the byte 0xFF and `%2F` a `/` inside the key). axum's own `Path` insists on UTF-8, so the
+//! segments are read from the request URI here instead.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+/// Path segment holding the namespace in `/v1/namespaces/{ns}/…` (index 0 is the empty string
+/// before the leading slash).
+const NS_SEGMENT: usize = 3;
+/// Path segment holding the key in `/v1/namespaces/{ns}/keys/{key}…`.
+const KEY_SEGMENT: usize = 5;
+
+/// The raw request body, with body-limit and read failures turned into JSON errors.
+pub struct Body(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state)
+            .await
+            .map(Body)
+            .map_err(body_error)
+    }
+}
+
+fn body_error(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "request body is larger than this server accepts (max_body_bytes)",
+        )
+    } else {
+        ApiError::bad_request("bad_body", rejection.body_text())
+    }
+}
+
+/// A JSON body. Parsed whatever the `Content-Type` says, so `curl -d` works without `-H`.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let Body(bytes) = Body::from_request(req, state).await?;
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            ApiError::bad_json(format!(
+                "request body is not valid JSON for this route: {e}"
+            ))
+        })
+    }
+}
+
+/// Query parameters; unknown or malformed ones are a `400 bad_query`.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::try_from_uri(&parts.uri)
+            .map(|q| Query(q.0))
+            .map_err(|e| ApiError::bad_request("bad_query", e.body_text()))
+    }
+}
+
+/// The `{ns}` of a namespace route.
+pub struct NsPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for NsPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        namespace(parts.uri.path()).map(NsPath)
+    }
+}
+
+/// The `{ns}` and `{key}` of a key route; the key as raw bytes.
+pub struct KeyPath {
+    pub ns: String,
+    pub key: Vec<u8>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for KeyPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let path = parts.uri.path();
+        let ns = namespace(path)?;
+        let key = path
+            .split('/')
+            .nth(KEY_SEGMENT)
+            .map(|raw| percent_decode(raw.as_bytes()))
+            .ok_or_else(|| ApiError::bad_request("bad_path", "the path has no key segment"))?;
+        Ok(KeyPath { ns, key })
+    }
+}
+
+fn namespace(path: &str) -> Result<String, ApiError> {
+    let raw = path
+        .split('/')
+        .nth(NS_SEGMENT)
+        .ok_or_else(|| ApiError::bad_request("bad_path", "the path has no namespace segment"))?;
+    let bytes = percent_decode(raw.as_bytes());
+    // Namespace names are ASCII; bytes that are not UTF-8 cannot name one.
+    String::from_utf8(bytes).map_err(|e| {
+        larder_runtime::NamespaceError::NotFound(String::from_utf8_lossy(e.as_bytes()).into_owned())
+            .into()
+    })
+}
+
+/// Decode `%XX` escapes to bytes; a `%` not followed by two hex digits stays as it is.
+pub fn percent_decode(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        if input[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                input.get(i + 1).and_then(hex_value),
+                input.get(i + 2).and_then(hex_value),
+            )
+        {
+            out.push(hi << 4 | lo);
+            i += 3;
+            continue;
+        }
+        out.push(input[i]);
+        i += 1;
+    }
+    out
+}
+
+fn hex_value(byte: &u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn percent_decoding_is_binary_safe() {
+        assert_eq!(percent_decode(b"a%2Fb"), b"a/b");
+        assert_eq!(percent_decode(b"%ff%00x"), [0xff, 0, b'x']);
+        assert_eq!(percent_decode(b"100%"), b"100%");
+        assert_eq!(percent_decode(b"%zz%4"), b"%zz%4");
+    }
+}

@@ -1,0 +1,391 @@
+//! Single-key data routes: `/v1/namespaces/{ns}/keys/{key}` and its verbs.
+//!
+//! Values are opaque bytes: `application/octet-stream` in and out, never transcoded. The key is one
+//! percent-encoded path segment and may hold any bytes (see `extract`).
+//!
+//! | route | does |
+//! |---|---|
+//! | `GET /keys/{key}` | the value; `x-larder-ttl-ms` header when the key expires; 404 `key_not_found` |
+//! | `PUT /keys/{key}?ttl=&ttl_ms=&nx=&xx=&keepttl=` | store the body; 204, or 412 `condition_not_met` |
+//! | `DELETE /keys/{key}` | 204, or 404 |
+//! | `POST /keys/{key}/expire?ttl=` | set a TTL on a present key |
+//! | `POST /keys/{key}/persist` | remove the TTL |
+//! | `POST /keys/{key}/touch?ttl=` | sliding expiry: restart the TTL (default: the namespace's) |
+//! | `POST /keys/{key}/incr?by=` | add to an integer value; JSON `{"value": n}` |
+//! | `POST /keys/{key}/evict` | evict now, counted as an eviction |
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use larder_runtime::{Condition, Expiry, SetOptions, Ttl};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Body, KeyPath, Query};
+use crate::state::AppState;
+
+/// Remaining lifetime of the returned value in milliseconds; absent when the key never expires.
+pub const TTL_HEADER: HeaderName = HeaderName::from_static("x-larder-ttl-ms");
+
+/// A TTL from query or JSON: seconds or milliseconds, never both, never zero.
+pub fn ttl_ms(secs: Option<u64>, ms: Option<u64>) -> Result<Option<u64>, ApiError> {
+    match (secs, ms) {
+        (Some(_), Some(_)) => Err(ApiError::invalid_ttl(
+            "give ttl (seconds) or ttl_ms, not both",
+        )),
+        (Some(0), None) | (None, Some(0)) => Err(ApiError::invalid_ttl("TTL must be positive")),
+        (Some(s), None) => s
+            .checked_mul(1000)
+            .map(Some)
+            .ok_or_else(|| ApiError::invalid_ttl(format!("ttl={s} seconds is too large"))),
+        (None, ms) => Ok(ms),
+    }
+}
+
+/// Parse a TTL query value ourselves, so `ttl=abc` is an `invalid_ttl`, not a generic `bad_query`.
+fn parse_ttl_param(name: &str, raw: Option<&str>) -> Result<Option<u64>, ApiError> {
+    raw.map(|text| {
+        text.parse::<u64>().map_err(|_| {
+            ApiError::invalid_ttl(format!(
+                "{name}={text:?} is not a whole number of units > 0"
+            ))
+        })
+    })
+    .transpose()
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TtlParams {
+    /// TTL in seconds (> 0).
+    ttl: Option<String>,
+    /// TTL in milliseconds (> 0); exclusive with `ttl`.
+    ttl_ms: Option<String>,
+}
+
+impl TtlParams {
+    fn resolve(&self) -> Result<Option<u64>, ApiError> {
+        ttl_ms(
+            parse_ttl_param("ttl", self.ttl.as_deref())?,
+            parse_ttl_param("ttl_ms", self.ttl_ms.as_deref())?,
+        )
+    }
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PutParams {
+    /// TTL in seconds (> 0). Without `ttl`/`ttl_ms` the namespace's default TTL applies.
+    ttl: Option<String>,
+    /// TTL in milliseconds (> 0); exclusive with `ttl`.
+    ttl_ms: Option<String>,
+    /// Write only if the key is absent (Redis `NX`).
+    #[serde(default)]
+    nx: bool,
+    /// Write only if the key is present (Redis `XX`).
+    #[serde(default)]
+    xx: bool,
+    /// Keep the key's current expiry (Redis `KEEPTTL`).
+    #[serde(default)]
+    keepttl: bool,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct IncrParams {
+    /// Amount to add; negative to decrement. Default 1.
+    by: Option<i64>,
+}
+
+/// The new value of a counter.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Counter {
+    pub value: i64,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/namespaces/{ns}/keys/{key}",
+    tag = "keys",
+    params(
+        ("ns" = String, Path, description = "Namespace name"),
+        ("key" = String, Path, description = "Key, percent-encoded; any bytes"),
+    ),
+    responses(
+        (status = 200, description = "The value, as stored", content_type = "application/octet-stream", body = Vec<u8>,
+         headers(("x-larder-ttl-ms" = u64, description = "Remaining TTL in ms; absent when the key never expires"))),
+        (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
+        (status = 414, description = "key_too_long", body = ErrorBody),
+    )
+)]
+pub async fn get_key(State(state): State<AppState>, path: KeyPath) -> Result<Response, ApiError> {
+    let ns = state.namespaces.get(&path.ns)?;
+    let store = ns.store();
+    check_key(&path.key)?;
+    let value = store
+        .get_vec(&path.key)
+        .ok_or_else(ApiError::key_not_found)?;
+    let mut response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        )],
+        Bytes::from(value),
+    )
+        .into_response();
+    // A second, brief lock; if the key expired in between, the value is still the one just read.
+    if let Ttl::RemainingMs(ms) = store.ttl(&path.key) {
+        response
+            .headers_mut()
+            .insert(TTL_HEADER, HeaderValue::from(ms));
+    }
+    Ok(response)
+}
+
+#[utoipa::path(
+    put,
+    path = "/v1/namespaces/{ns}/keys/{key}",
+    tag = "keys",
+    params(
+        ("ns" = String, Path, description = "Namespace name"),
+        ("key" = String, Path, description = "Key, percent-encoded; any bytes"),
+        PutParams,
+    ),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The value: any bytes"),
+    responses(
+        (status = 204, description = "Stored"),
+        (status = 400, description = "invalid_ttl, bad_query or empty_key", body = ErrorBody),
+        (status = 404, description = "namespace_not_found", body = ErrorBody),
+        (status = 412, description = "condition_not_met: nx and the key exists, or xx and it does not", body = ErrorBody),
+        (status = 413, description = "value_too_large (over the namespace's max_item_size) or body_too_large", body = ErrorBody),
+        (status = 414, description = "key_too_long", body = ErrorBody),
+    )
+)]
+pub async fn put_key(
+    State(state): State<AppState>,
+    path: KeyPath,
+    Query(params): Query<PutParams>,
+    Body(value): Body,
+) -> Result<StatusCode, ApiError> {
+    let ttl = ttl_ms(
+        parse_ttl_param("ttl", params.ttl.as_deref())?,
+        parse_ttl_param("ttl_ms", params.ttl_ms.as_deref())?,
+    )?;
+    let condition = match (params.nx, params.xx) {
+        (true, true) => {
+            return Err(ApiError::bad_request(
+                "bad_query",
+                "nx and xx exclude each other",
+            ));
+        }
+        (true, false) => Condition::IfAbsent,
+        (false, true) => Condition::IfPresent,
+        (false, false) => Condition::Always,
+    };
+    let expiry = match (ttl, params.keepttl) {
+        (Some(_), true) => return Err(ApiError::invalid_ttl("keepttl excludes ttl and ttl_ms")),
+        (Some(ms), false) => Expiry::AfterMs(ms),
+        (None, true) => Expiry::Keep,
+        (None, false) => Expiry::Default,
+    };
+    let ns = state.namespaces.get(&path.ns)?;
+    let outcome = ns.store().set(
+        &path.key,
+        &value,
+        SetOptions {
+            expiry,
+            condition,
+            return_old: false,
+        },
+    )?;
+    if outcome.written {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "condition_not_met",
+            if params.nx {
+                "the key exists (nx)"
+            } else {
+                "the key does not exist (xx)"
+            },
+        ))
+    }
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/namespaces/{ns}/keys/{key}",
+    tag = "keys",
+    params(
+        ("ns" = String, Path, description = "Namespace name"),
+        ("key" = String, Path, description = "Key, percent-encoded; any bytes"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
+    )
+)]
+pub async fn delete_key(
+    State(state): State<AppState>,
+    path: KeyPath,
+) -> Result<StatusCode, ApiError> {
+    let ns = state.namespaces.get(&path.ns)?;
+    check_key(&path.key)?;
+    present(ns.store().delete(&path.key))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/namespaces/{ns}/keys/{key}/expire",
+    tag = "keys",
+    params(
+        ("ns" = String, Path, description = "Namespace name"),
+        ("key" = String, Path, description = "Key, percent-encoded; any bytes"),
+        TtlParams,
+    ),
+    responses(
+        (status = 204, description = "The key now expires after the given TTL"),
+        (status = 400, description = "invalid_ttl (missing, zero or not a number)", body = ErrorBody),
+        (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
+    )
+)]
+pub async fn expire_key(
+    State(state): State<AppState>,
+    path: KeyPath,
+    Query(params): Query<TtlParams>,
+) -> Result<StatusCode, ApiError> {
+    let ttl = params
+        .resolve()?
+        .ok_or_else(|| ApiError::invalid_ttl("give ttl or ttl_ms"))?;
+    let ns = state.namespaces.get(&path.ns)?;
+    check_key(&path.key)?;
+    present(ns.store().expire(&path.key, Some(ttl)))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/namespaces/{ns}/keys/{key}/persist",
+    tag = "keys",
+    params(
+        ("ns" = String, Path, description = "Namespace name"),
+        ("key" = String, Path, description = "Key, percent-encoded; any bytes"),
+    ),
+    responses(
+        (status = 204, description = "The key no longer expires"),
+        (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
+    )
+)]
+pub async fn persist_key(
+    State(state): State<AppState>,
+    path: KeyPath,
+) -> Result<StatusCode, ApiError> {
+    let ns = state.namespaces.get(&path.ns)?;
+    check_key(&path.key)?;
+    present(ns.store().expire(&path.key, None))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/namespaces/{ns}/keys/{key}/touch",
+    tag = "keys",
+    params(
+        ("ns" = String, Path, description = "Namespace name"),
+        ("key" = String, Path, description = "Key, percent-encoded; any bytes"),
+        TtlParams,
+    ),
+    responses(
+        (status = 204, description = "The key's expiry restarted: the given TTL, else the namespace default"),
+        (status = 400, description = "invalid_ttl", body = ErrorBody),
+        (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
+    )
+)]
+pub async fn touch_key(
+    State(state): State<AppState>,
+    path: KeyPath,
+    Query(params): Query<TtlParams>,
+) -> Result<StatusCode, ApiError> {
+    let ttl = params.resolve()?;
+    let ns = state.namespaces.get(&path.ns)?;
+    check_key(&path.key)?;
+    present(ns.store().touch(&path.key, ttl))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/namespaces/{ns}/keys/{key}/incr",
+    tag = "keys",
+    params(
+        ("ns" = String, Path, description = "Namespace name"),
+        ("key" = String, Path, description = "Key, percent-encoded; any bytes"),
+        IncrParams,
+    ),
+    responses(
+        (status = 200, description = "The value after the increment (an absent key counts as 0)", body = Counter),
+        (status = 400, description = "bad_query", body = ErrorBody),
+        (status = 404, description = "namespace_not_found", body = ErrorBody),
+        (status = 409, description = "not_an_integer or overflow", body = ErrorBody),
+    )
+)]
+pub async fn incr_key(
+    State(state): State<AppState>,
+    path: KeyPath,
+    Query(params): Query<IncrParams>,
+) -> Result<Json<Counter>, ApiError> {
+    let ns = state.namespaces.get(&path.ns)?;
+    let value = ns.store().incr_by(&path.key, params.by.unwrap_or(1))?;
+    Ok(Json(Counter { value }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/namespaces/{ns}/keys/{key}/evict",
+    tag = "keys",
+    params(
+        ("ns" = String, Path, description = "Namespace name"),
+        ("key" = String, Path, description = "Key, percent-encoded; any bytes"),
+    ),
+    responses(
+        (status = 204, description = "Evicted (counted in the namespace's evictions)"),
+        (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
+    )
+)]
+pub async fn evict_key(
+    State(state): State<AppState>,
+    path: KeyPath,
+) -> Result<StatusCode, ApiError> {
+    let ns = state.namespaces.get(&path.ns)?;
+    check_key(&path.key)?;
+    present(ns.store().evict(&path.key))
+}
+
+/// Reads and deletes of an oversized key would only ever miss; say why instead.
+pub(super) fn check_key(key: &[u8]) -> Result<(), ApiError> {
+    use larder_runtime::StoreError;
+    use larder_runtime::store::MAX_KEY_LEN;
+    if key.is_empty() {
+        return Err(StoreError::EmptyKey.into());
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(StoreError::KeyTooLong {
+            len: key.len(),
+            max: MAX_KEY_LEN,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+fn present(found: bool) -> Result<StatusCode, ApiError> {
+    if found {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::key_not_found())
+    }
+}

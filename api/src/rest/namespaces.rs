@@ -1,0 +1,211 @@
+//! Admin routes for namespaces: list, create, read (config + live stats), replace, delete, flush.
+//!
+//! Changes take effect live: a smaller `capacity_bytes` evicts down to it at once, a new
+//! `eviction` policy is swapped in shard by shard and told about the resident keys. `shards` is
+//! fixed once a namespace exists.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use larder_runtime::{Namespace, NamespaceConfig, NamespaceError};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{JsonBody, NsPath};
+use crate::state::AppState;
+
+/// A namespace: its configuration, the policy serving it now, and live statistics.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NamespaceInfo {
+    pub name: String,
+    pub config: NamespaceConfig,
+    /// Name of the eviction policy currently serving (equals `config.eviction` outside a swap).
+    pub policy: String,
+    pub stats: NamespaceStats,
+}
+
+/// Live counts plus counters since the namespace was created.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NamespaceStats {
+    /// Live keys.
+    pub keys: u64,
+    /// Bytes charged: keys, values and per-entry overhead.
+    pub bytes: u64,
+    pub capacity_bytes: u64,
+    pub hits: u64,
+    pub misses: u64,
+    /// hits / (hits + misses); 0 before the first read.
+    pub hit_ratio: f64,
+    pub sets: u64,
+    pub evictions: u64,
+    pub expirations: u64,
+    /// Times the policy offered no victim while over capacity.
+    pub policy_shortfalls: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NamespaceList {
+    /// Sorted by name.
+    pub namespaces: Vec<NamespaceInfo>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateNamespace {
+    /// 1 to 64 characters from `A-Z a-z 0-9 _ - .`
+    pub name: String,
+    /// Omitted fields take their defaults; an omitted `config` is all defaults.
+    #[serde(default)]
+    pub config: NamespaceConfig,
+}
+
+fn info(ns: &Namespace) -> NamespaceInfo {
+    let s = ns.store().stats();
+    NamespaceInfo {
+        name: ns.name().to_string(),
+        config: ns.config(),
+        policy: ns.store().policy_name(),
+        stats: NamespaceStats {
+            keys: s.keys,
+            bytes: s.bytes,
+            capacity_bytes: s.capacity_bytes,
+            hits: s.hits,
+            misses: s.misses,
+            hit_ratio: s.hit_ratio(),
+            sets: s.sets,
+            evictions: s.evictions,
+            expirations: s.expirations,
+            policy_shortfalls: s.policy_shortfalls,
+        },
+    }
+}
+
+/// `201 Created` with a `Location` header.
+fn created(ns: &Namespace) -> Response {
+    let location = format!("/v1/namespaces/{}", ns.name());
+    let mut response = (StatusCode::CREATED, Json(info(ns))).into_response();
+    // Names are restricted to URL-safe ASCII, so this cannot fail; skip the header if it ever did.
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/namespaces",
+    tag = "namespaces",
+    responses((status = 200, description = "Every namespace with its config and stats", body = NamespaceList))
+)]
+pub async fn list_namespaces(State(state): State<AppState>) -> Json<NamespaceList> {
+    let namespaces = state.namespaces.list().iter().map(|ns| info(ns)).collect();
+    Json(NamespaceList { namespaces })
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/namespaces",
+    tag = "namespaces",
+    request_body = CreateNamespace,
+    responses(
+        (status = 201, description = "Created", body = NamespaceInfo),
+        (status = 400, description = "bad_json or invalid_config (the message names the field)", body = ErrorBody),
+        (status = 409, description = "namespace_exists", body = ErrorBody),
+    )
+)]
+pub async fn create_namespace(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<CreateNamespace>,
+) -> Result<Response, ApiError> {
+    let ns = state.namespaces.create(&request.name, request.config)?;
+    Ok(created(&ns))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/namespaces/{ns}",
+    tag = "namespaces",
+    params(("ns" = String, Path, description = "Namespace name")),
+    responses(
+        (status = 200, description = "Config and live stats", body = NamespaceInfo),
+        (status = 404, description = "namespace_not_found", body = ErrorBody),
+    )
+)]
+pub async fn get_namespace(
+    State(state): State<AppState>,
+    NsPath(name): NsPath,
+) -> Result<Json<NamespaceInfo>, ApiError> {
+    let ns = state.namespaces.get(&name)?;
+    Ok(Json(info(&ns)))
+}
+
+#[utoipa::path(
+    put,
+    path = "/v1/namespaces/{ns}",
+    tag = "namespaces",
+    params(("ns" = String, Path, description = "Namespace name")),
+    request_body(content = NamespaceConfig, description = "The whole new config; omitted fields take their defaults"),
+    responses(
+        (status = 200, description = "Reconfigured live", body = NamespaceInfo),
+        (status = 201, description = "Did not exist; created", body = NamespaceInfo),
+        (status = 400, description = "bad_json or invalid_config (the message names the field)", body = ErrorBody),
+    )
+)]
+pub async fn put_namespace(
+    State(state): State<AppState>,
+    NsPath(name): NsPath,
+    JsonBody(config): JsonBody<NamespaceConfig>,
+) -> Result<Response, ApiError> {
+    match state.namespaces.update(&name, config.clone()) {
+        Ok(ns) => Ok(Json(info(&ns)).into_response()),
+        Err(NamespaceError::NotFound(_)) => match state.namespaces.create(&name, config.clone()) {
+            Ok(ns) => Ok(created(&ns)),
+            // Created by a concurrent request in between: apply ours on top, as a PUT should.
+            Err(NamespaceError::AlreadyExists(_)) => {
+                let ns = state.namespaces.update(&name, config)?;
+                Ok(Json(info(&ns)).into_response())
+            }
+            Err(e) => Err(e.into()),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/namespaces/{ns}",
+    tag = "namespaces",
+    params(("ns" = String, Path, description = "Namespace name")),
+    responses(
+        (status = 204, description = "Deleted with all its keys"),
+        (status = 404, description = "namespace_not_found", body = ErrorBody),
+        (status = 409, description = "default_undeletable", body = ErrorBody),
+    )
+)]
+pub async fn delete_namespace(
+    State(state): State<AppState>,
+    NsPath(name): NsPath,
+) -> Result<StatusCode, ApiError> {
+    state.namespaces.delete(&name)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/namespaces/{ns}/flush",
+    tag = "namespaces",
+    params(("ns" = String, Path, description = "Namespace name")),
+    responses(
+        (status = 204, description = "Every key dropped; config and counters kept"),
+        (status = 404, description = "namespace_not_found", body = ErrorBody),
+    )
+)]
+pub async fn flush_namespace(
+    State(state): State<AppState>,
+    NsPath(name): NsPath,
+) -> Result<StatusCode, ApiError> {
+    state.namespaces.get(&name)?.store().flush();
+    Ok(StatusCode::NO_CONTENT)
+}

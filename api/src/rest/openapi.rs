@@ -1,0 +1,79 @@
+//! The OpenAPI document, generated from the route annotations, and the routes that publish it.
+//!
+//! `openapi/openapi.json` in the repository is this document, checked in; regenerate it with
+//! `cargo run -- openapi > openapi/openapi.json` (or `UPDATE_OPENAPI=1 cargo test -p larder --test
+//! openapi_drift`). The `openapi_drift` test fails when the two differ.
+
+use std::sync::OnceLock;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use utoipa::OpenApi;
+
+use super::{batch, error, keys, namespaces, observability};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Larder",
+        description = "A programmable cache: REST data and admin API. Values are opaque bytes; \
+                       errors are `{\"error\": {\"code\", \"message\"}}` with stable codes.",
+        license(name = "Apache-2.0"),
+    ),
+    paths(
+        keys::get_key,
+        keys::put_key,
+        keys::delete_key,
+        keys::expire_key,
+        keys::persist_key,
+        keys::touch_key,
+        keys::incr_key,
+        keys::evict_key,
+        batch::batch_get,
+        batch::batch_set,
+        batch::batch_delete,
+        namespaces::list_namespaces,
+        namespaces::create_namespace,
+        namespaces::get_namespace,
+        namespaces::put_namespace,
+        namespaces::delete_namespace,
+        namespaces::flush_namespace,
+        observability::healthz,
+        observability::metrics,
+        openapi_json,
+    ),
+    components(schemas(error::ErrorBody, error::ErrorDetail)),
+    tags(
+        (name = "keys", description = "Data: values by key, TTLs, counters, batches"),
+        (name = "namespaces", description = "Admin: namespace configuration and live statistics"),
+        (name = "operations", description = "Health, metrics and this document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document as pretty JSON with a trailing newline: exactly the checked-in file's bytes.
+pub fn document_json() -> String {
+    let mut json = ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| unreachable!("a generated OpenAPI document serialises: {e}"));
+    json.push('\n');
+    json
+}
+
+fn cached_document() -> &'static str {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    DOCUMENT.get_or_init(document_json)
+}
+
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operations",
+    responses((status = 200, description = "This OpenAPI document", content_type = "application/json", body = Object))
+)]
+pub async fn openapi_json() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        cached_document(),
+    )
+}

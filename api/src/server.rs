@@ -1,0 +1,177 @@
+//! Starting and stopping a node: bind both ports, spawn the servers and the active-expiry task, and
+//! shut everything down gracefully on request.
+//!
+//! [`start`] is what the binary runs and what integration tests call on `127.0.0.1:0`: it returns
+//! once both ports are bound, with the addresses actually bound, so a test can connect at once.
+//!
+//! Shutdown is one watch channel: [`RunningServer::trigger_shutdown`] (or a [`ShutdownTrigger`],
+//! which the binary fires on SIGTERM / Ctrl-C) tells both servers to stop accepting; each finishes
+//! the requests in flight, then [`RunningServer::wait`] returns.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::metrics::ServerMetrics;
+use crate::rest;
+use crate::state::AppState;
+
+/// How often the active-expiry task sweeps for expired keys.
+pub const EXPIRY_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A node that is serving. Dropping it without [`RunningServer::shutdown`] also stops the
+/// servers (the shutdown channel closes), but then nobody waits for in-flight requests.
+pub struct RunningServer {
+    /// Where the Redis-protocol server listens (the real port when configured with port 0).
+    pub resp_addr: SocketAddr,
+    /// Where the HTTP server listens.
+    pub http_addr: SocketAddr,
+    /// The state both servers share: tests can inspect namespaces and metrics directly.
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+    resp: JoinHandle<std::io::Result<()>>,
+    http: JoinHandle<std::io::Result<()>>,
+    expiry: JoinHandle<()>,
+}
+
+/// A cloneable handle that asks a [`RunningServer`] to shut down gracefully.
+#[derive(Clone)]
+pub struct ShutdownTrigger(watch::Sender<bool>);
+
+impl ShutdownTrigger {
+    pub fn trigger(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+/// Bind both ports, spawn the RESP and HTTP servers and the active-expiry task.
+///
+/// Fails if the config describes invalid namespaces or a port cannot be bound.
+pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
+    let namespaces = Arc::new(config.build_namespaces()?);
+    let metrics = Arc::new(ServerMetrics::new(Arc::clone(&namespaces)));
+    let state = AppState {
+        namespaces: Arc::clone(&namespaces),
+        metrics,
+    };
+
+    let resp_listener = TcpListener::bind(config.resp_addr).await.with_context(|| {
+        format!(
+            "cannot listen for the Redis protocol on {}",
+            config.resp_addr
+        )
+    })?;
+    let http_listener = TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}", config.http_addr))?;
+    let resp_addr = resp_listener.local_addr()?;
+    let http_addr = http_listener.local_addr()?;
+
+    let (shutdown, _) = watch::channel(false);
+    let resp = tokio::spawn(resp_serve(
+        resp_listener,
+        state.clone(),
+        shutdown_signal(shutdown.subscribe()),
+    ));
+    let app = rest::router(state.clone(), config.max_body_bytes);
+    let http_shutdown = shutdown_signal(shutdown.subscribe());
+    let http = tokio::spawn(async move {
+        axum::serve(http_listener, app)
+            .with_graceful_shutdown(http_shutdown)
+            .await
+    });
+    let expiry = tokio::spawn(larder_runtime::expiry::run_active_expiry(
+        namespaces,
+        EXPIRY_INTERVAL,
+    ));
+    tracing::info!(%resp_addr, %http_addr, "larder started");
+    Ok(RunningServer {
+        resp_addr,
+        http_addr,
+        state,
+        shutdown,
+        resp,
+        http,
+        expiry,
+    })
+}
+
+/// Resolves when shutdown is triggered, or when every sender is gone.
+fn shutdown_signal(mut rx: watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
+    async move {
+        let _ = rx.wait_for(|&stop| stop).await;
+    }
+}
+
+impl RunningServer {
+    /// A handle that can trigger shutdown from elsewhere (a signal handler, another task).
+    pub fn shutdown_trigger(&self) -> ShutdownTrigger {
+        ShutdownTrigger(self.shutdown.clone())
+    }
+
+    /// Stop accepting connections; in-flight requests still finish. Returns at once.
+    pub fn trigger_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Wait until both servers have stopped (after a shutdown was triggered, or because one of
+    /// them failed, which shuts the other down too). Returns the first server error.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let RunningServer {
+            shutdown,
+            resp,
+            http,
+            expiry,
+            ..
+        } = self;
+        let mut first_error = None;
+        let mut record =
+            |name: &str, outcome: Result<std::io::Result<()>, tokio::task::JoinError>| {
+                let failure = match outcome {
+                    Ok(Ok(())) => return,
+                    Ok(Err(e)) => {
+                        anyhow::Error::new(e).context(format!("the {name} server failed"))
+                    }
+                    Err(e) => anyhow::Error::new(e)
+                        .context(format!("the {name} server task ended abnormally")),
+                };
+                tracing::error!(error = format!("{failure:#}"), "server stopped");
+                // One server down means the node is not serving as configured: stop the other too.
+                shutdown.send_replace(true);
+                first_error.get_or_insert(failure);
+            };
+        tokio::pin!(resp, http);
+        tokio::select! {
+            outcome = &mut resp => { record("RESP", outcome); record("HTTP", http.await); }
+            outcome = &mut http => { record("HTTP", outcome); record("RESP", resp.await); }
+        }
+        expiry.abort();
+        tracing::info!("larder stopped");
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Trigger shutdown and wait for it to complete.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.trigger_shutdown();
+        self.wait().await
+    }
+}
+
+/// Stand-in for the Redis-protocol server while `crate::resp::serve` is being written: holds the
+/// port bound (so the address is real and reserved) and stops on shutdown.
+async fn resp_serve(
+    listener: TcpListener,
+    _state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    shutdown.await;
+    drop(listener);
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! [`AlertEngine`]: rules, state and notifiers behind one handle the server shares, plus the loop
+//! that ticks it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::AlertError;
+use super::config::AlertsConfig;
+use super::dispatch::{Dispatcher, NotifierStatus};
+use super::evaluator::{AlertList, Evaluator};
+use super::notifier::Notifier;
+use super::rule::AlertRule;
+use crate::Namespaces;
+
+/// Milliseconds since the Unix epoch: alerts carry wall-clock times because people read them.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+pub struct AlertEngine {
+    namespaces: Arc<Namespaces>,
+    evaluator: Mutex<Evaluator>,
+    dispatcher: Dispatcher,
+    every: Duration,
+}
+
+impl AlertEngine {
+    /// Build from config: every rule and notifier is validated here, so a bad config fails at
+    /// start rather than when the first alert should have gone out.
+    pub fn new(config: &AlertsConfig, namespaces: Arc<Namespaces>) -> Result<Self, AlertError> {
+        config.validate()?;
+        let notifiers = config
+            .notifiers
+            .iter()
+            .enumerate()
+            .map(|(index, c)| {
+                Notifier::from_config(c)
+                    .map(|n| (n, c.max_per_minute()))
+                    .map_err(|reason| AlertError::InvalidNotifier { index, reason })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut evaluator = Evaluator::new(config.recent_limit);
+        for rule in &config.rules {
+            evaluator.add_rule(rule.clone(), &namespaces)?;
+        }
+        Ok(Self {
+            namespaces,
+            evaluator: Mutex::new(evaluator),
+            dispatcher: Dispatcher::new(notifiers),
+            every: Duration::from_millis(config.evaluate_every_ms),
+        })
+    }
+
+    pub fn rules(&self) -> Vec<AlertRule> {
+        self.evaluator.lock().rules().to_vec()
+    }
+
+    pub fn add_rule(&self, rule: AlertRule) -> Result<(), AlertError> {
+        self.evaluator.lock().add_rule(rule, &self.namespaces)
+    }
+
+    /// Remove a rule; alerts it had firing resolve, and say so, on the next tick.
+    pub fn remove_rule(&self, name: &str) -> Result<AlertRule, AlertError> {
+        self.evaluator.lock().remove_rule(name, unix_ms())
+    }
+
+    pub fn alerts(&self) -> AlertList {
+        self.evaluator.lock().list()
+    }
+
+    pub fn notifiers(&self) -> Vec<NotifierStatus> {
+        self.dispatcher.status()
+    }
+
+    /// Evaluate once at `now_ms` (Unix milliseconds) and deliver what changed. The loop calls it
+    /// with the wall clock; tests call it directly to step time deterministically.
+    pub async fn tick(&self, now_ms: u64) {
+        let notifications = self.evaluator.lock().evaluate(now_ms, &self.namespaces);
+        if !notifications.is_empty() {
+            self.dispatcher.deliver(now_ms, &notifications).await;
+        }
+    }
+
+    /// Tick forever on the configured interval. Ticks missed while a slow receiver held delivery
+    /// up are skipped, not replayed.
+    pub async fn run(self: Arc<Self>) {
+        let mut interval = tokio::time::interval(self.every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            interval.tick().await;
+            self.tick(unix_ms()).await;
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! Errors at the runtime's public boundary. Each variant maps to one stable API error code.
+
+use thiserror::Error;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    #[error("key is {len} bytes; the limit is {max}")]
+    KeyTooLong { len: usize, max: usize },
+    #[error("key must not be empty")]
+    EmptyKey,
+    #[error("value is {len} bytes; this namespace's max item size is {max}")]
+    ValueTooLarge { len: usize, max: u64 },
+    #[error("value is not an integer or out of range")]
+    NotAnInteger,
+    #[error("increment or decrement would overflow")]
+    Overflow,
+    #[error("invalid TTL: {0}")]
+    InvalidTtl(String),
+}
+
+impl StoreError {
+    /// Stable machine-readable code used by the REST API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::KeyTooLong { .. } => "key_too_long",
+            Self::EmptyKey => "empty_key",
+            Self::ValueTooLarge { .. } => "value_too_large",
+            Self::NotAnInteger => "not_an_integer",
+            Self::Overflow => "overflow",
+            Self::InvalidTtl(_) => "invalid_ttl",
+        }
+    }
+}
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum NamespaceError {
+    #[error("namespace {0:?} does not exist")]
+    NotFound(String),
+    #[error("namespace {0:?} already exists")]
+    AlreadyExists(String),
+    #[error("invalid namespace config: {field}: {reason}")]
+    InvalidConfig { field: &'static str, reason: String },
+    #[error("the default namespace cannot be deleted")]
+    DefaultUndeletable,
+}
+
+impl NamespaceError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "namespace_not_found",
+            Self::AlreadyExists(_) => "namespace_exists",
+            Self::InvalidConfig { .. } => "invalid_config",
+            Self::DefaultUndeletable => "default_undeletable",
+        }
+    }
+}

@@ -1,0 +1,491 @@
+//! Namespaces: the unit of configuration. Each owns a [`Store`] and the config it was built from;
+//! [`Namespaces`] is the registry the front ends look names up in.
+//!
+//! A namespace's config names, per hook, the policy that serves it: eviction is a built-in or a
+//! plugin version (`"plugin:<id>"`); admission, prefetch and routing are off unless they name a
+//! plugin version. Plugin references are resolved against the registry's [`PluginHost`] when the
+//! namespace is created or reconfigured, so a bad reference is refused before anything changes.
+
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::NamespaceError;
+use crate::origin::{Origin, OriginConfig};
+use crate::plugin::{Hook, NamespaceHooks, PluginHost, PolicyRef};
+use crate::policy::BuiltinPolicy;
+use crate::store::{ENTRY_OVERHEAD, Store, StoreLimits};
+
+/// The namespace every client reaches without asking for another.
+pub const DEFAULT_NAMESPACE: &str = "default";
+const MAX_NAME_LEN: usize = 64;
+const MAX_SHARDS: u32 = 1024;
+
+/// Configuration of one namespace. Every field has a default, so `{}` is a valid config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceConfig {
+    /// Memory budget in bytes for keys, values and per-entry overhead. Eviction keeps the namespace
+    /// under it; writes are never refused for lack of room.
+    #[serde(default = "default_capacity")]
+    pub capacity_bytes: u64,
+    /// Largest accepted key + value, in bytes.
+    #[serde(default = "default_max_item_size")]
+    pub max_item_size: u64,
+    /// TTL in seconds applied to writes that give none; 0 means keys do not expire by default.
+    #[serde(default)]
+    pub default_ttl_secs: u64,
+    /// Eviction policy: a built-in (`lru`, `s3fifo`, `sieve`, `wtinylfu`) or `plugin:<version id>`.
+    #[serde(default)]
+    #[schema(value_type = String, example = "s3fifo")]
+    pub eviction: PolicyRef,
+    /// The built-in that takes over while an eviction plugin is quarantined and makes up any
+    /// shortfall in its answers. Defaults to the default built-in policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "lru")]
+    pub eviction_fallback: Option<BuiltinPolicy>,
+    /// Admission hook (`plugin:<version id>`): asked once per new key whether to store it.
+    /// Absent: every write is stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "plugin:3f2a…")]
+    pub admission: Option<PolicyRef>,
+    /// Prefetch hook (`plugin:<version id>`): after an access, names keys worth fetching from the
+    /// origin. Absent: no prefetch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub prefetch: Option<PolicyRef>,
+    /// Routing hook (`plugin:<version id>`): picks the part of a key that decides its shard (and
+    /// its node in a cluster). Absent: the whole key. Fixed once the namespace exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub routing: Option<PolicyRef>,
+    /// Read-through origin: a miss is fetched from it, stored and returned. Absent: a miss is a
+    /// miss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<OriginConfig>,
+    /// Number of shards (a power of two). Chosen from the capacity when omitted; fixed once the
+    /// namespace exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<u32>,
+}
+
+fn default_capacity() -> u64 {
+    256 * 1024 * 1024
+}
+fn default_max_item_size() -> u64 {
+    1024 * 1024
+}
+
+impl Default for NamespaceConfig {
+    fn default() -> Self {
+        Self {
+            capacity_bytes: default_capacity(),
+            max_item_size: default_max_item_size(),
+            default_ttl_secs: 0,
+            eviction: PolicyRef::default(),
+            eviction_fallback: None,
+            admission: None,
+            prefetch: None,
+            routing: None,
+            origin: None,
+            shards: None,
+        }
+    }
+}
+
+impl NamespaceConfig {
+    /// The shard count this config asks for, or the one chosen for it: up to 16, while each shard
+    /// still holds at least four max-size items.
+    pub fn shard_count(&self) -> u32 {
+        if let Some(n) = self.shards {
+            return n;
+        }
+        let mut n = 16u32;
+        while n > 1 && self.capacity_bytes / n as u64 / 4 < self.max_item_size + ENTRY_OVERHEAD {
+            n /= 2;
+        }
+        n
+    }
+
+    /// Reject configs the store cannot honour, naming the field.
+    pub fn validate(&self) -> Result<(), NamespaceError> {
+        let bad = |field, reason: String| Err(NamespaceError::InvalidConfig { field, reason });
+        if let Some(n) = self.shards
+            && (n == 0 || !n.is_power_of_two() || n > MAX_SHARDS)
+        {
+            return bad("shards", format!("must be a power of two from 1 to {MAX_SHARDS}"));
+        }
+        if self.max_item_size == 0 {
+            return bad("max_item_size", "must be at least 1 byte".into());
+        }
+        if self.capacity_bytes == 0 {
+            return bad("capacity_bytes", "must be at least 1 byte".into());
+        }
+        let per_shard = self.capacity_bytes / self.shard_count() as u64;
+        if per_shard < self.max_item_size + ENTRY_OVERHEAD {
+            return bad(
+                "capacity_bytes",
+                format!(
+                    "each of the {} shards gets {per_shard} bytes, less than one max-size item \
+                     ({} bytes + {ENTRY_OVERHEAD} overhead); raise capacity_bytes or lower max_item_size",
+                    self.shard_count(),
+                    self.max_item_size
+                ),
+            );
+        }
+        if self.default_ttl_secs > u64::MAX / 1000 {
+            return bad("default_ttl_secs", "too large".into());
+        }
+        for (field, hook) in [
+            ("admission", &self.admission),
+            ("prefetch", &self.prefetch),
+            ("routing", &self.routing),
+        ] {
+            if let Some(PolicyRef::Builtin(b)) = hook {
+                return bad(
+                    field,
+                    format!("{b:?} is an eviction policy; this hook takes plugin:<version id>"),
+                );
+            }
+        }
+        if let Some(origin) = &self.origin {
+            origin.validate()?;
+        }
+        Ok(())
+    }
+
+    fn limits(&self) -> StoreLimits {
+        StoreLimits {
+            capacity_bytes: self.capacity_bytes,
+            max_item_size: self.max_item_size,
+            default_ttl_ms: self.default_ttl_secs * 1000,
+        }
+    }
+}
+
+/// A named store and its configuration.
+pub struct Namespace {
+    name: String,
+    config: RwLock<NamespaceConfig>,
+    store: Store,
+    hooks: NamespaceHooks,
+    origin: Origin,
+}
+
+impl std::fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Namespace").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl Namespace {
+    fn new(
+        name: String,
+        config: NamespaceConfig,
+        plugins: &PluginHost,
+    ) -> Result<Self, NamespaceError> {
+        let per_shard = config.capacity_bytes / config.shard_count() as u64;
+        let mut eviction = plugins.eviction_source(&name, &config).map_err(hook_error(Hook::Eviction))?;
+        let mut store = Store::new(config.shard_count() as usize, config.limits(), || {
+            eviction.build(per_shard)
+        });
+        let hooks = NamespaceHooks::default();
+        if let Some(r) = &config.routing {
+            store.set_router(plugins.router(&name, r, store.shard_count()).map_err(hook_error(Hook::Routing))?);
+        }
+        if let Some(r) = &config.admission {
+            let mut admission = plugins.admission_source(&name, r).map_err(hook_error(Hook::Admission))?;
+            store.replace_admission(|| Some(admission.build()));
+        }
+        if let Some(r) = &config.prefetch {
+            hooks.set_prefetch(Some(plugins.prefetcher(&name, r).map_err(hook_error(Hook::Prefetch))?));
+        }
+        let origin = Origin::new(&name, config.origin.as_ref());
+        Ok(Self { name, config: RwLock::new(config), store, hooks, origin })
+    }
+
+    /// The namespace's prefetch hook, when it has one: ask it which keys to fetch after an access.
+    pub fn hooks(&self) -> &NamespaceHooks {
+        &self.hooks
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+    /// Read-through origin and prefetch state (inert when no origin is configured).
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+    pub fn config(&self) -> NamespaceConfig {
+        self.config.read().clone()
+    }
+
+    /// Apply a new config live: capacity, limits and TTL at once, a new policy by swapping each
+    /// shard's instance (the new one is replayed the resident keys).
+    fn reconfigure(
+        &self,
+        mut next: NamespaceConfig,
+        plugins: &PluginHost,
+    ) -> Result<(), NamespaceError> {
+        let mut current = self.config.write();
+        let shards = current.shard_count();
+        match next.shards {
+            Some(n) if n != shards => {
+                return Err(NamespaceError::InvalidConfig {
+                    field: "shards",
+                    reason: format!("is {shards} and cannot change on a live namespace"),
+                });
+            }
+            _ => next.shards = current.shards,
+        }
+        // Validate against the shard count actually in use, not a re-derived one.
+        let pinned = NamespaceConfig { shards: Some(shards), ..next.clone() };
+        pinned.validate()?;
+        if next.routing != current.routing {
+            return Err(NamespaceError::InvalidConfig {
+                field: "routing",
+                reason: "cannot change on a live namespace (keys would move between shards)".into(),
+            });
+        }
+        // Resolve (and instantiate) every new hook before changing anything, so a bad reference
+        // leaves the namespace as it was. Modules were compiled at upload: nothing here compiles.
+        let per_shard = next.capacity_bytes / shards as u64;
+        let eviction_changed = next.eviction != current.eviction
+            || next.eviction_fallback != current.eviction_fallback;
+        let mut eviction = if eviction_changed {
+            Some(plugins.eviction_source(&self.name, &next).map_err(hook_error(Hook::Eviction))?)
+        } else {
+            None
+        };
+        let mut admission = match (&next.admission, next.admission != current.admission) {
+            (Some(r), true) => Some(Some(
+                plugins.admission_source(&self.name, r).map_err(hook_error(Hook::Admission))?,
+            )),
+            (None, true) => Some(None),
+            (_, false) => None,
+        };
+        let prefetch = match (&next.prefetch, next.prefetch != current.prefetch) {
+            (Some(r), true) => Some(Some(
+                plugins.prefetcher(&self.name, r).map_err(hook_error(Hook::Prefetch))?,
+            )),
+            (None, true) => Some(None),
+            (_, false) => None,
+        };
+        let limits = next.limits();
+        self.store.set_max_item_size(limits.max_item_size);
+        self.store.set_default_ttl_ms(limits.default_ttl_ms);
+        if let Some(eviction) = &mut eviction {
+            self.store.replace_policy(|| eviction.build(per_shard));
+        }
+        if let Some(admission) = &mut admission {
+            self.store.replace_admission(|| admission.as_mut().map(|a| a.build()));
+        }
+        if let Some(prefetch) = prefetch {
+            self.hooks.set_prefetch(prefetch);
+        }
+        if next.capacity_bytes != current.capacity_bytes {
+            self.store.set_capacity(next.capacity_bytes);
+        }
+        self.origin.configure(next.origin.as_ref());
+        *current = next;
+        Ok(())
+    }
+}
+
+/// Turns a plugin resolution error into a config error naming the hook's field.
+fn hook_error(hook: Hook) -> impl Fn(crate::plugin::PluginError) -> NamespaceError {
+    move |e| NamespaceError::InvalidConfig { field: hook.as_str(), reason: e.to_string() }
+}
+
+/// All namespaces of this node, by name.
+pub struct Namespaces {
+    map: DashMap<String, Arc<Namespace>>,
+    plugins: Arc<PluginHost>,
+}
+
+impl std::fmt::Debug for Namespaces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Namespaces").field("count", &self.map.len()).finish()
+    }
+}
+
+fn check_name(name: &str) -> Result<(), NamespaceError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(NamespaceError::InvalidConfig {
+            field: "name",
+            reason: format!(
+                "{name:?}: use 1 to {MAX_NAME_LEN} characters from A-Z, a-z, 0-9, '_', '-', '.'"
+            ),
+        })
+    }
+}
+
+impl Namespaces {
+    /// A registry holding only the `default` namespace, built from `default_config`.
+    pub fn new(default_config: NamespaceConfig) -> Result<Self, NamespaceError> {
+        Self::with_plugins(default_config, Arc::new(PluginHost::default()))
+    }
+
+    /// A registry whose namespaces resolve plugin references against `plugins`.
+    pub fn with_plugins(
+        default_config: NamespaceConfig,
+        plugins: Arc<PluginHost>,
+    ) -> Result<Self, NamespaceError> {
+        let this = Self { map: DashMap::new(), plugins };
+        this.create(DEFAULT_NAMESPACE, default_config)?;
+        Ok(this)
+    }
+
+    /// The plugin registry and sandbox these namespaces use.
+    pub fn plugins(&self) -> &Arc<PluginHost> {
+        &self.plugins
+    }
+
+    /// Where a plugin version is in use: (namespace, hook) pairs, sorted.
+    pub fn plugin_usage(&self, version_id: &str) -> Vec<(String, Hook)> {
+        let mut out = Vec::new();
+        for ns in self.list() {
+            let cfg = ns.config();
+            let hooks = [
+                (Hook::Eviction, Some(&cfg.eviction)),
+                (Hook::Admission, cfg.admission.as_ref()),
+                (Hook::Prefetch, cfg.prefetch.as_ref()),
+                (Hook::Routing, cfg.routing.as_ref()),
+            ];
+            for (hook, r) in hooks {
+                if let Some(id) = r.and_then(PolicyRef::as_plugin)
+                    && version_id.starts_with(id)
+                {
+                    out.push((ns.name().to_string(), hook));
+                }
+            }
+        }
+        out
+    }
+
+    pub fn get(&self, name: &str) -> Result<Arc<Namespace>, NamespaceError> {
+        self.map
+            .get(name)
+            .map(|ns| Arc::clone(&ns))
+            .ok_or_else(|| NamespaceError::NotFound(name.to_string()))
+    }
+
+    pub fn create(
+        &self,
+        name: &str,
+        config: NamespaceConfig,
+    ) -> Result<Arc<Namespace>, NamespaceError> {
+        check_name(name)?;
+        config.validate()?;
+        match self.map.entry(name.to_string()) {
+            dashmap::Entry::Occupied(_) => Err(NamespaceError::AlreadyExists(name.to_string())),
+            dashmap::Entry::Vacant(slot) => {
+                let ns = Arc::new(Namespace::new(name.to_string(), config, &self.plugins)?);
+                ns.origin.bind(Arc::downgrade(&ns));
+                slot.insert(Arc::clone(&ns));
+                tracing::info!(namespace = name, "namespace created");
+                Ok(ns)
+            }
+        }
+    }
+
+    pub fn update(
+        &self,
+        name: &str,
+        config: NamespaceConfig,
+    ) -> Result<Arc<Namespace>, NamespaceError> {
+        let ns = self.get(name)?;
+        ns.reconfigure(config, &self.plugins)?;
+        tracing::info!(namespace = name, "namespace reconfigured");
+        Ok(ns)
+    }
+
+    pub fn delete(&self, name: &str) -> Result<(), NamespaceError> {
+        if name == DEFAULT_NAMESPACE {
+            return Err(NamespaceError::DefaultUndeletable);
+        }
+        self.map
+            .remove(name)
+            .map(|_| tracing::info!(namespace = name, "namespace deleted"))
+            .ok_or_else(|| NamespaceError::NotFound(name.to_string()))
+    }
+
+    /// Every namespace, sorted by name.
+    pub fn list(&self) -> Vec<Arc<Namespace>> {
+        let mut all: Vec<_> = self.map.iter().map(|e| Arc::clone(e.value())).collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_namespace_exists_and_cannot_be_deleted() {
+        let all = Namespaces::new(NamespaceConfig::default()).unwrap();
+        assert!(all.get(DEFAULT_NAMESPACE).is_ok());
+        assert_eq!(all.delete(DEFAULT_NAMESPACE), Err(NamespaceError::DefaultUndeletable));
+    }
+
+    #[test]
+    fn invalid_config_names_the_field() {
+        let cfg = NamespaceConfig { capacity_bytes: 1000, ..Default::default() };
+        match cfg.validate() {
+            Err(NamespaceError::InvalidConfig { field, .. }) => assert_eq!(field, "capacity_bytes"),
+            other => panic!("unexpected {other:?}"),
+        }
+        let cfg = NamespaceConfig { shards: Some(3), ..Default::default() };
+        assert!(matches!(cfg.validate(), Err(NamespaceError::InvalidConfig { field: "shards", .. })));
+    }
+
+    #[test]
+    fn names_are_checked() {
+        let all = Namespaces::new(NamespaceConfig::default()).unwrap();
+        assert!(all.create("bad name", NamespaceConfig::default()).is_err());
+        assert!(all.create("sessions-eu.v2", NamespaceConfig::default()).is_ok());
+        assert!(matches!(
+            all.create("sessions-eu.v2", NamespaceConfig::default()),
+            Err(NamespaceError::AlreadyExists(_))
+        ));
+    }
+
+    #[test]
+    fn live_reconfigure_shrinks_capacity_and_swaps_policy() {
+        let all = Namespaces::new(NamespaceConfig::default()).unwrap();
+        let cfg = NamespaceConfig {
+            capacity_bytes: 1 << 20,
+            max_item_size: 1024,
+            shards: Some(1),
+            ..Default::default()
+        };
+        let ns = all.create("t", cfg.clone()).unwrap();
+        for i in 0..1000u32 {
+            ns.store().set(&i.to_le_bytes(), &[0u8; 500], Default::default()).unwrap();
+        }
+        let before = ns.store().stats();
+        assert_eq!(before.keys, 1000);
+        let smaller = NamespaceConfig {
+            capacity_bytes: 100 * 1024,
+            eviction: BuiltinPolicy::Lru.into(),
+            ..cfg
+        };
+        all.update("t", smaller).unwrap();
+        let after = ns.store().stats();
+        assert!(after.bytes <= 100 * 1024, "{after:?}");
+        assert!(after.keys < 1000 && after.keys > 100, "{after:?}");
+        assert_eq!(ns.store().policy_name(), "lru");
+    }
+}

@@ -1,0 +1,366 @@
+//! [`WasmEviction`]: the adapter that lets a plugin serve a shard as its [`EvictionPolicy`].
+//!
+//! ## Events
+//! Inserts, accesses and removals are written straight into the guest's scratch buffer as 24-byte
+//! records and delivered in one `larder_evict` call when [`abi::EVENT_BATCH`] have accumulated, or
+//! together with the next victim request — so in a full cache one insert costs one crossing.
+//!
+//! ## Validation and fallback
+//! The adapter keeps its own table of resident slots (hash and size), which makes every answer
+//! checkable: a victim that is not resident, or named twice, is ignored and counted. An answer with
+//! no valid victim while entries are resident is a fault, like a trap, a missed deadline or an
+//! out-of-memory. On a fault the instance is dropped, the namespace's built-in fallback policy is
+//! built from the resident table and answers in its place, and the plugin is quarantined; after the
+//! backoff a fresh instance is started, replayed the resident entries, and takes over again.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::abi::{EVENT_ACCESS, EVENT_BATCH, EVENT_INSERT, EVENT_LEN, EVENT_REMOVE, MAX_VICTIMS};
+use super::hook::Hook;
+use super::instance::{Fault, GuestInstance, InitArgs};
+use super::metrics::CounterHandle;
+use super::quarantine::Quarantine;
+use super::registry::PluginVersion;
+use crate::policy::{BuiltinPolicy, EntryMeta, EvictionPolicy, Slot};
+
+/// A plugin serving one shard's eviction hook, with a built-in fallback.
+pub struct WasmEviction {
+    name: String,
+    version: Arc<PluginVersion>,
+    init: InitArgs,
+    guest: Option<GuestInstance>,
+    /// Events written to the guest's scratch buffer and not yet delivered.
+    pending: usize,
+    /// Per slot: (key hash, size); size 0 marks a slot that is not resident.
+    resident: Vec<(u64, u32)>,
+    resident_count: usize,
+    fallback_kind: BuiltinPolicy,
+    /// Serves while the plugin is quarantined.
+    fallback: Option<Box<dyn EvictionPolicy>>,
+    quarantine: Quarantine,
+    counters: CounterHandle,
+}
+
+impl WasmEviction {
+    /// Start an instance for one shard. Fails only if the instance cannot start; the caller
+    /// decides whether that refuses the configuration or starts in fallback ([`Self::degraded`]).
+    pub(crate) fn start(
+        version: Arc<PluginVersion>,
+        init: InitArgs,
+        fallback: BuiltinPolicy,
+    ) -> Result<Self, Fault> {
+        let counters = version.metrics.register(Hook::Eviction);
+        let guest = version.instantiate(init);
+        if let Err(f) = &guest {
+            counters.fault(f);
+        }
+        let guest = guest?;
+        Ok(Self::assemble(version, init, fallback, Some(guest), counters))
+    }
+
+    /// An adapter whose instance failed to start: it serves with the fallback and retries later.
+    pub(crate) fn degraded(
+        version: Arc<PluginVersion>,
+        init: InitArgs,
+        fallback: BuiltinPolicy,
+        fault: Fault,
+    ) -> Self {
+        let counters = version.metrics.register(Hook::Eviction);
+        counters.fault(&fault);
+        let mut this = Self::assemble(version, init, fallback, None, counters);
+        this.enter_quarantine(fault);
+        this
+    }
+
+    fn assemble(
+        version: Arc<PluginVersion>,
+        init: InitArgs,
+        fallback_kind: BuiltinPolicy,
+        guest: Option<GuestInstance>,
+        counters: CounterHandle,
+    ) -> Self {
+        let quarantine = Quarantine::new(version.limits());
+        Self {
+            name: format!("plugin:{}", version.id),
+            version,
+            init,
+            guest,
+            pending: 0,
+            resident: Vec::new(),
+            resident_count: 0,
+            fallback_kind,
+            fallback: None,
+            quarantine,
+            counters,
+        }
+    }
+
+    /// Whether the plugin (not the fallback) is serving.
+    pub fn is_plugin_serving(&self) -> bool {
+        self.guest.is_some()
+    }
+
+    fn fallback_from_resident(&self) -> Box<dyn EvictionPolicy> {
+        let mut policy = self.fallback_kind.build(self.init.capacity_bytes);
+        for (slot, &(hash, size)) in self.resident.iter().enumerate() {
+            if size != 0 {
+                policy.on_insert(EntryMeta { slot: slot as Slot, hash, size });
+            }
+        }
+        policy
+    }
+
+    fn enter_quarantine(&mut self, fault: Fault) {
+        self.guest = None;
+        self.pending = 0;
+        let backoff = self.quarantine.fault();
+        self.fallback = Some(self.fallback_from_resident());
+        self.counters.set_state(true, true);
+        tracing::warn!(
+            plugin = %self.version.id,
+            name = %self.version.name,
+            hook = "eviction",
+            shard = self.init.shard,
+            reason = fault.kind(),
+            retry_in_ms = backoff.as_millis() as u64,
+            "plugin {fault}; the built-in {} policy serves while it is quarantined",
+            self.fallback_kind
+        );
+    }
+
+    fn fault(&mut self, fault: Fault) {
+        self.counters.fault(&fault);
+        self.enter_quarantine(fault);
+    }
+
+    /// After the backoff: a fresh instance, replayed the resident entries, takes over.
+    fn maybe_retry(&mut self) {
+        if self.guest.is_some() || !self.quarantine.retry_due() {
+            return;
+        }
+        let mut guest = match self.version.instantiate(self.init) {
+            Ok(g) => g,
+            Err(f) => return self.fault(f),
+        };
+        if let Err(f) = guest.evict_capacity(self.init.capacity_bytes) {
+            return self.fault(f);
+        }
+        self.guest = Some(guest);
+        self.pending = 0;
+        for slot in 0..self.resident.len() {
+            let (hash, size) = self.resident[slot];
+            if size != 0 {
+                self.push(EVENT_INSERT, slot as Slot, hash, size);
+                if self.guest.is_none() {
+                    return;
+                }
+            }
+        }
+        if self.pending > 0 && self.deliver(0).is_err() {
+            return;
+        }
+        self.fallback = None;
+        self.quarantine.recovered();
+        self.counters.set_state(false, false);
+        tracing::info!(
+            plugin = %self.version.id,
+            shard = self.init.shard,
+            "plugin back in service after quarantine"
+        );
+    }
+
+    /// Write one event; deliver the batch when full.
+    #[inline]
+    fn push(&mut self, kind: u32, slot: Slot, hash: u64, size: u32) {
+        let Some(guest) = self.guest.as_mut() else { return };
+        let off = self.pending * EVENT_LEN;
+        let rec = &mut guest.scratch_mut()[off..off + EVENT_LEN];
+        rec[0..8].copy_from_slice(&hash.to_le_bytes());
+        rec[8..12].copy_from_slice(&slot.to_le_bytes());
+        rec[12..16].copy_from_slice(&size.to_le_bytes());
+        rec[16..20].copy_from_slice(&kind.to_le_bytes());
+        rec[20..24].copy_from_slice(&0u32.to_le_bytes());
+        self.pending += 1;
+        if self.pending == EVENT_BATCH {
+            let _ = self.deliver(0);
+        }
+    }
+
+    /// One `larder_evict` call: the pending events, then (if `need` > 0) victims. On a fault the
+    /// plugin is quarantined and `Err` returned.
+    fn deliver(&mut self, need: u64) -> Result<usize, ()> {
+        let Some(guest) = self.guest.as_mut() else { return Err(()) };
+        let n = std::mem::take(&mut self.pending);
+        let max = if need > 0 { MAX_VICTIMS } else { 0 };
+        let timed = self.counters.call().then(Instant::now);
+        let result = guest.evict(n, need, max);
+        if let Some(t) = timed {
+            self.counters.time(t.elapsed().as_nanos() as u64);
+        }
+        match result {
+            Ok(count) if need == 0 => {
+                if count != 0 {
+                    self.counters.invalid(1);
+                }
+                Ok(0)
+            }
+            Ok(count) if count < 0 => {
+                self.fault(Fault::InvalidAnswer("negative victim count"));
+                Err(())
+            }
+            Ok(count) => {
+                let count = count as usize;
+                if count > MAX_VICTIMS {
+                    self.counters.invalid((count - MAX_VICTIMS) as u64);
+                }
+                Ok(count.min(MAX_VICTIMS))
+            }
+            Err(f) => {
+                self.fault(f);
+                Err(())
+            }
+        }
+    }
+
+    /// Accept a victim if it is resident: forget it and hand it to the store.
+    fn take(&mut self, slot: Slot, out: &mut Vec<Slot>) -> bool {
+        match self.resident.get_mut(slot as usize) {
+            Some(entry) if entry.1 != 0 => {
+                entry.1 = 0;
+                self.resident_count -= 1;
+                out.push(slot);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn fallback_victims(&mut self, bytes: u64, out: &mut Vec<Slot>) {
+        let start = out.len();
+        if let Some(fallback) = self.fallback.as_mut() {
+            fallback.victims(bytes, out);
+        }
+        let mut i = start;
+        while i < out.len() {
+            let slot = out[i];
+            match self.resident.get_mut(slot as usize) {
+                Some(entry) if entry.1 != 0 => {
+                    entry.1 = 0;
+                    self.resident_count -= 1;
+                    i += 1;
+                }
+                _ => {
+                    out.swap_remove(i);
+                }
+            }
+        }
+    }
+}
+
+impl EvictionPolicy for WasmEviction {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_capacity(&mut self, capacity_bytes: u64) {
+        self.init.capacity_bytes = capacity_bytes;
+        if let Some(fallback) = self.fallback.as_mut() {
+            fallback.set_capacity(capacity_bytes);
+        }
+        if self.guest.is_some() && self.deliver(0).is_ok() {
+            let result = self.guest.as_mut().map(|g| g.evict_capacity(capacity_bytes));
+            if let Some(Err(f)) = result {
+                self.fault(f);
+            }
+        }
+    }
+
+    fn on_insert(&mut self, entry: EntryMeta) {
+        let i = entry.slot as usize;
+        if i >= self.resident.len() {
+            self.resident.resize(i + 1, (0, 0));
+        }
+        if self.resident[i].1 == 0 {
+            self.resident_count += 1;
+        }
+        // Sizes include the per-entry overhead, so a resident entry's size is never 0.
+        let size = entry.size.max(1);
+        self.resident[i] = (entry.hash, size);
+        match self.fallback.as_mut() {
+            Some(fallback) => fallback.on_insert(entry),
+            None => self.push(EVENT_INSERT, entry.slot, entry.hash, size),
+        }
+    }
+
+    fn on_access(&mut self, slots: &[Slot]) {
+        if let Some(fallback) = self.fallback.as_mut() {
+            fallback.on_access(slots);
+            self.maybe_retry();
+            return;
+        }
+        for &slot in slots {
+            if let Some(&(hash, size)) = self.resident.get(slot as usize)
+                && size != 0
+            {
+                self.push(EVENT_ACCESS, slot, hash, size);
+            }
+        }
+    }
+
+    fn on_remove(&mut self, entry: EntryMeta) {
+        if let Some(r) = self.resident.get_mut(entry.slot as usize)
+            && r.1 != 0
+        {
+            let size = r.1;
+            r.1 = 0;
+            self.resident_count -= 1;
+            match self.fallback.as_mut() {
+                Some(fallback) => fallback.on_remove(entry),
+                None => self.push(EVENT_REMOVE, entry.slot, entry.hash, size),
+            }
+        }
+    }
+
+    fn victims(&mut self, bytes: u64, out: &mut Vec<Slot>) {
+        self.maybe_retry();
+        if self.guest.is_some()
+            && let Ok(count) = self.deliver(bytes.max(1))
+        {
+            let mut accepted = 0;
+            let mut invalid = 0;
+            for i in 0..count {
+                let Some(guest) = self.guest.as_mut() else { break };
+                let mut raw = [0u8; 4];
+                raw.copy_from_slice(&guest.scratch_mut()[i * 4..i * 4 + 4]);
+                if self.take(u32::from_le_bytes(raw), out) {
+                    accepted += 1;
+                } else {
+                    invalid += 1;
+                }
+            }
+            if invalid > 0 {
+                self.counters.invalid(invalid);
+            }
+            if accepted > 0 || self.resident_count == 0 {
+                return;
+            }
+            self.fault(Fault::InvalidAnswer("no valid victim while entries are resident"));
+        }
+        // Quarantined, or the plugin just failed: the built-in makes up the shortfall.
+        self.fallback_victims(bytes, out);
+    }
+
+    fn clear(&mut self) {
+        self.resident.clear();
+        self.resident_count = 0;
+        self.pending = 0;
+        if let Some(fallback) = self.fallback.as_mut() {
+            fallback.clear();
+        }
+        let result = self.guest.as_mut().map(GuestInstance::evict_clear);
+        if let Some(Err(f)) = result {
+            self.fault(f);
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! One live instance of a plugin module: its wasmtime store, memory, scratch buffer and typed
+//! exports, with one method per ABI call. Every call runs under a fresh epoch deadline, and every
+//! failure is classified into a [`Fault`] — never propagated as a panic or a request error.
+
+use std::sync::Arc;
+
+use wasmtime::{InstancePre, Memory, Store, Trap, TypedFunc};
+
+use super::abi;
+use super::imports::HostState;
+use super::limits::PluginLimits;
+
+/// Why a plugin call did not produce a usable answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// The guest trapped (unreachable, out-of-bounds access, a host import refused its input…).
+    Trap(String),
+    /// The call ran past its deadline and was interrupted.
+    Deadline,
+    /// The guest tried to grow its memory past the cap.
+    OutOfMemory,
+    /// The guest answered, but the answer broke the ABI's contract.
+    InvalidAnswer(&'static str),
+    /// The instance could not be created or initialised.
+    Start(String),
+}
+
+impl Fault {
+    /// Short reason for metrics labels and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Trap(_) => "trap",
+            Fault::Deadline => "deadline",
+            Fault::OutOfMemory => "out_of_memory",
+            Fault::InvalidAnswer(_) => "invalid_answer",
+            Fault::Start(_) => "start",
+        }
+    }
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::Trap(m) => write!(f, "trap: {m}"),
+            Fault::Deadline => write!(f, "missed its call deadline"),
+            Fault::OutOfMemory => write!(f, "ran out of memory (hit the instance memory cap)"),
+            Fault::InvalidAnswer(m) => write!(f, "invalid answer: {m}"),
+            Fault::Start(m) => write!(f, "could not start: {m}"),
+        }
+    }
+}
+
+/// What `larder_init` is told.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InitArgs {
+    pub namespace_id: u64,
+    pub shard: u32,
+    pub capacity_bytes: u64,
+    pub seed: u64,
+}
+
+struct Exports {
+    init: Option<TypedFunc<(i64, i32, i64, i64), i32>>,
+    evict: Option<TypedFunc<(i32, i64, i32), i32>>,
+    evict_capacity: Option<TypedFunc<i64, ()>>,
+    evict_clear: Option<TypedFunc<(), ()>>,
+    admit: Option<TypedFunc<(i64, i32, i64), i32>>,
+    prefetch: Option<TypedFunc<(i64, i32, i32), i32>>,
+    route: Option<TypedFunc<(i64, i32), i64>>,
+}
+
+pub(crate) struct GuestInstance {
+    store: Store<HostState>,
+    memory: Memory,
+    scratch: usize,
+    scratch_len: usize,
+    exports: Exports,
+    deadline_ticks: u64,
+}
+
+impl GuestInstance {
+    /// Instantiate and initialise. Runs the module's start function and `larder_init` under the
+    /// deadline (ten times the per-call one: initialisation may allocate its tables).
+    pub fn start(
+        pre: &InstancePre<HostState>,
+        limits: &PluginLimits,
+        label: Arc<str>,
+        init: InitArgs,
+    ) -> Result<Self, Fault> {
+        let state = HostState::new(limits.max_memory_bytes, init.seed, label);
+        let mut store = Store::new(pre.module().engine(), state);
+        store.limiter(|s| &mut s.limiter);
+        let deadline_ticks = limits.deadline_ticks();
+        store.set_epoch_deadline(deadline_ticks * 10);
+        let instance = pre.instantiate(&mut store).map_err(|e| start_fault(&store, e))?;
+        let memory = instance
+            .get_memory(&mut store, abi::EXPORT_MEMORY)
+            .ok_or_else(|| Fault::Start("no exported memory".into()))?;
+        store.data_mut().memory = Some(memory);
+        let func = |store: &mut Store<HostState>, name: &str| -> Result<Option<_>, Fault> {
+            Ok(instance.get_func(&mut *store, name))
+        };
+        macro_rules! typed {
+            ($name:expr) => {
+                match func(&mut store, $name)? {
+                    None => None,
+                    Some(f) => Some(f.typed(&store).map_err(|e| Fault::Start(format!("{e:#}")))?),
+                }
+            };
+        }
+        let scratch_fn: Option<TypedFunc<(), i32>> = typed!(abi::EXPORT_SCRATCH);
+        let scratch_len_fn: Option<TypedFunc<(), i32>> = typed!(abi::EXPORT_SCRATCH_LEN);
+        let exports = Exports {
+            init: typed!(abi::EXPORT_INIT),
+            evict: typed!(abi::EXPORT_EVICT),
+            evict_capacity: typed!(abi::EXPORT_EVICT_CAPACITY),
+            evict_clear: typed!(abi::EXPORT_EVICT_CLEAR),
+            admit: typed!(abi::EXPORT_ADMIT),
+            prefetch: typed!(abi::EXPORT_PREFETCH),
+            route: typed!(abi::EXPORT_ROUTE),
+        };
+        let (Some(scratch_fn), Some(scratch_len_fn)) = (scratch_fn, scratch_len_fn) else {
+            return Err(Fault::Start("missing the scratch buffer exports".into()));
+        };
+        let scratch = scratch_fn.call(&mut store, ()).map_err(|e| start_fault(&store, e))?;
+        let scratch_len = scratch_len_fn.call(&mut store, ()).map_err(|e| start_fault(&store, e))?;
+        let (scratch, scratch_len) = (scratch as u32 as usize, scratch_len as u32 as usize);
+        if scratch_len < abi::MIN_SCRATCH_LEN {
+            return Err(Fault::Start(format!(
+                "scratch buffer is {scratch_len} bytes; the ABI needs at least {}",
+                abi::MIN_SCRATCH_LEN
+            )));
+        }
+        if scratch.checked_add(scratch_len).is_none_or(|end| end > memory.data_size(&store)) {
+            return Err(Fault::Start("scratch buffer lies outside the memory".into()));
+        }
+        if let Some(init_fn) = &exports.init {
+            let args = (
+                init.namespace_id as i64,
+                init.shard as i32,
+                init.capacity_bytes.min(i64::MAX as u64) as i64,
+                init.seed as i64,
+            );
+            match init_fn.call(&mut store, args) {
+                Ok(0) => {}
+                Ok(code) => return Err(Fault::Start(format!("larder_init returned {code}"))),
+                Err(e) => return Err(start_fault(&store, e)),
+            }
+        }
+        Ok(Self { store, memory, scratch, scratch_len, exports, deadline_ticks })
+    }
+
+    pub fn scratch_len(&self) -> usize {
+        self.scratch_len
+    }
+
+    /// The scratch buffer, for the host to fill before a call or read after it.
+    pub fn scratch_mut(&mut self) -> &mut [u8] {
+        // In bounds: checked at start, and linear memory never shrinks.
+        &mut self.memory.data_mut(&mut self.store)[self.scratch..self.scratch + self.scratch_len]
+    }
+
+    #[inline]
+    fn arm(&mut self) {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        self.store.data_mut().now_ms = 0;
+    }
+
+    fn fault(&self, e: wasmtime::Error) -> Fault {
+        classify(&self.store, e)
+    }
+
+    /// Apply `n_events` events from the scratch buffer, then, if `need_bytes > 0`, write up to
+    /// `max_victims` victim slots to it; returns how many.
+    pub fn evict(&mut self, n_events: usize, need_bytes: u64, max_victims: usize) -> Result<i32, Fault> {
+        let Some(f) = self.exports.evict.clone() else { return Ok(0) };
+        self.arm();
+        let args = (n_events as i32, need_bytes.min(i64::MAX as u64) as i64, max_victims as i32);
+        f.call(&mut self.store, args).map_err(|e| self.fault(e))
+    }
+
+    pub fn evict_capacity(&mut self, bytes: u64) -> Result<(), Fault> {
+        let Some(f) = self.exports.evict_capacity.clone() else { return Ok(()) };
+        self.arm();
+        f.call(&mut self.store, bytes.min(i64::MAX as u64) as i64).map_err(|e| self.fault(e))
+    }
+
+    pub fn evict_clear(&mut self) -> Result<(), Fault> {
+        let Some(f) = self.exports.evict_clear.clone() else { return Ok(()) };
+        self.arm();
+        f.call(&mut self.store, ()).map_err(|e| self.fault(e))
+    }
+
+    pub fn admit(&mut self, hash: u64, size: u32, ttl_ms: u64) -> Result<i32, Fault> {
+        let Some(f) = self.exports.admit.clone() else { return Ok(1) };
+        self.arm();
+        let args = (hash as i64, size.min(i32::MAX as u32) as i32, ttl_ms.min(i64::MAX as u64) as i64);
+        f.call(&mut self.store, args).map_err(|e| self.fault(e))
+    }
+
+    /// Key bytes must already be at the start of the scratch buffer.
+    pub fn prefetch(&mut self, hash: u64, key_len: usize, hit: bool) -> Result<i32, Fault> {
+        let Some(f) = self.exports.prefetch.clone() else { return Ok(0) };
+        self.arm();
+        f.call(&mut self.store, (hash as i64, key_len as i32, hit as i32)).map_err(|e| self.fault(e))
+    }
+
+    /// Key bytes must already be at the start of the scratch buffer.
+    pub fn route(&mut self, hash: u64, key_len: usize) -> Result<i64, Fault> {
+        let Some(f) = self.exports.route.clone() else { return Ok(abi::ROUTE_WHOLE_KEY) };
+        self.arm();
+        f.call(&mut self.store, (hash as i64, key_len as i32)).map_err(|e| self.fault(e))
+    }
+}
+
+fn start_fault(store: &Store<HostState>, e: wasmtime::Error) -> Fault {
+    match classify(store, e) {
+        Fault::Trap(m) => Fault::Start(m),
+        other => other,
+    }
+}
+
+fn classify(store: &Store<HostState>, e: wasmtime::Error) -> Fault {
+    if store.data().limiter.denied {
+        return Fault::OutOfMemory;
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => Fault::Deadline,
+        Some(trap) => Fault::Trap(trap.to_string()),
+        None => Fault::Trap(format!("{e:#}")),
+    }
+}

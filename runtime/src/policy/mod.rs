@@ -1,0 +1,149 @@
+//! Eviction policies: the [`EvictionPolicy`] trait and the built-in policies behind it.
+//!
+//! The store never decides *which* entry leaves; it asks the namespace's policy. Built-in policies
+//! (LRU, S3-FIFO, SIEVE, W-TinyLFU) and WebAssembly plugins implement the same trait, so a plugin is
+//! measured against a native baseline through exactly the same code path.
+//!
+//! ## How the store drives a policy
+//!
+//! Each shard owns one policy instance behind the shard's lock, so a policy is never called
+//! concurrently and needs no locking of its own. Entries are named by their **slot**: a small,
+//! dense index into the shard's entry table, reused after the entry is removed. Dense slots let a
+//! policy keep its per-entry state in plain vectors instead of a second hash map.
+//!
+//! The store calls, in order of occurrence:
+//! - [`EvictionPolicy::on_insert`] when a key becomes resident (also for an overwrite that changes
+//!   the entry's size: the store removes and re-inserts);
+//! - [`EvictionPolicy::on_access`] with a *batch* of hits, buffered per shard, always delivered
+//!   before any removal or victim request so that a slot in a batch is still the entry that was hit;
+//! - [`EvictionPolicy::on_remove`] when the store removes an entry by itself (delete, expiry,
+//!   explicit evict, overwrite) — never for a slot the policy returned as a victim;
+//! - [`EvictionPolicy::victims`] when the shard is over capacity.
+
+mod dense;
+mod fifo;
+mod ghost;
+#[cfg(test)]
+mod hit_ratio_tests;
+mod list;
+mod lru;
+mod s3fifo;
+mod sieve;
+mod sketch;
+#[cfg(test)]
+mod testing;
+mod wtinylfu;
+
+pub use fifo::Fifo;
+pub use lru::Lru;
+pub use s3fifo::S3Fifo;
+pub use sieve::Sieve;
+pub use sketch::FrequencySketch;
+pub use wtinylfu::WTinyLfu;
+
+use serde::{Deserialize, Serialize};
+
+/// Index of an entry in its shard's table. Stable while the entry is resident; reused afterwards.
+pub type Slot = u32;
+
+/// What a policy learns about an entry when it becomes resident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryMeta {
+    pub slot: Slot,
+    /// 64-bit hash of the key (xxh3): the key's identity across the plugin ABI and the cluster ring.
+    pub hash: u64,
+    /// Charged size in bytes (key + value + per-entry overhead).
+    pub size: u32,
+}
+
+/// A replaceable eviction strategy for one shard.
+///
+/// Contract (what the host guarantees):
+/// - calls are serialised (one shard, one lock); no call is re-entrant;
+/// - every slot passed to `on_access` / `on_remove` was announced by `on_insert` and not yet removed
+///   or returned as a victim;
+/// - `capacity_bytes` passed to [`EvictionPolicy::set_capacity`] is the shard's share of the
+///   namespace capacity.
+///
+/// What the policy must do:
+/// - `victims` returns only resident slots, each at most once, and forgets them (the host will not
+///   call `on_remove` for them). It should return enough victims to free `bytes`, but the host calls
+///   again if it freed too little, and treats an empty answer while entries are resident as a fault;
+/// - never panic on any sequence of calls that respects the host's guarantees; stay O(1) amortised per
+///   event (the hot path runs through here).
+pub trait EvictionPolicy: Send + 'static {
+    /// Stable name shown in stats and metrics ("lru", "s3fifo", a plugin id…).
+    fn name(&self) -> &str;
+    /// The shard's byte capacity changed (or is being set for the first time).
+    fn set_capacity(&mut self, capacity_bytes: u64);
+    fn on_insert(&mut self, entry: EntryMeta);
+    fn on_access(&mut self, slots: &[Slot]);
+    fn on_remove(&mut self, entry: EntryMeta);
+    /// Push victims freeing about `bytes` into `out`.
+    fn victims(&mut self, bytes: u64, out: &mut Vec<Slot>);
+    /// Forget every entry (the namespace was flushed).
+    fn clear(&mut self);
+}
+
+/// The built-in eviction policies, by the name used in configuration and the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BuiltinPolicy {
+    Lru,
+    #[default]
+    S3fifo,
+    Sieve,
+    Wtinylfu,
+    Fifo,
+}
+
+impl BuiltinPolicy {
+    pub const ALL: [BuiltinPolicy; 5] = [
+        Self::Lru,
+        Self::S3fifo,
+        Self::Sieve,
+        Self::Wtinylfu,
+        Self::Fifo,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lru => "lru",
+            Self::S3fifo => "s3fifo",
+            Self::Sieve => "sieve",
+            Self::Wtinylfu => "wtinylfu",
+            Self::Fifo => "fifo",
+        }
+    }
+
+    /// A fresh instance sized for a shard of `capacity_bytes`.
+    pub fn build(self, capacity_bytes: u64) -> Box<dyn EvictionPolicy> {
+        let mut policy: Box<dyn EvictionPolicy> = match self {
+            Self::Lru => Box::new(Lru::default()),
+            Self::S3fifo => Box::new(S3Fifo::default()),
+            Self::Sieve => Box::new(Sieve::default()),
+            Self::Wtinylfu => Box::new(WTinyLfu::default()),
+            Self::Fifo => Box::new(Fifo::default()),
+        };
+        policy.set_capacity(capacity_bytes);
+        policy
+    }
+}
+
+impl std::str::FromStr for BuiltinPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                format!("unknown policy {s:?}; expected one of lru, s3fifo, sieve, wtinylfu, fifo")
+            })
+    }
+}
+
+impl std::fmt::Display for BuiltinPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,49 @@
+//! Counters kept per shard (plain integers under the shard lock, so the hot path does no atomic
+//! read-modify-write on a shared cache line) and summed when someone asks.
+
+use serde::Serialize;
+
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct ShardStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub sets: u64,
+    pub evictions: u64,
+    pub expirations: u64,
+    /// Times the policy answered no victim while the shard was over capacity.
+    pub policy_shortfalls: u64,
+}
+
+/// A point-in-time view of a store: live counts plus counters since start.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Serialize)]
+pub struct StoreStats {
+    pub keys: u64,
+    pub bytes: u64,
+    pub capacity_bytes: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub sets: u64,
+    pub evictions: u64,
+    pub expirations: u64,
+    pub policy_shortfalls: u64,
+}
+
+impl StoreStats {
+    /// hits / (hits + misses), or 0 before the first read.
+    pub fn hit_ratio(&self) -> f64 {
+        let reads = self.hits + self.misses;
+        if reads == 0 { 0.0 } else { self.hits as f64 / reads as f64 }
+    }
+
+    pub(crate) fn add_shard(&mut self, s: &ShardStats, keys: usize, bytes: u64, capacity: u64) {
+        self.keys += keys as u64;
+        self.bytes += bytes;
+        self.capacity_bytes += capacity;
+        self.hits += s.hits;
+        self.misses += s.misses;
+        self.sets += s.sets;
+        self.evictions += s.evictions;
+        self.expirations += s.expirations;
+        self.policy_shortfalls += s.policy_shortfalls;
+    }
+}

@@ -1,0 +1,102 @@
+//! One cached item, laid out to keep per-key overhead small.
+//!
+//! An occupied entry is 32 bytes in the shard's slot vector plus one heap block holding
+//! `[key length: u32 LE][key bytes][value bytes]`. A vacant slot has an empty block (no allocation)
+//! and reuses `hash` as the index of the next vacant slot.
+
+/// Bytes charged to the namespace for each entry beyond its key and value: the 32-byte slot, about
+/// 6 bytes of hash-table index, 8 bytes of policy links and the allocator's header, rounded up.
+/// Capacity is enforced on key + value + this, so `bytes` in the stats is an honest figure.
+pub const ENTRY_OVERHEAD: u64 = 56;
+
+/// Longest accepted key. Keys are names, not payloads; Redis clients rarely go past a few hundred bytes.
+pub const MAX_KEY_LEN: usize = 64 * 1024;
+
+const LEN_PREFIX: usize = 4;
+
+#[derive(Debug, Default)]
+pub(crate) struct Entry {
+    /// Key hash while occupied; index of the next vacant slot while vacant.
+    pub hash: u64,
+    /// Deadline on the [`crate::clock`] scale; 0 means no expiry.
+    pub expires_at: u64,
+    data: Box<[u8]>,
+}
+
+impl Entry {
+    pub fn new(hash: u64, key: &[u8], value: &[u8], expires_at: u64) -> Self {
+        Self { hash, expires_at, data: pack(key, value) }
+    }
+
+    pub fn vacant(next_free: u64) -> Self {
+        Self { hash: next_free, expires_at: 0, data: Box::default() }
+    }
+
+    #[inline]
+    pub fn is_occupied(&self) -> bool {
+        !self.data.is_empty()
+    }
+
+    #[inline]
+    fn key_len(&self) -> usize {
+        let mut len = [0u8; LEN_PREFIX];
+        len.copy_from_slice(&self.data[..LEN_PREFIX]);
+        u32::from_le_bytes(len) as usize
+    }
+
+    #[inline]
+    pub fn key(&self) -> &[u8] {
+        &self.data[LEN_PREFIX..LEN_PREFIX + self.key_len()]
+    }
+
+    #[inline]
+    pub fn value(&self) -> &[u8] {
+        &self.data[LEN_PREFIX + self.key_len()..]
+    }
+
+    pub fn set_value(&mut self, value: &[u8]) {
+        self.data = pack(self.key(), value);
+    }
+
+    /// Bytes charged against capacity.
+    #[inline]
+    pub fn charge(&self) -> u64 {
+        charge(self.data.len() - LEN_PREFIX)
+    }
+
+    #[inline]
+    pub fn is_expired(&self, now: u64) -> bool {
+        self.expires_at != 0 && self.expires_at <= now
+    }
+}
+
+/// Charge for an entry whose key and value together are `payload` bytes.
+#[inline]
+pub fn charge(payload: usize) -> u64 {
+    payload as u64 + ENTRY_OVERHEAD
+}
+
+fn pack(key: &[u8], value: &[u8]) -> Box<[u8]> {
+    let mut data = Vec::with_capacity(LEN_PREFIX + key.len() + value.len());
+    data.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    data.extend_from_slice(key);
+    data.extend_from_slice(value);
+    data.into_boxed_slice()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packs_key_and_value() {
+        let mut e = Entry::new(7, b"key", b"value", 0);
+        assert!(e.is_occupied());
+        assert_eq!(e.key(), b"key");
+        assert_eq!(e.value(), b"value");
+        e.set_value(b"");
+        assert_eq!(e.value(), b"");
+        assert_eq!(e.charge(), 3 + ENTRY_OVERHEAD);
+        assert!(!Entry::vacant(0).is_occupied());
+    }
+}

@@ -1,0 +1,473 @@
+//! The sharded in-memory store behind one namespace.
+//!
+//! A key's hash picks its shard; each shard is an independent cache with its share of the capacity,
+//! its own policy instance and its own lock. Every operation takes exactly one shard lock, briefly,
+//! and never across an `.await`.
+
+mod entry;
+mod shard;
+
+pub use entry::{ENTRY_OVERHEAD, MAX_KEY_LEN};
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+
+use crate::clock::now_ms;
+use crate::error::StoreError;
+use crate::hash::key_hash;
+use crate::plugin::{AdmissionPolicy, AdmitRequest, Router};
+use crate::policy::EvictionPolicy;
+use crate::stats::StoreStats;
+use shard::{Removal, Shard};
+
+/// When a written key expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Expiry {
+    /// The namespace's default TTL (which may be "never").
+    #[default]
+    Default,
+    /// Never, whatever the namespace default.
+    Never,
+    /// Keep the key's current deadline (Redis `KEEPTTL`); a new key gets the namespace default.
+    Keep,
+    /// After this many milliseconds (must be > 0).
+    AfterMs(u64),
+}
+
+/// Write only if the key is absent (`NX`) or present (`XX`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Condition {
+    #[default]
+    Always,
+    IfAbsent,
+    IfPresent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SetOptions {
+    pub expiry: Expiry,
+    pub condition: Condition,
+    /// Return the previous value (Redis `SET … GET`).
+    pub return_old: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SetOutcome {
+    /// False when the condition was not met.
+    pub written: bool,
+    /// The previous value, when asked for and present.
+    pub old: Option<Vec<u8>>,
+}
+
+/// Remaining lifetime of a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ttl {
+    Missing,
+    Persistent,
+    RemainingMs(u64),
+}
+
+/// Shard lock padded to its own cache line, so two cores working on neighbouring shards do not
+/// bounce one line between them.
+#[repr(align(64))]
+struct PaddedShard(Mutex<Shard>);
+
+pub struct Store {
+    shards: Box<[PaddedShard]>,
+    shard_mask: usize,
+    default_ttl_ms: AtomicU64,
+    max_item_size: AtomicU64,
+    /// The routing hook, when the namespace has one: it picks the part of the key whose hash
+    /// picks the shard. Fixed for the store's life, so a key never changes shard.
+    router: Option<Router>,
+}
+
+/// What a store needs to know at creation; everything here can be changed live later.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreLimits {
+    pub capacity_bytes: u64,
+    pub max_item_size: u64,
+    /// 0 means no default expiry.
+    pub default_ttl_ms: u64,
+}
+
+impl Store {
+    /// A store with `shards` shards (rounded up to a power of two) and one policy per shard from
+    /// `make_policy`.
+    pub fn new(
+        shards: usize,
+        limits: StoreLimits,
+        mut make_policy: impl FnMut() -> Box<dyn EvictionPolicy>,
+    ) -> Self {
+        let n = shards.max(1).next_power_of_two();
+        let per_shard = limits.capacity_bytes / n as u64;
+        let shards = (0..n)
+            .map(|_| {
+                let mut policy = make_policy();
+                policy.set_capacity(per_shard);
+                PaddedShard(Mutex::new(Shard::new(per_shard, policy)))
+            })
+            .collect();
+        Self {
+            shards,
+            shard_mask: n - 1,
+            default_ttl_ms: AtomicU64::new(limits.default_ttl_ms),
+            max_item_size: AtomicU64::new(limits.max_item_size),
+            router: None,
+        }
+    }
+
+    /// Route keys through a routing hook from now on. Only while the store is not yet shared
+    /// (at namespace creation): routing decides which shard holds a key.
+    pub fn set_router(&mut self, router: Router) {
+        self.router = Some(router);
+    }
+
+    /// The part of `key` that decides its placement: what the routing hook names, or the whole key.
+    pub fn routing_key<'k>(&self, key: &'k [u8]) -> &'k [u8] {
+        match &self.router {
+            Some(r) => r.route(key, key_hash(key)),
+            None => key,
+        }
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    #[inline]
+    fn shard(&self, hash: u64) -> &Mutex<Shard> {
+        // High bits pick the shard; hashbrown uses the low and top-7 bits inside it.
+        &self.shards[((hash >> 32) as usize) & self.shard_mask].0
+    }
+
+    /// The shard holding `key` (whose hash is `hash`): by the routing key's hash when a routing
+    /// hook is attached.
+    #[inline]
+    fn shard_of(&self, key: &[u8], hash: u64) -> &Mutex<Shard> {
+        match &self.router {
+            None => self.shard(hash),
+            Some(r) => self.shard(r.route_hash(key, hash)),
+        }
+    }
+
+    fn check_key(key: &[u8]) -> Result<(), StoreError> {
+        if key.is_empty() {
+            return Err(StoreError::EmptyKey);
+        }
+        if key.len() > MAX_KEY_LEN {
+            return Err(StoreError::KeyTooLong { len: key.len(), max: MAX_KEY_LEN });
+        }
+        Ok(())
+    }
+
+    fn check_item(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        Self::check_key(key)?;
+        let max = self.max_item_size.load(Ordering::Relaxed);
+        if (key.len() + value.len()) as u64 > max {
+            return Err(StoreError::ValueTooLarge { len: value.len(), max });
+        }
+        Ok(())
+    }
+
+    /// The deadline for a newly written value; `Keep` is resolved by the caller for present keys.
+    fn deadline(&self, expiry: Expiry, now: u64) -> u64 {
+        match expiry {
+            Expiry::Default | Expiry::Keep => match self.default_ttl_ms.load(Ordering::Relaxed) {
+                0 => 0,
+                ttl => now.saturating_add(ttl),
+            },
+            Expiry::Never => 0,
+            Expiry::AfterMs(ms) => now.saturating_add(ms),
+        }
+    }
+
+    /// Call `f` with the value of `key` if it is present and unexpired. `f` runs under the shard
+    /// lock: copy the bytes out, do nothing slow.
+    #[inline]
+    pub fn get<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        let hash = key_hash(key);
+        let now = now_ms();
+        let mut shard = self.shard_of(key, hash).lock();
+        match shard.find_live(hash, key, now) {
+            Some(slot) => {
+                shard.record_hit(slot);
+                Some(f(shard.entry(slot).value()))
+            }
+            None => {
+                shard.stats.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// The value of `key`, copied.
+    pub fn get_vec(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.get(key, <[u8]>::to_vec)
+    }
+
+    pub fn set(&self, key: &[u8], value: &[u8], opts: SetOptions) -> Result<SetOutcome, StoreError> {
+        self.check_item(key, value)?;
+        if opts.expiry == Expiry::AfterMs(0) {
+            return Err(StoreError::InvalidTtl("TTL must be positive".into()));
+        }
+        let hash = key_hash(key);
+        let now = now_ms();
+        let mut shard = self.shard_of(key, hash).lock();
+        let existing = shard.find_live(hash, key, now);
+        let old = match (opts.return_old, existing) {
+            (true, Some(slot)) => Some(shard.entry(slot).value().to_vec()),
+            _ => None,
+        };
+        let allowed = match opts.condition {
+            Condition::Always => true,
+            Condition::IfAbsent => existing.is_none(),
+            Condition::IfPresent => existing.is_some(),
+        };
+        if !allowed {
+            return Ok(SetOutcome { written: false, old });
+        }
+        match existing {
+            Some(slot) => {
+                let deadline = match opts.expiry {
+                    Expiry::Keep => shard.entry(slot).expires_at,
+                    e => self.deadline(e, now),
+                };
+                shard.overwrite(slot, value, deadline);
+            }
+            None => {
+                let deadline = self.deadline(opts.expiry, now);
+                // A new key passes the admission hook first; a refused one is acknowledged but
+                // not stored, as a cache may always drop what it holds.
+                let ttl_ms = if deadline == 0 { 0 } else { deadline - now };
+                let size = Shard::charge_of(key, value).min(u32::MAX as u64) as u32;
+                if shard.admit(AdmitRequest { hash, size, ttl_ms }) {
+                    shard.insert(hash, key, value, deadline);
+                }
+            }
+        }
+        Ok(SetOutcome { written: true, old })
+    }
+
+    /// Remove `key`; true if it was present.
+    pub fn delete(&self, key: &[u8]) -> bool {
+        self.remove(key, Removal::Deleted)
+    }
+
+    /// Evict `key` now, as if the policy had chosen it (counted as an eviction).
+    pub fn evict(&self, key: &[u8]) -> bool {
+        self.remove(key, Removal::Evicted)
+    }
+
+    fn remove(&self, key: &[u8], why: Removal) -> bool {
+        let hash = key_hash(key);
+        let mut shard = self.shard_of(key, hash).lock();
+        match shard.find_live(hash, key, now_ms()) {
+            Some(slot) => {
+                shard.remove_slot(slot, why);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn exists(&self, key: &[u8]) -> bool {
+        let hash = key_hash(key);
+        self.shard_of(key, hash).lock().find_live(hash, key, now_ms()).is_some()
+    }
+
+    /// Set (`Some(ms)`, > 0) or clear (`None`) the expiry of a present key; false if absent.
+    pub fn expire(&self, key: &[u8], ttl_ms: Option<u64>) -> bool {
+        let hash = key_hash(key);
+        let now = now_ms();
+        let mut shard = self.shard_of(key, hash).lock();
+        let Some(slot) = shard.find_live(hash, key, now) else { return false };
+        match ttl_ms {
+            // Redis semantics: a non-positive TTL deletes the key.
+            Some(0) => shard.remove_slot(slot, Removal::Deleted),
+            Some(ms) => shard.set_expiry(slot, now.saturating_add(ms)),
+            None => shard.set_expiry(slot, 0),
+        }
+        true
+    }
+
+    /// Sliding expiry: push a present key's deadline to `ttl_ms` from now, or the namespace default
+    /// when `None`. Counts as an access. False if absent.
+    pub fn touch(&self, key: &[u8], ttl_ms: Option<u64>) -> bool {
+        let hash = key_hash(key);
+        let now = now_ms();
+        let mut shard = self.shard_of(key, hash).lock();
+        let Some(slot) = shard.find_live(hash, key, now) else { return false };
+        let expiry = match ttl_ms {
+            Some(ms) if ms > 0 => Expiry::AfterMs(ms),
+            _ => Expiry::Default,
+        };
+        let current = shard.entry(slot).expires_at;
+        let deadline = match expiry {
+            // No namespace default: keep whatever the key had.
+            Expiry::Default if self.default_ttl_ms.load(Ordering::Relaxed) == 0 => current,
+            e => self.deadline(e, now),
+        };
+        shard.set_expiry(slot, deadline);
+        shard.record_hit(slot);
+        true
+    }
+
+    pub fn ttl(&self, key: &[u8]) -> Ttl {
+        let hash = key_hash(key);
+        let now = now_ms();
+        let mut shard = self.shard_of(key, hash).lock();
+        match shard.find_live(hash, key, now) {
+            None => Ttl::Missing,
+            Some(slot) => match shard.entry(slot).expires_at {
+                0 => Ttl::Persistent,
+                t => Ttl::RemainingMs(t - now),
+            },
+        }
+    }
+
+    /// Add `delta` to the integer stored at `key` (absent counts as 0) and return the result.
+    /// The key keeps its expiry; a new key gets the namespace default.
+    pub fn incr_by(&self, key: &[u8], delta: i64) -> Result<i64, StoreError> {
+        Self::check_key(key)?;
+        let hash = key_hash(key);
+        let now = now_ms();
+        let mut shard = self.shard_of(key, hash).lock();
+        let existing = shard.find_live(hash, key, now);
+        let current = match existing {
+            Some(slot) => parse_i64(shard.entry(slot).value()).ok_or(StoreError::NotAnInteger)?,
+            None => 0,
+        };
+        let next = current.checked_add(delta).ok_or(StoreError::Overflow)?;
+        let mut buf = itoa_buf(next);
+        let text = buf.as_bytes_mut();
+        match existing {
+            Some(slot) => {
+                let keep = shard.entry(slot).expires_at;
+                shard.overwrite(slot, text, keep);
+            }
+            None => {
+                let deadline = self.deadline(Expiry::Default, now);
+                shard.insert(hash, key, text, deadline);
+            }
+        }
+        Ok(next)
+    }
+
+    /// Drop every key.
+    pub fn flush(&self) {
+        for s in self.shards.iter() {
+            s.0.lock().clear();
+        }
+    }
+
+    pub fn set_capacity(&self, capacity_bytes: u64) {
+        let per_shard = capacity_bytes / self.shards.len() as u64;
+        for s in self.shards.iter() {
+            s.0.lock().set_capacity(per_shard);
+        }
+    }
+
+    pub fn set_default_ttl_ms(&self, ttl_ms: u64) {
+        self.default_ttl_ms.store(ttl_ms, Ordering::Relaxed);
+    }
+
+    pub fn set_max_item_size(&self, bytes: u64) {
+        self.max_item_size.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Replace every shard's policy, one shard at a time; each new instance is told about the
+    /// shard's resident keys first.
+    pub fn replace_policy(&self, mut make_policy: impl FnMut() -> Box<dyn EvictionPolicy>) {
+        for s in self.shards.iter() {
+            let policy = make_policy();
+            s.0.lock().replace_policy(policy);
+        }
+    }
+
+    /// Replace every shard's admission hook (`None` removes it), one shard at a time.
+    pub fn replace_admission(
+        &self,
+        mut make: impl FnMut() -> Option<Box<dyn AdmissionPolicy>>,
+    ) {
+        for s in self.shards.iter() {
+            let admission = make();
+            s.0.lock().replace_admission(admission);
+        }
+    }
+
+    /// The name of the policy currently serving (shard 0's; all shards agree outside a swap).
+    pub fn policy_name(&self) -> String {
+        self.shards[0].0.lock().policy_name().to_string()
+    }
+
+    /// One round of active expiry: up to `budget_per_shard` slots examined in each shard, one shard
+    /// lock at a time. Returns the number of expired entries removed.
+    pub fn expire_step(&self, budget_per_shard: usize) -> usize {
+        let now = now_ms();
+        self.shards.iter().map(|s| s.0.lock().expire_step(now, budget_per_shard).1).sum()
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        let mut total = StoreStats::default();
+        for s in self.shards.iter() {
+            let shard = s.0.lock();
+            total.add_shard(&shard.stats, shard.len(), shard.used_bytes(), shard.capacity_bytes());
+        }
+        total
+    }
+
+    /// Every live key with its value; for tests and tooling, not the request path.
+    pub fn snapshot(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let now = now_ms();
+        let mut out = Vec::new();
+        for s in self.shards.iter() {
+            s.0.lock().for_each_live(now, |e| out.push((e.key().to_vec(), e.value().to_vec())));
+        }
+        out
+    }
+}
+
+fn parse_i64(bytes: &[u8]) -> Option<i64> {
+    std::str::from_utf8(bytes).ok()?.parse().ok().filter(|_| {
+        // Redis refuses "+1", " 1" and "01"-style forms only partly; we accept what i64 parses
+        // except a leading '+' so INCR round-trips exactly what it wrote.
+        bytes.first() != Some(&b'+')
+    })
+}
+
+/// A small stack buffer holding the decimal text of an i64.
+struct ItoaBuf {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl ItoaBuf {
+    fn as_bytes_mut(&mut self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+fn itoa_buf(n: i64) -> ItoaBuf {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let neg = n < 0;
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if neg {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    ItoaBuf { buf, start: i }
+}
+
+#[cfg(test)]
+mod tests;

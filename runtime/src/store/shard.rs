@@ -1,0 +1,284 @@
+//! A shard: a slice of one namespace's keys, its entries, its policy instance and its counters,
+//! all behind one lock (taken by [`super::Store`], never held across an `.await`).
+
+use hashbrown::HashTable;
+
+use super::entry::{Entry, charge};
+use crate::plugin::{AdmissionPolicy, AdmitRequest};
+use crate::policy::{EntryMeta, EvictionPolicy, Slot};
+use crate::stats::ShardStats;
+
+/// Hits are buffered and handed to the policy in batches of this many.
+const ACCESS_BATCH: usize = 64;
+const NO_SLOT: u64 = u64::MAX;
+
+/// Why an entry left, for the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Removal {
+    Deleted,
+    Expired,
+    Evicted,
+}
+
+pub(crate) struct Shard {
+    /// Slot indices, hashed by the entry's key hash.
+    table: HashTable<u32>,
+    entries: Vec<Entry>,
+    free_head: u64,
+    policy: Box<dyn EvictionPolicy>,
+    /// Asked before a new key is stored; `None` admits everything.
+    admission: Option<Box<dyn AdmissionPolicy>>,
+    pending_access: Vec<Slot>,
+    victims: Vec<Slot>,
+    used_bytes: u64,
+    capacity_bytes: u64,
+    expiry_cursor: usize,
+    pub stats: ShardStats,
+}
+
+impl Shard {
+    pub fn new(capacity_bytes: u64, policy: Box<dyn EvictionPolicy>) -> Self {
+        Self {
+            table: HashTable::new(),
+            entries: Vec::new(),
+            free_head: NO_SLOT,
+            policy,
+            admission: None,
+            pending_access: Vec::with_capacity(ACCESS_BATCH),
+            victims: Vec::new(),
+            used_bytes: 0,
+            capacity_bytes,
+            expiry_cursor: 0,
+            stats: ShardStats::default(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+    pub fn used_bytes(&self) -> u64 {
+        self.used_bytes
+    }
+    pub fn capacity_bytes(&self) -> u64 {
+        self.capacity_bytes
+    }
+    pub fn policy_name(&self) -> &str {
+        self.policy.name()
+    }
+
+    fn find(&self, hash: u64, key: &[u8]) -> Option<Slot> {
+        let entries = &self.entries;
+        self.table
+            .find(hash, |&s| {
+                let e = &entries[s as usize];
+                e.hash == hash && e.key() == key
+            })
+            .copied()
+    }
+
+    /// The slot of a live (present, unexpired) key. An expired entry found on the way is removed.
+    pub fn find_live(&mut self, hash: u64, key: &[u8], now: u64) -> Option<Slot> {
+        let slot = self.find(hash, key)?;
+        if self.entries[slot as usize].is_expired(now) {
+            self.remove_slot(slot, Removal::Expired);
+            return None;
+        }
+        Some(slot)
+    }
+
+    pub fn entry(&self, slot: Slot) -> &Entry {
+        &self.entries[slot as usize]
+    }
+
+    /// A read of `slot` (counted as a hit and reported to the policy in the next batch).
+    pub fn record_hit(&mut self, slot: Slot) {
+        self.stats.hits += 1;
+        self.pending_access.push(slot);
+        if self.pending_access.len() >= ACCESS_BATCH {
+            self.flush_access();
+        }
+    }
+
+    fn flush_access(&mut self) {
+        if !self.pending_access.is_empty() {
+            self.policy.on_access(&self.pending_access);
+            self.pending_access.clear();
+        }
+    }
+
+    fn meta(&self, slot: Slot) -> EntryMeta {
+        let e = &self.entries[slot as usize];
+        EntryMeta { slot, hash: e.hash, size: e.charge().min(u32::MAX as u64) as u32 }
+    }
+
+    /// Store a new key (the caller checked it is absent), then evict to fit.
+    pub fn insert(&mut self, hash: u64, key: &[u8], value: &[u8], expires_at: u64) {
+        let entry = Entry::new(hash, key, value, expires_at);
+        self.used_bytes += entry.charge();
+        let slot = if self.free_head != NO_SLOT {
+            let slot = self.free_head as usize;
+            self.free_head = self.entries[slot].hash;
+            self.entries[slot] = entry;
+            slot as Slot
+        } else {
+            self.entries.push(entry);
+            (self.entries.len() - 1) as Slot
+        };
+        let entries = &self.entries;
+        self.table.insert_unique(hash, slot, |&s| entries[s as usize].hash);
+        self.stats.sets += 1;
+        let meta = self.meta(slot);
+        self.policy.on_insert(meta);
+        self.evict_to_fit();
+    }
+
+    /// Replace the value of a resident key. The policy sees a remove and an insert, because the
+    /// entry's size may have changed.
+    pub fn overwrite(&mut self, slot: Slot, value: &[u8], expires_at: u64) {
+        self.flush_access();
+        let old = self.meta(slot);
+        self.policy.on_remove(old);
+        let entry = &mut self.entries[slot as usize];
+        self.used_bytes -= entry.charge();
+        entry.set_value(value);
+        entry.expires_at = expires_at;
+        self.used_bytes += entry.charge();
+        self.stats.sets += 1;
+        let meta = self.meta(slot);
+        self.policy.on_insert(meta);
+        self.evict_to_fit();
+    }
+
+    /// Whether the admission hook lets a new key in.
+    #[inline]
+    pub fn admit(&mut self, request: AdmitRequest) -> bool {
+        match &mut self.admission {
+            None => true,
+            Some(a) => a.admit(request),
+        }
+    }
+
+    pub fn replace_admission(&mut self, admission: Option<Box<dyn AdmissionPolicy>>) {
+        self.admission = admission;
+    }
+
+    pub fn set_expiry(&mut self, slot: Slot, expires_at: u64) {
+        self.entries[slot as usize].expires_at = expires_at;
+    }
+
+    /// Remove a resident entry on the store's own initiative (not a policy victim).
+    pub fn remove_slot(&mut self, slot: Slot, why: Removal) {
+        self.flush_access();
+        let meta = self.meta(slot);
+        self.policy.on_remove(meta);
+        self.vacate(slot, why);
+    }
+
+    fn vacate(&mut self, slot: Slot, why: Removal) {
+        let hash = self.entries[slot as usize].hash;
+        if let Ok(found) = self.table.find_entry(hash, |&s| s == slot) {
+            found.remove();
+        }
+        let old = std::mem::replace(&mut self.entries[slot as usize], Entry::vacant(self.free_head));
+        self.free_head = slot as u64;
+        self.used_bytes -= old.charge();
+        match why {
+            Removal::Deleted => {}
+            Removal::Expired => self.stats.expirations += 1,
+            Removal::Evicted => self.stats.evictions += 1,
+        }
+    }
+
+    /// Ask the policy for victims until the shard fits its capacity. Victims the policy names that
+    /// are not resident are ignored; if the policy has nothing to offer, the shard stays over
+    /// capacity and the shortfall is counted (a correct built-in policy never does this).
+    fn evict_to_fit(&mut self) {
+        while self.used_bytes > self.capacity_bytes && !self.table.is_empty() {
+            self.flush_access();
+            let mut victims = std::mem::take(&mut self.victims);
+            victims.clear();
+            self.policy.victims(self.used_bytes - self.capacity_bytes, &mut victims);
+            let mut freed_any = false;
+            for &slot in &victims {
+                if (slot as usize) < self.entries.len() && self.entries[slot as usize].is_occupied()
+                {
+                    self.vacate(slot, Removal::Evicted);
+                    freed_any = true;
+                }
+            }
+            self.victims = victims;
+            if !freed_any {
+                self.stats.policy_shortfalls += 1;
+                break;
+            }
+        }
+    }
+
+    pub fn set_capacity(&mut self, capacity_bytes: u64) {
+        self.capacity_bytes = capacity_bytes;
+        self.policy.set_capacity(capacity_bytes);
+        self.evict_to_fit();
+    }
+
+    /// Swap in a new policy and tell it about every resident entry, so it starts from the cache's
+    /// current contents rather than from empty.
+    pub fn replace_policy(&mut self, mut policy: Box<dyn EvictionPolicy>) {
+        self.pending_access.clear();
+        policy.set_capacity(self.capacity_bytes);
+        for slot in 0..self.entries.len() {
+            if self.entries[slot].is_occupied() {
+                policy.on_insert(self.meta(slot as Slot));
+            }
+        }
+        self.policy = policy;
+        self.evict_to_fit();
+    }
+
+    pub fn clear(&mut self) {
+        self.table.clear();
+        self.entries.clear();
+        self.entries.shrink_to_fit();
+        self.free_head = NO_SLOT;
+        self.pending_access.clear();
+        self.policy.clear();
+        self.used_bytes = 0;
+        self.expiry_cursor = 0;
+    }
+
+    /// Look at up to `budget` slots from where the last call stopped and remove expired entries.
+    /// Returns (slots examined, entries removed).
+    pub fn expire_step(&mut self, now: u64, budget: usize) -> (usize, usize) {
+        let n = self.entries.len();
+        if n == 0 {
+            return (0, 0);
+        }
+        let mut removed = 0;
+        let examined = budget.min(n);
+        for _ in 0..examined {
+            if self.expiry_cursor >= self.entries.len() {
+                self.expiry_cursor = 0;
+            }
+            let slot = self.expiry_cursor;
+            self.expiry_cursor += 1;
+            let e = &self.entries[slot];
+            if e.is_occupied() && e.is_expired(now) {
+                self.remove_slot(slot as Slot, Removal::Expired);
+                removed += 1;
+            }
+        }
+        (examined, removed)
+    }
+
+    /// Every resident, unexpired entry (used for replay and tests; not on the request path).
+    pub fn for_each_live(&self, now: u64, mut f: impl FnMut(&Entry)) {
+        for e in &self.entries {
+            if e.is_occupied() && !e.is_expired(now) {
+                f(e);
+            }
+        }
+    }
+
+    pub fn charge_of(key: &[u8], value: &[u8]) -> u64 {
+        charge(key.len() + value.len())
+    }
+}
