@@ -46,6 +46,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the OpenAPI document of the REST API (the content of openapi/openapi.json).
     Openapi,
+    Sim(crate::cli_sim::SimArgs),
+    /// Upload policy plugins and attach them to namespaces (through a running node's API).
+    Plugin(crate::cli_plugin::PluginArgs),
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -113,6 +116,8 @@ pub fn run(cli: Cli) -> ExitCode {
         None => serve(cli.serve),
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Openapi) => print_openapi(),
+        Some(Command::Sim(args)) => crate::cli_sim::run(args),
+        Some(Command::Plugin(args)) => crate::cli_plugin::run(args),
     }
 }
 

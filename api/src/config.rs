@@ -40,6 +40,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use larder_runtime::{DEFAULT_NAMESPACE, NamespaceConfig, NamespaceError, Namespaces, PolicyRef};
+use larder_runtime::alert::AlertsConfig;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -75,6 +76,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Namespaces to create at start, by name. `default` configures the default namespace.
     pub namespaces: BTreeMap<String, NamespaceConfig>,
+    /// Alert rules and notifiers (`[alerts]`; see `larder_runtime::alert::config`).
+    pub alerts: AlertsConfig,
 }
 
 impl Default for Config {
@@ -86,6 +89,7 @@ impl Default for Config {
             log_level: DEFAULT_LOG_LEVEL.to_string(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             namespaces: BTreeMap::new(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -106,6 +110,8 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     #[serde(default)]
     namespaces: BTreeMap<String, NamespaceConfig>,
+    #[serde(default)]
+    alerts: AlertsConfig,
 }
 
 /// Values from flags or environment variables; `None` means "not given, fall through".
@@ -171,6 +177,7 @@ impl Config {
                 .or(file.max_body_bytes)
                 .unwrap_or(defaults.max_body_bytes),
             namespaces: file.namespaces,
+            alerts: file.alerts,
         };
         let has_default_override = overrides.default_capacity_bytes.is_some()
             || overrides.default_max_item_size.is_some()

@@ -12,8 +12,12 @@
 //! | `config` | [`config::Config`]: file, environment and flags, merged and validated |
 //! | `server` | [`server::start`]: bind, spawn, shut down gracefully |
 //! | `cli` | the command line (`larder serve`, `larder openapi`, …) |
+//! | `cli_plugin` | `larder plugin push|list|attach`: upload and attach policy plugins over the admin API |
+//! | `cli_sim` | `larder sim`: the trace simulator's command line (engine in `larder_runtime::sim`) |
 
 pub mod cli;
+pub mod cli_plugin;
+pub mod cli_sim;
 pub mod config;
 pub mod metrics;
 pub mod resp;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use larder_runtime::Namespaces;
 use larder_runtime::metrics::NamespaceCollector;
+use larder_runtime::origin::OriginCollector;
 use prometheus::{Encoder, Histogram, HistogramOpts, HistogramVec, IntGauge, Registry, TextEncoder};
 
 /// Latency buckets in seconds, from 5 µs to 1 s: a cache answers in microseconds.
@@ -39,6 +40,13 @@ impl ServerMetrics {
         registry.register(Box::new(latency.clone())).expect("unique metric");
         registry.register(Box::new(resp_connections.clone())).expect("unique metric");
         registry.register(Box::new(http_requests_in_flight.clone())).expect("unique metric");
+        registry
+            .register(Box::new(OriginCollector::new(Arc::clone(&namespaces))))
+            .expect("unique metric");
+        registry.register(Box::new(larder_runtime::experiment::ExperimentCollector::new(Arc::clone(&namespaces)).expect("static metric"))).expect("unique metric");
+        registry
+            .register(Box::new(Arc::clone(namespaces.plugins()).collector()))
+            .expect("unique metric");
         registry.register(Box::new(NamespaceCollector::new(namespaces))).expect("unique metric");
         Self { registry, latency, resp_connections, http_requests_in_flight }
     }

@@ -18,6 +18,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use larder_runtime::alert::AlertEngine;
+
 use crate::config::Config;
 use crate::metrics::ServerMetrics;
 use crate::rest;
@@ -39,6 +41,7 @@ pub struct RunningServer {
     resp: JoinHandle<std::io::Result<()>>,
     http: JoinHandle<std::io::Result<()>>,
     expiry: JoinHandle<()>,
+    alerting: JoinHandle<()>,
 }
 
 /// A cloneable handle that asks a [`RunningServer`] to shut down gracefully.
@@ -75,12 +78,17 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     let http_addr = http_listener.local_addr()?;
 
     let (shutdown, _) = watch::channel(false);
-    let resp = tokio::spawn(resp_serve(
+    let resp = tokio::spawn(crate::resp::serve(
         resp_listener,
         state.clone(),
         shutdown_signal(shutdown.subscribe()),
     ));
-    let app = rest::router(state.clone(), config.max_body_bytes);
+    let alerts = Arc::new(
+        AlertEngine::new(&config.alerts, Arc::clone(&namespaces)).context("invalid [alerts] config")?,
+    );
+    let app = rest::router(state.clone(), config.max_body_bytes)
+        .merge(rest::alerts::router(Arc::clone(&alerts), config.max_body_bytes))
+        .merge(rest::dashboard::router());
     let http_shutdown = shutdown_signal(shutdown.subscribe());
     let http = tokio::spawn(async move {
         axum::serve(http_listener, app)
@@ -91,6 +99,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         namespaces,
         EXPIRY_INTERVAL,
     ));
+    let alerting = tokio::spawn(Arc::clone(&alerts).run());
     tracing::info!(%resp_addr, %http_addr, "larder started");
     Ok(RunningServer {
         resp_addr,
@@ -100,6 +109,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         resp,
         http,
         expiry,
+        alerting,
     })
 }
 
@@ -129,6 +139,7 @@ impl RunningServer {
             resp,
             http,
             expiry,
+            alerting,
             ..
         } = self;
         let mut first_error = None;
@@ -153,6 +164,7 @@ impl RunningServer {
             outcome = &mut http => { record("HTTP", outcome); record("RESP", resp.await); }
         }
         expiry.abort();
+        alerting.abort();
         tracing::info!("larder stopped");
         first_error.map_or(Ok(()), Err)
     }
@@ -162,16 +174,4 @@ impl RunningServer {
         self.trigger_shutdown();
         self.wait().await
     }
-}
-
-/// Stand-in for the Redis-protocol server while `crate::resp::serve` is being written: holds the
-/// port bound (so the address is real and reserved) and stops on shutdown.
-async fn resp_serve(
-    listener: TcpListener,
-    _state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    shutdown.await;
-    drop(listener);
-    Ok(())
 }

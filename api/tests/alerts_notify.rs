@@ -20,7 +20,9 @@ use larder_runtime::{NamespaceConfig, Namespaces, SetOptions};
 fn namespaces_with(names: &[&str], config: NamespaceConfig) -> Arc<Namespaces> {
     let namespaces = Namespaces::new(NamespaceConfig::default()).expect("registry");
     for name in names {
-        namespaces.create(name, config.clone()).expect("create namespace");
+        namespaces
+            .create(name, config.clone())
+            .expect("create namespace");
     }
     Arc::new(namespaces)
 }
@@ -29,7 +31,10 @@ fn cold_rule(name: &str, namespace: Option<&str>, cooldown_secs: u64) -> AlertRu
     AlertRule {
         name: name.into(),
         namespace: namespace.map(Into::into),
-        condition: AlertCondition::HitRatioBelow { threshold: 0.5, min_reads: 10 },
+        condition: AlertCondition::HitRatioBelow {
+            threshold: 0.5,
+            min_reads: 10,
+        },
         severity: Severity::Critical,
         window_secs: 10,
         cooldown_secs,
@@ -37,7 +42,11 @@ fn cold_rule(name: &str, namespace: Option<&str>, cooldown_secs: u64) -> AlertRu
 }
 
 fn webhook(url: String, format: WebhookFormat, max_per_minute: u32) -> NotifierConfig {
-    NotifierConfig::Webhook { url, format, max_per_minute }
+    NotifierConfig::Webhook {
+        url,
+        format,
+        max_per_minute,
+    }
 }
 
 fn email(port: u16) -> NotifierConfig {
@@ -54,14 +63,21 @@ fn email(port: u16) -> NotifierConfig {
 fn miss(namespaces: &Namespaces, ns: &str, n: usize) {
     let store = namespaces.get(ns).unwrap();
     for i in 0..n {
-        assert!(store.store().get_vec(format!("absent-{i}").as_bytes()).is_none());
+        assert!(
+            store
+                .store()
+                .get_vec(format!("absent-{i}").as_bytes())
+                .is_none()
+        );
     }
 }
 
 /// Write one key, then read it `n` times: real hits.
 fn hit(namespaces: &Namespaces, ns: &str, n: usize) {
     let ns = namespaces.get(ns).unwrap();
-    ns.store().set(b"hot", b"value", SetOptions::default()).unwrap();
+    ns.store()
+        .set(b"hot", b"value", SetOptions::default())
+        .unwrap();
     for _ in 0..n {
         assert!(ns.store().get_vec(b"hot").is_some());
     }
@@ -91,7 +107,10 @@ async fn low_hit_ratio_fires_once_through_flapping_then_resolves_on_every_notifi
     let alerts = engine.alerts();
     assert_eq!(alerts.active.len(), 1, "{alerts:?}");
     let firing = &alerts.active[0];
-    assert_eq!((firing.rule.as_str(), firing.namespace.as_str()), ("sessions-cold", "sessions"));
+    assert_eq!(
+        (firing.rule.as_str(), firing.namespace.as_str()),
+        ("sessions-cold", "sessions")
+    );
     assert_eq!(firing.state, AlertState::Firing);
     assert_eq!(firing.value, 0.0);
     assert_eq!(hooks.received("slack").len(), 1);
@@ -127,9 +146,21 @@ async fn low_hit_ratio_fires_once_through_flapping_then_resolves_on_every_notifi
     assert_eq!(slack.len(), 2);
     let texts: Vec<&str> = slack.iter().map(|b| b["text"].as_str().unwrap()).collect();
     assert!(texts[0].starts_with("[FIRING] critical sessions-cold on namespace sessions"));
-    assert!(texts[0].contains("hit ratio 0.0% below 50.0%"), "{}", texts[0]);
-    assert!(texts[1].starts_with("[RESOLVED] critical sessions-cold"), "{}", texts[1]);
-    assert_eq!(slack[0].as_object().unwrap().len(), 1, "Slack payload is just {{text}}");
+    assert!(
+        texts[0].contains("hit ratio 0.0% below 50.0%"),
+        "{}",
+        texts[0]
+    );
+    assert!(
+        texts[1].starts_with("[RESOLVED] critical sessions-cold"),
+        "{}",
+        texts[1]
+    );
+    assert_eq!(
+        slack[0].as_object().unwrap().len(),
+        1,
+        "Slack payload is just {{text}}"
+    );
 
     let json = hooks.received("json");
     assert_eq!(json.len(), 2);
@@ -143,10 +174,25 @@ async fn low_hit_ratio_fires_once_through_flapping_then_resolves_on_every_notifi
     let mails = smtp.received();
     assert_eq!(mails.len(), 2);
     assert_eq!(mails[0].from, "larder@example.com");
-    assert_eq!(mails[0].to, ["oncall@example.com", "cache-team@example.com"]);
-    assert_eq!(mails[0].subject(), Some("[FIRING] critical sessions-cold on namespace sessions"));
-    assert!(mails[0].data.contains("hit ratio 0.0% below 50.0% over 10s"), "{}", mails[0].data);
-    assert_eq!(mails[1].subject(), Some("[RESOLVED] critical sessions-cold on namespace sessions"));
+    assert_eq!(
+        mails[0].to,
+        ["oncall@example.com", "cache-team@example.com"]
+    );
+    assert_eq!(
+        mails[0].subject(),
+        Some("[FIRING] critical sessions-cold on namespace sessions")
+    );
+    assert!(
+        mails[0]
+            .data
+            .contains("hit ratio 0.0% below 50.0% over 10s"),
+        "{}",
+        mails[0].data
+    );
+    assert_eq!(
+        mails[1].subject(),
+        Some("[RESOLVED] critical sessions-cold on namespace sessions")
+    );
 }
 
 #[tokio::test]
@@ -173,7 +219,11 @@ async fn too_few_reads_are_not_judged() {
 #[tokio::test]
 async fn memory_above_share_fires_while_full_and_resolves_after_flush() {
     let hooks = WebhookRecorder::start().await;
-    let small = NamespaceConfig { capacity_bytes: 64 * 1024, ..NamespaceConfig::default() };
+    let small = NamespaceConfig {
+        capacity_bytes: 64 * 1024,
+        max_item_size: 4096,
+        ..NamespaceConfig::default()
+    };
     let namespaces = namespaces_with(&["blobs"], small);
     let rule = AlertRule {
         name: "blobs-full".into(),
@@ -192,10 +242,20 @@ async fn memory_above_share_fires_while_full_and_resolves_after_flush() {
     let store = namespaces.get("blobs").unwrap();
     let value = vec![7u8; 1024];
     for i in 0..200 {
-        store.store().set(format!("blob-{i}").as_bytes(), &value, SetOptions::default()).unwrap();
+        store
+            .store()
+            .set(
+                format!("blob-{i}").as_bytes(),
+                &value,
+                SetOptions::default(),
+            )
+            .unwrap();
     }
     let used = store.store().stats();
-    assert!(used.bytes * 2 > used.capacity_bytes, "store should be over half full: {used:?}");
+    assert!(
+        used.bytes * 2 > used.capacity_bytes,
+        "store should be over half full: {used:?}"
+    );
 
     let t0 = unix_ms();
     engine.tick(t0).await;
@@ -203,13 +263,20 @@ async fn memory_above_share_fires_while_full_and_resolves_after_flush() {
     let active = engine.alerts().active;
     assert_eq!(active.len(), 1);
     assert!(active[0].value > 0.5);
-    assert!(active[0].summary.starts_with("memory "), "{}", active[0].summary);
+    assert!(
+        active[0].summary.starts_with("memory "),
+        "{}",
+        active[0].summary
+    );
 
     store.store().flush();
     engine.tick(t0 + 10_000).await;
     assert!(engine.alerts().active.is_empty());
-    let statuses: Vec<String> =
-        hooks.received("json").iter().map(|b| b["status"].as_str().unwrap().to_string()).collect();
+    let statuses: Vec<String> = hooks
+        .received("json")
+        .iter()
+        .map(|b| b["status"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(statuses, ["firing", "resolved"]);
 }
 
@@ -245,7 +312,10 @@ async fn rate_limit_drops_excess_and_says_so_in_the_next_message() {
     assert_eq!(slack.len(), 2);
     let text = slack[1]["text"].as_str().unwrap();
     assert!(text.starts_with("[RESOLVED]"), "{text}");
-    assert!(text.contains("2 earlier notification(s) were dropped"), "{text}");
+    assert!(
+        text.contains("2 earlier notification(s) were dropped"),
+        "{text}"
+    );
     let status = &engine.notifiers()[0];
     assert_eq!((status.sent, status.dropped), (2, 4));
 }
@@ -262,7 +332,11 @@ async fn a_down_receiver_is_counted_and_does_not_stop_the_others() {
     let config = AlertsConfig {
         rules: vec![cold_rule("cold", Some("sessions"), 0)],
         notifiers: vec![
-            webhook(format!("http://127.0.0.1:{closed}/hook"), WebhookFormat::Json, 20),
+            webhook(
+                format!("http://127.0.0.1:{closed}/hook"),
+                WebhookFormat::Json,
+                20,
+            ),
             email(smtp.port),
         ],
         ..AlertsConfig::default()
@@ -275,7 +349,13 @@ async fn a_down_receiver_is_counted_and_does_not_stop_the_others() {
 
     let statuses = engine.notifiers();
     assert_eq!((statuses[0].sent, statuses[0].failed), (0, 1));
-    assert!(statuses[0].last_error.as_deref().unwrap().contains("webhook request failed"));
+    assert!(
+        statuses[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("webhook request failed")
+    );
     assert_eq!((statuses[1].sent, statuses[1].failed), (1, 0));
     assert_eq!(smtp.received().len(), 1);
     assert_eq!(engine.alerts().active.len(), 1);
@@ -286,7 +366,10 @@ async fn deleting_a_namespace_or_a_rule_resolves_its_alerts() {
     let hooks = WebhookRecorder::start().await;
     let namespaces = namespaces_with(&["gone", "kept"], NamespaceConfig::default());
     let config = AlertsConfig {
-        rules: vec![cold_rule("every-cold", None, 60), cold_rule("kept-cold", Some("kept"), 60)],
+        rules: vec![
+            cold_rule("every-cold", None, 60),
+            cold_rule("kept-cold", Some("kept"), 60),
+        ],
         notifiers: vec![webhook(hooks.url("json"), WebhookFormat::Json, 20)],
         ..AlertsConfig::default()
     };
@@ -311,7 +394,10 @@ async fn deleting_a_namespace_or_a_rule_resolves_its_alerts() {
         .filter(|b| b["status"] == "resolved")
         .map(|b| {
             let a = &b["alert"];
-            (a["rule"].as_str().unwrap().into(), a["namespace"].as_str().unwrap().into())
+            (
+                a["rule"].as_str().unwrap().into(),
+                a["namespace"].as_str().unwrap().into(),
+            )
         })
         .collect();
     assert_eq!(resolved.len(), 3, "{resolved:?}");
@@ -322,21 +408,37 @@ async fn deleting_a_namespace_or_a_rule_resolves_its_alerts() {
 #[tokio::test]
 async fn bad_config_is_rejected_with_the_reason() {
     let namespaces = namespaces_with(&[], NamespaceConfig::default());
-    let with = |notifiers, rules| AlertsConfig { notifiers, rules, ..AlertsConfig::default() };
+    let with = |notifiers, rules| AlertsConfig {
+        notifiers,
+        rules,
+        ..AlertsConfig::default()
+    };
 
-    let bad_url = with(vec![webhook("not a url".into(), WebhookFormat::Json, 1)], vec![]);
-    let err = AlertEngine::new(&bad_url, namespaces.clone()).err().unwrap();
-    assert!(matches!(err, AlertError::InvalidNotifier { index: 0, .. }), "{err}");
+    let bad_url = with(
+        vec![webhook("not a url".into(), WebhookFormat::Json, 1)],
+        vec![],
+    );
+    let err = AlertEngine::new(&bad_url, namespaces.clone())
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, AlertError::InvalidNotifier { index: 0, .. }),
+        "{err}"
+    );
 
     let mut bad_mail = email(25);
     if let NotifierConfig::Email { to, .. } = &mut bad_mail {
         to.push("not-an-address".into());
     }
-    let err = AlertEngine::new(&with(vec![bad_mail], vec![]), namespaces.clone()).err().unwrap();
+    let err = AlertEngine::new(&with(vec![bad_mail], vec![]), namespaces.clone())
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("not-an-address"), "{err}");
 
     let unknown = with(vec![], vec![cold_rule("x", Some("nope"), 0)]);
-    let err = AlertEngine::new(&unknown, namespaces.clone()).err().unwrap();
+    let err = AlertEngine::new(&unknown, namespaces.clone())
+        .err()
+        .unwrap();
     assert_eq!(err, AlertError::UnknownNamespace("nope".into()));
 
     let engine = AlertEngine::new(&AlertsConfig::default(), namespaces).unwrap();
@@ -345,5 +447,8 @@ async fn bad_config_is_rejected_with_the_reason() {
         engine.add_rule(cold_rule("dup", None, 0)),
         Err(AlertError::DuplicateRule("dup".into()))
     );
-    assert_eq!(engine.remove_rule("nope").err(), Some(AlertError::UnknownRule("nope".into())));
+    assert_eq!(
+        engine.remove_rule("nope").err(),
+        Some(AlertError::UnknownRule("nope".into()))
+    );
 }

@@ -28,6 +28,7 @@
 pub mod alert;
 pub mod clock;
 pub mod error;
+pub mod experiment;
 pub mod expiry;
 pub mod hash;
 pub mod metrics;

@@ -116,7 +116,10 @@ impl NamespaceConfig {
         if let Some(n) = self.shards
             && (n == 0 || !n.is_power_of_two() || n > MAX_SHARDS)
         {
-            return bad("shards", format!("must be a power of two from 1 to {MAX_SHARDS}"));
+            return bad(
+                "shards",
+                format!("must be a power of two from 1 to {MAX_SHARDS}"),
+            );
         }
         if self.max_item_size == 0 {
             return bad("max_item_size", "must be at least 1 byte".into());
@@ -177,7 +180,9 @@ pub struct Namespace {
 
 impl std::fmt::Debug for Namespace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Namespace").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Namespace")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -188,23 +193,41 @@ impl Namespace {
         plugins: &PluginHost,
     ) -> Result<Self, NamespaceError> {
         let per_shard = config.capacity_bytes / config.shard_count() as u64;
-        let mut eviction = plugins.eviction_source(&name, &config).map_err(hook_error(Hook::Eviction))?;
+        let mut eviction = plugins
+            .eviction_source(&name, &config)
+            .map_err(hook_error(Hook::Eviction))?;
         let mut store = Store::new(config.shard_count() as usize, config.limits(), || {
             eviction.build(per_shard)
         });
         let hooks = NamespaceHooks::default();
         if let Some(r) = &config.routing {
-            store.set_router(plugins.router(&name, r, store.shard_count()).map_err(hook_error(Hook::Routing))?);
+            store.set_router(
+                plugins
+                    .router(&name, r, store.shard_count())
+                    .map_err(hook_error(Hook::Routing))?,
+            );
         }
         if let Some(r) = &config.admission {
-            let mut admission = plugins.admission_source(&name, r).map_err(hook_error(Hook::Admission))?;
+            let mut admission = plugins
+                .admission_source(&name, r)
+                .map_err(hook_error(Hook::Admission))?;
             store.replace_admission(|| Some(admission.build()));
         }
         if let Some(r) = &config.prefetch {
-            hooks.set_prefetch(Some(plugins.prefetcher(&name, r).map_err(hook_error(Hook::Prefetch))?));
+            hooks.set_prefetch(Some(
+                plugins
+                    .prefetcher(&name, r)
+                    .map_err(hook_error(Hook::Prefetch))?,
+            ));
         }
         let origin = Origin::new(&name, config.origin.as_ref());
-        Ok(Self { name, config: RwLock::new(config), store, hooks, origin })
+        Ok(Self {
+            name,
+            config: RwLock::new(config),
+            store,
+            hooks,
+            origin,
+        })
     }
 
     /// The namespace's prefetch hook, when it has one: ask it which keys to fetch after an access.
@@ -245,7 +268,10 @@ impl Namespace {
             _ => next.shards = current.shards,
         }
         // Validate against the shard count actually in use, not a re-derived one.
-        let pinned = NamespaceConfig { shards: Some(shards), ..next.clone() };
+        let pinned = NamespaceConfig {
+            shards: Some(shards),
+            ..next.clone()
+        };
         pinned.validate()?;
         if next.routing != current.routing {
             return Err(NamespaceError::InvalidConfig {
@@ -259,20 +285,28 @@ impl Namespace {
         let eviction_changed = next.eviction != current.eviction
             || next.eviction_fallback != current.eviction_fallback;
         let mut eviction = if eviction_changed {
-            Some(plugins.eviction_source(&self.name, &next).map_err(hook_error(Hook::Eviction))?)
+            Some(
+                plugins
+                    .eviction_source(&self.name, &next)
+                    .map_err(hook_error(Hook::Eviction))?,
+            )
         } else {
             None
         };
         let mut admission = match (&next.admission, next.admission != current.admission) {
             (Some(r), true) => Some(Some(
-                plugins.admission_source(&self.name, r).map_err(hook_error(Hook::Admission))?,
+                plugins
+                    .admission_source(&self.name, r)
+                    .map_err(hook_error(Hook::Admission))?,
             )),
             (None, true) => Some(None),
             (_, false) => None,
         };
         let prefetch = match (&next.prefetch, next.prefetch != current.prefetch) {
             (Some(r), true) => Some(Some(
-                plugins.prefetcher(&self.name, r).map_err(hook_error(Hook::Prefetch))?,
+                plugins
+                    .prefetcher(&self.name, r)
+                    .map_err(hook_error(Hook::Prefetch))?,
             )),
             (None, true) => Some(None),
             (_, false) => None,
@@ -284,7 +318,8 @@ impl Namespace {
             self.store.replace_policy(|| eviction.build(per_shard));
         }
         if let Some(admission) = &mut admission {
-            self.store.replace_admission(|| admission.as_mut().map(|a| a.build()));
+            self.store
+                .replace_admission(|| admission.as_mut().map(|a| a.build()));
         }
         if let Some(prefetch) = prefetch {
             self.hooks.set_prefetch(prefetch);
@@ -300,7 +335,10 @@ impl Namespace {
 
 /// Turns a plugin resolution error into a config error naming the hook's field.
 fn hook_error(hook: Hook) -> impl Fn(crate::plugin::PluginError) -> NamespaceError {
-    move |e| NamespaceError::InvalidConfig { field: hook.as_str(), reason: e.to_string() }
+    move |e| NamespaceError::InvalidConfig {
+        field: hook.as_str(),
+        reason: e.to_string(),
+    }
 }
 
 /// All namespaces of this node, by name.
@@ -311,14 +349,18 @@ pub struct Namespaces {
 
 impl std::fmt::Debug for Namespaces {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Namespaces").field("count", &self.map.len()).finish()
+        f.debug_struct("Namespaces")
+            .field("count", &self.map.len())
+            .finish()
     }
 }
 
 fn check_name(name: &str) -> Result<(), NamespaceError> {
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME_LEN
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
     if ok {
         Ok(())
     } else {
@@ -342,7 +384,10 @@ impl Namespaces {
         default_config: NamespaceConfig,
         plugins: Arc<PluginHost>,
     ) -> Result<Self, NamespaceError> {
-        let this = Self { map: DashMap::new(), plugins };
+        let this = Self {
+            map: DashMap::new(),
+            plugins,
+        };
         this.create(DEFAULT_NAMESPACE, default_config)?;
         Ok(this)
     }
@@ -437,25 +482,43 @@ mod tests {
     fn default_namespace_exists_and_cannot_be_deleted() {
         let all = Namespaces::new(NamespaceConfig::default()).unwrap();
         assert!(all.get(DEFAULT_NAMESPACE).is_ok());
-        assert_eq!(all.delete(DEFAULT_NAMESPACE), Err(NamespaceError::DefaultUndeletable));
+        assert_eq!(
+            all.delete(DEFAULT_NAMESPACE),
+            Err(NamespaceError::DefaultUndeletable)
+        );
     }
 
     #[test]
     fn invalid_config_names_the_field() {
-        let cfg = NamespaceConfig { capacity_bytes: 1000, ..Default::default() };
+        let cfg = NamespaceConfig {
+            capacity_bytes: 1000,
+            ..Default::default()
+        };
         match cfg.validate() {
             Err(NamespaceError::InvalidConfig { field, .. }) => assert_eq!(field, "capacity_bytes"),
             other => panic!("unexpected {other:?}"),
         }
-        let cfg = NamespaceConfig { shards: Some(3), ..Default::default() };
-        assert!(matches!(cfg.validate(), Err(NamespaceError::InvalidConfig { field: "shards", .. })));
+        let cfg = NamespaceConfig {
+            shards: Some(3),
+            ..Default::default()
+        };
+        assert!(matches!(
+            cfg.validate(),
+            Err(NamespaceError::InvalidConfig {
+                field: "shards",
+                ..
+            })
+        ));
     }
 
     #[test]
     fn names_are_checked() {
         let all = Namespaces::new(NamespaceConfig::default()).unwrap();
         assert!(all.create("bad name", NamespaceConfig::default()).is_err());
-        assert!(all.create("sessions-eu.v2", NamespaceConfig::default()).is_ok());
+        assert!(
+            all.create("sessions-eu.v2", NamespaceConfig::default())
+                .is_ok()
+        );
         assert!(matches!(
             all.create("sessions-eu.v2", NamespaceConfig::default()),
             Err(NamespaceError::AlreadyExists(_))
@@ -473,7 +536,9 @@ mod tests {
         };
         let ns = all.create("t", cfg.clone()).unwrap();
         for i in 0..1000u32 {
-            ns.store().set(&i.to_le_bytes(), &[0u8; 500], Default::default()).unwrap();
+            ns.store()
+                .set(&i.to_le_bytes(), &[0u8; 500], Default::default())
+                .unwrap();
         }
         let before = ns.store().stats();
         assert_eq!(before.keys, 1000);

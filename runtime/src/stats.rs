@@ -12,6 +12,29 @@ pub(crate) struct ShardStats {
     pub expirations: u64,
     /// Times the policy answered no victim while the shard was over capacity.
     pub policy_shortfalls: u64,
+    /// Value bytes returned by hits.
+    pub hit_bytes: u64,
+    /// Value bytes of keys written while absent (what a miss costs to fill, in a cache-aside
+    /// workload), the denominator's other half for a byte hit ratio.
+    pub fill_bytes: u64,
+}
+
+/// The counters of one shard, for experiments that compare groups of shards.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ShardCounters {
+    pub hits: u64,
+    pub misses: u64,
+    pub sets: u64,
+    pub evictions: u64,
+    pub hit_bytes: u64,
+    pub fill_bytes: u64,
+    pub keys: u64,
+    pub bytes: u64,
+    pub capacity_bytes: u64,
+    /// Operation latencies, recorded only while timing is switched on for the store.
+    pub latency: crate::experiment::LatencyHistogram,
+    /// Sampled events dropped because the shadow buffer was full.
+    pub sampled_dropped: u64,
 }
 
 /// A point-in-time view of a store: live counts plus counters since start.

@@ -23,6 +23,7 @@ use super::command::{self, Args};
 use super::context::ServerContext;
 use super::latency::LatencyRecorder;
 use super::parse::{Parsed, RequestParser};
+use super::read_through::{self, ReadThrough};
 use super::reply::Reply;
 use super::session::Session;
 
@@ -44,6 +45,8 @@ enum Next {
     Write,
     /// QUIT or a protocol error: write, then close.
     Close,
+    /// A GET/MGET in a namespace with an origin: write, await its answer, then keep executing.
+    ReadThrough(ReadThrough),
 }
 
 pub struct Connection {
@@ -86,13 +89,22 @@ impl Connection {
                     return Ok(());
                 }
                 Next::Write => continue,
+                Next::ReadThrough(command) => {
+                    self.latency.start();
+                    let kind = command.kind;
+                    read_through::answer(command, &self.session, &mut self.reply).await;
+                    self.latency.record(kind);
+                    self.latency.finish_batch();
+                    continue;
+                }
                 Next::Read => {}
             }
             if self.input.is_empty() && self.input.capacity() > SHRINK_ABOVE {
                 self.input = BytesMut::with_capacity(BUFFER_SIZE);
             }
             let missing = self.parser.needed().saturating_sub(self.input.len());
-            self.input.reserve(missing.clamp(BUFFER_SIZE / 4, MAX_RESERVE_STEP));
+            self.input
+                .reserve(missing.clamp(BUFFER_SIZE / 4, MAX_RESERVE_STEP));
             tokio::select! {
                 biased;
                 _ = &mut stop => return Ok(()),
@@ -116,6 +128,11 @@ impl Connection {
                 Ok(Parsed::Frame(len)) => {
                     let args = Args::new(frame, self.parser.args());
                     if !args.is_empty() {
+                        if let Some(command) = read_through::intercept(&args, &self.session) {
+                            consumed += len;
+                            next = Next::ReadThrough(command);
+                            break;
+                        }
                         self.latency.start();
                         let kind =
                             command::execute(&args, &mut self.session, &self.ctx, &mut self.reply);
@@ -135,7 +152,8 @@ impl Connection {
                 }
                 Err(error) => {
                     tracing::debug!(peer = %self.session.peer, %error, "closing RESP connection");
-                    self.reply.error_fmt(format_args!("ERR Protocol error: {error}"));
+                    self.reply
+                        .error_fmt(format_args!("ERR Protocol error: {error}"));
                     next = Next::Close;
                     break;
                 }

@@ -61,14 +61,18 @@ impl LatencyRecorder {
 
     /// Close the batch: share its time among its commands.
     pub fn finish_batch(&mut self) {
-        let Some(started) = self.batch_started.take() else { return };
+        let Some(started) = self.batch_started.take() else {
+            return;
+        };
         let now = Instant::now();
         if !self.batch.is_empty() {
             let each = now.duration_since(started).as_secs_f64() / self.batch.len() as f64;
             for &index in &self.batch {
                 let index = usize::from(index);
                 let ctx = &self.ctx;
-                self.local[index].get_or_insert_with(|| ctx.latency[index].local()).observe(each);
+                self.local[index]
+                    .get_or_insert_with(|| ctx.latency[index].local())
+                    .observe(each);
             }
             self.unflushed_commands += self.batch.len() as u64;
             self.batch.clear();
@@ -83,7 +87,9 @@ impl LatencyRecorder {
         for histogram in self.local.iter().flatten() {
             histogram.flush();
         }
-        self.ctx.commands_processed.fetch_add(self.unflushed_commands, Ordering::Relaxed);
+        self.ctx
+            .commands_processed
+            .fetch_add(self.unflushed_commands, Ordering::Relaxed);
         self.unflushed_commands = 0;
     }
 }

@@ -12,6 +12,7 @@
 //! | `session` | per-connection state: selected namespace, client name, protocol |
 //! | `context` | what all connections share: app state, limits, counters, histograms |
 //! | `latency` | per-command latency histograms, recorded per batch |
+//! | `read_through` | GET/MGET in a namespace with an origin: fetch misses, then answer |
 //! | `limits` | [`RespLimits`], the request-size caps |
 //!
 //! ## Namespaces
@@ -41,6 +42,7 @@ mod context;
 mod latency;
 mod limits;
 mod parse;
+mod read_through;
 mod reply;
 mod server;
 mod session;

@@ -70,7 +70,11 @@ enum State {
     /// Inside an array: `remaining` arguments to go, the next one starting at `cursor`.
     Array { remaining: usize, cursor: usize },
     /// Waiting for the data of a bulk string at `start..end` (then CRLF); `remaining` counts it.
-    Bulk { remaining: usize, start: usize, end: usize },
+    Bulk {
+        remaining: usize,
+        start: usize,
+        end: usize,
+    },
 }
 
 /// A resumable parser for one connection's request stream.
@@ -89,7 +93,11 @@ pub struct RequestParser {
 
 impl RequestParser {
     pub fn new(limits: RespLimits) -> Self {
-        Self { args: Vec::with_capacity(8), state: State::Start, limits }
+        Self {
+            args: Vec::with_capacity(8),
+            state: State::Start,
+            limits,
+        }
     }
 
     /// The arguments of the frame last returned, as ranges into the buffer it was parsed from.
@@ -128,15 +136,17 @@ impl RequestParser {
                 else {
                     return Ok(Parsed::Incomplete);
                 };
-                let count =
-                    parse_int(&buf[1..eol]).ok_or(ProtocolError::InvalidMultibulkLength)?;
+                let count = parse_int(&buf[1..eol]).ok_or(ProtocolError::InvalidMultibulkLength)?;
                 if count <= 0 {
                     // Redis ignores empty and null arrays; so do we.
                     return Ok(Parsed::Frame(eol + 2));
                 }
                 let count = count as u64;
                 if count > self.limits.max_args as u64 {
-                    return Err(ProtocolError::TooManyArgs { count, max: self.limits.max_args });
+                    return Err(ProtocolError::TooManyArgs {
+                        count,
+                        max: self.limits.max_args,
+                    });
                 }
                 // Trust the announced count only as far as a small reservation.
                 self.args.reserve((count as usize).min(1024));
@@ -144,7 +154,11 @@ impl RequestParser {
             }
             State::Inline { scanned } => return self.parse_inline(buf, scanned),
             State::Array { remaining, cursor } => (remaining, cursor),
-            State::Bulk { remaining, start, end } => {
+            State::Bulk {
+                remaining,
+                start,
+                end,
+            } => {
                 if buf.len() < end + 2 {
                     return Ok(Parsed::Incomplete);
                 }
@@ -172,15 +186,24 @@ impl RequestParser {
                 .filter(|len| *len >= 0)
                 .ok_or(ProtocolError::InvalidBulkLength)? as u64;
             if len > self.limits.max_bulk_len as u64 {
-                return Err(ProtocolError::BulkTooBig { len, max: self.limits.max_bulk_len });
+                return Err(ProtocolError::BulkTooBig {
+                    len,
+                    max: self.limits.max_bulk_len,
+                });
             }
             let start = eol + 2;
             let end = start + len as usize;
             if end + 2 > self.limits.max_request_len {
-                return Err(ProtocolError::RequestTooBig { max: self.limits.max_request_len });
+                return Err(ProtocolError::RequestTooBig {
+                    max: self.limits.max_request_len,
+                });
             }
             if buf.len() < end + 2 {
-                self.state = State::Bulk { remaining, start, end };
+                self.state = State::Bulk {
+                    remaining,
+                    start,
+                    end,
+                };
                 return Ok(Parsed::Incomplete);
             }
             if &buf[end..end + 2] != b"\r\n" {
@@ -287,7 +310,13 @@ mod tests {
         let mut frames = Vec::new();
         while let Parsed::Frame(len) = parser.parse(&input[pos..])? {
             let frame = &input[pos..];
-            frames.push(parser.args().iter().map(|r| frame[r.clone()].to_vec()).collect());
+            frames.push(
+                parser
+                    .args()
+                    .iter()
+                    .map(|r| frame[r.clone()].to_vec())
+                    .collect(),
+            );
             pos += len;
         }
         Ok(frames)
@@ -325,9 +354,15 @@ mod tests {
         assert_eq!(err(&[b'*'; 40]), ProtocolError::InvalidMultibulkLength);
         assert_eq!(
             err(b"*1\r\n$99999999999\r\n"),
-            ProtocolError::BulkTooBig { len: 99_999_999_999, max: 64 * 1024 * 1024 }
+            ProtocolError::BulkTooBig {
+                len: 99_999_999_999,
+                max: 64 * 1024 * 1024
+            }
         );
-        assert!(matches!(err(b"*9999999\r\n"), ProtocolError::TooManyArgs { .. }));
+        assert!(matches!(
+            err(b"*9999999\r\n"),
+            ProtocolError::TooManyArgs { .. }
+        ));
         assert_eq!(err(&vec![b'a'; 70 * 1024]), ProtocolError::InlineTooBig);
     }
 

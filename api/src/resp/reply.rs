@@ -33,7 +33,10 @@ pub struct Reply {
 
 impl Reply {
     pub fn new(capacity: usize) -> Self {
-        Self { buf: BytesMut::with_capacity(capacity), protocol: Protocol::Resp2 }
+        Self {
+            buf: BytesMut::with_capacity(capacity),
+            protocol: Protocol::Resp2,
+        }
     }
 
     pub fn ok(&mut self) {
@@ -64,7 +67,11 @@ impl Reply {
     fn error_bytes(&mut self, message: &[u8]) {
         self.buf.reserve(message.len() + 3);
         self.buf.put_u8(b'-');
-        self.buf.extend(message.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+        self.buf.extend(
+            message
+                .iter()
+                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+        );
         self.buf.extend_from_slice(b"\r\n");
     }
 
@@ -152,6 +159,9 @@ mod tests {
         reply.integer(-5);
         reply.bulk(b"a\r\nb");
         reply.error("ERR bad\r\nthing");
-        assert_eq!(&reply.buf[..], b"$-1\r\n*2\r\n_\r\n%1\r\n:-5\r\n$4\r\na\r\nb\r\n-ERR bad  thing\r\n");
+        assert_eq!(
+            &reply.buf[..],
+            b"$-1\r\n*2\r\n_\r\n%1\r\n:-5\r\n$4\r\na\r\nb\r\n-ERR bad  thing\r\n"
+        );
     }
 }

@@ -106,9 +106,14 @@ fn start_connection(
     let id = ctx.next_client_id();
     let (stop_tx, stop_rx) = oneshot::channel();
     stops.lock().insert(id, stop_tx);
-    ctx.connections_received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ctx.connections_received
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let open = OpenConnection::new(id, Arc::clone(ctx), Arc::clone(stops));
-    let connection = Connection::new(stream, Session::new(id, namespace, peer, local), Arc::clone(ctx));
+    let connection = Connection::new(
+        stream,
+        Session::new(id, namespace, peer, local),
+        Arc::clone(ctx),
+    );
     Some(async move {
         let _open = open;
         if let Err(error) = connection.run(stop_rx).await {

@@ -8,6 +8,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use larder_runtime::origin::OriginError;
 use larder_runtime::{NamespaceError, StoreError};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -88,6 +89,13 @@ impl From<NamespaceError> for ApiError {
             }
             NamespaceError::InvalidConfig { .. } => StatusCode::BAD_REQUEST,
         };
+        Self::new(status, err.code(), err.to_string())
+    }
+}
+
+impl From<OriginError> for ApiError {
+    fn from(err: OriginError) -> Self {
+        let status = StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::BAD_GATEWAY);
         Self::new(status, err.code(), err.to_string())
     }
 }

@@ -103,6 +103,10 @@ pub struct IncrParams {
     by: Option<i64>,
 }
 
+/// A value: opaque bytes, never transcoded.
+#[derive(ToSchema)]
+pub struct OctetStream(#[schema(value_type = String, format = Binary)] Vec<u8>);
+
 /// The new value of a counter.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Counter {
@@ -118,19 +122,28 @@ pub struct Counter {
         ("key" = String, Path, description = "Key, percent-encoded; any bytes"),
     ),
     responses(
-        (status = 200, description = "The value, as stored", content_type = "application/octet-stream", body = Vec<u8>,
+        (status = 200, description = "The value, as stored", content_type = "application/octet-stream", body = OctetStream,
          headers(("x-larder-ttl-ms" = u64, description = "Remaining TTL in ms; absent when the key never expires"))),
         (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
         (status = 414, description = "key_too_long", body = ErrorBody),
+        (status = 502, description = "origin_unavailable, origin_status or origin_value_too_large: the namespace's origin failed", body = ErrorBody),
+        (status = 504, description = "origin_timeout: the namespace's origin did not answer in time", body = ErrorBody),
     )
 )]
 pub async fn get_key(State(state): State<AppState>, path: KeyPath) -> Result<Response, ApiError> {
     let ns = state.namespaces.get(&path.ns)?;
     let store = ns.store();
     check_key(&path.key)?;
-    let value = store
-        .get_vec(&path.key)
-        .ok_or_else(ApiError::key_not_found)?;
+    let value = match store.get_vec(&path.key) {
+        Some(value) => Bytes::from(value),
+        // Read-through: fetched from the namespace's origin, stored, returned.
+        None if ns.origin().is_enabled() => {
+            larder_runtime::origin::fetch_after_miss(&ns, &path.key)
+                .await?
+                .ok_or_else(ApiError::key_not_found)?
+        }
+        None => return Err(ApiError::key_not_found()),
+    };
     let mut response = (
         [(
             header::CONTENT_TYPE,
@@ -157,7 +170,7 @@ pub async fn get_key(State(state): State<AppState>, path: KeyPath) -> Result<Res
         ("key" = String, Path, description = "Key, percent-encoded; any bytes"),
         PutParams,
     ),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The value: any bytes"),
+    request_body(content = OctetStream, content_type = "application/octet-stream", description = "The value: any bytes"),
     responses(
         (status = 204, description = "Stored"),
         (status = 400, description = "invalid_ttl, bad_query or empty_key", body = ErrorBody),

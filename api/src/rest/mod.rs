@@ -7,6 +7,8 @@
 //! | `namespaces` | admin: `GET/POST /v1/namespaces`, `GET/PUT/DELETE /v1/namespaces/{ns}`, flush |
 //! | `observability` | `GET /healthz`, `GET /metrics` (Prometheus text) |
 //! | `openapi` | `GET /openapi.json` and the document itself; Swagger UI is mounted at `/docs` |
+//! | `alerts` | admin: `GET /v1/alerts`, `GET/POST /v1/alerts/rules`, `DELETE /v1/alerts/rules/{name}` |
+//! | `dashboard` | the embedded web UI at `/` and `/assets/*` |
 //! | `error` | the one JSON error shape and the status of every error code |
 //! | `extract` | extractors that turn malformed input into those JSON errors |
 //! | `timing` | per-route latency histograms and the in-flight gauge |
@@ -14,13 +16,17 @@
 //! Every response to bad input is a 4xx JSON error with a stable code; unknown routes and methods
 //! included. Request bodies are capped at the configured `max_body_bytes`.
 
+pub mod alerts;
 pub mod batch;
+pub mod dashboard;
 pub mod error;
+pub mod experiments;
 pub mod extract;
 pub mod keys;
 pub mod namespaces;
 pub mod observability;
 pub mod openapi;
+pub mod plugins;
 pub mod timing;
 
 use axum::Router;
@@ -96,7 +102,9 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         )
         .route("/healthz", get(observability::healthz))
         .route("/metrics", get(observability::metrics))
-        .route("/openapi.json", get(openapi::openapi_json));
+        .route("/openapi.json", get(openapi::openapi_json))
+        .merge(experiments::routes())
+        .merge(plugins::routes());
 
     // Swagger UI's assets are compiled into the binary (`vendored`), so /docs works offline; it
     // reads the document from our own /openapi.json route.

@@ -10,7 +10,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use utoipa::OpenApi;
 
-use super::{batch, error, keys, namespaces, observability};
+use super::{alerts, batch, error, keys, namespaces, observability, plugins};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -38,6 +38,13 @@ use super::{batch, error, keys, namespaces, observability};
         namespaces::put_namespace,
         namespaces::delete_namespace,
         namespaces::flush_namespace,
+        alerts::list_alerts,
+        alerts::list_rules,
+        alerts::create_rule,
+        alerts::delete_rule,
+        plugins::upload_plugin,
+        plugins::list_plugins,
+        plugins::get_plugin,
         observability::healthz,
         observability::metrics,
         openapi_json,
@@ -46,6 +53,8 @@ use super::{batch, error, keys, namespaces, observability};
     tags(
         (name = "keys", description = "Data: values by key, TTLs, counters, batches"),
         (name = "namespaces", description = "Admin: namespace configuration and live statistics"),
+        (name = "alerts", description = "Admin: alert rules, firing and recent alerts, notifier status"),
+        (name = "plugins", description = "Admin: WebAssembly policy plugins (upload, list, describe)"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]

@@ -32,12 +32,17 @@ impl WebhookRecorder {
         let app = Router::new()
             .route("/slack", post(record).with_state(("slack", calls.clone())))
             .route("/json", post(record).with_state(("json", calls.clone())));
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind webhook recorder");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind webhook recorder");
         let addr = listener.local_addr().expect("webhook recorder address");
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self { calls, addr: Some(addr) }
+        Self {
+            calls,
+            addr: Some(addr),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -46,7 +51,12 @@ impl WebhookRecorder {
 
     /// Bodies received on one path.
     pub fn received(&self, path: &str) -> Vec<Value> {
-        self.calls.lock().iter().filter(|(p, _)| p == path).map(|(_, v)| v.clone()).collect()
+        self.calls
+            .lock()
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 }
 
@@ -76,7 +86,9 @@ pub struct SmtpRecorder {
 impl SmtpRecorder {
     pub async fn start() -> Self {
         let mails: Arc<Mutex<Vec<Mail>>> = Arc::default();
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind smtp recorder");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind smtp recorder");
         let port = listener.local_addr().expect("smtp address").port();
         let sink = mails.clone();
         tokio::spawn(async move {
@@ -101,7 +113,9 @@ async fn serve_smtp(
 ) -> std::io::Result<()> {
     let (read, mut write) = socket.into_split();
     let mut lines = BufReader::new(read);
-    write.write_all(b"220 localhost test SMTP ready\r\n").await?;
+    write
+        .write_all(b"220 localhost test SMTP ready\r\n")
+        .await?;
     let (mut from, mut to) = (String::new(), Vec::new());
     let mut line = String::new();
     loop {
@@ -110,7 +124,11 @@ async fn serve_smtp(
             return Ok(());
         }
         let command = line.trim_end().to_string();
-        let verb = command.split([' ', ':']).next().unwrap_or("").to_ascii_uppercase();
+        let verb = command
+            .split([' ', ':'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
         let reply: &[u8] = match verb.as_str() {
             "EHLO" => b"250-localhost\r\n250 8BITMIME\r\n",
             "HELO" | "NOOP" => b"250 OK\r\n",
@@ -141,7 +159,11 @@ async fn serve_smtp(
                     data.push_str(line.strip_prefix('.').unwrap_or(&line));
                 }
                 let data = data.replace("=\r\n", "");
-                sink.lock().push(Mail { from: from.clone(), to: to.clone(), data });
+                sink.lock().push(Mail {
+                    from: from.clone(),
+                    to: to.clone(),
+                    data,
+                });
                 b"250 OK queued\r\n"
             }
             "QUIT" => {
@@ -157,6 +179,8 @@ async fn serve_smtp(
 /// The address between angle brackets in `MAIL FROM:<a@b>` / `RCPT TO:<a@b>`.
 fn angle(command: &str) -> String {
     let start = command.find('<').map_or(0, |i| i + 1);
-    let end = command[start..].find('>').map_or(command.len(), |i| start + i);
+    let end = command[start..]
+        .find('>')
+        .map_or(command.len(), |i| start + i);
     command[start..end].to_string()
 }

@@ -24,9 +24,13 @@ pub struct TestServer {
 }
 
 pub fn fresh_state() -> AppState {
-    let namespaces = Arc::new(Namespaces::new(NamespaceConfig::default()).expect("default namespace"));
+    let namespaces =
+        Arc::new(Namespaces::new(NamespaceConfig::default()).expect("default namespace"));
     let metrics = Arc::new(ServerMetrics::new(Arc::clone(&namespaces)));
-    AppState { namespaces, metrics }
+    AppState {
+        namespaces,
+        metrics,
+    }
 }
 
 pub async fn start() -> TestServer {
@@ -38,10 +42,20 @@ pub async fn start_with(limits: RespLimits) -> TestServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(resp::serve_with(listener, state.clone(), limits, async move {
-        let _ = stopped.await;
-    }));
-    TestServer { addr, state, stop: Some(stop), task: Some(task) }
+    let task = tokio::spawn(resp::serve_with(
+        listener,
+        state.clone(),
+        limits,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    TestServer {
+        addr,
+        state,
+        stop: Some(stop),
+        task: Some(task),
+    }
 }
 
 impl TestServer {
@@ -54,7 +68,10 @@ impl TestServer {
     }
 
     pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
-        self.client().get_multiplexed_async_connection().await.expect("connect")
+        self.client()
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect")
     }
 
     /// Signal shutdown and wait for `serve` to return.
@@ -72,7 +89,11 @@ impl TestServer {
 
 /// `CODE detail` of a server error, as the server sent it.
 pub fn error_text(error: &redis::RedisError) -> String {
-    format!("{} {}", error.code().unwrap_or("?"), error.detail().unwrap_or(""))
+    format!(
+        "{} {}",
+        error.code().unwrap_or("?"),
+        error.detail().unwrap_or("")
+    )
 }
 
 /// A raw TCP connection for byte-level checks.

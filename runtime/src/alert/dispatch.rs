@@ -35,7 +35,11 @@ struct RateLimit {
 
 impl RateLimit {
     fn new(per_minute: u32) -> Self {
-        Self { per_minute, tokens: per_minute as f64, last_ms: None }
+        Self {
+            per_minute,
+            tokens: per_minute as f64,
+            last_ms: None,
+        }
     }
 
     fn try_take(&mut self, now_ms: u64) -> bool {
@@ -87,14 +91,20 @@ impl Dispatcher {
                     status,
                     dropped_since_sent: 0,
                 };
-                Slot { notifier, state: Mutex::new(state) }
+                Slot {
+                    notifier,
+                    state: Mutex::new(state),
+                }
             })
             .collect();
         Self { slots }
     }
 
     pub fn status(&self) -> Vec<NotifierStatus> {
-        self.slots.iter().map(|s| s.state.lock().status.clone()).collect()
+        self.slots
+            .iter()
+            .map(|s| s.state.lock().status.clone())
+            .collect()
     }
 
     /// Send each notification to each notifier that still has budget, in order.
@@ -112,7 +122,10 @@ impl Dispatcher {
                     }
                     st.dropped_since_sent
                 };
-                let message = Notification { dropped_before, ..n.clone() };
+                let message = Notification {
+                    dropped_before,
+                    ..n.clone()
+                };
                 let result = slot.notifier.send(&message).await;
                 let mut st = slot.state.lock();
                 match result {

@@ -108,7 +108,12 @@ impl Evaluator {
             .position(|r| r.name == name)
             .ok_or_else(|| AlertError::UnknownRule(name.to_string()))?;
         let rule = self.rules.remove(at);
-        let keys: Vec<_> = self.active.keys().filter(|(r, _)| r == name).cloned().collect();
+        let keys: Vec<_> = self
+            .active
+            .keys()
+            .filter(|(r, _)| r == name)
+            .cloned()
+            .collect();
         for key in keys {
             if let Some(mut alert) = self.active.remove(&key) {
                 alert.summary = format!("rule deleted; last: {}", alert.summary);
@@ -132,7 +137,8 @@ impl Evaluator {
             .list()
             .into_iter()
             .map(|ns| {
-                self.history.record(ns.name(), Sample::from_stats(now_ms, &ns.store().stats()));
+                self.history
+                    .record(ns.name(), Sample::from_stats(now_ms, &ns.store().stats()));
                 ns.name().to_string()
             })
             .collect();
@@ -161,14 +167,15 @@ impl Evaluator {
     fn judge(&self, rule: &AlertRule, namespace: &str, now_ms: u64) -> Verdict {
         let window = rule.window_ms();
         match &rule.condition {
-            AlertCondition::HitRatioBelow { threshold, min_reads } => {
-                match self.history.hit_ratio(namespace, now_ms, window) {
-                    Some(w) if w.reads >= *min_reads && w.ratio < *threshold => {
-                        Verdict::Breach(w.ratio)
-                    }
-                    _ => Verdict::Clear,
+            AlertCondition::HitRatioBelow {
+                threshold,
+                min_reads,
+            } => match self.history.hit_ratio(namespace, now_ms, window) {
+                Some(w) if w.reads >= *min_reads && w.ratio < *threshold => {
+                    Verdict::Breach(w.ratio)
                 }
-            }
+                _ => Verdict::Clear,
+            },
             AlertCondition::MemoryAbove { share } => {
                 match self.history.min_memory_share(namespace, now_ms, window) {
                     Some(used) if used > *share => Verdict::Breach(used),
@@ -205,10 +212,9 @@ impl Evaluator {
                 self.active.insert(key, alert);
             }
             Verdict::Clear => {
-                let cooled = self
-                    .active
-                    .get(&key)
-                    .is_some_and(|a| now_ms.saturating_sub(a.last_breach_at_ms) >= rule.cooldown_ms());
+                let cooled = self.active.get(&key).is_some_and(|a| {
+                    now_ms.saturating_sub(a.last_breach_at_ms) >= rule.cooldown_ms()
+                });
                 if cooled && let Some(alert) = self.active.remove(&key) {
                     self.resolve(alert, now_ms);
                 }
@@ -225,7 +231,12 @@ impl Evaluator {
     }
 
     fn update_keep(&mut self) {
-        let longest = self.rules.iter().map(AlertRule::window_ms).max().unwrap_or(0);
+        let longest = self
+            .rules
+            .iter()
+            .map(AlertRule::window_ms)
+            .max()
+            .unwrap_or(0);
         self.history.set_keep_ms(longest);
     }
 }

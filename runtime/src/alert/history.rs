@@ -30,7 +30,11 @@ impl Sample {
     }
 
     fn memory_share(&self) -> f64 {
-        if self.capacity_bytes == 0 { 0.0 } else { self.bytes as f64 / self.capacity_bytes as f64 }
+        if self.capacity_bytes == 0 {
+            0.0
+        } else {
+            self.bytes as f64 / self.capacity_bytes as f64
+        }
     }
 }
 
@@ -94,7 +98,11 @@ impl History {
         let (first, last) = (w.first()?, w.last()?);
         let hits = last.hits - first.hits;
         let reads = hits + (last.misses - first.misses);
-        let ratio = if reads == 0 { 0.0 } else { hits as f64 / reads as f64 };
+        let ratio = if reads == 0 {
+            0.0
+        } else {
+            hits as f64 / reads as f64
+        };
         Some(WindowRatio { ratio, reads })
     }
 
@@ -111,7 +119,13 @@ mod tests {
     use super::*;
 
     fn s(at_ms: u64, hits: u64, misses: u64, bytes: u64) -> Sample {
-        Sample { at_ms, hits, misses, bytes, capacity_bytes: 100 }
+        Sample {
+            at_ms,
+            hits,
+            misses,
+            bytes,
+            capacity_bytes: 100,
+        }
     }
 
     #[test]
@@ -131,12 +145,20 @@ mod tests {
     fn only_the_window_counts() {
         let mut h = History::default();
         h.set_keep_ms(1000);
-        for (i, (hits, misses)) in [(0, 0), (0, 100), (0, 200), (50, 200), (100, 200)].iter().enumerate()
+        for (i, (hits, misses)) in [(0, 0), (0, 100), (0, 200), (50, 200), (100, 200)]
+            .iter()
+            .enumerate()
         {
             h.record("a", s(i as u64 * 500, *hits, *misses, 0));
         }
         // The last 1000 ms saw 100 hits and no misses, whatever came before.
-        assert_eq!(h.hit_ratio("a", 2000, 1000).unwrap(), WindowRatio { ratio: 1.0, reads: 100 });
+        assert_eq!(
+            h.hit_ratio("a", 2000, 1000).unwrap(),
+            WindowRatio {
+                ratio: 1.0,
+                reads: 100
+            }
+        );
     }
 
     #[test]

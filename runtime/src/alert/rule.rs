@@ -113,16 +113,26 @@ impl AlertRule {
     /// Reject rules that could never be evaluated sensibly, naming the field.
     pub fn validate(&self) -> Result<(), AlertError> {
         let bad = |field, reason: &str| {
-            Err(AlertError::InvalidRule { field, reason: reason.to_string() })
+            Err(AlertError::InvalidRule {
+                field,
+                reason: reason.to_string(),
+            })
         };
         if self.name.is_empty() || self.name.len() > MAX_NAME_LEN {
             return bad("name", "must be 1 to 64 characters");
         }
-        if !self.name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+        if !self
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
             return bad("name", "may contain only letters, digits, '-', '_' and '.'");
         }
         if self.namespace.as_deref() == Some("") {
-            return bad("namespace", "must not be empty; omit it to watch every namespace");
+            return bad(
+                "namespace",
+                "must not be empty; omit it to watch every namespace",
+            );
         }
         if self.window_secs == 0 || self.window_secs > MAX_WINDOW_SECS {
             return bad("window_secs", "must be between 1 and 604800 (a week)");
@@ -165,7 +175,13 @@ mod tests {
             .unwrap();
         assert_eq!(r.namespace, None);
         assert_eq!(r.severity, Severity::Warning);
-        assert_eq!(r.condition, AlertCondition::HitRatioBelow { threshold: 0.5, min_reads: 100 });
+        assert_eq!(
+            r.condition,
+            AlertCondition::HitRatioBelow {
+                threshold: 0.5,
+                min_reads: 100
+            }
+        );
         assert!(r.validate().is_ok());
     }
 
@@ -188,12 +204,45 @@ mod tests {
             Err(AlertError::InvalidRule { field, .. }) => field,
             other => panic!("expected invalid rule, got {other:?}"),
         };
-        assert_eq!(field(AlertRule { name: "a b".into(), ..base.clone() }), "name");
-        assert_eq!(field(AlertRule { window_secs: 0, ..base.clone() }), "window_secs");
-        assert_eq!(field(AlertRule { namespace: Some(String::new()), ..base.clone() }), "namespace");
+        assert_eq!(
+            field(AlertRule {
+                name: "a b".into(),
+                ..base.clone()
+            }),
+            "name"
+        );
+        assert_eq!(
+            field(AlertRule {
+                window_secs: 0,
+                ..base.clone()
+            }),
+            "window_secs"
+        );
+        assert_eq!(
+            field(AlertRule {
+                namespace: Some(String::new()),
+                ..base.clone()
+            }),
+            "namespace"
+        );
         let share = AlertCondition::MemoryAbove { share: 1.5 };
-        assert_eq!(field(AlertRule { condition: share, ..base.clone() }), "condition.share");
-        let ratio = AlertCondition::HitRatioBelow { threshold: f64::NAN, min_reads: 1 };
-        assert_eq!(field(AlertRule { condition: ratio, ..base }), "condition.threshold");
+        assert_eq!(
+            field(AlertRule {
+                condition: share,
+                ..base.clone()
+            }),
+            "condition.share"
+        );
+        let ratio = AlertCondition::HitRatioBelow {
+            threshold: f64::NAN,
+            min_reads: 1,
+        };
+        assert_eq!(
+            field(AlertRule {
+                condition: ratio,
+                ..base
+            }),
+            "condition.threshold"
+        );
     }
 }

@@ -33,9 +33,13 @@
 //! through the same single-flight map and slots as demand reads, so a demand read for a key being
 //! prefetched joins that fetch.
 //!
+//! The namespace's prefetch hook (a plugin, `prefetch` in its config) is fed the same way:
+//! [`record_access`] queues the access and the drain task asks the hook which keys follow.
+//!
 //! ## For front ends
 //!
-//! Keep calling `Store::get`; on a miss, if [`Origin::is_enabled`], call [`fetch_after_miss`].
+//! Keep calling `Store::get`; on a miss, if [`Origin::is_enabled`], call [`fetch_after_miss`]; on a
+//! hit in such a namespace, call [`record_access`] so the prefetch hook sees it.
 //! [`get_or_fetch`] does both for callers without a store lookup of their own.
 
 mod config;
@@ -70,9 +74,24 @@ type Flight = watch::Receiver<Option<FlightResult>>;
 /// Look `key` up in the namespace's store, and on a miss in its origin (if it has one).
 pub async fn get_or_fetch(ns: &Namespace, key: &[u8]) -> Result<Option<Bytes>, OriginError> {
     if let Some(value) = ns.store().get(key, Bytes::copy_from_slice) {
+        record_access(ns, key, true);
         return Ok(Some(value));
     }
     fetch_after_miss(ns, key).await
+}
+
+/// Tell the namespace's prefetch hook that `key` was read and found (`hit`); the keys it names
+/// are fetched from the origin in the background. Front ends call this on hits in a namespace
+/// with an origin ([`fetch_after_miss`] reports misses itself). Never blocks: the hook runs on the
+/// prefetch task. One atomic load when the namespace has no origin.
+#[inline]
+pub fn record_access(ns: &Namespace, key: &[u8], hit: bool) {
+    if !ns.origin().is_enabled() {
+        return;
+    }
+    if let Some(hook) = ns.hooks().prefetcher() {
+        ns.origin().prefetcher.offer_access(hook, key, hit);
+    }
 }
 
 /// Fetch `key` from the namespace's origin after the caller's own store lookup missed: joins a
@@ -83,6 +102,7 @@ pub async fn fetch_after_miss(ns: &Namespace, key: &[u8]) -> Result<Option<Bytes
     let Some(fetcher) = origin.fetcher() else {
         return Ok(None);
     };
+    record_access(ns, key, false);
     match origin.start_or_join(ns, &fetcher, key, Purpose::Read)? {
         Start::Resident(value) => Ok(value),
         Start::Joined(flight) => {

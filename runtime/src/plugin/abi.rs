@@ -15,7 +15,10 @@ pub const IMPORT_MODULE: &str = "larder";
 pub const IMPORTS: &[(&str, &str)] = &[
     ("now_ms", "() -> i64"),
     ("random", "() -> i64"),
-    ("tag", "(name_ptr: i32, name_len: i32, out_ptr: i32, out_cap: i32) -> i32"),
+    (
+        "tag",
+        "(name_ptr: i32, name_len: i32, out_ptr: i32, out_cap: i32) -> i32",
+    ),
     ("log", "(level: i32, ptr: i32, len: i32) -> ()"),
 ];
 

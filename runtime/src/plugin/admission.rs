@@ -103,7 +103,9 @@ impl AdmissionPolicy for WasmAdmission {
 
     fn admit(&mut self, request: AdmitRequest) -> bool {
         self.maybe_retry();
-        let Some(guest) = self.guest.as_mut() else { return true };
+        let Some(guest) = self.guest.as_mut() else {
+            return true;
+        };
         let timed = self.counters.call().then(Instant::now);
         let answer = guest.admit(request.hash, request.size, request.ttl_ms);
         if let Some(t) = timed {

@@ -64,9 +64,14 @@ impl RequestTags {
     /// Surrounding spaces are ignored; an empty string gives no tags.
     pub fn parse(text: &str) -> Result<Self, TagError> {
         let mut out = Self::default();
-        for part in text.split([',', ';']).map(str::trim).filter(|p| !p.is_empty()) {
-            let (name, value) =
-                part.split_once('=').ok_or_else(|| TagError::NotAPair(part.to_string()))?;
+        for part in text
+            .split([',', ';'])
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let (name, value) = part
+                .split_once('=')
+                .ok_or_else(|| TagError::NotAPair(part.to_string()))?;
             out.insert(name.trim(), value.trim().as_bytes())?;
         }
         Ok(out)
@@ -76,7 +81,9 @@ impl RequestTags {
     pub fn insert(&mut self, name: &str, value: &[u8]) -> Result<(), TagError> {
         let valid = !name.is_empty()
             && name.len() <= MAX_TAG_NAME
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
         if !valid {
             return Err(TagError::BadName(name.to_string()));
         }
@@ -95,7 +102,10 @@ impl RequestTags {
     }
 
     pub fn get(&self, name: &[u8]) -> Option<&[u8]> {
-        self.pairs.iter().find(|(n, _)| n.as_bytes() == name).map(|(_, v)| &**v)
+        self.pairs
+            .iter()
+            .find(|(n, _)| n.as_bytes() == name)
+            .map(|(_, v)| &**v)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -155,10 +165,19 @@ mod tests {
             with_request_tags(&inner, || {
                 assert_eq!(current_tag("device", |v| v.to_vec()), Some(b"tv".to_vec()));
             });
-            assert_eq!(current_tag("device", |v| v.to_vec()), Some(b"mobile".to_vec()));
+            assert_eq!(
+                current_tag("device", |v| v.to_vec()),
+                Some(b"mobile".to_vec())
+            );
         });
         assert_eq!(current_tag("device", |_| ()), None);
-        assert!(matches!(RequestTags::parse("novalue"), Err(TagError::NotAPair(_))));
-        assert!(matches!(RequestTags::parse("bad name=1"), Err(TagError::BadName(_))));
+        assert!(matches!(
+            RequestTags::parse("novalue"),
+            Err(TagError::NotAPair(_))
+        ));
+        assert!(matches!(
+            RequestTags::parse("bad name=1"),
+            Err(TagError::BadName(_))
+        ));
     }
 }

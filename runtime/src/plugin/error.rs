@@ -13,11 +13,22 @@ pub enum PluginError {
     #[error("not a valid WebAssembly module: {0}")]
     InvalidModule(String),
     #[error("missing export {name}: {why}")]
-    MissingExport { name: &'static str, why: &'static str },
+    MissingExport {
+        name: &'static str,
+        why: &'static str,
+    },
     #[error("export {name} has type {found}; the ABI wants {expected}")]
-    BadExport { name: String, expected: String, found: String },
+    BadExport {
+        name: String,
+        expected: String,
+        found: String,
+    },
     #[error("imports {module}::{name}, which is not part of the Larder ABI (allowed: {allowed})")]
-    UnknownImport { module: String, name: String, allowed: String },
+    UnknownImport {
+        module: String,
+        name: String,
+        allowed: String,
+    },
     #[error("larder_abi_version returned {found}; this host speaks ABI version {expected}")]
     UnsupportedAbi { found: i32, expected: i32 },
     #[error("larder_hooks returned {0:#x}: {1}")]

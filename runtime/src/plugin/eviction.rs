@@ -56,7 +56,13 @@ impl WasmEviction {
             counters.fault(f);
         }
         let guest = guest?;
-        Ok(Self::assemble(version, init, fallback, Some(guest), counters))
+        Ok(Self::assemble(
+            version,
+            init,
+            fallback,
+            Some(guest),
+            counters,
+        ))
     }
 
     /// An adapter whose instance failed to start: it serves with the fallback and retries later.
@@ -105,7 +111,11 @@ impl WasmEviction {
         let mut policy = self.fallback_kind.build(self.init.capacity_bytes);
         for (slot, &(hash, size)) in self.resident.iter().enumerate() {
             if size != 0 {
-                policy.on_insert(EntryMeta { slot: slot as Slot, hash, size });
+                policy.on_insert(EntryMeta {
+                    slot: slot as Slot,
+                    hash,
+                    size,
+                });
             }
         }
         policy
@@ -173,7 +183,9 @@ impl WasmEviction {
     /// Write one event; deliver the batch when full.
     #[inline]
     fn push(&mut self, kind: u32, slot: Slot, hash: u64, size: u32) {
-        let Some(guest) = self.guest.as_mut() else { return };
+        let Some(guest) = self.guest.as_mut() else {
+            return;
+        };
         let off = self.pending * EVENT_LEN;
         let rec = &mut guest.scratch_mut()[off..off + EVENT_LEN];
         rec[0..8].copy_from_slice(&hash.to_le_bytes());
@@ -190,7 +202,9 @@ impl WasmEviction {
     /// One `larder_evict` call: the pending events, then (if `need` > 0) victims. On a fault the
     /// plugin is quarantined and `Err` returned.
     fn deliver(&mut self, need: u64) -> Result<usize, ()> {
-        let Some(guest) = self.guest.as_mut() else { return Err(()) };
+        let Some(guest) = self.guest.as_mut() else {
+            return Err(());
+        };
         let n = std::mem::take(&mut self.pending);
         let max = if need > 0 { MAX_VICTIMS } else { 0 };
         let timed = self.counters.call().then(Instant::now);
@@ -269,7 +283,10 @@ impl EvictionPolicy for WasmEviction {
             fallback.set_capacity(capacity_bytes);
         }
         if self.guest.is_some() && self.deliver(0).is_ok() {
-            let result = self.guest.as_mut().map(|g| g.evict_capacity(capacity_bytes));
+            let result = self
+                .guest
+                .as_mut()
+                .map(|g| g.evict_capacity(capacity_bytes));
             if let Some(Err(f)) = result {
                 self.fault(f);
             }
@@ -330,7 +347,9 @@ impl EvictionPolicy for WasmEviction {
             let mut accepted = 0;
             let mut invalid = 0;
             for i in 0..count {
-                let Some(guest) = self.guest.as_mut() else { break };
+                let Some(guest) = self.guest.as_mut() else {
+                    break;
+                };
                 let mut raw = [0u8; 4];
                 raw.copy_from_slice(&guest.scratch_mut()[i * 4..i * 4 + 4]);
                 if self.take(u32::from_le_bytes(raw), out) {
@@ -345,7 +364,9 @@ impl EvictionPolicy for WasmEviction {
             if accepted > 0 || self.resident_count == 0 {
                 return;
             }
-            self.fault(Fault::InvalidAnswer("no valid victim while entries are resident"));
+            self.fault(Fault::InvalidAnswer(
+                "no valid victim while entries are resident",
+            ));
         }
         // Quarantined, or the plugin just failed: the built-in makes up the shortfall.
         self.fallback_victims(bytes, out);

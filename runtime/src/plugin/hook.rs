@@ -14,7 +14,12 @@ pub enum Hook {
 }
 
 impl Hook {
-    pub const ALL: [Hook; 4] = [Hook::Eviction, Hook::Admission, Hook::Prefetch, Hook::Routing];
+    pub const ALL: [Hook; 4] = [
+        Hook::Eviction,
+        Hook::Admission,
+        Hook::Prefetch,
+        Hook::Routing,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -24,7 +24,10 @@ pub(crate) struct HostState {
 impl HostState {
     pub fn new(max_memory_bytes: usize, seed: u64, label: std::sync::Arc<str>) -> Self {
         Self {
-            limiter: MemoryCap { max_bytes: max_memory_bytes, denied: false },
+            limiter: MemoryCap {
+                max_bytes: max_memory_bytes,
+                denied: false,
+            },
             memory: None,
             now_ms: 0,
             rng: seed,
@@ -98,16 +101,24 @@ fn range(ptr: i32, len: i32, mem_len: usize) -> wasmtime::Result<std::ops::Range
 }
 
 pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    linker.func_wrap(IMPORT_MODULE, "now_ms", |mut caller: Caller<'_, HostState>| -> i64 {
-        let state = caller.data_mut();
-        if state.now_ms == 0 {
-            state.now_ms = unix_ms();
-        }
-        state.now_ms
-    })?;
-    linker.func_wrap(IMPORT_MODULE, "random", |mut caller: Caller<'_, HostState>| -> i64 {
-        splitmix64(&mut caller.data_mut().rng) as i64
-    })?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        "now_ms",
+        |mut caller: Caller<'_, HostState>| -> i64 {
+            let state = caller.data_mut();
+            if state.now_ms == 0 {
+                state.now_ms = unix_ms();
+            }
+            state.now_ms
+        },
+    )?;
+    linker.func_wrap(
+        IMPORT_MODULE,
+        "random",
+        |mut caller: Caller<'_, HostState>| -> i64 {
+            splitmix64(&mut caller.data_mut().rng) as i64
+        },
+    )?;
     linker.func_wrap(
         IMPORT_MODULE,
         "tag",
@@ -117,7 +128,9 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          out_ptr: i32,
          out_cap: i32|
          -> wasmtime::Result<i32> {
-            let Some(memory) = caller.data().memory else { return Ok(-1) };
+            let Some(memory) = caller.data().memory else {
+                return Ok(-1);
+            };
             let data = memory.data_mut(&mut caller);
             let name = range(name_ptr, name_len, data.len())?;
             let out = range(out_ptr, out_cap, data.len())?;
@@ -139,8 +152,14 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         IMPORT_MODULE,
         "log",
-        |mut caller: Caller<'_, HostState>, level: i32, ptr: i32, len: i32| -> wasmtime::Result<()> {
-            let Some(memory) = caller.data().memory else { return Ok(()) };
+        |mut caller: Caller<'_, HostState>,
+         level: i32,
+         ptr: i32,
+         len: i32|
+         -> wasmtime::Result<()> {
+            let Some(memory) = caller.data().memory else {
+                return Ok(());
+            };
             let (data, state) = memory.data_and_store_mut(&mut caller);
             let r = range(ptr, len.min(MAX_LOG_LEN as i32), data.len())?;
             let text = String::from_utf8_lossy(&data[r]);

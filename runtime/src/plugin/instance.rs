@@ -92,7 +92,9 @@ impl GuestInstance {
         store.limiter(|s| &mut s.limiter);
         let deadline_ticks = limits.deadline_ticks();
         store.set_epoch_deadline(deadline_ticks * 10);
-        let instance = pre.instantiate(&mut store).map_err(|e| start_fault(&store, e))?;
+        let instance = pre
+            .instantiate(&mut store)
+            .map_err(|e| start_fault(&store, e))?;
         let memory = instance
             .get_memory(&mut store, abi::EXPORT_MEMORY)
             .ok_or_else(|| Fault::Start("no exported memory".into()))?;
@@ -104,7 +106,10 @@ impl GuestInstance {
             ($name:expr) => {
                 match func(&mut store, $name)? {
                     None => None,
-                    Some(f) => Some(f.typed(&store).map_err(|e| Fault::Start(format!("{e:#}")))?),
+                    Some(f) => Some(
+                        f.typed(&store)
+                            .map_err(|e| Fault::Start(format!("{e:#}")))?,
+                    ),
                 }
             };
         }
@@ -122,8 +127,12 @@ impl GuestInstance {
         let (Some(scratch_fn), Some(scratch_len_fn)) = (scratch_fn, scratch_len_fn) else {
             return Err(Fault::Start("missing the scratch buffer exports".into()));
         };
-        let scratch = scratch_fn.call(&mut store, ()).map_err(|e| start_fault(&store, e))?;
-        let scratch_len = scratch_len_fn.call(&mut store, ()).map_err(|e| start_fault(&store, e))?;
+        let scratch = scratch_fn
+            .call(&mut store, ())
+            .map_err(|e| start_fault(&store, e))?;
+        let scratch_len = scratch_len_fn
+            .call(&mut store, ())
+            .map_err(|e| start_fault(&store, e))?;
         let (scratch, scratch_len) = (scratch as u32 as usize, scratch_len as u32 as usize);
         if scratch_len < abi::MIN_SCRATCH_LEN {
             return Err(Fault::Start(format!(
@@ -131,8 +140,13 @@ impl GuestInstance {
                 abi::MIN_SCRATCH_LEN
             )));
         }
-        if scratch.checked_add(scratch_len).is_none_or(|end| end > memory.data_size(&store)) {
-            return Err(Fault::Start("scratch buffer lies outside the memory".into()));
+        if scratch
+            .checked_add(scratch_len)
+            .is_none_or(|end| end > memory.data_size(&store))
+        {
+            return Err(Fault::Start(
+                "scratch buffer lies outside the memory".into(),
+            ));
         }
         if let Some(init_fn) = &exports.init {
             let args = (
@@ -147,7 +161,14 @@ impl GuestInstance {
                 Err(e) => return Err(start_fault(&store, e)),
             }
         }
-        Ok(Self { store, memory, scratch, scratch_len, exports, deadline_ticks })
+        Ok(Self {
+            store,
+            memory,
+            scratch,
+            scratch_len,
+            exports,
+            deadline_ticks,
+        })
     }
 
     pub fn scratch_len(&self) -> usize {
@@ -172,44 +193,72 @@ impl GuestInstance {
 
     /// Apply `n_events` events from the scratch buffer, then, if `need_bytes > 0`, write up to
     /// `max_victims` victim slots to it; returns how many.
-    pub fn evict(&mut self, n_events: usize, need_bytes: u64, max_victims: usize) -> Result<i32, Fault> {
-        let Some(f) = self.exports.evict.clone() else { return Ok(0) };
+    pub fn evict(
+        &mut self,
+        n_events: usize,
+        need_bytes: u64,
+        max_victims: usize,
+    ) -> Result<i32, Fault> {
+        let Some(f) = self.exports.evict.clone() else {
+            return Ok(0);
+        };
         self.arm();
-        let args = (n_events as i32, need_bytes.min(i64::MAX as u64) as i64, max_victims as i32);
+        let args = (
+            n_events as i32,
+            need_bytes.min(i64::MAX as u64) as i64,
+            max_victims as i32,
+        );
         f.call(&mut self.store, args).map_err(|e| self.fault(e))
     }
 
     pub fn evict_capacity(&mut self, bytes: u64) -> Result<(), Fault> {
-        let Some(f) = self.exports.evict_capacity.clone() else { return Ok(()) };
+        let Some(f) = self.exports.evict_capacity.clone() else {
+            return Ok(());
+        };
         self.arm();
-        f.call(&mut self.store, bytes.min(i64::MAX as u64) as i64).map_err(|e| self.fault(e))
+        f.call(&mut self.store, bytes.min(i64::MAX as u64) as i64)
+            .map_err(|e| self.fault(e))
     }
 
     pub fn evict_clear(&mut self) -> Result<(), Fault> {
-        let Some(f) = self.exports.evict_clear.clone() else { return Ok(()) };
+        let Some(f) = self.exports.evict_clear.clone() else {
+            return Ok(());
+        };
         self.arm();
         f.call(&mut self.store, ()).map_err(|e| self.fault(e))
     }
 
     pub fn admit(&mut self, hash: u64, size: u32, ttl_ms: u64) -> Result<i32, Fault> {
-        let Some(f) = self.exports.admit.clone() else { return Ok(1) };
+        let Some(f) = self.exports.admit.clone() else {
+            return Ok(1);
+        };
         self.arm();
-        let args = (hash as i64, size.min(i32::MAX as u32) as i32, ttl_ms.min(i64::MAX as u64) as i64);
+        let args = (
+            hash as i64,
+            size.min(i32::MAX as u32) as i32,
+            ttl_ms.min(i64::MAX as u64) as i64,
+        );
         f.call(&mut self.store, args).map_err(|e| self.fault(e))
     }
 
     /// Key bytes must already be at the start of the scratch buffer.
     pub fn prefetch(&mut self, hash: u64, key_len: usize, hit: bool) -> Result<i32, Fault> {
-        let Some(f) = self.exports.prefetch.clone() else { return Ok(0) };
+        let Some(f) = self.exports.prefetch.clone() else {
+            return Ok(0);
+        };
         self.arm();
-        f.call(&mut self.store, (hash as i64, key_len as i32, hit as i32)).map_err(|e| self.fault(e))
+        f.call(&mut self.store, (hash as i64, key_len as i32, hit as i32))
+            .map_err(|e| self.fault(e))
     }
 
     /// Key bytes must already be at the start of the scratch buffer.
     pub fn route(&mut self, hash: u64, key_len: usize) -> Result<i64, Fault> {
-        let Some(f) = self.exports.route.clone() else { return Ok(abi::ROUTE_WHOLE_KEY) };
+        let Some(f) = self.exports.route.clone() else {
+            return Ok(abi::ROUTE_WHOLE_KEY);
+        };
         self.arm();
-        f.call(&mut self.store, (hash as i64, key_len as i32)).map_err(|e| self.fault(e))
+        f.call(&mut self.store, (hash as i64, key_len as i32))
+            .map_err(|e| self.fault(e))
     }
 }
 

@@ -18,8 +18,19 @@ use super::hook::Hook;
 use super::instance::Fault;
 
 /// Upper bounds (nanoseconds) of the call-time histogram buckets; a last +Inf bucket follows.
-pub const TIME_BUCKETS_NS: [u64; 11] =
-    [250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
+pub const TIME_BUCKETS_NS: [u64; 11] = [
+    250,
+    500,
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    25_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
 /// One call in this many is timed (timing every call would cost as much as a small call).
 pub const TIME_SAMPLE: u64 = 16;
 
@@ -61,7 +72,10 @@ impl HookCounters {
     pub fn time(&self, nanos: u64) {
         bump(&self.timed_calls, 1);
         bump(&self.time_ns_sum, nanos);
-        let i = TIME_BUCKETS_NS.iter().position(|&b| nanos <= b).unwrap_or(N_BUCKETS - 1);
+        let i = TIME_BUCKETS_NS
+            .iter()
+            .position(|&b| nanos <= b)
+            .unwrap_or(N_BUCKETS - 1);
         bump(&self.buckets[i], 1);
     }
 
@@ -169,13 +183,23 @@ impl PluginMetrics {
     /// A counter block for a new instance serving `hook`.
     pub(crate) fn register(self: &Arc<Self>, hook: Hook) -> CounterHandle {
         let counters = Arc::new(HookCounters::default());
-        self.hooks[hook.index()].live.lock().push(Arc::clone(&counters));
-        CounterHandle { counters, owner: Arc::clone(self), hook }
+        self.hooks[hook.index()]
+            .live
+            .lock()
+            .push(Arc::clone(&counters));
+        CounterHandle {
+            counters,
+            owner: Arc::clone(self),
+            hook,
+        }
     }
 
     pub fn snapshot(&self, hook: Hook) -> HookSnapshot {
         let rollup = &self.hooks[hook.index()];
-        let mut s = HookSnapshot { time_buckets: vec![0; N_BUCKETS], ..Default::default() };
+        let mut s = HookSnapshot {
+            time_buckets: vec![0; N_BUCKETS],
+            ..Default::default()
+        };
         rollup.retired.add_into(&mut s, false);
         for c in rollup.live.lock().iter() {
             c.add_into(&mut s, true);
@@ -214,13 +238,21 @@ pub struct PluginCollector {
 }
 
 const COUNTERS: &[(&str, &str, fn(&HookSnapshot) -> u64)] = &[
-    ("larder_plugin_calls_total", "Calls into a plugin hook.", |s| s.calls),
+    (
+        "larder_plugin_calls_total",
+        "Calls into a plugin hook.",
+        |s| s.calls,
+    ),
     (
         "larder_plugin_invalid_answers_total",
         "Plugin answers ignored for breaking the ABI (unknown victims, too many prefetch keys…).",
         |s| s.invalid_answers,
     ),
-    ("larder_plugin_traps_total", "Plugin calls that trapped.", |s| s.traps),
+    (
+        "larder_plugin_traps_total",
+        "Plugin calls that trapped.",
+        |s| s.traps,
+    ),
     (
         "larder_plugin_deadline_misses_total",
         "Plugin calls interrupted for running past the call deadline.",
@@ -231,12 +263,16 @@ const COUNTERS: &[(&str, &str, fn(&HookSnapshot) -> u64)] = &[
         "Plugin calls that hit the instance memory cap.",
         |s| s.out_of_memory,
     ),
-    ("larder_plugin_start_failures_total", "Plugin instances that failed to start.", |s| {
-        s.start_failures
-    }),
-    ("larder_plugin_admission_rejections_total", "Keys an admission plugin refused.", |s| {
-        s.rejections
-    }),
+    (
+        "larder_plugin_start_failures_total",
+        "Plugin instances that failed to start.",
+        |s| s.start_failures,
+    ),
+    (
+        "larder_plugin_admission_rejections_total",
+        "Keys an admission plugin refused.",
+        |s| s.rejections,
+    ),
 ];
 const GAUGES: &[(&str, &str, fn(&HookSnapshot) -> u64)] = &[
     (
@@ -244,12 +280,16 @@ const GAUGES: &[(&str, &str, fn(&HookSnapshot) -> u64)] = &[
         "Plugin instances currently replaced by the namespace's built-in fallback.",
         |s| s.fallback_active,
     ),
-    ("larder_plugin_quarantined", "Plugin instances in quarantine, waiting for a retry.", |s| {
-        s.quarantined
-    }),
+    (
+        "larder_plugin_quarantined",
+        "Plugin instances in quarantine, waiting for a retry.",
+        |s| s.quarantined,
+    ),
 ];
-const HISTOGRAM: (&str, &str) =
-    ("larder_plugin_call_duration_seconds", "Time per plugin call (one call in 16 is timed).");
+const HISTOGRAM: (&str, &str) = (
+    "larder_plugin_call_duration_seconds",
+    "Time per plugin call (one call in 16 is timed).",
+);
 const LABELS: [&str; 3] = ["plugin", "name", "hook"];
 
 impl PluginCollector {
@@ -296,10 +336,14 @@ impl Collector for PluginCollector {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let mut counters: Vec<MetricFamily> =
-            COUNTERS.iter().map(|(n, h, _)| family(n, h, MetricType::COUNTER)).collect();
-        let mut gauges: Vec<MetricFamily> =
-            GAUGES.iter().map(|(n, h, _)| family(n, h, MetricType::GAUGE)).collect();
+        let mut counters: Vec<MetricFamily> = COUNTERS
+            .iter()
+            .map(|(n, h, _)| family(n, h, MetricType::COUNTER))
+            .collect();
+        let mut gauges: Vec<MetricFamily> = GAUGES
+            .iter()
+            .map(|(n, h, _)| family(n, h, MetricType::GAUGE))
+            .collect();
         let mut hist = family(HISTOGRAM.0, HISTOGRAM.1, MetricType::HISTOGRAM);
         for version in self.host.list() {
             for hook in version.hooks.iter() {
@@ -337,6 +381,10 @@ impl Collector for PluginCollector {
                 hist.mut_metric().push(m);
             }
         }
-        counters.into_iter().chain(gauges).chain(std::iter::once(hist)).collect()
+        counters
+            .into_iter()
+            .chain(gauges)
+            .chain(std::iter::once(hist))
+            .collect()
     }
 }

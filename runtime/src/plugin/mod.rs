@@ -80,7 +80,9 @@ pub struct PluginHost {
 
 impl std::fmt::Debug for PluginHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginHost").field("limits", &self.limits).finish_non_exhaustive()
+        f.debug_struct("PluginHost")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
     }
 }
 
@@ -100,7 +102,11 @@ pub struct Uploaded {
 
 impl PluginHost {
     pub fn new(limits: PluginLimits) -> Self {
-        Self { limits: Arc::new(limits), sandbox: OnceLock::new(), registry: Registry::default() }
+        Self {
+            limits: Arc::new(limits),
+            sandbox: OnceLock::new(),
+            registry: Registry::default(),
+        }
     }
 
     pub fn limits(&self) -> &PluginLimits {
@@ -124,10 +130,17 @@ impl PluginHost {
     ) -> Result<Uploaded, PluginError> {
         let id = version_id(bytes);
         if let Some(version) = self.registry.contains(&id) {
-            return Ok(Uploaded { version, created: false });
+            return Ok(Uploaded {
+                version,
+                created: false,
+            });
         }
         let checked = validate::check(self.sandbox()?, &self.limits, bytes)?;
-        let name = if name.trim().is_empty() { id[..12].to_string() } else { name.trim().to_string() };
+        let name = if name.trim().is_empty() {
+            id[..12].to_string()
+        } else {
+            name.trim().to_string()
+        };
         let (version, created) = self.registry.insert(NewVersion {
             id,
             name: name.chars().take(128).collect(),
@@ -159,11 +172,20 @@ impl PluginHost {
     }
 
     /// The version a reference names, checked to implement `hook`.
-    pub fn resolve(&self, r: &PolicyRef, hook: Hook) -> Result<Option<Arc<PluginVersion>>, PluginError> {
-        let Some(id) = r.as_plugin() else { return Ok(None) };
+    pub fn resolve(
+        &self,
+        r: &PolicyRef,
+        hook: Hook,
+    ) -> Result<Option<Arc<PluginVersion>>, PluginError> {
+        let Some(id) = r.as_plugin() else {
+            return Ok(None);
+        };
         let version = self.get(id)?;
         if !version.hooks.contains(hook) {
-            return Err(PluginError::HookNotImplemented { id: version.id.clone(), hook });
+            return Err(PluginError::HookNotImplemented {
+                id: version.id.clone(),
+                hook,
+            });
         }
         Ok(Some(version))
     }
@@ -175,7 +197,9 @@ impl PluginHost {
     ) -> Result<EvictionSource, PluginError> {
         let fallback = config.eviction_fallback.unwrap_or_default();
         let Some(version) = self.resolve(&config.eviction, Hook::Eviction)? else {
-            return Ok(EvictionSource::Builtin(config.eviction.as_builtin().unwrap_or(fallback)));
+            return Ok(EvictionSource::Builtin(
+                config.eviction.as_builtin().unwrap_or(fallback),
+            ));
         };
         let shard_capacity = config.capacity_bytes / config.shard_count().max(1) as u64;
         let init = init_args(namespace, 0, shard_capacity);
@@ -204,10 +228,18 @@ impl PluginHost {
         version
             .instantiate(init_args(namespace, 0, 0))
             .map_err(|f| PluginError::StartFailed(f.to_string()))?;
-        Ok(AdmissionSource { version, namespace_id: key_hash(namespace.as_bytes()), next_shard: 0 })
+        Ok(AdmissionSource {
+            version,
+            namespace_id: key_hash(namespace.as_bytes()),
+            next_shard: 0,
+        })
     }
 
-    pub(crate) fn prefetcher(&self, namespace: &str, r: &PolicyRef) -> Result<Arc<Prefetcher>, PluginError> {
+    pub(crate) fn prefetcher(
+        &self,
+        namespace: &str,
+        r: &PolicyRef,
+    ) -> Result<Arc<Prefetcher>, PluginError> {
         let version = self
             .resolve(r, Hook::Prefetch)?
             .ok_or_else(|| PluginError::NotFound(r.to_string()))?;
@@ -216,7 +248,12 @@ impl PluginHost {
             .map_err(|f| PluginError::StartFailed(f.to_string()))
     }
 
-    pub(crate) fn router(&self, namespace: &str, r: &PolicyRef, instances: usize) -> Result<Router, PluginError> {
+    pub(crate) fn router(
+        &self,
+        namespace: &str,
+        r: &PolicyRef,
+        instances: usize,
+    ) -> Result<Router, PluginError> {
         let version = self
             .resolve(r, Hook::Routing)?
             .ok_or_else(|| PluginError::NotFound(r.to_string()))?;
@@ -253,19 +290,31 @@ impl EvictionSource {
     pub fn build(&mut self, shard_capacity: u64) -> Box<dyn EvictionPolicy> {
         match self {
             Self::Builtin(b) => b.build(shard_capacity),
-            Self::Plugin { version, fallback, namespace_id, next_shard, first } => {
+            Self::Plugin {
+                version,
+                fallback,
+                namespace_id,
+                next_shard,
+                first,
+            } => {
                 let shard = *next_shard;
                 *next_shard += 1;
                 if let Some(first) = first.take() {
                     return first;
                 }
                 let _ = namespace_id;
-                let init = InitArgs { shard, ..init_args_from(*namespace_id, shard, shard_capacity) };
+                let init = InitArgs {
+                    shard,
+                    ..init_args_from(*namespace_id, shard, shard_capacity)
+                };
                 match WasmEviction::start(Arc::clone(version), init, *fallback) {
                     Ok(policy) => Box::new(policy),
-                    Err(fault) => {
-                        Box::new(WasmEviction::degraded(Arc::clone(version), init, *fallback, fault))
-                    }
+                    Err(fault) => Box::new(WasmEviction::degraded(
+                        Arc::clone(version),
+                        init,
+                        *fallback,
+                        fault,
+                    )),
                 }
             }
         }

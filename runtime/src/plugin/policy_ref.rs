@@ -109,6 +109,11 @@ mod tests {
         assert_eq!("LRU".parse::<PolicyRef>().unwrap(), BuiltinPolicy::Lru);
         assert!("plugin:".parse::<PolicyRef>().is_err());
         assert!("plugin:xyz".parse::<PolicyRef>().is_err());
-        assert!("fifo".parse::<PolicyRef>().unwrap_err().contains("plugin:<version id>"));
+        assert!(
+            "fifo"
+                .parse::<PolicyRef>()
+                .unwrap_err()
+                .contains("plugin:<version id>")
+        );
     }
 }

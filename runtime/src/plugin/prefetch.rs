@@ -35,7 +35,9 @@ pub struct Prefetcher {
 
 impl std::fmt::Debug for Prefetcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Prefetcher").field("plugin", &self.version.id).finish()
+        f.debug_struct("Prefetcher")
+            .field("plugin", &self.version.id)
+            .finish()
     }
 }
 
@@ -47,7 +49,11 @@ impl Prefetcher {
             quarantine: Quarantine::new(version.limits()),
             counters: version.metrics.register(Hook::Prefetch),
         };
-        Ok(Self { version, init, slot: Mutex::new(slot) })
+        Ok(Self {
+            version,
+            init,
+            slot: Mutex::new(slot),
+        })
     }
 
     /// The plugin version serving this hook.
@@ -74,7 +80,9 @@ impl Prefetcher {
                 }
             }
         }
-        let Some(guest) = slot.guest.as_mut() else { return 0 };
+        let Some(guest) = slot.guest.as_mut() else {
+            return 0;
+        };
         let scratch_len = guest.scratch_len();
         if key.len() > scratch_len {
             return 0;
@@ -98,7 +106,8 @@ impl Prefetcher {
         }
         let count = count as usize;
         if count > abi::MAX_PREFETCH_KEYS {
-            slot.counters.invalid((count - abi::MAX_PREFETCH_KEYS) as u64);
+            slot.counters
+                .invalid((count - abi::MAX_PREFETCH_KEYS) as u64);
         }
         let scratch = guest.scratch_mut();
         let mut off = 0;

@@ -34,7 +34,10 @@ impl Quarantine {
         if self.retry_at.is_none() && now.duration_since(self.healthy_since) >= self.forgive_after {
             self.consecutive = 0;
         }
-        let backoff = self.base.saturating_mul(1u32 << self.consecutive.min(20)).min(self.max);
+        let backoff = self
+            .base
+            .saturating_mul(1u32 << self.consecutive.min(20))
+            .min(self.max);
         self.consecutive = self.consecutive.saturating_add(1);
         self.retry_at = Some(now + backoff);
         backoff

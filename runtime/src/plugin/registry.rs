@@ -157,7 +157,9 @@ impl Registry {
         if id.len() < MIN_ID_PREFIX {
             return Err(PluginError::NotFound(id));
         }
-        let mut matches = versions.range(id.clone()..).take_while(|(k, _)| k.starts_with(&id));
+        let mut matches = versions
+            .range(id.clone()..)
+            .take_while(|(k, _)| k.starts_with(&id));
         match (matches.next(), matches.next()) {
             (Some((_, v)), None) => Ok(Arc::clone(v)),
             (Some(_), Some(_)) => Err(PluginError::Ambiguous(id)),
@@ -168,7 +170,11 @@ impl Registry {
     /// Every version, oldest upload first.
     pub fn list(&self) -> Vec<Arc<PluginVersion>> {
         let mut all: Vec<_> = self.versions.read().values().cloned().collect();
-        all.sort_by(|a, b| a.uploaded_at_unix_ms.cmp(&b.uploaded_at_unix_ms).then(a.id.cmp(&b.id)));
+        all.sort_by(|a, b| {
+            a.uploaded_at_unix_ms
+                .cmp(&b.uploaded_at_unix_ms)
+                .then(a.id.cmp(&b.id))
+        });
         all
     }
 }

@@ -36,7 +36,9 @@ pub struct Router {
 
 impl std::fmt::Debug for Router {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Router").field("plugin", &self.version.id).finish()
+        f.debug_struct("Router")
+            .field("plugin", &self.version.id)
+            .finish()
     }
 }
 
@@ -49,11 +51,21 @@ impl Router {
         let n = instances.clamp(1, 64).next_power_of_two();
         let mut pool = Vec::with_capacity(n);
         for i in 0..n {
-            let guest = version.instantiate(InitArgs { shard: i as u32, ..init })?;
+            let guest = version.instantiate(InitArgs {
+                shard: i as u32,
+                ..init
+            })?;
             let counters = version.metrics.register(Hook::Routing);
-            pool.push(Mutex::new(RouteSlot { guest: Some(guest), counters }));
+            pool.push(Mutex::new(RouteSlot {
+                guest: Some(guest),
+                counters,
+            }));
         }
-        Ok(Self { version, pool: pool.into_boxed_slice(), mask: n - 1 })
+        Ok(Self {
+            version,
+            pool: pool.into_boxed_slice(),
+            mask: n - 1,
+        })
     }
 
     /// The part of `key` (whose hash is `hash`) that decides placement.
@@ -89,7 +101,10 @@ impl Router {
         match answer {
             Ok(abi::ROUTE_WHOLE_KEY) => None,
             Ok(packed) => {
-                let (start, len) = ((packed as u64 >> 32) as usize, (packed as u64 as u32) as usize);
+                let (start, len) = (
+                    (packed as u64 >> 32) as usize,
+                    (packed as u64 as u32) as usize,
+                );
                 if packed < 0 || len == 0 || start.checked_add(len).is_none_or(|e| e > key.len()) {
                     slot.counters.invalid(1);
                     None

@@ -28,7 +28,11 @@ impl Sandbox {
         imports::define(&mut linker).map_err(|e| format!("{e:#}"))?;
         let stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.clone(), Arc::clone(&stop));
-        Ok(Self { engine, linker, stop })
+        Ok(Self {
+            engine,
+            linker,
+            stop,
+        })
     }
 }
 
@@ -41,12 +45,14 @@ impl Drop for Sandbox {
 /// Advances the engine's epoch every [`EPOCH_TICK`] until `stop` is set. A call whose deadline
 /// (set in ticks before each call) passes traps with `Trap::Interrupt`.
 fn spawn_ticker(engine: Engine, stop: Arc<AtomicBool>) {
-    let spawned = std::thread::Builder::new().name("larder-plugin-epoch".into()).spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            std::thread::sleep(EPOCH_TICK);
-            engine.increment_epoch();
-        }
-    });
+    let spawned = std::thread::Builder::new()
+        .name("larder-plugin-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        });
     if let Err(e) = spawned {
         // Without the ticker no call can be interrupted; say so loudly rather than fail.
         tracing::error!(error = %e, "could not start the plugin epoch thread; deadlines are off");

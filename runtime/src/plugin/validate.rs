@@ -53,7 +53,10 @@ pub(crate) fn check(
     bytes: &[u8],
 ) -> Result<Checked, PluginError> {
     if bytes.len() > limits.max_module_bytes {
-        return Err(PluginError::TooLarge { size: bytes.len(), max: limits.max_module_bytes });
+        return Err(PluginError::TooLarge {
+            size: bytes.len(),
+            max: limits.max_module_bytes,
+        });
     }
     if !bytes.starts_with(b"\0asm") {
         return Err(PluginError::InvalidModule(
@@ -122,10 +125,19 @@ pub(crate) fn check(
         }
     }
     for (name, why) in [
-        (abi::EXPORT_ABI_VERSION, "every plugin exports the ABI version it speaks"),
+        (
+            abi::EXPORT_ABI_VERSION,
+            "every plugin exports the ABI version it speaks",
+        ),
         (abi::EXPORT_HOOKS, "every plugin declares its hooks"),
-        (abi::EXPORT_SCRATCH, "every plugin exports the address of its scratch buffer"),
-        (abi::EXPORT_SCRATCH_LEN, "every plugin exports the length of its scratch buffer"),
+        (
+            abi::EXPORT_SCRATCH,
+            "every plugin exports the address of its scratch buffer",
+        ),
+        (
+            abi::EXPORT_SCRATCH_LEN,
+            "every plugin exports the length of its scratch buffer",
+        ),
     ] {
         if module.get_export(name).is_none() {
             return Err(PluginError::MissingExport { name, why });
@@ -146,15 +158,20 @@ pub(crate) fn check(
     let instance = pre
         .instantiate(&mut store)
         .map_err(|e| PluginError::StartFailed(format!("instantiation failed: {e:#}")))?;
-    let call_i32 = |store: &mut wasmtime::Store<HostState>, name: &str| -> Result<i32, PluginError> {
-        let f = instance
-            .get_typed_func::<(), i32>(&mut *store, name)
-            .map_err(|e| PluginError::StartFailed(format!("{name}: {e:#}")))?;
-        f.call(&mut *store, ()).map_err(|e| PluginError::StartFailed(format!("{name}: {e:#}")))
-    };
+    let call_i32 =
+        |store: &mut wasmtime::Store<HostState>, name: &str| -> Result<i32, PluginError> {
+            let f = instance
+                .get_typed_func::<(), i32>(&mut *store, name)
+                .map_err(|e| PluginError::StartFailed(format!("{name}: {e:#}")))?;
+            f.call(&mut *store, ())
+                .map_err(|e| PluginError::StartFailed(format!("{name}: {e:#}")))
+        };
     let version = call_i32(&mut store, abi::EXPORT_ABI_VERSION)?;
     if version != abi::ABI_VERSION {
-        return Err(PluginError::UnsupportedAbi { found: version, expected: abi::ABI_VERSION });
+        return Err(PluginError::UnsupportedAbi {
+            found: version,
+            expected: abi::ABI_VERSION,
+        });
     }
     let bits = call_i32(&mut store, abi::EXPORT_HOOKS)?;
     if bits == 0 {
@@ -183,7 +200,12 @@ pub(crate) fn check(
     drop(store);
 
     // Start one real instance the way a shard will, so scratch and init problems show now.
-    let probe = InitArgs { namespace_id: 0, shard: 0, capacity_bytes: 64 << 20, seed: 0 };
+    let probe = InitArgs {
+        namespace_id: 0,
+        shard: 0,
+        capacity_bytes: 64 << 20,
+        seed: 0,
+    };
     GuestInstance::start(&pre, limits, Arc::from("upload"), probe).map_err(|f| match f {
         Fault::OutOfMemory => PluginError::OverLimits(format!(
             "the plugin needs more than the {}-byte memory cap to start",
@@ -191,5 +213,8 @@ pub(crate) fn check(
         )),
         other => PluginError::StartFailed(other.to_string()),
     })?;
-    Ok(Checked { pre, hooks: HookSet(bits) })
+    Ok(Checked {
+        pre,
+        hooks: HookSet(bits),
+    })
 }

@@ -51,9 +51,10 @@ pub struct S3Fifo {
     ghost: Ghost,
     /// Set once the cache first overflows; before that, a full small queue overflows into main.
     has_evicted: bool,
-    /// The entry inserted just before the store asks for victims. libCacheSim evicts *before*
-    /// inserting, the store inserts first; eviction decisions discount this entry so that both
-    /// orders choose the same queue (and a newcomer is not evicted only because S was empty).
+    /// The entry inserted just before the store asks for victims. The paper and libCacheSim
+    /// evict *before* inserting, the store inserts first: `victims` parks this entry outside the
+    /// queues while it chooses, so both orders make the same choices and a newcomer is never
+    /// evicted merely for being the newest entry of S.
     arriving: Option<Slot>,
     pending: Option<PendingRemoval>,
 }
@@ -108,19 +109,6 @@ impl S3Fifo {
         }
     }
 
-    /// Bytes in (small, main), not counting the entry that is arriving.
-    fn settled_bytes(&self) -> (u64, u64) {
-        let (mut small, mut main) = (self.small_bytes, self.main_bytes);
-        if let Some(slot) = self.arriving {
-            let size = self.size[slot as usize] as u64;
-            match self.state[slot as usize] & QUEUE_MASK {
-                SMALL => small -= size,
-                _ => main -= size,
-            }
-        }
-        (small, main)
-    }
-
     fn settle(&mut self) {
         if let Some(p) = self.pending.take() {
             self.detach(p.slot);
@@ -132,22 +120,8 @@ impl S3Fifo {
     /// decrements a frequency in M (at most 3·|M| times).
     fn evict_one(&mut self) -> Option<Slot> {
         loop {
-            let (small_bytes, main_bytes) = self.settled_bytes();
-            if main_bytes > self.main_target() || small_bytes == 0 || self.small.is_empty() {
-                let slot = self.links.pop_back(&mut self.main).or_else(|| {
-                    // Only the arriving entry is left, in S.
-                    self.links.pop_back(&mut self.small)
-                })?;
-                if self.arriving == Some(slot) {
-                    self.arriving = None;
-                }
-                if self.state[slot as usize] & QUEUE_MASK == SMALL {
-                    self.small_bytes -= self.size[slot as usize] as u64;
-                    self.ghost
-                        .insert(self.fingerprint[slot as usize], self.size[slot as usize]);
-                    self.state[slot as usize] = ABSENT;
-                    return Some(slot);
-                }
+            if self.main_bytes > self.main_target() || self.small.is_empty() {
+                let slot = self.links.pop_back(&mut self.main)?;
                 let freq = self.state[slot as usize] & FREQ_MASK;
                 let size = self.size[slot as usize] as u64;
                 if freq > 0 {
@@ -160,9 +134,6 @@ impl S3Fifo {
                 }
             } else {
                 let slot = self.links.pop_back(&mut self.small)?;
-                if self.arriving == Some(slot) {
-                    self.arriving = None;
-                }
                 let freq = self.state[slot as usize] & FREQ_MASK;
                 let size = self.size[slot as usize];
                 self.small_bytes -= size as u64;
@@ -258,16 +229,46 @@ impl EvictionPolicy for S3Fifo {
     fn victims(&mut self, bytes: u64, out: &mut Vec<Slot>) {
         self.settle();
         self.has_evicted = true;
+        let start = out.len();
         let mut freed = 0u64;
+        let mut parked = self.arriving.take().map(|slot| {
+            let queue = self.state[slot as usize] & QUEUE_MASK;
+            let size = self.size[slot as usize] as u64;
+            let list = if queue == SMALL {
+                &mut self.small
+            } else {
+                &mut self.main
+            };
+            self.links.unlink(list, slot);
+            *self.queue_bytes(queue) -= size;
+            (slot, queue)
+        });
+        if let Some((slot, SMALL)) = parked
+            && self.size[slot as usize] as u64 > self.small_target()
+        {
+            // Larger than all of S: admitting it would flush S for one entry (libCacheSim
+            // refuses these too). It leaves at once, and nothing else has to.
+            freed += self.size[slot as usize] as u64;
+            self.state[slot as usize] = ABSENT;
+            out.push(slot);
+            parked = None;
+        }
         // At least one victim, then as many as it takes to free `bytes`.
-        while let Some(slot) = self.evict_one() {
+        while out.len() == start || freed < bytes {
+            let Some(slot) = self.evict_one() else { break };
             out.push(slot);
             freed += self.size[slot as usize] as u64;
-            if freed >= bytes {
-                break;
+        }
+        if let Some((slot, queue)) = parked {
+            if out.len() == start {
+                // Nothing else was resident.
+                self.state[slot as usize] = ABSENT;
+                out.push(slot);
+            } else {
+                let freq = self.state[slot as usize] & FREQ_MASK;
+                self.push(slot, queue, freq);
             }
         }
-        self.arriving = None;
     }
 
     fn clear(&mut self) {
@@ -398,7 +399,7 @@ mod tests {
         let mut p = S3Fifo::default();
         p.set_capacity(100);
         // Force everything into M by starting from a ghost hit for each key.
-        for s in 0..3 {
+        for s in 0..4 {
             p.ghost.insert(fingerprint(meta(s).hash), 1);
         }
         for s in 0..3 {
@@ -407,10 +408,13 @@ mod tests {
         }
         // Slot 0 read 5 times (frequency saturates at 3), slot 1 once, slot 2 never.
         p.on_access(&[0, 0, 0, 0, 0, 1]);
-        // Pass 1: 0 (3→2) and 1 (1→0) go around, 2 is evicted.
+        // Slot 3 arrives: its eviction sees only 0, 1 and 2. 0 (3→2) and 1 (1→0) go around,
+        // 2 is evicted; then 3 joins at the head.
+        p.on_insert(meta(3));
         assert_eq!(victim(&mut p), 2);
-        // Then 0 (2→1) goes around, 1 (0) is evicted.
+        // 0 (2→1) goes around, 1 (0) is evicted, then 3 (never read), then 0.
         assert_eq!(victim(&mut p), 1);
+        assert_eq!(victim(&mut p), 3);
         assert_eq!(victim(&mut p), 0);
     }
 

@@ -26,6 +26,11 @@ pub struct Sieve {
     flags: Vec<u8>,
     /// The next entry to examine; `None` means start from the oldest.
     hand: Option<Slot>,
+    /// The newest entry, until the next insert or removal. The paper evicts *before* inserting;
+    /// the store inserts first. The hand passes over this entry (it is always the newest, so the
+    /// hand wraps to the oldest instead), so both orders evict the same entries and a newcomer is
+    /// never evicted merely because the hand reached the head.
+    arriving: Option<Slot>,
     pending: Option<PendingRemoval>,
 }
 
@@ -40,6 +45,9 @@ impl Sieve {
         }
         self.links.unlink(&mut self.queue, slot);
         self.flags[slot as usize] = ABSENT;
+        if self.arriving == Some(slot) {
+            self.arriving = None;
+        }
     }
 
     fn settle(&mut self) {
@@ -50,13 +58,25 @@ impl Sieve {
 
     /// The hand's sweep: returns the evicted slot, or `None` when the queue is empty.
     fn sweep(&mut self) -> Option<Slot> {
-        let mut cur = self.hand.or(self.queue.back())?;
-        // Terminates within one lap: every visited entry passed has its bit cleared.
-        while self.flags[cur as usize] & VISITED != 0 {
-            self.flags[cur as usize] = RESIDENT;
-            cur = self.links.newer(cur).or(self.queue.back())?;
+        let oldest = self.queue.back()?;
+        let arriving = self.arriving;
+        let skip_arriving = |slot: Option<Slot>| slot.filter(|&s| Some(s) != arriving);
+        let cur = if Some(oldest) == arriving {
+            // The newcomer is the only entry.
+            oldest
+        } else {
+            let mut cur = skip_arriving(self.hand).unwrap_or(oldest);
+            // Terminates within one lap: every visited entry passed has its bit cleared.
+            while self.flags[cur as usize] & VISITED != 0 {
+                self.flags[cur as usize] = RESIDENT;
+                cur = skip_arriving(self.links.newer(cur)).unwrap_or(oldest);
+            }
+            cur
+        };
+        self.hand = skip_arriving(self.links.newer(cur));
+        if Some(cur) == arriving {
+            self.arriving = None;
         }
-        self.hand = self.links.newer(cur);
         self.links.unlink(&mut self.queue, cur);
         self.flags[cur as usize] = ABSENT;
         Some(cur)
@@ -71,6 +91,7 @@ impl EvictionPolicy for Sieve {
     fn set_capacity(&mut self, _capacity_bytes: u64) {}
 
     fn on_insert(&mut self, entry: EntryMeta) {
+        self.arriving = None;
         if let Some(p) = self.pending.take() {
             if p.is_reinsert_of(entry.slot, entry.hash) {
                 // An overwrite: the entry keeps its place and the write counts as a visit.
@@ -85,6 +106,7 @@ impl EvictionPolicy for Sieve {
         grow(&mut self.flags, entry.slot, ABSENT);
         self.flags[entry.slot as usize] = RESIDENT;
         self.links.push_front(&mut self.queue, entry.slot);
+        self.arriving = Some(entry.slot);
     }
 
     fn on_access(&mut self, slots: &[Slot]) {
@@ -99,6 +121,7 @@ impl EvictionPolicy for Sieve {
     }
 
     fn on_remove(&mut self, entry: EntryMeta) {
+        self.arriving = None;
         self.settle();
         if self.flag(entry.slot) != ABSENT {
             self.pending = Some(PendingRemoval {
@@ -120,6 +143,7 @@ impl EvictionPolicy for Sieve {
         self.queue = List::default();
         self.flags.clear();
         self.hand = None;
+        self.arriving = None;
         self.pending = None;
     }
 }
@@ -166,7 +190,8 @@ mod tests {
         }
         p.on_access(&[A, B, G]);
 
-        // Miss on I: the hand starts at the oldest, clears A and B, evicts C, rests on D.
+        // Miss on I (evicting before inserting, as the paper does): the hand starts at the
+        // oldest, clears A and B, evicts C, rests on D.
         assert_eq!(victim(&mut p), C);
         p.on_insert(meta(I));
         // Hits on A and D set their bits again; A stays behind the hand.
@@ -178,16 +203,16 @@ mod tests {
         assert_eq!(victim(&mut p), F);
         // G visited (cleared), H evicted; the hand rests on I.
         assert_eq!(victim(&mut p), H);
-        // I and J were never read: they go next, newest-inserted last.
+        // I was never read: it goes next. J is the newcomer whose insert these evictions make
+        // room for (the paper evicts before inserting), so the hand passes over it and wraps.
         assert_eq!(victim(&mut p), I);
-        assert_eq!(victim(&mut p), J);
-        // The hand wraps to the oldest: A was visited after the first sweep (cleared now), B is
-        // unvisited.
+        // From the oldest: A was visited after the first sweep (cleared now), B is unvisited.
         assert_eq!(victim(&mut p), B);
-        // Left: A (cleared), D (cleared), G (cleared) in queue order.
+        // Left: A, D and G (all cleared) in queue order, then the newcomer J alone.
         assert_eq!(victim(&mut p), D);
         assert_eq!(victim(&mut p), G);
         assert_eq!(victim(&mut p), A);
+        assert_eq!(victim(&mut p), J);
         let mut out = Vec::new();
         p.victims(1, &mut out);
         assert!(out.is_empty());

@@ -13,6 +13,7 @@
 //! | [`run`] | [`Simulation`]: every policy × every capacity, plus the bound |
 //! | [`report`] | [`SimReport`]: miss ratio, byte miss ratio, gap closed, requests/s; table and JSON |
 //! | [`plot`] | the miss-ratio curve as SVG |
+//! | [`wasm`] | WebAssembly eviction plugins, through the server's plugin host |
 //!
 //! A simulation loads the whole trace into memory first (24 bytes a request), so replay speed is
 //! the policy's speed, not the disk's or the decompressor's.
@@ -26,12 +27,15 @@ pub mod replay;
 pub mod report;
 pub mod run;
 pub mod trace;
+pub mod wasm;
 pub mod zipf;
 
 pub use capacity::{Capacity, CapacitySpec};
 pub use error::SimError;
 pub use format::{TraceFormat, read_trace};
 pub use report::{CapacityResult, PolicyResult, SimReport};
-pub use run::{PolicyFactory, SimPolicy, Simulation};
+pub use belady::BeladyVariant;
+pub use run::{FaultCount, PolicyFactory, SimPolicy, Simulation};
+pub use wasm::{wasm_policy, wasm_policy_file};
 pub use trace::{Request, Trace};
 pub use zipf::ZipfSpec;

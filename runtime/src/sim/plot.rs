@@ -78,7 +78,7 @@ where
         .x_label_formatter(&|x| format_amount(*x))
         .draw()?;
     for (i, (name, points)) in series.iter().enumerate() {
-        let color = if name == super::report::BELADY { BLACK.to_rgba() } else { Palette99::pick(i).to_rgba() };
+        let color = if name.starts_with("belady") { BLACK.to_rgba() } else { Palette99::pick(i).to_rgba() };
         let style = color.stroke_width(2);
         chart
             .draw_series(LineSeries::new(points.iter().copied(), style))?

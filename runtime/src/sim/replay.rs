@@ -8,6 +8,9 @@
 //! counted) and removed. A policy that offers nothing while over capacity is recorded as a
 //! shortfall and the cache stays over capacity until the next miss, as in the shard.
 //!
+//! (libCacheSim, like most papers' pseudo-code, makes room *before* inserting; a policy that cares
+//! must treat the entry just inserted as not yet evictable, as the built-in SIEVE does.)
+//!
 //! Two deliberate differences from the server, both so that the numbers mean what they say:
 //! - the charge is exactly 1 per object for object-count capacities and the trace's object size
 //!   for byte capacities, without the store's per-entry overhead;
@@ -20,7 +23,6 @@
 use std::time::{Duration, Instant};
 
 use hashbrown::HashMap;
-use hashbrown::hash_map::Entry;
 
 use super::capacity::Capacity;
 use super::trace::Trace;
@@ -128,39 +130,36 @@ impl<'p> Replay<'p> {
         self.counts.requests += 1;
         self.counts.bytes_requested += u64::from(size);
         let charge = if self.by_bytes { size } else { 1 };
-        match self.resident.entry(id) {
-            Entry::Occupied(e) => {
-                self.counts.hits += 1;
-                self.counts.bytes_hit += u64::from(size);
-                self.pending_access.push(*e.get());
-                if self.pending_access.len() >= ACCESS_BATCH {
-                    self.flush_access();
-                }
-            }
-            Entry::Vacant(e) => {
-                if u64::from(charge) > self.capacity {
-                    self.counts.too_large += 1;
-                    return;
-                }
-                let state = SlotState { id, charge, occupied: true };
-                let slot = match self.free.pop() {
-                    Some(slot) => {
-                        self.slots[slot as usize] = state;
-                        slot
-                    }
-                    None => {
-                        self.slots.push(state);
-                        (self.slots.len() - 1) as Slot
-                    }
-                };
-                e.insert(slot);
-                self.used += u64::from(charge);
+        if let Some(&slot) = self.resident.get(&id) {
+            self.counts.hits += 1;
+            self.counts.bytes_hit += u64::from(size);
+            self.pending_access.push(slot);
+            if self.pending_access.len() >= ACCESS_BATCH {
                 self.flush_access();
-                let hash = crate::hash::key_hash(&id.to_le_bytes());
-                self.policy.on_insert(EntryMeta { slot, hash, size: charge });
-                self.evict_to_fit();
             }
+            return;
         }
+        if u64::from(charge) > self.capacity {
+            self.counts.too_large += 1;
+            return;
+        }
+        let state = SlotState { id, charge, occupied: true };
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = state;
+                slot
+            }
+            None => {
+                self.slots.push(state);
+                (self.slots.len() - 1) as Slot
+            }
+        };
+        self.resident.insert(id, slot);
+        self.used += u64::from(charge);
+        self.flush_access();
+        let hash = crate::hash::key_hash(&id.to_le_bytes());
+        self.policy.on_insert(EntryMeta { slot, hash, size: charge });
+        self.evict_to_fit();
     }
 
     fn flush_access(&mut self) {

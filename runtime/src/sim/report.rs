@@ -7,9 +7,6 @@ use super::capacity::{Capacity, CapacitySpec};
 use super::replay::ReplayOutcome;
 use super::trace::Trace;
 
-/// Name of the Belady rows.
-pub const BELADY: &str = "belady";
-
 /// A whole simulation: one trace, one or more capacities, each with every policy's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct SimReport {
@@ -70,6 +67,10 @@ pub struct PolicyResult {
     /// `(LRU - this) / (LRU - Belady)` in miss ratio: 0 is LRU, 1 is optimal. Present only when the
     /// run has LRU and an exact Belady bound at this capacity, and they differ.
     pub gap_closed: Option<f64>,
+    /// For a plugin: faults during this replay (traps, missed deadlines, invalid answers). Any
+    /// fault means part of the replay was served by the built-in fallback.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin_faults: Option<u64>,
     /// For the Belady row: whether it is the exact optimum (object-count capacities) or the
     /// furthest-next-access heuristic (byte capacities). Absent for policies.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -94,6 +95,7 @@ impl PolicyResult {
             seconds,
             requests_per_sec: if seconds > 0.0 { c.requests as f64 / seconds } else { 0.0 },
             gap_closed: None,
+            plugin_faults: None,
             exact: None,
         }
     }
@@ -150,8 +152,10 @@ impl SimReport {
                         "* Belady at a byte capacity: furthest-next-access heuristic, not the optimum",
                     );
                 }
-                if p.shortfalls > 0 || p.invalid_victims > 0 {
-                    notes.push("! the policy misbehaved: see shortfalls / invalid_victims in --json");
+                if p.shortfalls > 0 || p.invalid_victims > 0 || p.plugin_faults.is_some_and(|f| f > 0) {
+                    notes.push(
+                        "! the policy misbehaved: see shortfalls, invalid_victims, plugin_faults in --json",
+                    );
                     name.push('!');
                 }
                 rows.push([
@@ -160,7 +164,7 @@ impl SimReport {
                     format!("{:.4}", p.miss_ratio),
                     format!("{:.4}", p.byte_miss_ratio),
                     p.gap_closed.map_or_else(|| "-".into(), |g| format!("{:.1}%", g * 100.0)),
-                    if p.policy == BELADY { "-".into() } else { format_rate(p.requests_per_sec) },
+                    if p.exact.is_some() { "-".into() } else { format_rate(p.requests_per_sec) },
                 ]);
             }
         }

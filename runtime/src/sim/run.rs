@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use super::belady::{belady, is_exact};
+use super::belady::{BeladyVariant, belady_variant, is_exact};
 use super::capacity::CapacitySpec;
 use super::replay::replay;
-use super::report::{BELADY, CapacityResult, PolicyResult, SimReport, TraceSummary};
+use super::report::{CapacityResult, PolicyResult, SimReport, TraceSummary};
 use super::trace::Trace;
 use super::SimError;
 use crate::policy::{BuiltinPolicy, EvictionPolicy};
@@ -19,7 +19,11 @@ pub type PolicyFactory = Arc<dyn Fn(u64) -> Result<Box<dyn EvictionPolicy>, Stri
 pub struct SimPolicy {
     name: String,
     source: PolicySource,
+    fault_count: Option<FaultCount>,
 }
+
+/// A running total of a policy's faults (plugin traps, missed deadlines, invalid answers).
+pub type FaultCount = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 #[derive(Clone)]
 enum PolicySource {
@@ -30,12 +34,19 @@ enum PolicySource {
 impl SimPolicy {
     /// A built-in policy, built through [`BuiltinPolicy::build`] as the server builds it.
     pub fn builtin(policy: BuiltinPolicy) -> Self {
-        Self { name: policy.as_str().to_string(), source: PolicySource::Builtin(policy) }
+        Self { name: policy.as_str().to_string(), source: PolicySource::Builtin(policy), fault_count: None }
     }
 
     /// Any policy, shown as `name`.
     pub fn custom(name: impl Into<String>, factory: PolicyFactory) -> Self {
-        Self { name: name.into(), source: PolicySource::Factory(factory) }
+        Self { name: name.into(), source: PolicySource::Factory(factory), fault_count: None }
+    }
+
+    /// Report, per replay, how much `faults` (a running total) grew: a plugin that faults is
+    /// partly served by its fallback, and its result must say so.
+    pub fn with_fault_count(mut self, faults: FaultCount) -> Self {
+        self.fault_count = Some(faults);
+        self
     }
 
     pub fn name(&self) -> &str {
@@ -63,9 +74,9 @@ impl std::fmt::Debug for SimPolicy {
 pub struct Simulation {
     pub capacities: Vec<CapacitySpec>,
     pub policies: Vec<SimPolicy>,
-    /// Also compute Belady's MIN (and, with it, each policy's gap closed from LRU). LRU is added
-    /// to the policies when missing, because the gap is measured from it.
-    pub belady: bool,
+    /// Also compute this variant of Belady's MIN (and, with it, each policy's gap closed from
+    /// LRU). LRU is added to the policies when missing, because the gap is measured from it.
+    pub belady: Option<BeladyVariant>,
 }
 
 impl Simulation {
@@ -74,7 +85,7 @@ impl Simulation {
     /// Runs are sequential so each one's requests/s is measured on an otherwise idle core.
     pub fn run(&self, trace_name: &str, trace: &Trace) -> Result<SimReport, SimError> {
         let mut policies = self.policies.clone();
-        if self.belady && !policies.iter().any(|p| p.name() == BuiltinPolicy::Lru.as_str()) {
+        if self.belady.is_some() && !policies.iter().any(|p| p.name() == BuiltinPolicy::Lru.as_str()) {
             policies.insert(0, SimPolicy::builtin(BuiltinPolicy::Lru));
         }
         let mut capacities = Vec::with_capacity(self.capacities.len());
@@ -82,12 +93,19 @@ impl Simulation {
             let capacity = spec.resolve(trace);
             let mut result = CapacityResult::new(spec, capacity);
             for policy in &policies {
+                let faults_before = policy.fault_count.as_ref().map(|f| f());
                 let mut instance = policy.build(capacity.amount())?;
                 let outcome = replay(trace, capacity, instance.as_mut());
-                result.policies.push(PolicyResult::from_outcome(policy.name(), &outcome));
+                drop(instance);
+                let mut row = PolicyResult::from_outcome(policy.name(), &outcome);
+                if let (Some(before), Some(count)) = (faults_before, &policy.fault_count) {
+                    row.plugin_faults = Some(count().saturating_sub(before));
+                }
+                result.policies.push(row);
             }
-            if self.belady {
-                let mut row = PolicyResult::from_outcome(BELADY, &belady(trace, capacity));
+            if let Some(variant) = self.belady {
+                let outcome = belady_variant(trace, capacity, variant);
+                let mut row = PolicyResult::from_outcome(variant.name(), &outcome);
                 row.exact = Some(is_exact(capacity));
                 result.belady = Some(row);
             }

@@ -25,11 +25,19 @@ pub(crate) struct Entry {
 
 impl Entry {
     pub fn new(hash: u64, key: &[u8], value: &[u8], expires_at: u64) -> Self {
-        Self { hash, expires_at, data: pack(key, value) }
+        Self {
+            hash,
+            expires_at,
+            data: pack(key, value),
+        }
     }
 
     pub fn vacant(next_free: u64) -> Self {
-        Self { hash: next_free, expires_at: 0, data: Box::default() }
+        Self {
+            hash: next_free,
+            expires_at: 0,
+            data: Box::default(),
+        }
     }
 
     #[inline]

@@ -9,16 +9,18 @@ mod shard;
 
 pub use entry::{ENTRY_OVERHEAD, MAX_KEY_LEN};
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 
 use crate::clock::now_ms;
 use crate::error::StoreError;
+use crate::experiment::{Lab, SampledEvent, SampledOp};
 use crate::hash::key_hash;
 use crate::plugin::{AdmissionPolicy, AdmitRequest, Router};
 use crate::policy::EvictionPolicy;
-use crate::stats::StoreStats;
+use crate::stats::{ShardCounters, StoreStats};
 use shard::{Removal, Shard};
 
 /// When a written key expires.
@@ -81,6 +83,11 @@ pub struct Store {
     /// The routing hook, when the namespace has one: it picks the part of the key whose hash
     /// picks the shard. Fixed for the store's life, so a key never changes shard.
     router: Option<Router>,
+    /// Record per-shard operation latencies (on only while an experiment runs: two clock reads
+    /// per operation are not free).
+    timing: AtomicBool,
+    /// The namespace's running experiment and shadow evaluation, if any.
+    lab: Lab,
 }
 
 /// What a store needs to know at creation; everything here can be changed live later.
@@ -115,6 +122,69 @@ impl Store {
             default_ttl_ms: AtomicU64::new(limits.default_ttl_ms),
             max_item_size: AtomicU64::new(limits.max_item_size),
             router: None,
+            timing: AtomicBool::new(false),
+            lab: Lab::default(),
+        }
+    }
+
+    /// The namespace's experiment and shadow evaluation slots.
+    pub fn lab(&self) -> &Lab {
+        &self.lab
+    }
+
+    /// Switch per-shard latency recording on or off.
+    pub fn set_timing(&self, on: bool) {
+        self.timing.store(on, Ordering::Relaxed);
+    }
+
+    #[inline]
+    fn timer(&self) -> Option<Instant> {
+        if self.timing.load(Ordering::Relaxed) {
+            Some(Instant::now())
+        } else {
+            None
+        }
+    }
+
+    /// The counters of shard `index` (`None` past the last shard).
+    pub fn shard_counters(&self, index: usize) -> Option<ShardCounters> {
+        self.shards.get(index).map(|s| s.0.lock().counters())
+    }
+
+    /// Replace the policy of the listed shards only (indices past the last shard are ignored),
+    /// one shard at a time, each new instance replayed the shard's resident keys.
+    pub fn replace_policy_on(
+        &self,
+        shards: &[usize],
+        mut make_policy: impl FnMut() -> Box<dyn EvictionPolicy>,
+    ) {
+        for &i in shards {
+            if let Some(s) = self.shards.get(i) {
+                let policy = make_policy();
+                s.0.lock().replace_policy(policy);
+            }
+        }
+    }
+
+    /// The policy name of shard `index`.
+    pub fn shard_policy_name(&self, index: usize) -> Option<String> {
+        self.shards
+            .get(index)
+            .map(|s| s.0.lock().policy_name().to_string())
+    }
+
+    /// Start shadow sampling at `threshold` (see [`crate::experiment::threshold_for`]) with room
+    /// for `buffer` events per shard, or stop it with 0.
+    pub fn set_sampling(&self, threshold: u64, buffer: usize) {
+        for s in self.shards.iter() {
+            s.0.lock().set_sampling(threshold, buffer);
+        }
+    }
+
+    /// Take shard `index`'s sampled events into `out` (see [`Shard::drain_sampled`]).
+    pub fn drain_sampled(&self, index: usize, out: &mut Vec<SampledEvent>) {
+        if let Some(s) = self.shards.get(index) {
+            s.0.lock().drain_sampled(out);
         }
     }
 
@@ -157,7 +227,10 @@ impl Store {
             return Err(StoreError::EmptyKey);
         }
         if key.len() > MAX_KEY_LEN {
-            return Err(StoreError::KeyTooLong { len: key.len(), max: MAX_KEY_LEN });
+            return Err(StoreError::KeyTooLong {
+                len: key.len(),
+                max: MAX_KEY_LEN,
+            });
         }
         Ok(())
     }
@@ -166,7 +239,10 @@ impl Store {
         Self::check_key(key)?;
         let max = self.max_item_size.load(Ordering::Relaxed);
         if (key.len() + value.len()) as u64 > max {
-            return Err(StoreError::ValueTooLarge { len: value.len(), max });
+            return Err(StoreError::ValueTooLarge {
+                len: value.len(),
+                max,
+            });
         }
         Ok(())
     }
@@ -189,17 +265,25 @@ impl Store {
     pub fn get<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         let hash = key_hash(key);
         let now = now_ms();
+        let started = self.timer();
         let mut shard = self.shard_of(key, hash).lock();
-        match shard.find_live(hash, key, now) {
+        let out = match shard.find_live(hash, key, now) {
             Some(slot) => {
                 shard.record_hit(slot);
+                let size = shard.entry(slot).charge();
+                shard.sample(hash, size, SampledOp::Read { hit: true });
                 Some(f(shard.entry(slot).value()))
             }
             None => {
                 shard.stats.misses += 1;
+                shard.sample(hash, 0, SampledOp::Read { hit: false });
                 None
             }
+        };
+        if let Some(t) = started {
+            shard.latency.record(t.elapsed().as_nanos() as u64);
         }
+        out
     }
 
     /// The value of `key`, copied.
@@ -207,13 +291,19 @@ impl Store {
         self.get(key, <[u8]>::to_vec)
     }
 
-    pub fn set(&self, key: &[u8], value: &[u8], opts: SetOptions) -> Result<SetOutcome, StoreError> {
+    pub fn set(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        opts: SetOptions,
+    ) -> Result<SetOutcome, StoreError> {
         self.check_item(key, value)?;
         if opts.expiry == Expiry::AfterMs(0) {
             return Err(StoreError::InvalidTtl("TTL must be positive".into()));
         }
         let hash = key_hash(key);
         let now = now_ms();
+        let started = self.timer();
         let mut shard = self.shard_of(key, hash).lock();
         let existing = shard.find_live(hash, key, now);
         let old = match (opts.return_old, existing) {
@@ -226,7 +316,10 @@ impl Store {
             Condition::IfPresent => existing.is_some(),
         };
         if !allowed {
-            return Ok(SetOutcome { written: false, old });
+            return Ok(SetOutcome {
+                written: false,
+                old,
+            });
         }
         match existing {
             Some(slot) => {
@@ -246,6 +339,9 @@ impl Store {
                     shard.insert(hash, key, value, deadline);
                 }
             }
+        }
+        if let Some(t) = started {
+            shard.latency.record(t.elapsed().as_nanos() as u64);
         }
         Ok(SetOutcome { written: true, old })
     }
@@ -274,7 +370,10 @@ impl Store {
 
     pub fn exists(&self, key: &[u8]) -> bool {
         let hash = key_hash(key);
-        self.shard_of(key, hash).lock().find_live(hash, key, now_ms()).is_some()
+        self.shard_of(key, hash)
+            .lock()
+            .find_live(hash, key, now_ms())
+            .is_some()
     }
 
     /// Set (`Some(ms)`, > 0) or clear (`None`) the expiry of a present key; false if absent.
@@ -282,7 +381,9 @@ impl Store {
         let hash = key_hash(key);
         let now = now_ms();
         let mut shard = self.shard_of(key, hash).lock();
-        let Some(slot) = shard.find_live(hash, key, now) else { return false };
+        let Some(slot) = shard.find_live(hash, key, now) else {
+            return false;
+        };
         match ttl_ms {
             // Redis semantics: a non-positive TTL deletes the key.
             Some(0) => shard.remove_slot(slot, Removal::Deleted),
@@ -298,7 +399,9 @@ impl Store {
         let hash = key_hash(key);
         let now = now_ms();
         let mut shard = self.shard_of(key, hash).lock();
-        let Some(slot) = shard.find_live(hash, key, now) else { return false };
+        let Some(slot) = shard.find_live(hash, key, now) else {
+            return false;
+        };
         let expiry = match ttl_ms {
             Some(ms) if ms > 0 => Expiry::AfterMs(ms),
             _ => Expiry::Default,
@@ -387,10 +490,7 @@ impl Store {
     }
 
     /// Replace every shard's admission hook (`None` removes it), one shard at a time.
-    pub fn replace_admission(
-        &self,
-        mut make: impl FnMut() -> Option<Box<dyn AdmissionPolicy>>,
-    ) {
+    pub fn replace_admission(&self, mut make: impl FnMut() -> Option<Box<dyn AdmissionPolicy>>) {
         for s in self.shards.iter() {
             let admission = make();
             s.0.lock().replace_admission(admission);
@@ -406,14 +506,22 @@ impl Store {
     /// lock at a time. Returns the number of expired entries removed.
     pub fn expire_step(&self, budget_per_shard: usize) -> usize {
         let now = now_ms();
-        self.shards.iter().map(|s| s.0.lock().expire_step(now, budget_per_shard).1).sum()
+        self.shards
+            .iter()
+            .map(|s| s.0.lock().expire_step(now, budget_per_shard).1)
+            .sum()
     }
 
     pub fn stats(&self) -> StoreStats {
         let mut total = StoreStats::default();
         for s in self.shards.iter() {
             let shard = s.0.lock();
-            total.add_shard(&shard.stats, shard.len(), shard.used_bytes(), shard.capacity_bytes());
+            total.add_shard(
+                &shard.stats,
+                shard.len(),
+                shard.used_bytes(),
+                shard.capacity_bytes(),
+            );
         }
         total
     }
@@ -423,7 +531,8 @@ impl Store {
         let now = now_ms();
         let mut out = Vec::new();
         for s in self.shards.iter() {
-            s.0.lock().for_each_live(now, |e| out.push((e.key().to_vec(), e.value().to_vec())));
+            s.0.lock()
+                .for_each_live(now, |e| out.push((e.key().to_vec(), e.value().to_vec())));
         }
         out
     }

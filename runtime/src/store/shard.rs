@@ -4,9 +4,10 @@
 use hashbrown::HashTable;
 
 use super::entry::{Entry, charge};
+use crate::experiment::{LatencyHistogram, SampledEvent, SampledOp, is_sampled};
 use crate::plugin::{AdmissionPolicy, AdmitRequest};
 use crate::policy::{EntryMeta, EvictionPolicy, Slot};
-use crate::stats::ShardStats;
+use crate::stats::{ShardCounters, ShardStats};
 
 /// Hits are buffered and handed to the policy in batches of this many.
 const ACCESS_BATCH: usize = 64;
@@ -34,6 +35,13 @@ pub(crate) struct Shard {
     capacity_bytes: u64,
     expiry_cursor: usize,
     pub stats: ShardStats,
+    /// Filled only while the store's experiment timing is on.
+    pub latency: LatencyHistogram,
+    /// Shadow sampling threshold on the key hash's low 32 bits; 0 when shadow evaluation is off.
+    sample_below: u64,
+    /// Sampled events waiting for the shadow drainer; room reserved when sampling starts.
+    sampled: Vec<SampledEvent>,
+    sampled_dropped: u64,
 }
 
 impl Shard {
@@ -50,6 +58,61 @@ impl Shard {
             capacity_bytes,
             expiry_cursor: 0,
             stats: ShardStats::default(),
+            latency: LatencyHistogram::default(),
+            sample_below: 0,
+            sampled: Vec::new(),
+            sampled_dropped: 0,
+        }
+    }
+
+    /// Offer an event to shadow evaluation: one compare when the key is not in the sample, and
+    /// never an allocation (a full buffer drops the event and counts it).
+    #[inline(always)]
+    pub fn sample(&mut self, hash: u64, size: u64, op: SampledOp) {
+        if is_sampled(hash, self.sample_below) {
+            if self.sampled.len() < self.sampled.capacity() {
+                let size = size.min(u32::MAX as u64) as u32;
+                self.sampled.push(SampledEvent { hash, size, op });
+            } else {
+                self.sampled_dropped += 1;
+            }
+        }
+    }
+
+    /// Start (`threshold` > 0, with room for `buffer` events) or stop (0) shadow sampling.
+    pub fn set_sampling(&mut self, threshold: u64, buffer: usize) {
+        self.sample_below = threshold;
+        self.sampled = if threshold == 0 {
+            Vec::new()
+        } else {
+            Vec::with_capacity(buffer)
+        };
+    }
+
+    /// Move the sampled events into `out` (cleared first), handing back `out`'s allocation as the
+    /// new buffer so neither side allocates in steady state.
+    pub fn drain_sampled(&mut self, out: &mut Vec<SampledEvent>) {
+        out.clear();
+        if out.capacity() < self.sampled.capacity() {
+            out.reserve(self.sampled.capacity());
+        }
+        std::mem::swap(&mut self.sampled, out);
+    }
+
+    /// This shard's counters for experiments.
+    pub fn counters(&self) -> ShardCounters {
+        ShardCounters {
+            hits: self.stats.hits,
+            misses: self.stats.misses,
+            sets: self.stats.sets,
+            evictions: self.stats.evictions,
+            hit_bytes: self.stats.hit_bytes,
+            fill_bytes: self.stats.fill_bytes,
+            keys: self.len() as u64,
+            bytes: self.used_bytes,
+            capacity_bytes: self.capacity_bytes,
+            latency: self.latency.clone(),
+            sampled_dropped: self.sampled_dropped,
         }
     }
 
@@ -93,6 +156,7 @@ impl Shard {
     /// A read of `slot` (counted as a hit and reported to the policy in the next batch).
     pub fn record_hit(&mut self, slot: Slot) {
         self.stats.hits += 1;
+        self.stats.hit_bytes += self.entries[slot as usize].value().len() as u64;
         self.pending_access.push(slot);
         if self.pending_access.len() >= ACCESS_BATCH {
             self.flush_access();
@@ -108,7 +172,11 @@ impl Shard {
 
     fn meta(&self, slot: Slot) -> EntryMeta {
         let e = &self.entries[slot as usize];
-        EntryMeta { slot, hash: e.hash, size: e.charge().min(u32::MAX as u64) as u32 }
+        EntryMeta {
+            slot,
+            hash: e.hash,
+            size: e.charge().min(u32::MAX as u64) as u32,
+        }
     }
 
     /// Store a new key (the caller checked it is absent), then evict to fit.
@@ -125,9 +193,12 @@ impl Shard {
             (self.entries.len() - 1) as Slot
         };
         let entries = &self.entries;
-        self.table.insert_unique(hash, slot, |&s| entries[s as usize].hash);
+        self.table
+            .insert_unique(hash, slot, |&s| entries[s as usize].hash);
         self.stats.sets += 1;
+        self.stats.fill_bytes += value.len() as u64;
         let meta = self.meta(slot);
+        self.sample(hash, meta.size as u64, SampledOp::Write);
         self.policy.on_insert(meta);
         self.evict_to_fit();
     }
@@ -145,6 +216,7 @@ impl Shard {
         self.used_bytes += entry.charge();
         self.stats.sets += 1;
         let meta = self.meta(slot);
+        self.sample(meta.hash, meta.size as u64, SampledOp::Write);
         self.policy.on_insert(meta);
         self.evict_to_fit();
     }
@@ -176,10 +248,17 @@ impl Shard {
 
     fn vacate(&mut self, slot: Slot, why: Removal) {
         let hash = self.entries[slot as usize].hash;
+        if why != Removal::Evicted {
+            // A ghost cache evicts by its own policy; deletes and expiries it must be told.
+            self.sample(hash, 0, SampledOp::Remove);
+        }
         if let Ok(found) = self.table.find_entry(hash, |&s| s == slot) {
             found.remove();
         }
-        let old = std::mem::replace(&mut self.entries[slot as usize], Entry::vacant(self.free_head));
+        let old = std::mem::replace(
+            &mut self.entries[slot as usize],
+            Entry::vacant(self.free_head),
+        );
         self.free_head = slot as u64;
         self.used_bytes -= old.charge();
         match why {
@@ -197,7 +276,8 @@ impl Shard {
             self.flush_access();
             let mut victims = std::mem::take(&mut self.victims);
             victims.clear();
-            self.policy.victims(self.used_bytes - self.capacity_bytes, &mut victims);
+            self.policy
+                .victims(self.used_bytes - self.capacity_bytes, &mut victims);
             let mut freed_any = false;
             for &slot in &victims {
                 if (slot as usize) < self.entries.len() && self.entries[slot as usize].is_occupied()

@@ -2,7 +2,11 @@ use super::*;
 use crate::policy::BuiltinPolicy;
 
 fn store(capacity: u64, policy: BuiltinPolicy) -> Store {
-    let limits = StoreLimits { capacity_bytes: capacity, max_item_size: 1 << 20, default_ttl_ms: 0 };
+    let limits = StoreLimits {
+        capacity_bytes: capacity,
+        max_item_size: 1 << 20,
+        default_ttl_ms: 0,
+    };
     Store::new(1, limits, || policy.build(capacity))
 }
 
@@ -23,7 +27,10 @@ fn get_set_delete_roundtrip() {
     assert!(!s.delete(b"a"));
     assert!(!s.exists(b"a"));
     let st = s.stats();
-    assert_eq!((st.hits, st.misses, st.sets, st.keys, st.bytes), (2, 1, 2, 0, 0));
+    assert_eq!(
+        (st.hits, st.misses, st.sets, st.keys, st.bytes),
+        (2, 1, 2, 0, 0)
+    );
 }
 
 #[test]
@@ -38,13 +45,34 @@ fn binary_keys_and_values() {
 #[test]
 fn conditions_and_return_old() {
     let s = store(1 << 20, BuiltinPolicy::Lru);
-    let nx = SetOptions { condition: Condition::IfAbsent, ..Default::default() };
-    let xx = SetOptions { condition: Condition::IfPresent, ..Default::default() };
+    let nx = SetOptions {
+        condition: Condition::IfAbsent,
+        ..Default::default()
+    };
+    let xx = SetOptions {
+        condition: Condition::IfPresent,
+        ..Default::default()
+    };
     assert!(!s.set(b"k", b"v", xx).unwrap().written);
     assert!(s.set(b"k", b"v", nx).unwrap().written);
     assert!(!s.set(b"k", b"w", nx).unwrap().written);
-    let out = s.set(b"k", b"w", SetOptions { return_old: true, ..xx }).unwrap();
-    assert_eq!(out, SetOutcome { written: true, old: Some(b"v".to_vec()) });
+    let out = s
+        .set(
+            b"k",
+            b"w",
+            SetOptions {
+                return_old: true,
+                ..xx
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        out,
+        SetOutcome {
+            written: true,
+            old: Some(b"v".to_vec())
+        }
+    );
     assert_eq!(s.get_vec(b"k").unwrap(), b"w");
 }
 
@@ -56,7 +84,10 @@ fn ttl_expire_persist_keepttl() {
     assert_eq!(s.ttl(b"k"), Ttl::Persistent);
     assert!(s.expire(b"k", Some(10_000)));
     assert!(matches!(s.ttl(b"k"), Ttl::RemainingMs(ms) if ms > 9_000 && ms <= 10_000));
-    let keep = SetOptions { expiry: Expiry::Keep, ..Default::default() };
+    let keep = SetOptions {
+        expiry: Expiry::Keep,
+        ..Default::default()
+    };
     s.set(b"k", b"v2", keep).unwrap();
     assert!(matches!(s.ttl(b"k"), Ttl::RemainingMs(_)));
     set(&s, b"k", b"v3");
@@ -65,13 +96,26 @@ fn ttl_expire_persist_keepttl() {
     assert!(s.expire(b"k", None));
     assert_eq!(s.ttl(b"k"), Ttl::Persistent);
     assert!(!s.expire(b"missing", Some(1)));
-    assert!(s.set(b"z", b"v", SetOptions { expiry: Expiry::AfterMs(0), ..Default::default() }).is_err());
+    assert!(
+        s.set(
+            b"z",
+            b"v",
+            SetOptions {
+                expiry: Expiry::AfterMs(0),
+                ..Default::default()
+            }
+        )
+        .is_err()
+    );
 }
 
 #[test]
 fn expired_keys_are_never_returned_and_are_swept() {
     let s = store(1 << 20, BuiltinPolicy::Lru);
-    let short = SetOptions { expiry: Expiry::AfterMs(20), ..Default::default() };
+    let short = SetOptions {
+        expiry: Expiry::AfterMs(20),
+        ..Default::default()
+    };
     for i in 0..100u32 {
         s.set(&i.to_le_bytes(), b"v", short).unwrap();
     }
@@ -96,7 +140,10 @@ fn default_ttl_and_touch() {
     assert!(matches!(s.ttl(b"k"), Ttl::RemainingMs(ms) if ms > 59_000));
     assert!(s.touch(b"k", Some(5_000)));
     assert!(matches!(s.ttl(b"k"), Ttl::RemainingMs(ms) if ms <= 5_000));
-    let never = SetOptions { expiry: Expiry::Never, ..Default::default() };
+    let never = SetOptions {
+        expiry: Expiry::Never,
+        ..Default::default()
+    };
     s.set(b"p", b"v", never).unwrap();
     assert_eq!(s.ttl(b"p"), Ttl::Persistent);
     assert!(!s.touch(b"missing", None));
@@ -121,10 +168,19 @@ fn incr_counts_and_rejects_non_integers() {
 fn limits_are_enforced_with_clear_errors() {
     let s = store(1 << 20, BuiltinPolicy::Lru);
     s.set_max_item_size(100);
-    assert!(matches!(s.set(b"k", &[0; 200], SetOptions::default()), Err(StoreError::ValueTooLarge { .. })));
-    assert_eq!(s.set(b"", b"v", SetOptions::default()), Err(StoreError::EmptyKey));
+    assert!(matches!(
+        s.set(b"k", &[0; 200], SetOptions::default()),
+        Err(StoreError::ValueTooLarge { .. })
+    ));
+    assert_eq!(
+        s.set(b"", b"v", SetOptions::default()),
+        Err(StoreError::EmptyKey)
+    );
     let long = vec![b'k'; MAX_KEY_LEN + 1];
-    assert!(matches!(s.set(&long, b"v", SetOptions::default()), Err(StoreError::KeyTooLong { .. })));
+    assert!(matches!(
+        s.set(&long, b"v", SetOptions::default()),
+        Err(StoreError::KeyTooLong { .. })
+    ));
 }
 
 #[test]
@@ -141,7 +197,10 @@ fn every_policy_keeps_the_store_under_capacity() {
             assert!(st.bytes <= cap, "{policy}: {st:?}");
         }
         let st = s.stats();
-        assert!(st.keys > 0 && st.evictions > 0 && st.policy_shortfalls == 0, "{policy}: {st:?}");
+        assert!(
+            st.keys > 0 && st.evictions > 0 && st.policy_shortfalls == 0,
+            "{policy}: {st:?}"
+        );
         assert_eq!(st.keys + st.evictions, 10_000, "{policy}: {st:?}");
     }
 }
@@ -174,7 +233,11 @@ fn flush_empties_and_store_still_works() {
 
 #[test]
 fn concurrent_writers_and_readers_agree() {
-    let limits = StoreLimits { capacity_bytes: 1 << 30, max_item_size: 1 << 20, default_ttl_ms: 0 };
+    let limits = StoreLimits {
+        capacity_bytes: 1 << 30,
+        max_item_size: 1 << 20,
+        default_ttl_ms: 0,
+    };
     let s = std::sync::Arc::new(Store::new(8, limits, || BuiltinPolicy::Lru.build(1 << 27)));
     let threads: Vec<_> = (0..4u32)
         .map(|t| {

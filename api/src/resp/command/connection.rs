@@ -96,7 +96,11 @@ pub fn auth(args: &Args<'_>, reply: &mut Reply) {
 
 pub fn select(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply: &mut Reply) {
     let arg = args.get(1);
-    let name = if arg == b"0" { DEFAULT_NAMESPACE.as_bytes() } else { arg };
+    let name = if arg == b"0" {
+        DEFAULT_NAMESPACE.as_bytes()
+    } else {
+        arg
+    };
     let found = std::str::from_utf8(name)
         .ok()
         .and_then(|name| ctx.state.namespaces.get(name).ok());
@@ -135,8 +139,13 @@ pub fn client(args: &Args<'_>, session: &mut Session, reply: &mut Reply) {
         }
     } else if is(sub, "SETINFO") && argc == 4 {
         let (attr, value) = (args.get(2), args.get(3));
-        if value.iter().any(|&b| b == b' ' || b == b'\n' || !(b' '..=b'~').contains(&b)) {
-            return reply.error("ERR LIB-NAME and LIB-VER cannot contain spaces, newlines or special characters.");
+        if value
+            .iter()
+            .any(|&b| b == b' ' || b == b'\n' || !(b' '..=b'~').contains(&b))
+        {
+            return reply.error(
+                "ERR LIB-NAME and LIB-VER cannot contain spaces, newlines or special characters.",
+            );
         }
         if is(attr, "LIB-NAME") {
             session.lib_name = Some(value.to_vec());
@@ -157,19 +166,26 @@ pub fn client(args: &Args<'_>, session: &mut Session, reply: &mut Reply) {
     } else if is(sub, "HELP") && argc == 2 {
         let lines: &[&[u8]] = &[
             b"CLIENT <subcommand> [<arg> ...]. Subcommands are:",
-            b"ID", b"    Return the ID of the current connection.",
-            b"GETNAME", b"    Return the name of the current connection.",
-            b"SETNAME <name>", b"    Assign the name <name> to the current connection.",
-            b"SETINFO <LIB-NAME|LIB-VER> <value>", b"    Record the client library's name or version.",
-            b"INFO", b"    Return information about the current connection.",
+            b"ID",
+            b"    Return the ID of the current connection.",
+            b"GETNAME",
+            b"    Return the name of the current connection.",
+            b"SETNAME <name>",
+            b"    Assign the name <name> to the current connection.",
+            b"SETINFO <LIB-NAME|LIB-VER> <value>",
+            b"    Record the client library's name or version.",
+            b"INFO",
+            b"    Return information about the current connection.",
         ];
         reply.array(lines.len());
         for line in lines {
             reply.simple(&String::from_utf8_lossy(line));
         }
-    } else if ["ID", "GETNAME", "SETNAME", "SETINFO", "INFO", "NO-EVICT", "NO-TOUCH", "HELP"]
-        .iter()
-        .any(|known| is(sub, known))
+    } else if [
+        "ID", "GETNAME", "SETNAME", "SETINFO", "INFO", "NO-EVICT", "NO-TOUCH", "HELP",
+    ]
+    .iter()
+    .any(|known| is(sub, known))
     {
         reply.error_fmt(format_args!(
             "ERR wrong number of arguments for 'client|{}' command",
@@ -195,7 +211,11 @@ fn check_client_name(name: &[u8]) -> Result<(), &'static str> {
 /// `ns=`, the selected namespace.
 fn client_info_line(session: &Session, protocol: Protocol) -> String {
     let text = |bytes: &Option<Vec<u8>>| {
-        bytes.as_deref().map(String::from_utf8_lossy).unwrap_or_default().into_owned()
+        bytes
+            .as_deref()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default()
+            .into_owned()
     };
     format!(
         "id={} addr={} laddr={} name={} age={} ns={} resp={} lib-name={} lib-ver={}\n",

@@ -23,7 +23,9 @@ const SECTIONS: [&str; 5] = ["server", "clients", "memory", "stats", "keyspace"]
 
 pub fn info(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Reply) {
     let everything = args.len() == 1
-        || args.from(1).any(|a| is(a, "ALL") || is(a, "DEFAULT") || is(a, "EVERYTHING"));
+        || args
+            .from(1)
+            .any(|a| is(a, "ALL") || is(a, "DEFAULT") || is(a, "EVERYTHING"));
     let wanted = |section: &str| everything || args.from(1).any(|a| is(a, section));
     let mut out = String::with_capacity(1024);
     for section in SECTIONS.iter().filter(|s| wanted(s)) {
@@ -117,8 +119,16 @@ fn keyspace(out: &mut String, ctx: &ServerContext) {
     out.push_str("# Keyspace\r\n");
     for ns in ctx.state.namespaces.list() {
         let s = ns.store().stats();
-        let label = if ns.name() == DEFAULT_NAMESPACE { "db0" } else { ns.name() };
-        let _ = write!(out, "{label}:keys={},bytes={},capacity={}\r\n", s.keys, s.bytes, s.capacity_bytes);
+        let label = if ns.name() == DEFAULT_NAMESPACE {
+            "db0"
+        } else {
+            ns.name()
+        };
+        let _ = write!(
+            out,
+            "{label}:keys={},bytes={},capacity={}\r\n",
+            s.keys, s.bytes, s.capacity_bytes
+        );
     }
 }
 
@@ -131,5 +141,9 @@ fn human(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes}B") } else { format!("{value:.2}{}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{value:.2}{}", UNITS[unit])
+    }
 }

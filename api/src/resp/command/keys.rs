@@ -26,7 +26,10 @@ pub fn exists(store: &Store, args: &Args<'_>, reply: &mut Reply) {
 
 pub fn touch(store: &Store, args: &Args<'_>, reply: &mut Reply) {
     // A read that copies nothing: counts as an access (hit or miss) and leaves the TTL alone.
-    let present = args.from(1).filter(|key| store.get(key, |_| ()).is_some()).count();
+    let present = args
+        .from(1)
+        .filter(|key| store.get(key, |_| ()).is_some())
+        .count();
     reply.integer(present as i64);
 }
 
@@ -34,7 +37,9 @@ pub fn touch(store: &Store, args: &Args<'_>, reply: &mut Reply) {
 /// before now deletes the key (Redis semantics). Replies 1 if the expiry was set, 0 if the key
 /// does not exist or a condition was not met.
 pub fn expire(store: &Store, args: &Args<'_>, unit: TimeUnit, reply: &mut Reply) {
-    let Some(n) = parse_i64(args.get(2)) else { return not_an_integer(reply) };
+    let Some(n) = parse_i64(args.get(2)) else {
+        return not_an_integer(reply);
+    };
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for opt in args.from(3) {
         if is(opt, "NX") {
@@ -53,8 +58,7 @@ pub fn expire(store: &Store, args: &Args<'_>, unit: TimeUnit, reply: &mut Reply)
         }
     }
     if nx && (xx || gt || lt) {
-        return reply
-            .error("ERR NX and XX, GT or LT options at the same time are not compatible");
+        return reply.error("ERR NX and XX, GT or LT options at the same time are not compatible");
     }
     if gt && lt {
         return reply.error("ERR GT and LT options at the same time are not compatible");

@@ -59,13 +59,20 @@ impl<'a> Args<'a> {
     /// Argument `i`; empty when out of range, so a handler's indexing can never panic.
     #[inline]
     pub fn get(&self, i: usize) -> &'a [u8] {
-        self.ranges.get(i).and_then(|r| self.frame.get(r.clone())).unwrap_or(&[])
+        self.ranges
+            .get(i)
+            .and_then(|r| self.frame.get(r.clone()))
+            .unwrap_or(&[])
     }
 
     /// Arguments from `i` on.
     pub fn from(&self, i: usize) -> impl ExactSizeIterator<Item = &'a [u8]> + use<'a> {
         let frame = self.frame;
-        self.ranges.get(i..).unwrap_or(&[]).iter().map(move |r| frame.get(r.clone()).unwrap_or(&[]))
+        self.ranges
+            .get(i..)
+            .unwrap_or(&[])
+            .iter()
+            .map(move |r| frame.get(r.clone()).unwrap_or(&[]))
     }
 }
 
@@ -153,7 +160,9 @@ fn truncate(bytes: &[u8], max: usize) -> &[u8] {
 }
 
 pub(super) fn wrong_arity(name: &str, reply: &mut Reply) {
-    reply.error_fmt(format_args!("ERR wrong number of arguments for '{name}' command"));
+    reply.error_fmt(format_args!(
+        "ERR wrong number of arguments for '{name}' command"
+    ));
 }
 
 pub(super) fn syntax_error(reply: &mut Reply) {
@@ -193,7 +202,11 @@ pub(super) fn parse_i64(text: &[u8]) -> Option<i64> {
         }
         let digit = i64::from(d - b'0');
         value = value.checked_mul(10)?;
-        value = if negative { value.checked_sub(digit)? } else { value.checked_add(digit)? };
+        value = if negative {
+            value.checked_sub(digit)?
+        } else {
+            value.checked_add(digit)?
+        };
     }
     Some(value)
 }
@@ -214,7 +227,16 @@ mod tests {
         assert_eq!(parse_i64(b"-42"), Some(-42));
         assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
         assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
-        for bad in [&b""[..], b"-", b"+1", b"01", b"-0", b" 1", b"1.5", b"9223372036854775808"] {
+        for bad in [
+            &b""[..],
+            b"-",
+            b"+1",
+            b"01",
+            b"-0",
+            b" 1",
+            b"1.5",
+            b"9223372036854775808",
+        ] {
             assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }

@@ -55,7 +55,10 @@ pub fn config(args: &Args<'_>, reply: &mut Reply) {
     }
     let matches: Vec<&(&str, &str)> = CONFIG
         .iter()
-        .filter(|(name, _)| args.from(2).any(|pattern| pattern == b"*" || is(pattern, name)))
+        .filter(|(name, _)| {
+            args.from(2)
+                .any(|pattern| pattern == b"*" || is(pattern, name))
+        })
         .collect();
     reply.map(matches.len());
     for (name, value) in matches {

@@ -9,15 +9,18 @@
 
 use larder_runtime::{Condition, Expiry, SetOptions, Store};
 
+use super::deadline::{Deadline, DeadlineError, TimeUnit};
 use super::{
     Args, invalid_expire, is, not_an_integer, parse_i64, store_error, syntax_error, wrong_arity,
 };
-use super::deadline::{Deadline, DeadlineError, TimeUnit};
 use crate::resp::reply::Reply;
 
 pub fn get(store: &Store, key: &[u8], reply: &mut Reply) {
     let buf = &mut reply.buf;
-    if store.get(key, |value| Reply::bulk_into(buf, value)).is_none() {
+    if store
+        .get(key, |value| Reply::bulk_into(buf, value))
+        .is_none()
+    {
         reply.null();
     }
 }
@@ -39,7 +42,8 @@ pub fn set(store: &Store, args: &Args<'_>, reply: &mut Reply) {
             opts.return_old = true;
         } else if is(opt, "KEEPTTL") && deadline.is_none() {
             keep_ttl = true;
-        } else if let Some(unit) = TimeUnit::from_option(opt).filter(|_| has_next && deadline.is_none())
+        } else if let Some(unit) =
+            TimeUnit::from_option(opt).filter(|_| has_next && deadline.is_none())
         {
             if keep_ttl {
                 return syntax_error(reply);
@@ -61,7 +65,14 @@ pub fn set(store: &Store, args: &Args<'_>, reply: &mut Reply) {
         None if keep_ttl => Expiry::Keep,
         None => Expiry::Default,
     };
-    write(store, args.get(1), args.get(2), opts, deadline == Some(Deadline::Past), reply);
+    write(
+        store,
+        args.get(1),
+        args.get(2),
+        opts,
+        deadline == Some(Deadline::Past),
+        reply,
+    );
 }
 
 /// Store one value and reply as SET does. `already_expired` (an EXAT/PXAT in the past) writes
@@ -96,7 +107,10 @@ fn write(
 
 /// `SETNX key value`: 1 if written, 0 if the key existed.
 pub fn setnx(store: &Store, args: &Args<'_>, reply: &mut Reply) {
-    let opts = SetOptions { condition: Condition::IfAbsent, ..SetOptions::default() };
+    let opts = SetOptions {
+        condition: Condition::IfAbsent,
+        ..SetOptions::default()
+    };
     match store.set(args.get(1), args.get(2), opts) {
         Ok(outcome) => reply.integer(i64::from(outcome.written)),
         Err(e) => store_error(&e, reply),
@@ -106,11 +120,16 @@ pub fn setnx(store: &Store, args: &Args<'_>, reply: &mut Reply) {
 /// `SETEX key seconds value` (`unit_ms` = 1000) and `PSETEX key ms value` (`unit_ms` = 1).
 pub fn setex(store: &Store, args: &Args<'_>, unit_ms: i64, reply: &mut Reply) {
     let name = if unit_ms == 1 { "psetex" } else { "setex" };
-    let Some(n) = parse_i64(args.get(2)) else { return not_an_integer(reply) };
+    let Some(n) = parse_i64(args.get(2)) else {
+        return not_an_integer(reply);
+    };
     let Some(ms) = n.checked_mul(unit_ms).filter(|ms| *ms > 0) else {
         return invalid_expire(name, reply);
     };
-    let opts = SetOptions { expiry: Expiry::AfterMs(ms as u64), ..SetOptions::default() };
+    let opts = SetOptions {
+        expiry: Expiry::AfterMs(ms as u64),
+        ..SetOptions::default()
+    };
     write(store, args.get(1), args.get(3), opts, false, reply);
 }
 
@@ -127,7 +146,9 @@ pub fn getex(store: &Store, args: &Args<'_>, reply: &mut Reply) {
         2 => Action::Keep,
         3 if is(args.get(2), "PERSIST") => Action::Persist,
         4 => {
-            let Some(unit) = TimeUnit::from_option(args.get(2)) else { return syntax_error(reply) };
+            let Some(unit) = TimeUnit::from_option(args.get(2)) else {
+                return syntax_error(reply);
+            };
             match Deadline::parse(args.get(3), unit) {
                 Ok(d) => Action::Expire(d),
                 Err(DeadlineError::NotInteger) => return not_an_integer(reply),
@@ -138,7 +159,10 @@ pub fn getex(store: &Store, args: &Args<'_>, reply: &mut Reply) {
     };
     let key = args.get(1);
     let buf = &mut reply.buf;
-    if store.get(key, |value| Reply::bulk_into(buf, value)).is_none() {
+    if store
+        .get(key, |value| Reply::bulk_into(buf, value))
+        .is_none()
+    {
         return reply.null();
     }
     match action {
@@ -184,7 +208,9 @@ pub fn incr_by(store: &Store, key: &[u8], delta: i64, reply: &mut Reply) {
 
 /// `INCRBY key n` / `DECRBY key n`.
 pub fn incr_by_arg(store: &Store, args: &Args<'_>, negate: bool, reply: &mut Reply) {
-    let Some(n) = parse_i64(args.get(2)) else { return not_an_integer(reply) };
+    let Some(n) = parse_i64(args.get(2)) else {
+        return not_an_integer(reply);
+    };
     let delta = if negate {
         match n.checked_neg() {
             Some(d) => d,

@@ -23,7 +23,11 @@ impl CommandSpec {
     pub fn arity_ok(&self, argc: usize) -> bool {
         let argc = argc as i64;
         let arity = i64::from(self.arity);
-        if arity >= 0 { argc == arity } else { argc >= -arity }
+        if arity >= 0 {
+            argc == arity
+        } else {
+            argc >= -arity
+        }
     }
 }
 
@@ -67,6 +71,9 @@ macro_rules! commands {
         }
     };
 }
+
+// Per-connection latency bookkeeping stores a kind's index in a byte.
+const _: () = assert!(SPECS.len() <= 256);
 
 impl CommandKind {
     pub fn spec(self) -> &'static CommandSpec {
@@ -162,7 +169,10 @@ mod tests {
         for &kind in CommandKind::ALL {
             let name = kind.spec().name;
             assert_eq!(CommandKind::lookup(name.as_bytes()), Some(kind), "{name}");
-            assert_eq!(CommandKind::lookup(name.to_ascii_uppercase().as_bytes()), Some(kind));
+            assert_eq!(
+                CommandKind::lookup(name.to_ascii_uppercase().as_bytes()),
+                Some(kind)
+            );
         }
         assert_eq!(CommandKind::lookup(b"NOPE"), None);
         assert_eq!(CommandKind::lookup(&[b'A'; 40]), None);

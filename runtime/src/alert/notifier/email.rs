@@ -39,7 +39,12 @@ impl EmailNotifier {
             .port(port)
             .timeout(Some(timeout))
             .build();
-        Ok(Self { transport, from, to, relay: format!("{host}:{port}") })
+        Ok(Self {
+            transport,
+            from,
+            to,
+            relay: format!("{host}:{port}"),
+        })
     }
 
     pub fn target(&self) -> String {
@@ -48,7 +53,9 @@ impl EmailNotifier {
     }
 
     pub async fn send(&self, n: &Notification) -> Result<(), NotifyError> {
-        let mut builder = Message::builder().from(self.from.clone()).subject(n.title());
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .subject(n.title());
         for to in &self.to {
             builder = builder.to(to.clone());
         }
@@ -56,7 +63,10 @@ impl EmailNotifier {
             .header(ContentType::TEXT_PLAIN)
             .body(n.text())
             .map_err(|e| NotifyError::Smtp(e.to_string()))?;
-        self.transport.send(message).await.map_err(|e| NotifyError::Smtp(e.to_string()))?;
+        self.transport
+            .send(message)
+            .await
+            .map_err(|e| NotifyError::Smtp(e.to_string()))?;
         Ok(())
     }
 }

@@ -13,7 +13,10 @@ pub struct Notification {
 
 impl Notification {
     pub fn new(alert: Alert) -> Self {
-        Self { alert, dropped_before: 0 }
+        Self {
+            alert,
+            dropped_before: 0,
+        }
     }
 
     pub fn status(&self) -> &'static str {

@@ -90,9 +90,13 @@ impl Notifier {
             NotifierConfig::Webhook { url, format, .. } => {
                 WebhookNotifier::new(url, *format, SEND_TIMEOUT).map(Self::Webhook)
             }
-            NotifierConfig::Email { smtp_host, smtp_port, from, to, .. } => {
-                EmailNotifier::new(smtp_host, *smtp_port, from, to, SEND_TIMEOUT).map(Self::Email)
-            }
+            NotifierConfig::Email {
+                smtp_host,
+                smtp_port,
+                from,
+                to,
+                ..
+            } => EmailNotifier::new(smtp_host, *smtp_port, from, to, SEND_TIMEOUT).map(Self::Email),
         }
     }
 

@@ -36,7 +36,11 @@ impl WebhookNotifier {
             .timeout(timeout)
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
-        Ok(Self { client, url, format })
+        Ok(Self {
+            client,
+            url,
+            format,
+        })
     }
 
     pub fn target(&self) -> String {

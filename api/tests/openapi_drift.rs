@@ -1,0 +1,50 @@
+//! `openapi/openapi.json` must be exactly what the code generates.
+//!
+//! When a route or schema changes, regenerate the file with either of:
+//!
+//! ```text
+//! cargo run -- openapi > openapi/openapi.json
+//! UPDATE_OPENAPI=1 cargo test -p larder --test openapi_drift
+//! ```
+
+use std::path::PathBuf;
+
+#[test]
+fn checked_in_openapi_matches_the_code() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../openapi/openapi.json");
+    let generated = larder::rest::openapi::document_json();
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &generated).expect("write openapi/openapi.json");
+        return;
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    if checked_in != generated {
+        let line = checked_in
+            .lines()
+            .zip(generated.lines())
+            .position(|(a, b)| a != b)
+            .map_or_else(
+                || checked_in.lines().count().min(generated.lines().count()),
+                |i| i,
+            )
+            + 1;
+        panic!(
+            "openapi/openapi.json differs from the document the code generates (first difference \
+             at line {line}).\nRegenerate it with `cargo run -- openapi > openapi/openapi.json` or \
+             `UPDATE_OPENAPI=1 cargo test -p larder --test openapi_drift`, and commit the result."
+        );
+    }
+}
+
+#[test]
+fn the_binary_prints_the_same_document() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_larder"))
+        .arg("openapi")
+        .output()
+        .expect("run larder openapi");
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        larder::rest::openapi::document_json()
+    );
+}

@@ -1,0 +1,173 @@
+//! Builds the plugins workspace (`plugins/`) for wasm32-unknown-unknown in release mode, with its
+//! own target directory so it never waits on the outer build's lock, and writes
+//! `$OUT_DIR/modules.rs`: one `pub const NAME: &[u8] = include_bytes!(…)` per plugin. Tests that
+//! depend on this crate therefore always run against freshly built modules.
+
+use std::env;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// (constant name, crate directory under plugins/, wasm file stem)
+const PLUGINS: &[(&str, &str, &str)] = &[
+    ("LRU", "lru", "larder_plugin_lru"),
+    ("S3FIFO", "s3fifo", "larder_plugin_s3fifo"),
+    ("SIEVE", "sieve", "larder_plugin_sieve"),
+    ("WTINYLFU", "wtinylfu", "larder_plugin_wtinylfu"),
+    (
+        "TINYLFU_DOORKEEPER",
+        "tinylfu-doorkeeper",
+        "larder_plugin_tinylfu_doorkeeper",
+    ),
+    (
+        "SIZE_AWARE_ADMISSION",
+        "size-aware-admission",
+        "larder_plugin_size_aware_admission",
+    ),
+    (
+        "SEQUENTIAL_PREFETCH",
+        "sequential-prefetch",
+        "larder_plugin_sequential_prefetch",
+    ),
+    (
+        "MARKOV_PREFETCH",
+        "markov-prefetch",
+        "larder_plugin_markov_prefetch",
+    ),
+    (
+        "HASHTAG_ROUTING",
+        "hashtag-routing",
+        "larder_plugin_hashtag_routing",
+    ),
+    (
+        "CONTEXTUAL_ADMISSION",
+        "contextual-admission",
+        "larder_plugin_contextual_admission",
+    ),
+    ("NOOP", "noop", "larder_plugin_noop"),
+    (
+        "INFINITE_LOOP",
+        "adversarial/infinite-loop",
+        "larder_adversarial_infinite_loop",
+    ),
+    (
+        "MEMORY_BOMB",
+        "adversarial/memory-bomb",
+        "larder_adversarial_memory_bomb",
+    ),
+    (
+        "TRAP_NTH",
+        "adversarial/trap-nth",
+        "larder_adversarial_trap_nth",
+    ),
+    (
+        "GARBAGE_VICTIMS",
+        "adversarial/garbage-victims",
+        "larder_adversarial_garbage_victims",
+    ),
+    (
+        "PREFETCH_FLOOD",
+        "adversarial/prefetch-flood",
+        "larder_adversarial_prefetch_flood",
+    ),
+    (
+        "WASI_IMPORT",
+        "adversarial/wasi-import",
+        "larder_adversarial_wasi_import",
+    ),
+];
+
+/// Variables the outer cargo sets for build scripts that would leak into (and break) the inner
+/// build: host rustflags, a forced target or target dir, jobserver flags.
+const SCRUB: &[&str] = &[
+    "CARGO_TARGET_DIR",
+    "CARGO_BUILD_TARGET",
+    "CARGO_BUILD_TARGET_DIR",
+    "RUSTFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "CARGO_BUILD_RUSTFLAGS",
+    "RUSTC_WORKSPACE_WRAPPER",
+    "CARGO_MAKEFLAGS",
+    "MAKEFLAGS",
+    "MFLAGS",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_PROFILE_RELEASE_DEBUG",
+];
+
+fn rerun_if_changed(dir: &Path) {
+    println!("cargo:rerun-if-changed={}", dir.display());
+}
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let root = manifest_dir.join("../..");
+    let plugins = root.join("plugins");
+    let out_dir = PathBuf::from(env::var("OUT_DIR").expect("set by cargo"));
+
+    // A stable directory beside the outer target dir's profiles, shared by debug and bench
+    // builds, so the plugins compile once.
+    let target_root = out_dir
+        .ancestors()
+        .find(|p| p.join("CACHEDIR.TAG").exists())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| out_dir.clone());
+    let wasm_target = target_root.join("wasm-plugins");
+
+    rerun_if_changed(&plugins.join("Cargo.toml"));
+    rerun_if_changed(&plugins.join("kit"));
+    for (_, dir, _) in PLUGINS {
+        rerun_if_changed(&plugins.join(dir).join("src"));
+        rerun_if_changed(&plugins.join(dir).join("Cargo.toml"));
+    }
+    rerun_if_changed(&root.join("sdk-wasm/src"));
+    rerun_if_changed(&root.join("sdk-wasm/Cargo.toml"));
+
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--manifest-path",
+    ])
+    .arg(plugins.join("Cargo.toml"))
+    .arg("--target-dir")
+    .arg(&wasm_target)
+    .current_dir(&plugins);
+    for var in SCRUB {
+        cmd.env_remove(var);
+    }
+    let output = cmd.output().expect("run cargo to build the plugins");
+    if !output.status.success() {
+        panic!(
+            "building the plugins for wasm32-unknown-unknown failed \
+             (is the target installed? rust-toolchain.toml lists it):\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    let built = wasm_target.join("wasm32-unknown-unknown/release");
+    let mut code = String::new();
+    let mut all = String::from("pub const ALL: &[(&str, &[u8])] = &[\n");
+    for (name, dir, stem) in PLUGINS {
+        let path = built.join(format!("{stem}.wasm"));
+        assert!(path.exists(), "{} was not built", path.display());
+        writeln!(
+            code,
+            "/// `plugins/{dir}`, built for wasm32-unknown-unknown."
+        )
+        .unwrap();
+        writeln!(
+            code,
+            "pub const {name}: &[u8] = include_bytes!({:?});",
+            path.display().to_string()
+        )
+        .unwrap();
+        writeln!(all, "    ({dir:?}, {name}),").unwrap();
+    }
+    all.push_str("];\n");
+    code.push_str("/// Every module, by its directory under `plugins/`.\n");
+    code.push_str(&all);
+    std::fs::write(out_dir.join("modules.rs"), code).expect("write modules.rs");
+}

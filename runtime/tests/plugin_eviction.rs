@@ -1,0 +1,150 @@
+//! Eviction plugins serving real namespaces: the LRU plugin decides exactly what the built-in
+//! LRU decides, and the scan-resistant plugins keep a hot set through a scan.
+
+mod plugin_support;
+
+use std::time::Duration;
+
+use larder_plugin_wasm as wasm;
+use larder_runtime::plugin::Hook;
+use larder_runtime::{BuiltinPolicy, Namespaces};
+use plugin_support::*;
+
+/// A reproducible mix of writes and reads over 3000 keys.
+fn workload(ns: &larder_runtime::Namespace) {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for _ in 0..20_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let key = format!("k{}", (x % 3000) * ((x >> 20) % 3000) % 3000);
+        if x % 3 == 0 {
+            ns.store()
+                .set(key.as_bytes(), &[7u8; 120], Default::default())
+                .unwrap();
+        } else {
+            ns.store().get(key.as_bytes(), |_| ());
+        }
+    }
+}
+
+fn resident_keys(ns: &larder_runtime::Namespace) -> Vec<Vec<u8>> {
+    let mut keys: Vec<_> = ns.store().snapshot().into_iter().map(|(k, _)| k).collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn lru_plugin_evicts_exactly_like_the_builtin_lru() {
+    let namespaces = namespaces(test_limits(Duration::from_secs(60)));
+    let lru = upload(&namespaces, wasm::LRU, "lru");
+    let native = namespaces
+        .create("native", small(BuiltinPolicy::Lru.into(), 64 * 1024, 1))
+        .unwrap();
+    let plugin = namespaces
+        .create("plugin", small(plugin_ref(&lru), 64 * 1024, 1))
+        .unwrap();
+    workload(&native);
+    workload(&plugin);
+    let (a, b) = (native.store().stats(), plugin.store().stats());
+    assert!(a.evictions > 1000, "the workload must evict: {a:?}");
+    assert_eq!(a.evictions, b.evictions);
+    assert_eq!(resident_keys(&native), resident_keys(&plugin));
+    let m = lru.metrics().snapshot(Hook::Eviction);
+    assert!(m.calls > 0);
+    assert_eq!(
+        (m.invalid_answers, m.traps, m.fallback_active),
+        (0, 0, 0),
+        "{m:?}"
+    );
+}
+
+fn hot_set_survives_a_scan(namespaces: &Namespaces, name: &str, bytes: &[u8]) {
+    let version = upload(namespaces, bytes, name);
+    let ns = namespaces
+        .create(name, small(plugin_ref(&version), 128 * 1024, 1))
+        .unwrap();
+    let hot: Vec<String> = (0..100).map(|i| format!("hot{i}")).collect();
+    for round in 0..5 {
+        for k in &hot {
+            if round == 0 {
+                ns.store()
+                    .set(k.as_bytes(), &[1u8; 100], Default::default())
+                    .unwrap();
+            }
+            ns.store().get(k.as_bytes(), |_| ());
+        }
+    }
+    // A scan of one-time keys, interleaved with the hot set still being read.
+    for i in 0..20_000 {
+        ns.store()
+            .set(
+                format!("scan{i}").as_bytes(),
+                &[2u8; 100],
+                Default::default(),
+            )
+            .unwrap();
+        if i % 10 == 0 {
+            let k = &hot[(i / 10) % hot.len()];
+            ns.store().get(k.as_bytes(), |_| ());
+        }
+    }
+    let stats = ns.store().stats();
+    assert!(stats.bytes <= stats.capacity_bytes, "{name}: {stats:?}");
+    let kept = hot
+        .iter()
+        .filter(|k| ns.store().exists(k.as_bytes()))
+        .count();
+    assert!(
+        kept >= 90,
+        "{name} kept {kept} of 100 hot keys through the scan"
+    );
+    let m = version.metrics().snapshot(Hook::Eviction);
+    assert_eq!(
+        (
+            m.invalid_answers,
+            m.traps,
+            m.deadline_misses,
+            m.fallback_active
+        ),
+        (0, 0, 0, 0),
+        "{name}: {m:?}"
+    );
+}
+
+#[test]
+fn scan_resistant_plugins_keep_the_hot_set() {
+    let namespaces = namespaces(test_limits(Duration::from_secs(60)));
+    hot_set_survives_a_scan(&namespaces, "s3fifo", wasm::S3FIFO);
+    hot_set_survives_a_scan(&namespaces, "sieve", wasm::SIEVE);
+    hot_set_survives_a_scan(&namespaces, "wtinylfu", wasm::WTINYLFU);
+}
+
+#[test]
+fn flush_and_capacity_changes_reach_the_plugin() {
+    let namespaces = namespaces(test_limits(Duration::from_secs(60)));
+    let s3 = upload(&namespaces, wasm::S3FIFO, "s3fifo");
+    let cfg = small(plugin_ref(&s3), 64 * 1024, 1);
+    let ns = namespaces.create("t", cfg.clone()).unwrap();
+    workload(&ns);
+    ns.store().flush();
+    assert_eq!(ns.store().stats().keys, 0);
+    workload(&ns);
+    namespaces
+        .update(
+            "t",
+            larder_runtime::NamespaceConfig {
+                capacity_bytes: 32 * 1024,
+                ..cfg
+            },
+        )
+        .unwrap();
+    let stats = ns.store().stats();
+    assert!(stats.bytes <= 32 * 1024 && stats.keys > 0, "{stats:?}");
+    let m = s3.metrics().snapshot(Hook::Eviction);
+    assert_eq!(
+        (m.invalid_answers, m.traps, m.fallback_active),
+        (0, 0, 0),
+        "{m:?}"
+    );
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Browser tests of the dashboard against the real binary:
+#   build the UI, build the debug `larder` binary (which embeds it), start it on free loopback
+#   ports, run Playwright with Debian's chromium, stop the server by its PID.
+# Needs node/npm and /usr/bin/chromium (apt-get install -y chromium).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+cd "$here"
+
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+[ -d node_modules ] || npm ci --no-audit --no-fund
+npm run build
+(cd "$root" && cargo build -p larder --bin larder)
+
+log="$(mktemp)"
+"$root/target/debug/larder" serve --http-addr 127.0.0.1:0 --resp-addr 127.0.0.1:0 \
+  --log-format text --log-level info >"$log" 2>&1 &
+pid=$!
+cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -f "$log"; }
+trap cleanup EXIT
+
+# The server logs the addresses it bound ("http_addr=127.0.0.1:PORT"); wait for that line.
+addr=""
+for _ in $(seq 1 300); do
+  addr="$(grep -o 'http_addr=[0-9.:]*' "$log" | head -n1 | cut -d= -f2 || true)"
+  [ -n "$addr" ] && break
+  kill -0 "$pid" 2>/dev/null || { cat "$log"; echo "larder exited early" >&2; exit 1; }
+  sleep 0.1
+done
+[ -n "$addr" ] || { cat "$log"; echo "larder did not report its HTTP address" >&2; exit 1; }
+
+export LARDER_URL="http://$addr"
+echo "larder serving at $LARDER_URL (pid $pid)"
+npx playwright test "$@"

@@ -1,0 +1,61 @@
+// Typed calls to the larder API. Every request and response type comes from schema.d.ts, which is
+// generated from the checked-in OpenAPI document (`npm run gen:api`; `npm run check:api` fails on
+// drift), so a changed API breaks the build here rather than the page in production.
+import type { components } from './schema';
+
+export type Schemas = components['schemas'];
+export type NamespaceInfo = Schemas['NamespaceInfo'];
+export type NamespaceConfig = Schemas['NamespaceConfig'];
+export type CreateNamespace = Schemas['CreateNamespace'];
+export type AlertsOverview = Schemas['AlertsOverview'];
+export type Alert = Schemas['Alert'];
+export type AlertRule = Schemas['AlertRule'];
+export type AlertRuleList = Schemas['AlertRuleList'];
+export type NamespaceList = Schemas['NamespaceList'];
+
+/** An API error, with the stable code and the server's message. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const init: RequestInit = { method, headers: {} };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers = { 'content-type': 'application/json' };
+  }
+  const response = await fetch(path, init);
+  if (!response.ok) {
+    let code = 'http_' + response.status;
+    let message = response.statusText;
+    try {
+      const err = (await response.json()) as Schemas['ErrorBody'];
+      code = err.error.code;
+      message = err.error.message;
+    } catch {
+      // Not a JSON error body (a proxy in between?): keep the HTTP status.
+    }
+    throw new ApiError(response.status, code, message);
+  }
+  if (response.status === 204) return undefined as T;
+  return (await response.json()) as T;
+}
+
+export const api = {
+  health: async (): Promise<boolean> => (await fetch('/healthz')).ok,
+  namespaces: () => call<NamespaceList>('GET', '/v1/namespaces'),
+  createNamespace: (req: CreateNamespace) => call<NamespaceInfo>('POST', '/v1/namespaces', req),
+  updateNamespace: (name: string, config: NamespaceConfig) =>
+    call<NamespaceInfo>('PUT', `/v1/namespaces/${encodeURIComponent(name)}`, config),
+  alerts: () => call<AlertsOverview>('GET', '/v1/alerts'),
+  alertRules: () => call<AlertRuleList>('GET', '/v1/alerts/rules'),
+  createAlertRule: (rule: AlertRule) => call<AlertRule>('POST', '/v1/alerts/rules', rule),
+  deleteAlertRule: (name: string) =>
+    call<void>('DELETE', `/v1/alerts/rules/${encodeURIComponent(name)}`),
+};

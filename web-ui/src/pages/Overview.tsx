@@ -1,0 +1,111 @@
+// Overview: health, throughput, hit ratio and memory across all namespaces, with live charts
+// fed by polling /v1/namespaces once a second.
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { api } from '../api/client';
+import { Chart } from '../Chart';
+import { bytes, percent } from '../lib/format';
+import { rates, sum, type Rates, type Snapshot } from '../lib/rates';
+
+const KEEP = 120;
+
+interface Point {
+  t: number;
+  r: Rates;
+}
+
+export function Overview() {
+  const [healthy, setHealthy] = useState<boolean | null>(null);
+  const [count, setCount] = useState(0);
+  const [totals, setTotals] = useState<Snapshot | null>(null);
+  const [points, setPoints] = useState<Point[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  const last = useRef<Snapshot | null>(null);
+
+  useEffect(() => {
+    let alive = true;
+    const poll = async () => {
+      try {
+        const [ok, list] = await Promise.all([api.health(), api.namespaces()]);
+        if (!alive) return;
+        setHealthy(ok);
+        setError(null);
+        setCount(list.namespaces.length);
+        const snap: Snapshot = { atMs: Date.now(), totals: sum(list.namespaces.map((n) => n.stats)) };
+        const prev = last.current;
+        last.current = snap;
+        setTotals(snap);
+        if (prev) {
+          const point = { t: snap.atMs / 1000, r: rates(prev, snap) };
+          setPoints((p) => [...p.slice(-(KEEP - 1)), point]);
+        }
+      } catch (e) {
+        if (alive) {
+          setHealthy(false);
+          setError(e instanceof Error ? e.message : String(e));
+        }
+      }
+    };
+    poll();
+    const timer = setInterval(poll, 1000);
+    return () => {
+      alive = false;
+      clearInterval(timer);
+    };
+  }, []);
+
+  const latest = points.length ? points[points.length - 1].r : null;
+  const times = points.map((p) => p.t);
+  const t = totals?.totals;
+  return (
+    <section>
+      <h2>Overview</h2>
+      {error && <p class="error">{error}</p>}
+      <div class="cards">
+        <Card label="Health" value={healthy === null ? '…' : healthy ? 'healthy' : 'unreachable'} id="health" />
+        <Card label="Namespaces" value={String(count)} id="namespaces" />
+        <Card label="Ops/s" value={latest ? latest.opsPerSec.toFixed(1) : '–'} id="ops" />
+        <Card label="Hit ratio (1 s)" value={percent(latest?.hitRatio)} id="hit-ratio" />
+        <Card
+          label="Hit ratio (all time)"
+          value={t && t.hits + t.misses > 0 ? percent(t.hits / (t.hits + t.misses)) : '–'}
+          id="hit-ratio-total"
+        />
+        <Card label="Memory" value={t ? `${bytes(t.bytes)} / ${bytes(t.capacity_bytes)}` : '–'} id="memory" />
+      </div>
+      <div class="charts">
+        <Chart
+          title="Operations per second"
+          times={times}
+          series={[{ label: 'ops/s', values: points.map((p) => p.r.opsPerSec), color: '#2b6cb0' }]}
+        />
+        <Chart
+          title="Hit ratio %"
+          times={times}
+          yRange={[0, 100]}
+          series={[
+            {
+              label: 'hit ratio',
+              values: points.map((p) => (p.r.hitRatio === null ? null : p.r.hitRatio * 100)),
+              color: '#2f855a',
+            },
+          ]}
+        />
+        <Chart
+          title="Memory % of capacity"
+          times={times}
+          yRange={[0, 100]}
+          series={[{ label: 'memory', values: points.map((p) => p.r.memoryShare * 100), color: '#c05621' }]}
+        />
+      </div>
+    </section>
+  );
+}
+
+function Card({ label, value, id }: { label: string; value: string; id: string }) {
+  return (
+    <div class="card" data-testid={`card-${id}`}>
+      <div class="card-label">{label}</div>
+      <div class="card-value">{value}</div>
+    </div>
+  );
+}
