@@ -12,9 +12,10 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run build
 (cd "$root" && cargo build -p larder --bin larder)
+bin="${CARGO_TARGET_DIR:-$root/target}/debug/larder"
 
 log="$(mktemp)"
-"$root/target/debug/larder" serve --http-addr 127.0.0.1:0 --resp-addr 127.0.0.1:0 \
+"$bin" serve --http-addr 127.0.0.1:0 --resp-addr 127.0.0.1:0 \
   --log-format text --log-level info >"$log" 2>&1 &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -f "$log"; }

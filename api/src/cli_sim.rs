@@ -30,7 +30,12 @@ use larder_runtime::sim::{
 )]
 pub struct SimArgs {
     /// Trace file: libCacheSim oracleGeneral (plain or .zst), text (`key [size]` a line) or CSV.
-    #[arg(long, value_name = "PATH", required_unless_present = "zipf", conflicts_with = "zipf")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        required_unless_present = "zipf",
+        conflicts_with = "zipf"
+    )]
     pub trace: Option<PathBuf>,
     /// Trace format; guessed from the file name when absent.
     #[arg(long, value_name = "oraclegeneral|text|csv")]
@@ -42,7 +47,11 @@ pub struct SimArgs {
     #[arg(long, value_name = "LIST", default_value = "1%,10%")]
     pub capacity: String,
     /// Policies, comma-separated: built-in names and/or paths to .wasm eviction plugins.
-    #[arg(long, value_name = "LIST", default_value = "lru,fifo,s3fifo,sieve,wtinylfu")]
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = "lru,fifo,s3fifo,sieve,wtinylfu"
+    )]
     pub policy: String,
     /// Also compute Belady's MIN and each policy's gap closed from LRU to it. `--belady=bypass`
     /// lets the optimum decline to cache a miss (the bound for caches with admission control).
@@ -81,7 +90,11 @@ pub fn simulate(args: &SimArgs, out: &mut impl Write) -> anyhow::Result<()> {
         .transpose()
         .map_err(anyhow::Error::msg)?;
     let (name, trace) = load(args)?;
-    let simulation = Simulation { capacities, policies, belady };
+    let simulation = Simulation {
+        capacities,
+        policies,
+        belady,
+    };
     let report = simulation.run(&name, &trace)?;
     if let Some(path) = &args.svg {
         let svg = plot::miss_ratio_svg(&report)?;
@@ -102,9 +115,18 @@ fn load(args: &SimArgs) -> anyhow::Result<(String, Trace)> {
         let spec = ZipfSpec::parse(spec)?;
         return Ok((spec.to_string(), spec.generate()?));
     }
-    let Some(path) = &args.trace else { bail!("give --trace PATH or --zipf PARAMS") };
-    let format = args.format.as_deref().map(str::parse::<TraceFormat>).transpose()?;
-    let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into());
+    let Some(path) = &args.trace else {
+        bail!("give --trace PATH or --zipf PARAMS")
+    };
+    let format = args
+        .format
+        .as_deref()
+        .map(str::parse::<TraceFormat>)
+        .transpose()?;
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into(),
+    );
     Ok((name, read_trace(path, format)?))
 }
 

@@ -11,7 +11,12 @@ use larder_runtime::BuiltinPolicy;
 use larder_runtime::sim::{CapacitySpec, SimPolicy, Simulation, ZipfSpec, wasm_policy};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let spec = ZipfSpec { alpha: 0.9, objects: 1_000_000, requests: 5_000_000, seed: 1 };
+    let spec = ZipfSpec {
+        alpha: 0.9,
+        objects: 1_000_000,
+        requests: 5_000_000,
+        seed: 1,
+    };
     let started = std::time::Instant::now();
     let trace = spec.generate()?;
     println!(
@@ -19,7 +24,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         trace.distinct_objects(),
         started.elapsed().as_secs_f64()
     );
-    let mut policies: Vec<SimPolicy> = BuiltinPolicy::ALL.into_iter().map(SimPolicy::builtin).collect();
+    let mut policies: Vec<SimPolicy> = BuiltinPolicy::ALL
+        .into_iter()
+        .map(SimPolicy::builtin)
+        .collect();
     policies.push(wasm_policy("lru.wasm", larder_plugin_wasm::LRU)?);
     policies.push(wasm_policy("s3fifo.wasm", larder_plugin_wasm::S3FIFO)?);
     let sim = Simulation {

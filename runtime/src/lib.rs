@@ -10,7 +10,9 @@
 //! | [`store`] | [`Store`]: the sharded key/value table of one namespace, TTLs, memory accounting |
 //! | [`policy`] | [`EvictionPolicy`], the trait every eviction strategy implements, and the built-ins |
 //! | [`plugin`] | the WebAssembly plugin host: hooks, sandbox, registry of versions, fallback |
+//! | [`origin`] | read-through from a namespace's HTTP origin (single-flight, bounded) and prefetch |
 //! | [`alert`] | alert rules over the namespaces' numbers, their evaluation, webhook and email notifiers |
+//! | [`sim`] | the trace simulator behind `larder sim`: replay, Belady's bound, miss-ratio reports |
 //! | [`expiry`] | the background task that reclaims expired keys nobody reads |
 //! | [`metrics`] | Prometheus collectors that read the store's counters at scrape time |
 //! | [`clock`], [`hash`] | the store's time scale and the key hash (shared with plugins and the ring) |
@@ -24,6 +26,8 @@
 //! the shard's access buffer, which reaches the policy in batches. A write stores the entry, tells
 //! the policy, and — if the shard is now over its share of the capacity — asks the policy for victims
 //! until it fits. Expired entries are dropped when touched and swept by [`expiry`] in the background.
+//! A miss in a namespace with an origin is fetched through [`origin`], which stores the value
+//! (admission applies) and feeds the prefetch hook's answers to a bounded background fetcher.
 
 pub mod alert;
 pub mod clock;

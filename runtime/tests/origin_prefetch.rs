@@ -7,7 +7,9 @@ mod origin_support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use larder_plugin_wasm as wasm;
 use larder_runtime::origin::{self, OriginConfig};
+use larder_runtime::{NamespaceConfig, Namespaces, PolicyRef};
 use origin_support::{TestOrigin, eventually, namespace_with};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,7 +134,7 @@ async fn a_read_joins_the_prefetch_of_its_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prefetch_without_an_origin_drops_and_counts() {
-    let all = larder_runtime::Namespaces::new(Default::default()).unwrap();
+    let all = Namespaces::new(Default::default()).unwrap();
     let ns = all.get("default").unwrap();
     assert_eq!(ns.origin().prefetcher().request(["a", "b"]), 0);
     assert_eq!(ns.origin().stats().prefetch_dropped, 2);
@@ -147,4 +149,53 @@ fn prefetch_outside_a_runtime_drops_and_counts() {
     assert_eq!(ns.origin().prefetcher().request(["x"]), 0);
     assert_eq!(ns.origin().stats().prefetch_dropped, 1);
     drop(rt);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_named_by_the_prefetch_hook_are_fetched_in_the_background() {
+    let origin = TestOrigin::start(Duration::ZERO).await;
+    let all = Namespaces::new(NamespaceConfig::default()).unwrap();
+    let plugin = all
+        .plugins()
+        .upload(wasm::SEQUENTIAL_PREFETCH, "seq", "test")
+        .unwrap()
+        .version;
+    let cfg = NamespaceConfig {
+        capacity_bytes: 16 << 20,
+        max_item_size: 16 * 1024,
+        prefetch: Some(PolicyRef::plugin(&plugin.id)),
+        origin: Some(origin.config("items")),
+        ..Default::default()
+    };
+    let ns = all.create("pages", cfg).unwrap();
+
+    // A miss: fetched itself, and the hook names the next two pages.
+    let value = origin::get_or_fetch(&ns, b"page:41").await.unwrap();
+    assert_eq!(value.as_deref(), Some(&b"v:page:41"[..]));
+    let n = Arc::clone(&ns);
+    eventually("the named pages land", move || {
+        n.origin().stats().prefetch_fetched == 2
+    })
+    .await;
+    assert_eq!(
+        ns.store().get_vec(b"page:42").as_deref(),
+        Some(&b"v:page:42"[..])
+    );
+    assert_eq!(
+        ns.store().get_vec(b"page:43").as_deref(),
+        Some(&b"v:page:43"[..])
+    );
+
+    // A hit is reported too: reading the prefetched page:43 brings 44 and 45.
+    let hit = origin::get_or_fetch(&ns, b"page:43").await.unwrap();
+    assert_eq!(hit.as_deref(), Some(&b"v:page:43"[..]));
+    let n = Arc::clone(&ns);
+    eventually("the next pages land", move || {
+        n.origin().stats().prefetch_fetched == 4
+    })
+    .await;
+    assert!(ns.store().exists(b"page:44") && ns.store().exists(b"page:45"));
+    // page:42 and 43 were never asked for twice.
+    assert_eq!(origin.seen.requests_for("page:43"), 1);
+    assert_eq!(origin.seen.requests(), 5);
 }

@@ -18,7 +18,7 @@ fn workload(ns: &larder_runtime::Namespace) {
         x ^= x >> 7;
         x ^= x << 17;
         let key = format!("k{}", (x % 3000) * ((x >> 20) % 3000) % 3000);
-        if x % 3 == 0 {
+        if x.is_multiple_of(3) {
             ns.store()
                 .set(key.as_bytes(), &[7u8; 120], Default::default())
                 .unwrap();

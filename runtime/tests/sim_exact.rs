@@ -24,16 +24,28 @@ fn run(policy: BuiltinPolicy, trace: &Trace, capacity: Capacity) -> ReplayCounts
 fn lru_misses_match_the_textbook() {
     // LRU is a stack algorithm: 10 faults with 3 frames, 8 with 4.
     let t = unit_trace(&ANOMALY);
-    assert_eq!(run(BuiltinPolicy::Lru, &t, Capacity::Objects(3)).misses(), 10);
-    assert_eq!(run(BuiltinPolicy::Lru, &t, Capacity::Objects(4)).misses(), 8);
+    assert_eq!(
+        run(BuiltinPolicy::Lru, &t, Capacity::Objects(3)).misses(),
+        10
+    );
+    assert_eq!(
+        run(BuiltinPolicy::Lru, &t, Capacity::Objects(4)).misses(),
+        8
+    );
 }
 
 #[test]
 fn fifo_shows_beladys_anomaly() {
     // FIFO faults 9 times with 3 frames and 10 times with 4.
     let t = unit_trace(&ANOMALY);
-    assert_eq!(run(BuiltinPolicy::Fifo, &t, Capacity::Objects(3)).misses(), 9);
-    assert_eq!(run(BuiltinPolicy::Fifo, &t, Capacity::Objects(4)).misses(), 10);
+    assert_eq!(
+        run(BuiltinPolicy::Fifo, &t, Capacity::Objects(3)).misses(),
+        9
+    );
+    assert_eq!(
+        run(BuiltinPolicy::Fifo, &t, Capacity::Objects(4)).misses(),
+        10
+    );
 }
 
 #[test]
@@ -41,8 +53,18 @@ fn belady_misses_match_the_textbook() {
     // OPT: 7 faults with 3 frames, 6 with 4; on this trace bypassing never helps.
     let t = unit_trace(&ANOMALY);
     for variant in [BeladyVariant::Demand, BeladyVariant::Bypass] {
-        assert_eq!(belady_variant(&t, Capacity::Objects(3), variant).counts.misses(), 7);
-        assert_eq!(belady_variant(&t, Capacity::Objects(4), variant).counts.misses(), 6);
+        assert_eq!(
+            belady_variant(&t, Capacity::Objects(3), variant)
+                .counts
+                .misses(),
+            7
+        );
+        assert_eq!(
+            belady_variant(&t, Capacity::Objects(4), variant)
+                .counts
+                .misses(),
+            6
+        );
     }
 }
 
@@ -95,7 +117,9 @@ fn objects_larger_than_the_capacity_are_not_cached() {
 /// victim (and, with `bypass`, of not caching the missed object).
 fn brute_force_min(ids: &[u64], capacity: usize, bypass: bool) -> u64 {
     fn go(ids: &[u64], cache: &mut Vec<u64>, capacity: usize, bypass: bool) -> u64 {
-        let Some((&id, rest)) = ids.split_first() else { return 0 };
+        let Some((&id, rest)) = ids.split_first() else {
+            return 0;
+        };
         if cache.contains(&id) {
             return go(rest, cache, capacity, bypass);
         }
@@ -128,7 +152,10 @@ fn belady_is_optimal_on_random_small_traces() {
         let ids: Vec<u64> = (0..len).map(|_| rng.random_range(0..objects)).collect();
         let capacity = rng.random_range(1..4usize);
         let trace = unit_trace(&ids);
-        for (variant, bypass) in [(BeladyVariant::Demand, false), (BeladyVariant::Bypass, true)] {
+        for (variant, bypass) in [
+            (BeladyVariant::Demand, false),
+            (BeladyVariant::Bypass, true),
+        ] {
             let ours = belady_variant(&trace, Capacity::Objects(capacity as u64), variant);
             assert_eq!(
                 ours.counts.misses(),
@@ -183,14 +210,22 @@ fn lru_and_fifo_agree_with_naive_lists_on_random_traces() {
 #[test]
 fn every_builtin_policy_stays_within_capacity_and_behaves() {
     let mut rng = SmallRng::seed_from_u64(3);
-    let keys: Vec<(u64, u32)> =
-        (0..20_000).map(|_| (rng.random_range(0..2000u64), rng.random_range(1..100u32))).collect();
+    let keys: Vec<(u64, u32)> = (0..20_000)
+        .map(|_| (rng.random_range(0..2000u64), rng.random_range(1..100u32)))
+        .collect();
     let trace = Trace::from_keys(keys);
     for policy in BuiltinPolicy::ALL {
         for capacity in [Capacity::Objects(100), Capacity::Bytes(5000)] {
             let c = run(policy, &trace, capacity);
-            assert_eq!((c.shortfalls, c.invalid_victims), (0, 0), "{policy} at {capacity}");
-            assert!(c.hits > 0 && c.evictions > 0, "{policy} at {capacity}: {c:?}");
+            assert_eq!(
+                (c.shortfalls, c.invalid_victims),
+                (0, 0),
+                "{policy} at {capacity}"
+            );
+            assert!(
+                c.hits > 0 && c.evictions > 0,
+                "{policy} at {capacity}: {c:?}"
+            );
             // Every miss is inserted, so misses = evictions + what is resident at the end
             // (at most the capacity for unit charges).
             if let Capacity::Objects(n) = capacity {

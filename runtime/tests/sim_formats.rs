@@ -13,9 +13,15 @@ use larder_runtime::sim::replay::replay;
 use larder_runtime::sim::{Capacity, SimError, Trace, read_trace};
 
 fn trace_dir() -> PathBuf {
-    std::env::var_os("LARDER_TRACES").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("..").join("shared").join("traces")
-    })
+    std::env::var_os("LARDER_TRACES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("..")
+                .join("shared")
+                .join("traces")
+        })
 }
 
 fn shared_traces() -> Vec<PathBuf> {
@@ -26,13 +32,19 @@ fn shared_traces() -> Vec<PathBuf> {
         .filter(|p| p.to_string_lossy().ends_with(".oracleGeneral.bin.zst"))
         .collect();
     paths.sort();
-    assert!(paths.len() >= 10, "expected the shared trace set in {}", dir.display());
+    assert!(
+        paths.len() >= 10,
+        "expected the shared trace set in {}",
+        dir.display()
+    );
     paths
 }
 
 fn lru_misses(trace: &Trace, capacity: u64) -> u64 {
     let mut p = BuiltinPolicy::Lru.build(capacity);
-    replay(trace, Capacity::Objects(capacity), p.as_mut()).counts.misses()
+    replay(trace, Capacity::Objects(capacity), p.as_mut())
+        .counts
+        .misses()
 }
 
 #[test]
@@ -40,7 +52,11 @@ fn every_shared_trace_reads_with_a_consistent_next_access_field() {
     for path in shared_traces() {
         let trace = read_trace(&path, None).unwrap_or_else(|e| panic!("{e}"));
         assert!(trace.len() > 1000, "{}", path.display());
-        assert!(trace.next_access_is_consistent(), "{}: next-access field disagrees", path.display());
+        assert!(
+            trace.next_access_is_consistent(),
+            "{}: next-access field disagrees",
+            path.display()
+        );
     }
 }
 
@@ -55,11 +71,16 @@ fn plain_and_zstd_oracle_general_are_the_same_trace() {
     // No "oracleGeneral" in the name: the format is given explicitly.
     let plain_path = dir.path().join("web07.dat");
     std::fs::write(&plain_path, &raw).unwrap_or_else(|e| panic!("{e}"));
-    let plain = read_trace(&plain_path, Some(TraceFormat::OracleGeneral)).unwrap_or_else(|e| panic!("{e}"));
+    let plain =
+        read_trace(&plain_path, Some(TraceFormat::OracleGeneral)).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(plain.requests(), zstd.requests());
     // Re-encoding gives back the file byte for byte (ids, sizes, 1-based next access, timestamps).
-    let encoded: Vec<u8> =
-        zstd.requests().iter().enumerate().flat_map(|(i, r)| encode_record(i as u64, r)).collect();
+    let encoded: Vec<u8> = zstd
+        .requests()
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| encode_record(i as u64, r))
+        .collect();
     assert_eq!(encoded, raw);
 }
 
@@ -70,9 +91,13 @@ fn text_and_csv_exports_replay_like_the_original() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let text_path = dir.path().join("cdn.txt");
     let csv_path = dir.path().join("cdn.csv");
-    let mut text = std::io::BufWriter::new(std::fs::File::create(&text_path).unwrap_or_else(|e| panic!("{e}")));
-    let mut csv = std::io::BufWriter::new(std::fs::File::create(&csv_path).unwrap_or_else(|e| panic!("{e}")));
-    writeln!(text, "# exported").and_then(|_| writeln!(csv, "timestamp,obj_id,obj_size"))
+    let mut text = std::io::BufWriter::new(
+        std::fs::File::create(&text_path).unwrap_or_else(|e| panic!("{e}")),
+    );
+    let mut csv =
+        std::io::BufWriter::new(std::fs::File::create(&csv_path).unwrap_or_else(|e| panic!("{e}")));
+    writeln!(text, "# exported")
+        .and_then(|_| writeln!(csv, "timestamp,obj_id,obj_size"))
         .unwrap_or_else(|e| panic!("{e}"));
     for (i, r) in original.requests().iter().enumerate() {
         // Keys as text that is not a number, so the text readers hash them.
@@ -88,7 +113,12 @@ fn text_and_csv_exports_replay_like_the_original() {
         assert_eq!(copy.distinct_objects(), original.distinct_objects());
         assert_eq!(copy.distinct_bytes(), original.distinct_bytes());
         // Same next-access structure, so the same Belady and the same LRU.
-        let next = |t: &Trace| t.requests().iter().map(|r| r.next_access).collect::<Vec<_>>();
+        let next = |t: &Trace| {
+            t.requests()
+                .iter()
+                .map(|r| r.next_access)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(next(copy), next(&original));
         assert_eq!(lru_misses(copy, 500), lru_misses(&original, 500));
     }
@@ -101,16 +131,28 @@ fn bad_files_give_clear_errors() {
     assert!(matches!(missing, Err(SimError::Io { .. })));
 
     let truncated = dir.path().join("t.oracleGeneral.bin");
-    let one = larder_runtime::sim::Request { id: 9, size: 1, next_access: u64::MAX };
+    let one = larder_runtime::sim::Request {
+        id: 9,
+        size: 1,
+        next_access: u64::MAX,
+    };
     let mut bytes = encode_record(0, &one).to_vec();
     bytes.extend_from_slice(&[0u8; 16]);
     std::fs::write(&truncated, bytes).unwrap_or_else(|e| panic!("{e}"));
-    let err = read_trace(&truncated, None).err().map(|e| (e.code(), e.to_string()));
-    assert!(matches!(&err, Some(("bad_trace", m)) if m.contains("partial record")), "{err:?}");
+    let err = read_trace(&truncated, None)
+        .err()
+        .map(|e| (e.code(), e.to_string()));
+    assert!(
+        matches!(&err, Some(("bad_trace", m)) if m.contains("partial record")),
+        "{err:?}"
+    );
 
     let empty = dir.path().join("empty.txt");
     std::fs::write(&empty, "# nothing\n\n").unwrap_or_else(|e| panic!("{e}"));
-    assert!(matches!(read_trace(&empty, None), Err(SimError::EmptyTrace { .. })));
+    assert!(matches!(
+        read_trace(&empty, None),
+        Err(SimError::EmptyTrace { .. })
+    ));
 
     let bad_zstd = dir.path().join("bad.oracleGeneral.bin.zst");
     std::fs::write(&bad_zstd, [0x28, 0xb5, 0x2f, 0xfd, 1, 2, 3]).unwrap_or_else(|e| panic!("{e}"));

@@ -18,9 +18,15 @@ use larder_runtime::sim::{CapacitySpec, Trace, read_trace};
 const FIXTURE: &str = include_str!("sim_libcachesim_reference.tsv");
 
 fn trace_dir() -> PathBuf {
-    std::env::var_os("LARDER_TRACES").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("..").join("shared").join("traces")
-    })
+    std::env::var_os("LARDER_TRACES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("..")
+                .join("shared")
+                .join("traces")
+        })
 }
 
 struct Row {
@@ -36,7 +42,10 @@ fn fixture() -> BTreeMap<String, Vec<Row>> {
     for line in FIXTURE.lines().filter(|l| !l.starts_with('#')).skip(1) {
         let f: Vec<&str> = line.split('\t').collect();
         assert_eq!(f.len(), 6, "bad fixture line {line:?}");
-        let num = |i: usize| f[i].parse::<u64>().unwrap_or_else(|_| panic!("bad number in {line:?}"));
+        let num = |i: usize| {
+            f[i].parse::<u64>()
+                .unwrap_or_else(|_| panic!("bad number in {line:?}"))
+        };
         by_trace.entry(f[0].to_string()).or_default().push(Row {
             percent: num(1) as f64,
             capacity: num(2),
@@ -70,11 +79,20 @@ fn compare(policies: &[&str], percents: &[f64], allowed_difference: f64) {
         let trace = read_trace(&path, None).unwrap_or_else(|e| {
             panic!("{e} (set LARDER_TRACES to the directory holding the shared traces)")
         });
-        let wanted = |r: &&Row| policies.contains(&r.policy.as_str()) && percents.contains(&r.percent);
+        let wanted =
+            |r: &&Row| policies.contains(&r.policy.as_str()) && percents.contains(&r.percent);
         for row in rows.iter().filter(wanted) {
-            assert_eq!(trace.len() as u64, row.requests, "{name}: request count differs");
+            assert_eq!(
+                trace.len() as u64,
+                row.requests,
+                "{name}: request count differs"
+            );
             let (capacity, misses) = our_misses(&trace, row.percent, &row.policy);
-            assert_eq!(capacity, row.capacity, "{name} {}%: capacity resolves differently", row.percent);
+            assert_eq!(
+                capacity, row.capacity,
+                "{name} {}%: capacity resolves differently",
+                row.percent
+            );
             let difference = (misses as f64 - row.misses as f64).abs() / row.requests as f64;
             if difference > allowed_difference {
                 failures.push(format!(
@@ -86,7 +104,11 @@ fn compare(policies: &[&str], percents: &[f64], allowed_difference: f64) {
         }
     }
     assert!(compared > 0, "the fixture has no rows for {policies:?}");
-    assert!(failures.is_empty(), "disagreements with libCacheSim:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "disagreements with libCacheSim:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]

@@ -6,7 +6,12 @@ use larder_runtime::BuiltinPolicy;
 use larder_runtime::sim::{CapacitySpec, SimError, SimPolicy, Simulation, ZipfSpec, wasm_policy};
 
 fn zipf() -> larder_runtime::sim::Trace {
-    let spec = ZipfSpec { alpha: 0.9, objects: 5_000, requests: 60_000, seed: 11 };
+    let spec = ZipfSpec {
+        alpha: 0.9,
+        objects: 5_000,
+        requests: 60_000,
+        seed: 11,
+    };
     spec.generate().unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -22,7 +27,9 @@ fn wasm_lru_gives_the_builtin_lru_miss_counts() {
     let report = sim.run("zipf", &trace).unwrap_or_else(|e| panic!("{e}"));
     for cap in &report.capacities {
         let native = cap.get("lru").unwrap_or_else(|| panic!("no lru row"));
-        let plugin = cap.get("lru.wasm").unwrap_or_else(|| panic!("no plugin row"));
+        let plugin = cap
+            .get("lru.wasm")
+            .unwrap_or_else(|| panic!("no plugin row"));
         assert_eq!(plugin.plugin_faults, Some(0), "{}", cap.spec);
         assert_eq!(plugin.misses, native.misses, "{}", cap.spec);
         assert_eq!(plugin.evictions, native.evictions, "{}", cap.spec);
@@ -41,7 +48,9 @@ fn a_plugin_that_names_garbage_victims_is_flagged() {
         belady: None,
     };
     let report = sim.run("zipf", &trace).unwrap_or_else(|e| panic!("{e}"));
-    let row = report.capacities[0].get("garbage").unwrap_or_else(|| panic!("no row"));
+    let row = report.capacities[0]
+        .get("garbage")
+        .unwrap_or_else(|| panic!("no row"));
     assert!(row.plugin_faults.is_some_and(|f| f > 0), "{row:?}");
     assert!(report.to_table().contains("misbehaved"));
 }
@@ -49,7 +58,10 @@ fn a_plugin_that_names_garbage_victims_is_flagged() {
 #[test]
 fn bytes_that_are_not_an_eviction_plugin_are_refused_clearly() {
     let err = wasm_policy("junk", b"not wasm at all").err();
-    assert!(matches!(&err, Some(SimError::Policy { policy, .. }) if policy == "junk"), "{err:?}");
+    assert!(
+        matches!(&err, Some(SimError::Policy { policy, .. }) if policy == "junk"),
+        "{err:?}"
+    );
     // A valid plugin without the eviction hook.
     let err = wasm_policy("prefetch", larder_plugin_wasm::SEQUENTIAL_PREFETCH).err();
     assert!(err.is_some_and(|e| e.to_string().contains("eviction hook")));

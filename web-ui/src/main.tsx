@@ -5,11 +5,13 @@ import { useEffect, useState } from 'preact/hooks';
 import { Alerts } from './pages/Alerts';
 import { Namespaces } from './pages/Namespaces';
 import { Overview } from './pages/Overview';
+import { Plugins } from './pages/Plugins';
 import './style.css';
 
 const PAGES = [
   { path: '', label: 'Overview', view: Overview },
   { path: 'namespaces', label: 'Namespaces', view: Namespaces },
+  { path: 'plugins', label: 'Plugins', view: Plugins },
   { path: 'alerts', label: 'Alerts', view: Alerts },
 ];
 

@@ -40,7 +40,7 @@ test('create a namespace, then edit its capacity and TTL', async ({ page, baseUR
   const name = `e2e-${Date.now()}`;
   await page.goto('/#/namespaces');
   const form = page.getByRole('form', { name: 'create namespace' });
-  await form.getByLabel('name').fill(name);
+  await form.getByLabel('name', { exact: true }).fill(name);
   await form.getByLabel('capacity (MiB)').fill('32');
   await form.getByLabel('default TTL (s)').fill('60');
   await form.getByRole('button', { name: 'Create namespace' }).click();
@@ -70,8 +70,8 @@ test('alerts page adds a rule and shows it firing on real misses', async ({ page
   await page.goto('/#/alerts');
   await expect(page.getByTestId('alerts-active')).toContainText('Nothing firing.');
   const form = page.getByRole('form', { name: 'add alert rule' });
-  await form.getByLabel('name').fill('e2e-cold');
-  await form.getByLabel('namespace').fill('default');
+  await form.getByLabel('name', { exact: true }).fill('e2e-cold');
+  await form.getByLabel('namespace', { exact: true }).fill('default');
   await form.getByLabel('window (s)').fill('1');
   await form.getByLabel('cool-down (s)').fill('1');
   await form.getByRole('button', { name: 'Add rule' }).click();

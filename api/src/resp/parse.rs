@@ -374,6 +374,6 @@ mod tests {
         assert_eq!(parser.needed(), 9 + 10 + 2);
         input.extend_from_slice(b"456789\r\n");
         assert_eq!(parser.parse(&input).unwrap(), Parsed::Frame(input.len()));
-        assert_eq!(parser.args(), &[9..19]);
+        assert_eq!(parser.args().to_vec(), vec![Range { start: 9, end: 19 }]);
     }
 }

@@ -40,14 +40,17 @@ pub fn intercept(args: &Args<'_>, session: &Session) -> Option<ReadThrough> {
 }
 
 /// Answer `command`: resident keys from the store, the rest fetched from the origin concurrently
-/// (each within the origin's timeout).
+/// (each within the origin's timeout). Every key read is reported to the prefetch hook.
 pub async fn answer(command: ReadThrough, session: &Session, reply: &mut Reply) {
     let ns = &session.namespace;
     let mut values: Vec<Option<Bytes>> = Vec::with_capacity(command.keys.len());
     let mut fetches = JoinSet::new();
     for (i, key) in command.keys.into_iter().enumerate() {
         match ns.store().get(&key, Bytes::copy_from_slice) {
-            Some(value) => values.push(Some(value)),
+            Some(value) => {
+                origin::record_access(ns, &key, true);
+                values.push(Some(value));
+            }
             None => {
                 values.push(None);
                 let ns = ns.clone();

@@ -105,7 +105,8 @@ pub struct IncrParams {
 
 /// A value: opaque bytes, never transcoded.
 #[derive(ToSchema)]
-pub struct OctetStream(#[schema(value_type = String, format = Binary)] Vec<u8>);
+#[schema(value_type = String, format = Binary)]
+pub struct OctetStream(Vec<u8>);
 
 /// The new value of a counter.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -135,7 +136,11 @@ pub async fn get_key(State(state): State<AppState>, path: KeyPath) -> Result<Res
     let store = ns.store();
     check_key(&path.key)?;
     let value = match store.get_vec(&path.key) {
-        Some(value) => Bytes::from(value),
+        Some(value) => {
+            // Feeds the prefetch hook; returns at once when the namespace has no origin.
+            larder_runtime::origin::record_access(&ns, &path.key, true);
+            Bytes::from(value)
+        }
         // Read-through: fetched from the namespace's origin, stored, returned.
         None if ns.origin().is_enabled() => {
             larder_runtime::origin::fetch_after_miss(&ns, &path.key)

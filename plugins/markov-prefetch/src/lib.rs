@@ -35,7 +35,7 @@ impl Markov {
             // Replace the weakest successor, so a changed pattern is picked up.
             *weakest = (key.to_vec(), 1);
         }
-        successors.sort_by(|a, b| b.1.cmp(&a.1));
+        successors.sort_by_key(|s| std::cmp::Reverse(s.1));
     }
 }
 

@@ -101,7 +101,7 @@ impl ExperimentSpec {
         let mut out = Vec::with_capacity(self.arms.len());
         for arm in &self.arms {
             let share = u64::from(arm.weight) * shard_count as u64;
-            if share % total != 0 {
+            if !share.is_multiple_of(total) {
                 return bad(format!(
                     "weights {} cannot be expressed with the namespace's {shard_count} shards: each \
                      arm gets whole shards, so weight / total weight × {shard_count} must be a whole \

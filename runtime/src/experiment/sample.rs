@@ -27,7 +27,8 @@ pub struct SampledEvent {
 
 /// The per-shard threshold for a sampling `rate` in (0, 1]: compare `hash & 0xFFFF_FFFF` to it.
 pub fn threshold_for(rate: f64) -> u64 {
-    if !(rate > 0.0) {
+    // NaN and non-positive rates sample nothing.
+    if rate.is_nan() || rate <= 0.0 {
         return 0;
     }
     ((rate.min(1.0) * (1u64 << 32) as f64).round() as u64).max(1)

@@ -66,7 +66,7 @@ impl HookCounters {
     pub fn call(&self) -> bool {
         let n = self.calls.load(Relaxed);
         self.calls.store(n + 1, Relaxed);
-        n % TIME_SAMPLE == 0
+        n.is_multiple_of(TIME_SAMPLE)
     }
 
     pub fn time(&self, nanos: u64) {
@@ -237,7 +237,10 @@ pub struct PluginCollector {
     descs: Vec<Desc>,
 }
 
-const COUNTERS: &[(&str, &str, fn(&HookSnapshot) -> u64)] = &[
+/// (metric name, help, how to read it from a snapshot)
+type Reading = (&'static str, &'static str, fn(&HookSnapshot) -> u64);
+
+const COUNTERS: &[Reading] = &[
     (
         "larder_plugin_calls_total",
         "Calls into a plugin hook.",
@@ -274,7 +277,7 @@ const COUNTERS: &[(&str, &str, fn(&HookSnapshot) -> u64)] = &[
         |s| s.rejections,
     ),
 ];
-const GAUGES: &[(&str, &str, fn(&HookSnapshot) -> u64)] = &[
+const GAUGES: &[Reading] = &[
     (
         "larder_plugin_fallback_active",
         "Plugin instances currently replaced by the namespace's built-in fallback.",

@@ -262,15 +262,8 @@ impl PluginHost {
     }
 }
 
-/// Seeds differ per namespace and shard but are reproducible: same config, same decisions.
 fn init_args(namespace: &str, shard: u32, capacity_bytes: u64) -> InitArgs {
-    let namespace_id = key_hash(namespace.as_bytes());
-    InitArgs {
-        namespace_id,
-        shard,
-        capacity_bytes,
-        seed: namespace_id ^ (shard as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-    }
+    init_args_from(key_hash(namespace.as_bytes()), shard, capacity_bytes)
 }
 
 /// Builds one eviction policy per shard for a namespace: a built-in, or plugin instances.
@@ -321,6 +314,7 @@ impl EvictionSource {
     }
 }
 
+/// Seeds differ per namespace and shard but are reproducible: same config, same decisions.
 fn init_args_from(namespace_id: u64, shard: u32, capacity_bytes: u64) -> InitArgs {
     InitArgs {
         namespace_id,

@@ -110,7 +110,7 @@ mod tests {
         assert!("plugin:".parse::<PolicyRef>().is_err());
         assert!("plugin:xyz".parse::<PolicyRef>().is_err());
         assert!(
-            "fifo"
+            "arc"
                 .parse::<PolicyRef>()
                 .unwrap_err()
                 .contains("plugin:<version id>")

@@ -53,7 +53,9 @@ impl std::str::FromStr for BeladyVariant {
         match s.to_ascii_lowercase().as_str() {
             "demand" | "classic" | "" => Ok(Self::Demand),
             "bypass" => Ok(Self::Bypass),
-            _ => Err(format!("unknown Belady variant {s:?}; expected demand or bypass")),
+            _ => Err(format!(
+                "unknown Belady variant {s:?}; expected demand or bypass"
+            )),
         }
     }
 }
@@ -98,7 +100,11 @@ pub fn belady_variant(trace: &Trace, capacity: Capacity, variant: BeladyVariant)
         }
         // (Re)admit the object under its next access; on a hit it keeps the charge it had.
         let charge = if held != 0 { held - 1 } else { charge };
-        let own_key = if r.next_access == NEVER { n + i as u64 } else { r.next_access };
+        let own_key = if r.next_access == NEVER {
+            n + i as u64
+        } else {
+            r.next_access
+        };
         if let Some(slot) = resident_charge.get_mut(own_key as usize) {
             *slot = charge + 1;
         }
@@ -107,7 +113,9 @@ pub fn belady_variant(trace: &Trace, capacity: Capacity, variant: BeladyVariant)
         // Under demand admission the object just requested is set aside while others go.
         let mut set_aside = None;
         while used > capacity {
-            let Some((key, stored)) = heap.pop() else { break };
+            let Some((key, stored)) = heap.pop() else {
+                break;
+            };
             if key == own_key && variant == BeladyVariant::Demand {
                 set_aside = Some((key, stored));
                 continue;
@@ -130,5 +138,8 @@ pub fn belady_variant(trace: &Trace, capacity: Capacity, variant: BeladyVariant)
             heap.push(entry);
         }
     }
-    ReplayOutcome { counts, elapsed: started.elapsed() }
+    ReplayOutcome {
+        counts,
+        elapsed: started.elapsed(),
+    }
 }

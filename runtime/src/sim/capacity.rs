@@ -53,22 +53,30 @@ impl std::fmt::Display for Capacity {
 impl CapacitySpec {
     /// Parse one capacity (`10%`, `5000`, `64MiB`).
     pub fn parse(spec: &str) -> Result<Self, SimError> {
-        let bad = |message: &str| SimError::BadCapacity { spec: spec.to_string(), message: message.into() };
+        let bad = |message: &str| SimError::BadCapacity {
+            spec: spec.to_string(),
+            message: message.into(),
+        };
         let s = spec.trim();
         if let Some(p) = s.strip_suffix('%') {
-            let p: f64 = p.trim().parse().map_err(|_| bad("expected a number before %"))?;
+            let p: f64 = p
+                .trim()
+                .parse()
+                .map_err(|_| bad("expected a number before %"))?;
             if !(p > 0.0 && p <= 100.0) {
                 return Err(bad("a percentage must be above 0 and at most 100"));
             }
             return Ok(Self::Percent(p));
         }
-        let digits_end = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+        let digits_end = s
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(s.len());
         let (number, unit) = s.split_at(digits_end);
         let unit = unit.trim();
         if unit.is_empty() {
-            let n: u64 = number
-                .parse()
-                .map_err(|_| bad("expected an object count, a percentage or a size such as 64MiB"))?;
+            let n: u64 = number.parse().map_err(|_| {
+                bad("expected an object count, a percentage or a size such as 64MiB")
+            })?;
             if n == 0 {
                 return Err(bad("capacity must be at least 1"));
             }
@@ -84,9 +92,15 @@ impl CapacitySpec {
             "mb" => 1_000_000,
             "gb" => 1_000_000_000,
             "tb" => 1_000_000_000_000,
-            _ => return Err(bad("unknown size unit; use B, KiB, MiB, GiB, TiB (or KB, MB, GB, TB)")),
+            _ => {
+                return Err(bad(
+                    "unknown size unit; use B, KiB, MiB, GiB, TiB (or KB, MB, GB, TB)",
+                ));
+            }
         };
-        let number: f64 = number.parse().map_err(|_| bad("expected a number before the unit"))?;
+        let number: f64 = number
+            .parse()
+            .map_err(|_| bad("expected a number before the unit"))?;
         let bytes = number * multiplier as f64;
         if !(bytes >= 1.0 && bytes < u64::MAX as f64) {
             return Err(bad("byte capacity out of range"));
@@ -96,10 +110,16 @@ impl CapacitySpec {
 
     /// Parse a comma-separated list (`1%,10%`).
     pub fn parse_list(list: &str) -> Result<Vec<Self>, SimError> {
-        let specs: Vec<Self> =
-            list.split(',').filter(|s| !s.trim().is_empty()).map(Self::parse).collect::<Result<_, _>>()?;
+        let specs: Vec<Self> = list
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(Self::parse)
+            .collect::<Result<_, _>>()?;
         if specs.is_empty() {
-            return Err(SimError::BadCapacity { spec: list.to_string(), message: "no capacity given".into() });
+            return Err(SimError::BadCapacity {
+                spec: list.to_string(),
+                message: "no capacity given".into(),
+            });
         }
         Ok(specs)
     }
@@ -149,26 +169,53 @@ mod tests {
 
     #[test]
     fn parses_every_form() {
-        assert_eq!(CapacitySpec::parse("10%").ok(), Some(CapacitySpec::Percent(10.0)));
-        assert_eq!(CapacitySpec::parse("0.5%").ok(), Some(CapacitySpec::Percent(0.5)));
-        assert_eq!(CapacitySpec::parse("5000").ok(), Some(CapacitySpec::Objects(5000)));
-        assert_eq!(CapacitySpec::parse("64MiB").ok(), Some(CapacitySpec::Bytes(64 << 20)));
-        assert_eq!(CapacitySpec::parse("1.5 KiB").ok(), Some(CapacitySpec::Bytes(1536)));
-        assert_eq!(CapacitySpec::parse("2GB").ok(), Some(CapacitySpec::Bytes(2_000_000_000)));
+        assert_eq!(
+            CapacitySpec::parse("10%").ok(),
+            Some(CapacitySpec::Percent(10.0))
+        );
+        assert_eq!(
+            CapacitySpec::parse("0.5%").ok(),
+            Some(CapacitySpec::Percent(0.5))
+        );
+        assert_eq!(
+            CapacitySpec::parse("5000").ok(),
+            Some(CapacitySpec::Objects(5000))
+        );
+        assert_eq!(
+            CapacitySpec::parse("64MiB").ok(),
+            Some(CapacitySpec::Bytes(64 << 20))
+        );
+        assert_eq!(
+            CapacitySpec::parse("1.5 KiB").ok(),
+            Some(CapacitySpec::Bytes(1536))
+        );
+        assert_eq!(
+            CapacitySpec::parse("2GB").ok(),
+            Some(CapacitySpec::Bytes(2_000_000_000))
+        );
     }
 
     #[test]
     fn rejects_nonsense_with_a_reason() {
         for bad in ["", "0", "-3", "150%", "0%", "abc", "12 parsecs", "1.5", "%"] {
-            assert!(CapacitySpec::parse(bad).is_err(), "{bad:?} should be rejected");
+            assert!(
+                CapacitySpec::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 
     #[test]
     fn percent_is_a_share_of_distinct_objects_rounded_down() {
         let trace = Trace::from_keys((0..5684u64).map(|id| (id, 1)));
-        assert_eq!(CapacitySpec::Percent(10.0).resolve(&trace), Capacity::Objects(568));
-        assert_eq!(CapacitySpec::Percent(0.001).resolve(&trace), Capacity::Objects(1));
+        assert_eq!(
+            CapacitySpec::Percent(10.0).resolve(&trace),
+            Capacity::Objects(568)
+        );
+        assert_eq!(
+            CapacitySpec::Percent(0.001).resolve(&trace),
+            Capacity::Objects(1)
+        );
     }
 
     #[test]

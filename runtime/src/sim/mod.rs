@@ -30,12 +30,12 @@ pub mod trace;
 pub mod wasm;
 pub mod zipf;
 
+pub use belady::BeladyVariant;
 pub use capacity::{Capacity, CapacitySpec};
 pub use error::SimError;
 pub use format::{TraceFormat, read_trace};
 pub use report::{CapacityResult, PolicyResult, SimReport};
-pub use belady::BeladyVariant;
 pub use run::{FaultCount, PolicyFactory, SimPolicy, Simulation};
-pub use wasm::{wasm_policy, wasm_policy_file};
 pub use trace::{Request, Trace};
+pub use wasm::{wasm_policy, wasm_policy_file};
 pub use zipf::ZipfSpec;

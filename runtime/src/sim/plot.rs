@@ -43,10 +43,22 @@ pub fn miss_ratio_svg(report: &SimReport) -> Result<String, SimError> {
     let caption = format!("miss ratio curve: {}", report.trace.name);
     let mut svg = String::new();
     let result = if hi / lo >= 10.0 {
-        draw(&mut svg, &caption, unit, (lo * 0.8..hi * 1.25).log_scale(), &series)
+        draw(
+            &mut svg,
+            &caption,
+            unit,
+            (lo * 0.8..hi * 1.25).log_scale(),
+            &series,
+        )
     } else {
         let pad = ((hi - lo) * 0.1).max(lo * 0.1).max(1.0);
-        draw(&mut svg, &caption, unit, (lo - pad).max(0.0)..hi + pad, &series)
+        draw(
+            &mut svg,
+            &caption,
+            unit,
+            (lo - pad).max(0.0)..hi + pad,
+            &series,
+        )
     };
     result.map_err(|e| SimError::Plot(e.to_string()))?;
     Ok(svg)
@@ -78,7 +90,11 @@ where
         .x_label_formatter(&|x| format_amount(*x))
         .draw()?;
     for (i, (name, points)) in series.iter().enumerate() {
-        let color = if name.starts_with("belady") { BLACK.to_rgba() } else { Palette99::pick(i).to_rgba() };
+        let color = if name.starts_with("belady") {
+            BLACK.to_rgba()
+        } else {
+            Palette99::pick(i).to_rgba()
+        };
         let style = color.stroke_width(2);
         chart
             .draw_series(LineSeries::new(points.iter().copied(), style))?

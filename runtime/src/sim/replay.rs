@@ -83,7 +83,10 @@ pub fn replay(trace: &Trace, capacity: Capacity, policy: &mut dyn EvictionPolicy
         state.request(r.id, r.size);
     }
     state.flush_access();
-    ReplayOutcome { counts: state.counts, elapsed: started.elapsed() }
+    ReplayOutcome {
+        counts: state.counts,
+        elapsed: started.elapsed(),
+    }
 }
 
 /// What a slot holds.
@@ -143,7 +146,11 @@ impl<'p> Replay<'p> {
             self.counts.too_large += 1;
             return;
         }
-        let state = SlotState { id, charge, occupied: true };
+        let state = SlotState {
+            id,
+            charge,
+            occupied: true,
+        };
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slots[slot as usize] = state;
@@ -158,7 +165,11 @@ impl<'p> Replay<'p> {
         self.used += u64::from(charge);
         self.flush_access();
         let hash = crate::hash::key_hash(&id.to_le_bytes());
-        self.policy.on_insert(EntryMeta { slot, hash, size: charge });
+        self.policy.on_insert(EntryMeta {
+            slot,
+            hash,
+            size: charge,
+        });
         self.evict_to_fit();
     }
 

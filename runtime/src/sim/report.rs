@@ -93,7 +93,11 @@ impl PolicyResult {
             shortfalls: c.shortfalls,
             invalid_victims: c.invalid_victims,
             seconds,
-            requests_per_sec: if seconds > 0.0 { c.requests as f64 / seconds } else { 0.0 },
+            requests_per_sec: if seconds > 0.0 {
+                c.requests as f64 / seconds
+            } else {
+                0.0
+            },
             gap_closed: None,
             plugin_faults: None,
             exact: None,
@@ -103,17 +107,27 @@ impl PolicyResult {
 
 impl CapacityResult {
     pub fn new(spec: CapacitySpec, capacity: Capacity) -> Self {
-        Self { spec: spec.to_string(), capacity, policies: Vec::new(), belady: None }
+        Self {
+            spec: spec.to_string(),
+            capacity,
+            policies: Vec::new(),
+            belady: None,
+        }
     }
 
     /// The result for `policy` at this capacity.
     pub fn get(&self, policy: &str) -> Option<&PolicyResult> {
-        self.policies.iter().chain(&self.belady).find(|p| p.policy == policy)
+        self.policies
+            .iter()
+            .chain(&self.belady)
+            .find(|p| p.policy == policy)
     }
 
     /// Fill in every policy's gap closed from LRU to an exact Belady bound.
     pub fn compute_gaps(&mut self) {
-        let (Some(belady), Some(lru)) = (&self.belady, self.get("lru")) else { return };
+        let (Some(belady), Some(lru)) = (&self.belady, self.get("lru")) else {
+            return;
+        };
         if belady.exact != Some(true) {
             return;
         }
@@ -139,7 +153,14 @@ impl SimReport {
             "trace {}: {} requests, {} distinct objects, {} distinct bytes\n\n",
             t.name, t.requests, t.distinct_objects, t.distinct_bytes
         );
-        let header = ["capacity", "policy", "miss ratio", "byte miss ratio", "gap closed", "requests/s"];
+        let header = [
+            "capacity",
+            "policy",
+            "miss ratio",
+            "byte miss ratio",
+            "gap closed",
+            "requests/s",
+        ];
         let mut rows: Vec<[String; 6]> = Vec::new();
         let mut notes = Vec::new();
         for c in &self.capacities {
@@ -152,7 +173,10 @@ impl SimReport {
                         "* Belady at a byte capacity: furthest-next-access heuristic, not the optimum",
                     );
                 }
-                if p.shortfalls > 0 || p.invalid_victims > 0 || p.plugin_faults.is_some_and(|f| f > 0) {
+                if p.shortfalls > 0
+                    || p.invalid_victims > 0
+                    || p.plugin_faults.is_some_and(|f| f > 0)
+                {
                     notes.push(
                         "! the policy misbehaved: see shortfalls, invalid_victims, plugin_faults in --json",
                     );
@@ -163,8 +187,13 @@ impl SimReport {
                     name,
                     format!("{:.4}", p.miss_ratio),
                     format!("{:.4}", p.byte_miss_ratio),
-                    p.gap_closed.map_or_else(|| "-".into(), |g| format!("{:.1}%", g * 100.0)),
-                    if p.exact.is_some() { "-".into() } else { format_rate(p.requests_per_sec) },
+                    p.gap_closed
+                        .map_or_else(|| "-".into(), |g| format!("{:.1}%", g * 100.0)),
+                    if p.exact.is_some() {
+                        "-".into()
+                    } else {
+                        format_rate(p.requests_per_sec)
+                    },
                 ]);
             }
         }

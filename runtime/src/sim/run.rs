@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
+use super::SimError;
 use super::belady::{BeladyVariant, belady_variant, is_exact};
 use super::capacity::CapacitySpec;
 use super::replay::replay;
 use super::report::{CapacityResult, PolicyResult, SimReport, TraceSummary};
 use super::trace::Trace;
-use super::SimError;
 use crate::policy::{BuiltinPolicy, EvictionPolicy};
 
 /// Builds a fresh policy instance for a capacity (objects or bytes, whichever the replay charges).
@@ -34,12 +34,20 @@ enum PolicySource {
 impl SimPolicy {
     /// A built-in policy, built through [`BuiltinPolicy::build`] as the server builds it.
     pub fn builtin(policy: BuiltinPolicy) -> Self {
-        Self { name: policy.as_str().to_string(), source: PolicySource::Builtin(policy), fault_count: None }
+        Self {
+            name: policy.as_str().to_string(),
+            source: PolicySource::Builtin(policy),
+            fault_count: None,
+        }
     }
 
     /// Any policy, shown as `name`.
     pub fn custom(name: impl Into<String>, factory: PolicyFactory) -> Self {
-        Self { name: name.into(), source: PolicySource::Factory(factory), fault_count: None }
+        Self {
+            name: name.into(),
+            source: PolicySource::Factory(factory),
+            fault_count: None,
+        }
     }
 
     /// Report, per replay, how much `faults` (a running total) grew: a plugin that faults is
@@ -56,16 +64,19 @@ impl SimPolicy {
     fn build(&self, capacity: u64) -> Result<Box<dyn EvictionPolicy>, SimError> {
         match &self.source {
             PolicySource::Builtin(p) => Ok(p.build(capacity)),
-            PolicySource::Factory(f) => {
-                f(capacity).map_err(|message| SimError::Policy { policy: self.name.clone(), message })
-            }
+            PolicySource::Factory(f) => f(capacity).map_err(|message| SimError::Policy {
+                policy: self.name.clone(),
+                message,
+            }),
         }
     }
 }
 
 impl std::fmt::Debug for SimPolicy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimPolicy").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("SimPolicy")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -85,7 +96,11 @@ impl Simulation {
     /// Runs are sequential so each one's requests/s is measured on an otherwise idle core.
     pub fn run(&self, trace_name: &str, trace: &Trace) -> Result<SimReport, SimError> {
         let mut policies = self.policies.clone();
-        if self.belady.is_some() && !policies.iter().any(|p| p.name() == BuiltinPolicy::Lru.as_str()) {
+        if self.belady.is_some()
+            && !policies
+                .iter()
+                .any(|p| p.name() == BuiltinPolicy::Lru.as_str())
+        {
             policies.insert(0, SimPolicy::builtin(BuiltinPolicy::Lru));
         }
         let mut capacities = Vec::with_capacity(self.capacities.len());
@@ -112,6 +127,9 @@ impl Simulation {
             result.compute_gaps();
             capacities.push(result);
         }
-        Ok(SimReport { trace: TraceSummary::of(trace_name, trace), capacities })
+        Ok(SimReport {
+            trace: TraceSummary::of(trace_name, trace),
+            capacities,
+        })
     }
 }

@@ -44,14 +44,23 @@ impl Trace {
             sizes.entry(r.id).or_insert(r.size);
         }
         let distinct_bytes = sizes.values().map(|&s| u64::from(s)).sum();
-        Self { distinct_objects: sizes.len() as u64, distinct_bytes, requested_bytes, requests }
+        Self {
+            distinct_objects: sizes.len() as u64,
+            distinct_bytes,
+            requested_bytes,
+            requests,
+        }
     }
 
     /// A trace from `(id, size)` pairs; next-access indices are computed here.
     pub fn from_keys(keys: impl IntoIterator<Item = (u64, u32)>) -> Self {
         let mut requests: Vec<Request> = keys
             .into_iter()
-            .map(|(id, size)| Request { id, size, next_access: NEVER })
+            .map(|(id, size)| Request {
+                id,
+                size,
+                next_access: NEVER,
+            })
             .collect();
         fill_next_access(&mut requests);
         Self::from_requests(requests)
@@ -84,7 +93,10 @@ impl Trace {
     pub fn next_access_is_consistent(&self) -> bool {
         let mut expected = self.requests.clone();
         fill_next_access(&mut expected);
-        expected.iter().zip(&self.requests).all(|(a, b)| a.next_access == b.next_access)
+        expected
+            .iter()
+            .zip(&self.requests)
+            .all(|(a, b)| a.next_access == b.next_access)
     }
 }
 
@@ -111,7 +123,11 @@ mod tests {
 
     #[test]
     fn inconsistent_next_access_is_detected() {
-        let r = |id, next_access| Request { id, size: 1, next_access };
+        let r = |id, next_access| Request {
+            id,
+            size: 1,
+            next_access,
+        };
         let t = Trace::from_requests(vec![r(1, 1), r(1, NEVER), r(2, 0)]);
         assert!(!t.next_access_is_consistent());
     }

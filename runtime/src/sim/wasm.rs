@@ -26,17 +26,30 @@ fn host() -> &'static PluginHost {
 
 /// A policy from a `.wasm` file, named after the file.
 pub fn wasm_policy_file(path: &Path) -> Result<SimPolicy, SimError> {
-    let bytes = std::fs::read(path).map_err(|source| SimError::Io { path: path.to_path_buf(), source })?;
-    let name = path.file_stem().map_or_else(|| "wasm".to_string(), |s| s.to_string_lossy().into_owned());
+    let bytes = std::fs::read(path).map_err(|source| SimError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let name = path
+        .file_stem()
+        .map_or_else(|| "wasm".to_string(), |s| s.to_string_lossy().into_owned());
     wasm_policy(&name, &bytes)
 }
 
 /// A policy from the bytes of a module implementing the eviction hook, shown as `name`.
 pub fn wasm_policy(name: &str, bytes: &[u8]) -> Result<SimPolicy, SimError> {
-    let fail = |message: String| SimError::Policy { policy: name.to_string(), message };
-    let version = host().upload(bytes, name, "").map_err(|e| fail(e.to_string()))?.version;
+    let fail = |message: String| SimError::Policy {
+        policy: name.to_string(),
+        message,
+    };
+    let version = host()
+        .upload(bytes, name, "")
+        .map_err(|e| fail(e.to_string()))?
+        .version;
     if !version.hooks.contains(Hook::Eviction) {
-        return Err(fail("the module does not implement the eviction hook".into()));
+        return Err(fail(
+            "the module does not implement the eviction hook".into(),
+        ));
     }
     let id = version.id.clone();
     let factory = Arc::new(move |capacity_bytes: u64| {
@@ -48,7 +61,9 @@ pub fn wasm_policy(name: &str, bytes: &[u8]) -> Result<SimPolicy, SimError> {
             shards: Some(1),
             ..NamespaceConfig::default()
         };
-        let mut source = host().eviction_source("sim", &config).map_err(|e| e.to_string())?;
+        let mut source = host()
+            .eviction_source("sim", &config)
+            .map_err(|e| e.to_string())?;
         Ok(source.build(capacity_bytes))
     });
     let faults = Arc::new(move || {

@@ -25,7 +25,12 @@ pub struct ZipfSpec {
 
 impl Default for ZipfSpec {
     fn default() -> Self {
-        Self { alpha: 1.0, objects: 100_000, requests: 1_000_000, seed: 1 }
+        Self {
+            alpha: 1.0,
+            objects: 100_000,
+            requests: 1_000_000,
+            seed: 1,
+        }
     }
 }
 
@@ -37,14 +42,20 @@ const MAX_REQUESTS: u64 = 1_000_000_000;
 impl ZipfSpec {
     /// Parse `alpha=0.9,objects=100000,requests=1000000,seed=1`; omitted keys keep their defaults.
     pub fn parse(spec: &str) -> Result<Self, SimError> {
-        let bad = |message: String| SimError::BadZipf { spec: spec.to_string(), message };
+        let bad = |message: String| SimError::BadZipf {
+            spec: spec.to_string(),
+            message,
+        };
         let mut out = Self::default();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (key, value) =
-                part.split_once('=').ok_or_else(|| bad(format!("expected key=value, got {part:?}")))?;
+            let (key, value) = part
+                .split_once('=')
+                .ok_or_else(|| bad(format!("expected key=value, got {part:?}")))?;
             let value = value.trim().replace('_', "");
             let int = |what: &str| {
-                value.parse::<u64>().map_err(|_| bad(format!("{what} must be a whole number, got {value:?}")))
+                value
+                    .parse::<u64>()
+                    .map_err(|_| bad(format!("{what} must be a whole number, got {value:?}")))
             };
             match key.trim() {
                 "alpha" | "skew" | "s" => {
@@ -81,8 +92,10 @@ impl ZipfSpec {
 
     /// Generate the trace (every object has size 1).
     pub fn generate(&self) -> Result<Trace, SimError> {
-        self.validate()
-            .map_err(|message| SimError::BadZipf { spec: self.to_string(), message })?;
+        self.validate().map_err(|message| SimError::BadZipf {
+            spec: self.to_string(),
+            message,
+        })?;
         let mut cdf = Vec::with_capacity(self.objects as usize);
         let mut total = 0.0f64;
         for k in 1..=self.objects {
@@ -116,7 +129,14 @@ mod tests {
     #[test]
     fn parses_with_defaults() {
         let z = ZipfSpec::parse("alpha=0.9,requests=1_000").ok();
-        assert_eq!(z, Some(ZipfSpec { alpha: 0.9, requests: 1000, ..ZipfSpec::default() }));
+        assert_eq!(
+            z,
+            Some(ZipfSpec {
+                alpha: 0.9,
+                requests: 1000,
+                ..ZipfSpec::default()
+            })
+        );
         assert!(ZipfSpec::parse("alpha=x").is_err());
         assert!(ZipfSpec::parse("objects=0").is_err());
         assert!(ZipfSpec::parse("colour=red").is_err());
@@ -124,7 +144,12 @@ mod tests {
 
     #[test]
     fn same_seed_same_trace_and_rank_zero_is_most_popular() {
-        let spec = ZipfSpec { alpha: 1.2, objects: 1000, requests: 20_000, seed: 7 };
+        let spec = ZipfSpec {
+            alpha: 1.2,
+            objects: 1000,
+            requests: 20_000,
+            seed: 7,
+        };
         let (a, b) = (spec.generate().ok(), spec.generate().ok());
         let (a, b) = (a.unwrap_or_default(), b.unwrap_or_default());
         assert_eq!(a.requests(), b.requests());

@@ -12,6 +12,9 @@ export type Alert = Schemas['Alert'];
 export type AlertRule = Schemas['AlertRule'];
 export type AlertRuleList = Schemas['AlertRuleList'];
 export type NamespaceList = Schemas['NamespaceList'];
+export type PluginDetails = Schemas['PluginDetails'];
+export type PluginList = Schemas['PluginList'];
+export type UploadedPlugin = Schemas['UploadedPlugin'];
 
 /** An API error, with the stable code and the server's message. */
 export class ApiError extends Error {
@@ -26,7 +29,10 @@ export class ApiError extends Error {
 
 async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
   const init: RequestInit = { method, headers: {} };
-  if (body !== undefined) {
+  if (body instanceof ArrayBuffer) {
+    init.body = body;
+    init.headers = { 'content-type': 'application/wasm' };
+  } else if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers = { 'content-type': 'application/json' };
   }
@@ -53,6 +59,14 @@ export const api = {
   createNamespace: (req: CreateNamespace) => call<NamespaceInfo>('POST', '/v1/namespaces', req),
   updateNamespace: (name: string, config: NamespaceConfig) =>
     call<NamespaceInfo>('PUT', `/v1/namespaces/${encodeURIComponent(name)}`, config),
+  plugins: () => call<PluginList>('GET', '/v1/plugins'),
+  uploadPlugin: (name: string, description: string, module: ArrayBuffer) =>
+    call<UploadedPlugin>(
+      'POST',
+      `/v1/plugins?${new URLSearchParams({ name, description })}`,
+      module,
+    ),
+  namespace: (name: string) => call<NamespaceInfo>('GET', `/v1/namespaces/${encodeURIComponent(name)}`),
   alerts: () => call<AlertsOverview>('GET', '/v1/alerts'),
   alertRules: () => call<AlertRuleList>('GET', '/v1/alerts/rules'),
   createAlertRule: (rule: AlertRule) => call<AlertRule>('POST', '/v1/alerts/rules', rule),

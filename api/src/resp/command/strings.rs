@@ -187,7 +187,7 @@ pub fn mget(store: &Store, args: &Args<'_>, reply: &mut Reply) {
 }
 
 pub fn mset(store: &Store, args: &Args<'_>, reply: &mut Reply) {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return wrong_arity("mset", reply);
     }
     let mut pairs = args.from(1);

@@ -23,12 +23,17 @@ pub(super) fn read(reader: impl BufRead) -> Result<Trace, ParseError> {
         if line.trim().is_empty() {
             continue;
         }
-        let fields: Vec<&str> = line.split(',').map(|f| f.trim().trim_matches('"')).collect();
+        let fields: Vec<&str> = line
+            .split(',')
+            .map(|f| f.trim().trim_matches('"'))
+            .collect();
         let (key_col, size_col) = match columns {
             Some(c) => c,
             None => {
                 let find = |names: &[&str]| {
-                    fields.iter().position(|f| names.iter().any(|n| f.eq_ignore_ascii_case(n)))
+                    fields
+                        .iter()
+                        .position(|f| names.iter().any(|n| f.eq_ignore_ascii_case(n)))
                 };
                 if let Some(key_col) = find(&KEY_NAMES) {
                     columns = Some((key_col, find(&SIZE_NAMES)));
@@ -45,8 +50,12 @@ pub(super) fn read(reader: impl BufRead) -> Result<Trace, ParseError> {
             .ok_or_else(|| bad(n, format!("no key in column {}", key_col + 1)))?;
         let size = match size_col.and_then(|c| fields.get(c)) {
             None => 1,
-            Some(s) => parse_size(s)
-                .ok_or_else(|| bad(n, format!("size {s:?} is not a number from 0 to 4294967295")))?,
+            Some(s) => parse_size(s).ok_or_else(|| {
+                bad(
+                    n,
+                    format!("size {s:?} is not a number from 0 to 4294967295"),
+                )
+            })?,
         };
         keys.push((key_id(key), size));
     }
@@ -77,12 +86,17 @@ mod tests {
     #[test]
     fn without_header_key_then_size() {
         let t = parse("\"a\", 3\nb,4\n");
-        assert_eq!(t.requests().iter().map(|r| r.size).collect::<Vec<_>>(), vec![3, 4]);
+        assert_eq!(
+            t.requests().iter().map(|r| r.size).collect::<Vec<_>>(),
+            vec![3, 4]
+        );
     }
 
     #[test]
     fn bad_size_is_reported_with_its_line() {
-        let err = read("key,size\nx,1\ny,-2\n".as_bytes()).err().map(|e| e.to_string());
+        let err = read("key,size\nx,1\ny,-2\n".as_bytes())
+            .err()
+            .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.starts_with("line 3:")));
     }
 }

@@ -35,7 +35,9 @@ impl TraceFormat {
     /// The format a file name suggests: `.csv` → CSV, `oracleGeneral`/`.bin`/`.zst` → oracleGeneral,
     /// anything else → text.
     pub fn guess(path: &Path) -> Self {
-        let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase());
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase());
         let name = name.as_deref().unwrap_or("");
         let name = name.strip_suffix(".zst").unwrap_or(name);
         if name.ends_with(".csv") {
@@ -66,7 +68,10 @@ impl std::str::FromStr for TraceFormat {
 /// Read a whole trace file in `format` (guessed from the name when `None`).
 pub fn read_trace(path: &Path, format: Option<TraceFormat>) -> Result<Trace, SimError> {
     let format = format.unwrap_or_else(|| TraceFormat::guess(path));
-    let io = |source| SimError::Io { path: path.to_path_buf(), source };
+    let io = |source| SimError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut file = BufReader::with_capacity(1 << 20, File::open(path).map_err(io)?);
     let compressed = file.fill_buf().map_err(io)?.starts_with(&ZSTD_MAGIC);
     let reader: Box<dyn BufRead> = if compressed {
@@ -77,7 +82,9 @@ pub fn read_trace(path: &Path, format: Option<TraceFormat>) -> Result<Trace, Sim
     };
     let trace = read_stream(reader, format).map_err(|e| e.at(path))?;
     if trace.is_empty() {
-        return Err(SimError::EmptyTrace { path: path.to_path_buf() });
+        return Err(SimError::EmptyTrace {
+            path: path.to_path_buf(),
+        });
     }
     Ok(trace)
 }
@@ -101,8 +108,14 @@ pub enum ParseError {
 impl ParseError {
     fn at(self, path: &Path) -> SimError {
         match self {
-            Self::Io(source) => SimError::Io { path: path.to_path_buf(), source },
-            Self::Malformed(message) => SimError::BadTrace { path: path.to_path_buf(), message },
+            Self::Io(source) => SimError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+            Self::Malformed(message) => SimError::BadTrace {
+                path: path.to_path_buf(),
+                message,
+            },
         }
     }
 }
@@ -125,7 +138,8 @@ impl From<std::io::Error> for ParseError {
 /// The object id of a textual key: the number itself when the key is a decimal `u64` (so a trace
 /// exported to text replays identically), otherwise the key's hash.
 fn key_id(key: &str) -> u64 {
-    key.parse::<u64>().unwrap_or_else(|_| crate::hash::key_hash(key.as_bytes()))
+    key.parse::<u64>()
+        .unwrap_or_else(|_| crate::hash::key_hash(key.as_bytes()))
 }
 
 /// The lines of a text trace, with I/O errors in the reader's error type.

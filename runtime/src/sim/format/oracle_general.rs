@@ -43,7 +43,11 @@ pub(super) fn read(mut reader: impl BufRead) -> Result<Trace, ParseError> {
                 )));
             }
         };
-        requests.push(Request { id, size, next_access });
+        requests.push(Request {
+            id,
+            size,
+            next_access,
+        });
         index += 1;
     }
     Ok(Trace::from_requests(requests))
@@ -68,7 +72,11 @@ fn fill(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 pub fn encode_record(index: u64, request: &Request) -> [u8; RECORD_LEN] {
     let mut out = [0u8; RECORD_LEN];
     let ts = (index / 1000 + 1) as u32;
-    let next: i64 = if request.next_access == NEVER { -1 } else { request.next_access as i64 + 1 };
+    let next: i64 = if request.next_access == NEVER {
+        -1
+    } else {
+        request.next_access as i64 + 1
+    };
     out[0..4].copy_from_slice(&ts.to_le_bytes());
     out[4..12].copy_from_slice(&request.id.to_le_bytes());
     out[12..16].copy_from_slice(&request.size.to_le_bytes());
@@ -83,8 +91,12 @@ mod tests {
     #[test]
     fn round_trips_through_encode_record() {
         let trace = Trace::from_keys([(7, 100), (8, 1), (7, 100)]);
-        let bytes: Vec<u8> =
-            trace.requests().iter().enumerate().flat_map(|(i, r)| encode_record(i as u64, r)).collect();
+        let bytes: Vec<u8> = trace
+            .requests()
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| encode_record(i as u64, r))
+            .collect();
         let back = read(&bytes[..]).map_err(|e| e.to_string()).unwrap();
         assert_eq!(back.requests(), trace.requests());
     }
@@ -97,7 +109,11 @@ mod tests {
 
     #[test]
     fn next_access_before_the_request_is_an_error() {
-        let r = Request { id: 1, size: 1, next_access: 0 };
+        let r = Request {
+            id: 1,
+            size: 1,
+            next_access: 0,
+        };
         let mut rec = encode_record(0, &r);
         rec[16..24].copy_from_slice(&1i64.to_le_bytes());
         assert!(matches!(read(&rec[..]), Err(ParseError::Malformed(_))));

@@ -20,11 +20,18 @@ pub(super) fn read(reader: impl BufRead) -> Result<Trace, ParseError> {
         let key = fields.next().unwrap_or_default();
         let size = match fields.next() {
             None => 1,
-            Some(s) => parse_size(s)
-                .ok_or_else(|| bad(n, format!("size {s:?} is not a number from 0 to 4294967295")))?,
+            Some(s) => parse_size(s).ok_or_else(|| {
+                bad(
+                    n,
+                    format!("size {s:?} is not a number from 0 to 4294967295"),
+                )
+            })?,
         };
         if let Some(extra) = fields.next() {
-            return Err(bad(n, format!("unexpected field {extra:?}; expected `key [size]`")));
+            return Err(bad(
+                n,
+                format!("unexpected field {extra:?}; expected `key [size]`"),
+            ));
         }
         keys.push((key_id(key), size));
     }
@@ -57,7 +64,9 @@ mod tests {
 
     #[test]
     fn bad_size_names_the_line() {
-        let err = read("a 1\nb many\n".as_bytes()).err().map(|e| e.to_string());
+        let err = read("a 1\nb many\n".as_bytes())
+            .err()
+            .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.starts_with("line 2:")));
     }
 }
