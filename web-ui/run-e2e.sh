@@ -13,6 +13,9 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 npm run build
 (cd "$root" && cargo build -p larder --bin larder)
 bin="${CARGO_TARGET_DIR:-$root/target}/debug/larder"
+# A real plugin for the upload test: the reference SIEVE eviction policy, built for wasm32.
+(cd "$root/plugins" && cargo build --release --target wasm32-unknown-unknown -p larder-plugin-sieve)
+export LARDER_E2E_PLUGIN="$root/plugins/target/wasm32-unknown-unknown/release/larder_plugin_sieve.wasm"
 
 log="$(mktemp)"
 "$bin" serve --http-addr 127.0.0.1:0 --resp-addr 127.0.0.1:0 \

@@ -85,3 +85,33 @@ test('alerts page adds a rule and shows it firing on real misses', async ({ page
   // Reads of a missing key are 404s by design; that is the API, not a page error.
   expect(problems).toEqual([]);
 });
+
+test('upload a plugin and attach it to a namespace', async ({ page, baseURL, request }) => {
+  const wasm = process.env.LARDER_E2E_PLUGIN;
+  expect(wasm, 'run-e2e.sh builds a plugin and sets LARDER_E2E_PLUGIN').toBeTruthy();
+  const problems = watch(page, baseURL!);
+  const ns = `e2e-plug-${Date.now()}`;
+  expect((await request.post('/v1/namespaces', { data: { name: ns } })).status()).toBe(201);
+
+  await page.goto('/#/plugins');
+  const form = page.getByRole('form', { name: 'upload plugin' });
+  await form.getByLabel('module (.wasm)').setInputFiles(wasm!);
+  await form.getByLabel('name', { exact: true }).fill('e2e-sieve');
+  await form.getByRole('button', { name: 'Upload' }).click();
+  await expect(form.getByRole('status')).toContainText('e2e-sieve');
+
+  const card = page.getByTestId('plugin-e2e-sieve');
+  await expect(card).toContainText('eviction');
+  await expect(card.getByTestId('used-by')).toContainText('no namespace');
+  await card.getByLabel('namespace').selectOption(ns);
+  await card.getByLabel('hook').selectOption('eviction');
+  await card.getByRole('button', { name: 'Attach' }).click();
+  await expect(card.getByTestId('used-by')).toContainText(`${ns} (eviction)`);
+
+  // The server now serves the namespace with the plugin: its config names the version.
+  const list = await (await request.get('/v1/plugins')).json();
+  const uploaded = list.plugins.find((p: { name: string }) => p.name === 'e2e-sieve');
+  const info = await (await request.get(`/v1/namespaces/${ns}`)).json();
+  expect(info.config.eviction).toBe(uploaded.reference);
+  expect(problems).toEqual([]);
+});
