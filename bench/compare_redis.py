@@ -122,6 +122,7 @@ def main() -> int:
     ap.add_argument("--pipelined-requests", type=int, default=2_000_000)
     ap.add_argument("--keys", type=int, default=1_000_000)
     ap.add_argument("--out", default=str(ROOT / "bench/results/redis-compare.md"))
+    ap.add_argument("--note", default="", help="a line about the conditions of this run")
     args = ap.parse_args()
 
     rows = []
@@ -152,13 +153,16 @@ def main() -> int:
                 stop(p)
             print(mem[-1], flush=True)
 
-    cmd = "python3 bench/compare_redis.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    # Name the binary relative to the repository so the results file holds no local path.
+    shown = [a if not os.path.isabs(a) else "target/release/larder" for a in sys.argv[1:]]
+    cmd = " ".join(["python3 bench/compare_redis.py"] + [shlex.quote(a) for a in shown])
     lines = [
         "# Larder vs Redis 7: redis-benchmark and memory per key",
         "",
         f"Produced by `{cmd}` on {time.strftime('%Y-%m-%d')} ({os.cpu_count()} cores, loopback).",
         "Each row runs Redis, then Larder, with the same redis-benchmark parameters: 50 clients, "
         "64-byte values, `-r 100000` random keys; GET rows read keys written just before.",
+        args.note,
         "",
         "| test | pipeline | Redis rps | Larder rps | ratio | Redis p50/p99 ms | Larder p50/p99 ms |",
         "|---|---|---|---|---|---|---|",

@@ -37,6 +37,11 @@ pub struct ArmSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, example = "lru")]
     pub eviction_fallback: Option<BuiltinPolicy>,
+    /// Admission hook for this arm's keys (`plugin:<version id>`); absent: the namespace's own
+    /// admission hook, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "plugin:3f2a…")]
+    pub admission: Option<PolicyRef>,
     /// Share of the keys (and the capacity) relative to the other arms' weights.
     #[serde(default = "default_weight")]
     pub weight: u32,
@@ -80,6 +85,12 @@ impl ExperimentSpec {
             }
             if self.arms[..i].iter().any(|a| a.name == arm.name) {
                 return bad(format!("two arms are named {:?}", arm.name));
+            }
+            if let Some(PolicyRef::Builtin(b)) = &arm.admission {
+                return bad(format!(
+                    "arm {:?}: {b} is an eviction policy; admission takes plugin:<version id>",
+                    arm.name
+                ));
             }
             if arm.weight == 0 {
                 return bad(format!(
@@ -145,6 +156,7 @@ mod tests {
                     name: format!("arm{i}"),
                     eviction: BuiltinPolicy::Lru.into(),
                     eviction_fallback: None,
+                    admission: None,
                     weight: w,
                 })
                 .collect(),
@@ -174,5 +186,8 @@ mod tests {
         assert!(err(&[1, 1], 2).contains("at least 4"));
         assert!(err(&[1], 16).contains("2 to"));
         assert!(err(&[0, 1], 16).contains("weight 0"));
+        let mut builtin_admission = spec(&[1, 1]);
+        builtin_admission.arms[0].admission = Some(BuiltinPolicy::Lru.into());
+        assert!(matches!(builtin_admission.assign(8), Err(ExperimentError::Invalid(m)) if m.contains("admission")));
     }
 }

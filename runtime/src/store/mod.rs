@@ -497,6 +497,21 @@ impl Store {
         }
     }
 
+    /// Replace the admission hook of the listed shards only (`None` removes it); indices past the
+    /// last shard are ignored.
+    pub fn replace_admission_on(
+        &self,
+        shards: &[usize],
+        mut make: impl FnMut() -> Option<Box<dyn AdmissionPolicy>>,
+    ) {
+        for &i in shards {
+            if let Some(s) = self.shards.get(i) {
+                let admission = make();
+                s.0.lock().replace_admission(admission);
+            }
+        }
+    }
+
     /// The name of the policy currently serving (shard 0's; all shards agree outside a swap).
     pub fn policy_name(&self) -> String {
         self.shards[0].0.lock().policy_name().to_string()
