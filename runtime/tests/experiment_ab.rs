@@ -24,6 +24,7 @@ fn arm(name: &str, policy: BuiltinPolicy, weight: u32) -> ArmSpec {
         name: name.into(),
         eviction: policy.into(),
         eviction_fallback: None,
+        admission: None,
         weight,
     }
 }
@@ -197,6 +198,7 @@ fn bad_experiments_are_refused_without_touching_the_namespace() {
         name: "p".into(),
         eviction: "plugin:abcdef0123".parse().expect("reference"),
         eviction_fallback: None,
+        admission: None,
         weight: 1,
     };
     let (code, _) = refuse(ExperimentSpec {

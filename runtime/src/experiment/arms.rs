@@ -188,6 +188,8 @@ mod tests {
         assert!(err(&[0, 1], 16).contains("weight 0"));
         let mut builtin_admission = spec(&[1, 1]);
         builtin_admission.arms[0].admission = Some(BuiltinPolicy::Lru.into());
-        assert!(matches!(builtin_admission.assign(8), Err(ExperimentError::Invalid(m)) if m.contains("admission")));
+        assert!(
+            matches!(builtin_admission.assign(8), Err(ExperimentError::Invalid(m)) if m.contains("admission"))
+        );
     }
 }

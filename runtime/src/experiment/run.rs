@@ -159,13 +159,53 @@ fn sum_counters(store: &Store, shards: &[usize]) -> ShardCounters {
     total
 }
 
-/// The namespace's config with its eviction policy set to the arm's.
+/// The namespace's config with its policy set replaced by the arm's.
 fn arm_config(base: &NamespaceConfig, arm: &ArmSpec) -> NamespaceConfig {
     NamespaceConfig {
         eviction: arm.eviction.clone(),
         eviction_fallback: arm.eviction_fallback.or(base.eviction_fallback),
+        admission: arm.admission.clone().or_else(|| base.admission.clone()),
         ..base.clone()
     }
+}
+
+/// Put every shard an experiment changed back on the namespace's configured policy set: eviction
+/// where an arm's differs, admission where an arm brought its own.
+fn restore(
+    namespaces: &Namespaces,
+    namespace: &Namespace,
+    experiment: &Experiment,
+) -> Result<(), ExperimentError> {
+    let store = namespace.store();
+    let config = namespace.config();
+    let ns = namespace.name();
+    let resolve = |e: crate::plugin::PluginError| ExperimentError::Invalid(e.to_string());
+    let mut eviction = namespaces
+        .plugins()
+        .eviction_source(ns, &config)
+        .map_err(resolve)?;
+    let mut admission = match &config.admission {
+        Some(r) => Some(
+            namespaces
+                .plugins()
+                .admission_source(ns, r)
+                .map_err(resolve)?,
+        ),
+        None => None,
+    };
+    let per_shard = config.capacity_bytes / store.shard_count() as u64;
+    for arm in &experiment.arms {
+        let arm_cfg = arm_config(&config, &arm.spec);
+        if arm_cfg.eviction != config.eviction
+            || arm_cfg.eviction_fallback != config.eviction_fallback
+        {
+            store.replace_policy_on(&arm.shards, || eviction.build(per_shard));
+        }
+        if arm.spec.admission.is_some() {
+            store.replace_admission_on(&arm.shards, || admission.as_mut().map(|a| a.build()));
+        }
+    }
+    Ok(())
 }
 
 fn wall_ms() -> u64 {
@@ -188,6 +228,7 @@ pub fn start(
     let config = namespace.config();
     let per_shard = config.capacity_bytes / store.shard_count() as u64;
     let mut sources = Vec::with_capacity(spec.arms.len());
+    let mut admissions = Vec::with_capacity(spec.arms.len());
     let mut plugins = Vec::with_capacity(spec.arms.len());
     for arm in &spec.arms {
         let cfg = arm_config(&config, arm);
@@ -200,6 +241,15 @@ pub fn start(
                 .eviction_source(ns, &cfg)
                 .map_err(invalid)?,
         );
+        admissions.push(match &arm.admission {
+            Some(r) => Some(
+                namespaces
+                    .plugins()
+                    .admission_source(ns, r)
+                    .map_err(invalid)?,
+            ),
+            None => None,
+        });
         plugins.push(
             namespaces
                 .plugins()
@@ -209,8 +259,15 @@ pub fn start(
     }
 
     let mut slot = store.lab().experiment.lock();
-    for (shards, source) in assignment.iter().zip(sources.iter_mut()) {
-        store.replace_policy_on(shards, || source.build(per_shard));
+    if let Some(previous) = slot.take() {
+        restore(namespaces, &namespace, &previous)?;
+    }
+    let arm_sources = sources.iter_mut().zip(admissions.iter_mut());
+    for (shards, (eviction, admission)) in assignment.iter().zip(arm_sources) {
+        store.replace_policy_on(shards, || eviction.build(per_shard));
+        if let Some(admission) = admission {
+            store.replace_admission_on(shards, || Some(admission.build()));
+        }
     }
     store.set_timing(true);
     let arms = spec
@@ -284,25 +341,13 @@ pub fn promote(
         .iter()
         .find(|a| a.spec.name == chosen)
         .ok_or_else(|| ExperimentError::UnknownArm(chosen.clone()))?;
+    // Every shard back on the namespace's policy set, then the namespace reconfigured to the
+    // winner's: each step is a per-shard hot swap, so no request fails on the way.
+    restore(namespaces, &namespace, &experiment)?;
     let current = namespace.config();
     let next = arm_config(&current, &winner.spec);
-    if next.eviction != current.eviction || next.eviction_fallback != current.eviction_fallback {
-        // Reconfiguring swaps every shard's policy, the winner's included (a replay, no loss).
+    if next != current {
         namespaces.update(ns, next)?;
-    } else {
-        // The namespace already names this policy: only the other arms' shards need it.
-        let others: Vec<usize> = experiment
-            .arms
-            .iter()
-            .filter(|a| a.spec.name != chosen)
-            .flat_map(|a| a.shards.iter().copied())
-            .collect();
-        let mut source = namespaces
-            .plugins()
-            .eviction_source(ns, &next)
-            .map_err(|e| ExperimentError::Invalid(e.to_string()))?;
-        let per_shard = next.capacity_bytes / store.shard_count() as u64;
-        store.replace_policy_on(&others, || source.build(per_shard));
     }
     store.set_timing(false);
     *slot = None;
@@ -324,19 +369,7 @@ pub fn stop(namespaces: &Namespaces, ns: &str) -> Result<ExperimentReport, Exper
         .clone()
         .ok_or_else(|| ExperimentError::NotRunning(ns.to_string()))?;
     let final_report = experiment.report(store);
-    let config = namespace.config();
-    let mut source = namespaces
-        .plugins()
-        .eviction_source(ns, &config)
-        .map_err(|e| ExperimentError::Invalid(e.to_string()))?;
-    let per_shard = config.capacity_bytes / store.shard_count() as u64;
-    let changed: Vec<usize> = experiment
-        .arms
-        .iter()
-        .filter(|a| arm_config(&config, &a.spec) != config)
-        .flat_map(|a| a.shards.iter().copied())
-        .collect();
-    store.replace_policy_on(&changed, || source.build(per_shard));
+    restore(namespaces, &namespace, &experiment)?;
     store.set_timing(false);
     *slot = None;
     tracing::info!(namespace = ns, "experiment stopped");
