@@ -17,9 +17,11 @@ struct Node {
 
 impl Node {
     async fn start() -> Self {
-        let mut config = Config::default();
-        config.resp_addr = "127.0.0.1:0".parse().expect("addr");
-        config.http_addr = "127.0.0.1:0".parse().expect("addr");
+        let config = Config {
+            resp_addr: "127.0.0.1:0".parse().expect("addr"),
+            http_addr: "127.0.0.1:0".parse().expect("addr"),
+            ..Config::default()
+        };
         let server = server::start(&config).await.expect("server starts");
         let base = format!("http://{}", server.http_addr);
         Self {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use larder_plugin_wasm as wasm;
 use larder_runtime::experiment::{self, ArmSpec, ExperimentSpec};
-use larder_runtime::plugin::{PluginHost, PluginLimits};
+use larder_runtime::plugin::{Hook, PluginHost, PluginLimits};
 use larder_runtime::{BuiltinPolicy, NamespaceConfig, Namespaces, PolicyRef, SetOptions};
 
 #[test]
@@ -77,5 +77,61 @@ fn plugin_arm_reports_hook_time_and_can_be_promoted() {
     assert!(
         names.iter().all(|n| n == &names[0]) && names[0] != "lru",
         "{names:?}"
+    );
+}
+
+#[test]
+fn an_arm_can_bring_its_own_admission_hook_and_stop_removes_it() {
+    let all = Namespaces::with_plugins(
+        NamespaceConfig::default(),
+        Arc::new(PluginHost::new(PluginLimits::default())),
+    )
+    .expect("registry");
+    let noop = all
+        .plugins()
+        .upload(wasm::NOOP, "noop", "test")
+        .expect("upload")
+        .version;
+    let cfg = NamespaceConfig {
+        capacity_bytes: 400_000,
+        max_item_size: 1024,
+        shards: Some(4),
+        eviction: BuiltinPolicy::Lru.into(),
+        ..Default::default()
+    };
+    let ns = all.create("adm", cfg).expect("namespace");
+    let arm = |name: &str, admission: Option<PolicyRef>| ArmSpec {
+        name: name.into(),
+        eviction: BuiltinPolicy::Lru.into(),
+        eviction_fallback: None,
+        admission,
+        weight: 1,
+    };
+    let spec = ExperimentSpec {
+        arms: vec![
+            arm("plain", None),
+            arm("gated", Some(PolicyRef::plugin(&noop.id))),
+        ],
+    };
+    experiment::start(&all, "adm", spec).expect("start");
+    let admission_calls = || noop.metrics().snapshot(Hook::Admission).calls;
+    for i in 0..2_000u32 {
+        ns.store()
+            .set(format!("a{i}").as_bytes(), b"v", SetOptions::default())
+            .expect("set");
+    }
+    let during = admission_calls();
+    // About half the new keys land in the gated arm's shards; none in the plain arm's reach the hook.
+    assert!(during > 500 && during < 1_500, "{during}");
+    experiment::stop(&all, "adm").expect("stop");
+    for i in 0..2_000u32 {
+        ns.store()
+            .set(format!("b{i}").as_bytes(), b"v", SetOptions::default())
+            .expect("set");
+    }
+    assert_eq!(
+        admission_calls(),
+        during,
+        "after stop no shard asks the arm's admission hook"
     );
 }

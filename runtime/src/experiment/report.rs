@@ -34,6 +34,9 @@ pub struct ArmReport {
     pub name: String,
     /// The eviction policy the arm was started with.
     pub eviction: String,
+    /// The arm's own admission hook, when it brought one (otherwise the namespace's applies).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admission: Option<String>,
     /// What the arm's first shard runs now (differs from `eviction` only if the namespace's policy
     /// was reconfigured during the experiment).
     pub serving: String,

@@ -109,6 +109,7 @@ impl RunningArm {
         ArmReport {
             name: self.spec.name.clone(),
             eviction: self.spec.eviction.to_string(),
+            admission: self.spec.admission.as_ref().map(ToString::to_string),
             serving: self
                 .shards
                 .first()
