@@ -9,11 +9,12 @@ use std::time::Duration;
 use larder_runtime::plugin::{PluginHost, PluginLimits, PluginVersion};
 use larder_runtime::{BuiltinPolicy, NamespaceConfig, Namespaces, PolicyRef};
 
-/// Limits that make faults quick to provoke: a 20 ms deadline and an 8 MiB memory cap.
+/// Limits for tests: an 8 MiB memory cap (a memory bomb hits it fast) and a 250 ms call deadline,
+/// far above any honest call even on a loaded machine, so only a runaway plugin misses it.
 pub fn test_limits(quarantine_base: Duration) -> PluginLimits {
     PluginLimits {
         max_memory_bytes: 8 * 1024 * 1024,
-        call_deadline: Duration::from_millis(20),
+        call_deadline: Duration::from_millis(250),
         quarantine_base,
         quarantine_max: quarantine_base * 8,
         ..Default::default()
