@@ -164,14 +164,16 @@ fn serve(args: ServeArgs) -> ExitCode {
 }
 
 async fn serve_until_signal(config: &Config) -> anyhow::Result<()> {
+    // Install the handlers before the ready line: a supervisor may signal as soon as it reads it.
+    let mut signals = Termination::install()?;
     let running = server::start(config).await?;
     print_banner(running.resp_addr, running.http_addr);
     let trigger = running.shutdown_trigger();
     tokio::spawn(async move {
-        termination_signal().await;
+        signals.recv().await;
         tracing::info!("shutting down: finishing requests in flight (signal again to force)");
         trigger.trigger();
-        termination_signal().await;
+        signals.recv().await;
         tracing::warn!("second signal: exiting without waiting");
         std::process::exit(1);
     });
@@ -199,28 +201,39 @@ fn print_banner(resp: std::net::SocketAddr, http: std::net::SocketAddr) {
     let _ = out.flush();
 }
 
-/// Ctrl-C, or SIGTERM on Unix.
-async fn termination_signal() {
-    let ctrl_c = async {
+/// SIGTERM or SIGINT (Ctrl-C) on Unix; Ctrl-C elsewhere. Registered when installed, so no
+/// signal is missed between installing and waiting.
+struct Termination {
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Termination {
+    fn install() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                terminate: signal(SignalKind::terminate())?,
+                interrupt: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+        #[cfg(not(unix))]
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut sigterm) => {
-                sigterm.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
     }
 }
 

@@ -8,7 +8,6 @@
 //! which the binary fires on SIGTERM / Ctrl-C) tells both servers to stop accepting; each finishes
 //! the requests in flight, then [`RunningServer::wait`] returns.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,10 +83,14 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         shutdown_signal(shutdown.subscribe()),
     ));
     let alerts = Arc::new(
-        AlertEngine::new(&config.alerts, Arc::clone(&namespaces)).context("invalid [alerts] config")?,
+        AlertEngine::new(&config.alerts, Arc::clone(&namespaces))
+            .context("invalid [alerts] config")?,
     );
     let app = rest::router(state.clone(), config.max_body_bytes)
-        .merge(rest::alerts::router(Arc::clone(&alerts), config.max_body_bytes))
+        .merge(rest::alerts::router(
+            Arc::clone(&alerts),
+            config.max_body_bytes,
+        ))
         .merge(rest::dashboard::router());
     let http_shutdown = shutdown_signal(shutdown.subscribe());
     let http = tokio::spawn(async move {
@@ -114,10 +117,8 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
 }
 
 /// Resolves when shutdown is triggered, or when every sender is gone.
-fn shutdown_signal(mut rx: watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
-    async move {
-        let _ = rx.wait_for(|&stop| stop).await;
-    }
+async fn shutdown_signal(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|&stop| stop).await;
 }
 
 impl RunningServer {

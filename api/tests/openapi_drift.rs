@@ -23,10 +23,7 @@ fn checked_in_openapi_matches_the_code() {
             .lines()
             .zip(generated.lines())
             .position(|(a, b)| a != b)
-            .map_or_else(
-                || checked_in.lines().count().min(generated.lines().count()),
-                |i| i,
-            )
+            .unwrap_or_else(|| checked_in.lines().count().min(generated.lines().count()))
             + 1;
         panic!(
             "openapi/openapi.json differs from the document the code generates (first difference \

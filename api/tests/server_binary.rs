@@ -228,18 +228,37 @@ eviction = "lru"
     sigterm(&process.child);
 }
 
-/// Run the binary on a config file; return (exit code, stderr).
+/// Run the binary on a config file; return (exit code, stderr). Ports are 0, so a config wrongly
+/// accepted binds nothing fixed; such a server is killed after a bounded wait and the test fails.
 fn run_with_config(toml: &str, extra: &[&str]) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("larder.toml");
     std::fs::write(&path, toml).unwrap();
-    let output = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .args(["serve", "--config", path.to_str().unwrap()])
+        .args(["--resp-addr", "127.0.0.1:0"])
         .args(extra)
-        .env_remove("LARDER_HTTP_ADDR")
+        .env("LARDER_HTTP_ADDR", "127.0.0.1:0")
         .env_remove("LARDER_RESP_ADDR")
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    for _ in 0..600 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    if child.try_wait().unwrap().is_none() {
+        let _ = child.kill();
+        let output = child.wait_with_output().unwrap();
+        panic!(
+            "{toml:?} was accepted: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let output = child.wait_with_output().unwrap();
     (
         output.status.code(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -258,7 +277,11 @@ fn an_invalid_config_is_refused_with_exit_2_naming_the_field() {
             "[namespaces.sessions]\ncapacity_bytes = 100\n",
             "namespaces.sessions.capacity_bytes",
         ),
-        ("[namespaces.sessions]\neviction = \"fifo\"\n", "eviction"),
+        ("[namespaces.sessions]\neviction = \"mru\"\n", "eviction"),
+        (
+            "[namespaces.sessions]\ncapacity_bytes = \"big\"\n",
+            "capacity_bytes",
+        ),
         (
             "[namespaces.sessions]\nshards = 3\n",
             "namespaces.sessions.shards",

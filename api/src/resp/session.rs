@@ -1,4 +1,5 @@
-//! What one connection remembers between commands: its namespace, its name, its client library.
+//! What one connection remembers between commands: its namespace, its name, its client library,
+//! and the request context tags set with `CLIENT TAGS` (sent along with every data command).
 //!
 //! The protocol version lives with the write buffer ([`super::reply::Reply`]), which is what
 //! needs it.
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use larder_runtime::Namespace;
+use larder_runtime::plugin::RequestTags;
 
 #[derive(Debug)]
 pub struct Session {
@@ -20,6 +22,9 @@ pub struct Session {
     /// `CLIENT SETINFO LIB-NAME` / `LIB-VER`, as client libraries send on connect.
     pub lib_name: Option<Vec<u8>>,
     pub lib_ver: Option<Vec<u8>>,
+    /// `CLIENT TAGS`: context tags the plugin hooks see during this connection's data commands.
+    /// Empty (the default) means data commands run without a tag scope at all.
+    pub tags: RequestTags,
     pub peer: SocketAddr,
     pub local: SocketAddr,
     pub connected_at: Instant,
@@ -35,6 +40,7 @@ impl Session {
             name: None,
             lib_name: None,
             lib_ver: None,
+            tags: RequestTags::default(),
             peer,
             local,
             connected_at: Instant::now(),

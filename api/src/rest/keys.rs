@@ -13,6 +13,9 @@
 //! | `POST /keys/{key}/touch?ttl=` | sliding expiry: restart the TTL (default: the namespace's) |
 //! | `POST /keys/{key}/incr?by=` | add to an integer value; JSON `{"value": n}` |
 //! | `POST /keys/{key}/evict` | evict now, counted as an eviction |
+//!
+//! Every route accepts an `X-Larder-Tags` header (see `tags`): its context tags are visible to
+//! the plugin hooks the route's store call triggers.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -25,6 +28,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Body, KeyPath, Query};
+use super::tags::{ContextTags, TAGS_HEADER_DOC};
 use crate::state::AppState;
 
 /// Remaining lifetime of the returned value in milliseconds; absent when the key never expires.
@@ -106,7 +110,7 @@ pub struct IncrParams {
 /// A value: opaque bytes, never transcoded.
 #[derive(ToSchema)]
 #[schema(value_type = String, format = Binary)]
-pub struct OctetStream(Vec<u8>);
+pub struct OctetStream(pub Vec<u8>);
 
 /// The new value of a counter.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -121,21 +125,27 @@ pub struct Counter {
     params(
         ("ns" = String, Path, description = "Namespace name"),
         ("key" = String, Path, description = "Key, percent-encoded; any bytes"),
+        ("x-larder-tags" = Option<String>, Header, description = TAGS_HEADER_DOC),
     ),
     responses(
         (status = 200, description = "The value, as stored", content_type = "application/octet-stream", body = OctetStream,
          headers(("x-larder-ttl-ms" = u64, description = "Remaining TTL in ms; absent when the key never expires"))),
+        (status = 400, description = "bad_tags: a malformed X-Larder-Tags header", body = ErrorBody),
         (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
         (status = 414, description = "key_too_long", body = ErrorBody),
         (status = 502, description = "origin_unavailable, origin_status or origin_value_too_large: the namespace's origin failed", body = ErrorBody),
         (status = 504, description = "origin_timeout: the namespace's origin did not answer in time", body = ErrorBody),
     )
 )]
-pub async fn get_key(State(state): State<AppState>, path: KeyPath) -> Result<Response, ApiError> {
+pub async fn get_key(
+    State(state): State<AppState>,
+    path: KeyPath,
+    tags: ContextTags,
+) -> Result<Response, ApiError> {
     let ns = state.namespaces.get(&path.ns)?;
     let store = ns.store();
     check_key(&path.key)?;
-    let value = match store.get_vec(&path.key) {
+    let value = match tags.scope(|| store.get_vec(&path.key)) {
         Some(value) => {
             // Feeds the prefetch hook; returns at once when the namespace has no origin.
             larder_runtime::origin::record_access(&ns, &path.key, true);
@@ -154,7 +164,7 @@ pub async fn get_key(State(state): State<AppState>, path: KeyPath) -> Result<Res
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/octet-stream"),
         )],
-        Bytes::from(value),
+        value,
     )
         .into_response();
     // A second, brief lock; if the key expired in between, the value is still the one just read.
@@ -173,12 +183,13 @@ pub async fn get_key(State(state): State<AppState>, path: KeyPath) -> Result<Res
     params(
         ("ns" = String, Path, description = "Namespace name"),
         ("key" = String, Path, description = "Key, percent-encoded; any bytes"),
+        ("x-larder-tags" = Option<String>, Header, description = TAGS_HEADER_DOC),
         PutParams,
     ),
     request_body(content = OctetStream, content_type = "application/octet-stream", description = "The value: any bytes"),
     responses(
         (status = 204, description = "Stored"),
-        (status = 400, description = "invalid_ttl, bad_query or empty_key", body = ErrorBody),
+        (status = 400, description = "invalid_ttl, bad_query, empty_key or bad_tags", body = ErrorBody),
         (status = 404, description = "namespace_not_found", body = ErrorBody),
         (status = 412, description = "condition_not_met: nx and the key exists, or xx and it does not", body = ErrorBody),
         (status = 413, description = "value_too_large (over the namespace's max_item_size) or body_too_large", body = ErrorBody),
@@ -188,6 +199,7 @@ pub async fn get_key(State(state): State<AppState>, path: KeyPath) -> Result<Res
 pub async fn put_key(
     State(state): State<AppState>,
     path: KeyPath,
+    tags: ContextTags,
     Query(params): Query<PutParams>,
     Body(value): Body,
 ) -> Result<StatusCode, ApiError> {
@@ -213,15 +225,12 @@ pub async fn put_key(
         (None, false) => Expiry::Default,
     };
     let ns = state.namespaces.get(&path.ns)?;
-    let outcome = ns.store().set(
-        &path.key,
-        &value,
-        SetOptions {
-            expiry,
-            condition,
-            return_old: false,
-        },
-    )?;
+    let options = SetOptions {
+        expiry,
+        condition,
+        return_old: false,
+    };
+    let outcome = tags.scope(|| ns.store().set(&path.key, &value, options))?;
     if outcome.written {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -244,19 +253,22 @@ pub async fn put_key(
     params(
         ("ns" = String, Path, description = "Namespace name"),
         ("key" = String, Path, description = "Key, percent-encoded; any bytes"),
+        ("x-larder-tags" = Option<String>, Header, description = TAGS_HEADER_DOC),
     ),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "bad_tags", body = ErrorBody),
         (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
     )
 )]
 pub async fn delete_key(
     State(state): State<AppState>,
     path: KeyPath,
+    tags: ContextTags,
 ) -> Result<StatusCode, ApiError> {
     let ns = state.namespaces.get(&path.ns)?;
     check_key(&path.key)?;
-    present(ns.store().delete(&path.key))
+    present(tags.scope(|| ns.store().delete(&path.key)))
 }
 
 #[utoipa::path(
@@ -266,17 +278,19 @@ pub async fn delete_key(
     params(
         ("ns" = String, Path, description = "Namespace name"),
         ("key" = String, Path, description = "Key, percent-encoded; any bytes"),
+        ("x-larder-tags" = Option<String>, Header, description = TAGS_HEADER_DOC),
         TtlParams,
     ),
     responses(
         (status = 204, description = "The key now expires after the given TTL"),
-        (status = 400, description = "invalid_ttl (missing, zero or not a number)", body = ErrorBody),
+        (status = 400, description = "invalid_ttl (missing, zero or not a number) or bad_tags", body = ErrorBody),
         (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
     )
 )]
 pub async fn expire_key(
     State(state): State<AppState>,
     path: KeyPath,
+    tags: ContextTags,
     Query(params): Query<TtlParams>,
 ) -> Result<StatusCode, ApiError> {
     let ttl = params
@@ -284,7 +298,7 @@ pub async fn expire_key(
         .ok_or_else(|| ApiError::invalid_ttl("give ttl or ttl_ms"))?;
     let ns = state.namespaces.get(&path.ns)?;
     check_key(&path.key)?;
-    present(ns.store().expire(&path.key, Some(ttl)))
+    present(tags.scope(|| ns.store().expire(&path.key, Some(ttl))))
 }
 
 #[utoipa::path(
@@ -294,19 +308,22 @@ pub async fn expire_key(
     params(
         ("ns" = String, Path, description = "Namespace name"),
         ("key" = String, Path, description = "Key, percent-encoded; any bytes"),
+        ("x-larder-tags" = Option<String>, Header, description = TAGS_HEADER_DOC),
     ),
     responses(
         (status = 204, description = "The key no longer expires"),
+        (status = 400, description = "bad_tags", body = ErrorBody),
         (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
     )
 )]
 pub async fn persist_key(
     State(state): State<AppState>,
     path: KeyPath,
+    tags: ContextTags,
 ) -> Result<StatusCode, ApiError> {
     let ns = state.namespaces.get(&path.ns)?;
     check_key(&path.key)?;
-    present(ns.store().expire(&path.key, None))
+    present(tags.scope(|| ns.store().expire(&path.key, None)))
 }
 
 #[utoipa::path(
@@ -316,23 +333,25 @@ pub async fn persist_key(
     params(
         ("ns" = String, Path, description = "Namespace name"),
         ("key" = String, Path, description = "Key, percent-encoded; any bytes"),
+        ("x-larder-tags" = Option<String>, Header, description = TAGS_HEADER_DOC),
         TtlParams,
     ),
     responses(
         (status = 204, description = "The key's expiry restarted: the given TTL, else the namespace default"),
-        (status = 400, description = "invalid_ttl", body = ErrorBody),
+        (status = 400, description = "invalid_ttl or bad_tags", body = ErrorBody),
         (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
     )
 )]
 pub async fn touch_key(
     State(state): State<AppState>,
     path: KeyPath,
+    tags: ContextTags,
     Query(params): Query<TtlParams>,
 ) -> Result<StatusCode, ApiError> {
     let ttl = params.resolve()?;
     let ns = state.namespaces.get(&path.ns)?;
     check_key(&path.key)?;
-    present(ns.store().touch(&path.key, ttl))
+    present(tags.scope(|| ns.store().touch(&path.key, ttl)))
 }
 
 #[utoipa::path(
@@ -342,11 +361,12 @@ pub async fn touch_key(
     params(
         ("ns" = String, Path, description = "Namespace name"),
         ("key" = String, Path, description = "Key, percent-encoded; any bytes"),
+        ("x-larder-tags" = Option<String>, Header, description = TAGS_HEADER_DOC),
         IncrParams,
     ),
     responses(
         (status = 200, description = "The value after the increment (an absent key counts as 0)", body = Counter),
-        (status = 400, description = "bad_query", body = ErrorBody),
+        (status = 400, description = "bad_query or bad_tags", body = ErrorBody),
         (status = 404, description = "namespace_not_found", body = ErrorBody),
         (status = 409, description = "not_an_integer or overflow", body = ErrorBody),
     )
@@ -354,10 +374,11 @@ pub async fn touch_key(
 pub async fn incr_key(
     State(state): State<AppState>,
     path: KeyPath,
+    tags: ContextTags,
     Query(params): Query<IncrParams>,
 ) -> Result<Json<Counter>, ApiError> {
     let ns = state.namespaces.get(&path.ns)?;
-    let value = ns.store().incr_by(&path.key, params.by.unwrap_or(1))?;
+    let value = tags.scope(|| ns.store().incr_by(&path.key, params.by.unwrap_or(1)))?;
     Ok(Json(Counter { value }))
 }
 
@@ -368,19 +389,22 @@ pub async fn incr_key(
     params(
         ("ns" = String, Path, description = "Namespace name"),
         ("key" = String, Path, description = "Key, percent-encoded; any bytes"),
+        ("x-larder-tags" = Option<String>, Header, description = TAGS_HEADER_DOC),
     ),
     responses(
         (status = 204, description = "Evicted (counted in the namespace's evictions)"),
+        (status = 400, description = "bad_tags", body = ErrorBody),
         (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
     )
 )]
 pub async fn evict_key(
     State(state): State<AppState>,
     path: KeyPath,
+    tags: ContextTags,
 ) -> Result<StatusCode, ApiError> {
     let ns = state.namespaces.get(&path.ns)?;
     check_key(&path.key)?;
-    present(ns.store().evict(&path.key))
+    present(tags.scope(|| ns.store().evict(&path.key)))
 }
 
 /// Reads and deletes of an oversized key would only ever miss; say why instead.

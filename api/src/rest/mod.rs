@@ -11,6 +11,7 @@
 //! | `dashboard` | the embedded web UI at `/` and `/assets/*` |
 //! | `error` | the one JSON error shape and the status of every error code |
 //! | `extract` | extractors that turn malformed input into those JSON errors |
+//! | `tags` | the `X-Larder-Tags` header: request context tags for plugin hooks |
 //! | `timing` | per-route latency histograms and the in-flight gauge |
 //!
 //! Every response to bad input is a 4xx JSON error with a stable code; unknown routes and methods
@@ -27,6 +28,7 @@ pub mod namespaces;
 pub mod observability;
 pub mod openapi;
 pub mod plugins;
+pub mod tags;
 pub mod timing;
 
 use axum::Router;

@@ -7,8 +7,13 @@
 //!
 //! There are no passwords on the data port: AUTH and HELLO's AUTH option are accepted so that
 //! clients configured with credentials still connect.
+//!
+//! `CLIENT TAGS name value [name value …]` sets the connection's request context tags (replacing
+//! any earlier ones; no pairs clears them). Plugin hooks called during the connection's later data
+//! commands see them, so a contextual admission or prefetch plugin can tell a phone from a TV.
 
 use larder_runtime::DEFAULT_NAMESPACE;
+use larder_runtime::plugin::{RequestTags, TagError};
 
 use super::{Args, is, syntax_error, wrong_arity};
 use crate::resp::context::ServerContext;
@@ -116,8 +121,8 @@ pub fn select(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply
     }
 }
 
-/// `CLIENT ID | GETNAME | SETNAME name | SETINFO LIB-NAME|LIB-VER value | INFO | NO-EVICT … |
-/// NO-TOUCH … | HELP`
+/// `CLIENT ID | GETNAME | SETNAME name | SETINFO LIB-NAME|LIB-VER value | INFO |
+/// TAGS [name value …] | NO-EVICT … | NO-TOUCH … | HELP`
 pub fn client(args: &Args<'_>, session: &mut Session, reply: &mut Reply) {
     let sub = args.get(1);
     let argc = args.len();
@@ -158,6 +163,8 @@ pub fn client(args: &Args<'_>, session: &mut Session, reply: &mut Reply) {
             ));
         }
         reply.ok();
+    } else if is(sub, "TAGS") && argc % 2 == 0 {
+        client_tags(args, session, reply);
     } else if is(sub, "INFO") && argc == 2 {
         reply.bulk(client_info_line(session, reply.protocol).as_bytes());
     } else if (is(sub, "NO-EVICT") || is(sub, "NO-TOUCH")) && argc == 3 {
@@ -176,13 +183,16 @@ pub fn client(args: &Args<'_>, session: &mut Session, reply: &mut Reply) {
             b"    Record the client library's name or version.",
             b"INFO",
             b"    Return information about the current connection.",
+            b"TAGS [<name> <value> ...]",
+            b"    Set the request context tags plugins see for this connection's commands",
+            b"    (no pairs clears them).",
         ];
         reply.array(lines.len());
         for line in lines {
             reply.simple(&String::from_utf8_lossy(line));
         }
     } else if [
-        "ID", "GETNAME", "SETNAME", "SETINFO", "INFO", "NO-EVICT", "NO-TOUCH", "HELP",
+        "ID", "GETNAME", "SETNAME", "SETINFO", "INFO", "TAGS", "NO-EVICT", "NO-TOUCH", "HELP",
     ]
     .iter()
     .any(|known| is(sub, known))
@@ -196,6 +206,27 @@ pub fn client(args: &Args<'_>, session: &mut Session, reply: &mut Reply) {
             "ERR unknown subcommand '{}'. Try CLIENT HELP.",
             String::from_utf8_lossy(sub)
         ));
+    }
+}
+
+/// `CLIENT TAGS [name value …]`: replace the connection's tags. Invalid input leaves the previous
+/// tags in place and answers with the reason.
+fn client_tags(args: &Args<'_>, session: &mut Session, reply: &mut Reply) {
+    let mut pairs = Vec::with_capacity((args.len() - 2) / 2);
+    let mut rest = args.from(2);
+    while let (Some(name), Some(value)) = (rest.next(), rest.next()) {
+        let Ok(name) = std::str::from_utf8(name) else {
+            let error = TagError::BadName(String::from_utf8_lossy(name).into_owned());
+            return reply.error_fmt(format_args!("ERR {error}"));
+        };
+        pairs.push((name, value));
+    }
+    match RequestTags::from_pairs(pairs) {
+        Ok(tags) => {
+            session.tags = tags;
+            reply.ok();
+        }
+        Err(e) => reply.error_fmt(format_args!("ERR {e}")),
     }
 }
 

@@ -25,7 +25,8 @@ pub mod table;
 
 use std::ops::Range;
 
-use larder_runtime::StoreError;
+use larder_runtime::plugin::with_request_tags;
+use larder_runtime::{Store, StoreError};
 
 pub use table::CommandKind;
 
@@ -95,6 +96,43 @@ pub fn execute(
         return Some(kind);
     }
     let store = session.namespace.store();
+    // Only data commands reach plugin hooks, so only they run in the connection's tag scope; a
+    // connection without tags pays one emptiness check.
+    let handled = if session.tags.is_empty() {
+        data_command(kind, store, args, reply)
+    } else {
+        with_request_tags(&session.tags, || data_command(kind, store, args, reply))
+    };
+    if handled {
+        return Some(kind);
+    }
+    use CommandKind as K;
+    match kind {
+        K::Ping => connection::ping(args, reply),
+        K::Echo => reply.bulk(args.get(1)),
+        K::Hello => connection::hello(args, session, reply),
+        K::Auth => connection::auth(args, reply),
+        K::Select => connection::select(args, session, ctx, reply),
+        K::Client => connection::client(args, session, reply),
+        K::Quit => {
+            reply.ok();
+            session.quit = true;
+        }
+        K::Info => info::info(args, session, ctx, reply),
+        K::DbSize => reply.integer(session.namespace.store().stats().keys as i64),
+        K::FlushDb => server::flushdb(args, session, reply),
+        K::FlushAll => server::flushall(args, ctx, reply),
+        K::Command => introspection::command(args, reply),
+        K::Config => server::config(args, reply),
+        _ => {}
+    }
+    Some(kind)
+}
+
+/// Run `kind` if it is a command on the selected namespace's keys; `false` (and no reply) for
+/// every other command.
+#[inline]
+fn data_command(kind: CommandKind, store: &Store, args: &Args<'_>, reply: &mut Reply) -> bool {
     use CommandKind as K;
     match kind {
         K::Get => strings::get(store, args.get(1), reply),
@@ -119,24 +157,9 @@ pub fn execute(
         K::Persist => keys::persist(store, args.get(1), reply),
         K::Ttl => keys::ttl(store, args.get(1), 1000, reply),
         K::PTtl => keys::ttl(store, args.get(1), 1, reply),
-        K::Ping => connection::ping(args, reply),
-        K::Echo => reply.bulk(args.get(1)),
-        K::Hello => connection::hello(args, session, reply),
-        K::Auth => connection::auth(args, reply),
-        K::Select => connection::select(args, session, ctx, reply),
-        K::Client => connection::client(args, session, reply),
-        K::Quit => {
-            reply.ok();
-            session.quit = true;
-        }
-        K::Info => info::info(args, session, ctx, reply),
-        K::DbSize => reply.integer(store.stats().keys as i64),
-        K::FlushDb => server::flushdb(args, session, reply),
-        K::FlushAll => server::flushall(args, ctx, reply),
-        K::Command => introspection::command(args, reply),
-        K::Config => server::config(args, reply),
+        _ => return false,
     }
-    Some(kind)
+    true
 }
 
 /// `-ERR unknown command 'foo', with args beginning with: 'a' 'b' ` (Redis's exact shape).
