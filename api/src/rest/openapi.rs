@@ -10,7 +10,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use utoipa::OpenApi;
 
-use super::{alerts, batch, error, keys, namespaces, observability, plugins};
+use super::{alerts, batch, error, experiments, keys, namespaces, observability, plugins};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -45,6 +45,13 @@ use super::{alerts, batch, error, keys, namespaces, observability, plugins};
         plugins::upload_plugin,
         plugins::list_plugins,
         plugins::get_plugin,
+        experiments::start_experiment,
+        experiments::get_experiment,
+        experiments::promote_experiment,
+        experiments::stop_experiment,
+        experiments::start_shadow,
+        experiments::get_shadow,
+        experiments::stop_shadow,
         observability::healthz,
         observability::metrics,
         openapi_json,
@@ -55,6 +62,7 @@ use super::{alerts, batch, error, keys, namespaces, observability, plugins};
         (name = "namespaces", description = "Admin: namespace configuration and live statistics"),
         (name = "alerts", description = "Admin: alert rules, firing and recent alerts, notifier status"),
         (name = "plugins", description = "Admin: WebAssembly policy plugins (upload, list, describe)"),
+        (name = "experiments", description = "Admin: A/B experiments and shadow evaluation"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]
