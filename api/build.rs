@@ -26,10 +26,12 @@ fn main() {
     println!("cargo:rerun-if-env-changed=LARDER_SKIP_UI_BUILD");
 
     let skip = std::env::var_os("LARDER_SKIP_UI_BUILD").is_some_and(|v| v != "0");
-    if web.join("package.json").exists() && !skip && is_stale(&web, &dist) {
-        if let Err(reason) = build_ui(&web) {
-            println!("cargo:warning=dashboard not built ({reason}); `/` will say how to build it");
-        }
+    if web.join("package.json").exists()
+        && !skip
+        && is_stale(&web, &dist)
+        && let Err(reason) = build_ui(&web)
+    {
+        println!("cargo:warning=dashboard not built ({reason}); `/` will say how to build it");
     }
     if let Err(e) = std::fs::create_dir_all(&dist) {
         println!("cargo:warning=cannot create {}: {e}", dist.display());

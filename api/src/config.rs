@@ -39,8 +39,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use larder_runtime::{DEFAULT_NAMESPACE, NamespaceConfig, NamespaceError, Namespaces, PolicyRef};
 use larder_runtime::alert::AlertsConfig;
+use larder_runtime::{DEFAULT_NAMESPACE, NamespaceConfig, NamespaceError, Namespaces, PolicyRef};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 

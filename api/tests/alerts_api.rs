@@ -26,10 +26,10 @@ struct Node {
 
 impl Node {
     async fn start(alerts: AlertsConfig) -> Self {
-        let mut config = Config::default();
-        config.resp_addr = "127.0.0.1:0".parse().unwrap();
-        config.http_addr = "127.0.0.1:0".parse().unwrap();
-        config.alerts = alerts;
+        let config = Config {
+            alerts,
+            ..loopback_config()
+        };
         let server = server::start(&config).await.expect("server starts");
         let base = format!("http://{}", server.http_addr);
         Self {
@@ -68,6 +68,15 @@ impl Node {
             .send()
             .await
             .unwrap()
+    }
+}
+
+/// Defaults, on free loopback ports.
+fn loopback_config() -> Config {
+    Config {
+        resp_addr: "127.0.0.1:0".parse().unwrap(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        ..Config::default()
     }
 }
 
@@ -246,9 +255,7 @@ async fn rules_from_config_are_listed_and_bad_alert_config_stops_the_start() {
         "from-config"
     );
 
-    let mut config = Config::default();
-    config.resp_addr = "127.0.0.1:0".parse().unwrap();
-    config.http_addr = "127.0.0.1:0".parse().unwrap();
+    let mut config = loopback_config();
     config.alerts.notifiers.push(NotifierConfig::Webhook {
         url: "ftp://example.com/".into(),
         format: WebhookFormat::Slack,

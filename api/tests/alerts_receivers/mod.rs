@@ -12,18 +12,21 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
+/// Every call received: the path it came in on and its JSON body, in arrival order.
+type Calls = Arc<Mutex<Vec<(String, Value)>>>;
+
 /// Records JSON bodies POSTed to `/slack` and `/json`, in arrival order.
 #[derive(Clone, Default)]
 pub struct WebhookRecorder {
-    pub calls: Arc<Mutex<Vec<(String, Value)>>>,
+    pub calls: Calls,
     pub addr: Option<SocketAddr>,
 }
 
 impl WebhookRecorder {
     pub async fn start() -> Self {
-        let calls: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+        let calls: Calls = Arc::default();
         async fn record(
-            State((path, calls)): State<(&'static str, Arc<Mutex<Vec<(String, Value)>>>)>,
+            State((path, calls)): State<(&'static str, Calls)>,
             Json(body): Json<Value>,
         ) -> &'static str {
             calls.lock().push((path.to_string(), body));

@@ -163,7 +163,7 @@ pub fn client(args: &Args<'_>, session: &mut Session, reply: &mut Reply) {
             ));
         }
         reply.ok();
-    } else if is(sub, "TAGS") && argc % 2 == 0 {
+    } else if is(sub, "TAGS") && argc.is_multiple_of(2) {
         client_tags(args, session, reply);
     } else if is(sub, "INFO") && argc == 2 {
         reply.bulk(client_info_line(session, reply.protocol).as_bytes());
