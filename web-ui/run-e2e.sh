@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Browser tests of the dashboard against the real binary:
+# The dashboard's tests: API-type drift check, unit tests (vitest), then browser tests against the
+# real binary:
 #   build the UI, build the debug `larder` binary (which embeds it), start it on free loopback
 #   ports, run Playwright with Debian's chromium, stop the server by its PID.
 # Needs node/npm and /usr/bin/chromium (apt-get install -y chromium).
@@ -10,6 +11,9 @@ cd "$here"
 
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 [ -d node_modules ] || npm ci --no-audit --no-fund
+# The UI's API types must match openapi/openapi.json, and its unit tests must pass, before the browser runs.
+npm run check:api
+npm test
 npm run build
 (cd "$root" && cargo build -p larder --bin larder)
 bin="${CARGO_TARGET_DIR:-$root/target}/debug/larder"

@@ -180,6 +180,38 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/namespaces/{ns}/experiment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_experiment"];
+        put: operations["start_experiment"];
+        post?: never;
+        delete: operations["stop_experiment"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/namespaces/{ns}/experiment/promote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["promote_experiment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/namespaces/{ns}/flush": {
         parameters: {
             query?: never;
@@ -287,6 +319,22 @@ export interface paths {
         put?: never;
         post: operations["touch_key"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/namespaces/{ns}/shadow": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_shadow"];
+        put: operations["start_shadow"];
+        post?: never;
+        delete: operations["stop_shadow"];
         options?: never;
         head?: never;
         patch?: never;
@@ -409,6 +457,81 @@ export interface components {
             /** @description Resolved alerts, newest first (bounded by `alerts.recent_limit`). */
             recent: components["schemas"]["Alert"][];
         };
+        /** @description One arm's numbers since the experiment started. */
+        ArmReport: {
+            /** @description The arm's own admission hook, when it brought one (otherwise the namespace's applies). */
+            admission?: string | null;
+            /**
+             * Format: double
+             * @description Value bytes served by hits / (those + value bytes written to absent keys); `None` before
+             *     any. In a cache-aside workload the second term is what the misses cost.
+             */
+            byte_hit_ratio?: number | null;
+            /** Format: int64 */
+            capacity_bytes: number;
+            /** @description The eviction policy the arm was started with. */
+            eviction: string;
+            /** Format: int64 */
+            evictions: number;
+            /** Format: double */
+            hit_ratio: number;
+            /** Format: int64 */
+            hits: number;
+            hook_time?: null | components["schemas"]["HookTimeReport"];
+            /** Format: int64 */
+            keys: number;
+            latency: components["schemas"]["LatencyReport"];
+            /** Format: int64 */
+            misses: number;
+            name: string;
+            /**
+             * Format: int64
+             * @description Reads (gets) served by this arm.
+             */
+            requests: number;
+            /**
+             * @description What the arm's first shard runs now (differs from `eviction` only if the namespace's policy
+             *     was reconfigured during the experiment).
+             */
+            serving: string;
+            /** Format: int64 */
+            sets: number;
+            /** @description Shard indices this arm serves (its keys are the keys hashing there). */
+            shards: number[];
+            /** Format: int32 */
+            weight: number;
+        };
+        /** @description One arm of an experiment: a policy set and its traffic weight. */
+        ArmSpec: {
+            /**
+             * @description Admission hook for this arm's keys (`plugin:<version id>`); absent: the namespace's own
+             *     admission hook, if it has one.
+             * @example plugin:3f2a…
+             */
+            admission?: string | null;
+            /**
+             * @description Eviction policy: a built-in (`lru`, `s3fifo`, `sieve`, `wtinylfu`, `fifo`) or
+             *     `plugin:<version id>`.
+             * @example s3fifo
+             */
+            eviction: string;
+            /**
+             * @description Built-in that stands in while an eviction plugin is quarantined (default: the default
+             *     built-in).
+             * @example lru
+             */
+            eviction_fallback?: string | null;
+            /**
+             * @description Label shown in reports and metrics (`[A-Za-z0-9_.-]`, up to 64 characters).
+             * @example s3fifo
+             */
+            name: string;
+            /**
+             * Format: int32
+             * @description Share of the keys (and the capacity) relative to the other arms' weights.
+             */
+            weight?: number;
+        };
         BatchDeleteResponse: {
             /** @description Keys that were present and are now gone. */
             deleted: number;
@@ -451,6 +574,61 @@ export interface components {
             /** @description Items stored. */
             written: number;
         };
+        CandidateReport: {
+            /**
+             * Format: double
+             * @description The estimate of this policy's hit ratio at full size: the ghost's, adjusted for the
+             *     sample's size (SHARDS-adj, see the module docs).
+             */
+            estimated_hit_ratio: number;
+            eviction: string;
+            /** Format: int64 */
+            evictions: number;
+            /**
+             * Format: double
+             * @description The ghost's own hit ratio, before the adjustment.
+             */
+            ghost_hit_ratio: number;
+            /** Format: int64 */
+            keys: number;
+            name: string;
+            /**
+             * Format: int64
+             * @description Sampled reads the ghost has seen.
+             */
+            sampled_requests: number;
+        };
+        /** @description A candidate policy set to evaluate. */
+        CandidateSpec: {
+            /**
+             * @description A built-in eviction policy or `plugin:<version id>`.
+             * @example wtinylfu
+             */
+            eviction: string;
+            eviction_fallback?: string | null;
+            /** @description Label in reports and metrics (`[A-Za-z0-9_.-]`, up to 64 characters). */
+            name: string;
+        };
+        /** @description The leading arm against the runner-up. */
+        Comparison: {
+            /** Format: double */
+            ci_high: number;
+            /**
+             * Format: double
+             * @description 95 % confidence interval of the difference.
+             */
+            ci_low: number;
+            /** Format: double */
+            confidence: number;
+            /**
+             * Format: double
+             * @description Leader's hit ratio minus the runner-up's.
+             */
+            difference: number;
+            /** @description The arm with the higher hit ratio so far. */
+            leader: string;
+            runner_up: string;
+        };
         /** @description The new value of a counter. */
         Counter: {
             /** Format: int64 */
@@ -479,6 +657,31 @@ export interface components {
             code: string;
             /** @description Human-readable explanation. */
             message: string;
+        };
+        /** @description The state of a running experiment. */
+        ExperimentReport: {
+            arms: components["schemas"]["ArmReport"][];
+            comparison?: null | components["schemas"]["Comparison"];
+            namespace: string;
+            /** @description What is not measured per arm, and why. */
+            notes: string[];
+            /** Format: double */
+            running_secs: number;
+            /**
+             * Format: int64
+             * @description Wall-clock start, milliseconds since the Unix epoch.
+             */
+            started_at_ms: number;
+            /**
+             * @description `winner: <arm>`, `no difference yet`, or `needs ~N more requests`.
+             * @example winner: s3fifo
+             */
+            verdict: string;
+        };
+        /** @description The body of `PUT /v1/namespaces/{ns}/experiment`. */
+        ExperimentSpec: {
+            /** @description Two or more arms with distinct names. */
+            arms: components["schemas"]["ArmSpec"][];
         };
         Health: {
             /** @description Always `ok` while the node serves requests. */
@@ -527,6 +730,49 @@ export interface components {
             timed_calls: number;
             /** Format: int64 */
             traps: number;
+        };
+        /** @description Time spent in a plugin's eviction hook, for arms served by a plugin. */
+        HookTimeReport: {
+            /** Format: int64 */
+            calls: number;
+            /** Format: double */
+            mean_ns?: number | null;
+            /**
+             * @description The host counts per plugin version: if the same version serves other namespaces too, their
+             *     calls are included.
+             */
+            shared_with_other_namespaces: boolean;
+            /**
+             * Format: int64
+             * @description Calls whose time was measured (the host times a sample of calls).
+             */
+            timed_calls: number;
+        };
+        /** @description Operation latency inside the store (lock wait included), from the per-shard histograms. */
+        LatencyReport: {
+            /** Format: double */
+            mean_ns?: number | null;
+            /**
+             * Format: int64
+             * @description Upper bound of the histogram bucket holding the 99th percentile (buckets are within 25 %).
+             */
+            p99_ns?: number | null;
+            /**
+             * Format: int64
+             * @description Operations timed (gets and sets).
+             */
+            samples: number;
+        };
+        /** @description The live side of the comparison. */
+        LiveReport: {
+            eviction: string;
+            /** Format: double */
+            hit_ratio: number;
+            /**
+             * Format: int64
+             * @description Reads since shadow evaluation started.
+             */
+            requests: number;
         };
         /** @description Configuration of one namespace. Every field has a default, so `{}` is a valid config. */
         NamespaceConfig: {
@@ -713,11 +959,56 @@ export interface components {
             hook: string;
             namespace: string;
         };
+        /** @description The body of a promotion; empty (or `{}`) promotes the verdict's winner. */
+        PromoteRequest: {
+            /** @description The arm to promote; omitted: the winner, refused while there is none. */
+            arm?: string | null;
+        };
+        /** @description What a promotion did. */
+        Promotion: {
+            eviction: string;
+            /** @description The arm whose policy the namespace now runs. */
+            promoted: string;
+            /** @description The experiment's numbers at the moment it ended. */
+            report: components["schemas"]["ExperimentReport"];
+        };
         /**
          * @description How loudly an alert speaks. Carried into every notification so receivers can route on it.
          * @enum {string}
          */
         Severity: "info" | "warning" | "critical";
+        /** @description What `GET /v1/namespaces/{ns}/shadow` answers. */
+        ShadowReport: {
+            candidates: components["schemas"]["CandidateReport"][];
+            /**
+             * Format: int64
+             * @description Sampled events lost to full buffers (the estimate is less exact when this is not 0).
+             */
+            dropped_events: number;
+            /**
+             * Format: int64
+             * @description Each ghost's capacity: the namespace's capacity times the sample rate.
+             */
+            ghost_capacity_bytes: number;
+            live: components["schemas"]["LiveReport"];
+            namespace: string;
+            /** Format: double */
+            sample_rate: number;
+            /**
+             * Format: int64
+             * @description Sampled events applied to the ghosts.
+             */
+            sampled_events: number;
+        };
+        /** @description The body of `PUT /v1/namespaces/{ns}/shadow`. */
+        ShadowSpec: {
+            candidates: components["schemas"]["CandidateSpec"][];
+            /**
+             * Format: double
+             * @description Share of keys sampled, in (0, 1]; default 0.01. Higher is more accurate and costs more.
+             */
+            sample_rate?: number;
+        };
         /** @description The answer to an upload. */
         UploadedPlugin: components["schemas"]["PluginInfo"] & {
             /** @description False when these exact bytes had been uploaded before (the existing version is returned). */
@@ -1245,6 +1536,161 @@ export interface operations {
             };
         };
     };
+    get_experiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Namespace name */
+                ns: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Per-arm numbers and the verdict */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentReport"];
+                };
+            };
+            /** @description namespace_not_found or no_experiment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    start_experiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Namespace name */
+                ns: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExperimentSpec"];
+            };
+        };
+        responses: {
+            /** @description Started; the (empty) report */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentReport"];
+                };
+            };
+            /** @description bad_json or invalid_experiment (weights, shard count, policy) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description namespace_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    stop_experiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Namespace name */
+                ns: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Stopped; the final numbers */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentReport"];
+                };
+            };
+            /** @description namespace_not_found or no_experiment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    promote_experiment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Namespace name */
+                ns: string;
+            };
+            cookie?: never;
+        };
+        /** @description Which arm; empty for the winner */
+        requestBody?: {
+            content: {
+                "application/json": null | components["schemas"]["PromoteRequest"];
+            };
+        };
+        responses: {
+            /** @description Promoted; the namespace's config names the arm's policy */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Promotion"];
+                };
+            };
+            /** @description bad_json, unknown_arm, or invalid_experiment (no winner yet) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description namespace_not_found or no_experiment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     flush_namespace: {
         parameters: {
             query?: never;
@@ -1278,7 +1724,10 @@ export interface operations {
     get_key: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Request context tags for plugin hooks: `name=value` pairs separated by commas, e.g. `device=mobile, region=eu` (at most 16; names 1-64 characters of A-Z a-z 0-9 _ - .; values up to 256 bytes) */
+                "x-larder-tags"?: string | null;
+            };
             path: {
                 /** @description Namespace name */
                 ns: string;
@@ -1298,6 +1747,15 @@ export interface operations {
                 };
                 content: {
                     "application/octet-stream": components["schemas"]["OctetStream"];
+                };
+            };
+            /** @description bad_tags: a malformed X-Larder-Tags header */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description key_not_found or namespace_not_found */
@@ -1352,7 +1810,10 @@ export interface operations {
                 /** @description Keep the key's current expiry (Redis `KEEPTTL`). */
                 keepttl?: boolean;
             };
-            header?: never;
+            header?: {
+                /** @description Request context tags for plugin hooks: `name=value` pairs separated by commas, e.g. `device=mobile, region=eu` (at most 16; names 1-64 characters of A-Z a-z 0-9 _ - .; values up to 256 bytes) */
+                "x-larder-tags"?: string | null;
+            };
             path: {
                 /** @description Namespace name */
                 ns: string;
@@ -1375,7 +1836,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description invalid_ttl, bad_query or empty_key */
+            /** @description invalid_ttl, bad_query, empty_key or bad_tags */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1425,7 +1886,10 @@ export interface operations {
     delete_key: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Request context tags for plugin hooks: `name=value` pairs separated by commas, e.g. `device=mobile, region=eu` (at most 16; names 1-64 characters of A-Z a-z 0-9 _ - .; values up to 256 bytes) */
+                "x-larder-tags"?: string | null;
+            };
             path: {
                 /** @description Namespace name */
                 ns: string;
@@ -1443,6 +1907,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description bad_tags */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description key_not_found or namespace_not_found */
             404: {
                 headers: {
@@ -1457,7 +1930,10 @@ export interface operations {
     evict_key: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Request context tags for plugin hooks: `name=value` pairs separated by commas, e.g. `device=mobile, region=eu` (at most 16; names 1-64 characters of A-Z a-z 0-9 _ - .; values up to 256 bytes) */
+                "x-larder-tags"?: string | null;
+            };
             path: {
                 /** @description Namespace name */
                 ns: string;
@@ -1474,6 +1950,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description bad_tags */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description key_not_found or namespace_not_found */
             404: {
@@ -1494,7 +1979,10 @@ export interface operations {
                 /** @description TTL in milliseconds (> 0); exclusive with `ttl`. */
                 ttl_ms?: string;
             };
-            header?: never;
+            header?: {
+                /** @description Request context tags for plugin hooks: `name=value` pairs separated by commas, e.g. `device=mobile, region=eu` (at most 16; names 1-64 characters of A-Z a-z 0-9 _ - .; values up to 256 bytes) */
+                "x-larder-tags"?: string | null;
+            };
             path: {
                 /** @description Namespace name */
                 ns: string;
@@ -1512,7 +2000,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description invalid_ttl (missing, zero or not a number) */
+            /** @description invalid_ttl (missing, zero or not a number) or bad_tags */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1538,7 +2026,10 @@ export interface operations {
                 /** @description Amount to add; negative to decrement. Default 1. */
                 by?: number;
             };
-            header?: never;
+            header?: {
+                /** @description Request context tags for plugin hooks: `name=value` pairs separated by commas, e.g. `device=mobile, region=eu` (at most 16; names 1-64 characters of A-Z a-z 0-9 _ - .; values up to 256 bytes) */
+                "x-larder-tags"?: string | null;
+            };
             path: {
                 /** @description Namespace name */
                 ns: string;
@@ -1558,7 +2049,7 @@ export interface operations {
                     "application/json": components["schemas"]["Counter"];
                 };
             };
-            /** @description bad_query */
+            /** @description bad_query or bad_tags */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1590,7 +2081,10 @@ export interface operations {
     persist_key: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Request context tags for plugin hooks: `name=value` pairs separated by commas, e.g. `device=mobile, region=eu` (at most 16; names 1-64 characters of A-Z a-z 0-9 _ - .; values up to 256 bytes) */
+                "x-larder-tags"?: string | null;
+            };
             path: {
                 /** @description Namespace name */
                 ns: string;
@@ -1607,6 +2101,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description bad_tags */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description key_not_found or namespace_not_found */
             404: {
@@ -1627,7 +2130,10 @@ export interface operations {
                 /** @description TTL in milliseconds (> 0); exclusive with `ttl`. */
                 ttl_ms?: string;
             };
-            header?: never;
+            header?: {
+                /** @description Request context tags for plugin hooks: `name=value` pairs separated by commas, e.g. `device=mobile, region=eu` (at most 16; names 1-64 characters of A-Z a-z 0-9 _ - .; values up to 256 bytes) */
+                "x-larder-tags"?: string | null;
+            };
             path: {
                 /** @description Namespace name */
                 ns: string;
@@ -1645,7 +2151,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description invalid_ttl */
+            /** @description invalid_ttl or bad_tags */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1655,6 +2161,115 @@ export interface operations {
                 };
             };
             /** @description key_not_found or namespace_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_shadow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Namespace name */
+                ns: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Each candidate's estimated hit ratio beside the live one */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShadowReport"];
+                };
+            };
+            /** @description namespace_not_found or no_shadow */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    start_shadow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Namespace name */
+                ns: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ShadowSpec"];
+            };
+        };
+        responses: {
+            /** @description Started (replaces a running one) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShadowReport"];
+                };
+            };
+            /** @description bad_json or invalid_shadow */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description namespace_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    stop_shadow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Namespace name */
+                ns: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Stopped; the final estimates */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShadowReport"];
+                };
+            };
+            /** @description namespace_not_found or no_shadow */
             404: {
                 headers: {
                     [name: string]: unknown;
