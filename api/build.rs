@@ -1,7 +1,7 @@
 //! Builds the dashboard (web-ui/) so the binary can embed it, when that is possible.
 //!
 //! With npm on the PATH and `web-ui/dist` missing or older than the sources, this runs
-//! `npm ci` (when `node_modules` is missing or older than the lock file) and `npm run build`. Without
+//! `npm install` (when `node_modules` is missing or older than the lock file) and `npm run build`. Without
 //! npm, or when the build fails, it only makes sure `web-ui/dist` exists (possibly empty) and says
 //! so in a warning: the binary then serves a "dashboard not built" page at `/`, and `cargo run` on
 //! a fresh clone still works. Set `LARDER_SKIP_UI_BUILD=1` to never run npm.
@@ -49,8 +49,10 @@ fn build_ui(web: &Path) -> Result<(), String> {
     }
     let lock_marker = web.join("node_modules/.package-lock.json");
     if newest(&web.join("package-lock.json")) > newest(&lock_marker) {
+        // `npm install`, not `npm ci`: npm 11's `ci` rejects this lock file for lacking the
+        // optional per-platform rollup packages, which only `install` resolves.
         run(Command::new(npm)
-            .arg("ci")
+            .arg("install")
             .arg("--no-audit")
             .arg("--no-fund")
             .current_dir(web))?;

@@ -10,7 +10,7 @@ root="$(cd "$here/.." && pwd)"
 cd "$here"
 
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
-[ -d node_modules ] || npm ci --no-audit --no-fund
+[ -d node_modules ] || npm install --no-audit --no-fund
 # The UI's API types must match openapi/openapi.json, and its unit tests must pass, before the browser runs.
 npm run check:api
 npm test

@@ -22,7 +22,7 @@ const NOT_BUILT: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Larder</title><link rel="icon" href="data:,"></head>
 <body style="font-family: sans-serif; max-width: 40em; margin: 3em auto">
 <h1>Larder</h1>
-<p><strong>Dashboard not built</strong> — run <code>npm ci &amp;&amp; npm run build</code> in
+<p><strong>Dashboard not built</strong> — run <code>npm install &amp;&amp; npm run build</code> in
 <code>web-ui</code>, then rebuild the binary (<code>cargo build</code>).</p>
 <p>The API is up: see <a href="/docs">/docs</a>, <a href="/openapi.json">/openapi.json</a>,
 <a href="/metrics">/metrics</a> and <a href="/healthz">/healthz</a>.</p>

@@ -15,6 +15,13 @@ export type NamespaceList = Schemas['NamespaceList'];
 export type PluginDetails = Schemas['PluginDetails'];
 export type PluginList = Schemas['PluginList'];
 export type UploadedPlugin = Schemas['UploadedPlugin'];
+export type ExperimentSpec = Schemas['ExperimentSpec'];
+export type ExperimentReport = Schemas['ExperimentReport'];
+export type ArmSpec = Schemas['ArmSpec'];
+export type ArmReport = Schemas['ArmReport'];
+export type Promotion = Schemas['Promotion'];
+export type ShadowSpec = Schemas['ShadowSpec'];
+export type ShadowReport = Schemas['ShadowReport'];
 
 /** An API error, with the stable code and the server's message. */
 export class ApiError extends Error {
@@ -53,6 +60,8 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
   return (await response.json()) as T;
 }
 
+const nsPath = (ns: string) => `/v1/namespaces/${encodeURIComponent(ns)}`;
+
 export const api = {
   health: async (): Promise<boolean> => (await fetch('/healthz')).ok,
   namespaces: () => call<NamespaceList>('GET', '/v1/namespaces'),
@@ -67,6 +76,21 @@ export const api = {
       module,
     ),
   namespace: (name: string) => call<NamespaceInfo>('GET', `/v1/namespaces/${encodeURIComponent(name)}`),
+  /** The Prometheus exposition text (the experiments page reads which labs are running from it). */
+  metricsText: async (): Promise<string> => {
+    const response = await fetch('/metrics');
+    if (!response.ok) throw new ApiError(response.status, 'http_' + response.status, response.statusText);
+    return response.text();
+  },
+  experiment: (ns: string) => call<ExperimentReport>('GET', `${nsPath(ns)}/experiment`),
+  startExperiment: (ns: string, spec: ExperimentSpec) =>
+    call<ExperimentReport>('PUT', `${nsPath(ns)}/experiment`, spec),
+  stopExperiment: (ns: string) => call<ExperimentReport>('DELETE', `${nsPath(ns)}/experiment`),
+  promoteArm: (ns: string, arm: string | null) =>
+    call<Promotion>('POST', `${nsPath(ns)}/experiment/promote`, arm ? { arm } : {}),
+  shadow: (ns: string) => call<ShadowReport>('GET', `${nsPath(ns)}/shadow`),
+  startShadow: (ns: string, spec: ShadowSpec) => call<ShadowReport>('PUT', `${nsPath(ns)}/shadow`, spec),
+  stopShadow: (ns: string) => call<ShadowReport>('DELETE', `${nsPath(ns)}/shadow`),
   alerts: () => call<AlertsOverview>('GET', '/v1/alerts'),
   alertRules: () => call<AlertRuleList>('GET', '/v1/alerts/rules'),
   createAlertRule: (rule: AlertRule) => call<AlertRule>('POST', '/v1/alerts/rules', rule),
