@@ -192,6 +192,10 @@ impl Namespace {
         config: NamespaceConfig,
         plugins: &PluginHost,
     ) -> Result<Self, NamespaceError> {
+        // Pin the shard count chosen from the capacity, so a later capacity change cannot make the
+        // config describe a different count than the store has.
+        let mut config = config;
+        config.shards = Some(config.shard_count());
         let per_shard = config.capacity_bytes / config.shard_count() as u64;
         let mut eviction = plugins
             .eviction_source(&name, &config)

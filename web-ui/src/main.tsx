@@ -3,6 +3,7 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { Alerts } from './pages/Alerts';
+import { Experiments } from './pages/Experiments';
 import { Namespaces } from './pages/Namespaces';
 import { Overview } from './pages/Overview';
 import { Plugins } from './pages/Plugins';
@@ -12,6 +13,7 @@ const PAGES = [
   { path: '', label: 'Overview', view: Overview },
   { path: 'namespaces', label: 'Namespaces', view: Namespaces },
   { path: 'plugins', label: 'Plugins', view: Plugins },
+  { path: 'experiments', label: 'Experiments', view: Experiments },
   { path: 'alerts', label: 'Alerts', view: Alerts },
 ];
 
