@@ -14,6 +14,7 @@ larder (`cargo build --release -p larder`).
 import argparse
 import csv
 import io
+import json
 import os
 import shlex
 import socket
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,12 +60,28 @@ def start_redis(port: int, workdir: str) -> subprocess.Popen:
     return p
 
 
+PLUGIN = None  # path of a wasm eviction plugin to serve the default namespace with (--plugin)
+
+
+def http_json(method: str, url: str, body: bytes, content_type: str) -> dict:
+    req = urllib.request.Request(url, data=body, method=method, headers={"content-type": content_type})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read() or b"{}")
+
+
 def start_larder(binary: str, port: int) -> subprocess.Popen:
     http = free_port()
     cmd = [binary, "serve", "--resp-addr", f"127.0.0.1:{port}", "--http-addr", f"127.0.0.1:{http}",
            "--log-level", "warn"]
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)
+    wait_port(http)
+    if PLUGIN:
+        base = f"http://127.0.0.1:{http}"
+        info = http_json("POST", f"{base}/v1/plugins?name=bench", Path(PLUGIN).read_bytes(),
+                         "application/wasm")
+        http_json("PUT", f"{base}/v1/namespaces/default",
+                  json.dumps({"eviction": f"plugin:{info['id']}"}).encode(), "application/json")
     return p
 
 
@@ -123,7 +141,11 @@ def main() -> int:
     ap.add_argument("--keys", type=int, default=1_000_000)
     ap.add_argument("--out", default=str(ROOT / "bench/results/redis-compare.md"))
     ap.add_argument("--note", default="", help="a line about the conditions of this run")
+    ap.add_argument("--plugin", help="serve Larder's default namespace with this wasm eviction plugin")
+    ap.add_argument("--skip-memory", action="store_true")
     args = ap.parse_args()
+    global PLUGIN
+    PLUGIN = args.plugin
 
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
@@ -144,7 +166,7 @@ def main() -> int:
                 print(test, pipeline, result, flush=True)
 
         mem = []
-        for name in ("redis", "larder"):
+        for name in (() if args.skip_memory else ("redis", "larder")):
             port = free_port()
             p = start_redis(port, workdir) if name == "redis" else start_larder(args.larder, port)
             try:
@@ -154,12 +176,16 @@ def main() -> int:
             print(mem[-1], flush=True)
 
     # Name the binary relative to the repository so the results file holds no local path.
-    shown = [a if not os.path.isabs(a) else "target/release/larder" for a in sys.argv[1:]]
+    shown = [a if not os.path.isabs(a) else
+             ("target/release/larder" if a == args.larder else os.path.relpath(a, ROOT))
+             for a in sys.argv[1:]]
     cmd = " ".join(["python3 bench/compare_redis.py"] + [shlex.quote(a) for a in shown])
     lines = [
         "# Larder vs Redis 7: redis-benchmark and memory per key",
         "",
         f"Produced by `{cmd}` on {time.strftime('%Y-%m-%d')} ({os.cpu_count()} cores, loopback).",
+        ("Larder's default namespace is served by the wasm plugin "
+         f"`{os.path.relpath(args.plugin, ROOT)}`." if args.plugin else "Larder runs its built-in default policy (S3-FIFO)."),
         "Each row runs Redis, then Larder, with the same redis-benchmark parameters: 50 clients, "
         "64-byte values, `-r 100000` random keys; GET rows read keys written just before.",
         args.note,
@@ -171,6 +197,10 @@ def main() -> int:
         lines.append(
             f"| {test.upper()} | {pipeline} | {r['rps']:,.0f} | {l['rps']:,.0f} | "
             f"{l['rps'] / r['rps']:.2f}× | {r['p50']:.3f} / {r['p99']:.3f} | {l['p50']:.3f} / {l['p99']:.3f} |")
+    if not mem:
+        Path(args.out).write_text("\n".join(lines) + "\n")
+        print(f"wrote {args.out}")
+        return 0
     lines += [
         "",
         f"## Memory: {args.keys:,} keys, 16-byte keys, 64-byte values",

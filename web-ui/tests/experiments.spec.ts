@@ -1,6 +1,7 @@
 // The experiments page against a real node: an A/B experiment started from the browser, real
 // traffic through the REST API, both arms' numbers moving in the page, then a promotion; and a
 // shadow evaluation whose candidates' estimates appear beside the live hit ratio.
+import { readFileSync } from 'node:fs';
 import { expect, test, type APIRequestContext, type Page } from '@playwright/test';
 
 function watch(page: Page, baseURL: string) {
@@ -18,10 +19,7 @@ function watch(page: Page, baseURL: string) {
 
 /** Writes `keys` keys, then reads each of them `rounds` times plus one absent key per round. */
 async function traffic(request: APIRequestContext, ns: string, prefix: string, keys: number, rounds: number) {
-  for (let i = 0; i < keys; i++) {
-    const put = await request.put(`/v1/namespaces/${ns}/keys/${prefix}-${i}`, { data: `value-${i}` });
-    expect(put.ok()).toBe(true);
-  }
+  await writes(request, ns, prefix, keys, 8);
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < keys; i++) {
       expect((await request.get(`/v1/namespaces/${ns}/keys/${prefix}-${i}`)).status()).toBe(200);
@@ -30,8 +28,16 @@ async function traffic(request: APIRequestContext, ns: string, prefix: string, k
   }
 }
 
-async function createLabNamespace(request: APIRequestContext, ns: string) {
-  const created = await request.post('/v1/namespaces', { data: { name: ns, config: { shards: 4 } } });
+/** Writes `keys` values of `size` bytes. */
+async function writes(request: APIRequestContext, ns: string, prefix: string, keys: number, size: number) {
+  for (let i = 0; i < keys; i++) {
+    const put = await request.put(`/v1/namespaces/${ns}/keys/${prefix}-${i}`, { data: 'v'.repeat(size) });
+    expect(put.ok()).toBe(true);
+  }
+}
+
+async function createLabNamespace(request: APIRequestContext, ns: string, config: object = {}) {
+  const created = await request.post('/v1/namespaces', { data: { name: ns, config: { shards: 4, ...config } } });
   expect(created.status()).toBe(201);
 }
 
@@ -99,6 +105,50 @@ test('start an experiment, watch both arms move, promote an arm', async ({ page,
   expect(info.config.eviction).toBe('s3fifo');
   // The cache kept its contents through the promotion.
   expect((await request.get(`/v1/namespaces/${ns}/keys/k-0`)).status()).toBe(200);
+  expect(problems).toEqual([]);
+});
+
+test('an arm can run an uploaded plugin version', async ({ page, baseURL, request }) => {
+  const wasm = process.env.LARDER_E2E_PLUGIN;
+  expect(wasm, 'run-e2e.sh builds a plugin and sets LARDER_E2E_PLUGIN').toBeTruthy();
+  const problems = watch(page, baseURL!);
+  const uploaded = await request.post('/v1/plugins?name=e2e-exp-sieve', {
+    data: readFileSync(wasm!),
+    headers: { 'content-type': 'application/wasm' },
+  });
+  expect(uploaded.ok()).toBe(true);
+  const plugin = await uploaded.json();
+  const ns = `e2e-exp-plug-${Date.now()}`;
+  // A small cache (1 MiB in 4 shards) so that writing 2 MiB makes both arms evict: the plugin's
+  // eviction hook runs when the shard needs victims.
+  await createLabNamespace(request, ns, { capacity_bytes: 1024 * 1024, max_item_size: 8192 });
+
+  await page.goto('/#/experiments');
+  await page.getByLabel('experiment namespace').selectOption(ns);
+  const form = page.getByRole('form', { name: 'start experiment' });
+  await form.getByLabel('arm 1 name').fill('lru');
+  await form.getByLabel('arm 2 name').fill('plugin');
+  await form.getByLabel('arm 2 eviction').selectOption(plugin.reference);
+  await form.getByRole('button', { name: 'Start experiment' }).click();
+  const section = page.getByTestId('experiment');
+  await expect(section.getByTestId('arm-plugin')).toContainText(plugin.reference);
+
+  await writes(request, ns, 'p', 512, 4096);
+  for (let i = 0; i < 100; i++) await request.get(`/v1/namespaces/${ns}/keys/p-${511 - i}`);
+  const report = await (await request.get(`/v1/namespaces/${ns}/experiment`)).json();
+  const arm = report.arms.find((a: { name: string }) => a.name === 'plugin');
+  expect(arm.eviction).toBe(plugin.reference);
+  expect(arm.requests).toBeGreaterThan(0);
+  expect(arm.evictions).toBeGreaterThan(0);
+  expect(arm.hook_time.calls).toBeGreaterThan(0);
+  await expect(section.getByTestId('arm-plugin').getByTestId('evictions')).toHaveText(String(arm.evictions));
+  await expect(section.getByTestId('arm-plugin').getByTestId('requests')).toHaveText(String(arm.requests));
+  await expect(section.getByTestId('arm-plugin').getByTestId('hook-time')).toContainText(`${arm.hook_time.calls} calls`);
+
+  await section.getByRole('button', { name: 'Stop experiment' }).click();
+  await expect(section.getByTestId('experiment-message')).toContainText('stopped');
+  await expect(section.getByTestId('experiment-final').getByTestId('arm-plugin')).toBeVisible();
+  expect((await request.get(`/v1/namespaces/${ns}/experiment`)).status()).toBe(404);
   expect(problems).toEqual([]);
 });
 

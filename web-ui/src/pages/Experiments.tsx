@@ -80,7 +80,7 @@ export function Experiments() {
         </label>
         {info && (
           <span data-testid="ns-summary">
-            policy {info.policy} · capacity {bytes(info.config.capacity_bytes ?? 0)} · shards{' '}
+            policy {info.config.eviction ?? 'default'} · capacity {bytes(info.config.capacity_bytes ?? 0)} · shards{' '}
             {info.config.shards ?? 'auto'}
           </span>
         )}
@@ -276,7 +276,7 @@ function ArmTable({ arms }: { arms: ArmReport[] }) {
             <td data-testid="evictions">{a.evictions}</td>
             <td>{a.keys}</td>
             <td>{bytes(a.capacity_bytes)}</td>
-            <td>
+            <td data-testid="hook-time">
               {a.hook_time
                 ? `${a.hook_time.calls} calls, ${latency(a.hook_time.mean_ns)}${a.hook_time.shared_with_other_namespaces ? ' (shared)' : ''}`
                 : '–'}
