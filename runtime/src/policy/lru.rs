@@ -42,7 +42,11 @@ mod tests {
     use super::*;
 
     fn meta(slot: Slot) -> EntryMeta {
-        EntryMeta { slot, hash: slot as u64, size: 1 }
+        EntryMeta {
+            slot,
+            hash: slot as u64,
+            size: 1,
+        }
     }
 
     #[test]

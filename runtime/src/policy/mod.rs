@@ -20,6 +20,7 @@
 //!   explicit evict, overwrite) — never for a slot the policy returned as a victim;
 //! - [`EvictionPolicy::victims`] when the shard is over capacity.
 
+mod adaptive;
 mod dense;
 mod fifo;
 mod ghost;
@@ -34,6 +35,7 @@ mod sketch;
 mod testing;
 mod wtinylfu;
 
+pub use adaptive::AdaptiveTinyLfu;
 pub use fifo::Fifo;
 pub use lru::Lru;
 pub use s3fifo::S3Fifo;
@@ -95,15 +97,17 @@ pub enum BuiltinPolicy {
     Sieve,
     Wtinylfu,
     Fifo,
+    Adaptive,
 }
 
 impl BuiltinPolicy {
-    pub const ALL: [BuiltinPolicy; 5] = [
+    pub const ALL: [BuiltinPolicy; 6] = [
         Self::Lru,
         Self::S3fifo,
         Self::Sieve,
         Self::Wtinylfu,
         Self::Fifo,
+        Self::Adaptive,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -113,6 +117,7 @@ impl BuiltinPolicy {
             Self::Sieve => "sieve",
             Self::Wtinylfu => "wtinylfu",
             Self::Fifo => "fifo",
+            Self::Adaptive => "adaptive",
         }
     }
 
@@ -124,6 +129,7 @@ impl BuiltinPolicy {
             Self::Sieve => Box::new(Sieve::default()),
             Self::Wtinylfu => Box::new(WTinyLfu::default()),
             Self::Fifo => Box::new(Fifo::default()),
+            Self::Adaptive => Box::new(AdaptiveTinyLfu::default()),
         };
         policy.set_capacity(capacity_bytes);
         policy
@@ -137,7 +143,7 @@ impl std::str::FromStr for BuiltinPolicy {
             .into_iter()
             .find(|p| p.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
-                format!("unknown policy {s:?}; expected one of lru, s3fifo, sieve, wtinylfu, fifo")
+                format!("unknown policy {s:?}; expected one of lru, s3fifo, sieve, wtinylfu, fifo, adaptive")
             })
     }
 }

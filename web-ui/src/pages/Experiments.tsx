@@ -17,7 +17,7 @@ import { appendPoint, emptyHistory, runningLabs, type History } from '../lib/lab
 import { usePoll } from '../lib/poll';
 
 /** The built-in eviction policies an arm or candidate may name (see docs/experiments.md). */
-const BUILTIN_EVICTION = ['lru', 's3fifo', 'sieve', 'wtinylfu', 'fifo'];
+const BUILTIN_EVICTION = ['lru', 's3fifo', 'sieve', 'wtinylfu', 'adaptive', 'fifo'];
 const COLORS = ['#2b6cb0', '#c05621', '#2f855a', '#6b46c1', '#b83280', '#718096'];
 const CHART_POINTS = 300;
 
