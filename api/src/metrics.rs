@@ -7,7 +7,9 @@ use std::sync::Arc;
 use larder_runtime::Namespaces;
 use larder_runtime::metrics::NamespaceCollector;
 use larder_runtime::origin::OriginCollector;
-use prometheus::{Encoder, Histogram, HistogramOpts, HistogramVec, IntGauge, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntGauge, Registry, TextEncoder,
+};
 
 /// Latency buckets in seconds, from 5 µs to 1 s: a cache answers in microseconds.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -26,29 +28,54 @@ impl ServerMetrics {
     pub fn new(namespaces: Arc<Namespaces>) -> Self {
         let registry = Registry::new();
         let latency = HistogramVec::new(
-            HistogramOpts::new("larder_request_duration_seconds", "Time to serve one request.")
-                .buckets(LATENCY_BUCKETS.to_vec()),
+            HistogramOpts::new(
+                "larder_request_duration_seconds",
+                "Time to serve one request.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
             &["protocol", "op"],
         )
         .expect("static metric");
-        let resp_connections =
-            IntGauge::new("larder_resp_connections", "Open Redis-protocol connections.")
-                .expect("static metric");
-        let http_requests_in_flight =
-            IntGauge::new("larder_http_requests_in_flight", "HTTP requests being served.")
-                .expect("static metric");
-        registry.register(Box::new(latency.clone())).expect("unique metric");
-        registry.register(Box::new(resp_connections.clone())).expect("unique metric");
-        registry.register(Box::new(http_requests_in_flight.clone())).expect("unique metric");
+        let resp_connections = IntGauge::new(
+            "larder_resp_connections",
+            "Open Redis-protocol connections.",
+        )
+        .expect("static metric");
+        let http_requests_in_flight = IntGauge::new(
+            "larder_http_requests_in_flight",
+            "HTTP requests being served.",
+        )
+        .expect("static metric");
+        registry
+            .register(Box::new(latency.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(resp_connections.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(http_requests_in_flight.clone()))
+            .expect("unique metric");
         registry
             .register(Box::new(OriginCollector::new(Arc::clone(&namespaces))))
             .expect("unique metric");
-        registry.register(Box::new(larder_runtime::experiment::ExperimentCollector::new(Arc::clone(&namespaces)).expect("static metric"))).expect("unique metric");
+        registry
+            .register(Box::new(
+                larder_runtime::experiment::ExperimentCollector::new(Arc::clone(&namespaces))
+                    .expect("static metric"),
+            ))
+            .expect("unique metric");
         registry
             .register(Box::new(Arc::clone(namespaces.plugins()).collector()))
             .expect("unique metric");
-        registry.register(Box::new(NamespaceCollector::new(namespaces))).expect("unique metric");
-        Self { registry, latency, resp_connections, http_requests_in_flight }
+        registry
+            .register(Box::new(NamespaceCollector::new(namespaces)))
+            .expect("unique metric");
+        Self {
+            registry,
+            latency,
+            resp_connections,
+            http_requests_in_flight,
+        }
     }
 
     /// The latency histogram for one protocol and operation; call once and keep the handle.

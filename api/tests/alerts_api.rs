@@ -303,7 +303,10 @@ async fn the_dashboard_or_its_build_instructions_are_served_at_the_root() {
         );
     } else {
         assert!(html.contains("Dashboard not built"), "{html}");
-        assert!(html.contains("npm install &amp;&amp; npm run build"), "{html}");
+        assert!(
+            html.contains("npm install &amp;&amp; npm run build"),
+            "{html}"
+        );
     }
     let (status, code, _) = error_code(node.get("/assets/missing.js").await).await;
     assert_eq!(

@@ -28,15 +28,29 @@ impl NamespaceCollector {
             IntGaugeVec::new(Opts::new(name, help), &["namespace"]).expect("static metric")
         };
         let counters: Vec<(IntCounterVec, fn(&crate::StoreStats) -> u64)> = vec![
-            (counter("larder_hits_total", "Reads that found a live key."), |s| s.hits),
-            (counter("larder_misses_total", "Reads that found no live key."), |s| s.misses),
+            (
+                counter("larder_hits_total", "Reads that found a live key."),
+                |s| s.hits,
+            ),
+            (
+                counter("larder_misses_total", "Reads that found no live key."),
+                |s| s.misses,
+            ),
             (counter("larder_sets_total", "Values written."), |s| s.sets),
-            (counter("larder_evictions_total", "Entries removed by the eviction policy."), |s| {
-                s.evictions
-            }),
-            (counter("larder_expirations_total", "Entries removed because their TTL ran out."), |s| {
-                s.expirations
-            }),
+            (
+                counter(
+                    "larder_evictions_total",
+                    "Entries removed by the eviction policy.",
+                ),
+                |s| s.evictions,
+            ),
+            (
+                counter(
+                    "larder_expirations_total",
+                    "Entries removed because their TTL ran out.",
+                ),
+                |s| s.expirations,
+            ),
             (
                 counter(
                     "larder_policy_shortfalls_total",
@@ -47,17 +61,33 @@ impl NamespaceCollector {
         ];
         let gauges: Vec<(IntGaugeVec, fn(&crate::StoreStats) -> u64)> = vec![
             (gauge("larder_keys", "Resident keys."), |s| s.keys),
-            (gauge("larder_bytes", "Bytes charged: keys, values and per-entry overhead."), |s| {
-                s.bytes
-            }),
-            (gauge("larder_capacity_bytes", "Configured capacity."), |s| s.capacity_bytes),
+            (
+                gauge(
+                    "larder_bytes",
+                    "Bytes charged: keys, values and per-entry overhead.",
+                ),
+                |s| s.bytes,
+            ),
+            (
+                gauge("larder_capacity_bytes", "Configured capacity."),
+                |s| s.capacity_bytes,
+            ),
         ];
         let descs = counters
             .iter()
             .flat_map(|(c, _)| c.desc().into_iter().cloned())
-            .chain(gauges.iter().flat_map(|(g, _)| g.desc().into_iter().cloned()))
+            .chain(
+                gauges
+                    .iter()
+                    .flat_map(|(g, _)| g.desc().into_iter().cloned()),
+            )
             .collect();
-        Self { namespaces, counters, gauges, descs }
+        Self {
+            namespaces,
+            counters,
+            gauges,
+            descs,
+        }
     }
 }
 

@@ -55,7 +55,11 @@ impl StoreStats {
     /// hits / (hits + misses), or 0 before the first read.
     pub fn hit_ratio(&self) -> f64 {
         let reads = self.hits + self.misses;
-        if reads == 0 { 0.0 } else { self.hits as f64 / reads as f64 }
+        if reads == 0 {
+            0.0
+        } else {
+            self.hits as f64 / reads as f64
+        }
     }
 
     pub(crate) fn add_shard(&mut self, s: &ShardStats, keys: usize, bytes: u64, capacity: u64) {
