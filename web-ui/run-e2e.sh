@@ -18,7 +18,9 @@ npm run build
 (cd "$root" && cargo build -p larder --bin larder)
 bin="${CARGO_TARGET_DIR:-$root/target}/debug/larder"
 # A real plugin for the upload test: the reference SIEVE eviction policy, built for wasm32.
-(cd "$root/plugins" && cargo build --release --target wasm32-unknown-unknown -p larder-plugin-sieve)
+# The plugins workspace keeps its own target dir, whatever CARGO_TARGET_DIR the caller set.
+(cd "$root/plugins" && CARGO_TARGET_DIR="$root/plugins/target" \
+  cargo build --release --target wasm32-unknown-unknown -p larder-plugin-sieve)
 export LARDER_E2E_PLUGIN="$root/plugins/target/wasm32-unknown-unknown/release/larder_plugin_sieve.wasm"
 
 log="$(mktemp)"
