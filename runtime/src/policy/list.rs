@@ -33,6 +33,7 @@ impl Default for List {
 }
 
 impl List {
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }
@@ -42,10 +43,6 @@ impl List {
     /// The oldest slot (the tail).
     pub fn back(&self) -> Option<Slot> {
         (self.tail != NIL).then_some(self.tail)
-    }
-    /// The newest slot (the head).
-    pub fn front(&self) -> Option<Slot> {
-        (self.head != NIL).then_some(self.head)
     }
 }
 
