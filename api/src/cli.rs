@@ -189,6 +189,7 @@ fn print_banner(resp: std::net::SocketAddr, http: std::net::SocketAddr) {
         out,
         "larder {version} serving\n\
          \x20 Redis protocol  {resp}   (redis-cli -h {rip} -p {rport})\n\
+         \x20 dashboard       {base}/\n\
          \x20 REST API        {base}/v1/namespaces\n\
          \x20 metrics         {base}/metrics\n\
          \x20 OpenAPI         {base}/openapi.json\n\
