@@ -81,8 +81,8 @@ pub struct ServeArgs {
     /// Default TTL of the default namespace in seconds; 0 = keys do not expire [default: 0].
     #[arg(long, env = "LARDER_DEFAULT_TTL_SECS", value_name = "SECS")]
     pub default_ttl_secs: Option<u64>,
-    /// Eviction policy of the default namespace: lru, s3fifo, sieve, wtinylfu or plugin:<id>
-    /// [default: s3fifo].
+    /// Eviction policy of the default namespace: adaptive, s3fifo, lru, sieve, wtinylfu, fifo or
+    /// plugin:<id> [default: adaptive].
     #[arg(long, env = "LARDER_EVICTION", value_name = "POLICY")]
     pub eviction: Option<PolicyRef>,
 }

@@ -50,7 +50,7 @@ pub struct SimArgs {
     #[arg(
         long,
         value_name = "LIST",
-        default_value = "lru,fifo,s3fifo,sieve,wtinylfu"
+        default_value = "lru,fifo,s3fifo,sieve,wtinylfu,adaptive"
     )]
     pub policy: String,
     /// Also compute Belady's MIN and each policy's gap closed from LRU to it. `--belady=bypass`

@@ -13,6 +13,7 @@
 //! | [`origin`] | read-through from a namespace's HTTP origin (single-flight, bounded) and prefetch |
 //! | [`alert`] | alert rules over the namespaces' numbers, their evaluation, webhook and email notifiers |
 //! | [`sim`] | the trace simulator behind `larder sim`: replay, Belady's bound, miss-ratio reports |
+//! | [`ghost_cache`] | a cache of keys and sizes only, driven by any policy: shadow evaluation and the adaptive policy's trials |
 //! | [`expiry`] | the background task that reclaims expired keys nobody reads |
 //! | [`metrics`] | Prometheus collectors that read the store's counters at scrape time |
 //! | [`clock`], [`hash`] | the store's time scale and the key hash (shared with plugins and the ring) |
@@ -34,6 +35,7 @@ pub mod clock;
 pub mod error;
 pub mod experiment;
 pub mod expiry;
+pub mod ghost_cache;
 pub mod hash;
 pub mod metrics;
 pub mod namespace;

@@ -38,7 +38,8 @@ pub struct NamespaceConfig {
     /// TTL in seconds applied to writes that give none; 0 means keys do not expire by default.
     #[serde(default)]
     pub default_ttl_secs: u64,
-    /// Eviction policy: a built-in (`lru`, `s3fifo`, `sieve`, `wtinylfu`) or `plugin:<version id>`.
+    /// Eviction policy: a built-in (`adaptive`, `s3fifo`, `lru`, `sieve`, `wtinylfu`, `fifo`) or
+    /// `plugin:<version id>`.
     #[serde(default)]
     #[schema(value_type = String, example = "s3fifo")]
     pub eviction: PolicyRef,

@@ -28,7 +28,7 @@ pub struct ArmSpec {
     /// Label shown in reports and metrics (`[A-Za-z0-9_.-]`, up to 64 characters).
     #[schema(example = "s3fifo")]
     pub name: String,
-    /// Eviction policy: a built-in (`lru`, `s3fifo`, `sieve`, `wtinylfu`, `fifo`) or
+    /// Eviction policy: a built-in (`adaptive`, `s3fifo`, `lru`, `sieve`, `wtinylfu`, `fifo`) or
     /// `plugin:<version id>`.
     #[schema(value_type = String, example = "s3fifo")]
     pub eviction: PolicyRef,

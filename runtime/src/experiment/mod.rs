@@ -9,14 +9,13 @@
 //! | [`significance`] | the two-proportion z-interval and the verdict built from it |
 //! | [`latency`] | the per-shard latency histogram recorded while an experiment runs |
 //! | [`sample`] | SHARDS-style spatial sampling of request events for shadow evaluation |
-//! | [`ghost`] | [`GhostCache`]: keys and sizes only, driven by a candidate policy |
+//! | [`GhostCache`] | re-exported from [`crate::ghost_cache`]: keys and sizes only, driven by a candidate policy |
 //! | [`shadow`] | [`ShadowSpec`]: candidates on ghost caches fed by a background drainer |
 //! | [`metrics`] | the Prometheus collector that exposes per-arm and per-candidate numbers |
 //!
 //! Both live in the namespace's store ([`Lab`]), so they end with the namespace.
 
 pub mod arms;
-pub mod ghost;
 pub mod latency;
 pub mod metrics;
 pub mod report;
@@ -25,8 +24,8 @@ pub mod sample;
 pub mod shadow;
 pub mod significance;
 
+pub use crate::ghost_cache::GhostCache;
 pub use arms::{ArmSpec, ExperimentSpec, MIN_SHARDS_PER_ARM};
-pub use ghost::GhostCache;
 pub use latency::LatencyHistogram;
 pub use metrics::ExperimentCollector;
 pub use report::{ArmReport, ExperimentReport, LatencyReport};

@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::ExperimentError;
-use super::ghost::GhostCache;
 use super::sample::{SampledEvent, SampledOp, threshold_for};
+use crate::ghost_cache::GhostCache;
 use crate::namespace::{Namespace, NamespaceConfig, Namespaces};
 use crate::plugin::PolicyRef;
 use crate::policy::BuiltinPolicy;

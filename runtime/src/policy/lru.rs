@@ -9,6 +9,13 @@ pub struct Lru {
     queue: List,
 }
 
+impl Lru {
+    /// Another policy sharing this resident set evicted `slot` (which must be resident).
+    pub(super) fn evicted_elsewhere(&mut self, slot: Slot) {
+        self.links.unlink(&mut self.queue, slot);
+    }
+}
+
 impl EvictionPolicy for Lru {
     fn name(&self) -> &str {
         "lru"

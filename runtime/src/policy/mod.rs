@@ -1,8 +1,15 @@
 //! Eviction policies: the [`EvictionPolicy`] trait and the built-in policies behind it.
 //!
 //! The store never decides *which* entry leaves; it asks the namespace's policy. Built-in policies
-//! (LRU, S3-FIFO, SIEVE, W-TinyLFU) and WebAssembly plugins implement the same trait, so a plugin is
-//! measured against a native baseline through exactly the same code path.
+//! (LRU, FIFO, S3-FIFO, SIEVE, W-TinyLFU, and the default, `adaptive`, which hands the decisions to
+//! S3-FIFO or LRU as the traffic favours) and WebAssembly plugins implement the same trait, so a
+//! plugin is measured against a native baseline through exactly the same code path.
+//!
+//! | file | holds |
+//! |---|---|
+//! | `lru.rs`, `fifo.rs`, `sieve.rs`, `s3fifo.rs`, `wtinylfu.rs` | one policy each |
+//! | `adaptive.rs` | the default: S3-FIFO and LRU over the same keys, chosen by sampled trials |
+//! | `list.rs`, `ghost.rs`, `sketch.rs`, `dense.rs` | shared parts: slot lists, S3-FIFO's ghost, the frequency sketch, per-slot vectors |
 //!
 //! ## How the store drives a policy
 //!
@@ -35,7 +42,7 @@ mod sketch;
 mod testing;
 mod wtinylfu;
 
-pub use adaptive::AdaptiveTinyLfu;
+pub use adaptive::Adaptive;
 pub use fifo::Fifo;
 pub use lru::Lru;
 pub use s3fifo::S3Fifo;
@@ -92,11 +99,12 @@ pub trait EvictionPolicy: Send + 'static {
 #[serde(rename_all = "lowercase")]
 pub enum BuiltinPolicy {
     Lru,
-    #[default]
     S3fifo,
     Sieve,
     Wtinylfu,
     Fifo,
+    /// The default: S3-FIFO or LRU, whichever the traffic favours (see [`Adaptive`]).
+    #[default]
     Adaptive,
 }
 
@@ -129,7 +137,7 @@ impl BuiltinPolicy {
             Self::Sieve => Box::new(Sieve::default()),
             Self::Wtinylfu => Box::new(WTinyLfu::default()),
             Self::Fifo => Box::new(Fifo::default()),
-            Self::Adaptive => Box::new(AdaptiveTinyLfu::default()),
+            Self::Adaptive => Box::new(Adaptive::default()),
         };
         policy.set_capacity(capacity_bytes);
         policy

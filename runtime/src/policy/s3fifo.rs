@@ -151,6 +151,30 @@ impl S3Fifo {
     }
 }
 
+impl S3Fifo {
+    /// The key fingerprint and charged size of a resident slot (for a policy built on this one).
+    pub(super) fn key_of(&self, slot: Slot) -> Option<(u32, u32)> {
+        (self.state(slot) != ABSENT)
+            .then(|| (self.fingerprint[slot as usize], self.size[slot as usize]))
+    }
+
+    /// Another policy sharing this resident set evicted `slot`: forget it the way S3-FIFO forgets
+    /// its own victims (a key leaving from S is remembered in the ghost), so that S3-FIFO can take
+    /// over the decisions at any moment with its queues intact.
+    pub(super) fn evicted_elsewhere(&mut self, slot: Slot) {
+        self.settle();
+        let Some((fp, size)) = self.key_of(slot) else {
+            return;
+        };
+        let queue = self.state[slot as usize] & QUEUE_MASK;
+        self.detach(slot);
+        if queue == SMALL {
+            self.ghost.insert(fp, size);
+        }
+        self.has_evicted = true;
+    }
+}
+
 impl EvictionPolicy for S3Fifo {
     fn name(&self) -> &str {
         "s3fifo"
