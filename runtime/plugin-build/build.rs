@@ -12,6 +12,7 @@ use std::process::Command;
 const PLUGINS: &[(&str, &str, &str)] = &[
     ("LRU", "lru", "larder_plugin_lru"),
     ("S3FIFO", "s3fifo", "larder_plugin_s3fifo"),
+    ("ADAPTIVE", "adaptive", "larder_plugin_adaptive"),
     ("SIEVE", "sieve", "larder_plugin_sieve"),
     ("WTINYLFU", "wtinylfu", "larder_plugin_wtinylfu"),
     (

@@ -123,6 +123,17 @@ impl<const N: usize> SlotList<N> {
         Some(l)
     }
 
+    /// Change the size of a listed slot in place: it keeps its position, and its list's byte
+    /// total follows. Does nothing to a slot that is on no list.
+    pub fn set_size(&mut self, slot: u32, size: u32) {
+        if let Some(l) = self.list_of(slot) {
+            let i = slot as usize;
+            let ends = &mut self.lists[l];
+            ends.bytes = ends.bytes - self.sizes[i] as u64 + size as u64;
+            self.sizes[i] = size;
+        }
+    }
+
     /// Move `slot` to the head of list `l` (keeping its size).
     pub fn move_front(&mut self, l: usize, slot: u32) {
         let size = self.size_of(slot);
@@ -176,5 +187,16 @@ mod tests {
         assert_eq!(l.pop_back(1), Some(3));
         assert_eq!(l.pop_back(1), Some(1));
         assert_eq!(l.pop_back(1), None);
+    }
+
+    #[test]
+    fn set_size_keeps_the_position_and_the_byte_total() {
+        let mut l: SlotList<1> = SlotList::default();
+        l.push_front(0, 1, 10);
+        l.push_front(0, 2, 20);
+        l.set_size(1, 15);
+        assert_eq!((l.back(0), l.bytes(0), l.size_of(1)), (Some(1), 35, 15));
+        l.set_size(7, 99);
+        assert_eq!(l.bytes(0), 35, "a slot on no list changes nothing");
     }
 }

@@ -1,40 +1,10 @@
 //! LRU eviction: the least recently used entry leaves first. The reference against which the
-//! built-in `lru` policy is benchmarked.
+//! built-in `lru` policy is benchmarked, and it decides exactly what the built-in decides.
+//!
+//! The policy itself is [`kit::Lru`], shared with the `adaptive` plugin; this crate serves it as
+//! the eviction hook.
 
-use kit::SlotList;
-use larder_sdk::{Entry, Eviction, Plugin, Victims, export_plugin};
+use kit::{EvictionHook, Lru};
+use larder_sdk::export_plugin;
 
-#[derive(Default)]
-pub struct Lru {
-    list: SlotList<1>,
-}
-
-impl Plugin for Lru {}
-
-impl Eviction for Lru {
-    fn on_insert(&mut self, e: Entry) {
-        self.list.push_front(0, e.slot, e.size);
-    }
-    fn on_access(&mut self, e: Entry) {
-        if self.list.list_of(e.slot).is_some() {
-            self.list.move_front(0, e.slot);
-        }
-    }
-    fn on_remove(&mut self, e: Entry) {
-        self.list.remove(e.slot);
-    }
-    fn victims(&mut self, bytes: u64, out: &mut Victims) {
-        let mut freed = 0u64;
-        while freed < bytes && !out.is_full() {
-            let Some(slot) = self.list.back(0) else { break };
-            freed += self.list.size_of(slot) as u64;
-            self.list.remove(slot);
-            out.push(slot);
-        }
-    }
-    fn clear(&mut self) {
-        self.list.clear();
-    }
-}
-
-export_plugin!(Lru, [eviction]);
+export_plugin!(EvictionHook<Lru>, [eviction]);

@@ -1,7 +1,7 @@
 //! The plugins under `plugins/`, compiled to wasm32 by this crate's build script and embedded as
 //! byte constants — for tests and benchmarks, which thereby always use freshly built modules.
 //!
-//! The reference plugins: [`LRU`], [`S3FIFO`], [`SIEVE`], [`WTINYLFU`] (eviction),
+//! The reference plugins: [`LRU`], [`S3FIFO`], [`ADAPTIVE`], [`SIEVE`], [`WTINYLFU`] (eviction),
 //! [`TINYLFU_DOORKEEPER`], [`SIZE_AWARE_ADMISSION`], [`CONTEXTUAL_ADMISSION`], [`NOOP`]
 //! (admission), [`SEQUENTIAL_PREFETCH`], [`MARKOV_PREFETCH`] (prefetch), [`HASHTAG_ROUTING`]
 //! (routing). The adversarial ones, which the host must survive: [`INFINITE_LOOP`],

@@ -510,7 +510,7 @@ export interface components {
              */
             admission?: string | null;
             /**
-             * @description Eviction policy: a built-in (`lru`, `s3fifo`, `sieve`, `wtinylfu`, `fifo`) or
+             * @description Eviction policy: a built-in (`adaptive`, `s3fifo`, `lru`, `sieve`, `wtinylfu`, `fifo`) or
              *     `plugin:<version id>`.
              * @example s3fifo
              */
@@ -794,7 +794,8 @@ export interface components {
              */
             default_ttl_secs?: number;
             /**
-             * @description Eviction policy: a built-in (`lru`, `s3fifo`, `sieve`, `wtinylfu`) or `plugin:<version id>`.
+             * @description Eviction policy: a built-in (`adaptive`, `s3fifo`, `lru`, `sieve`, `wtinylfu`, `fifo`) or
+             *     `plugin:<version id>`.
              * @example s3fifo
              */
             eviction?: string;
