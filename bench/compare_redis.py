@@ -185,7 +185,7 @@ def main() -> int:
         "",
         f"Produced by `{cmd}` on {time.strftime('%Y-%m-%d')} ({os.cpu_count()} cores, loopback).",
         ("Larder's default namespace is served by the wasm plugin "
-         f"`{os.path.relpath(args.plugin, ROOT)}`." if args.plugin else "Larder runs its built-in default policy (S3-FIFO)."),
+         f"`{os.path.relpath(args.plugin, ROOT)}`." if args.plugin else "Larder runs its built-in default policy (adaptive)."),
         "Each row runs Redis, then Larder, with the same redis-benchmark parameters: 50 clients, "
         "64-byte values, `-r 100000` random keys; GET rows read keys written just before.",
         args.note,
