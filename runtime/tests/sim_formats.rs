@@ -12,17 +12,8 @@ use larder_runtime::sim::format::{TraceFormat, encode_record};
 use larder_runtime::sim::replay::replay;
 use larder_runtime::sim::{Capacity, SimError, Trace, read_trace};
 
-fn trace_dir() -> PathBuf {
-    std::env::var_os("LARDER_TRACES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join("..")
-                .join("shared")
-                .join("traces")
-        })
-}
+mod trace_support;
+use trace_support::trace_dir;
 
 fn shared_traces() -> Vec<PathBuf> {
     let dir = trace_dir();

@@ -8,7 +8,6 @@
 //! The traces live beside the repository in `../shared/traces` (override with `LARDER_TRACES`).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use larder_runtime::BuiltinPolicy;
 use larder_runtime::sim::belady::belady;
@@ -17,17 +16,8 @@ use larder_runtime::sim::{CapacitySpec, Trace, read_trace};
 
 const FIXTURE: &str = include_str!("sim_libcachesim_reference.tsv");
 
-fn trace_dir() -> PathBuf {
-    std::env::var_os("LARDER_TRACES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join("..")
-                .join("shared")
-                .join("traces")
-        })
-}
+mod trace_support;
+use trace_support::trace_dir;
 
 struct Row {
     percent: f64,

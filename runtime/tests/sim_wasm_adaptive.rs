@@ -16,8 +16,6 @@
 //! The traces live beside the repository in `../shared/traces` (override with `LARDER_TRACES`),
 //! as for `sim_reference`.
 
-use std::path::PathBuf;
-
 use larder_runtime::BuiltinPolicy;
 use larder_runtime::sim::{
     CapacitySpec, PolicyResult, SimPolicy, Simulation, Trace, ZipfSpec, read_trace, wasm_policy,
@@ -27,17 +25,8 @@ use larder_runtime::sim::{
 /// `cache2k-web07`): between them both policies take charge.
 const TRACES: &[&str] = &["lirs-sprite", "lirs-zigzag", "lirs-multi2", "cache2k-web07"];
 
-fn trace_dir() -> PathBuf {
-    std::env::var_os("LARDER_TRACES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join("..")
-                .join("shared")
-                .join("traces")
-        })
-}
+mod trace_support;
+use trace_support::trace_dir;
 
 fn shared_trace(name: &str) -> Trace {
     let path = trace_dir().join(format!("{name}.oracleGeneral.bin.zst"));

@@ -101,19 +101,6 @@ fn trial(policy: BuiltinPolicy, capacity: u64) -> GhostCache {
 }
 
 impl Adaptive {
-    /// Which policy is choosing victims now: `"s3fifo"` or `"lru"`.
-    pub fn in_charge(&self) -> &'static str {
-        match self.in_charge {
-            InCharge::S3Fifo => "s3fifo",
-            InCharge::Lru => "lru",
-        }
-    }
-
-    /// How many times the policy in charge has changed.
-    pub fn switches(&self) -> u64 {
-        self.switches
-    }
-
     /// Start both trials over at the current rate and capacity (the scores are kept).
     fn restart_trials(&mut self) {
         let capacity = (self.capacity_bytes as f64 * self.rate) as u64;
@@ -262,6 +249,18 @@ mod tests {
         (lru, s3fifo, adaptive)
     }
 
+    /// The three miss ratios, printed (visible with `--nocapture`) and returned for assertion messages.
+    fn report(lru: &Replay, s3fifo: &Replay, adaptive: &Replay) -> String {
+        let report = format!(
+            "miss ratios: lru {:.4}, s3fifo {:.4}, adaptive {:.4}",
+            lru.miss_ratio(),
+            s3fifo.miss_ratio(),
+            adaptive.miss_ratio()
+        );
+        println!("{report}");
+        report
+    }
+
     /// Sweeps forwards and back over `keys` keys, `rounds` times: the newest keys are the next
     /// ones wanted, so LRU is optimal and S3-FIFO's small queue throws them away.
     fn zigzag(keys: u64, rounds: u64) -> impl Iterator<Item = u64> {
@@ -277,13 +276,7 @@ mod tests {
     #[test]
     fn hands_a_recency_workload_to_lru() {
         let (lru, s3fifo, adaptive) = replay(zigzag(1000, 30), 200);
-        let report = format!(
-            "miss ratios: lru {:.4}, s3fifo {:.4}, adaptive {:.4}",
-            lru.miss_ratio(),
-            s3fifo.miss_ratio(),
-            adaptive.miss_ratio()
-        );
-        println!("{report}");
+        let report = report(&lru, &s3fifo, &adaptive);
         assert!(s3fifo.miss_ratio() > lru.miss_ratio() * 1.05, "{report}");
         // Within 1 % of LRU: only the start, before the first decision, is served by S3-FIFO.
         assert!(adaptive.miss_ratio() < lru.miss_ratio() * 1.01, "{report}");
@@ -292,13 +285,7 @@ mod tests {
     #[test]
     fn keeps_s3fifo_where_it_wins() {
         let (lru, s3fifo, adaptive) = replay(looping(1100, 40), 1000);
-        let report = format!(
-            "miss ratios: lru {:.4}, s3fifo {:.4}, adaptive {:.4}",
-            lru.miss_ratio(),
-            s3fifo.miss_ratio(),
-            adaptive.miss_ratio()
-        );
-        println!("{report}");
+        let report = report(&lru, &s3fifo, &adaptive);
         assert!(s3fifo.miss_ratio() < lru.miss_ratio() * 0.95, "{report}");
         assert!(
             adaptive.miss_ratio() <= s3fifo.miss_ratio() * 1.01,
@@ -312,13 +299,7 @@ mod tests {
         // staying with either.
         let requests = looping(1100, 40).chain(zigzag(5000, 10).map(|k| k + 10_000));
         let (lru, s3fifo, adaptive) = replay(requests, 1000);
-        let report = format!(
-            "miss ratios: lru {:.4}, s3fifo {:.4}, adaptive {:.4}",
-            lru.miss_ratio(),
-            s3fifo.miss_ratio(),
-            adaptive.miss_ratio()
-        );
-        println!("{report}");
+        let report = report(&lru, &s3fifo, &adaptive);
         assert!(adaptive.miss_ratio() < lru.miss_ratio(), "{report}");
         assert!(adaptive.miss_ratio() < s3fifo.miss_ratio(), "{report}");
     }
