@@ -192,7 +192,7 @@ impl Config {
                 ns.capacity_bytes = v;
             }
             if let Some(v) = overrides.default_max_item_size {
-                ns.max_item_size = v;
+                ns.max_item_size = Some(v);
             }
             if let Some(v) = overrides.default_ttl_secs {
                 ns.default_ttl_secs = v;

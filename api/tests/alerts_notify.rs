@@ -221,7 +221,7 @@ async fn memory_above_share_fires_while_full_and_resolves_after_flush() {
     let hooks = WebhookRecorder::start().await;
     let small = NamespaceConfig {
         capacity_bytes: 64 * 1024,
-        max_item_size: 4096,
+        max_item_size: Some(4096),
         ..NamespaceConfig::default()
     };
     let namespaces = namespaces_with(&["blobs"], small);

@@ -616,6 +616,76 @@ async fn batch_set_get_delete_in_utf8_and_base64() {
 }
 
 #[tokio::test]
+async fn a_small_namespace_with_only_a_capacity_just_works() {
+    let node = Node::start().await;
+    let response = node
+        .post_json(
+            "/v1/namespaces",
+            &json!({"name": "small", "config": {"capacity_bytes": 1048576}}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let info: Value = response.json().await.unwrap();
+    // One shard, and items up to a quarter of it less the entry overhead: both pinned and shown.
+    assert_eq!(info["config"]["shards"], 1, "{info}");
+    let max = info["config"]["max_item_size"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("max_item_size is reported: {info}"));
+    assert_eq!(max, 262_144 - 56, "{info}");
+
+    // A value as large as the derived limit is stored; one byte more is refused.
+    let at_limit = vec![7u8; max as usize - "big".len()];
+    assert_eq!(
+        node.put("/v1/namespaces/small/keys/big", at_limit.clone())
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let back = node.get("/v1/namespaces/small/keys/big").await;
+    assert_eq!(back.status(), StatusCode::OK);
+    assert_eq!(back.bytes().await.unwrap().len(), at_limit.len());
+    expect_error(
+        node.put("/v1/namespaces/small/keys/big", vec![7u8; at_limit.len() + 1])
+            .await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "value_too_large",
+    )
+    .await;
+
+    // Twice its capacity in writes: all accepted, eviction keeps it within budget.
+    for i in 0..2048 {
+        let path = format!("/v1/namespaces/small/keys/k{i}");
+        assert_eq!(
+            node.put(&path, vec![1u8; 1024]).await.status(),
+            StatusCode::NO_CONTENT
+        );
+    }
+    let stats = node.stats("small").await;
+    assert!(stats["bytes"].as_u64().unwrap() <= 1048576, "{stats}");
+    assert!(stats["evictions"].as_u64().unwrap() > 0, "{stats}");
+    let newest = node.get("/v1/namespaces/small/keys/k2047").await;
+    assert_eq!(newest.status(), StatusCode::OK);
+
+    // The caller's own numbers that contradict each other still get the clear error.
+    for config in [
+        json!({"capacity_bytes": 1048576, "max_item_size": 1048576}),
+        json!({"capacity_bytes": 1048576, "max_item_size": 65536, "shards": 16}),
+    ] {
+        let message = expect_error(
+            node.post_json("/v1/namespaces", &json!({"name": "contradictory", "config": config}))
+                .await,
+            StatusCode::BAD_REQUEST,
+            "invalid_config",
+        )
+        .await;
+        assert!(
+            message.contains("capacity_bytes") && message.contains("max_item_size"),
+            "{message}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn namespace_crud_and_live_reconfiguration() {
     let node = Node::start().await;
     let create = json!({"name": "sessions", "config": {

@@ -69,7 +69,7 @@ fn namespace(namespaces: &Namespaces, name: &str, cfg: NamespaceConfig) -> Arc<N
 fn config() -> NamespaceConfig {
     NamespaceConfig {
         capacity_bytes: CAPACITY,
-        max_item_size: 1024,
+        max_item_size: Some(1024),
         shards: Some(1),
         ..Default::default()
     }

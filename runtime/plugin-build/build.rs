@@ -1,7 +1,8 @@
-//! Builds the plugins workspace (`plugins/`) for wasm32-unknown-unknown in release mode, with its
-//! own target directory so it never waits on the outer build's lock, and writes
-//! `$OUT_DIR/modules.rs`: one `pub const NAME: &[u8] = include_bytes!(…)` per plugin. Tests that
-//! depend on this crate therefore always run against freshly built modules.
+//! Builds the plugins workspace (`plugins/`) and the walk-through's crate
+//! (`examples/plugin-from-scratch`) for wasm32-unknown-unknown in release mode, with its own target
+//! directory so it never waits on the outer build's lock, and writes `$OUT_DIR/modules.rs`: one
+//! `pub const NAME: &[u8] = include_bytes!(…)` per plugin. Tests that depend on this crate
+//! therefore always run against freshly built modules.
 
 use std::env;
 use std::fmt::Write as _;
@@ -78,6 +79,14 @@ const PLUGINS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Standalone plugin crates outside `plugins/`: (constant name, crate directory from the
+/// repository root, wasm file stem).
+const STANDALONE: &[(&str, &str, &str)] = &[(
+    "FIFO_FROM_SCRATCH",
+    "examples/plugin-from-scratch",
+    "fifo_plugin",
+)];
+
 /// Variables the outer cargo sets for build scripts that would leak into (and break) the inner
 /// build: host rustflags, a forced target or target dir, jobserver flags.
 const SCRUB: &[&str] = &[
@@ -122,43 +131,29 @@ fn main() {
     }
     rerun_if_changed(&root.join("sdk-wasm/src"));
     rerun_if_changed(&root.join("sdk-wasm/Cargo.toml"));
-
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args([
-        "build",
-        "--release",
-        "--target",
-        "wasm32-unknown-unknown",
-        "--manifest-path",
-    ])
-    .arg(plugins.join("Cargo.toml"))
-    .arg("--target-dir")
-    .arg(&wasm_target)
-    .current_dir(&plugins);
-    for var in SCRUB {
-        cmd.env_remove(var);
+    for (_, dir, _) in STANDALONE {
+        rerun_if_changed(&root.join(dir).join("src"));
+        rerun_if_changed(&root.join(dir).join("Cargo.toml"));
     }
-    let output = cmd.output().expect("run cargo to build the plugins");
-    if !output.status.success() {
-        panic!(
-            "building the plugins for wasm32-unknown-unknown failed \
-             (is the target installed? rust-toolchain.toml lists it):\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+
+    build_wasm(&plugins, &wasm_target);
+    for (_, dir, _) in STANDALONE {
+        build_wasm(&root.join(dir), &wasm_target);
     }
 
     let built = wasm_target.join("wasm32-unknown-unknown/release");
     let mut code = String::new();
     let mut all = String::from("pub const ALL: &[(&str, &[u8])] = &[\n");
-    for (name, dir, stem) in PLUGINS {
+    let in_plugins = PLUGINS
+        .iter()
+        .map(|&(name, dir, stem)| (name, format!("plugins/{dir}"), stem));
+    let standalone = STANDALONE
+        .iter()
+        .map(|&(name, dir, stem)| (name, dir.to_string(), stem));
+    for (name, dir, stem) in in_plugins.chain(standalone) {
         let path = built.join(format!("{stem}.wasm"));
         assert!(path.exists(), "{} was not built", path.display());
-        writeln!(
-            code,
-            "/// `plugins/{dir}`, built for wasm32-unknown-unknown."
-        )
-        .unwrap();
+        writeln!(code, "/// `{dir}`, built for wasm32-unknown-unknown.").unwrap();
         writeln!(
             code,
             "pub const {name}: &[u8] = include_bytes!({:?});",
@@ -168,7 +163,36 @@ fn main() {
         writeln!(all, "    ({dir:?}, {name}),").unwrap();
     }
     all.push_str("];\n");
-    code.push_str("/// Every module, by its directory under `plugins/`.\n");
+    code.push_str("/// Every module, by its crate directory in the repository.\n");
     code.push_str(&all);
     std::fs::write(out_dir.join("modules.rs"), code).expect("write modules.rs");
+}
+
+/// `cargo build --release --target wasm32-unknown-unknown` of the workspace or crate in `dir`.
+fn build_wasm(dir: &Path, target_dir: &Path) {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--manifest-path",
+    ])
+    .arg(dir.join("Cargo.toml"))
+    .arg("--target-dir")
+    .arg(target_dir)
+    .current_dir(dir);
+    for var in SCRUB {
+        cmd.env_remove(var);
+    }
+    let output = cmd.output().expect("run cargo to build the plugins");
+    if !output.status.success() {
+        panic!(
+            "building {} for wasm32-unknown-unknown failed (is the target installed? \
+             `rustup target add wasm32-unknown-unknown`; .ci/test-all.sh does it):\n{}",
+            dir.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }

@@ -32,9 +32,11 @@ pub struct NamespaceConfig {
     /// under it; writes are never refused for lack of room.
     #[serde(default = "default_capacity")]
     pub capacity_bytes: u64,
-    /// Largest accepted key + value, in bytes.
-    #[serde(default = "default_max_item_size")]
-    pub max_item_size: u64,
+    /// Largest accepted key + value, in bytes. Omitted: 1 MiB, or less when the capacity is too
+    /// small for that (a quarter of a shard's share, less the per-entry overhead), so a small
+    /// namespace with only a capacity just works. Pinned when the namespace is created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_item_size: Option<u64>,
     /// TTL in seconds applied to writes that give none; 0 means keys do not expire by default.
     #[serde(default)]
     pub default_ttl_secs: u64,
@@ -76,15 +78,14 @@ pub struct NamespaceConfig {
 fn default_capacity() -> u64 {
     256 * 1024 * 1024
 }
-fn default_max_item_size() -> u64 {
-    1024 * 1024
-}
+/// The max item size of a namespace that is big enough for it and names none.
+pub const DEFAULT_MAX_ITEM_SIZE: u64 = 1024 * 1024;
 
 impl Default for NamespaceConfig {
     fn default() -> Self {
         Self {
             capacity_bytes: default_capacity(),
-            max_item_size: default_max_item_size(),
+            max_item_size: None,
             default_ttl_secs: 0,
             eviction: PolicyRef::default(),
             eviction_fallback: None,
@@ -99,16 +100,31 @@ impl Default for NamespaceConfig {
 
 impl NamespaceConfig {
     /// The shard count this config asks for, or the one chosen for it: up to 16, while each shard
-    /// still holds at least four max-size items.
+    /// still holds at least four max-size items (the caller's max item size, else the 1 MiB
+    /// default).
     pub fn shard_count(&self) -> u32 {
         if let Some(n) = self.shards {
             return n;
         }
+        let item = self.max_item_size.unwrap_or(DEFAULT_MAX_ITEM_SIZE);
         let mut n = 16u32;
-        while n > 1 && self.capacity_bytes / n as u64 / 4 < self.max_item_size + ENTRY_OVERHEAD {
+        while n > 1 && self.capacity_bytes / n as u64 / 4 < item + ENTRY_OVERHEAD {
             n /= 2;
         }
         n
+    }
+
+    /// The max item size this config asks for, or the one derived for it: the 1 MiB default
+    /// where a shard holds four such items, else a quarter of a shard's share less the
+    /// per-entry overhead (at least 1 byte).
+    pub fn max_item_size(&self) -> u64 {
+        if let Some(m) = self.max_item_size {
+            return m;
+        }
+        let per_shard = self.capacity_bytes / self.shard_count() as u64;
+        (per_shard / 4)
+            .saturating_sub(ENTRY_OVERHEAD)
+            .clamp(1, DEFAULT_MAX_ITEM_SIZE)
     }
 
     /// Reject configs the store cannot honour, naming the field.
@@ -122,21 +138,28 @@ impl NamespaceConfig {
                 format!("must be a power of two from 1 to {MAX_SHARDS}"),
             );
         }
-        if self.max_item_size == 0 {
+        if self.max_item_size == Some(0) {
             return bad("max_item_size", "must be at least 1 byte".into());
         }
         if self.capacity_bytes == 0 {
             return bad("capacity_bytes", "must be at least 1 byte".into());
         }
         let per_shard = self.capacity_bytes / self.shard_count() as u64;
-        if per_shard < self.max_item_size + ENTRY_OVERHEAD {
+        let max_item = self.max_item_size();
+        if per_shard < max_item + ENTRY_OVERHEAD {
+            let fix = if self.max_item_size.is_some() {
+                "raise capacity_bytes or lower max_item_size"
+            } else if self.shard_count() > 1 {
+                "raise capacity_bytes or lower shards"
+            } else {
+                "raise capacity_bytes"
+            };
             return bad(
                 "capacity_bytes",
                 format!(
                     "each of the {} shards gets {per_shard} bytes, less than one max-size item \
-                     ({} bytes + {ENTRY_OVERHEAD} overhead); raise capacity_bytes or lower max_item_size",
+                     ({max_item} bytes + {ENTRY_OVERHEAD} overhead); {fix}",
                     self.shard_count(),
-                    self.max_item_size
                 ),
             );
         }
@@ -164,7 +187,7 @@ impl NamespaceConfig {
     fn limits(&self) -> StoreLimits {
         StoreLimits {
             capacity_bytes: self.capacity_bytes,
-            max_item_size: self.max_item_size,
+            max_item_size: self.max_item_size(),
             default_ttl_ms: self.default_ttl_secs * 1000,
         }
     }
@@ -194,9 +217,11 @@ impl Namespace {
         plugins: &PluginHost,
     ) -> Result<Self, NamespaceError> {
         // Pin the shard count chosen from the capacity, so a later capacity change cannot make the
-        // config describe a different count than the store has.
+        // config describe a different count than the store has; pin the derived max item size
+        // too, so the config a caller reads back is the one being enforced.
         let mut config = config;
         config.shards = Some(config.shard_count());
+        config.max_item_size = Some(config.max_item_size());
         let per_shard = config.capacity_bytes / config.shard_count() as u64;
         let mut eviction = plugins
             .eviction_source(&name, &config)
@@ -270,14 +295,13 @@ impl Namespace {
                     reason: format!("is {shards} and cannot change on a live namespace"),
                 });
             }
-            _ => next.shards = current.shards,
+            _ => {}
         }
-        // Validate against the shard count actually in use, not a re-derived one.
-        let pinned = NamespaceConfig {
-            shards: Some(shards),
-            ..next.clone()
-        };
-        pinned.validate()?;
+        // Validate against the shard count actually in use, not a re-derived one; an omitted max
+        // item size is derived afresh from the new capacity.
+        next.shards = Some(shards);
+        next.max_item_size = Some(next.max_item_size());
+        next.validate()?;
         if next.routing != current.routing {
             return Err(NamespaceError::InvalidConfig {
                 field: "routing",
@@ -494,9 +518,32 @@ mod tests {
     }
 
     #[test]
+    fn small_capacity_derives_max_item_size_and_shards() {
+        let cfg = NamespaceConfig {
+            capacity_bytes: 1 << 20,
+            ..Default::default()
+        };
+        cfg.validate().unwrap();
+        assert_eq!(cfg.shard_count(), 1);
+        assert_eq!(cfg.max_item_size(), (1 << 18) - ENTRY_OVERHEAD);
+        let big = NamespaceConfig::default();
+        assert_eq!(big.shard_count(), 16);
+        assert_eq!(big.max_item_size(), DEFAULT_MAX_ITEM_SIZE);
+        // The caller's own shard count is kept; the max item size follows from it.
+        let sharded = NamespaceConfig {
+            shards: Some(16),
+            ..cfg
+        };
+        sharded.validate().unwrap();
+        assert_eq!(sharded.max_item_size(), (1 << 20) / 16 / 4 - ENTRY_OVERHEAD);
+    }
+
+    #[test]
     fn invalid_config_names_the_field() {
+        // The caller's own numbers contradict each other: 1 MiB items in a 1000-byte namespace.
         let cfg = NamespaceConfig {
             capacity_bytes: 1000,
+            max_item_size: Some(DEFAULT_MAX_ITEM_SIZE),
             ..Default::default()
         };
         match cfg.validate() {
@@ -535,7 +582,7 @@ mod tests {
         let all = Namespaces::new(NamespaceConfig::default()).unwrap();
         let cfg = NamespaceConfig {
             capacity_bytes: 1 << 20,
-            max_item_size: 1024,
+            max_item_size: Some(1024),
             shards: Some(1),
             ..Default::default()
         };

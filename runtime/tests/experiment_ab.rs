@@ -32,7 +32,7 @@ fn arm(name: &str, policy: BuiltinPolicy, weight: u32) -> ArmSpec {
 fn namespace(all: &Namespaces, name: &str, objects: u64, eviction: BuiltinPolicy) {
     let cfg = NamespaceConfig {
         capacity_bytes: objects * charge(),
-        max_item_size: 1024,
+        max_item_size: Some(1024),
         shards: Some(16),
         eviction: eviction.into(),
         ..Default::default()

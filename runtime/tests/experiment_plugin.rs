@@ -22,7 +22,7 @@ fn plugin_arm_reports_hook_time_and_can_be_promoted() {
         .version;
     let cfg = NamespaceConfig {
         capacity_bytes: 400_000,
-        max_item_size: 1024,
+        max_item_size: Some(1024),
         shards: Some(4),
         eviction: BuiltinPolicy::Lru.into(),
         eviction_fallback: Some(BuiltinPolicy::Lru),
@@ -94,7 +94,7 @@ fn an_arm_can_bring_its_own_admission_hook_and_stop_removes_it() {
         .version;
     let cfg = NamespaceConfig {
         capacity_bytes: 400_000,
-        max_item_size: 1024,
+        max_item_size: Some(1024),
         shards: Some(4),
         eviction: BuiltinPolicy::Lru.into(),
         ..Default::default()

@@ -20,7 +20,7 @@ fn live_namespace(all: &Namespaces, name: &str, eviction: BuiltinPolicy) {
     let cfg = NamespaceConfig {
         // About 5 000 entries of ~250 bytes charged.
         capacity_bytes: 1_280_000,
-        max_item_size: 1024,
+        max_item_size: Some(1024),
         shards: Some(16),
         eviction: eviction.into(),
         ..Default::default()

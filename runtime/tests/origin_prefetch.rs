@@ -162,7 +162,7 @@ async fn keys_named_by_the_prefetch_hook_are_fetched_in_the_background() {
         .version;
     let cfg = NamespaceConfig {
         capacity_bytes: 16 << 20,
-        max_item_size: 16 * 1024,
+        max_item_size: Some(16 * 1024),
         prefetch: Some(PolicyRef::plugin(&plugin.id)),
         origin: Some(origin.config("items")),
         ..Default::default()

@@ -7,12 +7,16 @@ mod plugin_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use larder_plugin_wasm as wasm;
 use larder_runtime::plugin::Hook;
 use larder_runtime::{BuiltinPolicy, PolicyRef};
 use plugin_support::*;
+
+/// How long one round may wait for 2000 operations before the test calls it a stall: far beyond
+/// what a debug build on a loaded machine needs, far below a CI timeout.
+const STALL_LIMIT: Duration = Duration::from_secs(60);
 
 #[test]
 fn repeated_swaps_under_concurrent_load_fail_no_request() {
@@ -79,8 +83,21 @@ fn repeated_swaps_under_concurrent_load_fail_no_request() {
             .unwrap();
         assert_eq!(ns.store().policy_name(), expected);
         let before = ops.load(Ordering::Relaxed);
-        // Let the new policy serve some traffic before the next swap.
+        // Let the new policy serve some traffic before the next swap. A worker that died (its
+        // read assertion failed) or a store that stalls ends the wait, and the test fails below
+        // instead of hanging.
+        let deadline = Instant::now() + STALL_LIMIT;
         while ops.load(Ordering::Relaxed) < before + 2000 {
+            if workers.iter().any(|w| w.is_finished()) || Instant::now() > deadline {
+                stop.store(true, Ordering::Relaxed);
+                for w in workers {
+                    w.join().expect("a worker panicked: a request failed");
+                }
+                panic!(
+                    "round {round}: traffic stalled under {expected} ({} ops in {STALL_LIMIT:?})",
+                    ops.load(Ordering::Relaxed) - before
+                );
+            }
             std::thread::sleep(Duration::from_millis(1));
         }
     }

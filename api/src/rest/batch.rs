@@ -173,7 +173,7 @@ pub async fn batch_set(
 ) -> Result<Json<BatchSetResponse>, ApiError> {
     check_batch_len(request.items.len())?;
     let ns = state.namespaces.get(&ns)?;
-    let max_item_size = ns.config().max_item_size;
+    let max_item_size = ns.config().max_item_size();
     let mut writes = Vec::with_capacity(request.items.len());
     for (i, item) in request.items.iter().enumerate() {
         let at = |e: ApiError| at_item("items", i, e);

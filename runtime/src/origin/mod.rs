@@ -319,7 +319,7 @@ async fn fly(
 ) {
     let origin = ns.origin();
     let landing = Landing { origin, key: &key };
-    let max_item_size = ns.config().max_item_size;
+    let max_item_size = ns.config().max_item_size();
     let result = match origin.client() {
         Ok(client) => {
             fetcher

@@ -146,7 +146,7 @@ pub fn namespace_with(origin: OriginConfig) -> (Arc<Namespaces>, Arc<Namespace>)
     let all = Arc::new(Namespaces::new(NamespaceConfig::default()).expect("registry"));
     let cfg = NamespaceConfig {
         capacity_bytes: 16 << 20,
-        max_item_size: 16 * 1024,
+        max_item_size: Some(16 * 1024),
         origin: Some(origin),
         ..Default::default()
     };

@@ -41,7 +41,7 @@ pub fn upload(namespaces: &Namespaces, bytes: &[u8], name: &str) -> Arc<PluginVe
 pub fn small(eviction: PolicyRef, capacity_bytes: u64, shards: u32) -> NamespaceConfig {
     NamespaceConfig {
         capacity_bytes,
-        max_item_size: 1024,
+        max_item_size: Some(1024),
         shards: Some(shards),
         eviction,
         eviction_fallback: Some(BuiltinPolicy::Lru),

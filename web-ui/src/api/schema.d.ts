@@ -807,9 +807,11 @@ export interface components {
             eviction_fallback?: string | null;
             /**
              * Format: int64
-             * @description Largest accepted key + value, in bytes.
+             * @description Largest accepted key + value, in bytes. Omitted: 1 MiB, or less when the capacity is too
+             *     small for that (a quarter of a shard's share, less the per-entry overhead), so a small
+             *     namespace with only a capacity just works. Pinned when the namespace is created.
              */
-            max_item_size?: number;
+            max_item_size?: number | null;
             origin?: null | components["schemas"]["OriginConfig"];
             /**
              * @description Prefetch hook (`plugin:<version id>`): after an access, names keys worth fetching from the
