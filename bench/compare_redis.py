@@ -72,7 +72,7 @@ def http_json(method: str, url: str, body: bytes, content_type: str) -> dict:
 def start_larder(binary: str, port: int) -> subprocess.Popen:
     http = free_port()
     cmd = [binary, "serve", "--resp-addr", f"127.0.0.1:{port}", "--http-addr", f"127.0.0.1:{http}",
-           "--log-level", "warn"]
+           "--log-level", "warn", "--no-persist"]  # Redis runs with --save "" too
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)
     wait_port(http)

@@ -24,7 +24,7 @@ bin="${CARGO_TARGET_DIR:-$root/target}/debug/larder"
 export LARDER_E2E_PLUGIN="$root/plugins/target/wasm32-unknown-unknown/release/larder_plugin_sieve.wasm"
 
 log="$(mktemp)"
-"$bin" serve --http-addr 127.0.0.1:0 --resp-addr 127.0.0.1:0 \
+"$bin" serve --http-addr 127.0.0.1:0 --resp-addr 127.0.0.1:0 --no-persist \
   --log-format text --log-level info >"$log" 2>&1 &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -f "$log"; }

@@ -85,6 +85,21 @@ pub struct ServeArgs {
     /// plugin:<id> [default: adaptive].
     #[arg(long, env = "LARDER_EVICTION", value_name = "POLICY")]
     pub eviction: Option<PolicyRef>,
+    /// Data directory: the catalog (namespaces, plugins, alert rules) and data snapshots
+    /// [default: ./larder-data].
+    #[arg(long, env = "LARDER_DATA_DIR", value_name = "PATH")]
+    pub data_dir: Option<PathBuf>,
+    /// Keep everything in memory only: nothing is read from or written to disk.
+    #[arg(long, env = "LARDER_NO_PERSIST", conflicts_with = "data_dir")]
+    pub no_persist: bool,
+    /// Take a snapshot this often when something changed, in seconds; 0: only on SAVE, BGSAVE and
+    /// shutdown [default: 60].
+    #[arg(long, env = "LARDER_SNAPSHOT_EVERY_SECS", value_name = "SECS")]
+    pub snapshot_every_secs: Option<u64>,
+    /// Move an unreadable catalog, module or snapshot aside (`<file>.bad-<time>`) and start without
+    /// it, instead of refusing to start.
+    #[arg(long, env = "LARDER_DISCARD_BAD_DATA")]
+    pub discard_bad_data: bool,
 }
 
 impl ServeArgs {
@@ -102,6 +117,10 @@ impl ServeArgs {
             default_max_item_size: self.max_item_size,
             default_ttl_secs: self.default_ttl_secs,
             default_eviction: self.eviction.clone(),
+            data_dir: self.data_dir.clone(),
+            no_persist: self.no_persist,
+            snapshot_every_secs: self.snapshot_every_secs,
+            discard_bad_data: self.discard_bad_data,
         }
     }
 }
@@ -167,7 +186,7 @@ async fn serve_until_signal(config: &Config) -> anyhow::Result<()> {
     // Install the handlers before the ready line: a supervisor may signal as soon as it reads it.
     let mut signals = Termination::install()?;
     let running = server::start(config).await?;
-    print_banner(running.resp_addr, running.http_addr);
+    print_banner(running.resp_addr, running.http_addr, config);
     let trigger = running.shutdown_trigger();
     tokio::spawn(async move {
         signals.recv().await;
@@ -181,8 +200,19 @@ async fn serve_until_signal(config: &Config) -> anyhow::Result<()> {
 }
 
 /// Where everything is, for a human, plus one line for scripts.
-fn print_banner(resp: std::net::SocketAddr, http: std::net::SocketAddr) {
+fn print_banner(resp: std::net::SocketAddr, http: std::net::SocketAddr, config: &Config) {
     let base = format!("http://{http}");
+    let data = match &config.persist {
+        Some(p) => {
+            let dir = std::path::absolute(&p.data_dir).unwrap_or_else(|_| p.data_dir.clone());
+            format!("{} (snapshot on shutdown, SAVE/BGSAVE", dir.display())
+                + &match p.snapshot_every.as_secs() {
+                    0 => ")".to_string(),
+                    s => format!(", every {s} s when changed)"),
+                }
+        }
+        None => "none: memory only (--no-persist)".to_string(),
+    };
     let mut out = std::io::stdout().lock();
     // stdout may be closed (e.g. piped into a finished `head`); serving matters more than the banner.
     let _ = writeln!(
@@ -194,6 +224,7 @@ fn print_banner(resp: std::net::SocketAddr, http: std::net::SocketAddr) {
          \x20 metrics         {base}/metrics\n\
          \x20 OpenAPI         {base}/openapi.json\n\
          \x20 Swagger UI      {base}/docs\n\
+         \x20 data directory  {data}\n\
          {READY_LINE_PREFIX} resp_addr={resp} http_addr={http}",
         version = env!("CARGO_PKG_VERSION"),
         rip = resp.ip(),

@@ -23,6 +23,9 @@
 //! log_level = "info,larder=debug"
 //! max_body_bytes = 16777216
 //!
+//! data_dir = "larder-data"     # catalog and snapshots; `persist = false` keeps all in memory
+//! snapshot_every_secs = 60     # when something changed; 0: only SAVE, BGSAVE and shutdown
+//!
 //! [namespaces.default]         # the namespace every client starts in
 //! capacity_bytes = 536870912
 //! eviction = "s3fifo"
@@ -40,7 +43,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use larder_runtime::alert::AlertsConfig;
-use larder_runtime::{DEFAULT_NAMESPACE, NamespaceConfig, NamespaceError, Namespaces, PolicyRef};
+use std::sync::Arc;
+
+use larder_runtime::{
+    DEFAULT_NAMESPACE, NamespaceConfig, NamespaceError, Namespaces, PluginHost, PolicyRef,
+};
+
+pub use crate::persistence::PersistConfig;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -52,6 +61,11 @@ pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8390";
 /// client cannot make the server buffer gigabytes.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 const DEFAULT_LOG_LEVEL: &str = "info";
+/// Where the binary keeps its catalog and snapshots when nothing says otherwise (relative to the
+/// working directory).
+pub const DEFAULT_DATA_DIR: &str = "larder-data";
+/// How often a snapshot is taken when something changed, by default.
+pub const DEFAULT_SNAPSHOT_EVERY_SECS: u64 = 60;
 
 /// How log lines are written to stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -78,6 +92,10 @@ pub struct Config {
     pub namespaces: BTreeMap<String, NamespaceConfig>,
     /// Alert rules and notifiers (`[alerts]`; see `larder_runtime::alert::config`).
     pub alerts: AlertsConfig,
+    /// The data directory and snapshot schedule; `None` keeps everything in memory only. The
+    /// binary persists to [`DEFAULT_DATA_DIR`] unless told otherwise; [`Config::default`] (tests,
+    /// embedding) does not persist.
+    pub persist: Option<PersistConfig>,
 }
 
 impl Default for Config {
@@ -90,6 +108,7 @@ impl Default for Config {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             namespaces: BTreeMap::new(),
             alerts: AlertsConfig::default(),
+            persist: None,
         }
     }
 }
@@ -108,6 +127,10 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     log_level: Option<String>,
     max_body_bytes: Option<usize>,
+    data_dir: Option<PathBuf>,
+    /// `false` keeps everything in memory only.
+    persist: Option<bool>,
+    snapshot_every_secs: Option<u64>,
     #[serde(default)]
     namespaces: BTreeMap<String, NamespaceConfig>,
     #[serde(default)]
@@ -129,6 +152,11 @@ pub struct Overrides {
     pub default_max_item_size: Option<u64>,
     pub default_ttl_secs: Option<u64>,
     pub default_eviction: Option<PolicyRef>,
+    pub data_dir: Option<PathBuf>,
+    /// Keep everything in memory only (`--no-persist`).
+    pub no_persist: bool,
+    pub snapshot_every_secs: Option<u64>,
+    pub discard_bad_data: bool,
 }
 
 /// Why a configuration was refused. The message always names the field (or the file) at fault.
@@ -176,6 +204,20 @@ impl Config {
                 .max_body_bytes
                 .or(file.max_body_bytes)
                 .unwrap_or(defaults.max_body_bytes),
+            persist: (!overrides.no_persist && file.persist != Some(false)).then(|| PersistConfig {
+                data_dir: overrides
+                    .data_dir
+                    .clone()
+                    .or(file.data_dir)
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+                snapshot_every: std::time::Duration::from_secs(
+                    overrides
+                        .snapshot_every_secs
+                        .or(file.snapshot_every_secs)
+                        .unwrap_or(DEFAULT_SNAPSHOT_EVERY_SECS),
+                ),
+                discard_bad_data: overrides.discard_bad_data,
+            }),
             namespaces: file.namespaces,
             alerts: file.alerts,
         };
@@ -245,9 +287,24 @@ impl Config {
 
     /// The namespace registry this config describes.
     pub fn build_namespaces(&self) -> Result<Namespaces, ConfigError> {
-        let namespaces = Namespaces::new(self.default_namespace())
+        Self::build_namespaces_from(&self.namespaces, Arc::new(PluginHost::default()))
+    }
+
+    /// A registry of `namespaces` (by name; `default` configures the default one) whose plugin
+    /// references resolve against `plugins`.
+    pub fn build_namespaces_from(
+        namespaces: &BTreeMap<String, NamespaceConfig>,
+        plugins: Arc<PluginHost>,
+    ) -> Result<Namespaces, ConfigError> {
+        let default = namespaces
+            .get(DEFAULT_NAMESPACE)
+            .cloned()
+            .unwrap_or_default();
+        let registry = Namespaces::with_plugins(default, plugins)
             .map_err(|e| namespace_error(DEFAULT_NAMESPACE, e))?;
-        for (name, config) in &self.namespaces {
+        let namespaces_in = namespaces;
+        let namespaces = registry;
+        for (name, config) in namespaces_in {
             if name != DEFAULT_NAMESPACE {
                 namespaces
                     .create(name, config.clone())

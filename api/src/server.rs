@@ -1,5 +1,6 @@
-//! Starting and stopping a node: bind both ports, spawn the servers and the active-expiry task, and
-//! shut everything down gracefully on request.
+//! Starting and stopping a node: read the data directory, bind both ports, spawn the servers, the
+//! active-expiry task and the snapshot timer, and shut everything down gracefully on request (with
+//! a last snapshot once the servers have stopped).
 //!
 //! [`start`] is what the binary runs and what integration tests call on `127.0.0.1:0`: it returns
 //! once both ports are bound, with the addresses actually bound, so a test can connect at once.
@@ -17,10 +18,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use larder_runtime::PluginHost;
 use larder_runtime::alert::AlertEngine;
+use larder_runtime::persist::snapshot;
 
 use crate::config::Config;
 use crate::metrics::ServerMetrics;
+use crate::persistence::{self, Persistence};
 use crate::rest;
 use crate::state::AppState;
 
@@ -41,6 +45,7 @@ pub struct RunningServer {
     http: JoinHandle<std::io::Result<()>>,
     expiry: JoinHandle<()>,
     alerting: JoinHandle<()>,
+    snapshots: Option<JoinHandle<()>>,
 }
 
 /// A cloneable handle that asks a [`RunningServer`] to shut down gracefully.
@@ -57,11 +62,43 @@ impl ShutdownTrigger {
 ///
 /// Fails if the config describes invalid namespaces or a port cannot be bound.
 pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
-    let namespaces = Arc::new(config.build_namespaces()?);
+    // Everything on disk is read and checked before anything is built from it.
+    let mut loaded = match &config.persist {
+        Some(p) => Some(Persistence::read(p)?),
+        None => None,
+    };
+    let catalog = loaded.as_ref().and_then(|l| l.catalog.as_ref());
+    let plugins = Arc::new(PluginHost::default());
+    if let Some(c) = catalog {
+        persistence::restore_plugins(&plugins, c)?;
+    }
+    let namespaces = Arc::new(Config::build_namespaces_from(
+        &persistence::merged_namespaces(&config.namespaces, catalog),
+        plugins,
+    )?);
+    if let Some(data) = loaded.as_mut().and_then(|l| l.snapshot.take()) {
+        let saved_at = data.saved_at_unix_ms;
+        let summary = snapshot::restore(&namespaces, data);
+        tracing::info!(
+            restored = summary.restored,
+            expired_while_down = summary.expired,
+            refused = summary.refused,
+            saved_at_unix_ms = saved_at,
+            "snapshot restored"
+        );
+        for name in &summary.missing_namespaces {
+            tracing::warn!(namespace = %name, "the snapshot holds keys of a namespace that no longer exists; dropped");
+        }
+    }
+    let persistence = config
+        .persist
+        .clone()
+        .map(|p| Arc::new(Persistence::new(p, Arc::clone(&namespaces))));
     let metrics = Arc::new(ServerMetrics::new(Arc::clone(&namespaces)));
     let state = AppState {
         namespaces: Arc::clone(&namespaces),
         metrics,
+        persistence: persistence.clone(),
     };
 
     let resp_listener = TcpListener::bind(config.resp_addr).await.with_context(|| {
@@ -86,12 +123,28 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         AlertEngine::new(&config.alerts, Arc::clone(&namespaces))
             .context("invalid [alerts] config")?,
     );
-    let app = rest::router(state.clone(), config.max_body_bytes)
+    persistence::restore_alert_rules(&alerts, loaded.as_ref().and_then(|l| l.catalog.as_ref()));
+    let mut app = rest::router(state.clone(), config.max_body_bytes)
         .merge(rest::alerts::router(
             Arc::clone(&alerts),
             config.max_body_bytes,
         ))
         .merge(rest::dashboard::router());
+    let mut snapshots = None;
+    if let Some(p) = &persistence {
+        p.set_alerts(Arc::clone(&alerts));
+        // The first catalog is written at once, so the data directory describes this node from
+        // its first second (and a config-file namespace is in it before anyone changes it).
+        let first = Arc::clone(p);
+        tokio::task::spawn_blocking(move || first.save_catalog())
+            .await
+            .context("the catalog writer failed")??;
+        app = app.layer(axum::middleware::from_fn_with_state(
+            Arc::clone(p),
+            persistence::save_catalog_after_admin_changes,
+        ));
+        snapshots = Some(tokio::spawn(Arc::clone(p).run_periodic()));
+    }
     let http_shutdown = shutdown_signal(shutdown.subscribe());
     let http = tokio::spawn(async move {
         axum::serve(http_listener, app)
@@ -113,6 +166,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         http,
         expiry,
         alerting,
+        snapshots,
     })
 }
 
@@ -141,6 +195,8 @@ impl RunningServer {
             http,
             expiry,
             alerting,
+            snapshots,
+            state,
             ..
         } = self;
         let mut first_error = None;
@@ -166,6 +222,28 @@ impl RunningServer {
         }
         expiry.abort();
         alerting.abort();
+        if let Some(timer) = snapshots {
+            timer.abort();
+        }
+        // Both servers have stopped: nothing writes any more, so this snapshot is the last word.
+        if let Some(p) = state.persistence {
+            let saved = tokio::task::spawn_blocking(move || {
+                p.save_catalog()?;
+                p.save_if_changed().map(drop)
+            })
+            .await;
+            match saved {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    let failure = anyhow::Error::new(e).context("the shutdown snapshot failed");
+                    tracing::error!(error = format!("{failure:#}"), "data not saved");
+                    first_error.get_or_insert(failure);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(anyhow::Error::new(e).context("the shutdown snapshot panicked"));
+                }
+            }
+        }
         tracing::info!("larder stopped");
         first_error.map_or(Ok(()), Err)
     }

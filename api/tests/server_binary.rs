@@ -38,10 +38,13 @@ fn spawn(args: &[&str], env: &[(&str, &str)]) -> Process {
         "LARDER_RESP_ADDR",
         "LARDER_HTTP_ADDR",
         "LARDER_CONFIG",
+        "LARDER_DATA_DIR",
         "RUST_LOG",
     ] {
         command.env_remove(var);
     }
+    // These tests are about flags and config, not durability: nothing goes to disk.
+    command.env("LARDER_NO_PERSIST", "1");
     command.envs(env.iter().copied());
     let mut child = command.spawn().expect("spawn larder");
     let stdout = child.stdout.take().unwrap();

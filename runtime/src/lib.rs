@@ -15,6 +15,7 @@
 //! | [`sim`] | the trace simulator behind `larder sim`: replay, Belady's bound, miss-ratio reports |
 //! | [`ghost_cache`] | a cache of keys and sizes only, driven by any policy: shadow evaluation and the adaptive policy's trials |
 //! | [`expiry`] | the background task that reclaims expired keys nobody reads |
+//! | [`persist`] | the data directory: atomic files, the catalog, data snapshots |
 //! | [`metrics`] | Prometheus collectors that read the store's counters at scrape time |
 //! | [`clock`], [`hash`] | the store's time scale and the key hash (shared with plugins and the ring) |
 //! | [`error`] | the errors at this crate's boundary, each with a stable code |
@@ -40,6 +41,7 @@ pub mod hash;
 pub mod metrics;
 pub mod namespace;
 pub mod origin;
+pub mod persist;
 pub mod plugin;
 pub mod policy;
 pub mod sim;

@@ -14,6 +14,9 @@ pub(crate) struct ShardStats {
     pub policy_shortfalls: u64,
     /// Value bytes returned by hits.
     pub hit_bytes: u64,
+    /// Writes, removals, TTL changes and flushes: anything a snapshot would see. Only compared
+    /// between two reads ("did anything change since the last save?").
+    pub changes: u64,
     /// Value bytes of keys written while absent (what a miss costs to fill, in a cache-aside
     /// workload), the denominator's other half for a byte hit ratio.
     pub fill_bytes: u64,

@@ -30,6 +30,7 @@ pub fn fresh_state() -> AppState {
     AppState {
         namespaces,
         metrics,
+        persistence: None,
     }
 }
 

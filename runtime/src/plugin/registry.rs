@@ -29,6 +29,9 @@ pub struct PluginVersion {
     pub size_bytes: usize,
     pub uploaded_at_unix_ms: u64,
     pub hooks: HookSet,
+    /// The module as uploaded: kept so it can be written to the data directory (and, later,
+    /// sent to other nodes by its hash).
+    pub module: Arc<[u8]>,
     pub(crate) metrics: Arc<PluginMetrics>,
     pre: InstancePre<HostState>,
     limits: Arc<PluginLimits>,
@@ -115,6 +118,7 @@ pub(crate) struct NewVersion {
     pub description: String,
     pub size_bytes: usize,
     pub hooks: HookSet,
+    pub module: Arc<[u8]>,
     pub pre: InstancePre<HostState>,
     pub limits: Arc<PluginLimits>,
 }
@@ -138,6 +142,7 @@ impl Registry {
             size_bytes: v.size_bytes,
             uploaded_at_unix_ms: unix_ms(),
             hooks: v.hooks,
+            module: v.module,
             metrics: Arc::default(),
             pre: v.pre,
             limits: v.limits,

@@ -62,6 +62,15 @@ pub struct SetOutcome {
     pub old: Option<Vec<u8>>,
 }
 
+/// A copy of one live entry, taken for a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryCopy {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    /// Milliseconds of life left when copied; `None` for no expiry.
+    pub ttl_ms: Option<u64>,
+}
+
 /// Remaining lifetime of a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ttl {
@@ -539,6 +548,42 @@ impl Store {
             );
         }
         total
+    }
+
+    /// Copy shard `index`'s live entries into `out` (appending), holding its lock only while
+    /// copying. For snapshots: the caller serialises outside the lock.
+    pub fn copy_shard(&self, index: usize, out: &mut Vec<EntryCopy>) {
+        let Some(shard) = self.shards.get(index) else {
+            return;
+        };
+        let now = now_ms();
+        shard.0.lock().for_each_live(now, |e| {
+            out.push(EntryCopy {
+                key: e.key().to_vec(),
+                value: e.value().to_vec(),
+                ttl_ms: (e.expires_at != 0).then(|| e.expires_at - now),
+            })
+        });
+    }
+
+    /// Put back an entry from a snapshot: `ttl_ms` is what remains of its life (`None`: no
+    /// expiry). Bypasses the admission hook; eviction applies as to any write. Fails only on a
+    /// key or value this namespace does not accept (its limits changed since the save).
+    pub fn restore(&self, key: &[u8], value: &[u8], ttl_ms: Option<u64>) -> Result<(), StoreError> {
+        self.check_item(key, value)?;
+        let hash = key_hash(key);
+        let now = now_ms();
+        let deadline = ttl_ms.map_or(0, |ms| now.saturating_add(ms.max(1)));
+        self.shard_of(key, hash)
+            .lock()
+            .restore(hash, key, value, deadline, now);
+        Ok(())
+    }
+
+    /// A number that grows with every change to the contents (writes, removals, evictions,
+    /// expiries, TTL changes, flushes); equal readings mean nothing changed in between.
+    pub fn changes(&self) -> u64 {
+        self.shards.iter().map(|s| s.0.lock().stats.changes).sum()
     }
 
     /// Every live key with its value; for tests and tooling, not the request path.

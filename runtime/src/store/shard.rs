@@ -196,6 +196,7 @@ impl Shard {
         self.table
             .insert_unique(hash, slot, |&s| entries[s as usize].hash);
         self.stats.sets += 1;
+        self.stats.changes += 1;
         self.stats.fill_bytes += value.len() as u64;
         let meta = self.meta(slot);
         self.sample(hash, meta.size as u64, SampledOp::Write);
@@ -215,6 +216,7 @@ impl Shard {
         entry.expires_at = expires_at;
         self.used_bytes += entry.charge();
         self.stats.sets += 1;
+        self.stats.changes += 1;
         let meta = self.meta(slot);
         self.sample(meta.hash, meta.size as u64, SampledOp::Write);
         self.policy.on_insert(meta);
@@ -236,6 +238,7 @@ impl Shard {
 
     pub fn set_expiry(&mut self, slot: Slot, expires_at: u64) {
         self.entries[slot as usize].expires_at = expires_at;
+        self.stats.changes += 1;
     }
 
     /// Remove a resident entry on the store's own initiative (not a policy victim).
@@ -261,6 +264,7 @@ impl Shard {
         );
         self.free_head = slot as u64;
         self.used_bytes -= old.charge();
+        self.stats.changes += 1;
         match why {
             Removal::Deleted => {}
             Removal::Expired => self.stats.expirations += 1,
@@ -323,6 +327,7 @@ impl Shard {
         self.policy.clear();
         self.used_bytes = 0;
         self.expiry_cursor = 0;
+        self.stats.changes += 1;
     }
 
     /// Look at up to `budget` slots from where the last call stopped and remove expired entries.
@@ -350,6 +355,15 @@ impl Shard {
     }
 
     /// Every resident, unexpired entry (used for replay and tests; not on the request path).
+    /// Store a key from a snapshot: like a write (it replaces a resident value), but without
+    /// asking the admission hook, which already admitted it once.
+    pub fn restore(&mut self, hash: u64, key: &[u8], value: &[u8], expires_at: u64, now: u64) {
+        match self.find_live(hash, key, now) {
+            Some(slot) => self.overwrite(slot, value, expires_at),
+            None => self.insert(hash, key, value, expires_at),
+        }
+    }
+
     pub fn for_each_live(&self, now: u64, mut f: impl FnMut(&Entry)) {
         for e in &self.entries {
             if e.is_occupied() && !e.is_expired(now) {

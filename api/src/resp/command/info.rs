@@ -1,6 +1,6 @@
 //! INFO: Redis-style `field:value` lines in `# Section` blocks.
 //!
-//! Sections: `server`, `clients`, `memory`, `stats`, `keyspace` (`INFO`, `INFO default`,
+//! Sections: `server`, `clients`, `memory`, `persistence`, `stats`, `keyspace` (`INFO`, `INFO default`,
 //! `INFO all` and `INFO everything` give all of them; unknown names give nothing, as in Redis).
 //! Memory and keyspace figures are the stores' own accounting summed over namespaces. In
 //! `keyspace`, the `default` namespace appears as `db0` (where Redis tools look for it) and every
@@ -19,7 +19,7 @@ use crate::resp::context::ServerContext;
 use crate::resp::reply::Reply;
 use crate::resp::session::Session;
 
-const SECTIONS: [&str; 5] = ["server", "clients", "memory", "stats", "keyspace"];
+const SECTIONS: [&str; 6] = ["server", "clients", "memory", "persistence", "stats", "keyspace"];
 
 pub fn info(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Reply) {
     let everything = args.len() == 1
@@ -37,6 +37,7 @@ pub fn info(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut
             "clients" => clients(&mut out, ctx),
             "memory" => memory(&mut out, ctx, session),
             "stats" => stats(&mut out, ctx),
+            "persistence" => persistence(&mut out, ctx),
             _ => keyspace(&mut out, ctx),
         }
     }
@@ -95,6 +96,24 @@ fn memory(out: &mut String, ctx: &ServerContext, session: &Session) {
         total.capacity_bytes,
         human(total.capacity_bytes),
         session.namespace.store().policy_name(),
+    );
+}
+
+/// Redis's field names for what they mean here (`rdb_*`: the data snapshot).
+fn persistence(out: &mut String, ctx: &ServerContext) {
+    out.push_str("# Persistence\r\nloading:0\r\n");
+    let Some(p) = &ctx.state.persistence else {
+        out.push_str("rdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:0\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\n");
+        return;
+    };
+    let _ = write!(
+        out,
+        "rdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\n\
+         rdb_last_bgsave_status:{}\r\naof_enabled:0\r\n",
+        p.changes_since_save(),
+        u8::from(p.bgsave_in_progress()),
+        p.last_save_unix_secs(),
+        if p.last_save_ok() { "ok" } else { "err" },
     );
 }
 

@@ -7,7 +7,7 @@
 //! | `strings` | GET, SET, SETNX, SETEX, PSETEX, GETEX, MGET, MSET, INCR/DECR family |
 //! | `keys` | DEL, UNLINK, EXISTS, TOUCH, EXPIRE family, PERSIST, TTL, PTTL |
 //! | `connection` | PING, ECHO, HELLO, AUTH, SELECT, CLIENT, QUIT |
-//! | `server` | DBSIZE, FLUSHDB, FLUSHALL, CONFIG |
+//! | `server` | DBSIZE, FLUSHDB, FLUSHALL, CONFIG, SAVE, BGSAVE, LASTSAVE |
 //! | `info` | INFO |
 //! | `introspection` | COMMAND |
 //!
@@ -123,7 +123,10 @@ pub fn execute(
         K::FlushDb => server::flushdb(args, session, reply),
         K::FlushAll => server::flushall(args, ctx, reply),
         K::Command => introspection::command(args, reply),
-        K::Config => server::config(args, reply),
+        K::Config => server::config(args, ctx, reply),
+        K::Save => server::save(ctx, reply),
+        K::BgSave => server::bgsave(args, ctx, reply),
+        K::LastSave => server::lastsave(ctx, reply),
         _ => {}
     }
     Some(kind)

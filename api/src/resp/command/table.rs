@@ -154,6 +154,12 @@ commands! {
         "Removes all keys from the selected namespace.";
     FlushAll b"FLUSHALL" "flushall" -1 ["write"] (0 0 0) "server" "1.0.0"
         "Removes all keys from all namespaces.";
+    Save b"SAVE" "save" 1 ["admin" "noscript"] (0 0 0) "server" "1.0.0"
+        "Writes a snapshot of every namespace to the data directory, then answers.";
+    BgSave b"BGSAVE" "bgsave" -1 ["admin" "noscript"] (0 0 0) "server" "1.0.0"
+        "Starts writing a snapshot of every namespace in the background.";
+    LastSave b"LASTSAVE" "lastsave" 1 ["loading" "stale" "fast"] (0 0 0) "server" "1.0.0"
+        "Unix time of the last successful snapshot (the start time when there was none).";
     Command b"COMMAND" "command" -1 ["loading" "stale"] (0 0 0) "server" "2.8.13"
         "Returns detailed information about all commands.";
     Config b"CONFIG" "config" -2 ["admin" "noscript" "loading" "stale"] (0 0 0) "server" "2.0.0"

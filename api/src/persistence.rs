@@ -1,0 +1,332 @@
+//! The node's data directory at run time (the formats are `larder_runtime::persist`).
+//!
+//! - **At start** ([`Persistence::open`]): read the catalog and the snapshot, check both whole,
+//!   then rebuild namespaces, plugins and alert rules from the catalog and put the keys back. A
+//!   file that is corrupt, truncated or foreign stops startup with a message naming it — unless
+//!   the operator passed `--discard-bad-data`, which moves the file aside (`<name>.bad-<unix
+//!   time>`, nothing is deleted) and starts without it.
+//! - **Catalog**: saved after every successful admin change, before the response goes out, so a
+//!   client that saw `2xx` has its change on disk ([`save_catalog_after_admin_changes`]).
+//! - **Snapshots**: on `SAVE` (the caller waits), `BGSAVE` (a background thread), every
+//!   `snapshot_every` when something changed, and at graceful shutdown. One writer at a time.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use larder_runtime::alert::{AlertEngine, AlertRule};
+use larder_runtime::persist::{
+    self, CATALOG_FILE, Catalog, LoadedCatalog, PersistError, SNAPSHOT_FILE, SnapshotData, snapshot,
+};
+use larder_runtime::{NamespaceConfig, Namespaces, PluginHost};
+use parking_lot::Mutex;
+
+/// Where and how often a node persists.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PersistConfig {
+    pub data_dir: PathBuf,
+    /// Snapshot this often when something changed; zero: only on SAVE, BGSAVE and shutdown.
+    pub snapshot_every: Duration,
+    /// Move unreadable files aside and start without them, instead of refusing to start.
+    pub discard_bad_data: bool,
+}
+
+/// What startup found in the data directory, to be applied once the namespaces exist.
+pub struct Loaded {
+    pub catalog: Option<LoadedCatalog>,
+    pub snapshot: Option<SnapshotData>,
+}
+
+/// Why a snapshot was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error("Background save already in progress")]
+    InProgress,
+    #[error(transparent)]
+    Failed(#[from] PersistError),
+}
+
+pub struct Persistence {
+    config: PersistConfig,
+    namespaces: Arc<Namespaces>,
+    alerts: OnceLock<Arc<AlertEngine>>,
+    /// One snapshot writer at a time.
+    snapshot_lock: Mutex<()>,
+    /// One catalog writer at a time, so an older capture never lands after a newer one.
+    catalog_lock: Mutex<()>,
+    bgsave_running: AtomicBool,
+    last_save_ok: AtomicBool,
+    /// Unix seconds of the last successful snapshot (the start time before the first).
+    last_save_unix_secs: AtomicU64,
+    /// The stores' change counters at the last snapshot.
+    changes_at_last_save: AtomicU64,
+}
+
+impl Persistence {
+    /// Read the data directory (creating it if needed). Fails, naming the file, on anything it
+    /// cannot read, unless `discard_bad_data` is set.
+    pub fn read(config: &PersistConfig) -> anyhow::Result<Loaded> {
+        let dir = &config.data_dir;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        let catalog = keep_or_discard(config, Catalog::load(dir), &dir.join(CATALOG_FILE))?;
+        let snapshot = keep_or_discard(
+            config,
+            snapshot::read(&dir.join(SNAPSHOT_FILE)),
+            &dir.join(SNAPSHOT_FILE),
+        )?;
+        Ok(Loaded {
+            catalog: catalog.flatten(),
+            snapshot: snapshot.flatten(),
+        })
+    }
+
+    /// Persist `namespaces` (already restored: what they hold now counts as saved).
+    pub fn new(config: PersistConfig, namespaces: Arc<Namespaces>) -> Self {
+        let changes = total_changes(&namespaces);
+        Self {
+            config,
+            namespaces,
+            alerts: OnceLock::new(),
+            snapshot_lock: Mutex::new(()),
+            catalog_lock: Mutex::new(()),
+            bgsave_running: AtomicBool::new(false),
+            last_save_ok: AtomicBool::new(true),
+            last_save_unix_secs: AtomicU64::new(persist::unix_now_ms() / 1000),
+            changes_at_last_save: AtomicU64::new(changes),
+        }
+    }
+
+    pub fn config(&self) -> &PersistConfig {
+        &self.config
+    }
+
+    /// The alert engine whose run-time rules the catalog records (it is built after this).
+    pub fn set_alerts(&self, alerts: Arc<AlertEngine>) {
+        let _ = self.alerts.set(alerts);
+    }
+
+    /// Write the catalog as things are now. Blocking (fsync): call off the async workers.
+    pub fn save_catalog(&self) -> Result<(), PersistError> {
+        let _one = self.catalog_lock.lock();
+        let rules = self.alerts.get().map(|a| a.rules()).unwrap_or_default();
+        Catalog::capture(&self.namespaces, rules).save(&self.config.data_dir, &self.namespaces)
+    }
+
+    /// Write a snapshot now and wait for it (SAVE). Blocking.
+    pub fn save(&self) -> Result<(), SaveError> {
+        if self.bgsave_running.load(Ordering::Acquire) {
+            return Err(SaveError::InProgress);
+        }
+        self.snapshot_now().map_err(SaveError::from)
+    }
+
+    /// Start a snapshot on a background thread (BGSAVE).
+    pub fn bgsave(self: &Arc<Self>) -> Result<(), SaveError> {
+        if self
+            .bgsave_running
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(SaveError::InProgress);
+        }
+        let this = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("larder-bgsave".into())
+            .spawn(move || {
+                let _ = this.snapshot_now();
+                this.bgsave_running.store(false, Ordering::Release);
+            })
+            .map_err(|e| {
+                self.bgsave_running.store(false, Ordering::Release);
+                SaveError::Failed(PersistError::Io {
+                    path: self.config.data_dir.clone(),
+                    source: e,
+                })
+            })?;
+        Ok(())
+    }
+
+    pub fn bgsave_in_progress(&self) -> bool {
+        self.bgsave_running.load(Ordering::Acquire)
+    }
+
+    pub fn last_save_unix_secs(&self) -> u64 {
+        self.last_save_unix_secs.load(Ordering::Relaxed)
+    }
+
+    pub fn last_save_ok(&self) -> bool {
+        self.last_save_ok.load(Ordering::Relaxed)
+    }
+
+    /// Changes to the stores since the last snapshot (0 means a snapshot would be the same).
+    pub fn changes_since_save(&self) -> u64 {
+        total_changes(&self.namespaces)
+            .saturating_sub(self.changes_at_last_save.load(Ordering::Relaxed))
+    }
+
+    /// Snapshot if anything changed since the last one (the timer and shutdown). Blocking.
+    pub fn save_if_changed(&self) -> Result<bool, PersistError> {
+        if self.changes_since_save() == 0 {
+            return Ok(false);
+        }
+        self.snapshot_now().map(|()| true)
+    }
+
+    fn snapshot_now(&self) -> Result<(), PersistError> {
+        let _one = self.snapshot_lock.lock();
+        // Read the counter before copying: a write that lands during the copy makes the next
+        // check see a change, so it is saved next time even if this copy missed it.
+        let changes = total_changes(&self.namespaces);
+        let started = Instant::now();
+        let outcome = snapshot::write(&self.namespaces, &self.config.data_dir.join(SNAPSHOT_FILE));
+        match &outcome {
+            Ok(summary) => {
+                self.changes_at_last_save.store(changes, Ordering::Relaxed);
+                self.last_save_unix_secs
+                    .store(summary.saved_at_unix_ms / 1000, Ordering::Relaxed);
+                self.last_save_ok.store(true, Ordering::Relaxed);
+                tracing::info!(
+                    keys = summary.keys,
+                    namespaces = summary.namespaces,
+                    ms = started.elapsed().as_millis() as u64,
+                    "snapshot saved"
+                );
+            }
+            Err(e) => {
+                self.last_save_ok.store(false, Ordering::Relaxed);
+                tracing::error!(error = %e, "snapshot failed");
+            }
+        }
+        outcome.map(|_| ())
+    }
+
+    /// Snapshot every `snapshot_every` when something changed; returns never (abort to stop).
+    pub async fn run_periodic(self: Arc<Self>) {
+        let every = self.config.snapshot_every;
+        if every.is_zero() {
+            return std::future::pending().await;
+        }
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let this = Arc::clone(&self);
+            let _ = tokio::task::spawn_blocking(move || this.save_if_changed()).await;
+        }
+    }
+}
+
+fn total_changes(namespaces: &Namespaces) -> u64 {
+    namespaces.list().iter().map(|ns| ns.store().changes()).sum()
+}
+
+/// `Ok(value)` through; a bad file either stops startup or, with `discard_bad_data`, is renamed
+/// aside and treated as absent.
+fn keep_or_discard<T>(
+    config: &PersistConfig,
+    outcome: Result<T, PersistError>,
+    path: &Path,
+) -> anyhow::Result<Option<T>> {
+    match outcome {
+        Ok(v) => Ok(Some(v)),
+        Err(e @ PersistError::Io { .. }) => Err(anyhow::Error::new(e).context("cannot read the data directory")),
+        Err(e) if config.discard_bad_data => {
+            let aside = path.with_file_name(format!(
+                "{}.bad-{}",
+                path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+                persist::unix_now_ms() / 1000
+            ));
+            // The bad file may be a module under plugins/; whichever it is, move what the error
+            // names.
+            let named = e.path().to_path_buf();
+            let aside = if named == path { aside } else { named.with_extension("wasm.bad") };
+            std::fs::rename(&named, &aside)
+                .with_context(|| format!("cannot move {} aside", named.display()))?;
+            tracing::warn!(error = %e, moved_to = %aside.display(), "discarded an unreadable file (--discard-bad-data)");
+            Ok(None)
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(
+            "refusing to start on an unreadable data directory file; fix or remove it, or start \
+             with --discard-bad-data to move it aside and start without it",
+        )),
+    }
+}
+
+/// Upload the catalog's modules into `plugins` (compiling them) before any namespace names them.
+pub fn restore_plugins(plugins: &PluginHost, catalog: &LoadedCatalog) -> anyhow::Result<()> {
+    for (plugin, bytes) in &catalog.modules {
+        plugins
+            .upload(bytes, &plugin.name, &plugin.description)
+            .with_context(|| format!("restoring plugin {} ({})", plugin.name, plugin.id))?;
+    }
+    Ok(())
+}
+
+/// The namespace configs to build: the catalog's (it holds every change made at run time), then
+/// any namespace of the config file that the catalog does not have.
+pub fn merged_namespaces(
+    from_file: &std::collections::BTreeMap<String, NamespaceConfig>,
+    catalog: Option<&LoadedCatalog>,
+) -> std::collections::BTreeMap<String, NamespaceConfig> {
+    let mut merged = from_file.clone();
+    if let Some(c) = catalog {
+        for ns in &c.catalog.namespaces {
+            merged.insert(ns.name.clone(), ns.config.clone());
+        }
+    }
+    merged
+}
+
+/// Add the catalog's alert rules that the config file did not already define.
+pub fn restore_alert_rules(alerts: &AlertEngine, catalog: Option<&LoadedCatalog>) {
+    let Some(c) = catalog else { return };
+    let existing: Vec<String> = alerts.rules().into_iter().map(|r| r.name).collect();
+    for rule in &c.catalog.alert_rules {
+        if !existing.contains(&rule.name) {
+            let name = rule.name.clone();
+            if let Err(e) = alerts.add_rule(AlertRule::clone(rule)) {
+                tracing::warn!(rule = %name, error = %e, "a saved alert rule was not restored");
+            }
+        }
+    }
+}
+
+/// Middleware: after a successful admin change (any non-GET under `/v1/` except key and batch
+/// routes), write the catalog before answering. A failed write turns the answer into a 503
+/// `not_durable` saying the change is live but not on disk.
+pub async fn save_catalog_after_admin_changes(
+    State(persistence): State<Arc<Persistence>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let admin_change = !request.method().is_safe()
+        && request.uri().path().starts_with("/v1/")
+        && !request.uri().path().contains("/keys/")
+        && !request.uri().path().contains("/batch/")
+        && !request.uri().path().ends_with("/flush");
+    let response = next.run(request).await;
+    if admin_change && response.status().is_success() {
+        let p = Arc::clone(&persistence);
+        let saved = tokio::task::spawn_blocking(move || p.save_catalog()).await;
+        match saved {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "the catalog could not be saved");
+                return crate::rest::error::ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "not_durable",
+                    format!("the change is live but could not be written to disk: {e}"),
+                )
+                .into_response();
+            }
+            Err(e) => tracing::error!(error = %e, "the catalog writer panicked"),
+        }
+    }
+    response
+}

@@ -1,0 +1,323 @@
+//! Restarts lose nothing: the real binary with a data directory, killed with SIGKILL after SAVE or
+//! stopped with SIGTERM, then started again on the same directory — keys byte-equal with their
+//! real remaining TTLs, namespaces, plugins, attachments and alert rules back; a corrupt file stops
+//! startup naming itself unless `--discard-bad-data` moves it aside.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use larder_plugin_wasm as wasm;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_larder");
+
+struct Node {
+    child: Child,
+    resp: SocketAddr,
+    http: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn command(data_dir: &Path, extra: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(["serve", "--resp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--snapshot-every-secs", "0", "--log-level", "info"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for var in ["LARDER_CONFIG", "LARDER_NO_PERSIST", "LARDER_DATA_DIR", "RUST_LOG"] {
+        c.env_remove(var);
+    }
+    c
+}
+
+/// Start on `data_dir` and wait for the ready line.
+fn start(data_dir: &Path, extra: &[&str]) -> Node {
+    let mut child = command(data_dir, extra).spawn().expect("spawn larder");
+    let stdout = child.stdout.take().unwrap();
+    for line in BufReader::new(stdout).lines().take(50) {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("larder ready ") {
+            let field = |name: &str| -> SocketAddr {
+                rest.split(' ')
+                    .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            };
+            return Node {
+                resp: field("resp_addr"),
+                http: format!("http://{}", field("http_addr")),
+                child,
+            };
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    panic!("no ready line: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn sigterm_and_wait(node: &mut Node) {
+    let status = Command::new("kill")
+        .args(["-TERM", &node.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    loop {
+        if let Some(status) = node.child.try_wait().unwrap() {
+            assert!(status.success(), "exit after SIGTERM: {status}");
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn redis(node: &Node) -> redis::Connection {
+    redis::Client::open(format!("redis://{}/", node.resp))
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}
+
+fn value_of(i: u32) -> Vec<u8> {
+    // Binary and varied: every byte value appears, lengths differ.
+    (0..(i % 97 + 1)).map(|j| (i.wrapping_mul(31) + j) as u8).collect()
+}
+
+fn http(method: reqwest::Method, url: &str, body: Option<Value>) -> (u16, Value) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut req = reqwest::Client::new().request(method, url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    })
+}
+
+const KEYS: u32 = 10_000;
+
+#[test]
+fn kill_9_after_save_brings_back_every_key_with_its_real_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = start(dir.path(), &[]);
+    let mut con = redis(&node);
+    let mut pipe = redis::pipe();
+    for i in 0..KEYS {
+        let key = format!("key:{i}");
+        if i % 2 == 0 {
+            pipe.cmd("SET").arg(&key).arg(value_of(i)).ignore();
+        } else {
+            let ttl_secs = 60 + (i as u64 * 7919) % 541; // 60 to 600 s
+            pipe.cmd("SET").arg(&key).arg(value_of(i)).arg("EX").arg(ttl_secs).ignore();
+        }
+    }
+    for i in 0..20 {
+        pipe.cmd("SET").arg(format!("short:{i}")).arg("x").arg("PX").arg(1000).ignore();
+    }
+    pipe.query::<()>(&mut con).unwrap();
+
+    let read_started = Instant::now();
+    let mut ttl_pipe = redis::pipe();
+    for i in (1..KEYS).step_by(2) {
+        ttl_pipe.cmd("PTTL").arg(format!("key:{i}"));
+    }
+    let before: Vec<i64> = ttl_pipe.query(&mut con).unwrap();
+    let read_done = Instant::now();
+    let saved: String = redis::cmd("SAVE").query(&mut con).unwrap();
+    assert_eq!(saved, "OK");
+    let lastsave: i64 = redis::cmd("LASTSAVE").query(&mut con).unwrap();
+    assert!(lastsave > 1_700_000_000, "{lastsave}");
+
+    node.child.kill().unwrap(); // SIGKILL: no shutdown snapshot
+    node.child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(1200)); // the 1 s keys expire while the node is down
+
+    let node = start(dir.path(), &[]);
+    let mut con = redis(&node);
+    let after_started = Instant::now();
+    let after: Vec<i64> = ttl_pipe.query(&mut con).unwrap();
+    let after_done = Instant::now();
+    let least_elapsed = (after_started - read_done).as_millis() as i64;
+    let most_elapsed = (after_done - read_started).as_millis() as i64;
+    for (n, (b, a)) in before.iter().zip(&after).enumerate() {
+        assert!(*b > 0 && *a > 0, "key:{} lost its TTL: before {b}, after {a}", 2 * n + 1);
+        assert!(
+            *a <= b - least_elapsed + 50 && *a >= b - most_elapsed - 1000,
+            "key:{}: {b} ms before, {a} ms after {least_elapsed}..{most_elapsed} ms",
+            2 * n + 1
+        );
+    }
+
+    let mut get = redis::pipe();
+    for i in 0..KEYS {
+        get.cmd("GET").arg(format!("key:{i}"));
+    }
+    let values: Vec<Option<Vec<u8>>> = get.query(&mut con).unwrap();
+    for (i, v) in values.iter().enumerate() {
+        assert_eq!(v.as_deref(), Some(&value_of(i as u32)[..]), "key:{i}");
+    }
+    let mut persistent = redis::pipe();
+    for i in (0..KEYS).step_by(2) {
+        persistent.cmd("TTL").arg(format!("key:{i}"));
+    }
+    let ttls: Vec<i64> = persistent.query(&mut con).unwrap();
+    assert!(ttls.iter().all(|&t| t == -1), "keys without a TTL stay without one");
+    let short: i64 = redis::cmd("EXISTS")
+        .arg((0..20).map(|i| format!("short:{i}")).collect::<Vec<_>>())
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(short, 0, "keys that expired while the node was down are not restored");
+    let size: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
+    assert_eq!(size, KEYS as i64);
+}
+
+#[test]
+fn sigterm_without_save_keeps_keys_namespaces_plugins_and_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = start(dir.path(), &[]);
+    // A namespace, a plugin attached to it, an alert rule: all through the admin API.
+    let (status, ns) = http(
+        reqwest::Method::POST,
+        &format!("{}/v1/namespaces", node.http),
+        Some(json!({"name": "sessions", "config": {"capacity_bytes": 8 << 20, "default_ttl_secs": 3600}})),
+    );
+    assert_eq!(status, 201, "{ns}");
+    let upload = {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            reqwest::Client::new()
+                .post(format!("{}/v1/plugins?name=lru", node.http))
+                .body(wasm::LRU)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        })
+    };
+    let id = upload["id"].as_str().expect("an id").to_string();
+    let (status, body) = http(
+        reqwest::Method::PUT,
+        &format!("{}/v1/namespaces/sessions", node.http),
+        Some(json!({"capacity_bytes": 8 << 20, "default_ttl_secs": 3600, "eviction": format!("plugin:{id}")})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http(
+        reqwest::Method::POST,
+        &format!("{}/v1/alerts/rules", node.http),
+        Some(json!({"name": "cold-sessions", "namespace": "sessions",
+                    "condition": {"kind": "hit_ratio_below", "threshold": 0.5, "min_reads": 10}})),
+    );
+    assert!(status == 200 || status == 201, "{status} {body}");
+
+    let mut con = redis(&node);
+    let mut pipe = redis::pipe();
+    for i in 0..1000u32 {
+        pipe.cmd("SET").arg(format!("d{i}")).arg(value_of(i)).ignore();
+    }
+    pipe.cmd("SELECT").arg("sessions").ignore();
+    for i in 0..1000u32 {
+        pipe.cmd("SET").arg(format!("s{i}")).arg(value_of(i + 1)).ignore();
+    }
+    pipe.query::<()>(&mut con).unwrap();
+    drop(con);
+    sigterm_and_wait(&mut node);
+
+    let node = start(dir.path(), &[]);
+    let (_, info) = http(reqwest::Method::GET, &format!("{}/v1/namespaces/sessions", node.http), None);
+    assert_eq!(info["config"]["eviction"], format!("plugin:{id}"), "{info}");
+    assert_eq!(info["config"]["default_ttl_secs"], 3600, "{info}");
+    assert_eq!(info["policy"], format!("plugin:{id}"), "the plugin serves again: {info}");
+    assert_eq!(info["stats"]["keys"], 1000, "{info}");
+    let (_, plugins) = http(reqwest::Method::GET, &format!("{}/v1/plugins", node.http), None);
+    assert_eq!(plugins["plugins"][0]["id"], id.as_str(), "{plugins}");
+    assert_eq!(plugins["plugins"][0]["name"], "lru", "{plugins}");
+    let (_, rules) = http(reqwest::Method::GET, &format!("{}/v1/alerts/rules", node.http), None);
+    assert_eq!(rules["rules"][0]["name"], "cold-sessions", "{rules}");
+
+    let mut con = redis(&node);
+    let mut get = redis::pipe();
+    for i in 0..1000u32 {
+        get.cmd("GET").arg(format!("d{i}"));
+    }
+    get.cmd("SELECT").arg("sessions").ignore();
+    for i in 0..1000u32 {
+        get.cmd("GET").arg(format!("s{i}"));
+    }
+    let values: Vec<Option<Vec<u8>>> = get.query(&mut con).unwrap();
+    for i in 0..1000usize {
+        assert_eq!(values[i].as_deref(), Some(&value_of(i as u32)[..]), "d{i}");
+        assert_eq!(values[1000 + i].as_deref(), Some(&value_of(i as u32 + 1)[..]), "s{i}");
+    }
+    let ttl: i64 = redis::cmd("TTL").arg("s1").query(&mut con).unwrap();
+    assert!(ttl > 3500 && ttl <= 3600, "the namespace default TTL came back with the key: {ttl}");
+}
+
+#[test]
+fn a_corrupt_snapshot_stops_startup_naming_the_file_unless_told_to_discard_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = start(dir.path(), &[]);
+    let mut con = redis(&node);
+    for i in 0..100 {
+        let _: () = redis::cmd("SET").arg(format!("k{i}")).arg("v").query(&mut con).unwrap();
+    }
+    drop(con);
+    sigterm_and_wait(&mut node);
+    let snapshot = dir.path().join("data.lsnap");
+    let mut bytes = std::fs::read(&snapshot).expect("the shutdown wrote a snapshot");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&snapshot, &bytes).unwrap();
+
+    let mut refused = command(dir.path(), &[]).spawn().unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = refused.try_wait().unwrap() {
+            break s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "a corrupt snapshot was accepted");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = refused.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!status.success());
+    assert!(
+        stderr.contains("data.lsnap") && stderr.contains("corrupt") && stderr.contains("--discard-bad-data"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&snapshot).unwrap(), bytes, "a refused file is left as it was");
+
+    let node = start(dir.path(), &["--discard-bad-data"]);
+    let mut con = redis(&node);
+    let size: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
+    assert_eq!(size, 0, "started empty");
+    let aside: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("data.lsnap.bad-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "the bad file is kept aside, not deleted");
+    assert_eq!(std::fs::read(dir.path().join(&aside[0])).unwrap(), bytes);
+}

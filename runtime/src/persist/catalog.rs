@@ -1,0 +1,168 @@
+//! The catalog: the configuration a restarted node needs to serve what it served — namespaces and
+//! their configs, the plugin versions they may name, alert rules added at run time.
+//!
+//! `catalog.json` is JSON on purpose: an operator can read it at 3 a.m. Plugin modules live beside
+//! it as `plugins/<sha256>.wasm`, written before the catalog that names them (so a crash between
+//! the two leaves an unreferenced module, never a dangling reference) and checked against their
+//! name when read back.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::atomic::write_atomic;
+use super::{CATALOG_FILE, PLUGINS_DIR, PersistError, unix_now_ms};
+use crate::alert::AlertRule;
+use crate::namespace::{NamespaceConfig, Namespaces};
+use crate::plugin::version_id;
+
+/// The catalog format this build writes and reads.
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    pub format: u32,
+    pub saved_at_unix_ms: u64,
+    pub namespaces: Vec<CatalogNamespace>,
+    pub plugins: Vec<CatalogPlugin>,
+    #[serde(default)]
+    pub alert_rules: Vec<AlertRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogNamespace {
+    pub name: String,
+    pub config: NamespaceConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogPlugin {
+    /// Hex SHA-256 of the module: also its file name under `plugins/`.
+    pub id: String,
+    pub name: String,
+    pub description: String,
+}
+
+/// A catalog read back, with every module it names (checked against its id).
+#[derive(Debug, Clone)]
+pub struct LoadedCatalog {
+    pub catalog: Catalog,
+    /// In upload order, so a restart uploads them in the same order.
+    pub modules: Vec<(CatalogPlugin, Vec<u8>)>,
+}
+
+impl Catalog {
+    /// What `namespaces` (and their plugin host) hold now, plus `alert_rules`.
+    pub fn capture(namespaces: &Namespaces, alert_rules: Vec<AlertRule>) -> Self {
+        let mut list: Vec<CatalogNamespace> = namespaces
+            .list()
+            .iter()
+            .map(|ns| CatalogNamespace {
+                name: ns.name().to_string(),
+                config: ns.config(),
+            })
+            .collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        let plugins = namespaces
+            .plugins()
+            .list()
+            .iter()
+            .map(|v| CatalogPlugin {
+                id: v.id.clone(),
+                name: v.name.clone(),
+                description: v.description.clone(),
+            })
+            .collect();
+        Self {
+            format: FORMAT,
+            saved_at_unix_ms: unix_now_ms(),
+            namespaces: list,
+            plugins,
+            alert_rules,
+        }
+    }
+
+    /// Write every module not yet in `dir/plugins/`, then the catalog, each atomically.
+    pub fn save(&self, dir: &Path, namespaces: &Namespaces) -> Result<(), PersistError> {
+        let modules = dir.join(PLUGINS_DIR);
+        std::fs::create_dir_all(&modules).map_err(|e| PersistError::io(&modules, e))?;
+        for version in namespaces.plugins().list() {
+            let path = modules.join(format!("{}.wasm", version.id));
+            if !path.exists() {
+                write_atomic(&path, &version.module)?;
+            }
+        }
+        let path = dir.join(CATALOG_FILE);
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| PersistError::invalid(&path, format!("cannot encode: {e}")))?;
+        write_atomic(&path, &json)
+    }
+
+    /// Read `dir/catalog.json` and the modules it names; `Ok(None)` when there is no catalog yet.
+    pub fn load(dir: &Path) -> Result<Option<LoadedCatalog>, PersistError> {
+        let path = dir.join(CATALOG_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(PersistError::io(&path, e)),
+        };
+        let catalog: Catalog = serde_json::from_slice(&bytes)
+            .map_err(|e| PersistError::invalid(&path, format!("not a valid catalog: {e}")))?;
+        if catalog.format != FORMAT {
+            return Err(PersistError::invalid(
+                &path,
+                format!("catalog format {}; this build reads format {FORMAT}", catalog.format),
+            ));
+        }
+        let mut modules = Vec::with_capacity(catalog.plugins.len());
+        for plugin in &catalog.plugins {
+            let module_path = dir.join(PLUGINS_DIR).join(format!("{}.wasm", plugin.id));
+            let bytes = std::fs::read(&module_path).map_err(|e| PersistError::io(&module_path, e))?;
+            if version_id(&bytes) != plugin.id {
+                return Err(PersistError::invalid(
+                    &module_path,
+                    "the module's SHA-256 is not its name (the file is corrupt)",
+                ));
+            }
+            modules.push((plugin.clone(), bytes));
+        }
+        Ok(Some(LoadedCatalog { catalog, modules }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_corrupt_catalogs_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Catalog::load(dir.path()).unwrap().is_none(), "no catalog yet");
+        let all = Namespaces::new(NamespaceConfig::default()).unwrap();
+        all.create(
+            "sessions",
+            NamespaceConfig {
+                capacity_bytes: 1 << 20,
+                default_ttl_secs: 30,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let catalog = Catalog::capture(&all, Vec::new());
+        catalog.save(dir.path(), &all).unwrap();
+        let loaded = Catalog::load(dir.path()).unwrap().unwrap();
+        assert_eq!(loaded.catalog, catalog);
+        assert_eq!(loaded.catalog.namespaces[1].name, "sessions");
+        assert_eq!(loaded.catalog.namespaces[1].config.default_ttl_secs, 30);
+
+        let path = dir.path().join(CATALOG_FILE);
+        let mut text = std::fs::read(&path).unwrap();
+        text.truncate(text.len() / 2);
+        std::fs::write(&path, &text).unwrap();
+        let err = Catalog::load(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("catalog.json") && err.to_string().contains("not a valid catalog"), "{err}");
+    }
+}
