@@ -73,7 +73,7 @@ install_missing() {
 
 started=$SECONDS
 step "1/3 root workspace: cargo test --workspace"
-cargo test --workspace "$@"
+cargo test --workspace --no-fail-fast "$@"
 
 step "2/3 plugins/ workspace: unit tests on the host"
 cargo test --manifest-path plugins/Cargo.toml --workspace

@@ -5,10 +5,7 @@
 
 use larder::config::Config;
 use larder::server::{self, RunningServer};
-use larder_runtime::sim::replay::replay;
-use larder_runtime::sim::{Capacity, Trace, ZipfSpec};
-use larder_runtime::store::ENTRY_OVERHEAD;
-use larder_runtime::BuiltinPolicy;
+use larder_runtime::sim::{Trace, ZipfSpec};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
@@ -167,48 +164,45 @@ async fn experiment_lifecycle_over_rest() {
             "the cache is smaller than the workload: {a}"
         );
     }
-    // The direction the workload implies: the simulator replays the same trace at one arm's
-    // share of the capacity (half the keys in half the bytes), as the runtime-level test does.
-    let arm_objects = 200_000 / 2 / (7 + 64 + ENTRY_OVERHEAD);
-    let sim = |p: BuiltinPolicy| {
-        let mut policy = p.build(arm_objects);
-        1.0 - replay(&trace, Capacity::Objects(arm_objects), policy.as_mut())
-            .counts
-            .miss_ratio()
-    };
-    let (lru, s3fifo) = (sim(BuiltinPolicy::Lru), sim(BuiltinPolicy::S3fifo));
-    assert!(
-        s3fifo - lru > 0.03,
-        "the workload must separate the policies for this test to mean anything: lru {lru}, s3fifo {s3fifo}"
-    );
-    let c = &report["comparison"];
-    assert_eq!(c["leader"], "s3fifo", "sim: lru {lru}, s3fifo {s3fifo}; {report}");
-    assert_eq!(c["runner_up"], "lru", "{report}");
+    // The report must be the arms' own numbers. (Which arm leads on a workload this small depends
+    // on which shards hold the hottest keys — the arms split the key space — so the direction the
+    // simulator predicts is asserted by runtime/tests/experiment_ab.rs on a workload large enough
+    // to average that out; here the REST report is checked against the arms' counters.)
     let number = |v: &Value| v.as_f64().unwrap_or_else(|| panic!("a number: {report}"));
+    let count = |v: &Value| v.as_u64().unwrap_or_else(|| panic!("a count: {report}"));
+    let mut by_ratio: Vec<(String, f64, f64)> = arms
+        .iter()
+        .map(|a| {
+            let (hits, reads) = (count(&a["hits"]), count(&a["requests"]));
+            assert!(reads >= 1_000, "each arm saw enough reads for a verdict: {a}");
+            let ratio = hits as f64 / reads as f64;
+            assert!((number(&a["hit_ratio"]) - ratio).abs() < 1e-9, "{a}");
+            (a["name"].as_str().expect("arm name").to_string(), ratio, reads as f64)
+        })
+        .collect();
+    by_ratio.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let c = &report["comparison"];
+    assert_eq!(c["leader"], by_ratio[0].0.as_str(), "{report}");
+    assert_eq!(c["runner_up"], by_ratio[1].0.as_str(), "{report}");
     let (low, difference, high) = (
         number(&c["ci_low"]),
         number(&c["difference"]),
         number(&c["ci_high"]),
     );
-    assert!(low <= difference && difference <= high, "{c}");
-    let ratio = |name: &str| {
-        number(
-            &arms
-                .iter()
-                .find(|a| a["name"] == name)
-                .unwrap_or_else(|| panic!("arm {name}: {report}"))["hit_ratio"],
-        )
-    };
-    assert!(
-        (difference - (ratio("s3fifo") - ratio("lru"))).abs() < 1e-9,
-        "the difference is the arms' hit ratios apart: {report}"
-    );
-    // Both arms saw well over the minimum reads, so the verdict follows the interval alone.
+    let ((_, p1, n1), (_, p2, n2)) = (&by_ratio[0], &by_ratio[1]);
+    assert!((difference - (p1 - p2)).abs() < 1e-9, "{c}");
+    let half_width = 1.959964 * (p1 * (1.0 - p1) / n1 + p2 * (1.0 - p2) / n2).sqrt();
+    assert!((low - (difference - half_width)).abs() < 1e-4, "{c}");
+    assert!((high - (difference + half_width)).abs() < 1e-4, "{c}");
+    // With both arms over the minimum reads, the verdict follows from the interval alone.
     let verdict = report["verdict"].as_str().expect("verdict");
     if low > 0.0 {
-        assert_eq!(verdict, "winner: s3fifo", "{report}");
+        assert_eq!(verdict, format!("winner: {}", by_ratio[0].0), "{report}");
     } else {
-        assert!(verdict.starts_with("needs ~"), "{report}");
+        assert!(
+            verdict == "no difference yet" || verdict.starts_with("needs ~"),
+            "{report}"
+        );
     }
 
     let (status, shadow) = node

@@ -80,6 +80,9 @@ fn default_capacity() -> u64 {
 }
 /// The max item size of a namespace that is big enough for it and names none.
 pub const DEFAULT_MAX_ITEM_SIZE: u64 = 1024 * 1024;
+/// Below this, a derived max item size would make a namespace nobody can use; such a capacity is
+/// refused unless the caller names the max item size.
+const MIN_DERIVED_MAX_ITEM_SIZE: u64 = 1024;
 
 impl Default for NamespaceConfig {
     fn default() -> Self {
@@ -146,6 +149,20 @@ impl NamespaceConfig {
         }
         let per_shard = self.capacity_bytes / self.shard_count() as u64;
         let max_item = self.max_item_size();
+        if self.max_item_size.is_none() && max_item < MIN_DERIVED_MAX_ITEM_SIZE {
+            return bad(
+                "capacity_bytes",
+                format!(
+                    "{} bytes is too small to derive a max item size: each of the {} shards gets \
+                     {per_shard} bytes, and four items of at least {MIN_DERIVED_MAX_ITEM_SIZE} \
+                     bytes (+ {ENTRY_OVERHEAD} overhead each) need {}; raise capacity_bytes or \
+                     give max_item_size",
+                    self.capacity_bytes,
+                    self.shard_count(),
+                    4 * (MIN_DERIVED_MAX_ITEM_SIZE + ENTRY_OVERHEAD)
+                ),
+            );
+        }
         if per_shard < max_item + ENTRY_OVERHEAD {
             let fix = if self.max_item_size.is_some() {
                 "raise capacity_bytes or lower max_item_size"
@@ -536,6 +553,26 @@ mod tests {
         };
         sharded.validate().unwrap();
         assert_eq!(sharded.max_item_size(), (1 << 20) / 16 / 4 - ENTRY_OVERHEAD);
+    }
+
+    #[test]
+    fn a_capacity_too_small_for_1_kib_items_needs_an_explicit_max_item_size() {
+        let tiny = NamespaceConfig {
+            capacity_bytes: 1000,
+            ..Default::default()
+        };
+        match tiny.validate() {
+            Err(NamespaceError::InvalidConfig { field, reason }) => {
+                assert_eq!(field, "capacity_bytes");
+                assert!(reason.contains("max_item_size"), "{reason}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let explicit = NamespaceConfig {
+            max_item_size: Some(100),
+            ..tiny
+        };
+        explicit.validate().unwrap();
     }
 
     #[test]
