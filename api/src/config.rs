@@ -204,19 +204,21 @@ impl Config {
                 .max_body_bytes
                 .or(file.max_body_bytes)
                 .unwrap_or(defaults.max_body_bytes),
-            persist: (!overrides.no_persist && file.persist != Some(false)).then(|| PersistConfig {
-                data_dir: overrides
-                    .data_dir
-                    .clone()
-                    .or(file.data_dir)
-                    .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
-                snapshot_every: std::time::Duration::from_secs(
-                    overrides
-                        .snapshot_every_secs
-                        .or(file.snapshot_every_secs)
-                        .unwrap_or(DEFAULT_SNAPSHOT_EVERY_SECS),
-                ),
-                discard_bad_data: overrides.discard_bad_data,
+            persist: (!overrides.no_persist && file.persist != Some(false)).then(|| {
+                PersistConfig {
+                    data_dir: overrides
+                        .data_dir
+                        .clone()
+                        .or(file.data_dir)
+                        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+                    snapshot_every: std::time::Duration::from_secs(
+                        overrides
+                            .snapshot_every_secs
+                            .or(file.snapshot_every_secs)
+                            .unwrap_or(DEFAULT_SNAPSHOT_EVERY_SECS),
+                    ),
+                    discard_bad_data: overrides.discard_bad_data,
+                }
             }),
             namespaces: file.namespaces,
             alerts: file.alerts,

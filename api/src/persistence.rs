@@ -223,7 +223,11 @@ impl Persistence {
 }
 
 fn total_changes(namespaces: &Namespaces) -> u64 {
-    namespaces.list().iter().map(|ns| ns.store().changes()).sum()
+    namespaces
+        .list()
+        .iter()
+        .map(|ns| ns.store().changes())
+        .sum()
 }
 
 /// `Ok(value)` through; a bad file either stops startup or, with `discard_bad_data`, is renamed
@@ -235,7 +239,9 @@ fn keep_or_discard<T>(
 ) -> anyhow::Result<Option<T>> {
     match outcome {
         Ok(v) => Ok(Some(v)),
-        Err(e @ PersistError::Io { .. }) => Err(anyhow::Error::new(e).context("cannot read the data directory")),
+        Err(e @ PersistError::Io { .. }) => {
+            Err(anyhow::Error::new(e).context("cannot read the data directory"))
+        }
         Err(e) if config.discard_bad_data => {
             let aside = path.with_file_name(format!(
                 "{}.bad-{}",
@@ -245,7 +251,11 @@ fn keep_or_discard<T>(
             // The bad file may be a module under plugins/; whichever it is, move what the error
             // names.
             let named = e.path().to_path_buf();
-            let aside = if named == path { aside } else { named.with_extension("wasm.bad") };
+            let aside = if named == path {
+                aside
+            } else {
+                named.with_extension("wasm.bad")
+            };
             std::fs::rename(&named, &aside)
                 .with_context(|| format!("cannot move {} aside", named.display()))?;
             tracing::warn!(error = %e, moved_to = %aside.display(), "discarded an unreadable file (--discard-bad-data)");

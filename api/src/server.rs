@@ -240,7 +240,9 @@ impl RunningServer {
                     first_error.get_or_insert(failure);
                 }
                 Err(e) => {
-                    first_error.get_or_insert(anyhow::Error::new(e).context("the shutdown snapshot panicked"));
+                    first_error.get_or_insert(
+                        anyhow::Error::new(e).context("the shutdown snapshot panicked"),
+                    );
                 }
             }
         }

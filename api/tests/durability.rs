@@ -31,14 +31,25 @@ impl Drop for Node {
 
 fn command(data_dir: &Path, extra: &[&str]) -> Command {
     let mut c = Command::new(BIN);
-    c.args(["serve", "--resp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["--snapshot-every-secs", "0", "--log-level", "info"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for var in ["LARDER_CONFIG", "LARDER_NO_PERSIST", "LARDER_DATA_DIR", "RUST_LOG"] {
+    c.args([
+        "serve",
+        "--resp-addr",
+        "127.0.0.1:0",
+        "--http-addr",
+        "127.0.0.1:0",
+    ])
+    .arg("--data-dir")
+    .arg(data_dir)
+    .args(["--snapshot-every-secs", "0", "--log-level", "info"])
+    .args(extra)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    for var in [
+        "LARDER_CONFIG",
+        "LARDER_NO_PERSIST",
+        "LARDER_DATA_DIR",
+        "RUST_LOG",
+    ] {
         c.env_remove(var);
     }
     c
@@ -81,7 +92,10 @@ fn sigterm_and_wait(node: &mut Node) {
             assert!(status.success(), "exit after SIGTERM: {status}");
             return;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "no exit after SIGTERM");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no exit after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -95,7 +109,9 @@ fn redis(node: &Node) -> redis::Connection {
 
 fn value_of(i: u32) -> Vec<u8> {
     // Binary and varied: every byte value appears, lengths differ.
-    (0..(i % 97 + 1)).map(|j| (i.wrapping_mul(31) + j) as u8).collect()
+    (0..(i % 97 + 1))
+        .map(|j| (i.wrapping_mul(31) + j) as u8)
+        .collect()
 }
 
 fn http(method: reqwest::Method, url: &str, body: Option<Value>) -> (u16, Value) {
@@ -111,7 +127,10 @@ fn http(method: reqwest::Method, url: &str, body: Option<Value>) -> (u16, Value)
         let r = req.send().await.unwrap();
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     })
 }
 
@@ -129,11 +148,21 @@ fn kill_9_after_save_brings_back_every_key_with_its_real_ttl() {
             pipe.cmd("SET").arg(&key).arg(value_of(i)).ignore();
         } else {
             let ttl_secs = 60 + (i as u64 * 7919) % 541; // 60 to 600 s
-            pipe.cmd("SET").arg(&key).arg(value_of(i)).arg("EX").arg(ttl_secs).ignore();
+            pipe.cmd("SET")
+                .arg(&key)
+                .arg(value_of(i))
+                .arg("EX")
+                .arg(ttl_secs)
+                .ignore();
         }
     }
     for i in 0..20 {
-        pipe.cmd("SET").arg(format!("short:{i}")).arg("x").arg("PX").arg(1000).ignore();
+        pipe.cmd("SET")
+            .arg(format!("short:{i}"))
+            .arg("x")
+            .arg("PX")
+            .arg(1000)
+            .ignore();
     }
     pipe.query::<()>(&mut con).unwrap();
 
@@ -161,7 +190,11 @@ fn kill_9_after_save_brings_back_every_key_with_its_real_ttl() {
     let least_elapsed = (after_started - read_done).as_millis() as i64;
     let most_elapsed = (after_done - read_started).as_millis() as i64;
     for (n, (b, a)) in before.iter().zip(&after).enumerate() {
-        assert!(*b > 0 && *a > 0, "key:{} lost its TTL: before {b}, after {a}", 2 * n + 1);
+        assert!(
+            *b > 0 && *a > 0,
+            "key:{} lost its TTL: before {b}, after {a}",
+            2 * n + 1
+        );
         assert!(
             *a <= b - least_elapsed + 50 && *a >= b - most_elapsed - 1000,
             "key:{}: {b} ms before, {a} ms after {least_elapsed}..{most_elapsed} ms",
@@ -182,12 +215,18 @@ fn kill_9_after_save_brings_back_every_key_with_its_real_ttl() {
         persistent.cmd("TTL").arg(format!("key:{i}"));
     }
     let ttls: Vec<i64> = persistent.query(&mut con).unwrap();
-    assert!(ttls.iter().all(|&t| t == -1), "keys without a TTL stay without one");
+    assert!(
+        ttls.iter().all(|&t| t == -1),
+        "keys without a TTL stay without one"
+    );
     let short: i64 = redis::cmd("EXISTS")
         .arg((0..20).map(|i| format!("short:{i}")).collect::<Vec<_>>())
         .query(&mut con)
         .unwrap();
-    assert_eq!(short, 0, "keys that expired while the node was down are not restored");
+    assert_eq!(
+        short, 0,
+        "keys that expired while the node was down are not restored"
+    );
     let size: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
     assert_eq!(size, KEYS as i64);
 }
@@ -200,11 +239,16 @@ fn sigterm_without_save_keeps_keys_namespaces_plugins_and_rules() {
     let (status, ns) = http(
         reqwest::Method::POST,
         &format!("{}/v1/namespaces", node.http),
-        Some(json!({"name": "sessions", "config": {"capacity_bytes": 8 << 20, "default_ttl_secs": 3600}})),
+        Some(
+            json!({"name": "sessions", "config": {"capacity_bytes": 8 << 20, "default_ttl_secs": 3600}}),
+        ),
     );
     assert_eq!(status, 201, "{ns}");
     let upload = {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             reqwest::Client::new()
                 .post(format!("{}/v1/plugins?name=lru", node.http))
@@ -221,7 +265,9 @@ fn sigterm_without_save_keeps_keys_namespaces_plugins_and_rules() {
     let (status, body) = http(
         reqwest::Method::PUT,
         &format!("{}/v1/namespaces/sessions", node.http),
-        Some(json!({"capacity_bytes": 8 << 20, "default_ttl_secs": 3600, "eviction": format!("plugin:{id}")})),
+        Some(
+            json!({"capacity_bytes": 8 << 20, "default_ttl_secs": 3600, "eviction": format!("plugin:{id}")}),
+        ),
     );
     assert_eq!(status, 200, "{body}");
     let (status, body) = http(
@@ -235,26 +281,48 @@ fn sigterm_without_save_keeps_keys_namespaces_plugins_and_rules() {
     let mut con = redis(&node);
     let mut pipe = redis::pipe();
     for i in 0..1000u32 {
-        pipe.cmd("SET").arg(format!("d{i}")).arg(value_of(i)).ignore();
+        pipe.cmd("SET")
+            .arg(format!("d{i}"))
+            .arg(value_of(i))
+            .ignore();
     }
     pipe.cmd("SELECT").arg("sessions").ignore();
     for i in 0..1000u32 {
-        pipe.cmd("SET").arg(format!("s{i}")).arg(value_of(i + 1)).ignore();
+        pipe.cmd("SET")
+            .arg(format!("s{i}"))
+            .arg(value_of(i + 1))
+            .ignore();
     }
     pipe.query::<()>(&mut con).unwrap();
     drop(con);
     sigterm_and_wait(&mut node);
 
     let node = start(dir.path(), &[]);
-    let (_, info) = http(reqwest::Method::GET, &format!("{}/v1/namespaces/sessions", node.http), None);
+    let (_, info) = http(
+        reqwest::Method::GET,
+        &format!("{}/v1/namespaces/sessions", node.http),
+        None,
+    );
     assert_eq!(info["config"]["eviction"], format!("plugin:{id}"), "{info}");
     assert_eq!(info["config"]["default_ttl_secs"], 3600, "{info}");
-    assert_eq!(info["policy"], format!("plugin:{id}"), "the plugin serves again: {info}");
+    assert_eq!(
+        info["policy"],
+        format!("plugin:{id}"),
+        "the plugin serves again: {info}"
+    );
     assert_eq!(info["stats"]["keys"], 1000, "{info}");
-    let (_, plugins) = http(reqwest::Method::GET, &format!("{}/v1/plugins", node.http), None);
+    let (_, plugins) = http(
+        reqwest::Method::GET,
+        &format!("{}/v1/plugins", node.http),
+        None,
+    );
     assert_eq!(plugins["plugins"][0]["id"], id.as_str(), "{plugins}");
     assert_eq!(plugins["plugins"][0]["name"], "lru", "{plugins}");
-    let (_, rules) = http(reqwest::Method::GET, &format!("{}/v1/alerts/rules", node.http), None);
+    let (_, rules) = http(
+        reqwest::Method::GET,
+        &format!("{}/v1/alerts/rules", node.http),
+        None,
+    );
     assert_eq!(rules["rules"][0]["name"], "cold-sessions", "{rules}");
 
     let mut con = redis(&node);
@@ -269,10 +337,17 @@ fn sigterm_without_save_keeps_keys_namespaces_plugins_and_rules() {
     let values: Vec<Option<Vec<u8>>> = get.query(&mut con).unwrap();
     for i in 0..1000usize {
         assert_eq!(values[i].as_deref(), Some(&value_of(i as u32)[..]), "d{i}");
-        assert_eq!(values[1000 + i].as_deref(), Some(&value_of(i as u32 + 1)[..]), "s{i}");
+        assert_eq!(
+            values[1000 + i].as_deref(),
+            Some(&value_of(i as u32 + 1)[..]),
+            "s{i}"
+        );
     }
     let ttl: i64 = redis::cmd("TTL").arg("s1").query(&mut con).unwrap();
-    assert!(ttl > 3500 && ttl <= 3600, "the namespace default TTL came back with the key: {ttl}");
+    assert!(
+        ttl > 3500 && ttl <= 3600,
+        "the namespace default TTL came back with the key: {ttl}"
+    );
 }
 
 #[test]
@@ -281,7 +356,11 @@ fn a_corrupt_snapshot_stops_startup_naming_the_file_unless_told_to_discard_it() 
     let mut node = start(dir.path(), &[]);
     let mut con = redis(&node);
     for i in 0..100 {
-        let _: () = redis::cmd("SET").arg(format!("k{i}")).arg("v").query(&mut con).unwrap();
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg("v")
+            .query(&mut con)
+            .unwrap();
     }
     drop(con);
     sigterm_and_wait(&mut node);
@@ -297,17 +376,26 @@ fn a_corrupt_snapshot_stops_startup_naming_the_file_unless_told_to_discard_it() 
         if let Some(s) = refused.try_wait().unwrap() {
             break s;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "a corrupt snapshot was accepted");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "a corrupt snapshot was accepted"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     let out = refused.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!status.success());
     assert!(
-        stderr.contains("data.lsnap") && stderr.contains("corrupt") && stderr.contains("--discard-bad-data"),
+        stderr.contains("data.lsnap")
+            && stderr.contains("corrupt")
+            && stderr.contains("--discard-bad-data"),
         "{stderr}"
     );
-    assert_eq!(std::fs::read(&snapshot).unwrap(), bytes, "a refused file is left as it was");
+    assert_eq!(
+        std::fs::read(&snapshot).unwrap(),
+        bytes,
+        "a refused file is left as it was"
+    );
 
     let node = start(dir.path(), &["--discard-bad-data"]);
     let mut con = redis(&node);

@@ -54,7 +54,8 @@ impl AtomicFile {
         let file = writer
             .into_inner()
             .map_err(|e| PersistError::io(&self.temp, e.into_error()))?;
-        file.sync_all().map_err(|e| PersistError::io(&self.temp, e))?;
+        file.sync_all()
+            .map_err(|e| PersistError::io(&self.temp, e))?;
         drop(file);
         std::fs::rename(&self.temp, &self.target).map_err(|e| PersistError::io(&self.target, e))?;
         sync_dir(&self.target)?;

@@ -114,13 +114,17 @@ impl Catalog {
         if catalog.format != FORMAT {
             return Err(PersistError::invalid(
                 &path,
-                format!("catalog format {}; this build reads format {FORMAT}", catalog.format),
+                format!(
+                    "catalog format {}; this build reads format {FORMAT}",
+                    catalog.format
+                ),
             ));
         }
         let mut modules = Vec::with_capacity(catalog.plugins.len());
         for plugin in &catalog.plugins {
             let module_path = dir.join(PLUGINS_DIR).join(format!("{}.wasm", plugin.id));
-            let bytes = std::fs::read(&module_path).map_err(|e| PersistError::io(&module_path, e))?;
+            let bytes =
+                std::fs::read(&module_path).map_err(|e| PersistError::io(&module_path, e))?;
             if version_id(&bytes) != plugin.id {
                 return Err(PersistError::invalid(
                     &module_path,
@@ -140,7 +144,10 @@ mod tests {
     #[test]
     fn round_trip_and_corrupt_catalogs_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(Catalog::load(dir.path()).unwrap().is_none(), "no catalog yet");
+        assert!(
+            Catalog::load(dir.path()).unwrap().is_none(),
+            "no catalog yet"
+        );
         let all = Namespaces::new(NamespaceConfig::default()).unwrap();
         all.create(
             "sessions",
@@ -163,6 +170,10 @@ mod tests {
         text.truncate(text.len() / 2);
         std::fs::write(&path, &text).unwrap();
         let err = Catalog::load(dir.path()).unwrap_err();
-        assert!(err.to_string().contains("catalog.json") && err.to_string().contains("not a valid catalog"), "{err}");
+        assert!(
+            err.to_string().contains("catalog.json")
+                && err.to_string().contains("not a valid catalog"),
+            "{err}"
+        );
     }
 }

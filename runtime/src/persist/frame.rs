@@ -33,7 +33,12 @@ pub struct FrameWriter<W: Write> {
 
 impl<W: Write> FrameWriter<W> {
     /// Write the header of a `magic` file at `version`. `path` is for error messages.
-    pub fn new(mut out: W, path: &Path, magic: &[u8; 8], version: u16) -> Result<Self, PersistError> {
+    pub fn new(
+        mut out: W,
+        path: &Path,
+        magic: &[u8; 8],
+        version: u16,
+    ) -> Result<Self, PersistError> {
         let mut header = [0u8; HEADER_LEN];
         header[..8].copy_from_slice(magic);
         header[8..10].copy_from_slice(&version.to_le_bytes());
@@ -49,12 +54,15 @@ impl<W: Write> FrameWriter<W> {
     /// Append one record as a frame.
     pub fn record<T: Serialize>(&mut self, record: &T) -> Result<(), PersistError> {
         self.buf.clear();
-        rmp_serde::encode::write(&mut self.buf, record)
-            .map_err(|e| PersistError::invalid(&self.path, format!("cannot encode a record: {e}")))?;
+        rmp_serde::encode::write(&mut self.buf, record).map_err(|e| {
+            PersistError::invalid(&self.path, format!("cannot encode a record: {e}"))
+        })?;
         let len = u32::try_from(self.buf.len())
             .ok()
             .filter(|&l| l <= MAX_FRAME_LEN)
-            .ok_or_else(|| PersistError::invalid(&self.path, "a record is too large for a frame"))?;
+            .ok_or_else(|| {
+                PersistError::invalid(&self.path, "a record is too large for a frame")
+            })?;
         let mut head = [0u8; FRAME_HEADER_LEN];
         head[..4].copy_from_slice(&len.to_le_bytes());
         head[4..].copy_from_slice(&xxh3_64(&self.buf).to_le_bytes());
@@ -83,9 +91,19 @@ pub struct FrameReader<R: Read> {
 impl<R: Read> FrameReader<R> {
     /// Check that the input starts with a `magic` header of a version up to `max_version`,
     /// not encrypted.
-    pub fn new(mut input: R, path: &Path, magic: &[u8; 8], max_version: u16) -> Result<Self, PersistError> {
+    pub fn new(
+        mut input: R,
+        path: &Path,
+        magic: &[u8; 8],
+        max_version: u16,
+    ) -> Result<Self, PersistError> {
         let mut header = [0u8; HEADER_LEN];
-        read_exact_or(&mut input, &mut header, path, "the file is shorter than its header")?;
+        read_exact_or(
+            &mut input,
+            &mut header,
+            path,
+            "the file is shorter than its header",
+        )?;
         if &header[..8] != magic {
             return Err(PersistError::invalid(
                 path,
@@ -129,13 +147,17 @@ impl<R: Read> FrameReader<R> {
     /// The next record; `None` at a clean end of file (after a whole frame).
     pub fn next<T: DeserializeOwned>(&mut self) -> Result<Option<T>, PersistError> {
         let mut head = [0u8; FRAME_HEADER_LEN];
-        let got = read_up_to(&mut self.input, &mut head).map_err(|e| PersistError::io(&self.path, e))?;
+        let got =
+            read_up_to(&mut self.input, &mut head).map_err(|e| PersistError::io(&self.path, e))?;
         if got == 0 {
             return Ok(None);
         }
         let at = self.offset;
         if got < FRAME_HEADER_LEN {
-            return Err(self.bad(format!("truncated: frame {} at byte {at} is cut short", self.frames)));
+            return Err(self.bad(format!(
+                "truncated: frame {} at byte {at} is cut short",
+                self.frames
+            )));
         }
         let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
         if len > MAX_FRAME_LEN {
@@ -148,9 +170,13 @@ impl<R: Read> FrameReader<R> {
         sum.copy_from_slice(&head[4..]);
         let checksum = u64::from_le_bytes(sum);
         self.buf.resize(len as usize, 0);
-        let got = read_up_to(&mut self.input, &mut self.buf).map_err(|e| PersistError::io(&self.path, e))?;
+        let got = read_up_to(&mut self.input, &mut self.buf)
+            .map_err(|e| PersistError::io(&self.path, e))?;
         if got < len as usize {
-            return Err(self.bad(format!("truncated: frame {} at byte {at} is cut short", self.frames)));
+            return Err(self.bad(format!(
+                "truncated: frame {} at byte {at} is cut short",
+                self.frames
+            )));
         }
         if xxh3_64(&self.buf) != checksum {
             return Err(self.bad(format!(
@@ -158,8 +184,12 @@ impl<R: Read> FrameReader<R> {
                 self.frames
             )));
         }
-        let record = rmp_serde::from_slice(&self.buf)
-            .map_err(|e| self.bad(format!("frame {} at byte {at} does not decode: {e}", self.frames)))?;
+        let record = rmp_serde::from_slice(&self.buf).map_err(|e| {
+            self.bad(format!(
+                "frame {} at byte {at} does not decode: {e}",
+                self.frames
+            ))
+        })?;
         self.frames += 1;
         self.offset += (FRAME_HEADER_LEN + len as usize) as u64;
         Ok(Some(record))
@@ -184,7 +214,12 @@ fn read_up_to(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(filled)
 }
 
-fn read_exact_or(input: &mut impl Read, buf: &mut [u8], path: &Path, short: &str) -> Result<(), PersistError> {
+fn read_exact_or(
+    input: &mut impl Read,
+    buf: &mut [u8],
+    path: &Path,
+    short: &str,
+) -> Result<(), PersistError> {
     let got = read_up_to(input, buf).map_err(|e| PersistError::io(path, e))?;
     if got < buf.len() {
         return Err(PersistError::invalid(path, short));

@@ -28,7 +28,9 @@ const CHUNK_BYTES: usize = 1 << 20;
 #[derive(Debug, Serialize, Deserialize)]
 enum Record {
     /// The entries that follow belong to this namespace.
-    Namespace { name: String },
+    Namespace {
+        name: String,
+    },
     Entries(Vec<SavedEntry>),
     /// The last record: what came before, so a file cut at a frame boundary is caught.
     End {
@@ -243,7 +245,11 @@ mod tests {
         for i in 0..500u32 {
             default
                 .store()
-                .set(format!("k{i}").as_bytes(), &i.to_le_bytes(), SetOptions::default())
+                .set(
+                    format!("k{i}").as_bytes(),
+                    &i.to_le_bytes(),
+                    SetOptions::default(),
+                )
                 .unwrap();
         }
         let sessions = all.get("sessions").unwrap();
@@ -277,7 +283,9 @@ mod tests {
         assert_eq!((summary.namespaces, summary.keys), (2, 501));
 
         let fresh = Namespaces::new(NamespaceConfig::default()).unwrap();
-        fresh.create("sessions", NamespaceConfig::default()).unwrap();
+        fresh
+            .create("sessions", NamespaceConfig::default())
+            .unwrap();
         let data = read(&path).unwrap().expect("a snapshot");
         assert_eq!(data.keys(), 501);
         let restored = restore(&fresh, data);
@@ -288,7 +296,10 @@ mod tests {
                 default.store().get_vec(format!("k{i}").as_bytes()),
                 Some(i.to_le_bytes().to_vec())
             );
-            assert_eq!(default.store().ttl(format!("k{i}").as_bytes()), Ttl::Persistent);
+            assert_eq!(
+                default.store().ttl(format!("k{i}").as_bytes()),
+                Ttl::Persistent
+            );
         }
         let sessions = fresh.get("sessions").unwrap();
         assert_eq!(sessions.store().get_vec(b"s"), Some(vec![0, 255, 1]));
@@ -306,8 +317,16 @@ mod tests {
                 (
                     "default".into(),
                     vec![
-                        SavedEntry { key: b"gone".to_vec(), value: b"x".to_vec(), expires_at_unix_ms: 1 },
-                        SavedEntry { key: b"kept".to_vec(), value: b"y".to_vec(), expires_at_unix_ms: 0 },
+                        SavedEntry {
+                            key: b"gone".to_vec(),
+                            value: b"x".to_vec(),
+                            expires_at_unix_ms: 1,
+                        },
+                        SavedEntry {
+                            key: b"kept".to_vec(),
+                            value: b"y".to_vec(),
+                            expires_at_unix_ms: 0,
+                        },
                     ],
                 ),
                 ("nowhere".into(), vec![]),
@@ -317,7 +336,13 @@ mod tests {
         let summary = restore(&all, data.clone());
         assert_eq!((summary.restored, summary.expired), (1, 1));
         assert_eq!(summary.missing_namespaces, vec!["nowhere".to_string()]);
-        assert!(all.get("default").unwrap().store().get_vec(b"gone").is_none());
+        assert!(
+            all.get("default")
+                .unwrap()
+                .store()
+                .get_vec(b"gone")
+                .is_none()
+        );
     }
 
     #[test]

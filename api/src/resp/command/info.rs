@@ -19,7 +19,14 @@ use crate::resp::context::ServerContext;
 use crate::resp::reply::Reply;
 use crate::resp::session::Session;
 
-const SECTIONS: [&str; 6] = ["server", "clients", "memory", "persistence", "stats", "keyspace"];
+const SECTIONS: [&str; 6] = [
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "keyspace",
+];
 
 pub fn info(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Reply) {
     let everything = args.len() == 1
