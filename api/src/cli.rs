@@ -90,7 +90,7 @@ pub struct ServeArgs {
     #[arg(long, env = "LARDER_DATA_DIR", value_name = "PATH")]
     pub data_dir: Option<PathBuf>,
     /// Keep everything in memory only: nothing is read from or written to disk.
-    #[arg(long, env = "LARDER_NO_PERSIST", conflicts_with = "data_dir")]
+    #[arg(long, env = "LARDER_NO_PERSIST", conflicts_with = "data_dir", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_persist: bool,
     /// Take a snapshot this often when something changed, in seconds; 0: only on SAVE, BGSAVE and
     /// shutdown [default: 60].
@@ -98,7 +98,7 @@ pub struct ServeArgs {
     pub snapshot_every_secs: Option<u64>,
     /// Move an unreadable catalog, module or snapshot aside (`<file>.bad-<time>`) and start without
     /// it, instead of refusing to start.
-    #[arg(long, env = "LARDER_DISCARD_BAD_DATA")]
+    #[arg(long, env = "LARDER_DISCARD_BAD_DATA", value_parser = clap::builder::BoolishValueParser::new())]
     pub discard_bad_data: bool,
 }
 

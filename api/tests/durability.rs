@@ -59,9 +59,17 @@ fn command(data_dir: &Path, extra: &[&str]) -> Command {
 fn start(data_dir: &Path, extra: &[&str]) -> Node {
     let mut child = command(data_dir, extra).spawn().expect("spawn larder");
     let stdout = child.stdout.take().unwrap();
+    let mut banner = String::new();
     for line in BufReader::new(stdout).lines().take(50) {
         let line = line.unwrap();
+        banner.push_str(&line);
+        banner.push('\n');
         if let Some(rest) = line.strip_prefix("larder ready ") {
+            assert!(
+                banner.contains("data directory")
+                    && banner.contains(&data_dir.display().to_string()),
+                "the banner says where the data goes: {banner}"
+            );
             let field = |name: &str| -> SocketAddr {
                 rest.split(' ')
                     .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
