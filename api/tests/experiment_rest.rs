@@ -174,10 +174,17 @@ async fn experiment_lifecycle_over_rest() {
         .iter()
         .map(|a| {
             let (hits, reads) = (count(&a["hits"]), count(&a["requests"]));
-            assert!(reads >= 1_000, "each arm saw enough reads for a verdict: {a}");
+            assert!(
+                reads >= 1_000,
+                "each arm saw enough reads for a verdict: {a}"
+            );
             let ratio = hits as f64 / reads as f64;
             assert!((number(&a["hit_ratio"]) - ratio).abs() < 1e-9, "{a}");
-            (a["name"].as_str().expect("arm name").to_string(), ratio, reads as f64)
+            (
+                a["name"].as_str().expect("arm name").to_string(),
+                ratio,
+                reads as f64,
+            )
         })
         .collect();
     by_ratio.sort_by(|a, b| b.1.total_cmp(&a.1));

@@ -63,7 +63,15 @@ async fn the_walk_through_plugin_is_fifo_in_a_running_namespace() {
     assert_eq!(id.len(), 64, "{pushed}");
     cli(
         &base,
-        &["plugin", "attach", &id[..8], "--namespace", "walk", "--hook", "eviction"],
+        &[
+            "plugin",
+            "attach",
+            &id[..8],
+            "--namespace",
+            "walk",
+            "--hook",
+            "eviction",
+        ],
     )
     .await;
     let info: Value = http

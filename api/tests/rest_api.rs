@@ -645,8 +645,11 @@ async fn a_small_namespace_with_only_a_capacity_just_works() {
     assert_eq!(back.status(), StatusCode::OK);
     assert_eq!(back.bytes().await.unwrap().len(), at_limit.len());
     expect_error(
-        node.put("/v1/namespaces/small/keys/big", vec![7u8; at_limit.len() + 1])
-            .await,
+        node.put(
+            "/v1/namespaces/small/keys/big",
+            vec![7u8; at_limit.len() + 1],
+        )
+        .await,
         StatusCode::PAYLOAD_TOO_LARGE,
         "value_too_large",
     )
@@ -672,8 +675,11 @@ async fn a_small_namespace_with_only_a_capacity_just_works() {
         json!({"capacity_bytes": 1048576, "max_item_size": 65536, "shards": 16}),
     ] {
         let message = expect_error(
-            node.post_json("/v1/namespaces", &json!({"name": "contradictory", "config": config}))
-                .await,
+            node.post_json(
+                "/v1/namespaces",
+                &json!({"name": "contradictory", "config": config}),
+            )
+            .await,
             StatusCode::BAD_REQUEST,
             "invalid_config",
         )
