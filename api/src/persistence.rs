@@ -243,22 +243,21 @@ fn keep_or_discard<T>(
             Err(anyhow::Error::new(e).context("cannot read the data directory"))
         }
         Err(e) if config.discard_bad_data => {
-            let aside = path.with_file_name(format!(
-                "{}.bad-{}",
-                path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-                persist::unix_now_ms() / 1000
-            ));
-            // The bad file may be a module under plugins/; whichever it is, move what the error
-            // names.
-            let named = e.path().to_path_buf();
-            let aside = if named == path {
-                aside
-            } else {
-                named.with_extension("wasm.bad")
-            };
-            std::fs::rename(&named, &aside)
-                .with_context(|| format!("cannot move {} aside", named.display()))?;
-            tracing::warn!(error = %e, moved_to = %aside.display(), "discarded an unreadable file (--discard-bad-data)");
+            // Move aside the file being read and, when the fault is in a file it names (a plugin
+            // module), that one too: a catalog is discarded whole, and leaving it in place would
+            // let the node's first save overwrite it.
+            let stamp = persist::unix_now_ms() / 1000;
+            let mut files = vec![path.to_path_buf()];
+            if e.path() != path {
+                files.push(e.path().to_path_buf());
+            }
+            for file in files.iter().filter(|f| f.exists()) {
+                let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+                let aside = file.with_file_name(format!("{name}.bad-{stamp}"));
+                std::fs::rename(file, &aside)
+                    .with_context(|| format!("cannot move {} aside", file.display()))?;
+                tracing::warn!(error = %e, moved_to = %aside.display(), "discarded an unreadable file (--discard-bad-data)");
+            }
             Ok(None)
         }
         Err(e) => Err(anyhow::Error::new(e).context(

@@ -417,3 +417,67 @@ fn a_corrupt_snapshot_stops_startup_naming_the_file_unless_told_to_discard_it() 
     assert_eq!(aside.len(), 1, "the bad file is kept aside, not deleted");
     assert_eq!(std::fs::read(dir.path().join(&aside[0])).unwrap(), bytes);
 }
+
+#[test]
+fn a_corrupt_plugin_module_refuses_the_catalog_and_discarding_keeps_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = start(dir.path(), &[]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let uploaded: Value = rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/v1/plugins?name=sieve", node.http))
+            .body(wasm::SIEVE)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let id = uploaded["id"].as_str().expect("an id").to_string();
+    sigterm_and_wait(&mut node);
+    let module = dir.path().join("plugins").join(format!("{id}.wasm"));
+    let mut bytes = std::fs::read(&module).expect("the module was saved");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&module, &bytes).unwrap();
+
+    let out = command(dir.path(), &[]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{id}.wasm")) && stderr.contains("SHA-256"),
+        "{stderr}"
+    );
+
+    let node = start(dir.path(), &["--discard-bad-data"]);
+    let (_, plugins) = http(
+        reqwest::Method::GET,
+        &format!("{}/v1/plugins", node.http),
+        None,
+    );
+    assert_eq!(plugins["plugins"], json!([]), "started without the catalog");
+    let names = |sub: &str| -> Vec<String> {
+        std::fs::read_dir(dir.path().join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert!(
+        names(".")
+            .iter()
+            .any(|n| n.starts_with("catalog.json.bad-")),
+        "the discarded catalog is kept: {:?}",
+        names(".")
+    );
+    assert!(
+        names("plugins")
+            .iter()
+            .any(|n| n.starts_with(&format!("{id}.wasm.bad-"))),
+        "the bad module is kept: {:?}",
+        names("plugins")
+    );
+}

@@ -145,7 +145,7 @@ impl<R: Read> FrameReader<R> {
     }
 
     /// The next record; `None` at a clean end of file (after a whole frame).
-    pub fn next<T: DeserializeOwned>(&mut self) -> Result<Option<T>, PersistError> {
+    pub fn next_record<T: DeserializeOwned>(&mut self) -> Result<Option<T>, PersistError> {
         let mut head = [0u8; FRAME_HEADER_LEN];
         let got =
             read_up_to(&mut self.input, &mut head).map_err(|e| PersistError::io(&self.path, e))?;

@@ -156,7 +156,7 @@ pub fn read_from(input: impl Read, path: &Path) -> Result<SnapshotData, PersistE
     let mut namespaces: Vec<(String, Vec<SavedEntry>)> = Vec::new();
     let mut entries = 0u64;
     loop {
-        let Some(record) = reader.next::<Record>()? else {
+        let Some(record) = reader.next_record::<Record>()? else {
             return Err(PersistError::invalid(
                 path,
                 "truncated: the file ends before its end record",
@@ -189,7 +189,7 @@ pub fn read_from(input: impl Read, path: &Path) -> Result<SnapshotData, PersistE
                         ),
                     ));
                 }
-                if reader.next::<Record>()?.is_some() {
+                if reader.next_record::<Record>()?.is_some() {
                     return Err(PersistError::invalid(path, "data after the end record"));
                 }
                 return Ok(SnapshotData {
