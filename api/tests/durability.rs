@@ -142,6 +142,26 @@ fn http(method: reqwest::Method, url: &str, body: Option<Value>) -> (u16, Value)
     })
 }
 
+/// Upload a module through the admin API; its version id.
+fn upload_plugin(node: &Node, module: &'static [u8], name: &str) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let uploaded: Value = rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/v1/plugins?name={name}", node.http))
+            .body(module)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    uploaded["id"].as_str().expect("an id").to_string()
+}
+
 const KEYS: u32 = 10_000;
 
 #[test]
@@ -252,24 +272,7 @@ fn sigterm_without_save_keeps_keys_namespaces_plugins_and_rules() {
         ),
     );
     assert_eq!(status, 201, "{ns}");
-    let upload = {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            reqwest::Client::new()
-                .post(format!("{}/v1/plugins?name=lru", node.http))
-                .body(wasm::LRU)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        })
-    };
-    let id = upload["id"].as_str().expect("an id").to_string();
+    let id = upload_plugin(&node, wasm::LRU, "lru");
     let (status, body) = http(
         reqwest::Method::PUT,
         &format!("{}/v1/namespaces/sessions", node.http),
@@ -422,22 +425,7 @@ fn a_corrupt_snapshot_stops_startup_naming_the_file_unless_told_to_discard_it() 
 fn a_corrupt_plugin_module_refuses_the_catalog_and_discarding_keeps_both_files() {
     let dir = tempfile::tempdir().unwrap();
     let mut node = start(dir.path(), &[]);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let uploaded: Value = rt.block_on(async {
-        reqwest::Client::new()
-            .post(format!("{}/v1/plugins?name=sieve", node.http))
-            .body(wasm::SIEVE)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    });
-    let id = uploaded["id"].as_str().expect("an id").to_string();
+    let id = upload_plugin(&node, wasm::SIEVE, "sieve");
     sigterm_and_wait(&mut node);
     let module = dir.path().join("plugins").join(format!("{id}.wasm"));
     let mut bytes = std::fs::read(&module).expect("the module was saved");

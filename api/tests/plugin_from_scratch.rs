@@ -28,6 +28,10 @@ async fn cli(server: &str, args: &[&str]) -> String {
     String::from_utf8(output.stdout).expect("utf-8")
 }
 
+async fn get_json(http: &Client, url: &str) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_walk_through_plugin_is_fifo_in_a_running_namespace() {
     let config = Config {
@@ -74,14 +78,7 @@ async fn the_walk_through_plugin_is_fifo_in_a_running_namespace() {
         ],
     )
     .await;
-    let info: Value = http
-        .get(format!("{base}/v1/namespaces/walk"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info: Value = get_json(&http, &format!("{base}/v1/namespaces/walk")).await;
     assert_eq!(info["policy"], format!("plugin:{id}"), "{info}");
 
     // Write three times what fits, reading the first key after every write: an LRU would keep it,
@@ -112,14 +109,7 @@ async fn the_walk_through_plugin_is_fifo_in_a_running_namespace() {
     );
     let stats = &info["stats"];
     assert!(stats.is_object(), "{info}");
-    let after: Value = http
-        .get(format!("{base}/v1/plugins/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let after: Value = get_json(&http, &format!("{base}/v1/plugins/{id}")).await;
     let eviction = &after["metrics"]["eviction"];
     assert!(eviction["calls"].as_u64().unwrap() > 0, "{after}");
     assert_eq!(eviction["invalid_answers"], 0, "{after}");

@@ -13,7 +13,8 @@ use super::PersistError;
 pub struct AtomicFile {
     target: PathBuf,
     temp: PathBuf,
-    writer: Option<BufWriter<File>>,
+    writer: BufWriter<File>,
+    committed: bool,
 }
 
 impl AtomicFile {
@@ -34,38 +35,31 @@ impl AtomicFile {
         Ok(Self {
             target: target.to_path_buf(),
             temp,
-            writer: Some(BufWriter::with_capacity(256 * 1024, file)),
+            writer: BufWriter::with_capacity(256 * 1024, file),
+            committed: false,
         })
     }
 
     /// The writer for the file's contents.
     pub fn writer(&mut self) -> &mut BufWriter<File> {
-        self.writer
-            .as_mut()
-            .unwrap_or_else(|| unreachable!("the writer is taken only by commit, which consumes"))
+        &mut self.writer
     }
 
     /// Flush, fsync, rename over the target and fsync the directory.
     pub fn commit(mut self) -> Result<(), PersistError> {
-        let writer = self
-            .writer
-            .take()
-            .unwrap_or_else(|| unreachable!("commit runs once"));
-        let file = writer
-            .into_inner()
-            .map_err(|e| PersistError::io(&self.temp, e.into_error()))?;
-        file.sync_all()
+        self.writer
+            .flush()
+            .and_then(|()| self.writer.get_ref().sync_all())
             .map_err(|e| PersistError::io(&self.temp, e))?;
-        drop(file);
         std::fs::rename(&self.temp, &self.target).map_err(|e| PersistError::io(&self.target, e))?;
-        sync_dir(&self.target)?;
-        Ok(())
+        self.committed = true;
+        sync_dir(&self.target)
     }
 }
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if self.writer.is_some() {
+        if !self.committed {
             let _ = std::fs::remove_file(&self.temp);
         }
     }
