@@ -14,11 +14,6 @@ async fn select_switches_namespaces() {
         .namespaces
         .create("sessions", NamespaceConfig::default())
         .unwrap();
-    server
-        .state
-        .namespaces
-        .create("7", NamespaceConfig::default())
-        .unwrap();
     let mut con = server.connection().await;
 
     let () = con.set("k", "in-default").await.unwrap();
@@ -49,29 +44,32 @@ async fn select_switches_namespaces() {
     let () = cmd("FLUSHDB").query_async(&mut con).await.unwrap();
     assert!(sessions.store().get_vec(b"k").is_none());
 
-    // SELECT 0 is default; other numbers are namespace names.
+    // SELECT 0 is default; 1-15 are db1-db15, created on first use.
     let () = cmd("SELECT").arg(0).query_async(&mut con).await.unwrap();
     assert_eq!(con.get::<_, String>("k").await.unwrap(), "in-default");
+    assert!(server.state.namespaces.get("db7").is_err());
     let () = cmd("SELECT").arg(7).query_async(&mut con).await.unwrap();
+    assert!(server.state.namespaces.get("db7").is_ok());
     assert_eq!(con.get::<_, Option<String>>("k").await.unwrap(), None);
 
-    let err: RedisResult<()> = cmd("SELECT").arg(3).query_async(&mut con).await;
-    assert_eq!(
-        error_text(&err.unwrap_err()),
-        "ERR namespace '3' does not exist"
-    );
-    let err: RedisResult<()> = cmd("SELECT").arg("nope").query_async(&mut con).await;
-    assert_eq!(
-        error_text(&err.unwrap_err()),
-        "ERR namespace 'nope' does not exist"
-    );
-    // A failed SELECT leaves the connection where it was (namespace "7").
+    for (arg, expected) in [
+        ("16", "ERR DB index is out of range"),
+        ("-1", "ERR DB index is out of range"),
+        (
+            "nope",
+            "ERR namespace 'nope' does not exist; create it with POST /v1/namespaces",
+        ),
+    ] {
+        let err: RedisResult<()> = cmd("SELECT").arg(arg).query_async(&mut con).await;
+        assert_eq!(error_text(&err.unwrap_err()), expected, "SELECT {arg}");
+    }
+    // A failed SELECT leaves the connection where it was (db7).
     let () = con.set("seven", "x").await.unwrap();
     assert!(
         server
             .state
             .namespaces
-            .get("7")
+            .get("db7")
             .unwrap()
             .store()
             .exists(b"seven")
@@ -86,6 +84,18 @@ async fn select_switches_namespaces() {
     let client = redis::Client::open(format!("redis://{}/7", server.addr)).unwrap();
     let mut numbered = client.get_multiplexed_async_connection().await.unwrap();
     assert_eq!(numbered.get::<_, String>("seven").await.unwrap(), "x");
+    let client = redis::Client::open(format!("redis://{}/3", server.addr)).unwrap();
+    let mut three = client.get_multiplexed_async_connection().await.unwrap();
+    let () = three.set("k", "in-three").await.unwrap();
+    assert!(
+        server
+            .state
+            .namespaces
+            .get("db3")
+            .unwrap()
+            .store()
+            .exists(b"k")
+    );
 
     // FLUSHALL empties every namespace.
     let () = cmd("FLUSHALL").query_async(&mut other).await.unwrap();

@@ -14,6 +14,10 @@ pub enum StoreError {
     NotAnInteger,
     #[error("increment or decrement would overflow")]
     Overflow,
+    #[error("value is not a valid float")]
+    NotAFloat,
+    #[error("increment would produce NaN or Infinity")]
+    NotFinite,
     #[error("invalid TTL: {0}")]
     InvalidTtl(String),
 }
@@ -27,6 +31,8 @@ impl StoreError {
             Self::ValueTooLarge { .. } => "value_too_large",
             Self::NotAnInteger => "not_an_integer",
             Self::Overflow => "overflow",
+            Self::NotAFloat => "not_a_float",
+            Self::NotFinite => "not_finite",
             Self::InvalidTtl(_) => "invalid_ttl",
         }
     }

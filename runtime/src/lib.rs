@@ -53,4 +53,4 @@ pub use namespace::{DEFAULT_NAMESPACE, Namespace, NamespaceConfig, Namespaces};
 pub use plugin::{PluginHost, PolicyRef};
 pub use policy::{BuiltinPolicy, EvictionPolicy};
 pub use stats::StoreStats;
-pub use store::{Condition, Expiry, SetOptions, SetOutcome, Store, Ttl};
+pub use store::{Change, Condition, CopyOutcome, Expiry, SetOptions, SetOutcome, Store, Ttl};

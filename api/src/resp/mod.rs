@@ -14,15 +14,17 @@
 //! | `latency` | per-command latency histograms, recorded per batch |
 //! | `read_through` | GET/MGET in a namespace with an origin: fetch misses, then answer |
 //! | `limits` | [`RespLimits`], the request-size caps |
+//! | `glob` | Redis's glob patterns (KEYS, SCAN MATCH, CONFIG GET) |
 //!
 //! ## Namespaces
 //!
 //! A new connection uses the `default` namespace, so existing clients work unmodified.
-//! `SELECT 0` selects `default`; `SELECT <name>` selects the namespace named `<name>`, or fails
-//! with `-ERR namespace '<name>' does not exist`. Other numbers are names too: `SELECT 3` works
-//! only if a namespace literally named `3` exists (a client configured with `redis://host/3`
-//! therefore needs that namespace). The namespace is resolved once per SELECT and held by the
-//! connection; `DBSIZE`, `FLUSHDB` and every key command act on it, `FLUSHALL` on all namespaces.
+//! `SELECT 0` selects `default`; `SELECT 1` … `SELECT 15` select `db1` … `db15`, created with
+//! the default config on first use (so a client configured with `redis://host/3` just works);
+//! larger numbers get `-ERR DB index is out of range`. `SELECT <name>` selects the namespace
+//! named `<name>`, or fails with `-ERR namespace '<name>' does not exist; …`. The namespace is
+//! resolved once per SELECT and held by the connection; `DBSIZE`, `FLUSHDB` and every key
+//! command act on it, `FLUSHALL` on all namespaces.
 //!
 //! ## Protocol notes
 //!
@@ -39,6 +41,7 @@
 mod command;
 mod connection;
 mod context;
+mod glob;
 mod latency;
 mod limits;
 mod parse;

@@ -74,7 +74,10 @@ impl From<StoreError> for ApiError {
             StoreError::ValueTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             StoreError::EmptyKey | StoreError::InvalidTtl(_) => StatusCode::BAD_REQUEST,
             // The request was fine; the stored value does not allow it.
-            StoreError::NotAnInteger | StoreError::Overflow => StatusCode::CONFLICT,
+            StoreError::NotAnInteger
+            | StoreError::Overflow
+            | StoreError::NotAFloat
+            | StoreError::NotFinite => StatusCode::CONFLICT,
         };
         Self::new(status, err.code(), err.to_string())
     }

@@ -5,9 +5,11 @@
 //! and never across an `.await`.
 
 mod entry;
+mod keyspace;
 mod shard;
 
 pub use entry::{ENTRY_OVERHEAD, MAX_KEY_LEN};
+pub use keyspace::CopyOutcome;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
@@ -60,6 +62,18 @@ pub struct SetOutcome {
     pub written: bool,
     /// The previous value, when asked for and present.
     pub old: Option<Vec<u8>>,
+}
+
+/// What an [`Store::update`] closure decides to do with the key it was shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Leave the key as it is (present or absent).
+    Keep,
+    /// Store `value`. [`Expiry::Keep`] keeps a present key's deadline (a new key gets the
+    /// namespace default), as INCR and APPEND do.
+    Put { value: Vec<u8>, expiry: Expiry },
+    /// Remove the key if present.
+    Delete,
 }
 
 /// A copy of one live entry, taken for a snapshot.
@@ -215,20 +229,21 @@ impl Store {
         self.shards.len()
     }
 
-    #[inline]
-    fn shard(&self, hash: u64) -> &Mutex<Shard> {
-        // High bits pick the shard; hashbrown uses the low and top-7 bits inside it.
-        &self.shards[((hash >> 32) as usize) & self.shard_mask].0
-    }
-
     /// The shard holding `key` (whose hash is `hash`): by the routing key's hash when a routing
     /// hook is attached.
     #[inline]
     fn shard_of(&self, key: &[u8], hash: u64) -> &Mutex<Shard> {
-        match &self.router {
-            None => self.shard(hash),
-            Some(r) => self.shard(r.route_hash(key, hash)),
-        }
+        &self.shards[self.shard_index(key, hash)].0
+    }
+
+    #[inline]
+    fn shard_index(&self, key: &[u8], hash: u64) -> usize {
+        let routed = match &self.router {
+            None => hash,
+            Some(r) => r.route_hash(key, hash),
+        };
+        // High bits pick the shard; hashbrown uses the low and top-7 bits inside it.
+        ((routed >> 32) as usize) & self.shard_mask
     }
 
     fn check_key(key: &[u8]) -> Result<(), StoreError> {
@@ -340,19 +355,69 @@ impl Store {
             }
             None => {
                 let deadline = self.deadline(opts.expiry, now);
-                // A new key passes the admission hook first; a refused one is acknowledged but
-                // not stored, as a cache may always drop what it holds.
-                let ttl_ms = if deadline == 0 { 0 } else { deadline - now };
-                let size = Shard::charge_of(key, value).min(u32::MAX as u64) as u32;
-                if shard.admit(AdmitRequest { hash, size, ttl_ms }) {
-                    shard.insert(hash, key, value, deadline);
-                }
+                insert_admitted(&mut shard, hash, key, value, deadline, now);
             }
         }
         if let Some(t) = started {
             shard.latency.record(t.elapsed().as_nanos() as u64);
         }
         Ok(SetOutcome { written: true, old })
+    }
+
+    /// Read-modify-write of one key under its shard lock: `f` sees the current value (`None`
+    /// when absent or expired) and decides the [`Change`]; its result is returned. Nothing else
+    /// can touch the key in between, so APPEND, SETRANGE, GETDEL and INCRBYFLOAT are atomic.
+    /// `f` runs under the lock: compute, do nothing slow. A value `f` puts is checked against the
+    /// namespace's limits like any write (an error leaves the key unchanged); a new key passes
+    /// the admission hook. Reading through `update` does not count as an access.
+    pub fn update<R>(
+        &self,
+        key: &[u8],
+        f: impl FnOnce(Option<&[u8]>) -> Result<(Change, R), StoreError>,
+    ) -> Result<R, StoreError> {
+        Self::check_key(key)?;
+        let hash = key_hash(key);
+        let now = now_ms();
+        let mut shard = self.shard_of(key, hash).lock();
+        let existing = shard.find_live(hash, key, now);
+        let (change, out) = f(existing.map(|slot| shard.entry(slot).value()))?;
+        match change {
+            Change::Keep => {}
+            Change::Delete => {
+                if let Some(slot) = existing {
+                    shard.remove_slot(slot, Removal::Deleted);
+                }
+            }
+            Change::Put { value, expiry } => {
+                self.check_item(key, &value)?;
+                if expiry == Expiry::AfterMs(0) {
+                    return Err(StoreError::InvalidTtl("TTL must be positive".into()));
+                }
+                match existing {
+                    Some(slot) => {
+                        let deadline = match expiry {
+                            Expiry::Keep => shard.entry(slot).expires_at,
+                            e => self.deadline(e, now),
+                        };
+                        shard.overwrite(slot, &value, deadline);
+                    }
+                    None => {
+                        let deadline = self.deadline(expiry, now);
+                        insert_admitted(&mut shard, hash, key, &value, deadline, now);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Call `f` with the value of `key` without counting an access (OBJECT, TYPE, STRLEN-like
+    /// introspection must not change what the policy evicts).
+    pub fn peek<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        let hash = key_hash(key);
+        let mut shard = self.shard_of(key, hash).lock();
+        let slot = shard.find_live(hash, key, now_ms())?;
+        Some(f(shard.entry(slot).value()))
     }
 
     /// Remove `key`; true if it was present.
@@ -485,6 +550,11 @@ impl Store {
         self.default_ttl_ms.store(ttl_ms, Ordering::Relaxed);
     }
 
+    /// Largest key + value this store accepts.
+    pub fn max_item_size(&self) -> u64 {
+        self.max_item_size.load(Ordering::Relaxed)
+    }
+
     pub fn set_max_item_size(&self, bytes: u64) {
         self.max_item_size.store(bytes, Ordering::Relaxed);
     }
@@ -598,6 +668,23 @@ impl Store {
     }
 }
 
+/// Store a new key (the caller checked it is absent) if the admission hook lets it in. A refused
+/// key is acknowledged but not stored, as a cache may always drop what it holds.
+fn insert_admitted(
+    shard: &mut Shard,
+    hash: u64,
+    key: &[u8],
+    value: &[u8],
+    deadline: u64,
+    now: u64,
+) {
+    let ttl_ms = if deadline == 0 { 0 } else { deadline - now };
+    let size = Shard::charge_of(key, value).min(u32::MAX as u64) as u32;
+    if shard.admit(AdmitRequest { hash, size, ttl_ms }) {
+        shard.insert(hash, key, value, deadline);
+    }
+}
+
 fn parse_i64(bytes: &[u8]) -> Option<i64> {
     std::str::from_utf8(bytes).ok()?.parse().ok().filter(|_| {
         // Redis refuses "+1", " 1" and "01"-style forms only partly; we accept what i64 parses
@@ -640,3 +727,6 @@ fn itoa_buf(n: i64) -> ItoaBuf {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod keyspace_tests;

@@ -354,7 +354,6 @@ impl Shard {
         (examined, removed)
     }
 
-    /// Every resident, unexpired entry (used for replay and tests; not on the request path).
     /// Store a key from a snapshot: like a write (it replaces a resident value), but without
     /// asking the admission hook, which already admitted it once.
     pub fn restore(&mut self, hash: u64, key: &[u8], value: &[u8], expires_at: u64, now: u64) {
@@ -364,12 +363,48 @@ impl Shard {
         }
     }
 
+    /// Every resident, unexpired entry (used for snapshots, replay and tests; not on the request
+    /// path).
     pub fn for_each_live(&self, now: u64, mut f: impl FnMut(&Entry)) {
         for e in &self.entries {
             if e.is_occupied() && !e.is_expired(now) {
                 f(e);
             }
         }
+    }
+
+    /// Number of slots, occupied or vacant. A present entry never changes slot (vacant slots are
+    /// reused, the vector only grows until a flush), which is what makes a scan cursor of
+    /// (shard, slot) miss no key that stays present.
+    pub fn slot_count(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Append the keys of live entries in slots `from..from + budget` to `out`. Returns the slot
+    /// to continue from, or `None` once the end of the shard is reached.
+    pub fn scan_keys(
+        &self,
+        from: usize,
+        budget: usize,
+        now: u64,
+        out: &mut Vec<Vec<u8>>,
+    ) -> Option<usize> {
+        let end = from.saturating_add(budget).min(self.entries.len());
+        for e in self.entries.get(from..end).unwrap_or(&[]) {
+            if e.is_occupied() && !e.is_expired(now) {
+                out.push(e.key().to_vec());
+            }
+        }
+        (end < self.entries.len()).then_some(end)
+    }
+
+    /// The first live key at or after slot `from`, wrapping around; `None` in an empty shard.
+    pub fn live_key_from(&self, from: usize, now: u64) -> Option<Vec<u8>> {
+        let n = self.entries.len();
+        (0..n)
+            .map(|i| &self.entries[(from + i) % n])
+            .find(|e| e.is_occupied() && !e.is_expired(now))
+            .map(|e| e.key().to_vec())
     }
 
     pub fn charge_of(key: &[u8], value: &[u8]) -> u64 {

@@ -2,8 +2,9 @@
 //! the dispatcher).
 //!
 //! SELECT is how a Redis client reaches a namespace other than `default`: `SELECT 0` selects
-//! `default`; `SELECT <name>` selects the namespace called `<name>` (so `SELECT 3` works only if a
-//! namespace named "3" exists). The namespace is resolved here, once, and kept in the session.
+//! `default`, `SELECT 1` … `SELECT 15` select `db1` … `db15` (created with the default config
+//! on first use), and `SELECT <name>` selects the namespace called `<name>`. The namespace is
+//! resolved here, once, and kept in the session.
 //!
 //! There are no passwords on the data port: AUTH and HELLO's AUTH option are accepted so that
 //! clients configured with credentials still connect.
@@ -12,8 +13,10 @@
 //! any earlier ones; no pairs clears them). Plugin hooks called during the connection's later data
 //! commands see them, so a contextual admission or prefetch plugin can tell a phone from a TV.
 
-use larder_runtime::DEFAULT_NAMESPACE;
+use std::sync::Arc;
+
 use larder_runtime::plugin::{RequestTags, TagError};
+use larder_runtime::{DEFAULT_NAMESPACE, Namespace, NamespaceConfig, NamespaceError};
 
 use super::{Args, is, syntax_error, wrong_arity};
 use crate::resp::context::ServerContext;
@@ -100,25 +103,69 @@ pub fn auth(args: &Args<'_>, reply: &mut Reply) {
 }
 
 pub fn select(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply: &mut Reply) {
-    let arg = args.get(1);
-    let name = if arg == b"0" {
-        DEFAULT_NAMESPACE.as_bytes()
-    } else {
-        arg
-    };
-    let found = std::str::from_utf8(name)
-        .ok()
-        .and_then(|name| ctx.state.namespaces.get(name).ok());
-    match found {
-        Some(namespace) => {
+    match resolve_db(args.get(1), ctx) {
+        Ok(namespace) => {
             session.namespace = namespace;
             reply.ok();
         }
-        None => reply.error_fmt(format_args!(
-            "ERR namespace '{}' does not exist",
-            String::from_utf8_lossy(name)
-        )),
+        Err(message) => reply.error(&message),
     }
+}
+
+/// Numbered databases a client may SELECT, as Redis's default `databases 16`.
+pub const DATABASES: i64 = 16;
+
+/// The namespace a SELECT (or COPY … DB) argument names: `0` is `default`, `1`–`15` are `db1`
+/// to `db15` (created with the default config on first use, so clients configured with
+/// `redis://host/2` just work), anything else is a namespace name that must exist. The error
+/// is the reply line to send.
+pub fn resolve_db(arg: &[u8], ctx: &ServerContext) -> Result<Arc<Namespace>, String> {
+    if let Some(n) = super::parse_i64(arg) {
+        if !(0..DATABASES).contains(&n) {
+            return Err("ERR DB index is out of range".to_string());
+        }
+        if n == 0 {
+            return ctx
+                .state
+                .namespaces
+                .get(DEFAULT_NAMESPACE)
+                .map_err(|e| format!("ERR {e}"));
+        }
+        let name = format!("db{n}");
+        if let Ok(namespace) = ctx.state.namespaces.get(&name) {
+            return Ok(namespace);
+        }
+        return match ctx
+            .state
+            .namespaces
+            .create(&name, NamespaceConfig::default())
+        {
+            Ok(namespace) => {
+                if let Some(p) = &ctx.state.persistence
+                    && let Err(e) = p.save_catalog()
+                {
+                    tracing::warn!(namespace = %name, error = %e, "catalog not saved");
+                }
+                Ok(namespace)
+            }
+            // Another connection created it first.
+            Err(NamespaceError::AlreadyExists(_)) => ctx
+                .state
+                .namespaces
+                .get(&name)
+                .map_err(|e| format!("ERR {e}")),
+            Err(e) => Err(format!("ERR {e}")),
+        };
+    }
+    std::str::from_utf8(arg)
+        .ok()
+        .and_then(|name| ctx.state.namespaces.get(name).ok())
+        .ok_or_else(|| {
+            format!(
+                "ERR namespace '{}' does not exist; create it with POST /v1/namespaces",
+                String::from_utf8_lossy(arg)
+            )
+        })
 }
 
 /// `CLIENT ID | GETNAME | SETNAME name | SETINFO LIB-NAME|LIB-VER value | INFO |

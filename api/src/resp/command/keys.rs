@@ -1,4 +1,5 @@
-//! Key commands: DEL/UNLINK, EXISTS, TOUCH, the EXPIRE family, PERSIST, TTL and PTTL.
+//! Key commands: DEL/UNLINK, EXISTS, TOUCH, the EXPIRE family, PERSIST, TTL, PTTL, EXPIRETIME
+//! and PEXPIRETIME.
 //!
 //! TOUCH keeps Redis's meaning: count the keys that exist and record an access to each (which
 //! feeds the eviction policy), without changing any expiry. To slide a session's lifetime, use
@@ -9,7 +10,7 @@
 
 use larder_runtime::{Store, Ttl};
 
-use super::deadline::TimeUnit;
+use super::deadline::{TimeUnit, unix_now_ms};
 use super::{Args, is, not_an_integer, parse_i64};
 use crate::resp::reply::Reply;
 
@@ -103,5 +104,19 @@ pub fn ttl(store: &Store, key: &[u8], unit_ms: u64, reply: &mut Reply) {
         Ttl::Missing => reply.integer(-2),
         Ttl::Persistent => reply.integer(-1),
         Ttl::RemainingMs(ms) => reply.integer(((ms + unit_ms / 2) / unit_ms) as i64),
+    }
+}
+
+/// EXPIRETIME (`unit_ms` = 1000) or PEXPIRETIME (`unit_ms` = 1): the Unix time at which the key
+/// expires, -2 for a missing key, -1 for a key without expiry. The store keeps a monotonic
+/// deadline, so this is "now on the wall clock + what remains".
+pub fn expiretime(store: &Store, key: &[u8], unit_ms: i64, reply: &mut Reply) {
+    match store.ttl(key) {
+        Ttl::Missing => reply.integer(-2),
+        Ttl::Persistent => reply.integer(-1),
+        Ttl::RemainingMs(ms) => {
+            let at = unix_now_ms().saturating_add(ms as i64);
+            reply.integer(at / unit_ms);
+        }
     }
 }

@@ -5,7 +5,9 @@
 //! | [`table`] | the command table ([`CommandKind`], arity, what `COMMAND` reports) |
 //! | `deadline` | EX/PX/EXAT/PXAT and EXPIRE-family time arguments |
 //! | `strings` | GET, SET, SETNX, SETEX, PSETEX, GETEX, MGET, MSET, INCR/DECR family |
-//! | `keys` | DEL, UNLINK, EXISTS, TOUCH, EXPIRE family, PERSIST, TTL, PTTL |
+//! | `string_edits` | APPEND, SETRANGE, GETRANGE/SUBSTR, STRLEN, GETDEL, GETSET, MSETNX, INCRBYFLOAT |
+//! | `keys` | DEL, UNLINK, EXISTS, TOUCH, EXPIRE family, PERSIST, TTL, PTTL, (P)EXPIRETIME |
+//! | `keyspace` | SCAN, KEYS, TYPE, RANDOMKEY, RENAME, RENAMENX, COPY, OBJECT |
 //! | `connection` | PING, ECHO, HELLO, AUTH, SELECT, CLIENT, QUIT |
 //! | `server` | DBSIZE, FLUSHDB, FLUSHALL, CONFIG, SAVE, BGSAVE, LASTSAVE |
 //! | `info` | INFO |
@@ -19,7 +21,9 @@ mod deadline;
 mod info;
 mod introspection;
 mod keys;
+mod keyspace;
 mod server;
+mod string_edits;
 mod strings;
 pub mod table;
 
@@ -123,6 +127,7 @@ pub fn execute(
         K::FlushDb => server::flushdb(args, session, reply),
         K::FlushAll => server::flushall(args, ctx, reply),
         K::Command => introspection::command(args, reply),
+        K::Copy => keyspace::copy(args, session, ctx, reply),
         K::Config => server::config(args, ctx, reply),
         K::Save => server::save(ctx, reply),
         K::BgSave => server::bgsave(args, ctx, reply),
@@ -160,6 +165,23 @@ fn data_command(kind: CommandKind, store: &Store, args: &Args<'_>, reply: &mut R
         K::Persist => keys::persist(store, args.get(1), reply),
         K::Ttl => keys::ttl(store, args.get(1), 1000, reply),
         K::PTtl => keys::ttl(store, args.get(1), 1, reply),
+        K::ExpireTime => keys::expiretime(store, args.get(1), 1000, reply),
+        K::PExpireTime => keys::expiretime(store, args.get(1), 1, reply),
+        K::MSetNx => string_edits::msetnx(store, args, reply),
+        K::Append => string_edits::append(store, args, reply),
+        K::StrLen => string_edits::strlen(store, args.get(1), reply),
+        K::GetRange | K::SubStr => string_edits::getrange(store, args, reply),
+        K::SetRange => string_edits::setrange(store, args, reply),
+        K::GetDel => string_edits::getdel(store, args.get(1), reply),
+        K::GetSet => string_edits::getset(store, args, reply),
+        K::IncrByFloat => string_edits::incrbyfloat(store, args, reply),
+        K::Scan => keyspace::scan(store, args, reply),
+        K::Keys => keyspace::keys(store, args.get(1), reply),
+        K::Type => keyspace::key_type(store, args.get(1), reply),
+        K::RandomKey => keyspace::randomkey(store, reply),
+        K::Rename => keyspace::rename(store, args, false, reply),
+        K::RenameNx => keyspace::rename(store, args, true, reply),
+        K::Object => keyspace::object(store, args, reply),
         _ => return false,
     }
     true

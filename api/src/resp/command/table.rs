@@ -110,6 +110,24 @@ commands! {
         "Decrements the integer value of a key by one.";
     DecrBy b"DECRBY" "decrby" 3 ["write" "denyoom" "fast"] (1 1 1) "string" "1.0.0"
         "Decrements a number from the integer value of a key.";
+    MSetNx b"MSETNX" "msetnx" -3 ["write" "denyoom"] (1 -1 2) "string" "1.0.1"
+        "Sets the string values of one or more keys only when none of them exists (atomically).";
+    Append b"APPEND" "append" 3 ["write" "denyoom" "fast"] (1 1 1) "string" "2.0.0"
+        "Appends a string to the value of a key. Creates the key if it doesn't exist.";
+    StrLen b"STRLEN" "strlen" 2 ["readonly" "fast"] (1 1 1) "string" "2.2.0"
+        "Returns the length of a string value.";
+    GetRange b"GETRANGE" "getrange" 4 ["readonly"] (1 1 1) "string" "2.4.0"
+        "Returns a substring of the string stored at a key.";
+    SubStr b"SUBSTR" "substr" 4 ["readonly"] (1 1 1) "string" "1.0.0"
+        "Returns a substring from a string value (the old name of GETRANGE).";
+    SetRange b"SETRANGE" "setrange" 4 ["write" "denyoom"] (1 1 1) "string" "2.2.0"
+        "Overwrites a part of a string value with another by an offset.";
+    GetDel b"GETDEL" "getdel" 2 ["write" "fast"] (1 1 1) "string" "6.2.0"
+        "Returns the string value of a key after deleting the key.";
+    GetSet b"GETSET" "getset" 3 ["write" "denyoom" "fast"] (1 1 1) "string" "1.0.0"
+        "Returns the previous string value of a key after setting it to a new value.";
+    IncrByFloat b"INCRBYFLOAT" "incrbyfloat" 3 ["write" "denyoom" "fast"] (1 1 1) "string" "2.6.0"
+        "Increments the floating point value of a key by a number.";
     Del b"DEL" "del" -2 ["write"] (1 -1 1) "generic" "1.0.0"
         "Deletes one or more keys.";
     Unlink b"UNLINK" "unlink" -2 ["write" "fast"] (1 -1 1) "generic" "4.0.0"
@@ -132,6 +150,26 @@ commands! {
         "Returns the expiration time in seconds of a key.";
     PTtl b"PTTL" "pttl" 2 ["readonly" "fast"] (1 1 1) "generic" "2.6.0"
         "Returns the expiration time in milliseconds of a key.";
+    ExpireTime b"EXPIRETIME" "expiretime" 2 ["readonly" "fast"] (1 1 1) "generic" "7.0.0"
+        "Returns the expiration time of a key as a Unix timestamp.";
+    PExpireTime b"PEXPIRETIME" "pexpiretime" 2 ["readonly" "fast"] (1 1 1) "generic" "7.0.0"
+        "Returns the expiration time of a key as a Unix milliseconds timestamp.";
+    Scan b"SCAN" "scan" -2 ["readonly"] (0 0 0) "generic" "2.8.0"
+        "Iterates over the key names in the selected namespace.";
+    Keys b"KEYS" "keys" 2 ["readonly"] (0 0 0) "generic" "1.0.0"
+        "Returns all key names that match a pattern (a full scan: for debugging).";
+    Type b"TYPE" "type" 2 ["readonly" "fast"] (1 1 1) "generic" "1.0.0"
+        "Determines the type of value stored at a key.";
+    RandomKey b"RANDOMKEY" "randomkey" 1 ["readonly"] (0 0 0) "generic" "1.0.0"
+        "Returns a random key name from the selected namespace.";
+    Rename b"RENAME" "rename" 3 ["write"] (1 2 1) "generic" "1.0.0"
+        "Renames a key and overwrites the destination.";
+    RenameNx b"RENAMENX" "renamenx" 3 ["write" "fast"] (1 2 1) "generic" "1.0.0"
+        "Renames a key only when the target key name doesn't exist.";
+    Copy b"COPY" "copy" -3 ["write" "denyoom"] (1 2 1) "generic" "6.2.0"
+        "Copies the value of a key to a new key.";
+    Object b"OBJECT" "object" -2 ["readonly"] (2 2 1) "generic" "2.2.3"
+        "A container for object introspection commands.";
     Ping b"PING" "ping" -1 ["fast"] (0 0 0) "connection" "1.0.0"
         "Returns the server's liveliness response.";
     Echo b"ECHO" "echo" 2 ["fast"] (0 0 0) "connection" "1.0.0"
@@ -141,7 +179,7 @@ commands! {
     Auth b"AUTH" "auth" -2 ["noscript" "loading" "stale" "fast"] (0 0 0) "connection" "1.0.0"
         "Authenticates the connection (accepted: this server has no passwords).";
     Select b"SELECT" "select" 2 ["loading" "stale" "fast"] (0 0 0) "connection" "1.0.0"
-        "Switches the connection to a namespace: SELECT 0 is 'default', SELECT <name> any other.";
+        "Switches the connection to a namespace: 0 is 'default', 1-15 are 'db1'-'db15', or a name.";
     Client b"CLIENT" "client" -2 ["noscript" "loading" "stale"] (0 0 0) "connection" "2.4.0"
         "A container for client connection commands.";
     Quit b"QUIT" "quit" -1 ["noscript" "loading" "stale" "fast"] (0 0 0) "connection" "1.0.0"

@@ -1,0 +1,272 @@
+//! Commands over the keyspace as a whole, or that move keys: SCAN, KEYS, TYPE, RANDOMKEY,
+//! RENAME, RENAMENX, COPY and OBJECT.
+//!
+//! SCAN's cursor is the store's own (shard, slot) position, so it needs no server-side state and
+//! a key present for the whole scan is returned exactly once, however the tables resize. KEYS is
+//! a full scan; like Redis's, it is for debugging, not for the request path.
+//!
+//! Every value is a string here, so TYPE answers `string` or `none`, and `SCAN … TYPE t` keeps
+//! all keys for `string` and none for any other type.
+
+use larder_runtime::{Condition, CopyOutcome, Expiry, SetOptions, Store, Ttl};
+
+use super::{Args, is, not_an_integer, parse_i64, store_error, syntax_error, wrong_arity};
+use crate::resp::context::ServerContext;
+use crate::resp::glob::Glob;
+use crate::resp::reply::Reply;
+use crate::resp::session::Session;
+
+/// The only value type this server stores today.
+const STRING_TYPE: &str = "string";
+/// Keys a KEYS call collects per scan step (each step holds one shard lock briefly).
+const KEYS_STEP: usize = 1024;
+
+/// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`
+pub fn scan(store: &Store, args: &Args<'_>, reply: &mut Reply) {
+    let Some(cursor) = parse_cursor(args.get(1)) else {
+        return reply.error("ERR invalid cursor");
+    };
+    let mut pattern = None;
+    let mut count = 10usize;
+    let mut type_ok = true;
+    let mut i = 2;
+    while i < args.len() {
+        let (opt, value) = (args.get(i), args.get(i + 1));
+        if i + 1 >= args.len() {
+            return syntax_error(reply);
+        }
+        if is(opt, "MATCH") {
+            pattern = Some(Glob::new(value));
+        } else if is(opt, "COUNT") {
+            match parse_i64(value) {
+                Some(n) if n >= 1 => count = n as usize,
+                Some(_) => return syntax_error(reply),
+                None => return not_an_integer(reply),
+            }
+        } else if is(opt, "TYPE") {
+            type_ok = is(value, "STRING");
+        } else {
+            return syntax_error(reply);
+        }
+        i += 2;
+    }
+    let mut keys = Vec::new();
+    let next = store.scan(cursor, count, &mut keys);
+    if let Some(glob) = pattern.filter(|g| !g.matches_everything()) {
+        keys.retain(|key| glob.matches(key));
+    }
+    if !type_ok {
+        keys.clear();
+    }
+    reply.array(2);
+    reply.bulk(next.to_string().as_bytes());
+    reply.array(keys.len());
+    for key in &keys {
+        reply.bulk(key);
+    }
+}
+
+/// A cursor as Redis takes it: an unsigned decimal 64-bit number.
+fn parse_cursor(text: &[u8]) -> Option<u64> {
+    if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
+/// `KEYS pattern`: every live key matching, in no particular order.
+pub fn keys(store: &Store, pattern: &[u8], reply: &mut Reply) {
+    let glob = Glob::new(pattern);
+    let mut found = Vec::new();
+    let mut batch = Vec::new();
+    let mut cursor = 0;
+    loop {
+        batch.clear();
+        cursor = store.scan(cursor, KEYS_STEP, &mut batch);
+        found.extend(batch.drain(..).filter(|key| glob.matches(key)));
+        if cursor == 0 {
+            break;
+        }
+    }
+    reply.array(found.len());
+    for key in &found {
+        reply.bulk(key);
+    }
+}
+
+/// `TYPE key`: `string`, or `none` for a missing key.
+pub fn key_type(store: &Store, key: &[u8], reply: &mut Reply) {
+    if store.exists(key) {
+        reply.simple(STRING_TYPE);
+    } else {
+        reply.simple("none");
+    }
+}
+
+pub fn randomkey(store: &Store, reply: &mut Reply) {
+    match store.random_key() {
+        Some(key) => reply.bulk(&key),
+        None => reply.null(),
+    }
+}
+
+/// `RENAME key newkey` (`nx` false: OK, replacing newkey) and `RENAMENX key newkey` (`nx` true:
+/// 1 if renamed, 0 if newkey exists).
+pub fn rename(store: &Store, args: &Args<'_>, nx: bool, reply: &mut Reply) {
+    match store.rename(args.get(1), args.get(2), nx) {
+        Ok(CopyOutcome::NoSource) => reply.error("ERR no such key"),
+        Ok(CopyOutcome::DestinationExists) => reply.integer(0),
+        Ok(CopyOutcome::Done) if nx => reply.integer(1),
+        Ok(CopyOutcome::Done) => reply.ok(),
+        Err(e) => store_error(&e, reply),
+    }
+}
+
+/// `COPY source destination [DB db] [REPLACE]`: 1 if copied, 0 if the source is missing or the
+/// destination exists without REPLACE. `DB` names the target the way SELECT does.
+pub fn copy(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Reply) {
+    let (src, dst) = (args.get(1), args.get(2));
+    let mut replace = false;
+    let mut target = None;
+    let mut i = 3;
+    while i < args.len() {
+        let opt = args.get(i);
+        if is(opt, "REPLACE") {
+            replace = true;
+        } else if is(opt, "DB") && i + 1 < args.len() {
+            i += 1;
+            match super::connection::resolve_db(args.get(i), ctx) {
+                Ok(namespace) => target = Some(namespace),
+                Err(message) => return reply.error(&message),
+            }
+        } else {
+            return syntax_error(reply);
+        }
+        i += 1;
+    }
+    let store = session.namespace.store();
+    let target = target.filter(|t| !std::ptr::eq(t.store(), store));
+    let Some(target) = target else {
+        if src == dst {
+            return reply.error("ERR source and destination objects are the same");
+        }
+        return match store.copy(src, dst, replace) {
+            Ok(outcome) => reply.integer(i64::from(outcome == CopyOutcome::Done)),
+            Err(e) => store_error(&e, reply),
+        };
+    };
+    // Into another namespace: two stores, so a read then a conditional write.
+    let Some(value) = store.peek(src, <[u8]>::to_vec) else {
+        return reply.integer(0);
+    };
+    let expiry = match store.ttl(src) {
+        Ttl::RemainingMs(ms) if ms > 0 => Expiry::AfterMs(ms),
+        _ => Expiry::Never,
+    };
+    let opts = SetOptions {
+        expiry,
+        condition: if replace {
+            Condition::Always
+        } else {
+            Condition::IfAbsent
+        },
+        return_old: false,
+    };
+    match target.store().set(dst, &value, opts) {
+        Ok(outcome) => reply.integer(i64::from(outcome.written)),
+        Err(e) => store_error(&e, reply),
+    }
+}
+
+/// `OBJECT ENCODING | REFCOUNT | FREQ | IDLETIME | HELP`
+///
+/// ENCODING answers with the name Redis would use for the same string by its size rules
+/// (`int`, `embstr` up to 44 bytes, `raw`), so clients that branch on it behave. FREQ and
+/// IDLETIME need per-key metadata that the eviction policies do not keep in a comparable form,
+/// so they are refused with the reason rather than answered with made-up numbers.
+pub fn object(store: &Store, args: &Args<'_>, reply: &mut Reply) {
+    let sub = args.get(1);
+    if is(sub, "HELP") && args.len() == 2 {
+        let lines = [
+            "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "ENCODING <key>",
+            "    Return the kind of internal representation Redis would use for <key>.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with <key> (always 1).",
+            "FREQ <key>, IDLETIME <key>",
+            "    Not tracked by Larder's eviction policies; refused.",
+        ];
+        reply.array(lines.len());
+        for line in lines {
+            reply.simple(line);
+        }
+        return;
+    }
+    let known = ["ENCODING", "REFCOUNT", "FREQ", "IDLETIME"];
+    if !known.iter().any(|k| is(sub, k)) {
+        return reply.error_fmt(format_args!(
+            "ERR unknown subcommand '{}'. Try OBJECT HELP.",
+            String::from_utf8_lossy(sub)
+        ));
+    }
+    if args.len() != 3 {
+        return wrong_arity(
+            &format!(
+                "object|{}",
+                String::from_utf8_lossy(sub).to_ascii_lowercase()
+            ),
+            reply,
+        );
+    }
+    let key = args.get(2);
+    let Some(encoding) = store.peek(key, string_encoding) else {
+        return reply.null();
+    };
+    if is(sub, "ENCODING") {
+        reply.bulk(encoding.as_bytes());
+    } else if is(sub, "REFCOUNT") {
+        reply.integer(1);
+    } else {
+        reply.error_fmt(format_args!(
+            "ERR OBJECT {} is not tracked: Larder's eviction policies keep no per-key access \
+             clock or LFU counter in Redis's form",
+            String::from_utf8_lossy(sub).to_ascii_uppercase()
+        ));
+    }
+}
+
+/// Redis's encoding for a string value: `int` when it is a canonical 64-bit integer, `embstr`
+/// up to 44 bytes, `raw` beyond.
+fn string_encoding(value: &[u8]) -> &'static str {
+    if value.len() <= 20 && parse_i64(value).is_some() {
+        "int"
+    } else if value.len() <= 44 {
+        "embstr"
+    } else {
+        "raw"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_cursor, string_encoding};
+
+    #[test]
+    fn cursors_are_unsigned_decimals() {
+        assert_eq!(parse_cursor(b"0"), Some(0));
+        assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"18446744073709551616"), None);
+        assert_eq!(parse_cursor(b"-1"), None);
+        assert_eq!(parse_cursor(b""), None);
+        assert_eq!(parse_cursor(b"1x"), None);
+    }
+
+    #[test]
+    fn encodings_follow_redis_size_rules() {
+        assert_eq!(string_encoding(b"12345"), "int");
+        assert_eq!(string_encoding(b"-7"), "int");
+        assert_eq!(string_encoding(b"012"), "embstr");
+        assert_eq!(string_encoding(&[b'a'; 44]), "embstr");
+        assert_eq!(string_encoding(&[b'a'; 45]), "raw");
+    }
+}
