@@ -689,7 +689,7 @@ async fn server_and_connection_commands() {
         "{docs}"
     );
 
-    // CONFIG GET answers what redis-benchmark asks; CONFIG SET is refused.
+    // CONFIG GET answers what redis-benchmark asks (CONFIG SET: see `config_maps_onto_the_namespace`).
     let config: Vec<String> = query(&mut con, &["CONFIG", "GET", "appendonly"])
         .await
         .unwrap();
@@ -698,10 +698,6 @@ async fn server_and_connection_commands() {
         .await
         .unwrap();
     assert!(config.is_empty());
-    let err = query::<Value>(&mut con, &["CONFIG", "SET", "maxmemory", "1"])
-        .await
-        .unwrap_err();
-    assert!(error_text(&err).starts_with("ERR CONFIG SET is not supported"));
 
     // AUTH with a user is accepted; a bare password is refused as Redis does without one.
     let () = query(&mut con, &["AUTH", "default", "secret"])
@@ -770,4 +766,83 @@ async fn unknown_commands_get_a_redis_style_error() {
     .await;
     // The connection survives.
     assert_eq!(query::<String>(&mut con, &["PING"]).await.unwrap(), "PONG");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_maps_onto_the_namespace() {
+    let server = start().await;
+    let mut con = server.connection().await;
+    let default = server.state.namespaces.get("default").unwrap();
+
+    let got: Vec<String> = query(&mut con, &["CONFIG", "GET", "maxmemory"])
+        .await
+        .unwrap();
+    assert_eq!(got[1], default.config().capacity_bytes.to_string());
+    let () = query(&mut con, &["CONFIG", "SET", "maxmemory", "64mb"])
+        .await
+        .unwrap();
+    assert_eq!(default.config().capacity_bytes, 64 << 20);
+    assert_eq!(default.store().stats().capacity_bytes, 64 << 20);
+
+    let () = query(
+        &mut con,
+        &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(default.config().eviction.to_string(), "lru");
+    let got: Vec<String> = query(&mut con, &["CONFIG", "GET", "maxmemory-p*"])
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        vec!["maxmemory-policy".to_string(), "allkeys-lru".to_string()]
+    );
+
+    // Redis-only tuning is accepted and read back, and changes nothing else.
+    let () = query(
+        &mut con,
+        &["CONFIG", "SET", "hash-max-ziplist-entries", "0"],
+    )
+    .await
+    .unwrap();
+    let got: Vec<String> = query(&mut con, &["CONFIG", "GET", "hash-max-ziplist-entries"])
+        .await
+        .unwrap();
+    assert_eq!(got[1], "0");
+
+    // Refusals name the parameter; a refused pair applies nothing of the call.
+    for (args, part) in [
+        (
+            vec!["maxmemory-policy", "noeviction"],
+            "noeviction is not supported",
+        ),
+        (vec!["maxmemory", "0"], "0 (unbounded) is not supported"),
+        (vec!["maxmemory", "lots"], "argument must be a memory value"),
+        (vec!["no-such", "1"], "unknown or read-only parameter"),
+        (
+            vec!["maxmemory", "1mb", "appendonly", "yes"],
+            "unknown or read-only",
+        ),
+    ] {
+        let mut full = vec!["CONFIG", "SET"];
+        full.extend(args.iter().copied());
+        let err = query::<Value>(&mut con, &full).await.unwrap_err();
+        let text = error_text(&err);
+        assert!(
+            text.starts_with("ERR CONFIG SET failed (possibly related to argument '"),
+            "{text}"
+        );
+        assert!(text.contains(part), "{text}");
+    }
+    assert_eq!(default.config().capacity_bytes, 64 << 20);
+    assert_eq!(default.config().eviction.to_string(), "lru");
+    let err = query::<Value>(&mut con, &["CONFIG", "SET", "maxmemory"])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error_text(&err),
+        "ERR wrong number of arguments for 'config|set' command"
+    );
+    let () = query(&mut con, &["CONFIG", "RESETSTAT"]).await.unwrap();
 }

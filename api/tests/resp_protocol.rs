@@ -114,6 +114,11 @@ async fn inline_commands_and_split_frames() {
     raw.roundtrip(b"  GET   greeting  \r\n", b"$5\r\nhello\r\n")
         .await;
     raw.roundtrip(b"\r\nECHO x\r\n", b"$1\r\nx\r\n").await;
+    // Quotes group an argument and unescape, as redis-cli and Redis itself split them.
+    raw.roundtrip(b"SET q \"two words\\n\"\r\n", b"+OK\r\n")
+        .await;
+    raw.roundtrip(b"GET 'q'\r\n", b"$10\r\ntwo words\n\r\n")
+        .await;
     // A frame that arrives a byte at a time is answered once complete.
     let request = frame(&[b"SET", b"slow", b"value"]);
     for byte in &request {
@@ -163,9 +168,13 @@ async fn bad_frames_close_only_their_connection() {
         (b"*1\r\n$4\r\nPINGxx", "expected CRLF after bulk data"),
         (
             b"*1\r\n$2000\r\n",
-            "bulk string of 2000 bytes exceeds the 1024-byte limit",
+            "invalid bulk length: 2000 bytes (the limit is 1024)",
         ),
-        (b"*17\r\n", "too many arguments: 17 (the limit is 16)"),
+        (
+            b"*17\r\n",
+            "invalid multibulk length: 17 arguments (the limit is 16)",
+        ),
+        (b"SET \"unterminated\r\n", "unbalanced quotes in request"),
         (&[b'A'; 300], "too big inline request"),
         (b"*5\r\n$1000\r\n", "request exceeds the 4096-byte limit"),
     ];

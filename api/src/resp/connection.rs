@@ -126,7 +126,7 @@ impl Connection {
             match self.parser.parse(frame) {
                 Ok(Parsed::Incomplete) => break,
                 Ok(Parsed::Frame(len)) => {
-                    let args = Args::new(frame, self.parser.args());
+                    let args = Args::new(self.parser.source(frame), self.parser.args());
                     if !args.is_empty() {
                         if let Some(command) = read_through::intercept(&args, &self.session) {
                             consumed += len;

@@ -31,7 +31,8 @@
 //! - `HELLO 3` switches a connection to RESP3 (nulls become `_`, maps `%`); `HELLO 2` back.
 //!   HELLO's `AUTH` is accepted and ignored: the data port has no passwords.
 //! - Requests may be pipelined freely; replies come back in order.
-//! - Inline commands (`PING\r\n` typed into telnet) are split on whitespace, without quoting.
+//! - Inline commands (`PING\r\n` typed into telnet) are split on whitespace, with Redis's double
+//!   and single quoting.
 //! - A malformed frame, or one beyond [`RespLimits`], gets `-ERR Protocol error: …` and closes
 //!   that connection only.
 //! - Values are strings only, so `WRONGTYPE` never occurs.

@@ -31,14 +31,29 @@ impl TimeUnit {
         }
     }
 
-    /// `n` in this unit as milliseconds from now (zero or negative when already past); `None` on
-    /// overflow.
+    /// `n` in this unit as milliseconds from now (zero or negative when already past); `None`
+    /// when the deadline cannot be represented (Redis's "invalid expire time"): a relative time
+    /// whose milliseconds, or whose absolute deadline, overflow. An absolute time far in the past
+    /// is simply past, however negative.
     pub fn relative_ms(self, n: i64) -> Option<i64> {
+        let now = unix_now_ms();
         match self {
-            Self::Seconds => n.checked_mul(1000),
-            Self::Millis => Some(n),
-            Self::UnixSeconds => n.checked_mul(1000)?.checked_sub(unix_now_ms()),
-            Self::UnixMillis => n.checked_sub(unix_now_ms()),
+            Self::Seconds | Self::Millis => {
+                let ms = if self == Self::Seconds {
+                    n.checked_mul(1000)?
+                } else {
+                    n
+                };
+                // The absolute deadline must fit, as Redis checks.
+                now.checked_add(ms)?;
+                Some(ms)
+            }
+            Self::UnixSeconds => match n.checked_mul(1000) {
+                Some(ms) => Some(ms.saturating_sub(now)),
+                None if n < 0 => Some(i64::MIN),
+                None => None,
+            },
+            Self::UnixMillis => Some(n.saturating_sub(now)),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! INFO: Redis-style `field:value` lines in `# Section` blocks.
 //!
-//! Sections: `server`, `clients`, `memory`, `persistence`, `stats`, `keyspace` (`INFO`, `INFO default`,
-//! `INFO all` and `INFO everything` give all of them; unknown names give nothing, as in Redis).
+//! Sections: `server`, `clients`, `memory`, `persistence`, `stats`, `replication` (always a
+//! master without replicas), `cpu`, `commandstats`, `keyspace`. `INFO` and `INFO default` give all
+//! but `commandstats`; `INFO all` and `INFO everything` give all; unknown names give nothing, as
+//! in Redis.
 //! Memory and keyspace figures are the stores' own accounting summed over namespaces. In
 //! `keyspace`, the `default` namespace appears as `db0` (where Redis tools look for it) and every
 //! other namespace under its own name. Command counts are added by each connection about once a
@@ -12,28 +14,32 @@ use std::sync::atomic::Ordering;
 
 use larder_runtime::{DEFAULT_NAMESPACE, StoreStats};
 
-use super::Args;
 use super::connection::REDIS_COMPAT_VERSION;
 use super::is;
+use super::{Args, CommandKind};
 use crate::resp::context::ServerContext;
 use crate::resp::reply::Reply;
 use crate::resp::session::Session;
 
-const SECTIONS: [&str; 6] = [
+/// Every section, in Redis's order; the default set is all but `commandstats`.
+const SECTIONS: [&str; 9] = [
     "server",
     "clients",
     "memory",
     "persistence",
     "stats",
+    "replication",
+    "cpu",
+    "commandstats",
     "keyspace",
 ];
 
 pub fn info(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Reply) {
-    let everything = args.len() == 1
-        || args
-            .from(1)
-            .any(|a| is(a, "ALL") || is(a, "DEFAULT") || is(a, "EVERYTHING"));
-    let wanted = |section: &str| everything || args.from(1).any(|a| is(a, section));
+    let all = args.from(1).any(|a| is(a, "ALL") || is(a, "EVERYTHING"));
+    let default = args.len() == 1 || args.from(1).any(|a| is(a, "DEFAULT"));
+    let wanted = |section: &str| {
+        all || (default && section != "commandstats") || args.from(1).any(|a| is(a, section))
+    };
     let mut out = String::with_capacity(1024);
     for section in SECTIONS.iter().filter(|s| wanted(s)) {
         if !out.is_empty() {
@@ -45,6 +51,11 @@ pub fn info(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut
             "memory" => memory(&mut out, ctx, session),
             "stats" => stats(&mut out, ctx),
             "persistence" => persistence(&mut out, ctx),
+            "replication" => out.push_str(
+                "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n",
+            ),
+            "cpu" => cpu(&mut out),
+            "commandstats" => commandstats(&mut out, ctx),
             _ => keyspace(&mut out, ctx),
         }
     }
@@ -139,6 +150,48 @@ fn stats(out: &mut String, ctx: &ServerContext) {
         total.expirations,
         total.sets,
     );
+}
+
+/// Process CPU time, as getrusage reports it (seconds with microseconds).
+fn cpu(out: &mut String) {
+    let usage = |who| {
+        // SAFETY: getrusage writes only into the zeroed struct we pass and reads nothing else.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(who, &mut ru) } != 0 {
+            return (0.0, 0.0);
+        }
+        let secs = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+        (secs(ru.ru_stime), secs(ru.ru_utime))
+    };
+    let (sys, user) = usage(libc::RUSAGE_SELF);
+    let (sys_children, user_children) = usage(libc::RUSAGE_CHILDREN);
+    let _ = write!(
+        out,
+        "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n\
+         used_cpu_sys_children:{sys_children:.6}\r\nused_cpu_user_children:{user_children:.6}\r\n",
+    );
+}
+
+/// `cmdstat_<name>:calls=…,usec=…,usec_per_call=…,rejected_calls=0,failed_calls=0` per command
+/// called at least once, from the same latency histograms `/metrics` exports. Rejections and
+/// failures are not counted separately here.
+fn commandstats(out: &mut String, ctx: &ServerContext) {
+    out.push_str("# Commandstats\r\n");
+    for (kind, histogram) in CommandKind::ALL.iter().zip(ctx.latency.iter()) {
+        let calls = histogram.get_sample_count();
+        if calls == 0 {
+            continue;
+        }
+        let usec = histogram.get_sample_sum() * 1e6;
+        let _ = write!(
+            out,
+            "cmdstat_{}:calls={calls},usec={:.0},usec_per_call={:.2},rejected_calls=0,\
+             failed_calls=0\r\n",
+            kind.spec().name,
+            usec,
+            usec / calls as f64,
+        );
+    }
 }
 
 fn keyspace(out: &mut String, ctx: &ServerContext) {

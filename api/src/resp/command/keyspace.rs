@@ -123,7 +123,7 @@ pub fn rename(store: &Store, args: &Args<'_>, nx: bool, reply: &mut Reply) {
 }
 
 /// `COPY source destination [DB db] [REPLACE]`: 1 if copied, 0 if the source is missing or the
-/// destination exists without REPLACE. `DB` names the target the way SELECT does.
+/// destination exists without REPLACE. `DB n` names a numbered database as SELECT does.
 pub fn copy(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Reply) {
     let (src, dst) = (args.get(1), args.get(2));
     let mut replace = false;
@@ -135,6 +135,9 @@ pub fn copy(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut
             replace = true;
         } else if is(opt, "DB") && i + 1 < args.len() {
             i += 1;
+            if parse_i64(args.get(i)).is_none() {
+                return not_an_integer(reply);
+            }
             match super::connection::resolve_db(args.get(i), ctx) {
                 Ok(namespace) => target = Some(namespace),
                 Err(message) => return reply.error(&message),

@@ -9,13 +9,15 @@
 //! | `keys` | DEL, UNLINK, EXISTS, TOUCH, EXPIRE family, PERSIST, TTL, PTTL, (P)EXPIRETIME |
 //! | `keyspace` | SCAN, KEYS, TYPE, RANDOMKEY, RENAME, RENAMENX, COPY, OBJECT |
 //! | `connection` | PING, ECHO, HELLO, AUTH, SELECT, CLIENT, QUIT |
-//! | `server` | DBSIZE, FLUSHDB, FLUSHALL, CONFIG, SAVE, BGSAVE, LASTSAVE |
+//! | `server` | DBSIZE, FLUSHDB, FLUSHALL, SAVE, BGSAVE, LASTSAVE, FUNCTION |
+//! | `config` | CONFIG GET / SET / RESETSTAT / REWRITE / HELP |
 //! | `info` | INFO |
 //! | `introspection` | COMMAND |
 //!
 //! Every handler writes exactly one reply into the [`Reply`] buffer, errors included; nothing here
 //! returns a Rust error, because a bad command never affects the connection, only its own reply.
 
+mod config;
 mod connection;
 mod deadline;
 mod info;
@@ -128,7 +130,8 @@ pub fn execute(
         K::FlushAll => server::flushall(args, ctx, reply),
         K::Command => introspection::command(args, reply),
         K::Copy => keyspace::copy(args, session, ctx, reply),
-        K::Config => server::config(args, ctx, reply),
+        K::Function => server::function(args, reply),
+        K::Config => config::config(args, session, ctx, reply),
         K::Save => server::save(ctx, reply),
         K::BgSave => server::bgsave(args, ctx, reply),
         K::LastSave => server::lastsave(ctx, reply),

@@ -1,5 +1,5 @@
 //! Server commands that act on whole namespaces: FLUSHDB, FLUSHALL, SAVE, BGSAVE, LASTSAVE, and
-//! the read-only CONFIG GET that tools such as redis-benchmark issue on start.
+//! FUNCTION's reset subcommands (CONFIG has its own file, `config`).
 
 use super::{Args, is, syntax_error};
 use crate::resp::context::ServerContext;
@@ -71,48 +71,30 @@ pub fn lastsave(ctx: &ServerContext, reply: &mut Reply) {
     reply.integer(at as i64);
 }
 
-fn not_persisting(reply: &mut Reply) {
-    reply.error("ERR this node keeps everything in memory only (started with --no-persist)");
-}
-
-/// The parameters CONFIG GET answers, with the values that are true of Larder. `save` reads as
-/// Redis's "snapshot after N seconds if at least 1 change" when this node persists.
-fn config_values(ctx: &ServerContext) -> [(&'static str, String); 2] {
-    let save = match &ctx.state.persistence {
-        Some(p) if !p.config().snapshot_every.is_zero() => {
-            format!("{} 1", p.config().snapshot_every.as_secs())
-        }
-        _ => String::new(),
-    };
-    [("save", save), ("appendonly", "no".to_string())]
-}
-
-/// `CONFIG GET parameter [parameter …]` answers from [`config_values`] (`*` matches all); unknown names
-/// are left out, as in Redis. Everything else is configured through Larder's own config and
-/// admin API, so other subcommands are refused.
-pub fn config(args: &Args<'_>, ctx: &ServerContext, reply: &mut Reply) {
+/// `FUNCTION FLUSH [ASYNC|SYNC]` and `FUNCTION LIST …`: Larder runs no server-side scripts (its
+/// programmability is the plugin hooks), so there is never a function to flush or list. Answered
+/// rather than refused because tools and test harnesses flush functions as part of a reset.
+/// Loading one (`FUNCTION LOAD`) is refused.
+pub fn function(args: &Args<'_>, reply: &mut Reply) {
     let sub = args.get(1);
-    if !is(sub, "GET") {
-        return reply.error_fmt(format_args!(
-            "ERR CONFIG {} is not supported; Larder is configured through its config file and \
-             admin API",
+    let flush_mode_ok = match args.len() {
+        2 => true,
+        3 => is(args.get(2), "ASYNC") || is(args.get(2), "SYNC"),
+        _ => false,
+    };
+    if is(sub, "FLUSH") && flush_mode_ok {
+        reply.ok();
+    } else if is(sub, "LIST") {
+        reply.array(0);
+    } else {
+        reply.error_fmt(format_args!(
+            "ERR FUNCTION {} is not supported: Larder runs no server-side scripts; policies are \
+             wasm plugins (see the admin API)",
             String::from_utf8_lossy(sub).to_ascii_uppercase()
         ));
     }
-    if args.len() < 3 {
-        return reply.error("ERR wrong number of arguments for 'config|get' command");
-    }
-    let values = config_values(ctx);
-    let matches: Vec<&(&str, String)> = values
-        .iter()
-        .filter(|(name, _)| {
-            args.from(2)
-                .any(|pattern| pattern == b"*" || is(pattern, name))
-        })
-        .collect();
-    reply.map(matches.len());
-    for (name, value) in matches {
-        reply.bulk(name.as_bytes());
-        reply.bulk(value.as_bytes());
-    }
+}
+
+fn not_persisting(reply: &mut Reply) {
+    reply.error("ERR this node keeps everything in memory only (started with --no-persist)");
 }

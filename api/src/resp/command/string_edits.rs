@@ -169,7 +169,7 @@ pub fn incrbyfloat(store: &Store, args: &Args<'_>, reply: &mut Reply) {
         if !sum.is_finite() {
             return Err(StoreError::NotFinite);
         }
-        let text = format_float(sum).into_bytes();
+        let text = format_float(round_to_operands(sum, base, increment)).into_bytes();
         Ok((put_keeping_ttl(text.clone()), text))
     });
     match result {
@@ -188,6 +188,19 @@ fn parse_float(text: &[u8]) -> Option<f64> {
         return None;
     }
     text.parse::<f64>().ok().filter(|x| !x.is_nan())
+}
+
+/// Drop the digits of `sum` below the 15th significant digit of the larger operand: they are
+/// rounding noise, and keeping them turns `x + -x` computed from printed decimals into
+/// `-0.0000000000000000242…` instead of Redis's `0`.
+fn round_to_operands(sum: f64, a: f64, b: f64) -> f64 {
+    let scale = a.abs().max(b.abs());
+    if scale == 0.0 || !scale.is_finite() {
+        return sum;
+    }
+    let quantum = 10f64.powi(scale.log10().floor() as i32 - 14);
+    let rounded = (sum / quantum).round() * quantum;
+    if rounded.is_finite() { rounded } else { sum }
 }
 
 /// Plain decimal notation (no exponent), 15 significant digits, no trailing zeros, no `-0`.
@@ -219,7 +232,7 @@ fn edit_error(error: &StoreError, reply: &mut Reply) {
 
 #[cfg(test)]
 mod tests {
-    use super::{format_float, parse_float, substring};
+    use super::{format_float, parse_float, round_to_operands, substring};
 
     #[test]
     fn getrange_clamps_like_redis() {
@@ -249,5 +262,15 @@ mod tests {
         assert_eq!(format_float(-0.0), "0");
         assert_eq!(format_float(1e20), "100000000000000000000");
         assert_eq!(format_float(3.0), "3");
+        // x + -x from printed decimals is zero, not noise.
+        let (a, b) = (0.024390243902439, -0.024390243902439025);
+        assert_eq!(format_float(round_to_operands(a + b, a, b)), "0");
+        let (a, b) = (1.0, -1.1);
+        assert_eq!(format_float(round_to_operands(a + b, a, b)), "-0.1");
+        let (a, b) = (17179869184.0, 1.5);
+        assert_eq!(
+            format_float(round_to_operands(a + b, a, b)),
+            "17179869185.5"
+        );
     }
 }

@@ -198,10 +198,12 @@ commands! {
         "Starts writing a snapshot of every namespace in the background.";
     LastSave b"LASTSAVE" "lastsave" 1 ["loading" "stale" "fast"] (0 0 0) "server" "1.0.0"
         "Unix time of the last successful snapshot (the start time when there was none).";
+    Function b"FUNCTION" "function" -2 ["noscript"] (0 0 0) "scripting" "7.0.0"
+        "Server-side functions: none can be loaded here, so FLUSH and LIST are trivially empty.";
     Command b"COMMAND" "command" -1 ["loading" "stale"] (0 0 0) "server" "2.8.13"
         "Returns detailed information about all commands.";
     Config b"CONFIG" "config" -2 ["admin" "noscript" "loading" "stale"] (0 0 0) "server" "2.0.0"
-        "Reads a few configuration parameters (CONFIG GET); Larder is configured elsewhere.";
+        "Redis parameters mapped onto the selected namespace (maxmemory, maxmemory-policy, ...).";
 }
 
 #[cfg(test)]
