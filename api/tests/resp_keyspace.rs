@@ -213,6 +213,54 @@ async fn type_randomkey_rename_copy() {
     )
     .await;
     expect_error(&mut con, &["COPY", "src", "x", "NOPE"], "ERR syntax error").await;
+
+    // MOVE: into another database if absent there, with the TTL; the source is gone.
+    let () = con.set_ex("mover", "m", 100).await.unwrap();
+    assert_eq!(
+        query::<i64>(&mut con, &["MOVE", "mover", "3"])
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(!con.exists::<_, bool>("mover").await.unwrap());
+    let db3 = server.state.namespaces.get("db3").unwrap();
+    assert!(
+        matches!(db3.store().ttl(b"mover"), larder_runtime::Ttl::RemainingMs(ms) if ms > 90_000)
+    );
+    let () = con.set("mover", "again").await.unwrap();
+    assert_eq!(
+        query::<i64>(&mut con, &["MOVE", "mover", "3"])
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(con.get::<_, String>("mover").await.unwrap(), "again");
+    assert_eq!(
+        query::<i64>(&mut con, &["MOVE", "missing", "3"])
+            .await
+            .unwrap(),
+        0
+    );
+    expect_error(
+        &mut con,
+        &["MOVE", "mover", "0"],
+        "ERR source and destination objects are the same",
+    )
+    .await;
+    expect_error(
+        &mut con,
+        &["MOVE", "mover", "x"],
+        "ERR value is not an integer or out of range",
+    )
+    .await;
+
+    let (secs, micros): (String, String) = query(&mut con, &["TIME"]).await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(secs.parse::<u64>().unwrap().abs_diff(now) <= 2);
+    assert!(micros.parse::<u32>().unwrap() < 1_000_000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,5 @@
 //! Commands over the keyspace as a whole, or that move keys: SCAN, KEYS, TYPE, RANDOMKEY,
-//! RENAME, RENAMENX, COPY and OBJECT.
+//! RENAME, RENAMENX, COPY, MOVE and OBJECT.
 //!
 //! SCAN's cursor is the store's own (shard, slot) position, so it needs no server-side state and
 //! a key present for the whole scan is returned exactly once, however the tables resize. KEYS is
@@ -158,11 +158,49 @@ pub fn copy(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut
             Err(e) => store_error(&e, reply),
         };
     };
-    // Into another namespace: two stores, so a read then a conditional write.
-    let Some(value) = store.peek(src, <[u8]>::to_vec) else {
-        return reply.integer(0);
+    match copy_between(store, target.store(), src, dst, replace) {
+        Ok(copied) => reply.integer(i64::from(copied)),
+        Err(e) => store_error(&e, reply),
+    }
+}
+
+/// `MOVE key db`: move a key into another numbered database if it is absent there; 1 if moved.
+pub fn move_key(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Reply) {
+    let (key, db) = (args.get(1), args.get(2));
+    if parse_i64(db).is_none() {
+        return not_an_integer(reply);
+    }
+    let target = match super::connection::resolve_db(db, ctx) {
+        Ok(namespace) => namespace,
+        Err(message) => return reply.error(&message),
     };
-    let expiry = match store.ttl(src) {
+    let store = session.namespace.store();
+    if std::ptr::eq(target.store(), store) {
+        return reply.error("ERR source and destination objects are the same");
+    }
+    match copy_between(store, target.store(), key, key, false) {
+        Ok(true) => {
+            store.delete(key);
+            reply.integer(1);
+        }
+        Ok(false) => reply.integer(0),
+        Err(e) => store_error(&e, reply),
+    }
+}
+
+/// Copy `src` of one store to `dst` of another, with its remaining TTL: two stores, so a read
+/// then a conditional write (a write to `src` in between may or may not be seen). True if copied.
+fn copy_between(
+    from: &Store,
+    to: &Store,
+    src: &[u8],
+    dst: &[u8],
+    replace: bool,
+) -> Result<bool, larder_runtime::StoreError> {
+    let Some(value) = from.peek(src, <[u8]>::to_vec) else {
+        return Ok(false);
+    };
+    let expiry = match from.ttl(src) {
         Ttl::RemainingMs(ms) if ms > 0 => Expiry::AfterMs(ms),
         _ => Expiry::Never,
     };
@@ -175,10 +213,7 @@ pub fn copy(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut
         },
         return_old: false,
     };
-    match target.store().set(dst, &value, opts) {
-        Ok(outcome) => reply.integer(i64::from(outcome.written)),
-        Err(e) => store_error(&e, reply),
-    }
+    Ok(to.set(dst, &value, opts)?.written)
 }
 
 /// `OBJECT ENCODING | REFCOUNT | FREQ | IDLETIME | HELP`

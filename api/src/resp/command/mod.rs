@@ -7,9 +7,9 @@
 //! | `strings` | GET, SET, SETNX, SETEX, PSETEX, GETEX, MGET, MSET, INCR/DECR family |
 //! | `string_edits` | APPEND, SETRANGE, GETRANGE/SUBSTR, STRLEN, GETDEL, GETSET, MSETNX, INCRBYFLOAT |
 //! | `keys` | DEL, UNLINK, EXISTS, TOUCH, EXPIRE family, PERSIST, TTL, PTTL, (P)EXPIRETIME |
-//! | `keyspace` | SCAN, KEYS, TYPE, RANDOMKEY, RENAME, RENAMENX, COPY, OBJECT |
+//! | `keyspace` | SCAN, KEYS, TYPE, RANDOMKEY, RENAME, RENAMENX, COPY, MOVE, OBJECT |
 //! | `connection` | PING, ECHO, HELLO, AUTH, SELECT, CLIENT, QUIT |
-//! | `server` | DBSIZE, FLUSHDB, FLUSHALL, SAVE, BGSAVE, LASTSAVE, FUNCTION |
+//! | `server` | DBSIZE, FLUSHDB, FLUSHALL, SAVE, BGSAVE, LASTSAVE, FUNCTION, TIME |
 //! | `config` | CONFIG GET / SET / RESETSTAT / REWRITE / HELP |
 //! | `info` | INFO |
 //! | `introspection` | COMMAND |
@@ -130,6 +130,8 @@ pub fn execute(
         K::FlushAll => server::flushall(args, ctx, reply),
         K::Command => introspection::command(args, reply),
         K::Copy => keyspace::copy(args, session, ctx, reply),
+        K::Move => keyspace::move_key(args, session, ctx, reply),
+        K::Time => server::time(reply),
         K::Function => server::function(args, reply),
         K::Config => config::config(args, session, ctx, reply),
         K::Save => server::save(ctx, reply),

@@ -98,3 +98,13 @@ pub fn function(args: &Args<'_>, reply: &mut Reply) {
 fn not_persisting(reply: &mut Reply) {
     reply.error("ERR this node keeps everything in memory only (started with --no-persist)");
 }
+
+/// `TIME`: the wall clock as `[unix seconds, microseconds]`, both as bulk strings.
+pub fn time(reply: &mut Reply) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    reply.array(2);
+    reply.bulk(now.as_secs().to_string().as_bytes());
+    reply.bulk(now.subsec_micros().to_string().as_bytes());
+}

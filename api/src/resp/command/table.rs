@@ -168,6 +168,10 @@ commands! {
         "Renames a key only when the target key name doesn't exist.";
     Copy b"COPY" "copy" -3 ["write" "denyoom"] (1 2 1) "generic" "6.2.0"
         "Copies the value of a key to a new key.";
+    Move b"MOVE" "move" 3 ["write" "fast"] (1 1 1) "generic" "1.0.0"
+        "Moves a key to another database (namespace), with its expiry.";
+    Time b"TIME" "time" 1 ["loading" "stale" "fast"] (0 0 0) "server" "2.6.0"
+        "Returns the server time: Unix seconds and microseconds.";
     Object b"OBJECT" "object" -2 ["readonly"] (2 2 1) "generic" "2.2.3"
         "A container for object introspection commands.";
     Ping b"PING" "ping" -1 ["fast"] (0 0 0) "connection" "1.0.0"
