@@ -51,10 +51,11 @@ fn feed(stream: &[u8], cuts: &[usize]) -> (Vec<Vec<Vec<u8>>>, Option<ProtocolErr
                         len > 0 && len <= buffer.len(),
                         "frame length {len} out of bounds"
                     );
+                    let source = parser.source(&buffer);
                     let args: Vec<Vec<u8>> = parser
                         .args()
                         .iter()
-                        .map(|r| buffer[r.clone()].to_vec())
+                        .map(|r| source[r.clone()].to_vec())
                         .collect();
                     if !args.is_empty() {
                         frames.push(args);
@@ -141,6 +142,34 @@ proptest! {
         let (frames, error) = feed(line.as_bytes(), &cuts);
         prop_assert!(error.is_none());
         let expected: Vec<Vec<u8>> = words.iter().map(|w| w.as_bytes().to_vec()).collect();
+        prop_assert_eq!(frames, vec![expected]);
+    }
+
+    /// Any bytes, quoted the way redis-cli quotes them (`"…"` with `\xHH`, `\"`, `\\`), come
+    /// back exactly, however the line arrives.
+    #[test]
+    fn quoted_inline_arguments_round_trip(
+        args in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..16), 1..5),
+        cuts in prop::collection::vec(any::<usize>(), 0..6),
+    ) {
+        let mut line = String::from("ECHO");
+        for a in &args {
+            line.push_str(" \"");
+            for &b in a {
+                match b {
+                    b'"' => line.push_str("\\\""),
+                    b'\\' => line.push_str("\\\\"),
+                    b' '..=b'~' => line.push(b as char),
+                    _ => line.push_str(&format!("\\x{b:02x}")),
+                }
+            }
+            line.push('"');
+        }
+        line.push_str("\r\n");
+        let (frames, error) = feed(line.as_bytes(), &cuts);
+        prop_assert!(error.is_none(), "{line:?}: {error:?}");
+        let mut expected = vec![b"ECHO".to_vec()];
+        expected.extend(args.iter().cloned());
         prop_assert_eq!(frames, vec![expected]);
     }
 }

@@ -29,10 +29,11 @@ fn run(input: &[u8], cut: usize) -> (Vec<Vec<Vec<u8>>>, bool) {
             match parser.parse(&buffer) {
                 Ok(Parsed::Frame(len)) => {
                     assert!(len > 0 && len <= buffer.len());
+                    let source = parser.source(&buffer);
                     let args = parser
                         .args()
                         .iter()
-                        .map(|r| buffer[r.clone()].to_vec())
+                        .map(|r| source[r.clone()].to_vec())
                         .collect();
                     frames.push(args);
                     buffer.drain(..len);
