@@ -2,26 +2,8 @@
 
 mod resp_support;
 
-use redis::{AsyncCommands, RedisResult, Value, cmd};
-use resp_support::{error_text, start};
-
-type Con = redis::aio::MultiplexedConnection;
-
-async fn query<T: redis::FromRedisValue>(con: &mut Con, args: &[&str]) -> RedisResult<T> {
-    let mut c = cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c.query_async(con).await
-}
-
-async fn expect_error(con: &mut Con, args: &[&str], expected: &str) {
-    let result: RedisResult<Value> = query(con, args).await;
-    match result {
-        Err(e) => assert_eq!(error_text(&e), expected, "{args:?}"),
-        Ok(v) => panic!("{args:?} should fail with {expected:?}, got {v:?}"),
-    }
-}
+use redis::{AsyncCommands, Value, cmd};
+use resp_support::{error_text, expect_error, query, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_set_and_set_options() {

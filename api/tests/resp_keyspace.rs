@@ -6,25 +6,8 @@ mod resp_support;
 
 use std::collections::HashSet;
 
-use redis::{AsyncCommands, RedisResult, Value, cmd};
-use resp_support::{error_text, start};
-
-type Con = redis::aio::MultiplexedConnection;
-
-async fn query<T: redis::FromRedisValue>(con: &mut Con, args: &[&str]) -> RedisResult<T> {
-    let mut c = cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c.query_async(con).await
-}
-
-async fn expect_error(con: &mut Con, args: &[&str], expected: &str) {
-    match query::<Value>(con, args).await {
-        Err(e) => assert_eq!(error_text(&e), expected, "{args:?}"),
-        Ok(v) => panic!("{args:?} should fail with {expected:?}, got {v:?}"),
-    }
-}
+use redis::{AsyncCommands, Value, cmd};
+use resp_support::{Con, error_text, expect_error, query, start};
 
 /// Every key a full SCAN with these options returns, with how many times each came back.
 async fn full_scan(con: &mut Con, options: &[&str]) -> Vec<String> {

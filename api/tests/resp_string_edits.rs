@@ -3,29 +3,8 @@
 
 mod resp_support;
 
-use redis::{AsyncCommands, RedisResult, Value, cmd};
-use resp_support::{error_text, start};
-
-type Con = redis::aio::MultiplexedConnection;
-
-async fn query<T: redis::FromRedisValue>(con: &mut Con, args: &[&str]) -> RedisResult<T> {
-    let mut c = cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c.query_async(con).await
-}
-
-async fn expect_error(con: &mut Con, args: &[&str], expected: &str) {
-    match query::<Value>(con, args).await {
-        Err(e) => assert!(
-            error_text(&e).starts_with(expected),
-            "{args:?}: {} does not start with {expected:?}",
-            error_text(&e)
-        ),
-        Ok(v) => panic!("{args:?} should fail with {expected:?}, got {v:?}"),
-    }
-}
+use redis::AsyncCommands;
+use resp_support::{expect_error_starting, query, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn append_setrange_getrange_strlen() {
@@ -110,13 +89,13 @@ async fn append_setrange_getrange_strlen() {
     assert!((90..=100).contains(&ttl), "{ttl}");
 
     // Errors, in Redis's words, and nothing allocated for an absurd offset.
-    expect_error(
+    expect_error_starting(
         &mut con,
         &["SETRANGE", "a", "-1", "x"],
         "ERR offset is out of range",
     )
     .await;
-    expect_error(
+    expect_error_starting(
         &mut con,
         &["SETRANGE", "a", "536870908", "world"],
         "ERR string exceeds maximum allowed size",
@@ -124,7 +103,7 @@ async fn append_setrange_getrange_strlen() {
     .await;
     let big = "x".repeat(700 * 1024);
     let _: i64 = query(&mut con, &["APPEND", "big", &big]).await.unwrap();
-    expect_error(
+    expect_error_starting(
         &mut con,
         &["APPEND", "big", &big],
         "ERR string exceeds maximum allowed size",
@@ -134,19 +113,19 @@ async fn append_setrange_getrange_strlen() {
         query::<i64>(&mut con, &["STRLEN", "big"]).await.unwrap(),
         700 * 1024
     );
-    expect_error(
+    expect_error_starting(
         &mut con,
         &["SETRANGE", "a", "x", "y"],
         "ERR value is not an integer",
     )
     .await;
-    expect_error(
+    expect_error_starting(
         &mut con,
         &["GETRANGE", "a", "0", "z"],
         "ERR value is not an integer",
     )
     .await;
-    expect_error(
+    expect_error_starting(
         &mut con,
         &["APPEND", "a"],
         "ERR wrong number of arguments for 'append' command",
@@ -209,7 +188,7 @@ async fn getdel_getset_msetnx() {
     );
     assert!(!con.exists::<_, bool>("y").await.unwrap());
     assert_eq!(con.get::<_, String>("x2").await.unwrap(), "b");
-    expect_error(
+    expect_error_starting(
         &mut con,
         &["MSETNX", "a", "1", "b"],
         "ERR wrong number of arguments for 'msetnx' command",
@@ -256,25 +235,25 @@ async fn incrbyfloat_reads_and_prints_as_redis() {
     assert!(con.ttl::<_, i64>("t").await.unwrap() > 0);
 
     let () = con.set("s", " 1").await.unwrap();
-    expect_error(
+    expect_error_starting(
         &mut con,
         &["INCRBYFLOAT", "s", "1"],
         "ERR value is not a valid float",
     )
     .await;
-    expect_error(
+    expect_error_starting(
         &mut con,
         &["INCRBYFLOAT", "f", "abc"],
         "ERR value is not a valid float",
     )
     .await;
-    expect_error(
+    expect_error_starting(
         &mut con,
         &["INCRBYFLOAT", "f", "nan"],
         "ERR value is not a valid float",
     )
     .await;
-    expect_error(
+    expect_error_starting(
         &mut con,
         &["INCRBYFLOAT", "f", "+inf"],
         "ERR increment would produce NaN or Infinity",

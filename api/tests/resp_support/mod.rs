@@ -97,6 +97,40 @@ pub fn error_text(error: &redis::RedisError) -> String {
     )
 }
 
+pub type Con = redis::aio::MultiplexedConnection;
+
+/// Send `args` (the command name first) and decode the reply as `T`.
+pub async fn query<T: redis::FromRedisValue>(
+    con: &mut Con,
+    args: &[&str],
+) -> redis::RedisResult<T> {
+    let mut c = redis::cmd(args[0]);
+    for a in &args[1..] {
+        c.arg(*a);
+    }
+    c.query_async(con).await
+}
+
+/// `args` must fail with exactly `expected` (`CODE detail`).
+pub async fn expect_error(con: &mut Con, args: &[&str], expected: &str) {
+    match query::<redis::Value>(con, args).await {
+        Err(e) => assert_eq!(error_text(&e), expected, "{args:?}"),
+        Ok(v) => panic!("{args:?} should fail with {expected:?}, got {v:?}"),
+    }
+}
+
+/// `args` must fail with an error starting with `prefix`.
+pub async fn expect_error_starting(con: &mut Con, args: &[&str], prefix: &str) {
+    match query::<redis::Value>(con, args).await {
+        Err(e) => assert!(
+            error_text(&e).starts_with(prefix),
+            "{args:?}: {} does not start with {prefix:?}",
+            error_text(&e)
+        ),
+        Ok(v) => panic!("{args:?} should fail with {prefix:?}…, got {v:?}"),
+    }
+}
+
 /// A raw TCP connection for byte-level checks.
 pub struct Raw {
     pub stream: TcpStream,
