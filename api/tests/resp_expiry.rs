@@ -86,3 +86,81 @@ async fn getex_keeps_a_session_alive_and_persist_stops_expiry() {
     // `marker` had the same original deadline and is gone; the slid session is not.
     assert_eq!(con.get::<_, String>("s").await.unwrap(), "v");
 }
+
+/// `DEBUG SET-ACTIVE-EXPIRE 0` pauses the sweeps, so an expired key stays counted until a read
+/// removes it; `1` resumes them and the sweep reclaims keys nobody reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_set_active_expire_pauses_the_sweeps() {
+    let server = start().await;
+    let sweeper = tokio::spawn(larder_runtime::expiry::run_active_expiry(
+        server.state.namespaces.clone(),
+        std::time::Duration::from_millis(20),
+    ));
+    let mut con = server.connection().await;
+    let dbsize = |con: &mut redis::aio::MultiplexedConnection| {
+        let mut con = con.clone();
+        async move {
+            redis::cmd("DBSIZE")
+                .query_async::<i64>(&mut con)
+                .await
+                .unwrap()
+        }
+    };
+
+    let () = redis::cmd("DEBUG")
+        .arg("SET-ACTIVE-EXPIRE")
+        .arg(0)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let () = redis::cmd("PSETEX")
+        .arg("lazy")
+        .arg(100)
+        .arg("v")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(dbsize(&mut con).await, 1, "no sweep while paused");
+    let got: Option<String> = redis::cmd("GET")
+        .arg("lazy")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(got, None);
+    assert_eq!(dbsize(&mut con).await, 0, "the read removed it");
+
+    let () = redis::cmd("DEBUG")
+        .arg("SET-ACTIVE-EXPIRE")
+        .arg(1)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let () = redis::cmd("PSETEX")
+        .arg("swept")
+        .arg(100)
+        .arg("v")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while dbsize(&mut con).await != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweep never removed the key"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let err = redis::cmd("DEBUG")
+        .arg("OBJECT")
+        .arg("x")
+        .query_async::<()>(&mut con)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        resp_support::error_text(&err),
+        "ERR DEBUG OBJECT is not supported (only SET-ACTIVE-EXPIRE is)"
+    );
+    sweeper.abort();
+}

@@ -9,7 +9,7 @@
 //! | `keys` | DEL, UNLINK, EXISTS, TOUCH, EXPIRE family, PERSIST, TTL, PTTL, (P)EXPIRETIME |
 //! | `keyspace` | SCAN, KEYS, TYPE, RANDOMKEY, RENAME, RENAMENX, COPY, MOVE, OBJECT |
 //! | `connection` | PING, ECHO, HELLO, AUTH, SELECT, CLIENT, QUIT |
-//! | `server` | DBSIZE, FLUSHDB, FLUSHALL, SAVE, BGSAVE, LASTSAVE, FUNCTION, TIME |
+//! | `server` | DBSIZE, FLUSHDB, FLUSHALL, SAVE, BGSAVE, LASTSAVE, FUNCTION, TIME, DEBUG |
 //! | `config` | CONFIG GET / SET / RESETSTAT / REWRITE / HELP |
 //! | `info` | INFO |
 //! | `introspection` | COMMAND |
@@ -132,6 +132,7 @@ pub fn execute(
         K::Copy => keyspace::copy(args, session, ctx, reply),
         K::Move => keyspace::move_key(args, session, ctx, reply),
         K::Time => server::time(reply),
+        K::Debug => server::debug(args, reply),
         K::Function => server::function(args, reply),
         K::Config => config::config(args, session, ctx, reply),
         K::Save => server::save(ctx, reply),

@@ -108,3 +108,23 @@ pub fn time(reply: &mut Reply) {
     reply.bulk(now.as_secs().to_string().as_bytes());
     reply.bulk(now.subsec_micros().to_string().as_bytes());
 }
+
+/// `DEBUG SET-ACTIVE-EXPIRE 0|1`, the one DEBUG subcommand here: pause or resume the active
+/// expiry sweeps (process-wide), so a client can watch lazy expiry as Redis's test suite does.
+/// Every other DEBUG subcommand pokes at Redis internals and is refused by name.
+pub fn debug(args: &Args<'_>, reply: &mut Reply) {
+    let sub = args.get(1);
+    if is(sub, "SET-ACTIVE-EXPIRE") && args.len() == 3 {
+        match args.get(2) {
+            b"0" => larder_runtime::expiry::set_active_expiry(false),
+            b"1" => larder_runtime::expiry::set_active_expiry(true),
+            _ => return reply.error("ERR DEBUG SET-ACTIVE-EXPIRE takes 0 or 1"),
+        }
+        reply.ok();
+    } else {
+        reply.error_fmt(format_args!(
+            "ERR DEBUG {} is not supported (only SET-ACTIVE-EXPIRE is)",
+            String::from_utf8_lossy(sub).to_ascii_uppercase()
+        ));
+    }
+}

@@ -204,6 +204,8 @@ commands! {
         "Unix time of the last successful snapshot (the start time when there was none).";
     Function b"FUNCTION" "function" -2 ["noscript"] (0 0 0) "scripting" "7.0.0"
         "Server-side functions: none can be loaded here, so FLUSH and LIST are trivially empty.";
+    Debug b"DEBUG" "debug" -2 ["admin" "noscript" "loading" "stale"] (0 0 0) "server" "1.0.0"
+        "Test-suite helpers: only SET-ACTIVE-EXPIRE (pause or resume the active expiry sweeps).";
     Command b"COMMAND" "command" -1 ["loading" "stale"] (0 0 0) "server" "2.8.13"
         "Returns detailed information about all commands.";
     Config b"CONFIG" "config" -2 ["admin" "noscript" "loading" "stale"] (0 0 0) "server" "2.0.0"
