@@ -1,6 +1,7 @@
 //! The node's data directory at run time (the formats are `larder_runtime::persist`).
 //!
-//! - **At start** ([`Persistence::open`]): read the catalog and the snapshot, check both whole,
+//! - **At start** ([`Persistence::read`]): lock the directory (one node per data directory,
+//!   see `data_dir_lock`), read the catalog and the snapshot, check both whole,
 //!   then rebuild namespaces, plugins and alert rules from the catalog and put the keys back. A
 //!   file that is corrupt, truncated or foreign stops startup with a message naming it — unless
 //!   the operator passed `--discard-bad-data`, which moves the file aside (`<name>.bad-<unix
@@ -26,6 +27,8 @@ use larder_runtime::persist::{
 use larder_runtime::{NamespaceConfig, Namespaces, PluginHost};
 use parking_lot::Mutex;
 
+use crate::data_dir_lock::DataDirLock;
+
 /// Where and how often a node persists.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PersistConfig {
@@ -38,6 +41,8 @@ pub struct PersistConfig {
 
 /// What startup found in the data directory, to be applied once the namespaces exist.
 pub struct Loaded {
+    /// The directory's lock, to be handed to [`Persistence::new`].
+    pub lock: Option<DataDirLock>,
     pub catalog: Option<LoadedCatalog>,
     pub snapshot: Option<SnapshotData>,
 }
@@ -52,6 +57,7 @@ pub enum SaveError {
 }
 
 pub struct Persistence {
+    _lock: DataDirLock,
     config: PersistConfig,
     namespaces: Arc<Namespaces>,
     alerts: OnceLock<Arc<AlertEngine>>,
@@ -68,12 +74,13 @@ pub struct Persistence {
 }
 
 impl Persistence {
-    /// Read the data directory (creating it if needed). Fails, naming the file, on anything it
-    /// cannot read, unless `discard_bad_data` is set.
+    /// Lock and read the data directory (creating it if needed). Fails if another node holds
+    /// it, and, naming the file, on anything it cannot read unless `discard_bad_data` is set.
     pub fn read(config: &PersistConfig) -> anyhow::Result<Loaded> {
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        let lock = DataDirLock::acquire(dir)?;
         let catalog = keep_or_discard(config, Catalog::load(dir), &dir.join(CATALOG_FILE))?;
         let snapshot = keep_or_discard(
             config,
@@ -81,15 +88,18 @@ impl Persistence {
             &dir.join(SNAPSHOT_FILE),
         )?;
         Ok(Loaded {
+            lock: Some(lock),
             catalog: catalog.flatten(),
             snapshot: snapshot.flatten(),
         })
     }
 
-    /// Persist `namespaces` (already restored: what they hold now counts as saved).
-    pub fn new(config: PersistConfig, namespaces: Arc<Namespaces>) -> Self {
+    /// Persist `namespaces` (already restored: what they hold now counts as saved), holding the
+    /// directory's `lock` for as long as this lives.
+    pub fn new(config: PersistConfig, namespaces: Arc<Namespaces>, lock: DataDirLock) -> Self {
         let changes = total_changes(&namespaces);
         Self {
+            _lock: lock,
             config,
             namespaces,
             alerts: OnceLock::new(),

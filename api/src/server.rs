@@ -90,10 +90,11 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
             tracing::warn!(namespace = %name, "the snapshot holds keys of a namespace that no longer exists; dropped");
         }
     }
-    let persistence = config
-        .persist
-        .clone()
-        .map(|p| Arc::new(Persistence::new(p, Arc::clone(&namespaces))));
+    let lock = loaded.as_mut().and_then(|l| l.lock.take());
+    let persistence = match (config.persist.clone(), lock) {
+        (Some(p), Some(lock)) => Some(Arc::new(Persistence::new(p, Arc::clone(&namespaces), lock))),
+        _ => None,
+    };
     let metrics = Arc::new(ServerMetrics::new(Arc::clone(&namespaces)));
     let state = AppState {
         namespaces: Arc::clone(&namespaces),

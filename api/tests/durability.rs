@@ -469,3 +469,44 @@ fn a_corrupt_plugin_module_refuses_the_catalog_and_discarding_keeps_both_files()
         names("plugins")
     );
 }
+
+#[test]
+fn a_second_node_on_the_same_data_directory_refuses_to_start_and_a_crash_leaves_no_stale_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = start(dir.path(), &[]);
+    let mut con = redis(&first);
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut con).unwrap();
+
+    let mut second = command(dir.path(), &[]).spawn().unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = second.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "a second node started on a data directory in use"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = second.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!status.success());
+    let holder = format!(
+        "in use by another larder process (pid {})",
+        first.child.id()
+    );
+    assert!(stderr.contains(&holder), "{stderr}");
+    // The first node is unaffected.
+    let v: String = redis::cmd("GET").arg("k").query(&mut con).unwrap();
+    assert_eq!(v, "v");
+    drop(con);
+
+    // SIGKILL: the kernel drops the lock with the process, so a restart is not refused.
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let restarted = start(dir.path(), &[]);
+    let mut con = redis(&restarted);
+    let pong: String = redis::cmd("PING").query(&mut con).unwrap();
+    assert_eq!(pong, "PONG");
+}
