@@ -316,6 +316,16 @@ pub fn restore_alert_rules(alerts: &AlertEngine, catalog: Option<&LoadedCatalog>
     }
 }
 
+/// Whether a write to `path` is an admin change, which the catalog records: everything under
+/// `/v1/` except key data, batches and flushes. The OpenAPI document uses the same rule to list
+/// the 503 `not_durable` answer on exactly these routes.
+pub fn is_admin_path(path: &str) -> bool {
+    path.starts_with("/v1/")
+        && !path.contains("/keys/")
+        && !path.contains("/batch/")
+        && !path.ends_with("/flush")
+}
+
 /// Middleware: after a successful admin change (any non-GET under `/v1/` except key and batch
 /// routes), write the catalog before answering. A failed write turns the answer into a 503
 /// `not_durable` saying the change is live but not on disk.
@@ -324,11 +334,7 @@ pub async fn save_catalog_after_admin_changes(
     request: Request,
     next: Next,
 ) -> Response {
-    let admin_change = !request.method().is_safe()
-        && request.uri().path().starts_with("/v1/")
-        && !request.uri().path().contains("/keys/")
-        && !request.uri().path().contains("/batch/")
-        && !request.uri().path().ends_with("/flush");
+    let admin_change = !request.method().is_safe() && is_admin_path(request.uri().path());
     let response = next.run(request).await;
     if admin_change && response.status().is_success() {
         let p = Arc::clone(&persistence);

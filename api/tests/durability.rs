@@ -510,3 +510,46 @@ fn a_second_node_on_the_same_data_directory_refuses_to_start_and_a_crash_leaves_
     let pong: String = redis::cmd("PING").query(&mut con).unwrap();
     assert_eq!(pong, "PONG");
 }
+
+#[test]
+fn an_admin_change_the_catalog_cannot_record_answers_503_not_durable_and_stays_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = start(dir.path(), &[]);
+    // The catalog writer's temporary file cannot be created where a directory stands (this
+    // holds even for root, unlike permissions).
+    let blocker = dir
+        .path()
+        .join(format!("catalog.json.tmp-{}", node.child.id()));
+    std::fs::create_dir(&blocker).unwrap();
+    let create = |name: &str| {
+        http(
+            reqwest::Method::POST,
+            &format!("{}/v1/namespaces", node.http),
+            Some(serde_json::json!({"name": name, "config": {"capacity_bytes": 8 << 20}})),
+        )
+    };
+    let (status, body) = create("unsaved");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "not_durable", "{body}");
+    let (status, _) = http(
+        reqwest::Method::GET,
+        &format!("{}/v1/namespaces/unsaved", node.http),
+        None,
+    );
+    assert_eq!(status, 200, "the change is live");
+
+    // Once the disk takes writes again, the next change saves the whole catalog.
+    std::fs::remove_dir(&blocker).unwrap();
+    let (status, body) = create("saved");
+    assert_eq!(status, 201, "{body}");
+    sigterm_and_wait(&mut node);
+    let node = start(dir.path(), &[]);
+    for name in ["unsaved", "saved"] {
+        let (status, _) = http(
+            reqwest::Method::GET,
+            &format!("{}/v1/namespaces/{name}", node.http),
+            None,
+        );
+        assert_eq!(status, 200, "{name} came back");
+    }
+}

@@ -45,3 +45,21 @@ fn the_binary_prints_the_same_document() {
         larder::rest::openapi::document_json()
     );
 }
+
+/// The document lists `503 not_durable` on exactly the admin writes the catalog records.
+#[test]
+fn not_durable_is_documented_on_admin_writes_only() {
+    let doc: serde_json::Value =
+        serde_json::from_str(&larder::rest::openapi::document_json()).unwrap();
+    let mut documented = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let write = ["post", "put", "patch", "delete"].contains(&method.as_str());
+            let expected = write && larder::persistence::is_admin_path(path);
+            let has = operation["responses"].get("503").is_some();
+            assert_eq!(has, expected, "{method} {path}");
+            documented += usize::from(has);
+        }
+    }
+    assert!(documented >= 10, "{documented}");
+}

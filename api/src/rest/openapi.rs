@@ -8,7 +8,9 @@ use std::sync::OnceLock;
 
 use axum::http::header;
 use axum::response::IntoResponse;
-use utoipa::OpenApi;
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::{Ref, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
 
 use super::{alerts, batch, error, experiments, keys, namespaces, observability, plugins};
 
@@ -57,6 +59,7 @@ use super::{alerts, batch, error, experiments, keys, namespaces, observability, 
         openapi_json,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
+    modifiers(&NotDurable),
     tags(
         (name = "keys", description = "Data: values by key, TTLs, counters, batches"),
         (name = "namespaces", description = "Admin: namespace configuration and live statistics"),
@@ -67,6 +70,45 @@ use super::{alerts, batch, error, experiments, keys, namespaces, observability, 
     )
 )]
 pub struct ApiDoc;
+
+/// Lists the `503 not_durable` answer on every admin write route (the rule is
+/// [`crate::persistence::is_admin_path`], the one the catalog middleware applies): the change is
+/// live but the node could not write its catalog.
+struct NotDurable;
+
+impl Modify for NotDurable {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !crate::persistence::is_admin_path(path) {
+                continue;
+            }
+            let writes = [
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in writes.into_iter().flatten() {
+                let response = ResponseBuilder::new()
+                    .description(
+                        "`not_durable`: the change is live, but this node could not write it to \
+                         its data directory (disk full, permissions); it may be lost on restart",
+                    )
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build();
+                operation
+                    .responses
+                    .responses
+                    .insert("503".to_string(), RefOr::T(response));
+            }
+        }
+    }
+}
 
 /// The document as pretty JSON with a trailing newline: exactly the checked-in file's bytes.
 pub fn document_json() -> String {

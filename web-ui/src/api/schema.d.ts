@@ -1166,6 +1166,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     delete_rule: {
@@ -1189,6 +1198,15 @@ export interface operations {
             };
             /** @description alert_rule_not_found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1251,6 +1269,15 @@ export interface operations {
             };
             /** @description namespace_exists */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1336,6 +1363,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     delete_namespace: {
@@ -1368,6 +1404,15 @@ export interface operations {
             };
             /** @description default_undeletable */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1614,6 +1659,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     stop_experiment: {
@@ -1639,6 +1693,15 @@ export interface operations {
             };
             /** @description namespace_not_found or no_experiment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1685,6 +1748,15 @@ export interface operations {
             };
             /** @description namespace_not_found or no_experiment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2249,6 +2321,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     stop_shadow: {
@@ -2274,6 +2355,15 @@ export interface operations {
             };
             /** @description namespace_not_found or no_shadow */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2351,6 +2441,15 @@ export interface operations {
             };
             /** @description module_too_large */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
