@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use larder_runtime::PolicyRef;
+use larder_runtime::persist::{Fsync, KeyRing};
 
 use crate::config::{Config, LogFormat, Overrides};
 use crate::server;
@@ -49,6 +50,12 @@ pub enum Command {
     Sim(crate::cli_sim::SimArgs),
     /// Upload policy plugins and attach them to namespaces (through a running node's API).
     Plugin(crate::cli_plugin::PluginArgs),
+    /// Print a new random encryption key (`<id>:<64 hex digits>`) for --encryption-key-file.
+    Keygen {
+        /// The key's id (1–65535); give each new key the next id, so files name the key they need.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        id: u16,
+    },
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -100,6 +107,26 @@ pub struct ServeArgs {
     /// it, instead of refusing to start.
     #[arg(long, env = "LARDER_DISCARD_BAD_DATA", value_parser = clap::builder::BoolishValueParser::new())]
     pub discard_bad_data: bool,
+    /// Log every write to an append-only log, replayed after the snapshot at start
+    /// [default: false].
+    #[arg(long, env = "LARDER_APPENDONLY", value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]
+    pub appendonly: Option<bool>,
+    /// When the append-only log is synced: always (a write is answered once it is on disk),
+    /// everysec or no [default: everysec].
+    #[arg(long, env = "LARDER_APPENDFSYNC", value_name = "POLICY")]
+    pub appendfsync: Option<Fsync>,
+    /// Encrypt every file in the data directory: `<id>:<64 hex digits>`, several separated by
+    /// commas, the first one current (`larder keygen` makes one). Prefer the key file.
+    #[arg(
+        long,
+        env = "LARDER_ENCRYPTION_KEY",
+        value_name = "KEYS",
+        hide_env_values = true
+    )]
+    pub encryption_key: Option<String>,
+    /// A file holding the encryption keys, one `<id>:<hex>` per line, the current key first.
+    #[arg(long, env = "LARDER_ENCRYPTION_KEY_FILE", value_name = "PATH")]
+    pub encryption_key_file: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -121,6 +148,10 @@ impl ServeArgs {
             no_persist: self.no_persist,
             snapshot_every_secs: self.snapshot_every_secs,
             discard_bad_data: self.discard_bad_data,
+            appendonly: self.appendonly,
+            appendfsync: self.appendfsync,
+            encryption_key: self.encryption_key.clone(),
+            encryption_key_file: self.encryption_key_file.clone(),
         }
     }
 }
@@ -137,6 +168,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Openapi) => print_openapi(),
         Some(Command::Sim(args)) => crate::cli_sim::run(args),
         Some(Command::Plugin(args)) => crate::cli_plugin::run(args),
+        Some(Command::Keygen { id }) => {
+            println!("{}", KeyRing::generate_text(id));
+            ExitCode::SUCCESS
+        }
     }
 }
 
@@ -209,6 +244,14 @@ fn print_banner(resp: std::net::SocketAddr, http: std::net::SocketAddr, config: 
                 + &match p.snapshot_every.as_secs() {
                     0 => ")".to_string(),
                     s => format!(", every {s} s when changed)"),
+                }
+                + &match p.append_log {
+                    Some(f) => format!(", append-only log fsync {}", f.as_str()),
+                    None => String::new(),
+                }
+                + &match &p.encryption {
+                    Some(k) => format!(", encrypted with key id {}", k.0.current_id()),
+                    None => String::new(),
                 }
         }
         None => "none: memory only (--no-persist)".to_string(),

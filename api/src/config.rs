@@ -25,6 +25,9 @@
 //!
 //! data_dir = "larder-data"     # catalog and snapshots; `persist = false` keeps all in memory
 //! snapshot_every_secs = 60     # when something changed; 0: only SAVE, BGSAVE and shutdown
+//! appendonly = true            # log every write, replayed after the snapshot at start
+//! appendfsync = "everysec"     # "always": a write is answered once it is on disk; or "no"
+//! encryption_key_file = "/etc/larder/keys"  # encrypt every file at rest (`larder keygen`)
 //!
 //! [namespaces.default]         # the namespace every client starts in
 //! capacity_bytes = 536870912
@@ -49,7 +52,9 @@ use larder_runtime::{
     DEFAULT_NAMESPACE, NamespaceConfig, NamespaceError, Namespaces, PluginHost, PolicyRef,
 };
 
+use crate::persistence::EncryptionKeys;
 pub use crate::persistence::PersistConfig;
+use larder_runtime::persist::{Fsync, KeyRing};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -131,6 +136,9 @@ struct FileConfig {
     /// `false` keeps everything in memory only.
     persist: Option<bool>,
     snapshot_every_secs: Option<u64>,
+    appendonly: Option<bool>,
+    appendfsync: Option<Fsync>,
+    encryption_key_file: Option<PathBuf>,
     #[serde(default)]
     namespaces: BTreeMap<String, NamespaceConfig>,
     #[serde(default)]
@@ -157,6 +165,11 @@ pub struct Overrides {
     pub no_persist: bool,
     pub snapshot_every_secs: Option<u64>,
     pub discard_bad_data: bool,
+    pub appendonly: Option<bool>,
+    pub appendfsync: Option<Fsync>,
+    /// Key text itself (`LARDER_ENCRYPTION_KEY`); wins over a key file.
+    pub encryption_key: Option<String>,
+    pub encryption_key_file: Option<PathBuf>,
 }
 
 /// Why a configuration was refused. The message always names the field (or the file) at fault.
@@ -183,6 +196,17 @@ impl Config {
             None => FileConfig::default(),
         };
         let defaults = Config::default();
+        let encryption = Self::encryption_keys(&overrides, file.encryption_key_file.as_deref())?;
+        let append_log = overrides
+            .appendonly
+            .or(file.appendonly)
+            .unwrap_or(false)
+            .then(|| {
+                overrides
+                    .appendfsync
+                    .or(file.appendfsync)
+                    .unwrap_or(Fsync::Everysec)
+            });
         let mut config = Config {
             resp_addr: overrides
                 .resp_addr
@@ -218,6 +242,8 @@ impl Config {
                             .unwrap_or(DEFAULT_SNAPSHOT_EVERY_SECS),
                     ),
                     discard_bad_data: overrides.discard_bad_data,
+                    append_log,
+                    encryption,
                 }
             }),
             namespaces: file.namespaces,
@@ -247,6 +273,32 @@ impl Config {
         }
         config.validate()?;
         Ok(config)
+    }
+
+    /// The encryption keys from `--encryption-key`, else the key file (flag, then file config).
+    fn encryption_keys(
+        overrides: &Overrides,
+        file_setting: Option<&Path>,
+    ) -> Result<Option<EncryptionKeys>, ConfigError> {
+        let (text, field) = match (&overrides.encryption_key, &overrides.encryption_key_file) {
+            (Some(text), _) => (text.clone(), "encryption_key".to_string()),
+            (None, from_flag) => {
+                let Some(path) = from_flag.as_deref().or(file_setting) else {
+                    return Ok(None);
+                };
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+                    field: "encryption_key_file".into(),
+                    reason: format!("cannot read {}: {e}", path.display()),
+                })?;
+                (text, "encryption_key_file".to_string())
+            }
+        };
+        KeyRing::parse(&text)
+            .map(|k| Some(EncryptionKeys(Arc::new(k))))
+            .map_err(|e| ConfigError::Invalid {
+                field,
+                reason: e.to_string(),
+            })
     }
 
     fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {

@@ -10,6 +10,13 @@
 //!   client that saw `2xx` has its change on disk ([`save_catalog_after_admin_changes`]).
 //! - **Snapshots**: on `SAVE` (the caller waits), `BGSAVE` (a background thread), every
 //!   `snapshot_every` when something changed, and at graceful shutdown. One writer at a time.
+//!   Each rotates the append-only log first and deletes the log files it makes redundant.
+//! - **Append-only log** (`appendonly`): every namespace's store reports its changes to it; at
+//!   start the logs from the snapshot's generation on are replayed after the snapshot. With
+//!   `appendfsync always` the front ends wait for [`Persistence::sync_log`] before answering a
+//!   write.
+//! - **Encryption at rest**: with keys configured, every file written is sealed with the current
+//!   key ([`larder_runtime::persist::crypto`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,8 +28,10 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use larder_runtime::alert::{AlertEngine, AlertRule};
+use larder_runtime::persist::append_log::{self, ReadLog, ReplaySummary};
 use larder_runtime::persist::{
-    self, CATALOG_FILE, Catalog, LoadedCatalog, PersistError, SNAPSHOT_FILE, SnapshotData, snapshot,
+    self, AppendLog, CATALOG_FILE, Catalog, Fsync, KeyRing, LoadedCatalog, PersistError,
+    SNAPSHOT_FILE, SnapshotData, snapshot,
 };
 use larder_runtime::{NamespaceConfig, Namespaces, PluginHost};
 use parking_lot::Mutex;
@@ -37,6 +46,32 @@ pub struct PersistConfig {
     pub snapshot_every: Duration,
     /// Move unreadable files aside and start without them, instead of refusing to start.
     pub discard_bad_data: bool,
+    /// The append-only log's sync policy; `None` when there is no log (`appendonly no`).
+    pub append_log: Option<Fsync>,
+    /// Encryption at rest; `None` writes files in the clear.
+    pub encryption: Option<EncryptionKeys>,
+}
+
+/// The operator's encryption keys. Shown and compared by key ids only, never by key material.
+#[derive(Debug, Clone)]
+pub struct EncryptionKeys(pub Arc<KeyRing>);
+
+impl PartialEq for EncryptionKeys {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ids() == other.0.ids()
+    }
+}
+
+impl serde::Serialize for EncryptionKeys {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.ids().serialize(s)
+    }
+}
+
+impl PersistConfig {
+    fn keys(&self) -> Option<&Arc<KeyRing>> {
+        self.encryption.as_ref().map(|k| &k.0)
+    }
 }
 
 /// What startup found in the data directory, to be applied once the namespaces exist.
@@ -45,6 +80,10 @@ pub struct Loaded {
     pub lock: Option<DataDirLock>,
     pub catalog: Option<LoadedCatalog>,
     pub snapshot: Option<SnapshotData>,
+    /// The log files to replay after the snapshot, oldest first.
+    pub logs: Vec<(PathBuf, ReadLog)>,
+    /// The first log generation no file has yet.
+    pub next_generation: u64,
 }
 
 /// Why a snapshot was not written.
@@ -71,6 +110,11 @@ pub struct Persistence {
     last_save_unix_secs: AtomicU64,
     /// The stores' change counters at the last snapshot.
     changes_at_last_save: AtomicU64,
+    /// The append-only log, when on.
+    log: Option<Arc<AppendLog>>,
+    /// Without a log: the generation the next snapshot names (older log files, left by a run
+    /// that had the log on, are replayed until a snapshot makes them redundant).
+    next_generation: AtomicU64,
 }
 
 impl Persistence {
@@ -81,24 +125,69 @@ impl Persistence {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
         let lock = DataDirLock::acquire(dir)?;
-        let catalog = keep_or_discard(config, Catalog::load(dir), &dir.join(CATALOG_FILE))?;
+        let keys = config.keys();
+        let catalog = keep_or_discard(config, Catalog::load(dir, keys), &dir.join(CATALOG_FILE))?;
         let snapshot = keep_or_discard(
             config,
-            snapshot::read(&dir.join(SNAPSHOT_FILE)),
+            snapshot::read(&dir.join(SNAPSHOT_FILE), keys.cloned()),
             &dir.join(SNAPSHOT_FILE),
-        )?;
+        )?
+        .flatten();
+        let files = append_log::list_files(dir).context("cannot list the append-only log files")?;
+        let next_generation = files.last().map_or(1, |(g, _)| g + 1);
+        let from = snapshot.as_ref().map_or(0, |s| s.log_from);
+        let mut logs = Vec::new();
+        for (_, path) in files.into_iter().filter(|(g, _)| *g >= from) {
+            if let Some(read) = keep_or_discard(config, append_log::read(&path, keys), &path)? {
+                if let Some(why) = &read.torn_tail {
+                    tracing::warn!(file = %path.display(), reason = %why, "the log's last record was cut short by a crash; the records before it are replayed");
+                }
+                logs.push((path, read));
+            }
+        }
         Ok(Loaded {
             lock: Some(lock),
             catalog: catalog.flatten(),
-            snapshot: snapshot.flatten(),
+            snapshot,
+            logs,
+            next_generation: next_generation.max(from),
         })
     }
 
+    /// Replay the logs read at start into `namespaces` (after the snapshot is restored).
+    pub fn replay_logs(namespaces: &Namespaces, logs: Vec<(PathBuf, ReadLog)>) -> ReplaySummary {
+        let mut summary = ReplaySummary::default();
+        for (_, log) in logs {
+            append_log::replay(namespaces, log.records, &mut summary);
+        }
+        summary
+    }
+
     /// Persist `namespaces` (already restored: what they hold now counts as saved), holding the
-    /// directory's `lock` for as long as this lives.
-    pub fn new(config: PersistConfig, namespaces: Arc<Namespaces>, lock: DataDirLock) -> Self {
+    /// directory's `lock` for as long as this lives; with the log on, start it in
+    /// `next_generation` and attach it to every namespace.
+    pub fn new(
+        config: PersistConfig,
+        namespaces: Arc<Namespaces>,
+        lock: DataDirLock,
+        next_generation: u64,
+    ) -> anyhow::Result<Self> {
         let changes = total_changes(&namespaces);
-        Self {
+        let log = match config.append_log {
+            Some(fsync) => {
+                let log = AppendLog::open(
+                    &config.data_dir,
+                    fsync,
+                    config.keys().cloned(),
+                    next_generation,
+                )
+                .context("cannot start the append-only log")?;
+                namespaces.observe_writes(log.observers());
+                Some(log)
+            }
+            None => None,
+        };
+        Ok(Self {
             _lock: lock,
             config,
             namespaces,
@@ -109,6 +198,31 @@ impl Persistence {
             last_save_ok: AtomicBool::new(true),
             last_save_unix_secs: AtomicU64::new(persist::unix_now_ms() / 1000),
             changes_at_last_save: AtomicU64::new(changes),
+            log,
+            next_generation: AtomicU64::new(next_generation),
+        })
+    }
+
+    /// Count what the stores hold as not yet in a snapshot (it came from replaying logs), so the
+    /// next periodic or shutdown snapshot folds the logs into one file.
+    pub fn mark_unsaved(&self) {
+        self.changes_at_last_save.store(0, Ordering::Relaxed);
+    }
+
+    /// The append-only log, when on.
+    pub fn log(&self) -> Option<&Arc<AppendLog>> {
+        self.log.as_ref()
+    }
+
+    /// The log writes must wait for before they are answered: set only with `appendfsync always`.
+    pub fn sync_log(&self) -> Option<&Arc<AppendLog>> {
+        self.log.as_ref().filter(|l| l.fsync() == Fsync::Always)
+    }
+
+    /// Sync and stop the log (after the shutdown snapshot).
+    pub fn close_log(&self) {
+        if let Some(log) = &self.log {
+            log.close();
         }
     }
 
@@ -125,7 +239,11 @@ impl Persistence {
     pub fn save_catalog(&self) -> Result<(), PersistError> {
         let _one = self.catalog_lock.lock();
         let rules = self.alerts.get().map(|a| a.rules()).unwrap_or_default();
-        Catalog::capture(&self.namespaces, rules).save(&self.config.data_dir, &self.namespaces)
+        Catalog::capture(&self.namespaces, rules).save(
+            &self.config.data_dir,
+            &self.namespaces,
+            self.config.keys(),
+        )
     }
 
     /// Write a snapshot now and wait for it (SAVE). Blocking.
@@ -194,7 +312,23 @@ impl Persistence {
         // check see a change, so it is saved next time even if this copy missed it.
         let changes = total_changes(&self.namespaces);
         let started = Instant::now();
-        let outcome = snapshot::write(&self.namespaces, &self.config.data_dir.join(SNAPSHOT_FILE));
+        // Rotate first: every record in the older files is then in this copy too.
+        let generation = match &self.log {
+            Some(log) => log.rotate()?,
+            None => self.next_generation.load(Ordering::Relaxed),
+        };
+        let dir = &self.config.data_dir;
+        let outcome = snapshot::write(
+            &self.namespaces,
+            &dir.join(SNAPSHOT_FILE),
+            self.config.keys().cloned(),
+            generation,
+        );
+        if outcome.is_ok() {
+            if let Err(e) = append_log::remove_before(dir, generation) {
+                tracing::warn!(error = %e, "an old log file could not be deleted; it is replayed harmlessly at the next start");
+            }
+        }
         match &outcome {
             Ok(summary) => {
                 self.changes_at_last_save.store(changes, Ordering::Relaxed);
@@ -351,6 +485,31 @@ pub async fn save_catalog_after_admin_changes(
                 .into_response();
             }
             Err(e) => tracing::error!(error = %e, "the catalog writer panicked"),
+        }
+    }
+    response
+}
+
+/// Middleware (`appendfsync always` only): a successful key write, batch or flush is answered
+/// only once the append-only log has it on disk. A log that cannot be written turns the answer
+/// into a 503 `not_durable`: the write is live, but not known to survive a crash.
+pub async fn wait_for_log_after_writes(
+    State(log): State<Arc<AppendLog>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    let data_write =
+        !request.method().is_safe() && path.starts_with("/v1/") && !is_admin_path(path);
+    let response = next.run(request).await;
+    if data_write && response.status().is_success() {
+        if let Err(e) = log.wait_durable(log.appended()).await {
+            return crate::rest::error::ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "not_durable",
+                format!("the write is live but could not be written to disk: {e}"),
+            )
+            .into_response();
         }
     }
     response

@@ -90,11 +90,35 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
             tracing::warn!(namespace = %name, "the snapshot holds keys of a namespace that no longer exists; dropped");
         }
     }
+    let mut replayed_logs = false;
+    if let Some(logs) = loaded.as_mut().map(|l| std::mem::take(&mut l.logs))
+        && !logs.is_empty()
+    {
+        replayed_logs = true;
+        let files = logs.len();
+        let summary = Persistence::replay_logs(&namespaces, logs);
+        tracing::info!(
+            files,
+            records = summary.records,
+            skipped_for_deleted_namespaces = summary.skipped,
+            refused = summary.refused,
+            "append-only log replayed"
+        );
+    }
     let lock = loaded.as_mut().and_then(|l| l.lock.take());
+    let next_generation = loaded.as_ref().map_or(1, |l| l.next_generation);
     let persistence = match (config.persist.clone(), lock) {
-        (Some(p), Some(lock)) => Some(Arc::new(Persistence::new(p, Arc::clone(&namespaces), lock))),
+        (Some(p), Some(lock)) => Some(Arc::new(Persistence::new(
+            p,
+            Arc::clone(&namespaces),
+            lock,
+            next_generation,
+        )?)),
         _ => None,
     };
+    if let Some(p) = persistence.as_ref().filter(|_| replayed_logs) {
+        p.mark_unsaved();
+    }
     let metrics = Arc::new(ServerMetrics::new(Arc::clone(&namespaces)));
     let state = AppState {
         namespaces: Arc::clone(&namespaces),
@@ -144,6 +168,12 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
             Arc::clone(p),
             persistence::save_catalog_after_admin_changes,
         ));
+        if let Some(log) = p.sync_log() {
+            app = app.layer(axum::middleware::from_fn_with_state(
+                Arc::clone(log),
+                persistence::wait_for_log_after_writes,
+            ));
+        }
         snapshots = Some(tokio::spawn(Arc::clone(p).run_periodic()));
     }
     let http_shutdown = shutdown_signal(shutdown.subscribe());
@@ -230,7 +260,9 @@ impl RunningServer {
         if let Some(p) = state.persistence {
             let saved = tokio::task::spawn_blocking(move || {
                 p.save_catalog()?;
-                p.save_if_changed().map(drop)
+                let saved = p.save_if_changed().map(drop);
+                p.close_log();
+                saved
             })
             .await;
             match saved {

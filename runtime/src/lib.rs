@@ -49,8 +49,10 @@ mod stats;
 pub mod store;
 
 pub use error::{NamespaceError, StoreError};
-pub use namespace::{DEFAULT_NAMESPACE, Namespace, NamespaceConfig, Namespaces};
+pub use namespace::{DEFAULT_NAMESPACE, Namespace, NamespaceConfig, Namespaces, ObserverSource};
 pub use plugin::{PluginHost, PolicyRef};
 pub use policy::{BuiltinPolicy, EvictionPolicy};
 pub use stats::StoreStats;
-pub use store::{Change, Condition, CopyOutcome, Expiry, SetOptions, SetOutcome, Store, Ttl};
+pub use store::{
+    Change, Condition, CopyOutcome, Expiry, SetOptions, SetOutcome, Store, Ttl, WriteObserver,
+};

@@ -17,7 +17,7 @@ use crate::error::NamespaceError;
 use crate::origin::{Origin, OriginConfig};
 use crate::plugin::{Hook, NamespaceHooks, PluginHost, PolicyRef};
 use crate::policy::BuiltinPolicy;
-use crate::store::{ENTRY_OVERHEAD, Store, StoreLimits};
+use crate::store::{ENTRY_OVERHEAD, Store, StoreLimits, WriteObserver};
 
 /// The namespace every client reaches without asking for another.
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -391,6 +391,15 @@ fn hook_error(hook: Hook) -> impl Fn(crate::plugin::PluginError) -> NamespaceErr
 pub struct Namespaces {
     map: DashMap<String, Arc<Namespace>>,
     plugins: Arc<PluginHost>,
+    /// Gives every namespace its write observer (the append-only log), once one is set.
+    observers: RwLock<Option<Arc<dyn ObserverSource>>>,
+}
+
+/// Where namespaces get their [`WriteObserver`] from (the append-only log).
+pub trait ObserverSource: Send + Sync {
+    /// The observer for `namespace`'s store. `created` is true for a namespace created just now
+    /// (empty), false for one that existed when the source was set.
+    fn observer(&self, namespace: &str, created: bool) -> Arc<dyn WriteObserver>;
 }
 
 impl std::fmt::Debug for Namespaces {
@@ -433,9 +442,21 @@ impl Namespaces {
         let this = Self {
             map: DashMap::new(),
             plugins,
+            observers: RwLock::new(None),
         };
         this.create(DEFAULT_NAMESPACE, default_config)?;
         Ok(this)
+    }
+
+    /// From now on, tell `source`'s observers of every change: each existing namespace gets its
+    /// observer now, each namespace created later at creation.
+    pub fn observe_writes(&self, source: Arc<dyn ObserverSource>) {
+        let mut slot = self.observers.write();
+        for ns in self.list() {
+            ns.store()
+                .set_observer(Some(source.observer(ns.name(), false)));
+        }
+        *slot = Some(source);
     }
 
     /// The plugin registry and sandbox these namespaces use.
@@ -484,6 +505,9 @@ impl Namespaces {
             dashmap::Entry::Vacant(slot) => {
                 let ns = Arc::new(Namespace::new(name.to_string(), config, &self.plugins)?);
                 ns.origin.bind(Arc::downgrade(&ns));
+                if let Some(source) = self.observers.read().as_ref() {
+                    ns.store().set_observer(Some(source.observer(name, true)));
+                }
                 slot.insert(Arc::clone(&ns));
                 tracing::info!(namespace = name, "namespace created");
                 Ok(ns)

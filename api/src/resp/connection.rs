@@ -9,6 +9,12 @@
 //! A protocol error (malformed or oversized frame) is answered with `-ERR Protocol error: …`, after
 //! the replies to the frames before it, and closes this connection only.
 //!
+//! With `appendfsync always`, a batch that executed a write command is answered only once the
+//! append-only log has synced everything appended so far (one fsync serves every connection
+//! waiting at that moment). If the log cannot be written, the connection is closed without the
+//! answers: the client sees an unknown outcome, never an acknowledgement of a write that may be
+//! lost.
+//!
 //! Shutdown: the connection watches a stop signal only while it waits for input, so a batch that
 //! has been read is always executed and answered before the connection closes.
 
@@ -18,6 +24,8 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
+
+use larder_runtime::persist::AppendLog;
 
 use super::command::{self, Args};
 use super::context::ServerContext;
@@ -57,6 +65,10 @@ pub struct Connection {
     session: Session,
     ctx: Arc<ServerContext>,
     latency: LatencyRecorder,
+    /// The log to wait for before answering writes (`appendfsync always` only).
+    sync_log: Option<Arc<AppendLog>>,
+    /// The batch being answered executed a write command.
+    wrote: bool,
 }
 
 impl Connection {
@@ -68,6 +80,12 @@ impl Connection {
             reply: Reply::new(BUFFER_SIZE),
             session,
             latency: LatencyRecorder::new(Arc::clone(&ctx)),
+            sync_log: ctx
+                .state
+                .persistence
+                .as_ref()
+                .and_then(|p| p.sync_log().cloned()),
+            wrote: false,
             ctx,
         }
     }
@@ -76,6 +94,13 @@ impl Connection {
     pub async fn run(mut self, mut stop: oneshot::Receiver<()>) -> std::io::Result<()> {
         loop {
             let next = self.execute_buffered();
+            if std::mem::take(&mut self.wrote)
+                && let Some(log) = &self.sync_log
+                && let Err(e) = log.wait_durable(log.appended()).await
+            {
+                tracing::error!(peer = %self.session.peer, error = %e, "closing a connection whose writes are not on disk");
+                return Ok(());
+            }
             if !self.reply.buf.is_empty() {
                 self.stream.write_all(&self.reply.buf).await?;
                 self.reply.buf.clear();
@@ -138,6 +163,9 @@ impl Connection {
                             command::execute(&args, &mut self.session, &self.ctx, &mut self.reply);
                         if let Some(kind) = kind {
                             self.latency.record(kind);
+                            if self.sync_log.is_some() && kind.spec().flags.contains(&"write") {
+                                self.wrote = true;
+                            }
                         }
                     }
                     consumed += len;

@@ -75,7 +75,7 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<(), PersistError> {
 }
 
 /// fsync the directory holding `path`, so a rename into it survives a crash.
-fn sync_dir(path: &Path) -> Result<(), PersistError> {
+pub(crate) fn sync_dir(path: &Path) -> Result<(), PersistError> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     let dir = dir.unwrap_or(Path::new("."));
     File::open(dir)

@@ -10,7 +10,12 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use std::io::Read;
+use std::sync::Arc;
+
 use super::atomic::write_atomic;
+use super::crypto::KeyRing;
+use super::sealed;
 use super::{CATALOG_FILE, PLUGINS_DIR, PersistError, unix_now_ms};
 use crate::alert::AlertRule;
 use crate::namespace::{NamespaceConfig, Namespaces};
@@ -86,26 +91,36 @@ impl Catalog {
     }
 
     /// Write every module not yet in `dir/plugins/`, then the catalog, each atomically.
-    pub fn save(&self, dir: &Path, namespaces: &Namespaces) -> Result<(), PersistError> {
+    pub fn save(
+        &self,
+        dir: &Path,
+        namespaces: &Namespaces,
+        keys: Option<&Arc<KeyRing>>,
+    ) -> Result<(), PersistError> {
         let modules = dir.join(PLUGINS_DIR);
         std::fs::create_dir_all(&modules).map_err(|e| PersistError::io(&modules, e))?;
         for version in namespaces.plugins().list() {
             let path = modules.join(format!("{}.wasm", version.id));
-            if !path.exists() {
-                write_atomic(&path, &version.module)?;
+            // A module is content-addressed, so one on disk is rewritten only to change whether
+            // it is sealed (encryption turned on or off since it was written).
+            if stored_sealed(&path) != Some(keys.is_some()) {
+                write_atomic(&path, &sealed::seal(&version.module, &path, keys)?)?;
             }
         }
         let path = dir.join(CATALOG_FILE);
         let json = serde_json::to_vec_pretty(self)
             .map_err(|e| PersistError::invalid(&path, format!("cannot encode: {e}")))?;
-        write_atomic(&path, &json)
+        write_atomic(&path, &sealed::seal(&json, &path, keys)?)
     }
 
     /// Read `dir/catalog.json` and the modules it names; `Ok(None)` when there is no catalog yet.
-    pub fn load(dir: &Path) -> Result<Option<LoadedCatalog>, PersistError> {
+    pub fn load(
+        dir: &Path,
+        keys: Option<&Arc<KeyRing>>,
+    ) -> Result<Option<LoadedCatalog>, PersistError> {
         let path = dir.join(CATALOG_FILE);
         let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
+            Ok(b) => sealed::open(b, &path, keys)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(PersistError::io(&path, e)),
         };
@@ -123,8 +138,9 @@ impl Catalog {
         let mut modules = Vec::with_capacity(catalog.plugins.len());
         for plugin in &catalog.plugins {
             let module_path = dir.join(PLUGINS_DIR).join(format!("{}.wasm", plugin.id));
-            let bytes =
+            let stored =
                 std::fs::read(&module_path).map_err(|e| PersistError::io(&module_path, e))?;
+            let bytes = sealed::open(stored, &module_path, keys)?;
             if version_id(&bytes) != plugin.id {
                 return Err(PersistError::invalid(
                     &module_path,
@@ -145,7 +161,7 @@ mod tests {
     fn round_trip_and_corrupt_catalogs_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         assert!(
-            Catalog::load(dir.path()).unwrap().is_none(),
+            Catalog::load(dir.path(), None).unwrap().is_none(),
             "no catalog yet"
         );
         let all = Namespaces::new(NamespaceConfig::default()).unwrap();
@@ -159,8 +175,8 @@ mod tests {
         )
         .unwrap();
         let catalog = Catalog::capture(&all, Vec::new());
-        catalog.save(dir.path(), &all).unwrap();
-        let loaded = Catalog::load(dir.path()).unwrap().unwrap();
+        catalog.save(dir.path(), &all, None).unwrap();
+        let loaded = Catalog::load(dir.path(), None).unwrap().unwrap();
         assert_eq!(loaded.catalog, catalog);
         assert_eq!(loaded.catalog.namespaces[1].name, "sessions");
         assert_eq!(loaded.catalog.namespaces[1].config.default_ttl_secs, 30);
@@ -169,11 +185,19 @@ mod tests {
         let mut text = std::fs::read(&path).unwrap();
         text.truncate(text.len() / 2);
         std::fs::write(&path, &text).unwrap();
-        let err = Catalog::load(dir.path()).unwrap_err();
+        let err = Catalog::load(dir.path(), None).unwrap_err();
         assert!(
             err.to_string().contains("catalog.json")
                 && err.to_string().contains("not a valid catalog"),
             "{err}"
         );
     }
+}
+
+/// Whether the file at `path` is sealed; `None` when it cannot be read.
+fn stored_sealed(path: &Path) -> Option<bool> {
+    let mut head = [0u8; 8];
+    let mut file = std::fs::File::open(path).ok()?;
+    let got = file.read(&mut head).ok()?;
+    Some(got == head.len() && &head == sealed::MAGIC)
 }

@@ -6,6 +6,9 @@
 //! | [`frame`] | the framed, versioned, checksummed container every binary file here uses |
 //! | [`snapshot`] | the data snapshot: every live key of every namespace, TTLs as wall-clock deadlines |
 //! | [`catalog`] | the configuration a restart needs: namespaces, plugin modules, alert rules |
+//! | [`append_log`] | the append-only log: every change since the snapshot, replayed after it |
+//! | [`crypto`] | encryption at rest: the operator's keys, AES-256-GCM per frame |
+//! | [`sealed`] | a whole small file (catalog, module) sealed when encryption is on |
 //!
 //! ## The data directory
 //!
@@ -14,6 +17,7 @@
 //!   catalog.json          namespaces and their configs, plugin versions, alert rules
 //!   plugins/<sha256>.wasm one file per uploaded module, named by its content address
 //!   data.lsnap            the last data snapshot
+//!   log-<generation>.laof the append-only log since that snapshot (when it is on)
 //! ```
 //!
 //! Every file is replaced atomically, so a crash mid-write leaves the previous version. Reading is
@@ -21,14 +25,19 @@
 //! is refused as a whole with a [`PersistError`] naming the file and what is wrong — never a
 //! partial load, never a panic.
 
+pub mod append_log;
 pub mod atomic;
 pub mod catalog;
+pub mod crypto;
 pub mod frame;
+pub mod sealed;
 pub mod snapshot;
 
 use std::path::{Path, PathBuf};
 
+pub use append_log::{AppendLog, Fsync, LogFailed};
 pub use catalog::{Catalog, CatalogNamespace, CatalogPlugin, LoadedCatalog};
+pub use crypto::KeyRing;
 pub use snapshot::{RestoreSummary, SavedEntry, SnapshotData, SnapshotSummary};
 
 /// File names inside the data directory.

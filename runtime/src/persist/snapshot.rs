@@ -11,10 +11,12 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::atomic::AtomicFile;
+use super::crypto::KeyRing;
 use super::frame::{FrameReader, FrameWriter};
 use super::{PersistError, unix_now_ms};
 use crate::namespace::Namespaces;
@@ -27,6 +29,11 @@ const CHUNK_BYTES: usize = 1 << 20;
 
 #[derive(Debug, Serialize, Deserialize)]
 enum Record {
+    /// First, in files that have it: replay starts at this append-only log generation (files
+    /// without it replay every log file).
+    LogFrom {
+        generation: u64,
+    },
     /// The entries that follow belong to this namespace.
     Namespace {
         name: String,
@@ -63,6 +70,8 @@ pub struct SnapshotSummary {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotData {
     pub saved_at_unix_ms: u64,
+    /// The first append-only log generation to replay after this snapshot.
+    pub log_from: u64,
     /// Each namespace's entries, by name, in the order saved.
     pub namespaces: Vec<(String, Vec<SavedEntry>)>,
 }
@@ -85,10 +94,20 @@ pub struct RestoreSummary {
     pub missing_namespaces: Vec<String>,
 }
 
-/// Save every namespace's live keys to `path`, atomically.
-pub fn write(namespaces: &Namespaces, path: &Path) -> Result<SnapshotSummary, PersistError> {
+/// Save every namespace's live keys to `path`, atomically, encrypted when `keys` is given.
+/// `log_from` is the append-only log generation a restore replays from (the one that started
+/// before this copy did).
+pub fn write(
+    namespaces: &Namespaces,
+    path: &Path,
+    keys: Option<Arc<KeyRing>>,
+    log_from: u64,
+) -> Result<SnapshotSummary, PersistError> {
     let mut file = AtomicFile::create(path)?;
-    let mut out = FrameWriter::new(file.writer(), path, MAGIC, VERSION)?;
+    let mut out = FrameWriter::new(file.writer(), path, MAGIC, VERSION, keys)?;
+    out.record(&Record::LogFrom {
+        generation: log_from,
+    })?;
     let mut list = namespaces.list();
     list.sort_by(|a, b| a.name().cmp(b.name()));
     let mut keys = 0u64;
@@ -141,19 +160,24 @@ pub fn write(namespaces: &Namespaces, path: &Path) -> Result<SnapshotSummary, Pe
 }
 
 /// Read the snapshot at `path`: `Ok(None)` when there is none.
-pub fn read(path: &Path) -> Result<Option<SnapshotData>, PersistError> {
+pub fn read(path: &Path, keys: Option<Arc<KeyRing>>) -> Result<Option<SnapshotData>, PersistError> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(PersistError::io(path, e)),
     };
-    read_from(std::io::BufReader::new(file), path).map(Some)
+    read_from(std::io::BufReader::new(file), path, keys).map(Some)
 }
 
 /// Read and check a whole snapshot from `input` (`path` names it in errors).
-pub fn read_from(input: impl Read, path: &Path) -> Result<SnapshotData, PersistError> {
-    let mut reader = FrameReader::new(input, path, MAGIC, VERSION)?;
+pub fn read_from(
+    input: impl Read,
+    path: &Path,
+    keys: Option<Arc<KeyRing>>,
+) -> Result<SnapshotData, PersistError> {
+    let mut reader = FrameReader::new(input, path, MAGIC, VERSION, keys)?;
     let mut namespaces: Vec<(String, Vec<SavedEntry>)> = Vec::new();
+    let mut log_from = 0;
     let mut entries = 0u64;
     loop {
         let Some(record) = reader.next_record::<Record>()? else {
@@ -163,6 +187,15 @@ pub fn read_from(input: impl Read, path: &Path) -> Result<SnapshotData, PersistE
             ));
         };
         match record {
+            Record::LogFrom { generation } if namespaces.is_empty() && entries == 0 => {
+                log_from = generation;
+            }
+            Record::LogFrom { .. } => {
+                return Err(PersistError::invalid(
+                    path,
+                    "a log record after the first record",
+                ));
+            }
             Record::Namespace { name } => namespaces.push((name, Vec::new())),
             Record::Entries(chunk) => {
                 let Some((_, current)) = namespaces.last_mut() else {
@@ -194,6 +227,7 @@ pub fn read_from(input: impl Read, path: &Path) -> Result<SnapshotData, PersistE
                 }
                 return Ok(SnapshotData {
                     saved_at_unix_ms,
+                    log_from,
                     namespaces,
                 });
             }
@@ -270,7 +304,7 @@ mod tests {
     fn saved_bytes(all: &Namespaces) -> Vec<u8> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data.lsnap");
-        write(all, &path).unwrap();
+        write(all, &path, None, 0).unwrap();
         std::fs::read(&path).unwrap()
     }
 
@@ -279,14 +313,14 @@ mod tests {
         let all = filled();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data.lsnap");
-        let summary = write(&all, &path).unwrap();
+        let summary = write(&all, &path, None, 0).unwrap();
         assert_eq!((summary.namespaces, summary.keys), (2, 501));
 
         let fresh = Namespaces::new(NamespaceConfig::default()).unwrap();
         fresh
             .create("sessions", NamespaceConfig::default())
             .unwrap();
-        let data = read(&path).unwrap().expect("a snapshot");
+        let data = read(&path, None).unwrap().expect("a snapshot");
         assert_eq!(data.keys(), 501);
         let restored = restore(&fresh, data);
         assert_eq!(restored.restored, 501);
@@ -313,6 +347,7 @@ mod tests {
     fn expired_keys_are_not_restored_and_missing_namespaces_are_reported() {
         let data = SnapshotData {
             saved_at_unix_ms: 1,
+            log_from: 0,
             namespaces: vec![
                 (
                     "default".into(),
@@ -358,17 +393,17 @@ mod tests {
             at += 12 + len;
         }
         assert_eq!(at, bytes.len());
-        let err = read_from(&bytes[..last], Path::new("data.lsnap")).unwrap_err();
+        let err = read_from(&bytes[..last], Path::new("data.lsnap"), None).unwrap_err();
         assert!(err.to_string().contains("end record"), "{err}");
     }
 
     #[test]
     fn foreign_and_newer_files_are_refused_with_the_reason() {
         let mut bytes = saved_bytes(&filled());
-        let err = read_from(&b"PNG\x89 not a snapshot"[..], Path::new("f")).unwrap_err();
+        let err = read_from(&b"PNG\x89 not a snapshot"[..], Path::new("f"), None).unwrap_err();
         assert!(err.to_string().contains("not a LARDSNAP file"), "{err}");
         bytes[8] = 9;
-        let err = read_from(&bytes[..], Path::new("f")).unwrap_err();
+        let err = read_from(&bytes[..], Path::new("f"), None).unwrap_err();
         assert!(err.to_string().contains("format version 9"), "{err}");
     }
 
@@ -382,7 +417,7 @@ mod tests {
             let mut bad = bytes.clone();
             let i = at.index(bad.len());
             bad[i] ^= 1 << bit;
-            prop_assert!(read_from(&bad[..], Path::new("f")).is_err());
+            prop_assert!(read_from(&bad[..], Path::new("f"), None).is_err());
         }
 
         /// Any truncation is refused; nothing panics.
@@ -390,7 +425,7 @@ mod tests {
         fn any_truncation_is_refused(at in any::<prop::sample::Index>()) {
             let bytes = SAVED.with(|b| b.clone());
             let cut = at.index(bytes.len());
-            prop_assert!(read_from(&bytes[..cut], Path::new("f")).is_err());
+            prop_assert!(read_from(&bytes[..cut], Path::new("f"), None).is_err());
         }
 
         /// Arbitrary bytes after a valid header never panic the reader.
@@ -398,7 +433,7 @@ mod tests {
         fn garbage_never_panics(tail in prop::collection::vec(any::<u8>(), 0..512)) {
             let mut bytes = SAVED.with(|b| b[..super::super::frame::HEADER_LEN].to_vec());
             bytes.extend(tail);
-            let _ = read_from(&bytes[..], Path::new("f"));
+            let _ = read_from(&bytes[..], Path::new("f"), None);
         }
     }
 

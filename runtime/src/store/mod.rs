@@ -6,15 +6,17 @@
 
 mod entry;
 mod keyspace;
+mod observer;
 mod shard;
 
 pub use entry::{ENTRY_OVERHEAD, MAX_KEY_LEN};
 pub use keyspace::CopyOutcome;
+pub use observer::WriteObserver;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::clock::now_ms;
 use crate::error::StoreError;
@@ -532,10 +534,24 @@ impl Store {
         Ok(next)
     }
 
-    /// Drop every key.
-    pub fn flush(&self) {
+    /// Attach (or, with `None`, detach) the observer told of every change from now on; see
+    /// [`WriteObserver`]. Shards switch one at a time.
+    pub fn set_observer(&self, observer: Option<std::sync::Arc<dyn WriteObserver>>) {
         for s in self.shards.iter() {
-            s.0.lock().clear();
+            s.0.lock().set_observer(observer.clone());
+        }
+    }
+
+    /// Drop every key. Every shard is locked for the flush (in index order, as every multi-shard
+    /// operation locks), so the observer sees one flush that no write straddles.
+    pub fn flush(&self) {
+        let mut guards: Vec<MutexGuard<'_, Shard>> =
+            self.shards.iter().map(|s| s.0.lock()).collect();
+        for shard in guards.iter_mut() {
+            shard.clear();
+        }
+        if let Some(o) = guards[0].observer() {
+            o.clear();
         }
     }
 

@@ -3,7 +3,10 @@
 
 use hashbrown::HashTable;
 
+use std::sync::Arc;
+
 use super::entry::{Entry, charge};
+use super::observer::WriteObserver;
 use crate::experiment::{LatencyHistogram, SampledEvent, SampledOp, is_sampled};
 use crate::plugin::{AdmissionPolicy, AdmitRequest};
 use crate::policy::{EntryMeta, EvictionPolicy, Slot};
@@ -42,6 +45,8 @@ pub(crate) struct Shard {
     /// Sampled events waiting for the shadow drainer; room reserved when sampling starts.
     sampled: Vec<SampledEvent>,
     sampled_dropped: u64,
+    /// Told of every change (the append-only log); `None` costs one branch per write.
+    observer: Option<Arc<dyn WriteObserver>>,
 }
 
 impl Shard {
@@ -62,7 +67,16 @@ impl Shard {
             sample_below: 0,
             sampled: Vec::new(),
             sampled_dropped: 0,
+            observer: None,
         }
+    }
+
+    pub fn set_observer(&mut self, observer: Option<Arc<dyn WriteObserver>>) {
+        self.observer = observer;
+    }
+
+    pub fn observer(&self) -> Option<&Arc<dyn WriteObserver>> {
+        self.observer.as_ref()
     }
 
     /// Offer an event to shadow evaluation: one compare when the key is not in the sample, and
@@ -198,6 +212,9 @@ impl Shard {
         self.stats.sets += 1;
         self.stats.changes += 1;
         self.stats.fill_bytes += value.len() as u64;
+        if let Some(o) = &self.observer {
+            o.put(key, value, expires_at);
+        }
         let meta = self.meta(slot);
         self.sample(hash, meta.size as u64, SampledOp::Write);
         self.policy.on_insert(meta);
@@ -215,6 +232,9 @@ impl Shard {
         entry.set_value(value);
         entry.expires_at = expires_at;
         self.used_bytes += entry.charge();
+        if let Some(o) = &self.observer {
+            o.put(entry.key(), value, expires_at);
+        }
         self.stats.sets += 1;
         self.stats.changes += 1;
         let meta = self.meta(slot);
@@ -237,7 +257,13 @@ impl Shard {
     }
 
     pub fn set_expiry(&mut self, slot: Slot, expires_at: u64) {
-        self.entries[slot as usize].expires_at = expires_at;
+        let entry = &mut self.entries[slot as usize];
+        if let Some(o) = &self.observer {
+            if entry.expires_at != expires_at {
+                o.set_expiry(entry.key(), expires_at);
+            }
+        }
+        entry.expires_at = expires_at;
         self.stats.changes += 1;
     }
 
@@ -264,6 +290,11 @@ impl Shard {
         );
         self.free_head = slot as u64;
         self.used_bytes -= old.charge();
+        if why != Removal::Expired {
+            if let Some(o) = &self.observer {
+                o.remove(old.key());
+            }
+        }
         self.stats.changes += 1;
         match why {
             Removal::Deleted => {}
@@ -328,6 +359,7 @@ impl Shard {
         self.used_bytes = 0;
         self.expiry_cursor = 0;
         self.stats.changes += 1;
+        // Not reported here: the store reports a flush once, with every shard locked.
     }
 
     /// Look at up to `budget` slots from where the last call stopped and remove expired entries.

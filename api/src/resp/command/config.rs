@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `maxmemory` | the selected namespace's `capacity_bytes` (SET resizes it live; `0` is refused: a cache namespace always has a bound) |
 //! | `maxmemory-policy` | the selected namespace's eviction: `allkeys-lru` ↔ `lru`, `allkeys-lfu` ↔ `wtinylfu`, `allkeys-random` ↔ `sieve`; other built-ins and plugins read as `allkeys-lru`-like `larder:<policy>`; `noeviction` and the `volatile-*` policies are refused |
-//! | `save`, `appendonly` | read-only: how this node persists |
+//! | `save`, `appendonly`, `appendfsync` | read-only: how this node persists (set at start) |
 //! | `databases` | `16` (SELECT 0-15, see `connection`) |
 //! | `timeout`, `tcp-keepalive` | read as `0` / `300`; SET accepted, connections are not timed out |
 //! | encoding thresholds (`hash-max-listpack-entries`, `list-max-listpack-size`, …), `hz`, `activerehashing`, `lazyfree-*`, `lua-time-limit`, … | accepted and ignored; GET returns the last value set |
@@ -111,11 +111,19 @@ fn values(session: &Session, ctx: &ServerContext) -> Vec<(&'static str, String)>
         }
         _ => String::new(),
     };
+    let log = ctx.state.persistence.as_ref().and_then(|p| p.log());
     let mut out = vec![
         ("maxmemory", namespace.capacity_bytes.to_string()),
         ("maxmemory-policy", redis_policy_name(&namespace.eviction)),
         ("save", save),
-        ("appendonly", "no".to_string()),
+        (
+            "appendonly",
+            if log.is_some() { "yes" } else { "no" }.to_string(),
+        ),
+        (
+            "appendfsync",
+            log.map_or("everysec", |l| l.fsync().as_str()).to_string(),
+        ),
         ("databases", super::connection::DATABASES.to_string()),
         ("notify-keyspace-events", String::new()),
     ];

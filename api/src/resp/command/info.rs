@@ -127,11 +127,33 @@ fn persistence(out: &mut String, ctx: &ServerContext) {
     let _ = write!(
         out,
         "rdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\n\
-         rdb_last_bgsave_status:{}\r\naof_enabled:0\r\n",
+         rdb_last_bgsave_status:{}\r\n",
         p.changes_since_save(),
         u8::from(p.bgsave_in_progress()),
         p.last_save_unix_secs(),
         if p.last_save_ok() { "ok" } else { "err" },
+    );
+    match p.log() {
+        None => out.push_str("aof_enabled:0\r\n"),
+        Some(log) => {
+            let _ = write!(
+                out,
+                "aof_enabled:1\r\naof_fsync:{}\r\naof_last_write_status:{}\r\n\
+                 aof_current_generation:{}\r\naof_bytes_written:{}\r\n",
+                log.fsync().as_str(),
+                if log.error().is_none() { "ok" } else { "err" },
+                log.generation(),
+                log.bytes_written(),
+            );
+        }
+    }
+    let _ = write!(
+        out,
+        "encryption_at_rest:{}\r\n",
+        match &p.config().encryption {
+            Some(k) => format!("aes-256-gcm key_id={}", k.0.current_id()),
+            None => "off".to_string(),
+        }
     );
 }
 
