@@ -101,9 +101,9 @@ impl Catalog {
         std::fs::create_dir_all(&modules).map_err(|e| PersistError::io(&modules, e))?;
         for version in namespaces.plugins().list() {
             let path = modules.join(format!("{}.wasm", version.id));
-            // A module is content-addressed, so one on disk is rewritten only to change whether
-            // it is sealed (encryption turned on or off since it was written).
-            if stored_sealed(&path) != Some(keys.is_some()) {
+            // A module is content-addressed, so one on disk is rewritten only to change the key
+            // it is sealed with (encryption turned on or off, or the current key rotated).
+            if stored_key_id(&path) != Some(keys.map_or(0, |k| k.current_id())) {
                 write_atomic(&path, &sealed::seal(&version.module, &path, keys)?)?;
             }
         }
@@ -194,10 +194,15 @@ mod tests {
     }
 }
 
-/// Whether the file at `path` is sealed; `None` when it cannot be read.
-fn stored_sealed(path: &Path) -> Option<bool> {
-    let mut head = [0u8; 8];
+/// The key id the file at `path` is sealed with, 0 when it is not sealed; `None` when it
+/// cannot be read.
+fn stored_key_id(path: &Path) -> Option<u16> {
+    let mut head = [0u8; 12];
     let mut file = std::fs::File::open(path).ok()?;
     let got = file.read(&mut head).ok()?;
-    Some(got == head.len() && &head == sealed::MAGIC)
+    if got == head.len() && &head[..8] == sealed::MAGIC {
+        Some(u16::from_le_bytes([head[10], head[11]]))
+    } else {
+        Some(0)
+    }
 }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::atomic::AtomicFile;
 use super::crypto::KeyRing;
-use super::frame::{FrameReader, FrameWriter};
+use super::frame::{FrameReader, FrameWriter, HEADER_LEN};
 use super::{PersistError, unix_now_ms};
 use crate::namespace::Namespaces;
 use crate::store::EntryCopy;
@@ -439,5 +439,54 @@ mod tests {
 
     thread_local! {
         static SAVED: Vec<u8> = saved_bytes(&filled());
+    }
+}
+
+#[cfg(test)]
+mod encrypted_tests {
+    use super::*;
+    use crate::{NamespaceConfig, SetOptions};
+
+    #[test]
+    fn an_encrypted_snapshot_round_trips_and_hides_its_values() {
+        let keys = Arc::new(
+            KeyRing::parse("9:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+                .unwrap(),
+        );
+        let all = Namespaces::new(NamespaceConfig::default()).unwrap();
+        let store = all.get("default").unwrap();
+        for i in 0..200u32 {
+            let value = format!("visible-value-{i}");
+            store
+                .store()
+                .set(
+                    format!("k{i}").as_bytes(),
+                    value.as_bytes(),
+                    SetOptions::default(),
+                )
+                .unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.lsnap");
+        write(&all, &path, Some(Arc::clone(&keys)), 7).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(!bytes.windows(13).any(|w| w == b"visible-value"));
+        let data = read(&path, Some(Arc::clone(&keys))).unwrap().unwrap();
+        assert_eq!((data.keys(), data.log_from), (200, 7));
+        let err = read(&path, None).unwrap_err().to_string();
+        assert!(err.contains("encrypted with key id 9"), "{err}");
+        // Frames swapped in place: each is bound to its position, so it does not open.
+        let first = HEADER_LEN;
+        let len = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        let second = first + 12 + len(first);
+        let third = second + 12 + len(second);
+        let mut swapped = bytes[..first].to_vec();
+        swapped.extend_from_slice(&bytes[second..third]);
+        swapped.extend_from_slice(&bytes[first..second]);
+        swapped.extend_from_slice(&bytes[third..]);
+        let err = read_from(&swapped[..], &path, Some(keys))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not decrypt"), "{err}");
     }
 }
