@@ -58,6 +58,34 @@ impl NamespaceCollector {
                 ),
                 |s| s.policy_shortfalls,
             ),
+            (
+                counter(
+                    "larder_compressed_writes_total",
+                    "Values stored compressed.",
+                ),
+                |s| s.compressed_writes,
+            ),
+            (
+                counter(
+                    "larder_compression_skipped_small_total",
+                    "Values stored raw because shorter than compression.min_bytes.",
+                ),
+                |s| s.compression_skipped_small,
+            ),
+            (
+                counter(
+                    "larder_compression_skipped_no_savings_total",
+                    "Values stored raw because compression saved less than compression.min_savings.",
+                ),
+                |s| s.compression_skipped_no_savings,
+            ),
+            (
+                counter(
+                    "larder_compression_nanoseconds_total",
+                    "Time spent compressing values.",
+                ),
+                |s| s.compression_nanos,
+            ),
         ];
         let gauges: Vec<(IntGaugeVec, fn(&crate::StoreStats) -> u64)> = vec![
             (gauge("larder_keys", "Resident keys."), |s| s.keys),
@@ -71,6 +99,20 @@ impl NamespaceCollector {
             (
                 gauge("larder_capacity_bytes", "Configured capacity."),
                 |s| s.capacity_bytes,
+            ),
+            (
+                gauge(
+                    "larder_value_bytes_logical",
+                    "Resident values' bytes as clients see them (before compression).",
+                ),
+                |s| s.value_bytes_plain,
+            ),
+            (
+                gauge(
+                    "larder_value_bytes_stored",
+                    "Resident values' bytes as stored (after compression).",
+                ),
+                |s| s.value_bytes_stored,
             ),
         ];
         let descs = counters

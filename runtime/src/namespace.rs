@@ -17,6 +17,7 @@ use crate::error::NamespaceError;
 use crate::origin::{Origin, OriginConfig};
 use crate::plugin::{Hook, NamespaceHooks, PluginHost, PolicyRef};
 use crate::policy::BuiltinPolicy;
+use crate::store::compression::CompressionConfig;
 use crate::store::{ENTRY_OVERHEAD, Store, StoreLimits, WriteObserver};
 
 /// The namespace every client reaches without asking for another.
@@ -73,6 +74,10 @@ pub struct NamespaceConfig {
     /// namespace exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shards: Option<u32>,
+    /// Value compression: values of at least `min_bytes` are stored zstd-compressed when that
+    /// saves at least `min_savings`; clients always see the plain value. Absent: stored as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<CompressionConfig>,
 }
 
 fn default_capacity() -> u64 {
@@ -97,6 +102,7 @@ impl Default for NamespaceConfig {
             routing: None,
             origin: None,
             shards: None,
+            compression: None,
         }
     }
 }
@@ -140,6 +146,9 @@ impl NamespaceConfig {
                 "shards",
                 format!("must be a power of two from 1 to {MAX_SHARDS}"),
             );
+        }
+        if let Some((field, reason)) = self.compression.as_ref().and_then(|c| c.invalid()) {
+            return bad(field, reason);
         }
         if self.max_item_size == Some(0) {
             return bad("max_item_size", "must be at least 1 byte".into());
@@ -246,6 +255,7 @@ impl Namespace {
         let mut store = Store::new(config.shard_count() as usize, config.limits(), || {
             eviction.build(per_shard)
         });
+        store.set_compression(config.compression);
         let hooks = NamespaceHooks::default();
         if let Some(r) = &config.routing {
             store.set_router(
@@ -360,6 +370,7 @@ impl Namespace {
         let limits = next.limits();
         self.store.set_max_item_size(limits.max_item_size);
         self.store.set_default_ttl_ms(limits.default_ttl_ms);
+        self.store.set_compression(next.compression);
         if let Some(eviction) = &mut eviction {
             self.store.replace_policy(|| eviction.build(per_shard));
         }

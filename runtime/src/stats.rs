@@ -52,6 +52,15 @@ pub struct StoreStats {
     pub evictions: u64,
     pub expirations: u64,
     pub policy_shortfalls: u64,
+    /// Resident values' bytes as clients see them, and as stored (less when compressed).
+    pub value_bytes_plain: u64,
+    pub value_bytes_stored: u64,
+    /// Writes stored compressed, and those left raw because too small or not worth it.
+    pub compressed_writes: u64,
+    pub compression_skipped_small: u64,
+    pub compression_skipped_no_savings: u64,
+    /// Time spent compressing, in nanoseconds.
+    pub compression_nanos: u64,
 }
 
 impl StoreStats {

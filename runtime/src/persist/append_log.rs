@@ -97,9 +97,11 @@ pub enum LogRecord {
         ns: String,
         #[serde(with = "serde_bytes")]
         key: Vec<u8>,
+        /// As stored: a zstd frame when `compressed`.
         #[serde(with = "serde_bytes")]
         value: Vec<u8>,
         expires_at_unix_ms: u64,
+        compressed: bool,
     },
     Expire {
         ns: String,
@@ -125,6 +127,7 @@ enum RecordRef<'a> {
         key: &'a serde_bytes::Bytes,
         value: &'a serde_bytes::Bytes,
         expires_at_unix_ms: u64,
+        compressed: bool,
     },
     Expire {
         ns: &'a str,
@@ -286,18 +289,19 @@ pub fn replay(namespaces: &Namespaces, records: Vec<LogRecord>, summary: &mut Re
                 key,
                 value,
                 expires_at_unix_ms,
+                compressed,
                 ..
             } => match remaining(expires_at_unix_ms, now) {
                 Remaining::Gone => {
                     store.delete(&key);
                 }
                 Remaining::Never => {
-                    if store.restore(&key, &value, None).is_err() {
+                    if store.restore(&key, &value, compressed, None).is_err() {
                         summary.refused += 1;
                     }
                 }
                 Remaining::Ms(ms) => {
-                    if store.restore(&key, &value, Some(ms)).is_err() {
+                    if store.restore(&key, &value, compressed, Some(ms)).is_err() {
                         summary.refused += 1;
                     }
                 }
@@ -707,12 +711,13 @@ impl NamespaceLog {
 }
 
 impl WriteObserver for NamespaceLog {
-    fn put(&self, key: &[u8], value: &[u8], expires_at: u64) {
+    fn put(&self, key: &[u8], value: &[u8], compressed: bool, expires_at: u64) {
         self.log.append(&RecordRef::Put {
             ns: &self.ns,
             key: serde_bytes::Bytes::new(key),
             value: serde_bytes::Bytes::new(value),
             expires_at_unix_ms: Self::unix_deadline(expires_at),
+            compressed,
         });
     }
 

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::atomic::AtomicFile;
 use super::crypto::KeyRing;
-use super::frame::{FrameReader, FrameWriter, HEADER_LEN};
+use super::frame::{FrameReader, FrameWriter};
 use super::{PersistError, unix_now_ms};
 use crate::namespace::Namespaces;
 use crate::store::EntryCopy;
@@ -52,10 +52,13 @@ enum Record {
 pub struct SavedEntry {
     #[serde(with = "serde_bytes")]
     pub key: Vec<u8>,
+    /// As stored: a zstd frame when `compressed`.
     #[serde(with = "serde_bytes")]
     pub value: Vec<u8>,
     /// Unix milliseconds after which the key is gone; 0 for no expiry.
     pub expires_at_unix_ms: u64,
+    #[serde(default)]
+    pub compressed: bool,
 }
 
 /// What a save wrote.
@@ -128,6 +131,7 @@ pub fn write(
             for e in copied.drain(..) {
                 chunk_bytes += e.key.len() + e.value.len() + 16;
                 chunk.push(SavedEntry {
+                    compressed: e.compressed,
                     expires_at_unix_ms: e.ttl_ms.map_or(0, |ttl| now.saturating_add(ttl).max(1)),
                     key: e.key,
                     value: e.value,
@@ -257,7 +261,7 @@ pub fn restore(namespaces: &Namespaces, data: SnapshotData) -> RestoreSummary {
                 }
                 deadline => Some(deadline - now),
             };
-            match store.restore(&e.key, &e.value, ttl_ms) {
+            match store.restore(&e.key, &e.value, e.compressed, ttl_ms) {
                 Ok(()) => summary.restored += 1,
                 Err(_) => summary.refused += 1,
             }
@@ -356,11 +360,13 @@ mod tests {
                             key: b"gone".to_vec(),
                             value: b"x".to_vec(),
                             expires_at_unix_ms: 1,
+                            compressed: false,
                         },
                         SavedEntry {
                             key: b"kept".to_vec(),
                             value: b"y".to_vec(),
                             expires_at_unix_ms: 0,
+                            compressed: false,
                         },
                     ],
                 ),
@@ -444,6 +450,7 @@ mod tests {
 
 #[cfg(test)]
 mod encrypted_tests {
+    use super::super::frame::HEADER_LEN;
     use super::*;
     use crate::{NamespaceConfig, SetOptions};
 

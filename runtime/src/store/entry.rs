@@ -1,7 +1,7 @@
 //! One cached item, laid out to keep per-key overhead small.
 //!
 //! An occupied entry is 32 bytes in the shard's slot vector plus one heap block holding
-//! `[key length: u32 LE][key bytes][value bytes]`. A vacant slot has an empty block (no allocation)
+//! `[key length: u32 LE, top bit = value compressed][key bytes][value bytes]`. A vacant slot has an empty block (no allocation)
 //! and reuses `hash` as the index of the next vacant slot.
 
 /// Bytes charged to the namespace for each entry beyond its key and value: the 32-byte slot, about
@@ -15,6 +15,8 @@ pub const ENTRY_OVERHEAD: u64 = 56;
 pub const MAX_KEY_LEN: usize = 64 * 1024;
 
 const LEN_PREFIX: usize = 4;
+/// In the length prefix: the value is stored zstd-compressed (see `compression`).
+const COMPRESSED: u32 = 1 << 31;
 
 #[derive(Debug, Default)]
 pub(crate) struct Entry {
@@ -26,11 +28,11 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    pub fn new(hash: u64, key: &[u8], value: &[u8], expires_at: u64) -> Self {
+    pub fn new(hash: u64, key: &[u8], value: &[u8], compressed: bool, expires_at: u64) -> Self {
         Self {
             hash,
             expires_at,
-            data: pack(key, value),
+            data: pack(key, value, compressed),
         }
     }
 
@@ -48,10 +50,30 @@ impl Entry {
     }
 
     #[inline]
-    fn key_len(&self) -> usize {
+    fn prefix(&self) -> u32 {
         let mut len = [0u8; LEN_PREFIX];
         len.copy_from_slice(&self.data[..LEN_PREFIX]);
-        u32::from_le_bytes(len) as usize
+        u32::from_le_bytes(len)
+    }
+
+    #[inline]
+    fn key_len(&self) -> usize {
+        (self.prefix() & !COMPRESSED) as usize
+    }
+
+    /// The stored value is compressed: [`value`](Self::value) is a zstd frame.
+    #[inline]
+    pub fn is_compressed(&self) -> bool {
+        self.prefix() & COMPRESSED != 0
+    }
+
+    /// The value's length as clients see it.
+    pub fn plain_len(&self) -> u64 {
+        if self.is_compressed() {
+            super::compression::plain_len(self.value())
+        } else {
+            self.value().len() as u64
+        }
     }
 
     #[inline]
@@ -64,8 +86,8 @@ impl Entry {
         &self.data[LEN_PREFIX + self.key_len()..]
     }
 
-    pub fn set_value(&mut self, value: &[u8]) {
-        self.data = pack(self.key(), value);
+    pub fn set_value(&mut self, value: &[u8], compressed: bool) {
+        self.data = pack(self.key(), value, compressed);
     }
 
     /// Bytes charged against capacity.
@@ -86,9 +108,10 @@ pub fn charge(payload: usize) -> u64 {
     payload as u64 + ENTRY_OVERHEAD
 }
 
-fn pack(key: &[u8], value: &[u8]) -> Box<[u8]> {
+fn pack(key: &[u8], value: &[u8], compressed: bool) -> Box<[u8]> {
     let mut data = Vec::with_capacity(LEN_PREFIX + key.len() + value.len());
-    data.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    let prefix = key.len() as u32 | if compressed { COMPRESSED } else { 0 };
+    data.extend_from_slice(&prefix.to_le_bytes());
     data.extend_from_slice(key);
     data.extend_from_slice(value);
     data.into_boxed_slice()
@@ -100,12 +123,17 @@ mod tests {
 
     #[test]
     fn packs_key_and_value() {
-        let mut e = Entry::new(7, b"key", b"value", 0);
+        let mut e = Entry::new(7, b"key", b"value", false, 0);
         assert!(e.is_occupied());
         assert_eq!(e.key(), b"key");
         assert_eq!(e.value(), b"value");
-        e.set_value(b"");
+        e.set_value(b"", false);
         assert_eq!(e.value(), b"");
+        assert!(!e.is_compressed());
+        e.set_value(b"z", true);
+        assert!(e.is_compressed());
+        assert_eq!((e.key(), e.value()), (&b"key"[..], &b"z"[..]));
+        e.set_value(b"", false);
         assert_eq!(e.charge(), 3 + ENTRY_OVERHEAD);
         assert!(!Entry::vacant(0).is_occupied());
     }

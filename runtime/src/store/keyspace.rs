@@ -140,8 +140,12 @@ impl Store {
             });
         }
         let entry = src_shard.entry(src_slot);
-        let (value, deadline) = (entry.value().to_vec(), entry.expires_at);
-        self.check_item(dst, &value)?;
+        let (value, compressed, deadline) = (
+            entry.value().to_vec(),
+            entry.is_compressed(),
+            entry.expires_at,
+        );
+        self.check_item_len(dst, entry.plain_len())?;
         let dst_slot = dst_shard!().find_live(dst_hash, dst, now);
         if dst_slot.is_some() && keep_existing {
             return Ok(CopyOutcome::DestinationExists);
@@ -151,8 +155,8 @@ impl Store {
         }
         // Removing the source never moves another entry, so `dst_slot` is still valid.
         match dst_slot {
-            Some(slot) => dst_shard!().overwrite(slot, &value, deadline),
-            None => dst_shard!().insert(dst_hash, dst, &value, deadline),
+            Some(slot) => dst_shard!().overwrite(slot, &value, compressed, deadline),
+            None => dst_shard!().insert(dst_hash, dst, &value, compressed, deadline),
         }
         Ok(CopyOutcome::Done)
     }
@@ -171,6 +175,8 @@ impl Store {
                 (hash, self.shard_index(key, hash))
             })
             .collect();
+        // Compressed before any lock is taken.
+        let stored: Vec<_> = pairs.iter().map(|(_, value)| self.encode(value)).collect();
         let mut order: Vec<usize> = located.iter().map(|&(_, shard)| shard).collect();
         order.sort_unstable();
         order.dedup();
@@ -183,13 +189,13 @@ impl Store {
                 return Ok(false);
             }
         }
-        for ((key, value), &(hash, shard)) in pairs.iter().zip(&located) {
+        for (((key, _), value), &(hash, shard)) in pairs.iter().zip(&stored).zip(&located) {
             let guard = &mut guards[position(shard)];
             match guard.find_live(hash, key, now) {
                 // The same key earlier in this call.
                 Some(slot) => {
                     let deadline = guard.entry(slot).expires_at;
-                    guard.overwrite(slot, value, deadline);
+                    guard.overwrite(slot, &value.bytes, value.compressed, deadline);
                 }
                 None => {
                     let deadline = self.deadline(super::Expiry::Default, now);

@@ -4,6 +4,7 @@
 //! its own policy instance and its own lock. Every operation takes exactly one shard lock, briefly,
 //! and never across an `.await`.
 
+pub mod compression;
 mod entry;
 mod keyspace;
 mod observer;
@@ -25,6 +26,7 @@ use crate::hash::key_hash;
 use crate::plugin::{AdmissionPolicy, AdmitRequest, Router};
 use crate::policy::EvictionPolicy;
 use crate::stats::{ShardCounters, StoreStats};
+use compression::{CompressionConfig, Encoded, Skipped};
 use shard::{Removal, Shard};
 
 /// When a written key expires.
@@ -82,7 +84,9 @@ pub enum Change {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryCopy {
     pub key: Vec<u8>,
+    /// As stored: a zstd frame when `compressed`.
     pub value: Vec<u8>,
+    pub compressed: bool,
     /// Milliseconds of life left when copied; `None` for no expiry.
     pub ttl_ms: Option<u64>,
 }
@@ -113,6 +117,25 @@ pub struct Store {
     timing: AtomicBool,
     /// The namespace's running experiment and shadow evaluation, if any.
     lab: Lab,
+    /// Value compression, when the namespace has it; see [`compression`].
+    compression: parking_lot::RwLock<Option<CompressionConfig>>,
+    compression_on: AtomicBool,
+    compression_counters: CompressionCounters,
+}
+
+/// What compression did, for metrics.
+#[derive(Debug, Default)]
+struct CompressionCounters {
+    compressed: AtomicU64,
+    skipped_small: AtomicU64,
+    skipped_no_savings: AtomicU64,
+    nanos: AtomicU64,
+}
+
+/// A value as the shard stores it: compressed or as sent.
+struct Stored<'a> {
+    bytes: std::borrow::Cow<'a, [u8]>,
+    compressed: bool,
 }
 
 /// What a store needs to know at creation; everything here can be changed live later.
@@ -149,6 +172,59 @@ impl Store {
             router: None,
             timing: AtomicBool::new(false),
             lab: Lab::default(),
+            compression: parking_lot::RwLock::new(None),
+            compression_on: AtomicBool::new(false),
+            compression_counters: CompressionCounters::default(),
+        }
+    }
+
+    /// Compress values written from now on as `config` says (`None`: store them as sent).
+    /// Values already stored keep their form and read back either way.
+    pub fn set_compression(&self, config: Option<CompressionConfig>) {
+        let on = config.is_some();
+        *self.compression.write() = config;
+        self.compression_on.store(on, Ordering::Release);
+    }
+
+    /// `value` as it is to be stored: compressed when the namespace compresses and it pays.
+    #[inline]
+    fn encode<'a>(&self, value: &'a [u8]) -> Stored<'a> {
+        let raw = Stored {
+            bytes: std::borrow::Cow::Borrowed(value),
+            compressed: false,
+        };
+        if !self.compression_on.load(Ordering::Relaxed) {
+            return raw;
+        }
+        let Some(config) = *self.compression.read() else {
+            return raw;
+        };
+        let counters = &self.compression_counters;
+        if value.len() < config.min_bytes as usize {
+            counters.skipped_small.fetch_add(1, Ordering::Relaxed);
+            return raw;
+        }
+        let started = Instant::now();
+        let outcome = compression::encode(&config, value);
+        counters
+            .nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        match outcome {
+            Encoded::Compressed(z) => {
+                counters.compressed.fetch_add(1, Ordering::Relaxed);
+                Stored {
+                    bytes: std::borrow::Cow::Owned(z),
+                    compressed: true,
+                }
+            }
+            Encoded::Raw(Skipped::Small) => {
+                counters.skipped_small.fetch_add(1, Ordering::Relaxed);
+                raw
+            }
+            Encoded::Raw(Skipped::NoSavings) => {
+                counters.skipped_no_savings.fetch_add(1, Ordering::Relaxed);
+                raw
+            }
         }
     }
 
@@ -262,11 +338,16 @@ impl Store {
     }
 
     fn check_item(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.check_item_len(key, value.len() as u64)
+    }
+
+    /// [`check_item`](Self::check_item) for a value of `len` plain bytes.
+    fn check_item_len(&self, key: &[u8], len: u64) -> Result<(), StoreError> {
         Self::check_key(key)?;
         let max = self.max_item_size.load(Ordering::Relaxed);
-        if (key.len() + value.len()) as u64 > max {
+        if key.len() as u64 + len > max {
             return Err(StoreError::ValueTooLarge {
-                len: value.len(),
+                len: len as usize,
                 max,
             });
         }
@@ -293,12 +374,19 @@ impl Store {
         let now = now_ms();
         let started = self.timer();
         let mut shard = self.shard_of(key, hash).lock();
+        let mut f = Some(f);
         let out = match shard.find_live(hash, key, now) {
             Some(slot) => {
                 shard.record_hit(slot);
                 let size = shard.entry(slot).charge();
                 shard.sample(hash, size, SampledOp::Read { hit: true });
-                Some(f(shard.entry(slot).value()))
+                let entry = shard.entry(slot);
+                if entry.is_compressed() {
+                    // Copied out here, decompressed once the lock is released.
+                    Some(Err(entry.value().to_vec()))
+                } else {
+                    Some(Ok(f.take().map(|f| f(entry.value()))))
+                }
             }
             None => {
                 shard.stats.misses += 1;
@@ -309,7 +397,11 @@ impl Store {
         if let Some(t) = started {
             shard.latency.record(t.elapsed().as_nanos() as u64);
         }
-        out
+        drop(shard);
+        match out? {
+            Ok(r) => r,
+            Err(z) => f.map(|f| f(&compression::decode(&z).unwrap_or_default())),
+        }
     }
 
     /// The value of `key`, copied.
@@ -327,13 +419,14 @@ impl Store {
         if opts.expiry == Expiry::AfterMs(0) {
             return Err(StoreError::InvalidTtl("TTL must be positive".into()));
         }
+        let stored = self.encode(value);
         let hash = key_hash(key);
         let now = now_ms();
         let started = self.timer();
         let mut shard = self.shard_of(key, hash).lock();
         let existing = shard.find_live(hash, key, now);
         let old = match (opts.return_old, existing) {
-            (true, Some(slot)) => Some(shard.entry(slot).value().to_vec()),
+            (true, Some(slot)) => Some(plain_value(shard.entry(slot)).into_owned()),
             _ => None,
         };
         let allowed = match opts.condition {
@@ -353,11 +446,11 @@ impl Store {
                     Expiry::Keep => shard.entry(slot).expires_at,
                     e => self.deadline(e, now),
                 };
-                shard.overwrite(slot, value, deadline);
+                shard.overwrite(slot, &stored.bytes, stored.compressed, deadline);
             }
             None => {
                 let deadline = self.deadline(opts.expiry, now);
-                insert_admitted(&mut shard, hash, key, value, deadline, now);
+                insert_admitted(&mut shard, hash, key, &stored, deadline, now);
             }
         }
         if let Some(t) = started {
@@ -382,7 +475,10 @@ impl Store {
         let now = now_ms();
         let mut shard = self.shard_of(key, hash).lock();
         let existing = shard.find_live(hash, key, now);
-        let (change, out) = f(existing.map(|slot| shard.entry(slot).value()))?;
+        let (change, out) = {
+            let current = existing.map(|slot| plain_value(shard.entry(slot)));
+            f(current.as_deref())?
+        };
         match change {
             Change::Keep => {}
             Change::Delete => {
@@ -395,17 +491,19 @@ impl Store {
                 if expiry == Expiry::AfterMs(0) {
                     return Err(StoreError::InvalidTtl("TTL must be positive".into()));
                 }
+                // Under the lock: the value must not change between reading and writing it.
+                let stored = self.encode(&value);
                 match existing {
                     Some(slot) => {
                         let deadline = match expiry {
                             Expiry::Keep => shard.entry(slot).expires_at,
                             e => self.deadline(e, now),
                         };
-                        shard.overwrite(slot, &value, deadline);
+                        shard.overwrite(slot, &stored.bytes, stored.compressed, deadline);
                     }
                     None => {
                         let deadline = self.deadline(expiry, now);
-                        insert_admitted(&mut shard, hash, key, &value, deadline, now);
+                        insert_admitted(&mut shard, hash, key, &stored, deadline, now);
                     }
                 }
             }
@@ -419,7 +517,13 @@ impl Store {
         let hash = key_hash(key);
         let mut shard = self.shard_of(key, hash).lock();
         let slot = shard.find_live(hash, key, now_ms())?;
-        Some(f(shard.entry(slot).value()))
+        let entry = shard.entry(slot);
+        if !entry.is_compressed() {
+            return Some(f(entry.value()));
+        }
+        let z = entry.value().to_vec();
+        drop(shard);
+        Some(f(&compression::decode(&z).unwrap_or_default()))
     }
 
     /// Remove `key`; true if it was present.
@@ -515,7 +619,9 @@ impl Store {
         let mut shard = self.shard_of(key, hash).lock();
         let existing = shard.find_live(hash, key, now);
         let current = match existing {
-            Some(slot) => parse_i64(shard.entry(slot).value()).ok_or(StoreError::NotAnInteger)?,
+            Some(slot) => {
+                parse_i64(&plain_value(shard.entry(slot))).ok_or(StoreError::NotAnInteger)?
+            }
             None => 0,
         };
         let next = current.checked_add(delta).ok_or(StoreError::Overflow)?;
@@ -524,11 +630,11 @@ impl Store {
         match existing {
             Some(slot) => {
                 let keep = shard.entry(slot).expires_at;
-                shard.overwrite(slot, text, keep);
+                shard.overwrite(slot, text, false, keep);
             }
             None => {
                 let deadline = self.deadline(Expiry::Default, now);
-                shard.insert(hash, key, text, deadline);
+                shard.insert(hash, key, text, false, deadline);
             }
         }
         Ok(next)
@@ -632,7 +738,15 @@ impl Store {
                 shard.used_bytes(),
                 shard.capacity_bytes(),
             );
+            let (plain, stored) = shard.value_bytes();
+            total.value_bytes_plain += plain;
+            total.value_bytes_stored += stored;
         }
+        let c = &self.compression_counters;
+        total.compressed_writes = c.compressed.load(Ordering::Relaxed);
+        total.compression_skipped_small = c.skipped_small.load(Ordering::Relaxed);
+        total.compression_skipped_no_savings = c.skipped_no_savings.load(Ordering::Relaxed);
+        total.compression_nanos = c.nanos.load(Ordering::Relaxed);
         total
     }
 
@@ -647,6 +761,7 @@ impl Store {
             out.push(EntryCopy {
                 key: e.key().to_vec(),
                 value: e.value().to_vec(),
+                compressed: e.is_compressed(),
                 ttl_ms: (e.expires_at != 0).then(|| e.expires_at - now),
             })
         });
@@ -655,14 +770,32 @@ impl Store {
     /// Put back an entry from a snapshot: `ttl_ms` is what remains of its life (`None`: no
     /// expiry). Bypasses the admission hook; eviction applies as to any write. Fails only on a
     /// key or value this namespace does not accept (its limits changed since the save).
-    pub fn restore(&self, key: &[u8], value: &[u8], ttl_ms: Option<u64>) -> Result<(), StoreError> {
-        self.check_item(key, value)?;
+    /// `value` is as it was stored: a zstd frame when `compressed` (snapshots and the log keep
+    /// values in their stored form).
+    pub fn restore(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        compressed: bool,
+        ttl_ms: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let plain_len = if compressed {
+            if compression::decode(value).is_none() {
+                return Err(StoreError::InvalidTtl(
+                    "a compressed value does not decode".into(),
+                ));
+            }
+            compression::plain_len(value)
+        } else {
+            value.len() as u64
+        };
+        self.check_item_len(key, plain_len)?;
         let hash = key_hash(key);
         let now = now_ms();
         let deadline = ttl_ms.map_or(0, |ms| now.saturating_add(ms.max(1)));
         self.shard_of(key, hash)
             .lock()
-            .restore(hash, key, value, deadline, now);
+            .restore(hash, key, value, compressed, deadline, now);
         Ok(())
     }
 
@@ -677,8 +810,9 @@ impl Store {
         let now = now_ms();
         let mut out = Vec::new();
         for s in self.shards.iter() {
-            s.0.lock()
-                .for_each_live(now, |e| out.push((e.key().to_vec(), e.value().to_vec())));
+            s.0.lock().for_each_live(now, |e| {
+                out.push((e.key().to_vec(), plain_value(e).into_owned()))
+            });
         }
         out
     }
@@ -690,14 +824,23 @@ fn insert_admitted(
     shard: &mut Shard,
     hash: u64,
     key: &[u8],
-    value: &[u8],
+    value: &Stored<'_>,
     deadline: u64,
     now: u64,
 ) {
     let ttl_ms = if deadline == 0 { 0 } else { deadline - now };
-    let size = Shard::charge_of(key, value).min(u32::MAX as u64) as u32;
+    let size = Shard::charge_of(key, &value.bytes).min(u32::MAX as u64) as u32;
     if shard.admit(AdmitRequest { hash, size, ttl_ms }) {
-        shard.insert(hash, key, value, deadline);
+        shard.insert(hash, key, &value.bytes, value.compressed, deadline);
+    }
+}
+
+/// An entry's value as clients see it: decompressed when stored compressed.
+fn plain_value(entry: &entry::Entry) -> std::borrow::Cow<'_, [u8]> {
+    if entry.is_compressed() {
+        std::borrow::Cow::Owned(compression::decode(entry.value()).unwrap_or_default())
+    } else {
+        std::borrow::Cow::Borrowed(entry.value())
     }
 }
 

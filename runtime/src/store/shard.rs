@@ -35,6 +35,9 @@ pub(crate) struct Shard {
     pending_access: Vec<Slot>,
     victims: Vec<Slot>,
     used_bytes: u64,
+    /// Resident values' lengths as clients see them, and as stored (they differ by compression).
+    logical_bytes: u64,
+    value_bytes: u64,
     capacity_bytes: u64,
     expiry_cursor: usize,
     pub stats: ShardStats,
@@ -60,6 +63,8 @@ impl Shard {
             pending_access: Vec::with_capacity(ACCESS_BATCH),
             victims: Vec::new(),
             used_bytes: 0,
+            logical_bytes: 0,
+            value_bytes: 0,
             capacity_bytes,
             expiry_cursor: 0,
             stats: ShardStats::default(),
@@ -133,6 +138,11 @@ impl Shard {
     pub fn len(&self) -> usize {
         self.table.len()
     }
+    /// (values' plain bytes, values' stored bytes) of resident entries.
+    pub fn value_bytes(&self) -> (u64, u64) {
+        (self.logical_bytes, self.value_bytes)
+    }
+
     pub fn used_bytes(&self) -> u64 {
         self.used_bytes
     }
@@ -194,8 +204,17 @@ impl Shard {
     }
 
     /// Store a new key (the caller checked it is absent), then evict to fit.
-    pub fn insert(&mut self, hash: u64, key: &[u8], value: &[u8], expires_at: u64) {
-        let entry = Entry::new(hash, key, value, expires_at);
+    pub fn insert(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        value: &[u8],
+        compressed: bool,
+        expires_at: u64,
+    ) {
+        let entry = Entry::new(hash, key, value, compressed, expires_at);
+        self.logical_bytes += entry.plain_len();
+        self.value_bytes += value.len() as u64;
         self.used_bytes += entry.charge();
         let slot = if self.free_head != NO_SLOT {
             let slot = self.free_head as usize;
@@ -213,7 +232,7 @@ impl Shard {
         self.stats.changes += 1;
         self.stats.fill_bytes += value.len() as u64;
         if let Some(o) = &self.observer {
-            o.put(key, value, expires_at);
+            o.put(key, value, compressed, expires_at);
         }
         let meta = self.meta(slot);
         self.sample(hash, meta.size as u64, SampledOp::Write);
@@ -223,17 +242,21 @@ impl Shard {
 
     /// Replace the value of a resident key. The policy sees a remove and an insert, because the
     /// entry's size may have changed.
-    pub fn overwrite(&mut self, slot: Slot, value: &[u8], expires_at: u64) {
+    pub fn overwrite(&mut self, slot: Slot, value: &[u8], compressed: bool, expires_at: u64) {
         self.flush_access();
         let old = self.meta(slot);
         self.policy.on_remove(old);
         let entry = &mut self.entries[slot as usize];
         self.used_bytes -= entry.charge();
-        entry.set_value(value);
+        self.logical_bytes -= entry.plain_len();
+        self.value_bytes -= entry.value().len() as u64;
+        entry.set_value(value, compressed);
         entry.expires_at = expires_at;
         self.used_bytes += entry.charge();
+        self.logical_bytes += entry.plain_len();
+        self.value_bytes += value.len() as u64;
         if let Some(o) = &self.observer {
-            o.put(entry.key(), value, expires_at);
+            o.put(entry.key(), value, compressed, expires_at);
         }
         self.stats.sets += 1;
         self.stats.changes += 1;
@@ -290,6 +313,8 @@ impl Shard {
         );
         self.free_head = slot as u64;
         self.used_bytes -= old.charge();
+        self.logical_bytes -= old.plain_len();
+        self.value_bytes -= old.value().len() as u64;
         if why != Removal::Expired {
             if let Some(o) = &self.observer {
                 o.remove(old.key());
@@ -357,6 +382,8 @@ impl Shard {
         self.pending_access.clear();
         self.policy.clear();
         self.used_bytes = 0;
+        self.logical_bytes = 0;
+        self.value_bytes = 0;
         self.expiry_cursor = 0;
         self.stats.changes += 1;
         // Not reported here: the store reports a flush once, with every shard locked.
@@ -388,10 +415,18 @@ impl Shard {
 
     /// Store a key from a snapshot: like a write (it replaces a resident value), but without
     /// asking the admission hook, which already admitted it once.
-    pub fn restore(&mut self, hash: u64, key: &[u8], value: &[u8], expires_at: u64, now: u64) {
+    pub fn restore(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        value: &[u8],
+        compressed: bool,
+        expires_at: u64,
+        now: u64,
+    ) {
         match self.find_live(hash, key, now) {
-            Some(slot) => self.overwrite(slot, value, expires_at),
-            None => self.insert(hash, key, value, expires_at),
+            Some(slot) => self.overwrite(slot, value, compressed, expires_at),
+            None => self.insert(hash, key, value, compressed, expires_at),
         }
     }
 

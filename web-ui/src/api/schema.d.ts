@@ -609,6 +609,11 @@ export interface components {
             /** @description Label in reports and metrics (`[A-Za-z0-9_.-]`, up to 64 characters). */
             name: string;
         };
+        /**
+         * @description The compression algorithm.
+         * @enum {string}
+         */
+        Codec: "zstd";
         /** @description The leading arm against the runner-up. */
         Comparison: {
             /** Format: double */
@@ -628,6 +633,27 @@ export interface components {
             /** @description The arm with the higher hit ratio so far. */
             leader: string;
             runner_up: string;
+        };
+        /** @description `compression = {codec, level, min_bytes, min_savings}` in a namespace's config. */
+        CompressionConfig: {
+            codec?: components["schemas"]["Codec"];
+            /**
+             * Format: int32
+             * @description zstd level, 1 (fastest) to 19; 3 is zstd's own default.
+             */
+            level?: number;
+            /**
+             * Format: int32
+             * @description Values shorter than this are never compressed (small values rarely shrink, and the
+             *     attempt costs CPU on every write).
+             */
+            min_bytes?: number;
+            /**
+             * Format: double
+             * @description The least fraction of its size compression must save for a value to be stored
+             *     compressed (0.1: at least 10 % smaller), so incompressible data stays raw.
+             */
+            min_savings?: number;
         };
         /** @description The new value of a counter. */
         Counter: {
@@ -788,6 +814,7 @@ export interface components {
              *     under it; writes are never refused for lack of room.
              */
             capacity_bytes?: number;
+            compression?: null | components["schemas"]["CompressionConfig"];
             /**
              * Format: int64
              * @description TTL in seconds applied to writes that give none; 0 means keys do not expire by default.

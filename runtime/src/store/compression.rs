@@ -1,0 +1,170 @@
+//! Per-namespace value compression (zstd).
+//!
+//! A value of at least `min_bytes` is compressed **before** the shard lock is taken, and stored
+//! compressed only if that saves at least `min_savings` of its size; otherwise it is stored as
+//! sent. A compressed entry carries a flag (see `entry`), so reading never needs the namespace's
+//! current setting: a zstd frame describes itself, and values written before a setting changed
+//! still read back. Clients, plugins, APPEND/GETRANGE/INCR, the REST API, snapshots and the log's
+//! replay all see or restore the plain value; capacity is charged by the bytes stored.
+//!
+//! Reads copy the compressed bytes out under the lock and decompress after releasing it;
+//! read-modify-write commands (APPEND, SETRANGE, …) decompress and recompress under the lock,
+//! because the value must not change in between.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The compression algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    #[default]
+    Zstd,
+}
+
+/// `compression = {codec, level, min_bytes, min_savings}` in a namespace's config.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompressionConfig {
+    #[serde(default)]
+    pub codec: Codec,
+    /// zstd level, 1 (fastest) to 19; 3 is zstd's own default.
+    #[serde(default = "default_level")]
+    pub level: i32,
+    /// Values shorter than this are never compressed (small values rarely shrink, and the
+    /// attempt costs CPU on every write).
+    #[serde(default = "default_min_bytes")]
+    pub min_bytes: u32,
+    /// The least fraction of its size compression must save for a value to be stored
+    /// compressed (0.1: at least 10 % smaller), so incompressible data stays raw.
+    #[serde(default = "default_min_savings")]
+    pub min_savings: f64,
+}
+
+fn default_level() -> i32 {
+    3
+}
+fn default_min_bytes() -> u32 {
+    256
+}
+fn default_min_savings() -> f64 {
+    0.1
+}
+
+impl Default for CompressionConfig {
+    fn default() -> Self {
+        Self {
+            codec: Codec::Zstd,
+            level: default_level(),
+            min_bytes: default_min_bytes(),
+            min_savings: default_min_savings(),
+        }
+    }
+}
+
+impl CompressionConfig {
+    /// Why this config cannot be used, naming the field.
+    pub fn invalid(&self) -> Option<(&'static str, String)> {
+        if !(1..=19).contains(&self.level) {
+            return Some(("compression.level", "must be from 1 to 19".into()));
+        }
+        if !(0.0..1.0).contains(&self.min_savings) {
+            return Some((
+                "compression.min_savings",
+                "must be a fraction from 0 to below 1 (0.1 = 10 %)".into(),
+            ));
+        }
+        None
+    }
+}
+
+/// Why a value was stored raw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skipped {
+    /// Shorter than `min_bytes`.
+    Small,
+    /// Compressed, but saved less than `min_savings`.
+    NoSavings,
+}
+
+/// The outcome of offering a value to compression.
+#[derive(Debug)]
+pub enum Encoded {
+    Compressed(Vec<u8>),
+    Raw(Skipped),
+}
+
+/// Compress `value` as `config` says.
+pub fn encode(config: &CompressionConfig, value: &[u8]) -> Encoded {
+    if value.len() < config.min_bytes as usize {
+        return Encoded::Raw(Skipped::Small);
+    }
+    let Ok(compressed) = zstd::bulk::compress(value, config.level) else {
+        return Encoded::Raw(Skipped::NoSavings);
+    };
+    let limit = value.len() as f64 * (1.0 - config.min_savings);
+    if (compressed.len() as f64) > limit || compressed.len() >= value.len() {
+        return Encoded::Raw(Skipped::NoSavings);
+    }
+    Encoded::Compressed(compressed)
+}
+
+/// The plain value of a compressed one. `None` only for bytes that are not a zstd frame this
+/// store wrote (a corrupt snapshot entry), which the caller treats as unreadable.
+pub fn decode(stored: &[u8]) -> Option<Vec<u8>> {
+    let size = zstd::zstd_safe::get_frame_content_size(stored).ok()??;
+    zstd::bulk::decompress(stored, usize::try_from(size).ok()?).ok()
+}
+
+/// The plain length of a compressed value, from its frame header (no decompression).
+pub fn plain_len(stored: &[u8]) -> u64 {
+    zstd::zstd_safe::get_frame_content_size(stored)
+        .ok()
+        .flatten()
+        .unwrap_or(stored.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn small_and_incompressible_values_stay_raw() {
+        let c = CompressionConfig::default();
+        assert!(matches!(encode(&c, b"short"), Encoded::Raw(Skipped::Small)));
+        let random: Vec<u8> = (0..4096u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        assert!(matches!(
+            encode(&c, &random),
+            Encoded::Raw(Skipped::NoSavings)
+        ));
+        let json = br#"{"user":"someone","items":[1,2,3],"flag":true}"#.repeat(20);
+        let Encoded::Compressed(z) = encode(&c, &json) else {
+            panic!("repetitive JSON compresses")
+        };
+        assert!(z.len() < json.len() / 4);
+        assert_eq!(plain_len(&z), json.len() as u64);
+        assert_eq!(decode(&z).unwrap(), json);
+        assert!(decode(b"not a frame").is_none());
+    }
+
+    proptest! {
+        /// Whatever the value and setting, what is stored decodes to exactly what was given.
+        #[test]
+        fn round_trip(value in prop::collection::vec(0u8..4, 0..3000), level in 1i32..10,
+                      min_bytes in 0u32..600, min_savings in 0.0f64..0.9) {
+            let c = CompressionConfig { codec: Codec::Zstd, level, min_bytes, min_savings };
+            match encode(&c, &value) {
+                Encoded::Compressed(z) => {
+                    prop_assert!(value.len() >= min_bytes as usize);
+                    prop_assert!((z.len() as f64) <= value.len() as f64 * (1.0 - min_savings));
+                    prop_assert_eq!(decode(&z).unwrap(), value);
+                }
+                Encoded::Raw(Skipped::Small) => prop_assert!(value.len() < min_bytes as usize),
+                Encoded::Raw(Skipped::NoSavings) => {}
+            }
+        }
+    }
+}
