@@ -21,7 +21,15 @@ const FALLBACK: BuiltinPolicy = BuiltinPolicy::Lru;
 /// One host per process: the wasm engine and its epoch ticker are started once.
 fn host() -> &'static PluginHost {
     static HOST: OnceLock<PluginHost> = OnceLock::new();
-    HOST.get_or_init(|| PluginHost::new(PluginLimits::default()))
+    // Offline replay: a call's deadline only guards against a plugin that never returns. The
+    // server's 50 ms would make results depend on how busy the machine is (a call preempted on a
+    // loaded box misses it, and the fallback serves the rest), and a simulation must not.
+    HOST.get_or_init(|| {
+        PluginHost::new(PluginLimits {
+            call_deadline: std::time::Duration::from_secs(10),
+            ..PluginLimits::default()
+        })
+    })
 }
 
 /// A policy from a `.wasm` file, named after the file.

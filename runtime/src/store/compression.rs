@@ -133,8 +133,14 @@ mod tests {
     fn small_and_incompressible_values_stay_raw() {
         let c = CompressionConfig::default();
         assert!(matches!(encode(&c, b"short"), Encoded::Raw(Skipped::Small)));
-        let random: Vec<u8> = (0..4096u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let random: Vec<u8> = (0..4096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 32) as u8
+            })
             .collect();
         assert!(matches!(
             encode(&c, &random),
