@@ -99,7 +99,7 @@ pub fn encode(config: &CompressionConfig, value: &[u8]) -> Encoded {
     if value.len() < config.min_bytes as usize {
         return Encoded::Raw(Skipped::Small);
     }
-    let Ok(compressed) = zstd::bulk::compress(value, config.level) else {
+    let Some(compressed) = with_compressor(config.level, |c| c.compress(value).ok()) else {
         return Encoded::Raw(Skipped::NoSavings);
     };
     let limit = value.len() as f64 * (1.0 - config.min_savings);
@@ -112,8 +112,38 @@ pub fn encode(config: &CompressionConfig, value: &[u8]) -> Encoded {
 /// The plain value of a compressed one. `None` only for bytes that are not a zstd frame this
 /// store wrote (a corrupt snapshot entry), which the caller treats as unreadable.
 pub fn decode(stored: &[u8]) -> Option<Vec<u8>> {
-    let size = zstd::zstd_safe::get_frame_content_size(stored).ok()??;
-    zstd::bulk::decompress(stored, usize::try_from(size).ok()?).ok()
+    let size = usize::try_from(zstd::zstd_safe::get_frame_content_size(stored).ok()??).ok()?;
+    DECOMPRESSOR.with(|d| {
+        let mut d = d.borrow_mut();
+        let d = match &mut *d {
+            Some(d) => d,
+            slot => slot.insert(zstd::bulk::Decompressor::new().ok()?),
+        };
+        d.decompress(stored, size).ok()
+    })
+}
+
+// zstd contexts are large (hundreds of KiB for a compressor) and costly to set up; one per
+// thread, reused, makes a small value's compression cost microseconds instead of an allocation
+// of its context every time.
+thread_local! {
+    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn with_compressor<R>(
+    level: i32,
+    f: impl FnOnce(&mut zstd::bulk::Compressor<'static>) -> Option<R>,
+) -> Option<R> {
+    COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.as_ref().is_none_or(|(l, _)| *l != level) {
+            *c = Some((level, zstd::bulk::Compressor::new(level).ok()?));
+        }
+        f(&mut c.as_mut()?.1)
+    })
 }
 
 /// The plain length of a compressed value, from its frame header (no decompression).
