@@ -324,10 +324,10 @@ impl Persistence {
             self.config.keys().cloned(),
             generation,
         );
-        if outcome.is_ok() {
-            if let Err(e) = append_log::remove_before(dir, generation) {
-                tracing::warn!(error = %e, "an old log file could not be deleted; it is replayed harmlessly at the next start");
-            }
+        if outcome.is_ok()
+            && let Err(e) = append_log::remove_before(dir, generation)
+        {
+            tracing::warn!(error = %e, "an old log file could not be deleted; the next snapshot tries again");
         }
         match &outcome {
             Ok(summary) => {
@@ -502,15 +502,16 @@ pub async fn wait_for_log_after_writes(
     let data_write =
         !request.method().is_safe() && path.starts_with("/v1/") && !is_admin_path(path);
     let response = next.run(request).await;
-    if data_write && response.status().is_success() {
-        if let Err(e) = log.wait_durable(log.appended()).await {
-            return crate::rest::error::ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "not_durable",
-                format!("the write is live but could not be written to disk: {e}"),
-            )
-            .into_response();
-        }
+    if data_write
+        && response.status().is_success()
+        && let Err(e) = log.wait_durable(log.appended()).await
+    {
+        return crate::rest::error::ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "not_durable",
+            format!("the write is live but could not be written to disk: {e}"),
+        )
+        .into_response();
     }
     response
 }

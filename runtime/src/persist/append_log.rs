@@ -785,7 +785,9 @@ mod tests {
         fresh
     }
 
-    fn contents(all: &Namespaces) -> Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)> {
+    type Contents = Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>;
+
+    fn contents(all: &Namespaces) -> Contents {
         all.list()
             .iter()
             .map(|ns| {

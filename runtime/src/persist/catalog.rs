@@ -153,6 +153,19 @@ impl Catalog {
     }
 }
 
+/// The key id the file at `path` is sealed with, 0 when it is not sealed; `None` when it
+/// cannot be read.
+fn stored_key_id(path: &Path) -> Option<u16> {
+    let mut head = [0u8; 12];
+    let mut file = std::fs::File::open(path).ok()?;
+    let got = file.read(&mut head).ok()?;
+    if got == head.len() && &head[..8] == sealed::MAGIC {
+        Some(u16::from_le_bytes([head[10], head[11]]))
+    } else {
+        Some(0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,18 +204,5 @@ mod tests {
                 && err.to_string().contains("not a valid catalog"),
             "{err}"
         );
-    }
-}
-
-/// The key id the file at `path` is sealed with, 0 when it is not sealed; `None` when it
-/// cannot be read.
-fn stored_key_id(path: &Path) -> Option<u16> {
-    let mut head = [0u8; 12];
-    let mut file = std::fs::File::open(path).ok()?;
-    let got = file.read(&mut head).ok()?;
-    if got == head.len() && &head[..8] == sealed::MAGIC {
-        Some(u16::from_le_bytes([head[10], head[11]]))
-    } else {
-        Some(0)
     }
 }

@@ -281,10 +281,10 @@ impl Shard {
 
     pub fn set_expiry(&mut self, slot: Slot, expires_at: u64) {
         let entry = &mut self.entries[slot as usize];
-        if let Some(o) = &self.observer {
-            if entry.expires_at != expires_at {
-                o.set_expiry(entry.key(), expires_at);
-            }
+        if let Some(o) = &self.observer
+            && entry.expires_at != expires_at
+        {
+            o.set_expiry(entry.key(), expires_at);
         }
         entry.expires_at = expires_at;
         self.stats.changes += 1;
@@ -315,10 +315,10 @@ impl Shard {
         self.used_bytes -= old.charge();
         self.logical_bytes -= old.plain_len();
         self.value_bytes -= old.value().len() as u64;
-        if why != Removal::Expired {
-            if let Some(o) = &self.observer {
-                o.remove(old.key());
-            }
+        if why != Removal::Expired
+            && let Some(o) = &self.observer
+        {
+            o.remove(old.key());
         }
         self.stats.changes += 1;
         match why {
