@@ -515,3 +515,25 @@ pub async fn wait_for_log_after_writes(
     }
     response
 }
+
+/// Start again the experiments and shadow evaluations the catalog records (their counters start
+/// from zero). One that no longer fits its namespace is skipped with a warning, not fatal.
+pub fn restore_experiments(namespaces: &Namespaces, catalog: Option<&LoadedCatalog>) {
+    let Some(c) = catalog else { return };
+    for e in &c.catalog.experiments {
+        match larder_runtime::experiment::start(namespaces, &e.namespace, e.spec.clone()) {
+            Ok(_) => tracing::info!(namespace = %e.namespace, "experiment restarted"),
+            Err(err) => {
+                tracing::warn!(namespace = %e.namespace, error = %err, "a saved experiment was not restarted")
+            }
+        }
+    }
+    for s in &c.catalog.shadows {
+        match larder_runtime::experiment::start_shadow(namespaces, &s.namespace, s.spec.clone()) {
+            Ok(_) => tracing::info!(namespace = %s.namespace, "shadow evaluation restarted"),
+            Err(err) => {
+                tracing::warn!(namespace = %s.namespace, error = %err, "a saved shadow evaluation was not restarted")
+            }
+        }
+    }
+}

@@ -149,6 +149,10 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
             .context("invalid [alerts] config")?,
     );
     persistence::restore_alert_rules(&alerts, loaded.as_ref().and_then(|l| l.catalog.as_ref()));
+    persistence::restore_experiments(
+        &state.namespaces,
+        loaded.as_ref().and_then(|l| l.catalog.as_ref()),
+    );
     let mut app = rest::router(state.clone(), config.max_body_bytes)
         .merge(rest::alerts::router(
             Arc::clone(&alerts),

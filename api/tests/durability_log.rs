@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use node_support::{Node, command, http, redis, sigterm_and_wait, start, value_of};
 use redis::Commands;
+use serde_json::json;
 
 const ALWAYS: &[&str] = &["--appendonly", "true", "--appendfsync", "always"];
 
@@ -367,4 +368,74 @@ fn encrypted_at_rest_no_known_value_is_readable_and_wrong_keys_or_flipped_bytes_
     std::fs::write(&snapshot, &bytes).unwrap();
     let stderr = refused(&data, &["--encryption-key", KEY_B]);
     assert!(stderr.contains("data.lsnap"), "{stderr}");
+}
+
+#[test]
+fn a_running_experiment_and_shadow_evaluation_are_restarted_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = start(dir.path(), &[]);
+    let ns =
+        json!({"capacity_bytes": 200_000, "max_item_size": 1024, "shards": 8, "eviction": "fifo"});
+    let (status, _) = http(
+        reqwest::Method::PUT,
+        &format!("{}/v1/namespaces/lab", node.http),
+        Some(ns),
+    );
+    assert!((200..300).contains(&status), "{status}");
+    let spec =
+        json!({"arms": [{"name": "lru", "eviction": "lru"}, {"name": "s3", "eviction": "s3fifo"}]});
+    let (status, body) = http(
+        reqwest::Method::PUT,
+        &format!("{}/v1/namespaces/lab/experiment", node.http),
+        Some(spec),
+    );
+    assert_eq!(status, 200, "{body}");
+    let shadow = json!({"candidates": [{"name": "w", "eviction": "wtinylfu"}], "sample_rate": 0.5});
+    let (status, body) = http(
+        reqwest::Method::PUT,
+        &format!("{}/v1/namespaces/lab/shadow", node.http),
+        Some(shadow),
+    );
+    assert_eq!(status, 200, "{body}");
+    // A crash, not a graceful stop: the catalog was written when each was started.
+    kill_9(&mut node);
+
+    let node = start(dir.path(), &[]);
+    let (status, body) = http(
+        reqwest::Method::GET,
+        &format!("{}/v1/namespaces/lab/experiment", node.http),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let arms: Vec<&str> = body["arms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(arms, ["lru", "s3"]);
+    assert_eq!(body["arms"][0]["shards"], json!([0, 1, 2, 3]));
+    let (status, body) = http(
+        reqwest::Method::GET,
+        &format!("{}/v1/namespaces/lab/shadow", node.http),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.to_string().contains("\"w\""), "{body}");
+    // Stopped ones stay stopped.
+    let (status, _) = http(
+        reqwest::Method::DELETE,
+        &format!("{}/v1/namespaces/lab/experiment", node.http),
+        None,
+    );
+    assert_eq!(status, 200);
+    let mut node = node;
+    kill_9(&mut node);
+    let node = start(dir.path(), &[]);
+    let (status, _) = http(
+        reqwest::Method::GET,
+        &format!("{}/v1/namespaces/lab/experiment", node.http),
+        None,
+    );
+    assert_eq!(status, 404);
 }

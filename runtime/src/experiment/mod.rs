@@ -60,6 +60,16 @@ impl Lab {
     pub fn has_shadow(&self) -> bool {
         self.shadow.lock().is_some()
     }
+
+    /// What the running experiment was started with (for the catalog).
+    pub fn experiment_spec(&self) -> Option<ExperimentSpec> {
+        self.experiment().map(|e| e.spec())
+    }
+
+    /// What the running shadow evaluation was started with (for the catalog).
+    pub fn shadow_spec(&self) -> Option<ShadowSpec> {
+        self.shadow.lock().as_ref().map(|s| s.spec().clone())
+    }
 }
 
 /// Why an experiment or shadow request was refused.

@@ -28,6 +28,15 @@ pub struct Experiment {
     arms: Vec<RunningArm>,
 }
 
+impl Experiment {
+    /// The spec this experiment was started with.
+    pub fn spec(&self) -> ExperimentSpec {
+        ExperimentSpec {
+            arms: self.arms.iter().map(|a| a.spec.clone()).collect(),
+        }
+    }
+}
+
 struct RunningArm {
     spec: ArmSpec,
     shards: Vec<usize>,

@@ -179,6 +179,12 @@ pub struct Shadow {
     baseline_misses: u64,
 }
 
+impl Shadow {
+    pub(crate) fn spec(&self) -> &ShadowSpec {
+        &self.spec
+    }
+}
+
 impl Drop for Shadow {
     fn drop(&mut self) {
         // Only signal: the drainer may itself hold the last reference to the namespace.

@@ -18,6 +18,7 @@ use super::crypto::KeyRing;
 use super::sealed;
 use super::{CATALOG_FILE, PLUGINS_DIR, PersistError, unix_now_ms};
 use crate::alert::AlertRule;
+use crate::experiment::{ExperimentSpec, ShadowSpec};
 use crate::namespace::{NamespaceConfig, Namespaces};
 use crate::plugin::version_id;
 
@@ -33,6 +34,26 @@ pub struct Catalog {
     pub plugins: Vec<CatalogPlugin>,
     #[serde(default)]
     pub alert_rules: Vec<AlertRule>,
+    /// Running experiments, by namespace: restarted (from zero) at start.
+    #[serde(default)]
+    pub experiments: Vec<CatalogExperiment>,
+    /// Running shadow evaluations, by namespace: restarted (from zero) at start.
+    #[serde(default)]
+    pub shadows: Vec<CatalogShadow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogExperiment {
+    pub namespace: String,
+    pub spec: ExperimentSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogShadow {
+    pub namespace: String,
+    pub spec: ShadowSpec,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,12 +102,31 @@ impl Catalog {
                 description: v.description.clone(),
             })
             .collect();
+        let mut experiments = Vec::new();
+        let mut shadows = Vec::new();
+        for ns in namespaces.list() {
+            let lab = ns.store().lab();
+            if let Some(spec) = lab.experiment_spec() {
+                experiments.push(CatalogExperiment {
+                    namespace: ns.name().to_string(),
+                    spec,
+                });
+            }
+            if let Some(spec) = lab.shadow_spec() {
+                shadows.push(CatalogShadow {
+                    namespace: ns.name().to_string(),
+                    spec,
+                });
+            }
+        }
         Self {
             format: FORMAT,
             saved_at_unix_ms: unix_now_ms(),
             namespaces: list,
             plugins,
             alert_rules,
+            experiments,
+            shadows,
         }
     }
 
