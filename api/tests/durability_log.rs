@@ -145,6 +145,28 @@ fn always_kill_9_right_after_the_last_acknowledged_write_loses_nothing() {
         info.contains("aof_enabled:1") && info.contains("aof_fsync:always"),
         "{info}"
     );
+    let (status, node_info) = http(
+        reqwest::Method::GET,
+        &format!("{}/v1/node", node.http),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        node_info["persistence"]["append_log"], "always",
+        "{node_info}"
+    );
+    assert_eq!(
+        node_info["persistence"]["append_log_ok"], true,
+        "{node_info}"
+    );
+    assert!(
+        node_info["persistence"]["encryption_key_id"].is_null(),
+        "{node_info}"
+    );
+    assert!(
+        node_info["cpu_seconds"].as_f64().unwrap() > 0.0,
+        "{node_info}"
+    );
 }
 
 #[test]
@@ -333,6 +355,15 @@ fn encrypted_at_rest_no_known_value_is_readable_and_wrong_keys_or_flipped_bytes_
     assert_eq!(size, 1000);
     let got: String = con.get("s999").unwrap();
     assert_eq!(got, secret(999));
+    let (_, node_info) = http(
+        reqwest::Method::GET,
+        &format!("{}/v1/node", node.http),
+        None,
+    );
+    assert_eq!(
+        node_info["persistence"]["encryption_key_id"], 1,
+        "{node_info}"
+    );
     sigterm_and_wait(&mut node);
 
     // No key, a key of another id, the same id with other bytes: refused, naming the file.

@@ -35,6 +35,33 @@ test('overview shows health and live numbers from the node', async ({ page, base
   expect(problems).toEqual([]);
 });
 
+test('overview shows ops per CPU-second, bytes saved by compression and how data is kept', async ({
+  page,
+  baseURL,
+  request,
+}) => {
+  const problems = watch(page, baseURL!);
+  const name = `e2e-zstd-${Date.now()}`;
+  const created = await request.post('/v1/namespaces', {
+    data: { name, config: { compression: { codec: 'zstd', level: 3, min_bytes: 128, min_savings: 0.1 } } },
+  });
+  expect(created.status()).toBe(201);
+  await page.goto('/');
+  // The end-to-end node runs with --no-persist.
+  await expect(page.getByTestId('card-persistence')).toContainText('memory only');
+  // 64 KiB of repetitive JSON compresses to a small fraction: the saving is tens of KiB.
+  const doc = JSON.stringify(Array.from({ length: 1500 }, (_, i) => ({ id: i % 7, tag: 'dashboard' })));
+  expect((await request.put(`/v1/namespaces/${name}/keys/doc`, { data: doc })).ok()).toBe(true);
+  expect(await (await request.get(`/v1/namespaces/${name}/keys/doc`)).text()).toBe(doc);
+  await expect(page.getByTestId('card-compression-saved')).toContainText('KiB');
+  for (let i = 0; i < 50; i++) {
+    expect((await request.get(`/v1/namespaces/${name}/keys/doc`)).ok()).toBe(true);
+  }
+  await expect(page.getByTestId('card-ops-per-cpu')).toHaveText(/Ops per CPU-second\s*[\d,]+/);
+  expect((await request.delete(`/v1/namespaces/${name}`)).ok()).toBe(true);
+  expect(problems).toEqual([]);
+});
+
 test('create a namespace, then edit its capacity and TTL', async ({ page, baseURL, request }) => {
   const problems = watch(page, baseURL!);
   const name = `e2e-${Date.now()}`;

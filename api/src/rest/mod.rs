@@ -103,6 +103,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             post(namespaces::flush_namespace.layer(timed("flush_namespace"))),
         )
         .route("/healthz", get(observability::healthz))
+        .route("/v1/node", get(observability::node))
         .route("/metrics", get(observability::metrics))
         .route("/openapi.json", get(openapi::openapi_json))
         .merge(experiments::routes())

@@ -43,6 +43,10 @@ pub struct NamespaceStats {
     pub expirations: u64,
     /// Times the policy offered no victim while over capacity.
     pub policy_shortfalls: u64,
+    /// Resident values' bytes as clients see them, and as stored: the difference is what
+    /// compression saves.
+    pub value_bytes_logical: u64,
+    pub value_bytes_stored: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -78,6 +82,8 @@ fn info(ns: &Namespace) -> NamespaceInfo {
             evictions: s.evictions,
             expirations: s.expirations,
             policy_shortfalls: s.policy_shortfalls,
+            value_bytes_logical: s.value_bytes_plain,
+            value_bytes_stored: s.value_bytes_stored,
         },
     }
 }

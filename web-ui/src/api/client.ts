@@ -12,6 +12,7 @@ export type Alert = Schemas['Alert'];
 export type AlertRule = Schemas['AlertRule'];
 export type AlertRuleList = Schemas['AlertRuleList'];
 export type NamespaceList = Schemas['NamespaceList'];
+export type NodeInfo = Schemas['NodeInfo'];
 export type PluginDetails = Schemas['PluginDetails'];
 export type PluginList = Schemas['PluginList'];
 export type UploadedPlugin = Schemas['UploadedPlugin'];
@@ -65,6 +66,7 @@ const nsPath = (ns: string) => `/v1/namespaces/${encodeURIComponent(ns)}`;
 export const api = {
   health: async (): Promise<boolean> => (await fetch('/healthz')).ok,
   namespaces: () => call<NamespaceList>('GET', '/v1/namespaces'),
+  node: () => call<NodeInfo>('GET', '/v1/node'),
   createNamespace: (req: CreateNamespace) => call<NamespaceInfo>('POST', '/v1/namespaces', req),
   updateNamespace: (name: string, config: NamespaceConfig) =>
     call<NamespaceInfo>('PUT', `/v1/namespaces/${encodeURIComponent(name)}`, config),

@@ -340,6 +340,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/node": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["node"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/plugins": {
         parameters: {
             query?: never;
@@ -903,6 +919,25 @@ export interface components {
             policy_shortfalls: number;
             /** Format: int64 */
             sets: number;
+            /**
+             * Format: int64
+             * @description Resident values' bytes as clients see them, and as stored: the difference is what
+             *     compression saves.
+             */
+            value_bytes_logical: number;
+            /** Format: int64 */
+            value_bytes_stored: number;
+        };
+        /** @description The node as a whole: what it has spent and how it keeps its data (the dashboard's overview). */
+        NodeInfo: {
+            /**
+             * Format: double
+             * @description CPU time the process has used since it started (user + system), in seconds. Divided into
+             *     the change in operations over an interval, it gives operations per CPU-second.
+             */
+            cpu_seconds: number;
+            persistence?: null | components["schemas"]["PersistenceInfo"];
+            version: string;
         };
         /** @description What one notifier has done since the server started. */
         NotifierStatus: {
@@ -956,6 +991,33 @@ export interface components {
              * @example http://127.0.0.1:9000/items/{key}
              */
             url: string;
+        };
+        PersistenceInfo: {
+            /** @description The append-only log's fsync policy (`always`, `everysec`, `no`); absent when it is off. */
+            append_log?: string | null;
+            /** @description Whether the log's last write succeeded (absent when the log is off). */
+            append_log_ok?: boolean | null;
+            /**
+             * Format: int64
+             * @description Changes to the keys since that snapshot.
+             */
+            changes_since_last_save: number;
+            /**
+             * Format: int32
+             * @description The key id files are encrypted with; absent when encryption at rest is off.
+             */
+            encryption_key_id?: number | null;
+            last_save_ok: boolean;
+            /**
+             * Format: int64
+             * @description Unix seconds of the last successful snapshot (the start time before the first).
+             */
+            last_save_unix_secs: number;
+            /**
+             * Format: int64
+             * @description Seconds between snapshots when something changed; 0: only SAVE, BGSAVE and shutdown.
+             */
+            snapshot_every_secs: number;
         };
         /** @description A version, where it is used, and its per-hook metrics. */
         PluginDetails: components["schemas"]["PluginInfo"] & {
@@ -2396,6 +2458,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    node: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description CPU used and persistence state of this node */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeInfo"];
                 };
             };
         };

@@ -1,7 +1,7 @@
 // Overview: health, throughput, hit ratio and memory across all namespaces, with live charts
-// fed by polling /v1/namespaces once a second.
+// fed by polling /v1/namespaces once a second; CPU and persistence from /v1/node.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api } from '../api/client';
+import { api, type NodeInfo } from '../api/client';
 import { Chart } from '../Chart';
 import { bytes, percent } from '../lib/format';
 import { rates, sum, type Rates, type Snapshot } from '../lib/rates';
@@ -19,14 +19,31 @@ export function Overview() {
   const [totals, setTotals] = useState<Snapshot | null>(null);
   const [points, setPoints] = useState<Point[]>([]);
   const [error, setError] = useState<string | null>(null);
+  const [node, setNode] = useState<NodeInfo | null>(null);
+  const [opsPerCpuSec, setOpsPerCpuSec] = useState<number | null>(null);
+  const [saved, setSaved] = useState<number | null>(null);
   const last = useRef<Snapshot | null>(null);
+  const lastCpu = useRef<{ ops: number; cpu: number } | null>(null);
 
   useEffect(() => {
     let alive = true;
     const poll = async () => {
       try {
-        const [ok, list] = await Promise.all([api.health(), api.namespaces()]);
+        const [ok, list, info] = await Promise.all([api.health(), api.namespaces(), api.node()]);
         if (!alive) return;
+        setNode(info);
+        const ops = list.namespaces.reduce((n, ns) => n + ns.stats.hits + ns.stats.misses + ns.stats.sets, 0);
+        const before = lastCpu.current;
+        lastCpu.current = { ops, cpu: info.cpu_seconds };
+        if (before && info.cpu_seconds > before.cpu && ops > before.ops) {
+          setOpsPerCpuSec((ops - before.ops) / (info.cpu_seconds - before.cpu));
+        }
+        setSaved(
+          list.namespaces.reduce(
+            (n, ns) => n + Math.max(ns.stats.value_bytes_logical - ns.stats.value_bytes_stored, 0),
+            0,
+          ),
+        );
         setHealthy(ok);
         setError(null);
         setCount(list.namespaces.length);
@@ -71,6 +88,13 @@ export function Overview() {
           id="hit-ratio-total"
         />
         <Card label="Memory" value={t ? `${bytes(t.bytes)} / ${bytes(t.capacity_bytes)}` : '–'} id="memory" />
+        <Card
+          label="Ops per CPU-second"
+          value={opsPerCpuSec === null ? '–' : Math.round(opsPerCpuSec).toLocaleString('en')}
+          id="ops-per-cpu"
+        />
+        <Card label="Saved by compression" value={saved === null ? '–' : bytes(saved)} id="compression-saved" />
+        <Card label="Persistence" value={node ? persistence(node) : '…'} id="persistence" />
       </div>
       <div class="charts">
         <Chart
@@ -99,6 +123,18 @@ export function Overview() {
       </div>
     </section>
   );
+}
+
+/** One line on how the node keeps its data. */
+function persistence(node: NodeInfo): string {
+  const p = node.persistence;
+  if (!p) return 'memory only';
+  const parts = [];
+  const ago = Math.max(0, Math.round(Date.now() / 1000 - p.last_save_unix_secs));
+  parts.push(p.last_save_ok ? `snapshot ${ago} s ago` : 'last snapshot failed');
+  if (p.append_log) parts.push(`log ${p.append_log}${p.append_log_ok === false ? ' (failing)' : ''}`);
+  if (p.encryption_key_id != null) parts.push(`encrypted (key ${p.encryption_key_id})`);
+  return parts.join(' · ');
 }
 
 function Card({ label, value, id }: { label: string; value: string; id: string }) {
