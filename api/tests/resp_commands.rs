@@ -716,7 +716,23 @@ async fn info_sections() {
     assert_eq!(field("keyspace_hits"), "1");
     assert_eq!(field("keyspace_misses"), "1");
     assert!(field("used_memory").parse::<u64>().unwrap() > 0);
-    assert!(field("db0").starts_with("keys=2,"), "{}", field("db0"));
+    assert!(
+        field("db0").starts_with("keys=2,expires=0,"),
+        "{}",
+        field("db0")
+    );
+    let () = query(&mut con, &["SET", "c", "3", "EX", "100"])
+        .await
+        .unwrap();
+    let _: bool = query(&mut con, &["EXPIRE", "a", "100"]).await.unwrap();
+    let _: bool = query(&mut con, &["PERSIST", "a"]).await.unwrap();
+    let _: bool = query(&mut con, &["EXPIRE", "b", "100"]).await.unwrap();
+    let _: i64 = query(&mut con, &["DEL", "b"]).await.unwrap();
+    let keyspace: String = query(&mut con, &["INFO", "keyspace"]).await.unwrap();
+    assert!(
+        keyspace.contains("db0:keys=2,expires=1,"),
+        "SET EX counts, PERSIST and DEL uncount: {keyspace}"
+    );
     assert!(field("total_connections_received").parse::<u64>().unwrap() >= 1);
 
     let only: String = query(&mut con, &["INFO", "keyspace"]).await.unwrap();

@@ -52,6 +52,8 @@ pub struct StoreStats {
     pub evictions: u64,
     pub expirations: u64,
     pub policy_shortfalls: u64,
+    /// Resident keys that have an expiry.
+    pub keys_with_ttl: u64,
     /// Resident values' bytes as clients see them, and as stored (less when compressed).
     pub value_bytes_plain: u64,
     pub value_bytes_stored: u64,

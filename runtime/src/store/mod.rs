@@ -741,6 +741,7 @@ impl Store {
             let (plain, stored) = shard.value_bytes();
             total.value_bytes_plain += plain;
             total.value_bytes_stored += stored;
+            total.keys_with_ttl += shard.keys_with_ttl();
         }
         let c = &self.compression_counters;
         total.compressed_writes = c.compressed.load(Ordering::Relaxed);

@@ -38,6 +38,8 @@ pub(crate) struct Shard {
     /// Resident values' lengths as clients see them, and as stored (they differ by compression).
     logical_bytes: u64,
     value_bytes: u64,
+    /// Resident entries that have a deadline (INFO keyspace's `expires`).
+    with_ttl: u64,
     capacity_bytes: u64,
     expiry_cursor: usize,
     pub stats: ShardStats,
@@ -65,6 +67,7 @@ impl Shard {
             used_bytes: 0,
             logical_bytes: 0,
             value_bytes: 0,
+            with_ttl: 0,
             capacity_bytes,
             expiry_cursor: 0,
             stats: ShardStats::default(),
@@ -138,6 +141,11 @@ impl Shard {
     pub fn len(&self) -> usize {
         self.table.len()
     }
+    /// Resident entries with a deadline (some may have passed it and await removal).
+    pub fn keys_with_ttl(&self) -> u64 {
+        self.with_ttl
+    }
+
     /// (values' plain bytes, values' stored bytes) of resident entries.
     pub fn value_bytes(&self) -> (u64, u64) {
         (self.logical_bytes, self.value_bytes)
@@ -215,6 +223,7 @@ impl Shard {
         let entry = Entry::new(hash, key, value, compressed, expires_at);
         self.logical_bytes += entry.plain_len();
         self.value_bytes += value.len() as u64;
+        self.with_ttl += u64::from(expires_at != 0);
         self.used_bytes += entry.charge();
         let slot = if self.free_head != NO_SLOT {
             let slot = self.free_head as usize;
@@ -250,6 +259,8 @@ impl Shard {
         self.used_bytes -= entry.charge();
         self.logical_bytes -= entry.plain_len();
         self.value_bytes -= entry.value().len() as u64;
+        self.with_ttl -= u64::from(entry.expires_at != 0);
+        self.with_ttl += u64::from(expires_at != 0);
         entry.set_value(value, compressed);
         entry.expires_at = expires_at;
         self.used_bytes += entry.charge();
@@ -286,6 +297,8 @@ impl Shard {
         {
             o.set_expiry(entry.key(), expires_at);
         }
+        self.with_ttl -= u64::from(entry.expires_at != 0);
+        self.with_ttl += u64::from(expires_at != 0);
         entry.expires_at = expires_at;
         self.stats.changes += 1;
     }
@@ -315,6 +328,7 @@ impl Shard {
         self.used_bytes -= old.charge();
         self.logical_bytes -= old.plain_len();
         self.value_bytes -= old.value().len() as u64;
+        self.with_ttl -= u64::from(old.expires_at != 0);
         if why != Removal::Expired
             && let Some(o) = &self.observer
         {
@@ -384,6 +398,7 @@ impl Shard {
         self.used_bytes = 0;
         self.logical_bytes = 0;
         self.value_bytes = 0;
+        self.with_ttl = 0;
         self.expiry_cursor = 0;
         self.stats.changes += 1;
         // Not reported here: the store reports a flush once, with every shard locked.

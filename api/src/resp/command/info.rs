@@ -227,8 +227,8 @@ fn keyspace(out: &mut String, ctx: &ServerContext) {
         };
         let _ = write!(
             out,
-            "{label}:keys={},bytes={},capacity={}\r\n",
-            s.keys, s.bytes, s.capacity_bytes
+            "{label}:keys={},expires={},avg_ttl=0,bytes={},capacity={}\r\n",
+            s.keys, s.keys_with_ttl, s.bytes, s.capacity_bytes
         );
     }
 }
