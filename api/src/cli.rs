@@ -168,10 +168,16 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Openapi) => print_openapi(),
         Some(Command::Sim(args)) => crate::cli_sim::run(args),
         Some(Command::Plugin(args)) => crate::cli_plugin::run(args),
-        Some(Command::Keygen { id }) => {
-            println!("{}", KeyRing::generate_text(id));
-            ExitCode::SUCCESS
-        }
+        Some(Command::Keygen { id }) => match KeyRing::generate_text(id) {
+            Ok(key) => {
+                println!("{key}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("larder: cannot make a key: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

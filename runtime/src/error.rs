@@ -20,6 +20,10 @@ pub enum StoreError {
     NotFinite,
     #[error("invalid TTL: {0}")]
     InvalidTtl(String),
+    /// A value restored in stored form (from a snapshot or the log) is flagged compressed but is
+    /// not a zstd frame.
+    #[error("a stored compressed value is not a zstd frame")]
+    CorruptValue,
 }
 
 impl StoreError {
@@ -34,6 +38,7 @@ impl StoreError {
             Self::NotAFloat => "not_a_float",
             Self::NotFinite => "not_finite",
             Self::InvalidTtl(_) => "invalid_ttl",
+            Self::CorruptValue => "corrupt_value",
         }
     }
 }

@@ -78,6 +78,8 @@ impl From<StoreError> for ApiError {
             | StoreError::Overflow
             | StoreError::NotAFloat
             | StoreError::NotFinite => StatusCode::CONFLICT,
+            // Only restores produce it; no request does.
+            StoreError::CorruptValue => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, err.code(), err.to_string())
     }

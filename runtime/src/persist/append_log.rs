@@ -369,6 +369,8 @@ struct Writer {
     generation: u64,
     path: PathBuf,
     last_sync: Instant,
+    /// Frames were written since the last sync.
+    unsynced: bool,
 }
 
 /// The running log; see the module docs. Cheap to share: observers hold an `Arc`.
@@ -425,6 +427,7 @@ impl AppendLog {
                 generation,
                 path,
                 last_sync: Instant::now(),
+                unsynced: false,
             }),
             durable,
             last_error: Mutex::new(None),
@@ -515,22 +518,14 @@ impl AppendLog {
         loop {
             {
                 let mut pending = self.pending.lock();
-                let empty = |p: &Pending| p.chunks.len() == 1 && p.chunks[0].is_empty();
-                if empty(&pending) && !self.stop.load(Ordering::Acquire) {
-                    match self.fsync {
-                        Fsync::Always => {
-                            // Woken by the next append; the timeout only bounds a missed wake-up.
-                            self.wake.wait_for(&mut pending, Duration::from_secs(1));
-                        }
-                        Fsync::Everysec | Fsync::No => {
-                            self.wake.wait_for(&mut pending, Duration::from_secs(1));
-                        }
-                    }
-                } else if self.fsync != Fsync::Always
-                    && pending.chunks.len() == 1
-                    && !self.stop.load(Ordering::Acquire)
-                {
-                    // Something to write but no chunk full: gather for up to a second.
+                // `always` writes as soon as anything is pending (an append wakes it; the timeout
+                // only bounds a missed wake-up); the others gather for up to a second unless a
+                // chunk fills.
+                let wait = match self.fsync {
+                    Fsync::Always => pending.chunks.len() == 1 && pending.chunks[0].is_empty(),
+                    Fsync::Everysec | Fsync::No => pending.chunks.len() == 1,
+                };
+                if wait && !self.stop.load(Ordering::Acquire) {
                     self.wake.wait_for(&mut pending, Duration::from_secs(1));
                 }
             }
@@ -580,13 +575,17 @@ impl AppendLog {
                 .flush()
                 .map_err(|e| PersistError::io(&writer.path, e));
         }
-        if outcome.is_ok() && due {
+        writer.unsynced |= written > 0;
+        // Nothing written since the last sync: every record so far is on disk already, and an idle
+        // node must not fsync once a second.
+        if outcome.is_ok() && due && writer.unsynced {
             outcome = out
                 .get_mut()
                 .get_ref()
                 .sync_data()
                 .map_err(|e| PersistError::io(&writer.path, e));
             writer.last_sync = Instant::now();
+            writer.unsynced = outcome.is_err();
         }
         self.bytes_written.fetch_add(written, Ordering::Relaxed);
         match outcome {
@@ -628,6 +627,7 @@ impl AppendLog {
         writer.out = Some(out);
         writer.generation = next;
         writer.path = path;
+        writer.unsynced = false;
         *self.last_error.lock() = None;
         self.durable.send_modify(|d| d.failed = false);
         Ok(next)

@@ -198,11 +198,12 @@ impl Catalog {
 fn stored_key_id(path: &Path) -> Option<u16> {
     let mut head = [0u8; 12];
     let mut file = std::fs::File::open(path).ok()?;
-    let got = file.read(&mut head).ok()?;
-    if got == head.len() && &head[..8] == sealed::MAGIC {
-        Some(u16::from_le_bytes([head[10], head[11]]))
-    } else {
-        Some(0)
+    match file.read_exact(&mut head) {
+        Ok(()) if &head[..8] == sealed::MAGIC => Some(u16::from_le_bytes([head[10], head[11]])),
+        Ok(()) => Some(0),
+        // Shorter than a sealed header: not sealed.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Some(0),
+        Err(_) => None,
     }
 }
 

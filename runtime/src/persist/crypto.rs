@@ -37,6 +37,15 @@ pub enum KeyError {
     Empty,
 }
 
+/// Why a frame could not be sealed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    #[error("the system's random source failed")]
+    Random,
+    #[error("AES-GCM refused the frame (too large)")]
+    Seal,
+}
+
 /// Why a sealed frame did not open.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OpenError {
@@ -97,13 +106,13 @@ impl KeyRing {
     }
 
     /// A new random key with `id`, as key text (for `larder keygen`).
-    pub fn generate_text(id: u16) -> String {
+    pub fn generate_text(id: u16) -> Result<String, SealError> {
         let mut key = [0u8; 32];
         SystemRandom::new()
             .fill(&mut key)
-            .expect("the system's random source works");
+            .map_err(|_| SealError::Random)?;
         let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-        format!("{id}:{hex}")
+        Ok(format!("{id}:{hex}"))
     }
 
     /// The id new files are written with.
@@ -120,21 +129,17 @@ impl KeyRing {
     }
 
     /// Random bytes (file ids).
-    pub fn random_u32(&self) -> u32 {
+    pub fn random_u32(&self) -> Result<u32, SealError> {
         let mut b = [0u8; 4];
-        self.rng
-            .fill(&mut b)
-            .expect("the system's random source works");
-        u32::from_le_bytes(b)
+        self.rng.fill(&mut b).map_err(|_| SealError::Random)?;
+        Ok(u32::from_le_bytes(b))
     }
 
     /// Seal `plaintext` with the current key, bound to `aad`: appends nonce ‖ ciphertext ‖ tag
     /// to `out`.
-    pub fn seal(&self, aad: &[u8], plaintext: &[u8], out: &mut Vec<u8>) {
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), SealError> {
         let mut nonce = [0u8; NONCE_LEN];
-        self.rng
-            .fill(&mut nonce)
-            .expect("the system's random source works");
+        self.rng.fill(&mut nonce).map_err(|_| SealError::Random)?;
         let mut body = plaintext.to_vec();
         self.keys[0]
             .1
@@ -143,9 +148,10 @@ impl KeyRing {
                 Aad::from(aad),
                 &mut body,
             )
-            .expect("AES-GCM seals any frame a writer produces");
+            .map_err(|_| SealError::Seal)?;
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&body);
+        Ok(())
     }
 
     /// Open what [`seal`](Self::seal) produced with the key `key_id`, checking `aad`.
@@ -195,7 +201,7 @@ mod tests {
     fn sealed_frames_open_with_the_right_key_and_aad_only() {
         let ring = KeyRing::parse(K1).unwrap();
         let mut sealed = Vec::new();
-        ring.seal(b"aad", b"secret value", &mut sealed);
+        ring.seal(b"aad", b"secret value", &mut sealed).unwrap();
         assert_eq!(sealed.len(), 12 + SEAL_OVERHEAD);
         assert!(!sealed.windows(6).any(|w| w == b"secret"));
         assert_eq!(ring.open(1, b"aad", &sealed).unwrap(), b"secret value");
@@ -223,7 +229,7 @@ mod tests {
     fn the_first_key_writes_and_every_key_reads() {
         let old = KeyRing::parse(K1).unwrap();
         let mut sealed = Vec::new();
-        old.seal(b"", b"x", &mut sealed);
+        old.seal(b"", b"x", &mut sealed).unwrap();
         let rotated = KeyRing::parse(&format!("{K2}\n# the old one\n{K1}\n")).unwrap();
         assert_eq!(rotated.current_id(), 2);
         assert_eq!(rotated.ids(), vec![2, 1]);
@@ -240,7 +246,7 @@ mod tests {
         assert!(err("0:00").contains("1 to 65535"));
         assert!(err("1:0011").contains("64 hex digits"));
         assert!(err(&format!("{K1}\n{K1}")).contains("given twice"));
-        let generated = KeyRing::generate_text(7);
+        let generated = KeyRing::generate_text(7).unwrap();
         assert_eq!(KeyRing::parse(&generated).unwrap().ids(), vec![7]);
         assert!(!format!("{:?}", KeyRing::parse(K1).unwrap()).contains("0102"));
     }

@@ -58,7 +58,10 @@ impl<W: Write> FrameWriter<W> {
         if let Some(k) = &keys {
             header[10..12].copy_from_slice(&k.current_id().to_le_bytes());
             // A zero file id would read as "not encrypted" in the reserved field's old meaning.
-            header[12..16].copy_from_slice(&k.random_u32().max(1).to_le_bytes());
+            let file_id = k
+                .random_u32()
+                .map_err(|e| PersistError::invalid(path, format!("cannot encrypt: {e}")))?;
+            header[12..16].copy_from_slice(&file_id.max(1).to_le_bytes());
         }
         out.write_all(&header)
             .map_err(|e| PersistError::io(path, e))?;
@@ -94,7 +97,8 @@ impl<W: Write> FrameWriter<W> {
                     &frame_aad(&self.header, self.frames),
                     payload,
                     &mut self.sealed,
-                );
+                )
+                .map_err(|e| PersistError::invalid(&self.path, format!("cannot encrypt: {e}")))?;
                 &self.sealed
             }
         };

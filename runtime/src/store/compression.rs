@@ -112,7 +112,7 @@ pub fn encode(config: &CompressionConfig, value: &[u8]) -> Encoded {
 /// The plain value of a compressed one. `None` only for bytes that are not a zstd frame this
 /// store wrote (a corrupt snapshot entry), which the caller treats as unreadable.
 pub fn decode(stored: &[u8]) -> Option<Vec<u8>> {
-    let size = usize::try_from(zstd::zstd_safe::get_frame_content_size(stored).ok()??).ok()?;
+    let size = usize::try_from(frame_len(stored)?).ok()?;
     DECOMPRESSOR.with(|d| {
         let mut d = d.borrow_mut();
         let d = match &mut *d {
@@ -148,10 +148,14 @@ fn with_compressor<R>(
 
 /// The plain length of a compressed value, from its frame header (no decompression).
 pub fn plain_len(stored: &[u8]) -> u64 {
+    frame_len(stored).unwrap_or(stored.len() as u64)
+}
+
+/// The plain length a zstd frame header names; `None` when `stored` is not such a frame.
+pub fn frame_len(stored: &[u8]) -> Option<u64> {
     zstd::zstd_safe::get_frame_content_size(stored)
         .ok()
         .flatten()
-        .unwrap_or(stored.len() as u64)
 }
 
 #[cfg(test)]

@@ -780,13 +780,9 @@ impl Store {
         compressed: bool,
         ttl_ms: Option<u64>,
     ) -> Result<(), StoreError> {
+        // The frame header names the plain length; reading it is the check (no decompression).
         let plain_len = if compressed {
-            if compression::decode(value).is_none() {
-                return Err(StoreError::InvalidTtl(
-                    "a compressed value does not decode".into(),
-                ));
-            }
-            compression::plain_len(value)
+            compression::frame_len(value).ok_or(StoreError::CorruptValue)?
         } else {
             value.len() as u64
         };
