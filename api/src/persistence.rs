@@ -421,6 +421,38 @@ pub fn restore_plugins(plugins: &PluginHost, catalog: &LoadedCatalog) -> anyhow:
     Ok(())
 }
 
+/// Give each namespace the compression dictionaries the catalog records, before any value is
+/// restored (values compressed with one cannot be read without it).
+pub fn restore_dictionaries(
+    namespaces: &Namespaces,
+    catalog: &LoadedCatalog,
+) -> anyhow::Result<()> {
+    let mut by_namespace: std::collections::BTreeMap<&str, (Vec<_>, Option<u32>)> =
+        Default::default();
+    for (name, entry, bytes) in &catalog.dictionaries {
+        let dictionary = larder_runtime::store::dictionary::Dictionary::new(bytes)
+            .with_context(|| format!("dictionary {} of namespace {name}", entry.sha256))?;
+        anyhow::ensure!(
+            dictionary.id() == entry.id,
+            "dictionary {} of namespace {name} has id {}, the catalog says {}",
+            entry.sha256,
+            dictionary.id(),
+            entry.id
+        );
+        let slot = by_namespace.entry(name).or_default();
+        if entry.current {
+            slot.1 = Some(entry.id);
+        }
+        slot.0.push(Arc::new(dictionary));
+    }
+    for (name, (retained, current)) in by_namespace {
+        if let Ok(ns) = namespaces.get(name) {
+            ns.store().set_dictionaries(retained, current);
+        }
+    }
+    Ok(())
+}
+
 /// The namespace configs to build: the catalog's (it holds every change made at run time), then
 /// any namespace of the config file that the catalog does not have.
 pub fn merged_namespaces(

@@ -76,6 +76,9 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         &persistence::merged_namespaces(&config.namespaces, catalog),
         plugins,
     )?);
+    if let Some(c) = catalog {
+        persistence::restore_dictionaries(&namespaces, c)?;
+    }
     if let Some(data) = loaded.as_mut().and_then(|l| l.snapshot.take()) {
         let saved_at = data.saved_at_unix_ms;
         let summary = snapshot::restore(&namespaces, data);

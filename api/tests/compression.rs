@@ -174,3 +174,156 @@ fn compressed_namespaces_return_exactly_what_was_stored_and_charge_stored_bytes(
         "restored still compressed"
     );
 }
+
+/// A session-like JSON object of about 300 bytes: shared structure, particular values.
+fn session_json(i: u32) -> Vec<u8> {
+    format!(
+        r#"{{"session_id":"s-{i:08}","user":{{"id":{},"name":"user{}","locale":"en-GB","roles":["reader","commenter"]}},"cart":{{"items":{},"currency":"EUR","total":{}.{:02}}},"last_seen":"2026-11-{:02}T10:{:02}:00Z","flags":{{"beta":{},"newsletter":true}}}}"#,
+        i.wrapping_mul(7919) % 100_000,
+        i % 977,
+        i % 9,
+        i * 13 % 500,
+        i % 100,
+        1 + i % 28,
+        i % 60,
+        i % 2 == 0
+    )
+    .into_bytes()
+}
+
+const KEY: &str = "1:3c0dbd2f1a4e5b6978a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f607";
+
+#[test]
+fn a_trained_dictionary_shrinks_small_json_survives_a_restart_and_is_sealed_at_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_key = ["--appendonly", "true", "--encryption-key", KEY];
+    let mut node = start(dir.path(), &with_key);
+    let url = format!(
+        "{}/v1/namespaces/sessions/compression/dictionary",
+        node.http
+    );
+    let (status, body) = http(
+        reqwest::Method::POST,
+        &format!("{}/v1/namespaces", node.http),
+        Some(json!({"name": "sessions", "config": {
+            "capacity_bytes": 64 << 20,
+            "compression": {"min_bytes": 64}
+        }})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = http(reqwest::Method::POST, &url, None);
+    assert_eq!(status, 409, "nothing to learn from yet: {body}");
+    assert_eq!(body["error"]["code"], "too_few_values", "{body}");
+    let (status, body) = http(reqwest::Method::POST, &format!("{url}?max_bytes=7"), None);
+    assert_eq!(status, 400, "{body}");
+
+    let mut con = redis(&node);
+    let _: () = redis::cmd("SELECT")
+        .arg("sessions")
+        .query(&mut con)
+        .unwrap();
+    for i in 0..2000u32 {
+        let _: () = con.set(format!("before{i}"), session_json(i)).unwrap();
+    }
+    let stored_without = metric(&node, "larder_value_bytes_stored", "sessions");
+    let (status, body) = http(reqwest::Method::POST, &url, None);
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["samples"], 2000, "{body}");
+    let id = body["dictionary"]["id"].as_u64().unwrap();
+    for i in 2000..4000u32 {
+        let _: () = con.set(format!("after{i}"), session_json(i)).unwrap();
+    }
+    let stored_with = metric(&node, "larder_value_bytes_stored", "sessions") - stored_without;
+    assert!(
+        stored_with * 2.0 < stored_without,
+        "2000 values: {stored_with} B stored with the dictionary, {stored_without} B without"
+    );
+    let (status, body) = http(reqwest::Method::GET, &url, None);
+    assert_eq!(status, 200);
+    assert_eq!(body["current"], id, "{body}");
+
+    // SAVE for half, the log for the rest; kill -9.
+    let _: () = redis::cmd("SAVE").query(&mut con).unwrap();
+    for i in 4000..4500u32 {
+        let _: () = con.set(format!("after{i}"), session_json(i)).unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    node.child.kill().unwrap();
+    node.child.wait().unwrap();
+
+    // The dictionary is on disk, sealed: no field name of the JSON appears in any file.
+    let mut files = 0;
+    for entry in walk(dir.path()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        files += 1;
+        assert!(
+            !bytes.windows(10).any(|w| w == b"session_id"),
+            "{} holds plaintext",
+            entry.display()
+        );
+    }
+    assert!(files >= 4, "catalog, snapshot, log and dictionary");
+    assert!(
+        dir.path().join("dictionaries").read_dir().unwrap().count() == 1,
+        "one dictionary file"
+    );
+
+    let node = start(dir.path(), &with_key);
+    let url = format!(
+        "{}/v1/namespaces/sessions/compression/dictionary",
+        node.http
+    );
+    let mut con = redis(&node);
+    let _: () = redis::cmd("SELECT")
+        .arg("sessions")
+        .query(&mut con)
+        .unwrap();
+    for i in 0..4500u32 {
+        let key = if i < 2000 {
+            format!("before{i}")
+        } else {
+            format!("after{i}")
+        };
+        let got: Vec<u8> = con.get(&key).unwrap();
+        assert_eq!(got, session_json(i), "{key}");
+    }
+    let (_, body) = http(reqwest::Method::GET, &url, None);
+    assert_eq!(
+        body["current"], id,
+        "still current after the restart: {body}"
+    );
+    // New writes after the restart still use it.
+    let before = metric(&node, "larder_value_bytes_stored", "sessions");
+    let _: () = con.set("later", session_json(99_999)).unwrap();
+    let grew = metric(&node, "larder_value_bytes_stored", "sessions") - before;
+    let per_value_without = stored_without / 2000.0;
+    assert!(
+        grew * 2.0 < per_value_without,
+        "{grew} B stored, {per_value_without} B a value without a dictionary"
+    );
+
+    // DELETE stops it for new writes; what it compressed still reads back.
+    let (status, _) = http(reqwest::Method::DELETE, &url, None);
+    assert_eq!(status, 204);
+    let (_, body) = http(reqwest::Method::GET, &url, None);
+    assert!(body["current"].is_null(), "{body}");
+    assert_eq!(
+        body["dictionaries"][0]["id"], id,
+        "kept while values name it"
+    );
+    let got: Vec<u8> = con.get("after3000").unwrap();
+    assert_eq!(got, session_json(3000));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

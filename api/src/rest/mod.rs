@@ -5,6 +5,7 @@
 //! | `keys` | one key: `GET/PUT/DELETE /v1/namespaces/{ns}/keys/{key}`, expire, persist, touch, incr, evict |
 //! | `batch` | many keys: `POST /v1/namespaces/{ns}/batch/{get,set,delete}` (JSON, utf8 or base64) |
 //! | `namespaces` | admin: `GET/POST /v1/namespaces`, `GET/PUT/DELETE /v1/namespaces/{ns}`, flush |
+//! | `dictionaries` | admin: train, list and stop a namespace's compression dictionary |
 //! | `observability` | `GET /healthz`, `GET /metrics` (Prometheus text) |
 //! | `openapi` | `GET /openapi.json` and the document itself; Swagger UI is mounted at `/docs` |
 //! | `alerts` | admin: `GET /v1/alerts`, `GET/POST /v1/alerts/rules`, `DELETE /v1/alerts/rules/{name}` |
@@ -20,6 +21,7 @@
 pub mod alerts;
 pub mod batch;
 pub mod dashboard;
+pub mod dictionaries;
 pub mod error;
 pub mod experiments;
 pub mod extract;
@@ -107,7 +109,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/metrics", get(observability::metrics))
         .route("/openapi.json", get(openapi::openapi_json))
         .merge(experiments::routes())
-        .merge(plugins::routes());
+        .merge(plugins::routes())
+        .merge(dictionaries::routes());
 
     // Swagger UI's assets are compiled into the binary (`vendored`), so /docs works offline; it
     // reads the document from our own /openapi.json route.

@@ -12,7 +12,9 @@ use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::{Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{alerts, batch, error, experiments, keys, namespaces, observability, plugins};
+use super::{
+    alerts, batch, dictionaries, error, experiments, keys, namespaces, observability, plugins,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -40,6 +42,9 @@ use super::{alerts, batch, error, experiments, keys, namespaces, observability, 
         namespaces::put_namespace,
         namespaces::delete_namespace,
         namespaces::flush_namespace,
+        dictionaries::train_dictionary,
+        dictionaries::get_dictionaries,
+        dictionaries::stop_dictionary,
         alerts::list_alerts,
         alerts::list_rules,
         alerts::create_rule,

@@ -4,7 +4,8 @@
 //! `catalog.json` is JSON on purpose: an operator can read it at 3 a.m. Plugin modules live beside
 //! it as `plugins/<sha256>.wasm`, written before the catalog that names them (so a crash between
 //! the two leaves an unreferenced module, never a dangling reference) and checked against their
-//! name when read back.
+//! name when read back. Compression dictionaries are kept the same way, as
+//! `dictionaries/<sha256>.zdict`.
 
 use std::path::Path;
 
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use super::atomic::write_atomic;
 use super::crypto::KeyRing;
 use super::sealed;
-use super::{CATALOG_FILE, PLUGINS_DIR, PersistError, unix_now_ms};
+use super::{CATALOG_FILE, DICTIONARIES_DIR, PLUGINS_DIR, PersistError, unix_now_ms};
 use crate::alert::AlertRule;
 use crate::experiment::{ExperimentSpec, ShadowSpec};
 use crate::namespace::{NamespaceConfig, Namespaces};
@@ -61,6 +62,20 @@ pub struct CatalogShadow {
 pub struct CatalogNamespace {
     pub name: String,
     pub config: NamespaceConfig,
+    /// Compression dictionaries its stored values may name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dictionaries: Vec<CatalogDictionary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogDictionary {
+    /// zstd's id for it, as frames compressed with it name it.
+    pub id: u32,
+    /// Hex SHA-256 of its bytes: also its file name under `dictionaries/`.
+    pub sha256: String,
+    /// It compresses new writes (at most one per namespace).
+    pub current: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +93,8 @@ pub struct LoadedCatalog {
     pub catalog: Catalog,
     /// In upload order, so a restart uploads them in the same order.
     pub modules: Vec<(CatalogPlugin, Vec<u8>)>,
+    /// Each namespace's dictionaries, read and checked: (namespace, dictionary, bytes).
+    pub dictionaries: Vec<(String, CatalogDictionary, Vec<u8>)>,
 }
 
 impl Catalog {
@@ -86,9 +103,21 @@ impl Catalog {
         let mut list: Vec<CatalogNamespace> = namespaces
             .list()
             .iter()
-            .map(|ns| CatalogNamespace {
-                name: ns.name().to_string(),
-                config: ns.config(),
+            .map(|ns| {
+                let dictionaries = ns.store().dictionaries();
+                CatalogNamespace {
+                    name: ns.name().to_string(),
+                    config: ns.config(),
+                    dictionaries: dictionaries
+                        .retained()
+                        .iter()
+                        .map(|d| CatalogDictionary {
+                            id: d.id(),
+                            sha256: version_id(d.bytes()),
+                            current: dictionaries.current_id() == Some(d.id()),
+                        })
+                        .collect(),
+                }
             })
             .collect();
         list.sort_by(|a, b| a.name.cmp(&b.name));
@@ -147,10 +176,35 @@ impl Catalog {
                 write_atomic(&path, &sealed::seal(&version.module, &path, keys)?)?;
             }
         }
+        self.save_dictionaries(dir, namespaces, keys)?;
         let path = dir.join(CATALOG_FILE);
         let json = serde_json::to_vec_pretty(self)
             .map_err(|e| PersistError::invalid(&path, format!("cannot encode: {e}")))?;
         write_atomic(&path, &sealed::seal(&json, &path, keys)?)
+    }
+
+    /// Write each dictionary the catalog names that is not yet on disk (sealed with the current
+    /// key), before the catalog naming it.
+    fn save_dictionaries(
+        &self,
+        dir: &Path,
+        namespaces: &Namespaces,
+        keys: Option<&Arc<KeyRing>>,
+    ) -> Result<(), PersistError> {
+        if self.namespaces.iter().all(|n| n.dictionaries.is_empty()) {
+            return Ok(());
+        }
+        let folder = dir.join(DICTIONARIES_DIR);
+        std::fs::create_dir_all(&folder).map_err(|e| PersistError::io(&folder, e))?;
+        for ns in namespaces.list() {
+            for d in ns.store().dictionaries().retained() {
+                let path = folder.join(format!("{}.zdict", version_id(d.bytes())));
+                if stored_key_id(&path) != Some(keys.map_or(0, |k| k.current_id())) {
+                    write_atomic(&path, &sealed::seal(d.bytes(), &path, keys)?)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Read `dir/catalog.json` and the modules it names; `Ok(None)` when there is no catalog yet.
@@ -189,7 +243,28 @@ impl Catalog {
             }
             modules.push((plugin.clone(), bytes));
         }
-        Ok(Some(LoadedCatalog { catalog, modules }))
+        let mut dictionaries = Vec::new();
+        for ns in &catalog.namespaces {
+            for d in &ns.dictionaries {
+                let path = dir
+                    .join(DICTIONARIES_DIR)
+                    .join(format!("{}.zdict", d.sha256));
+                let stored = std::fs::read(&path).map_err(|e| PersistError::io(&path, e))?;
+                let bytes = sealed::open(stored, &path, keys)?;
+                if version_id(&bytes) != d.sha256 {
+                    return Err(PersistError::invalid(
+                        &path,
+                        "the dictionary's SHA-256 is not its name (the file is corrupt)",
+                    ));
+                }
+                dictionaries.push((ns.name.clone(), d.clone(), bytes));
+            }
+        }
+        Ok(Some(LoadedCatalog {
+            catalog,
+            modules,
+            dictionaries,
+        }))
     }
 }
 

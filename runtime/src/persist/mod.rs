@@ -43,6 +43,8 @@ pub use snapshot::{RestoreSummary, SavedEntry, SnapshotData, SnapshotSummary};
 /// File names inside the data directory.
 pub const CATALOG_FILE: &str = "catalog.json";
 pub const PLUGINS_DIR: &str = "plugins";
+/// Compression dictionaries, `<sha256>.zdict`, named by the catalog.
+pub const DICTIONARIES_DIR: &str = "dictionaries";
 pub const SNAPSHOT_FILE: &str = "data.lsnap";
 
 /// Why a file in the data directory could not be written or read.

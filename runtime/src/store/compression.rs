@@ -14,6 +14,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::dictionary::Dictionaries;
+
 /// The compression algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -94,12 +96,16 @@ pub enum Encoded {
     Raw(Skipped),
 }
 
-/// Compress `value` as `config` says.
-pub fn encode(config: &CompressionConfig, value: &[u8]) -> Encoded {
+/// Compress `value` as `config` says, with the namespace's current dictionary when it has one.
+pub fn encode(config: &CompressionConfig, dictionaries: &Dictionaries, value: &[u8]) -> Encoded {
     if value.len() < config.min_bytes as usize {
         return Encoded::Raw(Skipped::Small);
     }
-    let Some(compressed) = with_compressor(config.level, |c| c.compress(value).ok()) else {
+    let compressed = match dictionaries.current() {
+        Some(_) => dictionaries.compress(value),
+        None => with_compressor(config.level, |c| c.compress(value).ok()),
+    };
+    let Some(compressed) = compressed else {
         return Encoded::Raw(Skipped::NoSavings);
     };
     let limit = value.len() as f64 * (1.0 - config.min_savings);
@@ -110,9 +116,13 @@ pub fn encode(config: &CompressionConfig, value: &[u8]) -> Encoded {
 }
 
 /// The plain value of a compressed one. `None` only for bytes that are not a zstd frame this
-/// store wrote (a corrupt snapshot entry), which the caller treats as unreadable.
-pub fn decode(stored: &[u8]) -> Option<Vec<u8>> {
+/// store wrote (a corrupt snapshot entry) or that name a dictionary `dictionaries` lacks, which
+/// the caller treats as unreadable.
+pub fn decode(stored: &[u8], dictionaries: &Dictionaries) -> Option<Vec<u8>> {
     let size = usize::try_from(frame_len(stored)?).ok()?;
+    if let Some(id) = super::dictionary::id_of_frame(stored) {
+        return dictionaries.decompress(id, stored, size);
+    }
     DECOMPRESSOR.with(|d| {
         let mut d = d.borrow_mut();
         let d = match &mut *d {
@@ -166,7 +176,10 @@ mod tests {
     #[test]
     fn small_and_incompressible_values_stay_raw() {
         let c = CompressionConfig::default();
-        assert!(matches!(encode(&c, b"short"), Encoded::Raw(Skipped::Small)));
+        assert!(matches!(
+            encode(&c, &Dictionaries::default(), b"short"),
+            Encoded::Raw(Skipped::Small)
+        ));
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         let random: Vec<u8> = (0..4096)
             .map(|_| {
@@ -177,17 +190,17 @@ mod tests {
             })
             .collect();
         assert!(matches!(
-            encode(&c, &random),
+            encode(&c, &Dictionaries::default(), &random),
             Encoded::Raw(Skipped::NoSavings)
         ));
         let json = br#"{"user":"someone","items":[1,2,3],"flag":true}"#.repeat(20);
-        let Encoded::Compressed(z) = encode(&c, &json) else {
+        let Encoded::Compressed(z) = encode(&c, &Dictionaries::default(), &json) else {
             panic!("repetitive JSON compresses")
         };
         assert!(z.len() < json.len() / 4);
         assert_eq!(plain_len(&z), json.len() as u64);
-        assert_eq!(decode(&z).unwrap(), json);
-        assert!(decode(b"not a frame").is_none());
+        assert_eq!(decode(&z, &Dictionaries::default()).unwrap(), json);
+        assert!(decode(b"not a frame", &Dictionaries::default()).is_none());
     }
 
     proptest! {
@@ -196,11 +209,11 @@ mod tests {
         fn round_trip(value in prop::collection::vec(0u8..4, 0..3000), level in 1i32..10,
                       min_bytes in 0u32..600, min_savings in 0.0f64..0.9) {
             let c = CompressionConfig { codec: Codec::Zstd, level, min_bytes, min_savings };
-            match encode(&c, &value) {
+            match encode(&c, &Dictionaries::default(), &value) {
                 Encoded::Compressed(z) => {
                     prop_assert!(value.len() >= min_bytes as usize);
                     prop_assert!((z.len() as f64) <= value.len() as f64 * (1.0 - min_savings));
-                    prop_assert_eq!(decode(&z).unwrap(), value);
+                    prop_assert_eq!(decode(&z, &Dictionaries::default()).unwrap(), value);
                 }
                 Encoded::Raw(Skipped::Small) => prop_assert!(value.len() < min_bytes as usize),
                 Encoded::Raw(Skipped::NoSavings) => {}

@@ -5,6 +5,7 @@
 //! and never across an `.await`.
 
 pub mod compression;
+pub mod dictionary;
 mod entry;
 mod keyspace;
 mod observer;
@@ -14,6 +15,7 @@ pub use entry::{ENTRY_OVERHEAD, MAX_KEY_LEN};
 pub use keyspace::CopyOutcome;
 pub use observer::WriteObserver;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -27,6 +29,7 @@ use crate::plugin::{AdmissionPolicy, AdmitRequest, Router};
 use crate::policy::EvictionPolicy;
 use crate::stats::{ShardCounters, StoreStats};
 use compression::{CompressionConfig, Encoded, Skipped};
+use dictionary::Dictionaries;
 use shard::{Removal, Shard};
 
 /// When a written key expires.
@@ -121,6 +124,8 @@ pub struct Store {
     compression: parking_lot::RwLock<Option<CompressionConfig>>,
     compression_on: AtomicBool,
     compression_counters: CompressionCounters,
+    /// Trained dictionaries: the current one compresses new writes, all of them decompress.
+    dictionaries: parking_lot::RwLock<Arc<Dictionaries>>,
 }
 
 /// What compression did, for metrics.
@@ -175,6 +180,7 @@ impl Store {
             compression: parking_lot::RwLock::new(None),
             compression_on: AtomicBool::new(false),
             compression_counters: CompressionCounters::default(),
+            dictionaries: parking_lot::RwLock::new(Arc::default()),
         }
     }
 
@@ -182,8 +188,29 @@ impl Store {
     /// Values already stored keep their form and read back either way.
     pub fn set_compression(&self, config: Option<CompressionConfig>) {
         let on = config.is_some();
-        *self.compression.write() = config;
+        let mut current = self.compression.write();
+        if let Some(c) = config
+            && current.is_none_or(|was| was.level != c.level)
+        {
+            let mut dictionaries = self.dictionaries.write();
+            *dictionaries = Arc::new(dictionaries.at_level(c.level));
+        }
+        *current = config;
         self.compression_on.store(on, Ordering::Release);
+    }
+
+    /// The plain value of a compressed stored one (empty if it cannot be read: see `decode`).
+    fn decode(&self, stored: &[u8]) -> Vec<u8> {
+        compression::decode(stored, &self.dictionaries.read()).unwrap_or_default()
+    }
+
+    /// An entry's value as clients see it: decompressed when stored compressed.
+    fn plain_value<'e>(&self, entry: &'e entry::Entry) -> std::borrow::Cow<'e, [u8]> {
+        if entry.is_compressed() {
+            std::borrow::Cow::Owned(self.decode(entry.value()))
+        } else {
+            std::borrow::Cow::Borrowed(entry.value())
+        }
     }
 
     /// `value` as it is to be stored: compressed when the namespace compresses and it pays.
@@ -205,7 +232,8 @@ impl Store {
             return raw;
         }
         let started = Instant::now();
-        let outcome = compression::encode(&config, value);
+        let dictionaries = self.dictionaries();
+        let outcome = compression::encode(&config, &dictionaries, value);
         counters
             .nanos
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
@@ -400,7 +428,7 @@ impl Store {
         drop(shard);
         match out? {
             Ok(r) => r,
-            Err(z) => f.map(|f| f(&compression::decode(&z).unwrap_or_default())),
+            Err(z) => f.map(|f| f(&self.decode(&z))),
         }
     }
 
@@ -426,7 +454,7 @@ impl Store {
         let mut shard = self.shard_of(key, hash).lock();
         let existing = shard.find_live(hash, key, now);
         let old = match (opts.return_old, existing) {
-            (true, Some(slot)) => Some(plain_value(shard.entry(slot)).into_owned()),
+            (true, Some(slot)) => Some(self.plain_value(shard.entry(slot)).into_owned()),
             _ => None,
         };
         let allowed = match opts.condition {
@@ -476,7 +504,7 @@ impl Store {
         let mut shard = self.shard_of(key, hash).lock();
         let existing = shard.find_live(hash, key, now);
         let (change, out) = {
-            let current = existing.map(|slot| plain_value(shard.entry(slot)));
+            let current = existing.map(|slot| self.plain_value(shard.entry(slot)));
             f(current.as_deref())?
         };
         match change {
@@ -523,7 +551,7 @@ impl Store {
         }
         let z = entry.value().to_vec();
         drop(shard);
-        Some(f(&compression::decode(&z).unwrap_or_default()))
+        Some(f(&self.decode(&z)))
     }
 
     /// Remove `key`; true if it was present.
@@ -620,7 +648,7 @@ impl Store {
         let existing = shard.find_live(hash, key, now);
         let current = match existing {
             Some(slot) => {
-                parse_i64(&plain_value(shard.entry(slot))).ok_or(StoreError::NotAnInteger)?
+                parse_i64(&self.plain_value(shard.entry(slot))).ok_or(StoreError::NotAnInteger)?
             }
             None => 0,
         };
@@ -782,6 +810,12 @@ impl Store {
     ) -> Result<(), StoreError> {
         // The frame header names the plain length; reading it is the check (no decompression).
         let plain_len = if compressed {
+            if let Some(id) = dictionary::id_of_frame(value)
+                && self.dictionaries.read().get(id).is_none()
+            {
+                // Compressed with a dictionary the catalog does not hold: unreadable.
+                return Err(StoreError::CorruptValue);
+            }
             compression::frame_len(value).ok_or(StoreError::CorruptValue)?
         } else {
             value.len() as u64
@@ -808,7 +842,7 @@ impl Store {
         let mut out = Vec::new();
         for s in self.shards.iter() {
             s.0.lock().for_each_live(now, |e| {
-                out.push((e.key().to_vec(), plain_value(e).into_owned()))
+                out.push((e.key().to_vec(), self.plain_value(e).into_owned()))
             });
         }
         out
@@ -829,15 +863,6 @@ fn insert_admitted(
     let size = Shard::charge_of(key, &value.bytes).min(u32::MAX as u64) as u32;
     if shard.admit(AdmitRequest { hash, size, ttl_ms }) {
         shard.insert(hash, key, &value.bytes, value.compressed, deadline);
-    }
-}
-
-/// An entry's value as clients see it: decompressed when stored compressed.
-fn plain_value(entry: &entry::Entry) -> std::borrow::Cow<'_, [u8]> {
-    if entry.is_compressed() {
-        std::borrow::Cow::Owned(compression::decode(entry.value()).unwrap_or_default())
-    } else {
-        std::borrow::Cow::Borrowed(entry.value())
     }
 }
 

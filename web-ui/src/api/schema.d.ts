@@ -180,6 +180,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/namespaces/{ns}/compression/dictionary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_dictionaries"];
+        put?: never;
+        post: operations["train_dictionary"];
+        delete: operations["stop_dictionary"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/namespaces/{ns}/experiment": {
         parameters: {
             query?: never;
@@ -682,6 +698,28 @@ export interface components {
             /** @description 1 to 64 characters from `A-Z a-z 0-9 _ - .` */
             name: string;
         };
+        /** @description One dictionary. */
+        DictionaryInfo: {
+            /** Format: int64 */
+            bytes: number;
+            /** @description It compresses new writes. */
+            current: boolean;
+            /**
+             * Format: int32
+             * @description zstd's id for it; every value compressed with it names it.
+             */
+            id: number;
+        };
+        /** @description A namespace's dictionaries. */
+        DictionaryList: {
+            /**
+             * Format: int32
+             * @description The one compressing new writes, if any.
+             */
+            current?: number | null;
+            /** @description Every dictionary kept (the current one and older ones stored values still name), by id. */
+            dictionaries: components["schemas"]["DictionaryInfo"][];
+        };
         /**
          * @description How keys and values are written in a batch body.
          * @enum {string}
@@ -1100,6 +1138,15 @@ export interface components {
              * @description Share of keys sampled, in (0, 1]; default 0.01. Higher is more accurate and costs more.
              */
             sample_rate?: number;
+        };
+        /** @description What training produced. */
+        TrainedDictionary: {
+            dictionary: components["schemas"]["DictionaryInfo"];
+            /**
+             * Format: int64
+             * @description How many of the namespace's values it learnt from.
+             */
+            samples: number;
         };
         /** @description The answer to an upload. */
         UploadedPlugin: components["schemas"]["PluginInfo"] & {
@@ -1664,6 +1711,150 @@ export interface operations {
             };
             /** @description value_too_large (naming the item), batch_too_large or body_too_large */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_dictionaries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Namespace name */
+                ns: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The namespace's dictionaries */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DictionaryList"];
+                };
+            };
+            /** @description namespace_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    train_dictionary: {
+        parameters: {
+            query?: {
+                /** @description Largest dictionary to build, in bytes (default 16384). Small values gain most from 8–32 KiB. */
+                max_bytes?: number;
+                /** @description Most values to learn from (default 10000), taken evenly across the namespace's shards. */
+                max_samples?: number;
+            };
+            header?: never;
+            path: {
+                /** @description Namespace name */
+                ns: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Trained; new writes are compressed with it */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainedDictionary"];
+                };
+            };
+            /** @description bad_query */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description namespace_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description compression_off, too_few_values or too_many_dictionaries */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description training_failed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    stop_dictionary: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Namespace name */
+                ns: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description New writes compress without a dictionary; stored values still read back */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description namespace_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
