@@ -186,7 +186,7 @@ fn session_json(i: u32) -> Vec<u8> {
         i % 100,
         1 + i % 28,
         i % 60,
-        i % 2 == 0
+        i.is_multiple_of(2)
     )
     .into_bytes()
 }

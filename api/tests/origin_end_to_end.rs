@@ -61,9 +61,11 @@ struct Node {
 
 impl Node {
     async fn start() -> Self {
-        let mut config = Config::default();
-        config.resp_addr = "127.0.0.1:0".parse().unwrap();
-        config.http_addr = "127.0.0.1:0".parse().unwrap();
+        let config = Config {
+            resp_addr: "127.0.0.1:0".parse().unwrap(),
+            http_addr: "127.0.0.1:0".parse().unwrap(),
+            ..Default::default()
+        };
         let server = server::start(&config).await.expect("server starts");
         Self {
             server,

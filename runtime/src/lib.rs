@@ -54,5 +54,6 @@ pub use plugin::{PluginHost, PolicyRef};
 pub use policy::{BuiltinPolicy, EvictionPolicy};
 pub use stats::StoreStats;
 pub use store::{
-    Change, Condition, CopyOutcome, Expiry, SetOptions, SetOutcome, Store, Ttl, WriteObserver,
+    Change, Condition, CopyOutcome, Expiry, SetOptions, SetOutcome, Store, Ttl, WatchToken,
+    WriteObserver,
 };

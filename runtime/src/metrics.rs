@@ -11,11 +11,14 @@ use prometheus::{IntCounterVec, IntGaugeVec, Opts};
 
 use crate::namespace::Namespaces;
 
+/// Reads one figure out of a namespace's statistics.
+type StatOf = fn(&crate::StoreStats) -> u64;
+
 /// Exposes per-namespace hits, misses, sets, evictions, expirations, keys and bytes.
 pub struct NamespaceCollector {
     namespaces: Arc<Namespaces>,
-    counters: Vec<(IntCounterVec, fn(&crate::StoreStats) -> u64)>,
-    gauges: Vec<(IntGaugeVec, fn(&crate::StoreStats) -> u64)>,
+    counters: Vec<(IntCounterVec, StatOf)>,
+    gauges: Vec<(IntGaugeVec, StatOf)>,
     descs: Vec<Desc>,
 }
 
@@ -27,7 +30,7 @@ impl NamespaceCollector {
         let gauge = |name: &str, help: &str| {
             IntGaugeVec::new(Opts::new(name, help), &["namespace"]).expect("static metric")
         };
-        let counters: Vec<(IntCounterVec, fn(&crate::StoreStats) -> u64)> = vec![
+        let counters: Vec<(IntCounterVec, StatOf)> = vec![
             (
                 counter("larder_hits_total", "Reads that found a live key."),
                 |s| s.hits,
@@ -87,7 +90,7 @@ impl NamespaceCollector {
                 |s| s.compression_nanos,
             ),
         ];
-        let gauges: Vec<(IntGaugeVec, fn(&crate::StoreStats) -> u64)> = vec![
+        let gauges: Vec<(IntGaugeVec, StatOf)> = vec![
             (gauge("larder_keys", "Resident keys."), |s| s.keys),
             (
                 gauge(

@@ -15,6 +15,10 @@
 //! answers: the client sees an unknown outcome, never an acknowledgement of a write that may be
 //! lost.
 //!
+//! Pub/sub: once the client subscribed, the loop also waits for published messages and writes
+//! them (all that are queued, in one write) between requests. A subscriber whose queue filled up
+//! is disconnected.
+//!
 //! Shutdown: the connection watches a stop signal only while it waits for input, so a batch that
 //! has been read is always executed and answered before the connection closes.
 
@@ -23,7 +27,7 @@ use std::sync::Arc;
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use larder_runtime::persist::AppendLog;
 
@@ -31,6 +35,7 @@ use super::command::{self, Args};
 use super::context::ServerContext;
 use super::latency::LatencyRecorder;
 use super::parse::{Parsed, RequestParser};
+use super::pubsub::Push;
 use super::read_through::{self, ReadThrough};
 use super::reply::Reply;
 use super::session::Session;
@@ -41,6 +46,8 @@ const BUFFER_SIZE: usize = 16 * 1024;
 const OUTPUT_HIGH_WATER: usize = 1024 * 1024;
 /// An idle buffer larger than this (left by one big request or reply) is given back.
 const SHRINK_ABOVE: usize = 4 * 1024 * 1024;
+/// Queued pub/sub messages written in one go at most, before requests get their turn.
+const PUSH_BATCH: usize = 1024;
 /// The most buffer grown in one step for a large bulk that is still arriving; growth beyond it
 /// is amortised doubling, so a client announcing a huge value reserves memory only as it sends.
 const MAX_RESERVE_STEP: usize = 1024 * 1024;
@@ -69,6 +76,8 @@ pub struct Connection {
     sync_log: Option<Arc<AppendLog>>,
     /// The batch being answered executed a write command.
     wrote: bool,
+    /// Published messages for this client, once it subscribed.
+    pushes: Option<mpsc::Receiver<Push>>,
 }
 
 impl Connection {
@@ -86,6 +95,7 @@ impl Connection {
                 .as_ref()
                 .and_then(|p| p.sync_log().cloned()),
             wrote: false,
+            pushes: None,
             ctx,
         }
     }
@@ -124,6 +134,11 @@ impl Connection {
                 }
                 Next::Read => {}
             }
+            if self.pushes.is_none()
+                && let Some(subs) = &mut self.session.subscriptions
+            {
+                self.pushes = subs.receiver.take();
+            }
             if self.input.is_empty() && self.input.capacity() > SHRINK_ABOVE {
                 self.input = BytesMut::with_capacity(BUFFER_SIZE);
             }
@@ -136,6 +151,20 @@ impl Connection {
                 read = self.stream.read_buf(&mut self.input) => {
                     if read? == 0 {
                         return Ok(());
+                    }
+                }
+                Some(push) = next_push(&mut self.pushes) => {
+                    if self.session.subscriptions.as_ref().is_some_and(|s| s.overflowed.load(std::sync::atomic::Ordering::Relaxed)) {
+                        tracing::warn!(peer = %self.session.peer, "closing a pub/sub client that fell too far behind");
+                        return Ok(());
+                    }
+                    command::pubsub::write_push(&push, &mut self.reply);
+                    let mut more = 1;
+                    while more < PUSH_BATCH
+                        && let Some(Ok(push)) = self.pushes.as_mut().map(|r| r.try_recv())
+                    {
+                        command::pubsub::write_push(&push, &mut self.reply);
+                        more += 1;
                     }
                 }
             }
@@ -153,7 +182,9 @@ impl Connection {
                 Ok(Parsed::Frame(len)) => {
                     let args = Args::new(self.parser.source(frame), self.parser.args());
                     if !args.is_empty() {
-                        if let Some(command) = read_through::intercept(&args, &self.session) {
+                        if self.session.transaction.is_none()
+                            && let Some(command) = read_through::intercept(&args, &self.session)
+                        {
                             consumed += len;
                             next = Next::ReadThrough(command);
                             break;
@@ -163,7 +194,10 @@ impl Connection {
                             command::execute(&args, &mut self.session, &self.ctx, &mut self.reply);
                         if let Some(kind) = kind {
                             self.latency.record(kind);
-                            if self.sync_log.is_some() && kind.spec().flags.contains(&"write") {
+                            if self.sync_log.is_some()
+                                && (kind == command::CommandKind::Exec
+                                    || kind.spec().flags.contains(&"write"))
+                            {
                                 self.wrote = true;
                             }
                         }
@@ -190,5 +224,13 @@ impl Connection {
         self.input.advance(consumed);
         self.latency.finish_batch();
         next
+    }
+}
+
+/// The next published message, or never when the client has not subscribed.
+async fn next_push(pushes: &mut Option<mpsc::Receiver<Push>>) -> Option<Push> {
+    match pushes {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }

@@ -1,13 +1,16 @@
 //! What every connection of one RESP server shares: the application state, the limits, the
 //! server-wide counters INFO reports, and the latency histograms resolved once per command.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use prometheus::Histogram;
 
 use super::command::CommandKind;
+use super::gate::TransactionGate;
 use super::limits::RespLimits;
+use super::pubsub::PubSub;
 use crate::state::AppState;
 
 pub struct ServerContext {
@@ -23,6 +26,10 @@ pub struct ServerContext {
     /// `larder_request_duration_seconds{protocol="resp", op=<command>}`, indexed by
     /// [`CommandKind::index`].
     pub latency: Box<[Histogram]>,
+    /// Held shared by every command, exclusive by `EXEC` (see `gate`).
+    pub gate: TransactionGate,
+    /// Pub/sub channels and patterns, server-wide.
+    pub pubsub: Arc<PubSub>,
 }
 
 impl ServerContext {
@@ -40,6 +47,8 @@ impl ServerContext {
             connections_received: AtomicU64::new(0),
             commands_processed: AtomicU64::new(0),
             latency,
+            gate: TransactionGate::default(),
+            pubsub: Arc::default(),
         }
     }
 

@@ -11,7 +11,9 @@
 //! | `command` | the command table and one file per command family |
 //! | `session` | per-connection state: selected namespace, client name, protocol |
 //! | `context` | what all connections share: app state, limits, counters, histograms |
+//! | `gate` | the transaction gate: commands hold it shared, `EXEC` exclusive |
 //! | `latency` | per-command latency histograms, recorded per batch |
+//! | `pubsub` | the server-wide channel and pattern registry, bounded per-subscriber queues |
 //! | `read_through` | GET/MGET in a namespace with an origin: fetch misses, then answer |
 //! | `limits` | [`RespLimits`], the request-size caps |
 //! | `glob` | Redis's glob patterns (KEYS, SCAN MATCH, CONFIG GET) |
@@ -36,16 +38,20 @@
 //! - A malformed frame, or one beyond [`RespLimits`], gets `-ERR Protocol error: …` and closes
 //!   that connection only.
 //! - Values are strings only, so `WRONGTYPE` never occurs.
+//! - Pub/sub messages and subscription confirmations are RESP3 push frames (`>`), arrays in
+//!   RESP2; a RESP2 connection with subscriptions accepts only what Redis accepts then.
 //! - `GETEX key EX seconds` is the way to slide a session's expiry on read; `TOUCH` keeps Redis's
 //!   meaning (count existing keys, record an access, leave the TTL alone).
 
 mod command;
 mod connection;
 mod context;
+mod gate;
 mod glob;
 mod latency;
 mod limits;
 mod parse;
+mod pubsub;
 mod read_through;
 mod reply;
 mod server;

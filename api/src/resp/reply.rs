@@ -126,6 +126,15 @@ impl Reply {
         self.header(b'*', len as i64);
     }
 
+    /// The header of an out-of-band message of `len` elements: a push frame (`>`) in RESP3, an
+    /// array in RESP2 (pub/sub messages, invalidations).
+    pub fn push(&mut self, len: usize) {
+        match self.protocol {
+            Protocol::Resp2 => self.header(b'*', len as i64),
+            Protocol::Resp3 => self.header(b'>', len as i64),
+        }
+    }
+
     /// The header of a map of `pairs` key/value pairs (a flat array of `2 * pairs` in RESP2).
     pub fn map(&mut self, pairs: usize) {
         match self.protocol {

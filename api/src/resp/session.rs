@@ -11,6 +11,9 @@ use std::time::Instant;
 use larder_runtime::Namespace;
 use larder_runtime::plugin::RequestTags;
 
+use super::command::pubsub::Subscriptions;
+use super::command::transaction::{Transaction, Watched};
+
 #[derive(Debug)]
 pub struct Session {
     /// `CLIENT ID`: unique per server, increasing.
@@ -30,6 +33,18 @@ pub struct Session {
     pub connected_at: Instant,
     /// Set by QUIT: the connection closes once the reply is written.
     pub quit: bool,
+    /// Between MULTI and EXEC/DISCARD: the queued commands.
+    pub transaction: Option<Transaction>,
+    /// Keys WATCHed, released by EXEC, DISCARD, UNWATCH or the connection closing.
+    pub watched: Vec<Watched>,
+    /// Pub/sub channels and patterns, once the connection subscribed to anything.
+    pub subscriptions: Option<Subscriptions>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        super::command::transaction::unwatch_all(self);
+    }
 }
 
 impl Session {
@@ -45,6 +60,9 @@ impl Session {
             local,
             connected_at: Instant::now(),
             quit: false,
+            transaction: None,
+            watched: Vec::new(),
+            subscriptions: None,
         }
     }
 }

@@ -357,7 +357,7 @@ mod tests {
                     i % 100,
                     1 + i % 28,
                     i % 60,
-                    i % 2 == 0
+                    i.is_multiple_of(2)
                 )
                 .into_bytes()
             })

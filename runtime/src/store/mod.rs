@@ -10,10 +10,12 @@ mod entry;
 mod keyspace;
 mod observer;
 mod shard;
+mod watch;
 
 pub use entry::{ENTRY_OVERHEAD, MAX_KEY_LEN};
 pub use keyspace::CopyOutcome;
 pub use observer::WriteObserver;
+pub use watch::WatchToken;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::entry::{Entry, charge};
 use super::observer::WriteObserver;
+use super::watch::Watches;
 use crate::experiment::{LatencyHistogram, SampledEvent, SampledOp, is_sampled};
 use crate::plugin::{AdmissionPolicy, AdmitRequest};
 use crate::policy::{EntryMeta, EvictionPolicy, Slot};
@@ -52,6 +53,8 @@ pub(crate) struct Shard {
     sampled_dropped: u64,
     /// Told of every change (the append-only log); `None` costs one branch per write.
     observer: Option<Arc<dyn WriteObserver>>,
+    /// Versions of the keys transactions watch (empty unless someone does).
+    pub watches: Watches,
 }
 
 impl Shard {
@@ -76,6 +79,7 @@ impl Shard {
             sampled: Vec::new(),
             sampled_dropped: 0,
             observer: None,
+            watches: Watches::default(),
         }
     }
 
@@ -243,6 +247,7 @@ impl Shard {
         if let Some(o) = &self.observer {
             o.put(key, value, compressed, expires_at);
         }
+        self.watches.touched(key);
         let meta = self.meta(slot);
         self.sample(hash, meta.size as u64, SampledOp::Write);
         self.policy.on_insert(meta);
@@ -269,6 +274,7 @@ impl Shard {
         if let Some(o) = &self.observer {
             o.put(entry.key(), value, compressed, expires_at);
         }
+        self.watches.touched(entry.key());
         self.stats.sets += 1;
         self.stats.changes += 1;
         let meta = self.meta(slot);
@@ -297,6 +303,7 @@ impl Shard {
         {
             o.set_expiry(entry.key(), expires_at);
         }
+        self.watches.touched(entry.key());
         self.with_ttl -= u64::from(entry.expires_at != 0);
         self.with_ttl += u64::from(expires_at != 0);
         entry.expires_at = expires_at;
@@ -334,6 +341,7 @@ impl Shard {
         {
             o.remove(old.key());
         }
+        self.watches.touched(old.key());
         self.stats.changes += 1;
         match why {
             Removal::Deleted => {}
@@ -401,6 +409,7 @@ impl Shard {
         self.with_ttl = 0;
         self.expiry_cursor = 0;
         self.stats.changes += 1;
+        self.watches.touched_all();
         // Not reported here: the store reports a flush once, with every shard locked.
     }
 

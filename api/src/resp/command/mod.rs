@@ -13,6 +13,8 @@
 //! | `config` | CONFIG GET / SET / RESETSTAT / REWRITE / HELP |
 //! | `info` | INFO |
 //! | `introspection` | COMMAND |
+//! | [`pubsub`] | SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB |
+//! | [`transaction`] | MULTI, EXEC, DISCARD, WATCH, UNWATCH |
 //!
 //! Every handler writes exactly one reply into the [`Reply`] buffer, errors included; nothing here
 //! returns a Rust error, because a bad command never affects the connection, only its own reply.
@@ -24,10 +26,12 @@ mod info;
 mod introspection;
 mod keys;
 mod keyspace;
+pub mod pubsub;
 mod server;
 mod string_edits;
 mod strings;
 pub mod table;
+pub mod transaction;
 
 use std::ops::Range;
 
@@ -84,7 +88,8 @@ impl<'a> Args<'a> {
 }
 
 /// Run the command in `args` and write its reply. Returns the command's kind, or `None` for an
-/// unknown command, so the caller can record latency per command.
+/// unknown command, so the caller can record latency per command. Between MULTI and EXEC a
+/// command is checked and queued instead (see [`transaction`]).
 pub fn execute(
     args: &Args<'_>,
     session: &mut Session,
@@ -93,14 +98,54 @@ pub fn execute(
 ) -> Option<CommandKind> {
     let name = args.get(0);
     let Some(kind) = CommandKind::lookup(name) else {
+        transaction::refuse(session);
         unknown_command(args, reply);
         return None;
     };
     let spec = kind.spec();
     if !spec.arity_ok(args.len()) {
+        transaction::refuse(session);
         wrong_arity(spec.name, reply);
         return Some(kind);
     }
+    if pubsub::subscribed_mode(session, reply) && !pubsub::allowed_when_subscribed(kind) {
+        pubsub::refuse_in_subscribed_mode(spec.name, reply);
+        return Some(kind);
+    }
+    if session.transaction.is_some() && !transaction::runs_in_multi(kind) {
+        transaction::queue(args, session, reply);
+        return Some(kind);
+    }
+    if kind == CommandKind::Exec {
+        // EXEC takes the gate exclusively itself; holding it shared here would wait on itself.
+        transaction::exec(session, ctx, reply, |args, session, ctx, reply| {
+            run_checked(args, session, ctx, reply)
+        });
+        return Some(kind);
+    }
+    let _shared = ctx.gate.shared();
+    run(kind, args, session, ctx, reply);
+    Some(kind)
+}
+
+/// A queued command inside EXEC: looked up and checked again (the check passed when it was
+/// queued), run without the gate (EXEC holds it).
+fn run_checked(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply: &mut Reply) {
+    match CommandKind::lookup(args.get(0)) {
+        Some(kind) if kind.spec().arity_ok(args.len()) => run(kind, args, session, ctx, reply),
+        Some(kind) => wrong_arity(kind.spec().name, reply),
+        None => unknown_command(args, reply),
+    }
+}
+
+/// Run a known command with the right arity.
+fn run(
+    kind: CommandKind,
+    args: &Args<'_>,
+    session: &mut Session,
+    ctx: &ServerContext,
+    reply: &mut Reply,
+) {
     let store = session.namespace.store();
     // Only data commands reach plugin hooks, so only they run in the connection's tag scope; a
     // connection without tags pays one emptiness check.
@@ -110,10 +155,11 @@ pub fn execute(
         with_request_tags(&session.tags, || data_command(kind, store, args, reply))
     };
     if handled {
-        return Some(kind);
+        return;
     }
     use CommandKind as K;
     match kind {
+        K::Ping if pubsub::subscribed_mode(session, reply) => pubsub::ping(args, reply),
         K::Ping => connection::ping(args, reply),
         K::Echo => reply.bulk(args.get(1)),
         K::Hello => connection::hello(args, session, reply),
@@ -138,9 +184,20 @@ pub fn execute(
         K::Save => server::save(ctx, reply),
         K::BgSave => server::bgsave(args, ctx, reply),
         K::LastSave => server::lastsave(ctx, reply),
+        K::Subscribe => pubsub::subscribe(args, false, session, ctx, reply),
+        K::PSubscribe => pubsub::subscribe(args, true, session, ctx, reply),
+        K::Unsubscribe => pubsub::unsubscribe(args, false, session, ctx, reply),
+        K::PUnsubscribe => pubsub::unsubscribe(args, true, session, ctx, reply),
+        K::Publish => pubsub::publish(args, ctx, reply),
+        K::PubSub => pubsub::pubsub(args, ctx, reply),
+        K::Multi => transaction::multi(session, reply),
+        K::Discard => transaction::discard(session, reply),
+        K::Watch => transaction::watch(args, session, reply),
+        K::Unwatch => transaction::unwatch(session, reply),
+        // EXEC inside EXEC cannot happen (EXEC is never queued); answer as Redis would.
+        K::Exec => reply.error("ERR EXEC without MULTI"),
         _ => {}
     }
-    Some(kind)
 }
 
 /// Run `kind` if it is a command on the selected namespace's keys; `false` (and no reply) for

@@ -188,6 +188,28 @@ commands! {
         "A container for client connection commands.";
     Quit b"QUIT" "quit" -1 ["noscript" "loading" "stale" "fast"] (0 0 0) "connection" "1.0.0"
         "Closes the connection.";
+    Multi b"MULTI" "multi" 1 ["noscript" "loading" "stale" "fast"] (0 0 0) "transactions" "1.2.0"
+        "Starts a transaction.";
+    Exec b"EXEC" "exec" 1 ["noscript" "loading" "stale"] (0 0 0) "transactions" "1.2.0"
+        "Executes all commands in a transaction.";
+    Discard b"DISCARD" "discard" 1 ["noscript" "loading" "stale" "fast"] (0 0 0) "transactions" "2.0.0"
+        "Discards a transaction.";
+    Watch b"WATCH" "watch" -2 ["noscript" "loading" "stale" "fast"] (1 -1 1) "transactions" "2.2.0"
+        "Monitors changes to keys to determine the execution of a transaction.";
+    Unwatch b"UNWATCH" "unwatch" 1 ["noscript" "loading" "stale" "fast"] (0 0 0) "transactions" "2.2.0"
+        "Forgets about watched keys of a transaction.";
+    Subscribe b"SUBSCRIBE" "subscribe" -2 ["pubsub" "noscript" "loading" "stale"] (0 0 0) "pubsub" "2.0.0"
+        "Listens for messages published to channels.";
+    Unsubscribe b"UNSUBSCRIBE" "unsubscribe" -1 ["pubsub" "noscript" "loading" "stale"] (0 0 0) "pubsub" "2.0.0"
+        "Stops listening to messages posted to channels.";
+    PSubscribe b"PSUBSCRIBE" "psubscribe" -2 ["pubsub" "noscript" "loading" "stale"] (0 0 0) "pubsub" "2.0.0"
+        "Listens for messages published to channels that match one or more patterns.";
+    PUnsubscribe b"PUNSUBSCRIBE" "punsubscribe" -1 ["pubsub" "noscript" "loading" "stale"] (0 0 0) "pubsub" "2.0.0"
+        "Stops listening to messages published to channels that match one or more patterns.";
+    Publish b"PUBLISH" "publish" 3 ["pubsub" "loading" "stale" "fast"] (0 0 0) "pubsub" "2.0.0"
+        "Posts a message to a channel.";
+    PubSub b"PUBSUB" "pubsub" -2 ["pubsub" "loading" "stale"] (0 0 0) "pubsub" "2.8.0"
+        "A container for pub/sub introspection: CHANNELS, NUMSUB, NUMPAT.";
     Info b"INFO" "info" -1 ["loading" "stale"] (0 0 0) "server" "1.0.0"
         "Returns information and statistics about the server.";
     DbSize b"DBSIZE" "dbsize" 1 ["readonly" "fast"] (0 0 0) "server" "1.0.0"

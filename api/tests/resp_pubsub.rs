@@ -1,0 +1,185 @@
+//! Pub/sub against a real server: Redis's confirmations and message frames byte for byte in
+//! RESP2 and RESP3, patterns, subscribed mode, PUBSUB introspection, clean-up when a subscriber
+//! disconnects, and the `redis` crate's own pub/sub client.
+
+mod resp_support;
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use resp_support::{Raw, frame, start};
+
+fn cmd(args: &[&str]) -> Vec<u8> {
+    frame(&args.iter().map(|a| a.as_bytes()).collect::<Vec<_>>())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_receive_what_is_published_to_their_channels_and_patterns() {
+    let server = start().await;
+    let mut sub = Raw::connect(server.addr).await;
+    let mut publisher = Raw::connect(server.addr).await;
+
+    sub.roundtrip(
+        &cmd(&["SUBSCRIBE", "news", "sport"]),
+        b"*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n*3\r\n$9\r\nsubscribe\r\n$5\r\nsport\r\n:2\r\n",
+    )
+    .await;
+    sub.roundtrip(
+        &cmd(&["PSUBSCRIBE", "n*"]),
+        b"*3\r\n$10\r\npsubscribe\r\n$2\r\nn*\r\n:3\r\n",
+    )
+    .await;
+    // One subscriber by channel, one by pattern: 2 deliveries.
+    publisher
+        .roundtrip(&cmd(&["PUBLISH", "news", "hello"]), b":2\r\n")
+        .await;
+    let expected: &[u8] = b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$5\r\nhello\r\n";
+    assert_eq!(sub.read_exact_len(expected.len()).await, expected);
+    publisher
+        .roundtrip(&cmd(&["PUBLISH", "quiet", "x"]), b":0\r\n")
+        .await;
+
+    // Introspection.
+    publisher
+        .roundtrip(
+            &cmd(&["PUBSUB", "CHANNELS"]),
+            b"*2\r\n$4\r\nnews\r\n$5\r\nsport\r\n",
+        )
+        .await;
+    publisher
+        .roundtrip(
+            &cmd(&["PUBSUB", "CHANNELS", "s*"]),
+            b"*1\r\n$5\r\nsport\r\n",
+        )
+        .await;
+    publisher
+        .roundtrip(
+            &cmd(&["PUBSUB", "NUMSUB", "news", "none"]),
+            b"*4\r\n$4\r\nnews\r\n:1\r\n$4\r\nnone\r\n:0\r\n",
+        )
+        .await;
+    publisher
+        .roundtrip(&cmd(&["PUBSUB", "NUMPAT"]), b":1\r\n")
+        .await;
+
+    // Subscribed mode (RESP2): only the subscription commands and PING.
+    sub.roundtrip(
+        &cmd(&["GET", "k"]),
+        b"-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n",
+    )
+    .await;
+    sub.roundtrip(&cmd(&["PING"]), b"*2\r\n$4\r\npong\r\n$0\r\n\r\n")
+        .await;
+    sub.roundtrip(
+        &cmd(&["UNSUBSCRIBE"]),
+        b"*3\r\n$11\r\nunsubscribe\r\n$4\r\nnews\r\n:2\r\n*3\r\n$11\r\nunsubscribe\r\n$5\r\nsport\r\n:1\r\n",
+    )
+    .await;
+    sub.roundtrip(
+        &cmd(&["PUNSUBSCRIBE", "n*"]),
+        b"*3\r\n$12\r\npunsubscribe\r\n$2\r\nn*\r\n:0\r\n",
+    )
+    .await;
+    // Nothing left: unsubscribing from all answers once, with a null name; normal mode again.
+    sub.roundtrip(
+        &cmd(&["UNSUBSCRIBE"]),
+        b"*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n",
+    )
+    .await;
+    sub.roundtrip(&cmd(&["PING"]), b"+PONG\r\n").await;
+    publisher
+        .roundtrip(&cmd(&["PUBLISH", "news", "gone"]), b":0\r\n")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resp3_uses_push_frames_and_allows_any_command_while_subscribed() {
+    let server = start().await;
+    let mut sub = Raw::connect(server.addr).await;
+    sub.send(&cmd(&["HELLO", "3"])).await;
+    let mut hello = Vec::new();
+    while !hello.ends_with(b"modules\r\n*0\r\n") {
+        hello.extend(sub.read_exact_len(1).await);
+    }
+    sub.roundtrip(
+        &cmd(&["SUBSCRIBE", "c"]),
+        b">3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n",
+    )
+    .await;
+    sub.roundtrip(&cmd(&["SET", "k", "v"]), b"+OK\r\n").await;
+    sub.roundtrip(&cmd(&["PUBLISH", "c", "to myself"]), b":1\r\n")
+        .await;
+    let expected: &[u8] = b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$9\r\nto myself\r\n";
+    assert_eq!(sub.read_exact_len(expected.len()).await, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disconnected_subscriber_is_forgotten() {
+    let server = start().await;
+    let mut publisher = Raw::connect(server.addr).await;
+    {
+        let mut sub = Raw::connect(server.addr).await;
+        sub.send(&cmd(&["SUBSCRIBE", "c"])).await;
+        let _ = sub
+            .read_exact_len(b"*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n".len())
+            .await;
+        publisher
+            .roundtrip(&cmd(&["PUBLISH", "c", "x"]), b":1\r\n")
+            .await;
+    }
+    let mut n = Vec::new();
+    for _ in 0..100 {
+        publisher.send(&cmd(&["PUBSUB", "NUMSUB", "c"])).await;
+        n = publisher
+            .read_exact_len(b"*2\r\n$1\r\nc\r\n:0\r\n".len())
+            .await;
+        if n.ends_with(b":0\r\n") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(n.ends_with(b":0\r\n"), "{}", String::from_utf8_lossy(&n));
+    publisher
+        .roundtrip(&cmd(&["PUBLISH", "c", "x"]), b":0\r\n")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_crate_pubsub_client_receives_messages_in_order() {
+    let server = start().await;
+    let client = server.client();
+    let mut pubsub = client.get_async_pubsub().await.unwrap();
+    pubsub.subscribe("orders").await.unwrap();
+    pubsub.psubscribe("user:*").await.unwrap();
+    let mut con = server.connection().await;
+    for i in 0..100 {
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg("orders")
+            .arg(format!("order {i}"))
+            .query_async(&mut con)
+            .await
+            .unwrap();
+    }
+    let n: i64 = redis::cmd("PUBLISH")
+        .arg("user:42")
+        .arg("logged in")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let mut stream = pubsub.on_message();
+    for i in 0..100 {
+        let msg = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(msg.get_channel_name(), "orders");
+        assert_eq!(msg.get_payload::<String>().unwrap(), format!("order {i}"));
+    }
+    let msg = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(msg.get_channel_name(), "user:42");
+    assert_eq!(msg.get_pattern::<String>().unwrap(), "user:*");
+}
