@@ -100,7 +100,22 @@ async fn errors_while_queueing_abort_and_errors_while_running_do_not() {
         b"-ERR WATCH inside MULTI is not allowed\r\n",
     )
     .await;
-    // Neither misuse aborts the transaction.
+    // Neither misuse aborts the transaction; a command Redis refuses inside one does.
+    raw.roundtrip(&cmd(&["SET", "u", "1"]), b"+QUEUED\r\n")
+        .await;
+    raw.roundtrip(&cmd(&["EXEC"]), b"*1\r\n+OK\r\n").await;
+    raw.roundtrip(&cmd(&["MULTI"]), b"+OK\r\n").await;
+    raw.roundtrip(
+        &cmd(&["SAVE"]),
+        b"-ERR Command not allowed inside a transaction\r\n",
+    )
+    .await;
+    raw.roundtrip(
+        &cmd(&["EXEC"]),
+        b"-EXECABORT Transaction discarded because of previous errors.\r\n",
+    )
+    .await;
+    raw.roundtrip(&cmd(&["MULTI"]), b"+OK\r\n").await;
     raw.roundtrip(&cmd(&["SET", "u", "1"]), b"+QUEUED\r\n")
         .await;
     raw.roundtrip(&cmd(&["EXEC"]), b"*1\r\n+OK\r\n").await;

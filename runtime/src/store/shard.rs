@@ -397,6 +397,22 @@ impl Shard {
     }
 
     pub fn clear(&mut self) {
+        if self.watches.any() {
+            // As in Redis, a flush changes the watched keys it removes, not those already gone.
+            let now = crate::clock::now_ms();
+            let live: Vec<Vec<u8>> = self
+                .watches
+                .keys()
+                .filter(|k| {
+                    self.find(crate::hash::key_hash(k), k)
+                        .is_some_and(|s| !self.entries[s as usize].is_expired(now))
+                })
+                .map(<[u8]>::to_vec)
+                .collect();
+            for key in live {
+                self.watches.touched(&key);
+            }
+        }
         self.table.clear();
         self.entries.clear();
         self.entries.shrink_to_fit();
@@ -409,7 +425,6 @@ impl Shard {
         self.with_ttl = 0;
         self.expiry_cursor = 0;
         self.stats.changes += 1;
-        self.watches.touched_all();
         // Not reported here: the store reports a flush once, with every shard locked.
     }
 

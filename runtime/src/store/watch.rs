@@ -39,12 +39,15 @@ impl Watches {
         }
     }
 
-    /// Every key of the shard changed (a flush).
-    pub fn touched_all(&mut self) {
-        for w in self.keys.values_mut() {
-            self.clock += 1;
-            w.version = self.clock;
-        }
+    /// Someone watches a key of this shard.
+    #[inline]
+    pub fn any(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    /// The watched keys.
+    pub fn keys(&self) -> impl Iterator<Item = &[u8]> {
+        self.keys.keys().map(|k| &**k)
     }
 
     fn watch(&mut self, key: &[u8]) -> u64 {
@@ -161,6 +164,17 @@ mod tests {
             assert!(!s.watch_unchanged(b"k", token), "{what}");
             s.unwatch(b"k");
         }
+        // A flush changes only the watched keys it removes.
+        s.delete(b"absent");
+        let token = s.watch(b"absent");
+        s.set(b"k", b"2", SetOptions::default()).unwrap();
+        let k = s.watch(b"k");
+        s.flush();
+        assert!(s.watch_unchanged(b"absent", token), "nothing to remove");
+        assert!(!s.watch_unchanged(b"k", k));
+        s.unwatch(b"absent");
+        s.unwatch(b"k");
+
         // Writing a key that was absent when watched is a change too.
         s.delete(b"new");
         let token = s.watch(b"new");

@@ -113,6 +113,11 @@ pub fn execute(
         return Some(kind);
     }
     if session.transaction.is_some() && !transaction::runs_in_multi(kind) {
+        if transaction::refused_in_multi(kind) {
+            transaction::refuse(session);
+            reply.error("ERR Command not allowed inside a transaction");
+            return Some(kind);
+        }
         transaction::queue(args, session, reply);
         return Some(kind);
     }

@@ -56,6 +56,11 @@ pub fn runs_in_multi(kind: CommandKind) -> bool {
     matches!(kind, K::Exec | K::Discard | K::Multi | K::Watch | K::Quit)
 }
 
+/// Commands Redis refuses inside a transaction (its `no-multi` flag), which abort it.
+pub fn refused_in_multi(kind: CommandKind) -> bool {
+    matches!(kind, CommandKind::Save)
+}
+
 /// Queue `args` (already known to be a command with the right arity).
 pub fn queue(args: &Args<'_>, session: &mut Session, reply: &mut Reply) {
     let Some(tx) = session.transaction.as_mut() else {
