@@ -7,11 +7,7 @@ mod resp_support;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use resp_support::{Raw, frame, start};
-
-fn cmd(args: &[&str]) -> Vec<u8> {
-    frame(&args.iter().map(|a| a.as_bytes()).collect::<Vec<_>>())
-}
+use resp_support::{Raw, cmd, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_receive_what_is_published_to_their_channels_and_patterns() {
@@ -182,4 +178,145 @@ async fn the_redis_crate_pubsub_client_receives_messages_in_order() {
         .unwrap();
     assert_eq!(msg.get_channel_name(), "user:42");
     assert_eq!(msg.get_pattern::<String>().unwrap(), "user:*");
+}
+
+/// Read one pub/sub message frame of `Raw` (RESP2): (channel, payload).
+async fn next_message(raw: &mut Raw) -> (String, String) {
+    let mut text = Vec::new();
+    // `*3\r\n$7\r\nmessage\r\n$<n>\r\n<channel>\r\n$<m>\r\n<payload>\r\n`: read line by line.
+    let mut lines = Vec::new();
+    while lines.len() < 7 {
+        let b = raw.read_exact_len(1).await;
+        text.extend(b);
+        if text.ends_with(b"\r\n") {
+            lines.push(String::from_utf8_lossy(&text[..text.len() - 2]).into_owned());
+            text.clear();
+        }
+    }
+    assert_eq!(lines[0], "*3");
+    assert_eq!(lines[2], "message");
+    (lines[4].clone(), lines[6].clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyspace_notifications_for_writes_deletes_expiries_and_evictions() {
+    let server = start().await;
+    let mut con = Raw::connect(server.addr).await;
+    con.roundtrip(
+        &cmd(&["CONFIG", "SET", "notify-keyspace-events", "Kq"]),
+        b"-ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'.\r\n",
+    )
+    .await;
+    con.roundtrip(
+        &cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]),
+        b"+OK\r\n",
+    )
+    .await;
+    con.roundtrip(
+        &cmd(&["CONFIG", "GET", "notify-keyspace-events"]),
+        b"*2\r\n$22\r\nnotify-keyspace-events\r\n$3\r\nAKE\r\n",
+    )
+    .await;
+
+    let mut sub = Raw::connect(server.addr).await;
+    sub.send(&cmd(&["PSUBSCRIBE", "__keyevent@0__:*"])).await;
+    let _ = sub
+        .read_exact_len(b"*3\r\n$10\r\npsubscribe\r\n$16\r\n__keyevent@0__:*\r\n:1\r\n".len())
+        .await;
+    let mut space = Raw::connect(server.addr).await;
+    space.send(&cmd(&["SUBSCRIBE", "__keyspace@0__:k"])).await;
+    let _ = space
+        .read_exact_len(b"*3\r\n$9\r\nsubscribe\r\n$16\r\n__keyspace@0__:k\r\n:1\r\n".len())
+        .await;
+
+    con.roundtrip(&cmd(&["SET", "k", "v"]), b"+OK\r\n").await;
+    con.roundtrip(&cmd(&["EXPIRE", "k", "100"]), b":1\r\n")
+        .await;
+    con.roundtrip(&cmd(&["PERSIST", "k"]), b":1\r\n").await;
+    con.roundtrip(&cmd(&["DEL", "k"]), b":1\r\n").await;
+    con.roundtrip(&cmd(&["SET", "brief", "v", "PX", "30"]), b"+OK\r\n")
+        .await;
+    // This test server runs no expiry sweep: a read past the deadline removes the key.
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    con.roundtrip(&cmd(&["GET", "brief"]), b"$-1\r\n").await;
+
+    // pmessage frames carry the pattern too: read them as 4-element frames.
+    let mut events = Vec::new();
+    while events.len() < 6 {
+        let mut lines = Vec::new();
+        let mut text = Vec::new();
+        while lines.len() < 9 {
+            text.extend(sub.read_exact_len(1).await);
+            if text.ends_with(b"\r\n") {
+                lines.push(String::from_utf8_lossy(&text[..text.len() - 2]).into_owned());
+                text.clear();
+            }
+        }
+        assert_eq!((lines[0].as_str(), lines[2].as_str()), ("*4", "pmessage"));
+        events.push((lines[6].clone(), lines[8].clone()));
+    }
+    let expected: Vec<(String, String)> = [
+        ("__keyevent@0__:set", "k"),
+        ("__keyevent@0__:expire", "k"),
+        ("__keyevent@0__:persist", "k"),
+        ("__keyevent@0__:del", "k"),
+        // A write that carries its deadline (SET … PX) is one `set` event.
+        ("__keyevent@0__:set", "brief"),
+        ("__keyevent@0__:expired", "brief"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(events, expected);
+    for event in ["set", "expire", "persist", "del"] {
+        assert_eq!(
+            next_message(&mut space).await,
+            ("__keyspace@0__:k".to_string(), event.to_string())
+        );
+    }
+
+    // Evictions, in a small namespace with its own flags (only evictions, keyevent only).
+    let mut small = Raw::connect(server.addr).await;
+    server
+        .state
+        .namespaces
+        .create(
+            "tiny",
+            larder_runtime::NamespaceConfig {
+                capacity_bytes: 4 * 1024,
+                shards: Some(1),
+                max_item_size: Some(1024),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    small.roundtrip(&cmd(&["SELECT", "tiny"]), b"+OK\r\n").await;
+    small
+        .roundtrip(
+            &cmd(&["CONFIG", "SET", "notify-keyspace-events", "Ee"]),
+            b"+OK\r\n",
+        )
+        .await;
+    let mut evictions = Raw::connect(server.addr).await;
+    evictions
+        .send(&cmd(&["SUBSCRIBE", "__keyevent@tiny__:evicted"]))
+        .await;
+    let _ = evictions
+        .read_exact_len(
+            b"*3\r\n$9\r\nsubscribe\r\n$25\r\n__keyevent@tiny__:evicted\r\n:1\r\n".len(),
+        )
+        .await;
+    let value = "x".repeat(500);
+    for i in 0..20 {
+        small
+            .roundtrip(&cmd(&["SET", &format!("key{i}"), &value]), b"+OK\r\n")
+            .await;
+    }
+    let (channel, key) = next_message(&mut evictions).await;
+    assert_eq!(channel, "__keyevent@tiny__:evicted");
+    assert!(key.starts_with("key"), "{key}");
+    // Writes in `tiny` published nothing else: it has only the `e` class.
+    small
+        .roundtrip(&cmd(&["PUBSUB", "NUMPAT"]), b":1\r\n")
+        .await;
 }

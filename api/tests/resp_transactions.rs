@@ -7,11 +7,7 @@ mod resp_support;
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use resp_support::{Raw, frame, start};
-
-fn cmd(args: &[&str]) -> Vec<u8> {
-    frame(&args.iter().map(|a| a.as_bytes()).collect::<Vec<_>>())
-}
+use resp_support::{Raw, cmd, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_commands_run_in_order_and_answer_in_one_array() {

@@ -49,11 +49,13 @@ mod stats;
 pub mod store;
 
 pub use error::{NamespaceError, StoreError};
-pub use namespace::{DEFAULT_NAMESPACE, Namespace, NamespaceConfig, Namespaces, ObserverSource};
+pub use namespace::{
+    DEFAULT_NAMESPACE, KeyEventSource, Namespace, NamespaceConfig, Namespaces, ObserverSource,
+};
 pub use plugin::{PluginHost, PolicyRef};
 pub use policy::{BuiltinPolicy, EvictionPolicy};
 pub use stats::StoreStats;
 pub use store::{
-    Change, Condition, CopyOutcome, Expiry, SetOptions, SetOutcome, Store, Ttl, WatchToken,
-    WriteObserver,
+    Change, Condition, CopyOutcome, Expiry, KeyChange, KeyEvents, SetOptions, SetOutcome, Store,
+    Ttl, WatchToken, WriteObserver,
 };

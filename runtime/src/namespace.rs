@@ -18,7 +18,7 @@ use crate::origin::{Origin, OriginConfig};
 use crate::plugin::{Hook, NamespaceHooks, PluginHost, PolicyRef};
 use crate::policy::BuiltinPolicy;
 use crate::store::compression::CompressionConfig;
-use crate::store::{ENTRY_OVERHEAD, Store, StoreLimits, WriteObserver};
+use crate::store::{ENTRY_OVERHEAD, KeyEvents, Store, StoreLimits, WriteObserver};
 
 /// The namespace every client reaches without asking for another.
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -404,6 +404,13 @@ pub struct Namespaces {
     plugins: Arc<PluginHost>,
     /// Gives every namespace its write observer (the append-only log), once one is set.
     observers: RwLock<Option<Arc<dyn ObserverSource>>>,
+    /// Gives every namespace its key-event sink (notifications, client-side caching).
+    key_events: RwLock<Option<Arc<dyn KeyEventSource>>>,
+}
+
+/// Where namespaces get their [`KeyEvents`] sink from (the Redis-protocol server).
+pub trait KeyEventSource: Send + Sync {
+    fn key_events(&self, namespace: &str) -> Arc<dyn KeyEvents>;
 }
 
 /// Where namespaces get their [`WriteObserver`] from (the append-only log).
@@ -454,6 +461,7 @@ impl Namespaces {
             map: DashMap::new(),
             plugins,
             observers: RwLock::new(None),
+            key_events: RwLock::new(None),
         };
         this.create(DEFAULT_NAMESPACE, default_config)?;
         Ok(this)
@@ -466,6 +474,17 @@ impl Namespaces {
         for ns in self.list() {
             ns.store()
                 .set_observer(Some(source.observer(ns.name(), false)));
+        }
+        *slot = Some(source);
+    }
+
+    /// From now on, tell `source` that keys changed: each existing namespace gets its sink now,
+    /// each namespace created later at creation.
+    pub fn notify_key_events(&self, source: Arc<dyn KeyEventSource>) {
+        let mut slot = self.key_events.write();
+        for ns in self.list() {
+            ns.store()
+                .set_key_events(Some(source.key_events(ns.name())));
         }
         *slot = Some(source);
     }
@@ -518,6 +537,9 @@ impl Namespaces {
                 ns.origin.bind(Arc::downgrade(&ns));
                 if let Some(source) = self.observers.read().as_ref() {
                     ns.store().set_observer(Some(source.observer(name, true)));
+                }
+                if let Some(source) = self.key_events.read().as_ref() {
+                    ns.store().set_key_events(Some(source.key_events(name)));
                 }
                 slot.insert(Arc::clone(&ns));
                 tracing::info!(namespace = name, "namespace created");

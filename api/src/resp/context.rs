@@ -10,6 +10,7 @@ use prometheus::Histogram;
 use super::command::CommandKind;
 use super::gate::TransactionGate;
 use super::limits::RespLimits;
+use super::notify::Notifications;
 use super::pubsub::PubSub;
 use crate::state::AppState;
 
@@ -30,10 +31,18 @@ pub struct ServerContext {
     pub gate: TransactionGate,
     /// Pub/sub channels and patterns, server-wide.
     pub pubsub: Arc<PubSub>,
+    /// Keyspace notification flags per namespace (they publish on `pubsub`).
+    pub notifications: Arc<Notifications>,
 }
 
 impl ServerContext {
+    /// Also attaches the key-event sinks (notifications) to every namespace of `state`.
     pub fn new(state: AppState, limits: RespLimits, port: u16) -> Self {
+        let pubsub: Arc<PubSub> = Arc::default();
+        let notifications = Arc::new(Notifications::new(Arc::clone(&pubsub)));
+        state
+            .namespaces
+            .notify_key_events(Arc::clone(&notifications) as _);
         let latency = CommandKind::ALL
             .iter()
             .map(|kind| state.metrics.latency("resp", kind.spec().name))
@@ -48,7 +57,8 @@ impl ServerContext {
             commands_processed: AtomicU64::new(0),
             latency,
             gate: TransactionGate::default(),
-            pubsub: Arc::default(),
+            pubsub,
+            notifications,
         }
     }
 

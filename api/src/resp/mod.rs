@@ -13,6 +13,7 @@
 //! | `context` | what all connections share: app state, limits, counters, histograms |
 //! | `gate` | the transaction gate: commands hold it shared, `EXEC` exclusive |
 //! | `latency` | per-command latency histograms, recorded per batch |
+//! | `notify` | keyspace notifications (`notify-keyspace-events`), per namespace |
 //! | `pubsub` | the server-wide channel and pattern registry, bounded per-subscriber queues |
 //! | `read_through` | GET/MGET in a namespace with an origin: fetch misses, then answer |
 //! | `limits` | [`RespLimits`], the request-size caps |
@@ -50,6 +51,7 @@ mod gate;
 mod glob;
 mod latency;
 mod limits;
+mod notify;
 mod parse;
 mod pubsub;
 mod read_through;

@@ -190,3 +190,8 @@ pub fn frame(args: &[&[u8]]) -> Vec<u8> {
     }
     out
 }
+
+/// [`frame`] for text arguments.
+pub fn cmd(args: &[&str]) -> Vec<u8> {
+    frame(&args.iter().map(|a| a.as_bytes()).collect::<Vec<_>>())
+}

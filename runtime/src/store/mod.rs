@@ -7,12 +7,14 @@
 pub mod compression;
 pub mod dictionary;
 mod entry;
+pub mod events;
 mod keyspace;
 mod observer;
 mod shard;
 mod watch;
 
 pub use entry::{ENTRY_OVERHEAD, MAX_KEY_LEN};
+pub use events::{KeyChange, KeyEvents};
 pub use keyspace::CopyOutcome;
 pub use observer::WriteObserver;
 pub use watch::WatchToken;
@@ -678,6 +680,13 @@ impl Store {
         }
     }
 
+    /// Attach (or detach) the sink told that keys changed; see [`KeyEvents`].
+    pub fn set_key_events(&self, events: Option<std::sync::Arc<dyn KeyEvents>>) {
+        for s in self.shards.iter() {
+            s.0.lock().set_events(events.clone());
+        }
+    }
+
     /// Drop every key. Every shard is locked for the flush (in index order, as every multi-shard
     /// operation locks), so the observer sees one flush that no write straddles.
     pub fn flush(&self) {
@@ -688,6 +697,9 @@ impl Store {
         }
         if let Some(o) = guards[0].observer() {
             o.clear();
+        }
+        if let Some(e) = guards[0].events() {
+            e.flushed();
         }
     }
 

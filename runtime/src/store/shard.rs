@@ -6,6 +6,7 @@ use hashbrown::HashTable;
 use std::sync::Arc;
 
 use super::entry::{Entry, charge};
+use super::events::{KeyChange, KeyEvents};
 use super::observer::WriteObserver;
 use super::watch::Watches;
 use crate::experiment::{LatencyHistogram, SampledEvent, SampledOp, is_sampled};
@@ -55,6 +56,8 @@ pub(crate) struct Shard {
     observer: Option<Arc<dyn WriteObserver>>,
     /// Versions of the keys transactions watch (empty unless someone does).
     pub watches: Watches,
+    /// Told that keys changed (notifications, client-side caching); `None` costs one branch.
+    events: Option<Arc<dyn KeyEvents>>,
 }
 
 impl Shard {
@@ -80,6 +83,7 @@ impl Shard {
             sampled_dropped: 0,
             observer: None,
             watches: Watches::default(),
+            events: None,
         }
     }
 
@@ -89,6 +93,14 @@ impl Shard {
 
     pub fn observer(&self) -> Option<&Arc<dyn WriteObserver>> {
         self.observer.as_ref()
+    }
+
+    pub fn set_events(&mut self, events: Option<Arc<dyn KeyEvents>>) {
+        self.events = events;
+    }
+
+    pub fn events(&self) -> Option<&Arc<dyn KeyEvents>> {
+        self.events.as_ref()
     }
 
     /// Offer an event to shadow evaluation: one compare when the key is not in the sample, and
@@ -248,6 +260,9 @@ impl Shard {
             o.put(key, value, compressed, expires_at);
         }
         self.watches.touched(key);
+        if let Some(e) = &self.events {
+            e.changed(key, KeyChange::Written);
+        }
         let meta = self.meta(slot);
         self.sample(hash, meta.size as u64, SampledOp::Write);
         self.policy.on_insert(meta);
@@ -275,6 +290,9 @@ impl Shard {
             o.put(entry.key(), value, compressed, expires_at);
         }
         self.watches.touched(entry.key());
+        if let Some(e) = &self.events {
+            e.changed(entry.key(), KeyChange::Written);
+        }
         self.stats.sets += 1;
         self.stats.changes += 1;
         let meta = self.meta(slot);
@@ -304,6 +322,14 @@ impl Shard {
             o.set_expiry(entry.key(), expires_at);
         }
         self.watches.touched(entry.key());
+        if let Some(e) = &self.events {
+            let change = if expires_at == 0 {
+                KeyChange::Persisted
+            } else {
+                KeyChange::ExpirySet
+            };
+            e.changed(entry.key(), change);
+        }
         self.with_ttl -= u64::from(entry.expires_at != 0);
         self.with_ttl += u64::from(expires_at != 0);
         entry.expires_at = expires_at;
@@ -342,6 +368,14 @@ impl Shard {
             o.remove(old.key());
         }
         self.watches.touched(old.key());
+        if let Some(e) = &self.events {
+            let change = match why {
+                Removal::Deleted => KeyChange::Deleted,
+                Removal::Expired => KeyChange::Expired,
+                Removal::Evicted => KeyChange::Evicted,
+            };
+            e.changed(old.key(), change);
+        }
         self.stats.changes += 1;
         match why {
             Removal::Deleted => {}

@@ -7,6 +7,7 @@
 //! | `maxmemory-policy` | the selected namespace's eviction: `allkeys-lru` ↔ `lru`, `allkeys-lfu` ↔ `wtinylfu`, `allkeys-random` ↔ `sieve`; other built-ins and plugins read as `allkeys-lru`-like `larder:<policy>`; `noeviction` and the `volatile-*` policies are refused |
 //! | `save`, `appendonly`, `appendfsync` | read-only: how this node persists (set at start) |
 //! | `databases` | `16` (SELECT 0-15, see `connection`) |
+//! | `notify-keyspace-events` | the selected namespace's keyspace notification classes (see `resp::notify`); kept in memory |
 //! | `timeout`, `tcp-keepalive` | read as `0` / `300`; SET accepted, connections are not timed out |
 //! | encoding thresholds (`hash-max-listpack-entries`, `list-max-listpack-size`, …), `hz`, `activerehashing`, `lazyfree-*`, `lua-time-limit`, … | accepted and ignored; GET returns the last value set |
 //!
@@ -125,7 +126,10 @@ fn values(session: &Session, ctx: &ServerContext) -> Vec<(&'static str, String)>
             log.map_or("everysec", |l| l.fsync().as_str()).to_string(),
         ),
         ("databases", super::connection::DATABASES.to_string()),
-        ("notify-keyspace-events", String::new()),
+        (
+            "notify-keyspace-events",
+            crate::resp::notify::format_flags(ctx.notifications.flags(session.namespace.name())),
+        ),
     ];
     let set = IGNORED_VALUES.lock().unwrap_or_else(|e| e.into_inner());
     for &(name, default) in IGNORED {
@@ -160,6 +164,7 @@ fn set(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Repl
     let mut namespace = session.namespace.config();
     let mut namespace_changed = false;
     let mut ignored = Vec::new();
+    let mut notify = None;
     let mut rest = args.from(2);
     while let (Some(name), Some(value)) = (rest.next(), rest.next()) {
         let name_text = String::from_utf8_lossy(name).to_ascii_lowercase();
@@ -187,6 +192,14 @@ fn set(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Repl
                 }
                 Err(why) => return reply.error(&refuse(why)),
             },
+            "notify-keyspace-events" => match crate::resp::notify::parse_flags(&value_text) {
+                Some(flags) => notify = Some(flags),
+                None => {
+                    return reply.error(&refuse(
+                        "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
+                    ));
+                }
+            },
             _ => match IGNORED.iter().find(|(known, _)| *known == name_text) {
                 Some(&(known, _)) => ignored.push((known, value_text)),
                 None => {
@@ -213,6 +226,9 @@ fn set(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Repl
                 "ERR CONFIG SET applied but not saved to the data directory: {e}"
             ));
         }
+    }
+    if let Some(flags) = notify {
+        ctx.notifications.set_flags(session.namespace.name(), flags);
     }
     let mut set = IGNORED_VALUES.lock().unwrap_or_else(|e| e.into_inner());
     for (name, value) in ignored {

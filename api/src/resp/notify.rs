@@ -1,0 +1,230 @@
+//! Keyspace notifications (`notify-keyspace-events`), per namespace, published on the server's
+//! pub/sub channels as Redis names them:
+//!
+//! - `__keyspace@<db>__:<key>` with the event as the message (class `K`);
+//! - `__keyevent@<db>__:<event>` with the key as the message (class `E`).
+//!
+//! `<db>` is `0` for `default`, `n` for `db<n>`, and the name for any other namespace.
+//!
+//! The events come from the store, not from commands (see `larder_runtime::KeyChange`), so they
+//! cover every way a key changes — RESP, REST, the origin, the eviction policy — with these
+//! names:
+//!
+//! | event | class | when |
+//! |---|---|---|
+//! | `set` | `$` | any write (Redis names some by command: `incrby`, `append`, …; Larder says `set`) |
+//! | `expire` | `g` | a deadline set or changed on a resident key (a write that carries its deadline, `SET … EX`, is one `set`) |
+//! | `persist` | `g` | a deadline removed |
+//! | `del` | `g` | a delete |
+//! | `expired` | `x` | a TTL ran out |
+//! | `evicted` | `e` | the policy evicted the key |
+//!
+//! Flags are set with `CONFIG SET notify-keyspace-events` on the selected namespace and are kept
+//! in memory (not in the catalog). A namespace without flags pays one atomic load per change.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use larder_runtime::{KeyChange, KeyEventSource, KeyEvents};
+use parking_lot::RwLock;
+
+use super::pubsub::PubSub;
+
+const KEYSPACE: u32 = 1 << 0; // K
+const KEYEVENT: u32 = 1 << 1; // E
+const GENERIC: u32 = 1 << 2; // g
+const STRING: u32 = 1 << 3; // $
+const EXPIRED: u32 = 1 << 4; // x
+const EVICTED: u32 = 1 << 5; // e
+/// Classes of types Larder does not have yet, accepted so clients can set Redis's usual flags.
+const LIST: u32 = 1 << 6; // l
+const SET: u32 = 1 << 7; // s
+const HASH: u32 = 1 << 8; // h
+const ZSET: u32 = 1 << 9; // z
+const STREAM: u32 = 1 << 10; // t
+const MISS: u32 = 1 << 11; // m
+const NEW: u32 = 1 << 12; // n
+const MODULE: u32 = 1 << 13; // d
+/// `A`: every class but `m` and `n`, as in Redis.
+const ALL: u32 = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+
+/// Parse Redis's flag string; `None` for an unknown character.
+pub fn parse_flags(text: &str) -> Option<u32> {
+    let mut flags = 0;
+    for c in text.chars() {
+        flags |= match c {
+            'A' => ALL,
+            'g' => GENERIC,
+            '$' => STRING,
+            'l' => LIST,
+            's' => SET,
+            'h' => HASH,
+            'z' => ZSET,
+            'x' => EXPIRED,
+            'e' => EVICTED,
+            'K' => KEYSPACE,
+            'E' => KEYEVENT,
+            't' => STREAM,
+            'm' => MISS,
+            'n' => NEW,
+            'd' => MODULE,
+            _ => return None,
+        };
+    }
+    // Without K or E nothing would be published: Redis treats that as off.
+    Some(if flags & (KEYSPACE | KEYEVENT) == 0 {
+        0
+    } else {
+        flags
+    })
+}
+
+/// The flag string CONFIG GET answers, in Redis's canonical form.
+pub fn format_flags(flags: u32) -> String {
+    let mut out = String::new();
+    if flags & ALL == ALL {
+        out.push('A');
+    } else {
+        for (bit, c) in [
+            (GENERIC, 'g'),
+            (STRING, '$'),
+            (LIST, 'l'),
+            (SET, 's'),
+            (HASH, 'h'),
+            (ZSET, 'z'),
+            (EXPIRED, 'x'),
+            (EVICTED, 'e'),
+            (STREAM, 't'),
+            (MODULE, 'd'),
+        ] {
+            if flags & bit != 0 {
+                out.push(c);
+            }
+        }
+    }
+    for (bit, c) in [(KEYSPACE, 'K'), (KEYEVENT, 'E'), (MISS, 'm'), (NEW, 'n')] {
+        if flags & bit != 0 {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The database label of a namespace in channel names.
+fn db_label(namespace: &str) -> String {
+    match namespace {
+        larder_runtime::DEFAULT_NAMESPACE => "0".to_string(),
+        name => match name.strip_prefix("db") {
+            Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => n.to_string(),
+            _ => name.to_string(),
+        },
+    }
+}
+
+/// Every namespace's notification flags, and where to publish.
+pub struct Notifications {
+    pubsub: Arc<PubSub>,
+    flags: RwLock<HashMap<String, Arc<AtomicU32>>>,
+}
+
+impl Notifications {
+    pub fn new(pubsub: Arc<PubSub>) -> Self {
+        Self {
+            pubsub,
+            flags: RwLock::default(),
+        }
+    }
+
+    fn flags_of(&self, namespace: &str) -> Arc<AtomicU32> {
+        if let Some(f) = self.flags.read().get(namespace) {
+            return Arc::clone(f);
+        }
+        Arc::clone(
+            self.flags
+                .write()
+                .entry(namespace.to_string())
+                .or_insert_with(|| Arc::new(AtomicU32::new(0))),
+        )
+    }
+
+    pub fn flags(&self, namespace: &str) -> u32 {
+        self.flags
+            .read()
+            .get(namespace)
+            .map_or(0, |f| f.load(Ordering::Relaxed))
+    }
+
+    pub fn set_flags(&self, namespace: &str, flags: u32) {
+        self.flags_of(namespace).store(flags, Ordering::Relaxed);
+    }
+}
+
+/// The sink one namespace's store reports to.
+struct NamespaceEvents {
+    flags: Arc<AtomicU32>,
+    keyspace_prefix: Vec<u8>,
+    keyevent_prefix: Vec<u8>,
+    pubsub: Arc<PubSub>,
+}
+
+impl KeyEvents for NamespaceEvents {
+    fn changed(&self, key: &[u8], change: KeyChange) {
+        let flags = self.flags.load(Ordering::Relaxed);
+        if flags == 0 {
+            return;
+        }
+        let (event, class): (&[u8], u32) = match change {
+            KeyChange::Written => (b"set", STRING),
+            KeyChange::ExpirySet => (b"expire", GENERIC),
+            KeyChange::Persisted => (b"persist", GENERIC),
+            KeyChange::Deleted => (b"del", GENERIC),
+            KeyChange::Expired => (b"expired", EXPIRED),
+            KeyChange::Evicted => (b"evicted", EVICTED),
+        };
+        if flags & class == 0 {
+            return;
+        }
+        if flags & KEYSPACE != 0 {
+            let channel = [&self.keyspace_prefix[..], key].concat();
+            self.pubsub.publish(&channel, event);
+        }
+        if flags & KEYEVENT != 0 {
+            let channel = [&self.keyevent_prefix[..], event].concat();
+            self.pubsub.publish(&channel, key);
+        }
+    }
+
+    fn flushed(&self) {}
+}
+
+impl KeyEventSource for Notifications {
+    fn key_events(&self, namespace: &str) -> Arc<dyn KeyEvents> {
+        let db = db_label(namespace);
+        Arc::new(NamespaceEvents {
+            flags: self.flags_of(namespace),
+            keyspace_prefix: format!("__keyspace@{db}__:").into_bytes(),
+            keyevent_prefix: format!("__keyevent@{db}__:").into_bytes(),
+            pubsub: Arc::clone(&self.pubsub),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_parse_and_print_as_redis_does() {
+        assert_eq!(parse_flags(""), Some(0));
+        assert_eq!(parse_flags("g$"), Some(0), "no K or E: off");
+        assert_eq!(format_flags(parse_flags("KEA").unwrap()), "AKE");
+        assert_eq!(format_flags(parse_flags("Egx").unwrap()), "gxE");
+        assert_eq!(format_flags(parse_flags("K$").unwrap()), "$K");
+        assert_eq!(parse_flags("Kq"), None);
+        assert_eq!(db_label("default"), "0");
+        assert_eq!(db_label("db7"), "7");
+        assert_eq!(db_label("dbx"), "dbx");
+        assert_eq!(db_label("sessions"), "sessions");
+    }
+}
