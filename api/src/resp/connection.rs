@@ -135,9 +135,9 @@ impl Connection {
                 Next::Read => {}
             }
             if self.pushes.is_none()
-                && let Some(subs) = &mut self.session.subscriptions
+                && let Some(queue) = &mut self.session.push
             {
-                self.pushes = subs.receiver.take();
+                self.pushes = queue.receiver.take();
             }
             if self.input.is_empty() && self.input.capacity() > SHRINK_ABOVE {
                 self.input = BytesMut::with_capacity(BUFFER_SIZE);
@@ -154,7 +154,7 @@ impl Connection {
                     }
                 }
                 Some(push) = next_push(&mut self.pushes) => {
-                    if self.session.subscriptions.as_ref().is_some_and(|s| s.overflowed.load(std::sync::atomic::Ordering::Relaxed)) {
+                    if self.session.push.as_ref().is_some_and(|q| q.overflowed.load(std::sync::atomic::Ordering::Relaxed)) {
                         tracing::warn!(peer = %self.session.peer, "closing a pub/sub client that fell too far behind");
                         return Ok(());
                     }

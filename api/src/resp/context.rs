@@ -12,6 +12,7 @@ use super::gate::TransactionGate;
 use super::limits::RespLimits;
 use super::notify::Notifications;
 use super::pubsub::PubSub;
+use super::tracking::Tracking;
 use crate::state::AppState;
 
 pub struct ServerContext {
@@ -33,13 +34,19 @@ pub struct ServerContext {
     pub pubsub: Arc<PubSub>,
     /// Keyspace notification flags per namespace (they publish on `pubsub`).
     pub notifications: Arc<Notifications>,
+    /// Client-side caching: tracking clients and what they read.
+    pub tracking: Arc<Tracking>,
 }
 
 impl ServerContext {
     /// Also attaches the key-event sinks (notifications) to every namespace of `state`.
     pub fn new(state: AppState, limits: RespLimits, port: u16) -> Self {
         let pubsub: Arc<PubSub> = Arc::default();
-        let notifications = Arc::new(Notifications::new(Arc::clone(&pubsub)));
+        let tracking = Arc::new(Tracking::new(Arc::clone(&pubsub)));
+        let notifications = Arc::new(Notifications::new(
+            Arc::clone(&pubsub),
+            Arc::clone(&tracking),
+        ));
         state
             .namespaces
             .notify_key_events(Arc::clone(&notifications) as _);
@@ -59,6 +66,7 @@ impl ServerContext {
             gate: TransactionGate::default(),
             pubsub,
             notifications,
+            tracking,
         }
     }
 

@@ -16,6 +16,7 @@
 //! | `notify` | keyspace notifications (`notify-keyspace-events`), per namespace |
 //! | `pubsub` | the server-wide channel and pattern registry, bounded per-subscriber queues |
 //! | `read_through` | GET/MGET in a namespace with an origin: fetch misses, then answer |
+//! | `tracking` | client-side caching: CLIENT TRACKING's tables and invalidations |
 //! | `limits` | [`RespLimits`], the request-size caps |
 //! | `glob` | Redis's glob patterns (KEYS, SCAN MATCH, CONFIG GET) |
 //!
@@ -58,6 +59,7 @@ mod read_through;
 mod reply;
 mod server;
 mod session;
+mod tracking;
 
 use std::future::Future;
 

@@ -30,6 +30,7 @@ use larder_runtime::{KeyChange, KeyEventSource, KeyEvents};
 use parking_lot::RwLock;
 
 use super::pubsub::PubSub;
+use super::tracking::{NamespaceTable, Tracking};
 
 const KEYSPACE: u32 = 1 << 0; // K
 const KEYEVENT: u32 = 1 << 1; // E
@@ -126,13 +127,16 @@ fn db_label(namespace: &str) -> String {
 pub struct Notifications {
     pubsub: Arc<PubSub>,
     flags: RwLock<HashMap<String, Arc<AtomicU32>>>,
+    /// Client-side caching: told of every change too.
+    tracking: Arc<Tracking>,
 }
 
 impl Notifications {
-    pub fn new(pubsub: Arc<PubSub>) -> Self {
+    pub fn new(pubsub: Arc<PubSub>, tracking: Arc<Tracking>) -> Self {
         Self {
             pubsub,
             flags: RwLock::default(),
+            tracking,
         }
     }
 
@@ -166,10 +170,16 @@ struct NamespaceEvents {
     keyspace_prefix: Vec<u8>,
     keyevent_prefix: Vec<u8>,
     pubsub: Arc<PubSub>,
+    tracking: Arc<Tracking>,
+    table: Arc<NamespaceTable>,
 }
 
 impl KeyEvents for NamespaceEvents {
     fn changed(&self, key: &[u8], change: KeyChange) {
+        // A deadline set or removed leaves the value a client cached as it was.
+        if !matches!(change, KeyChange::ExpirySet | KeyChange::Persisted) {
+            self.tracking.changed(&self.table, key);
+        }
         let flags = self.flags.load(Ordering::Relaxed);
         if flags == 0 {
             return;
@@ -195,7 +205,9 @@ impl KeyEvents for NamespaceEvents {
         }
     }
 
-    fn flushed(&self) {}
+    fn flushed(&self) {
+        self.tracking.flushed(&self.table);
+    }
 }
 
 impl KeyEventSource for Notifications {
@@ -206,6 +218,8 @@ impl KeyEventSource for Notifications {
             keyspace_prefix: format!("__keyspace@{db}__:").into_bytes(),
             keyevent_prefix: format!("__keyevent@{db}__:").into_bytes(),
             pubsub: Arc::clone(&self.pubsub),
+            tracking: Arc::clone(&self.tracking),
+            table: self.tracking.table_for(namespace),
         })
     }
 }

@@ -32,6 +32,12 @@ pub enum Push {
         channel: Bytes,
         payload: Bytes,
     },
+    /// Client-side caching: these keys changed (`None`: everything, after a flush). Framed as an
+    /// `invalidate` push, or, for a REDIRECT target, as a message on `__redis__:invalidate`.
+    Invalidate {
+        keys: Option<Vec<Bytes>>,
+        as_message: bool,
+    },
 }
 
 /// A connection's end of its queue: where the hub sends, and whether it fell behind.
@@ -56,7 +62,8 @@ impl Subscriber {
         )
     }
 
-    fn offer(&self, push: Push) -> bool {
+    /// Queue `push` without waiting; false if the queue is full (flagged) or gone.
+    pub fn offer(&self, push: Push) -> bool {
         match self.tx.try_send(push) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -161,6 +168,11 @@ impl PubSub {
             .collect();
         out.sort();
         out
+    }
+
+    /// Client `client`'s queue, if it is subscribed to `channel` (a REDIRECT target).
+    pub fn subscriber_of(&self, channel: &[u8], client: u64) -> Option<Subscriber> {
+        self.channels.read().get(channel)?.get(&client).cloned()
     }
 
     /// Subscribers of `channel` (PUBSUB NUMSUB; patterns not counted, as in Redis).

@@ -11,8 +11,14 @@ use std::time::Instant;
 use larder_runtime::Namespace;
 use larder_runtime::plugin::RequestTags;
 
+use std::sync::atomic::AtomicBool;
+
+use tokio::sync::mpsc;
+
 use super::command::pubsub::Subscriptions;
 use super::command::transaction::{Transaction, Watched};
+use super::pubsub::{Push, Subscriber};
+use super::tracking::ActiveTracking;
 
 #[derive(Debug)]
 pub struct Session {
@@ -39,6 +45,38 @@ pub struct Session {
     pub watched: Vec<Watched>,
     /// Pub/sub channels and patterns, once the connection subscribed to anything.
     pub subscriptions: Option<Subscriptions>,
+    /// The queue pub/sub messages and tracking invalidations reach this client through, once
+    /// it needs one.
+    pub push: Option<PushQueue>,
+    /// `CLIENT TRACKING ON`: how this client is tracked.
+    pub tracking: Option<ActiveTracking>,
+    /// `CLIENT CACHING yes|no`: applies to the next command only.
+    pub caching_next: Option<bool>,
+}
+
+/// A client's queue of out-of-band messages.
+#[derive(Debug)]
+pub struct PushQueue {
+    pub subscriber: Subscriber,
+    /// Taken by the connection loop, which writes what arrives on it.
+    pub receiver: Option<mpsc::Receiver<Push>>,
+    /// Set when the queue was full: the connection closes.
+    pub overflowed: Arc<AtomicBool>,
+}
+
+impl Session {
+    /// This client's queue, created on first use.
+    pub fn push_subscriber(&mut self) -> Subscriber {
+        let queue = self.push.get_or_insert_with(|| {
+            let (subscriber, receiver, overflowed) = Subscriber::new();
+            PushQueue {
+                subscriber,
+                receiver: Some(receiver),
+                overflowed,
+            }
+        });
+        queue.subscriber.clone()
+    }
 }
 
 impl Drop for Session {
@@ -63,6 +101,9 @@ impl Session {
             transaction: None,
             watched: Vec::new(),
             subscriptions: None,
+            push: None,
+            tracking: None,
+            caching_next: None,
         }
     }
 }

@@ -14,6 +14,7 @@
 //! | `info` | INFO |
 //! | `introspection` | COMMAND |
 //! | [`pubsub`] | SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB |
+//! | `tracking` | CLIENT TRACKING, CACHING, GETREDIR, TRACKINGINFO; what tracking clients read |
 //! | [`transaction`] | MULTI, EXEC, DISCARD, WATCH, UNWATCH |
 //!
 //! Every handler writes exactly one reply into the [`Reply`] buffer, errors included; nothing here
@@ -31,6 +32,7 @@ mod server;
 mod string_edits;
 mod strings;
 pub mod table;
+mod tracking;
 pub mod transaction;
 
 use std::ops::Range;
@@ -123,13 +125,19 @@ pub fn execute(
     }
     if kind == CommandKind::Exec {
         // EXEC takes the gate exclusively itself; holding it shared here would wait on itself.
-        transaction::exec(session, ctx, reply, |args, session, ctx, reply| {
-            run_checked(args, session, ctx, reply)
+        let id = session.id;
+        crate::resp::tracking::as_client(id, || {
+            transaction::exec(session, ctx, reply, |args, session, ctx, reply| {
+                run_checked(args, session, ctx, reply)
+            })
         });
         return Some(kind);
     }
     let _shared = ctx.gate.shared();
-    run(kind, args, session, ctx, reply);
+    crate::resp::tracking::as_client(session.id, || run(kind, args, session, ctx, reply));
+    if session.tracking.is_some() {
+        tracking::after_command(kind, args, session, ctx);
+    }
     Some(kind)
 }
 
@@ -170,6 +178,7 @@ fn run(
         K::Hello => connection::hello(args, session, reply),
         K::Auth => connection::auth(args, reply),
         K::Select => connection::select(args, session, ctx, reply),
+        K::Client if tracking::client(args, session, ctx, reply) => {}
         K::Client => connection::client(args, session, reply),
         K::Quit => {
             reply.ok();

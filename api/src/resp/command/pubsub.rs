@@ -5,17 +5,13 @@
 //! (un)subscribe commands, PING (answered `["pong", arg]`) and QUIT are accepted, as in Redis.
 //! RESP3 has no such mode: push frames and replies cannot be confused.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-
-use tokio::sync::mpsc;
-
 use super::{Args, CommandKind};
 use crate::resp::context::ServerContext;
 use crate::resp::pubsub::{PubSub, Push, Subscriber};
 use crate::resp::reply::{Protocol, Reply};
 use crate::resp::session::Session;
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// A connection's subscriptions; dropping it (the connection closing) unsubscribes from all.
 pub struct Subscriptions {
@@ -24,10 +20,6 @@ pub struct Subscriptions {
     subscriber: Subscriber,
     channels: BTreeSet<Vec<u8>>,
     patterns: BTreeSet<Vec<u8>>,
-    /// Taken by the connection loop, which writes what arrives on it.
-    pub receiver: Option<mpsc::Receiver<Push>>,
-    /// Set when the queue was full: the connection closes.
-    pub overflowed: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Subscriptions {
@@ -93,17 +85,13 @@ pub fn ping(args: &Args<'_>, reply: &mut Reply) {
 
 fn subscriptions<'a>(session: &'a mut Session, ctx: &ServerContext) -> &'a mut Subscriptions {
     let client = session.id;
-    session.subscriptions.get_or_insert_with(|| {
-        let (subscriber, receiver, overflowed) = Subscriber::new();
-        Subscriptions {
-            client,
-            hub: Arc::clone(&ctx.pubsub),
-            subscriber,
-            channels: BTreeSet::new(),
-            patterns: BTreeSet::new(),
-            receiver: Some(receiver),
-            overflowed,
-        }
+    let subscriber = session.push_subscriber();
+    session.subscriptions.get_or_insert_with(|| Subscriptions {
+        client,
+        hub: Arc::clone(&ctx.pubsub),
+        subscriber,
+        channels: BTreeSet::new(),
+        patterns: BTreeSet::new(),
     })
 }
 
@@ -253,6 +241,25 @@ pub fn write_push(push: &Push, reply: &mut Reply) {
             reply.bulk(pattern);
             reply.bulk(channel);
             reply.bulk(payload);
+        }
+        Push::Invalidate { keys, as_message } => {
+            if *as_message {
+                reply.push(3);
+                reply.bulk(b"message");
+                reply.bulk(crate::resp::tracking::INVALIDATE_CHANNEL);
+            } else {
+                reply.push(2);
+                reply.bulk(b"invalidate");
+            }
+            match keys {
+                Some(keys) => {
+                    reply.array(keys.len());
+                    for k in keys {
+                        reply.bulk(k);
+                    }
+                }
+                None => reply.null_array(),
+            }
         }
     }
 }

@@ -1,0 +1,276 @@
+//! Client-side caching: `CLIENT TRACKING`, and the invalidation messages that keep a client's
+//! local (L1) copy of a key fresh.
+//!
+//! - **Default mode.** The server remembers which keys a tracking client read (the keys of its
+//!   read-only commands), per namespace. When one of them changes — written, deleted, expired,
+//!   or **evicted by the policy** (a plugin's choice included) — each client that read it gets one
+//!   invalidation and is forgotten for that key, until it reads it again. The table holds at
+//!   most [`MAX_TRACKED_KEYS`] keys per namespace; past that, the oldest-remembered keys are
+//!   invalidated early, so memory stays bounded.
+//! - **BCAST.** No table: a client hears of every change to a key starting with one of its
+//!   prefixes (every key, without PREFIX).
+//! - **OPTIN / OPTOUT.** Only reads after `CLIENT CACHING yes` are tracked (OPTIN), or all but
+//!   those after `CLIENT CACHING no` (OPTOUT).
+//! - **NOLOOP.** A client is not told of changes it made itself.
+//! - **REDIRECT id.** Invalidations go to another connection, as messages on the
+//!   `__redis__:invalidate` channel, which that connection must be subscribed to (the RESP2 way).
+//!   Without REDIRECT, a RESP3 client gets `invalidate` push frames on its own connection.
+//! - A flush invalidates everything (a null key list), as Redis does.
+//!
+//! Changes come from the store's key-event sink (see `notify`), so every writer counts: other
+//! RESP clients, the REST API, the origin, expiry and eviction.
+
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+
+use super::pubsub::{Push, Subscriber};
+
+/// Keys remembered per namespace at most (Redis's `tracking-table-max-keys` is global).
+pub const MAX_TRACKED_KEYS: usize = 1_000_000;
+
+/// The channel a REDIRECT target receives invalidations on.
+pub const INVALIDATE_CHANNEL: &[u8] = b"__redis__:invalidate";
+
+/// How one client is tracked (`CLIENT TRACKING ON …`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrackingMode {
+    /// 0: invalidations go to this client itself.
+    pub redirect: u64,
+    pub bcast: bool,
+    pub prefixes: Vec<Vec<u8>>,
+    pub optin: bool,
+    pub optout: bool,
+    pub noloop: bool,
+}
+
+/// A client's tracking, as its session holds it: dropping it (CLIENT TRACKING OFF, or the
+/// connection closing) stops the invalidations.
+pub struct ActiveTracking {
+    pub mode: TrackingMode,
+    id: u64,
+    registry: Arc<Tracking>,
+}
+
+impl std::fmt::Debug for ActiveTracking {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActiveTracking")
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
+impl Drop for ActiveTracking {
+    fn drop(&mut self) {
+        self.registry.disable(self.id);
+    }
+}
+
+/// Where a tracking client's invalidations go.
+struct Tracker {
+    mode: TrackingMode,
+    /// The client's own queue (no REDIRECT).
+    own: Subscriber,
+}
+
+/// One namespace's table: key → clients that read it since its last invalidation.
+#[derive(Default)]
+pub struct Table {
+    keys: HashMap<Bytes, HashSet<u64>>,
+    /// Insertion order, for bounding the table (entries may be stale: skipped when popped).
+    order: std::collections::VecDeque<Bytes>,
+}
+
+/// Every tracking client and every namespace's table; shared by all connections.
+pub struct Tracking {
+    trackers: RwLock<HashMap<u64, Tracker>>,
+    tables: RwLock<HashMap<String, Arc<Mutex<Table>>>>,
+    /// Tracking clients now: zero means a change costs one load.
+    active: AtomicUsize,
+    /// Where REDIRECT targets are found (subscribers of [`INVALIDATE_CHANNEL`]).
+    pubsub: Arc<super::pubsub::PubSub>,
+}
+
+thread_local! {
+    /// The client whose command is running on this thread (0: none), for NOLOOP.
+    static CURRENT_CLIENT: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Run `f` as client `id`: changes it makes are its own (NOLOOP).
+pub fn as_client<R>(id: u64, f: impl FnOnce() -> R) -> R {
+    let before = CURRENT_CLIENT.with(|c| c.replace(id));
+    let out = f();
+    CURRENT_CLIENT.with(|c| c.set(before));
+    out
+}
+
+impl Tracking {
+    pub fn new(pubsub: Arc<super::pubsub::PubSub>) -> Self {
+        Self {
+            trackers: RwLock::default(),
+            tables: RwLock::default(),
+            active: AtomicUsize::new(0),
+            pubsub,
+        }
+    }
+
+    /// Client `id` tracks as `mode` from now on (replacing any earlier mode), until the
+    /// returned handle is dropped.
+    pub fn enable(
+        self: &Arc<Self>,
+        id: u64,
+        mode: TrackingMode,
+        own: Subscriber,
+    ) -> ActiveTracking {
+        let tracker = Tracker {
+            mode: mode.clone(),
+            own,
+        };
+        if self.trackers.write().insert(id, tracker).is_none() {
+            self.active.fetch_add(1, Ordering::Relaxed);
+        }
+        ActiveTracking {
+            mode,
+            id,
+            registry: Arc::clone(self),
+        }
+    }
+
+    /// Client `id` stops tracking (CLIENT TRACKING OFF, or it disconnected). Its entries in
+    /// the tables are dropped lazily: a key's clients are looked up when it changes.
+    fn disable(&self, id: u64) {
+        if self.trackers.write().remove(&id).is_some() {
+            self.active.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn table(&self, namespace: &str) -> Arc<Mutex<Table>> {
+        if let Some(t) = self.tables.read().get(namespace) {
+            return Arc::clone(t);
+        }
+        Arc::clone(
+            self.tables
+                .write()
+                .entry(namespace.to_string())
+                .or_default(),
+        )
+    }
+
+    /// Client `id` read `keys` in `namespace` (default mode): tell it when they change.
+    pub fn remember<'a>(&self, id: u64, namespace: &str, keys: impl Iterator<Item = &'a [u8]>) {
+        let table = self.table(namespace);
+        let mut evicted = Vec::new();
+        {
+            let mut t = table.lock();
+            for key in keys {
+                let key = Bytes::copy_from_slice(key);
+                match t.keys.get_mut(&key) {
+                    Some(clients) => {
+                        clients.insert(id);
+                    }
+                    None => {
+                        t.keys.insert(key.clone(), HashSet::from([id]));
+                        t.order.push_back(key);
+                    }
+                }
+            }
+            // Keys invalidated since leave stale places in `order`; drop them once they
+            // outnumber the live ones, so `order` stays proportional to the table.
+            if t.order.len() > 2 * t.keys.len() + 1024 {
+                let Table { keys, order } = &mut *t;
+                let mut seen = HashSet::with_capacity(keys.len());
+                order.retain(|k| keys.contains_key(k) && seen.insert(k.clone()));
+            }
+            while t.keys.len() > MAX_TRACKED_KEYS {
+                let Some(oldest) = t.order.pop_front() else {
+                    break;
+                };
+                if let Some(clients) = t.keys.remove(&oldest) {
+                    evicted.push((oldest, clients));
+                }
+            }
+        }
+        for (key, clients) in evicted {
+            self.deliver(&clients, Some(&[key]), 0);
+        }
+    }
+
+    /// `key` of `namespace` changed.
+    pub fn changed(&self, namespace_table: &Mutex<Table>, key: &[u8]) {
+        if self.active.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let writer = CURRENT_CLIENT.with(Cell::get);
+        let key = Bytes::copy_from_slice(key);
+        let readers = namespace_table.lock().keys.remove(&key);
+        if let Some(clients) = readers {
+            self.deliver(&clients, Some(std::slice::from_ref(&key)), writer);
+        }
+        let trackers = self.trackers.read();
+        for (id, t) in trackers.iter() {
+            if t.mode.bcast
+                && (t.mode.prefixes.is_empty()
+                    || t.mode.prefixes.iter().any(|p| key.starts_with(p)))
+                && !(t.mode.noloop && *id == writer)
+            {
+                self.send(t, Some(vec![key.clone()]));
+            }
+        }
+    }
+
+    /// Every key of a namespace went (a flush): every tracking client invalidates everything.
+    pub fn flushed(&self, namespace_table: &Mutex<Table>) {
+        if self.active.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        {
+            let mut t = namespace_table.lock();
+            t.keys.clear();
+            t.order.clear();
+        }
+        for t in self.trackers.read().values() {
+            self.send(t, None);
+        }
+    }
+
+    fn deliver(&self, clients: &HashSet<u64>, keys: Option<&[Bytes]>, writer: u64) {
+        let trackers = self.trackers.read();
+        for id in clients {
+            if let Some(t) = trackers.get(id)
+                && !t.mode.bcast
+                && !(t.mode.noloop && *id == writer)
+            {
+                self.send(t, keys.map(<[Bytes]>::to_vec));
+            }
+        }
+    }
+
+    fn send(&self, t: &Tracker, keys: Option<Vec<Bytes>>) {
+        if t.mode.redirect == 0 {
+            t.own.offer(Push::Invalidate {
+                keys,
+                as_message: false,
+            });
+        } else if let Some(target) = self
+            .pubsub
+            .subscriber_of(INVALIDATE_CHANNEL, t.mode.redirect)
+        {
+            target.offer(Push::Invalidate {
+                keys,
+                as_message: true,
+            });
+        }
+    }
+
+    /// The table a namespace's key-event sink reports to.
+    pub fn table_for(&self, namespace: &str) -> Arc<Mutex<Table>> {
+        self.table(namespace)
+    }
+}
+
+/// One namespace's table behind its lock, as the namespace's key-event sink holds it.
+pub type NamespaceTable = Mutex<Table>;
