@@ -40,6 +40,7 @@ UNITS = [
 # what keeps one such test from leaving the shared client inside MULTI, which would fail every
 # test after it for a reason that has nothing to do with them.
 SWAPDB = "needs SWAPDB: namespaces have names and configs of their own, and swapping two is not offered"
+SCRIPTS = "needs EVAL: Larder runs no server-side scripts (its programmability is the wasm hooks)"
 REPLICATION = "needs the replication stream (SYNC) or replica settings: a single node has neither"
 SKIPS = {
     "multi": [
@@ -74,6 +75,12 @@ SKIPS = {
         ("MULTI propagation of EVAL", REPLICATION),
         ("MULTI propagation of SCRIPT FLUSH", REPLICATION),
         ("MULTI propagation of XREADGROUP", REPLICATION),
+    ],
+    "tracking": [
+        ("Tracking gets notification of lazy expired keys",
+         "needs DEBUG SLEEP, which Larder does not offer"),
+        ("Invalid keys should not be tracked for scripts in NOLOOP mode", SCRIPTS),
+        ("Tracking only occurs for scripts when a command calls a read-only command", SCRIPTS),
     ],
 }
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

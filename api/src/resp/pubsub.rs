@@ -62,6 +62,11 @@ impl Subscriber {
         )
     }
 
+    /// Both ends lead to the same client's queue.
+    pub fn same_queue(&self, other: &Subscriber) -> bool {
+        self.tx.same_channel(&other.tx)
+    }
+
     /// Queue `push` without waiting; false if the queue is full (flagged) or gone.
     pub fn offer(&self, push: Push) -> bool {
         match self.tx.try_send(push) {

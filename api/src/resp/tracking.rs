@@ -100,12 +100,57 @@ thread_local! {
     static CURRENT_CLIENT: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Run `f` as client `id`: changes it makes are its own (NOLOOP).
+/// Invalidations raised by the command running on this thread, sent when it ends: a recipient
+/// gets one message listing every key the command changed (MSET of three tracked keys is one
+/// invalidation of three keys), as Redis sends them.
+type Batch = Vec<(Subscriber, bool, Option<Vec<Bytes>>)>;
+
+thread_local! {
+    static PENDING: std::cell::RefCell<Option<Batch>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Run `f` as client `id`: changes it makes are its own (NOLOOP), and the invalidations it
+/// causes are sent together when it returns.
 pub fn as_client<R>(id: u64, f: impl FnOnce() -> R) -> R {
     let before = CURRENT_CLIENT.with(|c| c.replace(id));
+    let outer = PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        let outer = p.is_some();
+        if !outer {
+            *p = Some(Vec::new());
+        }
+        outer
+    });
     let out = f();
     CURRENT_CLIENT.with(|c| c.set(before));
+    if !outer && let Some(batch) = PENDING.with(|p| p.borrow_mut().take()) {
+        send_batch(batch);
+    }
     out
+}
+
+/// Group a command's invalidations by recipient, in order: one message each.
+fn send_batch(batch: Batch) {
+    if batch.is_empty() {
+        return;
+    }
+    let mut grouped: Vec<(Subscriber, bool, Option<Vec<Bytes>>)> = Vec::new();
+    for (target, as_message, keys) in batch {
+        match grouped
+            .iter_mut()
+            .find(|(t, m, _)| t.same_queue(&target) && *m == as_message)
+        {
+            Some((_, _, all)) => match (all.as_mut(), keys) {
+                (Some(all), Some(keys)) => all.extend(keys),
+                // A flush in the same command: everything.
+                _ => *all = None,
+            },
+            None => grouped.push((target, as_message, keys)),
+        }
+    }
+    for (target, as_message, keys) in grouped {
+        target.offer(Push::Invalidate { keys, as_message });
+    }
 }
 
 impl Tracking {
@@ -250,19 +295,30 @@ impl Tracking {
     }
 
     fn send(&self, t: &Tracker, keys: Option<Vec<Bytes>>) {
-        if t.mode.redirect == 0 {
-            t.own.offer(Push::Invalidate {
-                keys,
-                as_message: false,
-            });
-        } else if let Some(target) = self
-            .pubsub
-            .subscriber_of(INVALIDATE_CHANNEL, t.mode.redirect)
-        {
-            target.offer(Push::Invalidate {
-                keys,
-                as_message: true,
-            });
+        let (target, as_message) = if t.mode.redirect == 0 {
+            (t.own.clone(), false)
+        } else {
+            match self
+                .pubsub
+                .subscriber_of(INVALIDATE_CHANNEL, t.mode.redirect)
+            {
+                Some(target) => (target, true),
+                None => return,
+            }
+        };
+        let pending = PENDING.with(|p| {
+            let mut p = p.borrow_mut();
+            match p.as_mut() {
+                // Inside a command: one message per recipient when it ends.
+                Some(batch) => {
+                    batch.push((target.clone(), as_message, keys.clone()));
+                    true
+                }
+                None => false,
+            }
+        });
+        if !pending {
+            target.offer(Push::Invalidate { keys, as_message });
         }
     }
 

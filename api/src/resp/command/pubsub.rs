@@ -242,6 +242,11 @@ pub fn write_push(push: &Push, reply: &mut Reply) {
             reply.bulk(channel);
             reply.bulk(payload);
         }
+        // A RESP2 connection tracking without REDIRECT has no way to receive them (Redis sends
+        // nothing either).
+        Push::Invalidate {
+            as_message: false, ..
+        } if reply.protocol == Protocol::Resp2 => {}
         Push::Invalidate { keys, as_message } => {
             if *as_message {
                 reply.push(3);

@@ -3,7 +3,7 @@
 
 use super::{Args, CommandKind};
 use crate::resp::context::ServerContext;
-use crate::resp::reply::{Protocol, Reply};
+use crate::resp::reply::Reply;
 use crate::resp::session::Session;
 use crate::resp::tracking::TrackingMode;
 
@@ -85,12 +85,6 @@ fn tracking(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply: 
     }
     if mode.bcast && (mode.optin || mode.optout) {
         return reply.error("ERR OPTIN and OPTOUT are not compatible with BCAST");
-    }
-    if mode.redirect == 0 && reply.protocol == Protocol::Resp2 {
-        return reply.error(
-            "ERR in RESP2, CLIENT TRACKING needs REDIRECT to a connection subscribed to \
-             __redis__:invalidate (or switch to RESP3 with HELLO 3)",
-        );
     }
     // Switching modes starts afresh: what was tracked under the old mode is not carried over.
     session.tracking = None;
