@@ -481,12 +481,14 @@ impl Namespaces {
     /// From now on, tell `source` that keys changed: each existing namespace gets its sink now,
     /// each namespace created later at creation.
     pub fn notify_key_events(&self, source: Arc<dyn KeyEventSource>) {
-        let mut slot = self.key_events.write();
+        // Set first and release: `create` reads this slot while holding the map's entry lock,
+        // so holding it while walking the map could deadlock with a concurrent create. A
+        // namespace created in between gets its sink twice, which is harmless.
+        *self.key_events.write() = Some(Arc::clone(&source));
         for ns in self.list() {
             ns.store()
                 .set_key_events(Some(source.key_events(ns.name())));
         }
-        *slot = Some(source);
     }
 
     /// The plugin registry and sandbox these namespaces use.

@@ -103,7 +103,9 @@ thread_local! {
 /// Invalidations raised by the command running on this thread, sent when it ends: a recipient
 /// gets one message listing every key the command changed (MSET of three tracked keys is one
 /// invalidation of three keys), as Redis sends them.
-type Batch = Vec<(Subscriber, bool, Option<Vec<Bytes>>)>;
+/// (recipient, as a REDIRECT message, group, keys); a BCAST client gets one message per
+/// matching prefix (group = prefix index + 1), as Redis sends them.
+type Batch = Vec<(Subscriber, bool, usize, Option<Vec<Bytes>>)>;
 
 thread_local! {
     static PENDING: std::cell::RefCell<Option<Batch>> = const { std::cell::RefCell::new(None) };
@@ -134,21 +136,21 @@ fn send_batch(batch: Batch) {
     if batch.is_empty() {
         return;
     }
-    let mut grouped: Vec<(Subscriber, bool, Option<Vec<Bytes>>)> = Vec::new();
-    for (target, as_message, keys) in batch {
+    let mut grouped: Batch = Vec::new();
+    for (target, as_message, group, keys) in batch {
         match grouped
             .iter_mut()
-            .find(|(t, m, _)| t.same_queue(&target) && *m == as_message)
+            .find(|(t, m, g, _)| t.same_queue(&target) && *m == as_message && *g == group)
         {
-            Some((_, _, all)) => match (all.as_mut(), keys) {
+            Some((_, _, _, all)) => match (all.as_mut(), keys) {
                 (Some(all), Some(keys)) => all.extend(keys),
                 // A flush in the same command: everything.
                 _ => *all = None,
             },
-            None => grouped.push((target, as_message, keys)),
+            None => grouped.push((target, as_message, group, keys)),
         }
     }
-    for (target, as_message, keys) in grouped {
+    for (target, as_message, _, keys) in grouped {
         target.offer(Push::Invalidate { keys, as_message });
     }
 }
@@ -257,12 +259,20 @@ impl Tracking {
         }
         let trackers = self.trackers.read();
         for (id, t) in trackers.iter() {
-            if t.mode.bcast
-                && (t.mode.prefixes.is_empty()
-                    || t.mode.prefixes.iter().any(|p| key.starts_with(p)))
-                && !(t.mode.noloop && *id == writer)
-            {
-                self.send(t, Some(vec![key.clone()]));
+            if !t.mode.bcast || (t.mode.noloop && *id == writer) {
+                continue;
+            }
+            let group = if t.mode.prefixes.is_empty() {
+                Some(0)
+            } else {
+                t.mode
+                    .prefixes
+                    .iter()
+                    .position(|p| key.starts_with(p))
+                    .map(|i| i + 1)
+            };
+            if let Some(group) = group {
+                self.send(t, Some(vec![key.clone()]), group);
             }
         }
     }
@@ -278,7 +288,7 @@ impl Tracking {
             t.order.clear();
         }
         for t in self.trackers.read().values() {
-            self.send(t, None);
+            self.send(t, None, 0);
         }
     }
 
@@ -289,12 +299,12 @@ impl Tracking {
                 && !t.mode.bcast
                 && !(t.mode.noloop && *id == writer)
             {
-                self.send(t, keys.map(<[Bytes]>::to_vec));
+                self.send(t, keys.map(<[Bytes]>::to_vec), 0);
             }
         }
     }
 
-    fn send(&self, t: &Tracker, keys: Option<Vec<Bytes>>) {
+    fn send(&self, t: &Tracker, keys: Option<Vec<Bytes>>, group: usize) {
         let (target, as_message) = if t.mode.redirect == 0 {
             (t.own.clone(), false)
         } else {
@@ -311,7 +321,7 @@ impl Tracking {
             match p.as_mut() {
                 // Inside a command: one message per recipient when it ends.
                 Some(batch) => {
-                    batch.push((target.clone(), as_message, keys.clone()));
+                    batch.push((target.clone(), as_message, group, keys.clone()));
                     true
                 }
                 None => false,
