@@ -320,3 +320,40 @@ async fn keyspace_notifications_for_writes_deletes_expiries_and_evictions() {
         .roundtrip(&cmd(&["PUBSUB", "NUMPAT"]), b":1\r\n")
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_reply_off_and_skip_drop_answers_but_not_messages() {
+    let server = start().await;
+    let mut c = Raw::connect(server.addr).await;
+    let mut publisher = Raw::connect(server.addr).await;
+    c.roundtrip(
+        &cmd(&["SUBSCRIBE", "c"]),
+        b"*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n",
+    )
+    .await;
+    c.roundtrip(
+        &cmd(&["UNSUBSCRIBE"]),
+        b"*3\r\n$11\r\nunsubscribe\r\n$1\r\nc\r\n:0\r\n",
+    )
+    .await;
+    c.send(&cmd(&["CLIENT", "REPLY", "SKIP"])).await;
+    c.send(&cmd(&["SET", "a", "1"])).await;
+    c.send(&cmd(&["CLIENT", "REPLY", "OFF"])).await;
+    c.send(&cmd(&["GET", "a"])).await;
+    c.send(&cmd(&["SUBSCRIBE", "c"])).await;
+    // Give the silent commands time to run before the publish.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    publisher
+        .roundtrip(&cmd(&["PUBLISH", "c", "still here"]), b":1\r\n")
+        .await;
+    let message: &[u8] = b"*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$10\r\nstill here\r\n";
+    assert_eq!(
+        c.read_exact_len(message.len()).await,
+        message,
+        "no answer came first"
+    );
+    c.roundtrip(&cmd(&["UNSUBSCRIBE"]), b"").await;
+    c.roundtrip(&cmd(&["CLIENT", "REPLY", "ON"]), b"+OK\r\n")
+        .await;
+    c.roundtrip(&cmd(&["GET", "a"]), b"$1\r\n1\r\n").await;
+}

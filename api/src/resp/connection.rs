@@ -190,8 +190,13 @@ impl Connection {
                             break;
                         }
                         self.latency.start();
+                        let before = self.reply.buf.len();
                         let kind =
                             command::execute(&args, &mut self.session, &self.ctx, &mut self.reply);
+                        if self.session.suppress_reply() {
+                            // CLIENT REPLY OFF / SKIP: the command ran, its answer is dropped.
+                            self.reply.buf.truncate(before);
+                        }
                         if let Some(kind) = kind {
                             self.latency.record(kind);
                             if self.sync_log.is_some()

@@ -52,6 +52,20 @@ pub struct Session {
     pub tracking: Option<ActiveTracking>,
     /// `CLIENT CACHING yes|no`: applies to the next command only.
     pub caching_next: Option<bool>,
+    /// `CLIENT REPLY`: whether answers are sent.
+    pub reply_mode: ReplyMode,
+}
+
+/// `CLIENT REPLY ON|OFF|SKIP`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplyMode {
+    #[default]
+    On,
+    Off,
+    /// Set by CLIENT REPLY SKIP: the next command's answer is dropped.
+    SkipNext,
+    /// The command now running is the skipped one.
+    Skipping,
 }
 
 /// A client's queue of out-of-band messages.
@@ -65,6 +79,23 @@ pub struct PushQueue {
 }
 
 impl Session {
+    /// After a command: whether its answer is to be dropped (and advance SKIP).
+    pub fn suppress_reply(&mut self) -> bool {
+        match self.reply_mode {
+            ReplyMode::On => false,
+            ReplyMode::Off => true,
+            ReplyMode::SkipNext => {
+                // The CLIENT REPLY SKIP command itself is answered with nothing too.
+                self.reply_mode = ReplyMode::Skipping;
+                true
+            }
+            ReplyMode::Skipping => {
+                self.reply_mode = ReplyMode::On;
+                true
+            }
+        }
+    }
+
     /// This client's queue, created on first use.
     pub fn push_subscriber(&mut self) -> Subscriber {
         let queue = self.push.get_or_insert_with(|| {
@@ -104,6 +135,7 @@ impl Session {
             push: None,
             tracking: None,
             caching_next: None,
+            reply_mode: ReplyMode::On,
         }
     }
 }

@@ -212,6 +212,18 @@ pub fn client(args: &Args<'_>, session: &mut Session, reply: &mut Reply) {
         reply.ok();
     } else if is(sub, "TAGS") && argc.is_multiple_of(2) {
         client_tags(args, session, reply);
+    } else if is(sub, "REPLY") && argc == 3 {
+        let mode = args.get(2);
+        if is(mode, "ON") {
+            session.reply_mode = super::super::session::ReplyMode::On;
+            reply.ok();
+        } else if is(mode, "OFF") {
+            session.reply_mode = super::super::session::ReplyMode::Off;
+        } else if is(mode, "SKIP") {
+            session.reply_mode = super::super::session::ReplyMode::SkipNext;
+        } else {
+            super::syntax_error(reply);
+        }
     } else if is(sub, "INFO") && argc == 2 {
         reply.bulk(client_info_line(session, reply.protocol).as_bytes());
     } else if (is(sub, "NO-EVICT") || is(sub, "NO-TOUCH")) && argc == 3 {

@@ -103,6 +103,9 @@ pub fn unix_now_ms() -> i64 {
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0)
             - mono
+            // Round up: the origin's wall time was read after its monotonic time, so this
+            // keeps our "now" from trailing a client's clock read just before by a millisecond.
+            + 1
     });
     base + larder_runtime::clock::now_ms() as i64
 }
