@@ -193,8 +193,11 @@ impl Connection {
                         let before = self.reply.buf.len();
                         let kind =
                             command::execute(&args, &mut self.session, &self.ctx, &mut self.reply);
-                        if self.session.suppress_reply() {
-                            // CLIENT REPLY OFF / SKIP: the command ran, its answer is dropped.
+                        // CLIENT REPLY OFF / SKIP: the command ran, its answer is dropped —
+                        // except subscription confirmations, which Redis always sends.
+                        if self.session.suppress_reply()
+                            && !kind.is_some_and(command::pubsub::confirms_with_push)
+                        {
                             self.reply.buf.truncate(before);
                         }
                         if let Some(kind) = kind {

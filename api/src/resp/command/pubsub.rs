@@ -48,6 +48,15 @@ impl Drop for Subscriptions {
     }
 }
 
+/// `kind` confirms subscriptions, which CLIENT REPLY OFF does not silence (as in Redis).
+pub fn confirms_with_push(kind: CommandKind) -> bool {
+    use CommandKind as K;
+    matches!(
+        kind,
+        K::Subscribe | K::Unsubscribe | K::PSubscribe | K::PUnsubscribe
+    )
+}
+
 /// In RESP2 subscribed mode, whether `kind` may run.
 pub fn allowed_when_subscribed(kind: CommandKind) -> bool {
     use CommandKind as K;
