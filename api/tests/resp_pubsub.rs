@@ -315,6 +315,29 @@ async fn keyspace_notifications_for_writes_deletes_expiries_and_evictions() {
     let (channel, key) = next_message(&mut evictions).await;
     assert_eq!(channel, "__keyevent@tiny__:evicted");
     assert!(key.starts_with("key"), "{key}");
+    // The `n` class: `new` for a key that was absent, not for an overwrite.
+    let mut news = Raw::connect(server.addr).await;
+    news.send(&cmd(&["SUBSCRIBE", "__keyevent@0__:new"])).await;
+    let _ = news
+        .read_exact_len(b"*3\r\n$9\r\nsubscribe\r\n$18\r\n__keyevent@0__:new\r\n:1\r\n".len())
+        .await;
+    con.roundtrip(
+        &cmd(&["CONFIG", "SET", "notify-keyspace-events", "En"]),
+        b"+OK\r\n",
+    )
+    .await;
+    con.roundtrip(&cmd(&["SET", "fresh1", "a"]), b"+OK\r\n")
+        .await;
+    con.roundtrip(&cmd(&["SET", "fresh1", "b"]), b"+OK\r\n")
+        .await;
+    con.roundtrip(&cmd(&["SET", "fresh2", "a"]), b"+OK\r\n")
+        .await;
+    for key in ["fresh1", "fresh2"] {
+        assert_eq!(
+            next_message(&mut news).await,
+            ("__keyevent@0__:new".to_string(), key.to_string())
+        );
+    }
     // Writes in `tiny` published nothing else: it has only the `e` class.
     small
         .roundtrip(&cmd(&["PUBSUB", "NUMPAT"]), b":1\r\n")

@@ -12,6 +12,7 @@
 //!
 //! | event | class | when |
 //! |---|---|---|
+//! | `new` | `n` | a key that was absent was written (before its `set`) |
 //! | `set` | `$` | any write (Redis names some by command: `incrby`, `append`, …; Larder says `set`) |
 //! | `expire` | `g` | a deadline set or changed on a resident key (a write that carries its deadline, `SET … EX`, is one `set`) |
 //! | `persist` | `g` | a deadline removed |
@@ -174,6 +175,19 @@ struct NamespaceEvents {
     table: Arc<NamespaceTable>,
 }
 
+impl NamespaceEvents {
+    fn publish(&self, flags: u32, key: &[u8], event: &[u8]) {
+        if flags & KEYSPACE != 0 {
+            let channel = [&self.keyspace_prefix[..], key].concat();
+            self.pubsub.publish(&channel, event);
+        }
+        if flags & KEYEVENT != 0 {
+            let channel = [&self.keyevent_prefix[..], event].concat();
+            self.pubsub.publish(&channel, key);
+        }
+    }
+}
+
 impl KeyEvents for NamespaceEvents {
     fn changed(&self, key: &[u8], change: KeyChange) {
         // A deadline set or removed leaves the value a client cached as it was.
@@ -184,24 +198,19 @@ impl KeyEvents for NamespaceEvents {
         if flags == 0 {
             return;
         }
+        if change == KeyChange::Created && flags & NEW != 0 {
+            self.publish(flags, key, b"new");
+        }
         let (event, class): (&[u8], u32) = match change {
-            KeyChange::Written => (b"set", STRING),
+            KeyChange::Created | KeyChange::Written => (b"set", STRING),
             KeyChange::ExpirySet => (b"expire", GENERIC),
             KeyChange::Persisted => (b"persist", GENERIC),
             KeyChange::Deleted => (b"del", GENERIC),
             KeyChange::Expired => (b"expired", EXPIRED),
             KeyChange::Evicted => (b"evicted", EVICTED),
         };
-        if flags & class == 0 {
-            return;
-        }
-        if flags & KEYSPACE != 0 {
-            let channel = [&self.keyspace_prefix[..], key].concat();
-            self.pubsub.publish(&channel, event);
-        }
-        if flags & KEYEVENT != 0 {
-            let channel = [&self.keyevent_prefix[..], event].concat();
-            self.pubsub.publish(&channel, key);
+        if flags & class != 0 {
+            self.publish(flags, key, event);
         }
     }
 

@@ -8,7 +8,9 @@
 /// How a key changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyChange {
-    /// A value was written (any command: SET, APPEND, INCR, a restore…).
+    /// A key that was absent now holds a value (any command: SET, APPEND, INCR, a restore…).
+    Created,
+    /// A present key's value was replaced.
     Written,
     /// Its deadline was set or changed.
     ExpirySet,

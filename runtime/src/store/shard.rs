@@ -261,7 +261,7 @@ impl Shard {
         }
         self.watches.touched(key);
         if let Some(e) = &self.events {
-            e.changed(key, KeyChange::Written);
+            e.changed(key, KeyChange::Created);
         }
         let meta = self.meta(slot);
         self.sample(hash, meta.size as u64, SampledOp::Write);
