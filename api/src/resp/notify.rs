@@ -228,7 +228,7 @@ impl KeyEventSource for Notifications {
             keyevent_prefix: format!("__keyevent@{db}__:").into_bytes(),
             pubsub: Arc::clone(&self.pubsub),
             tracking: Arc::clone(&self.tracking),
-            table: self.tracking.table_for(namespace),
+            table: self.tracking.table(namespace),
         })
     }
 }

@@ -91,6 +91,8 @@ pub struct Tracking {
     tables: RwLock<HashMap<String, Arc<Mutex<Table>>>>,
     /// Tracking clients now: zero means a change costs one load.
     active: AtomicUsize,
+    /// Of those, BCAST ones: zero means a change need not walk the trackers.
+    bcast: AtomicUsize,
     /// Where REDIRECT targets are found (subscribers of [`INVALIDATE_CHANNEL`]).
     pubsub: Arc<super::pubsub::PubSub>,
 }
@@ -156,11 +158,18 @@ fn send_batch(batch: Batch) {
 }
 
 impl Tracking {
+    /// Some client tracks: commands then run as [`as_client`] (for NOLOOP and batching).
+    #[inline]
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Relaxed) != 0
+    }
+
     pub fn new(pubsub: Arc<super::pubsub::PubSub>) -> Self {
         Self {
             trackers: RwLock::default(),
             tables: RwLock::default(),
             active: AtomicUsize::new(0),
+            bcast: AtomicUsize::new(0),
             pubsub,
         }
     }
@@ -177,8 +186,17 @@ impl Tracking {
             mode: mode.clone(),
             own,
         };
-        if self.trackers.write().insert(id, tracker).is_none() {
-            self.active.fetch_add(1, Ordering::Relaxed);
+        if mode.bcast {
+            self.bcast.fetch_add(1, Ordering::Relaxed);
+        }
+        match self.trackers.write().insert(id, tracker) {
+            None => {
+                self.active.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(old) if old.mode.bcast => {
+                self.bcast.fetch_sub(1, Ordering::Relaxed);
+            }
+            Some(_) => {}
         }
         ActiveTracking {
             mode,
@@ -190,12 +208,16 @@ impl Tracking {
     /// Client `id` stops tracking (CLIENT TRACKING OFF, or it disconnected). Its entries in
     /// the tables are dropped lazily: a key's clients are looked up when it changes.
     fn disable(&self, id: u64) {
-        if self.trackers.write().remove(&id).is_some() {
+        if let Some(old) = self.trackers.write().remove(&id) {
             self.active.fetch_sub(1, Ordering::Relaxed);
+            if old.mode.bcast {
+                self.bcast.fetch_sub(1, Ordering::Relaxed);
+            }
         }
     }
 
-    fn table(&self, namespace: &str) -> Arc<Mutex<Table>> {
+    /// `namespace`'s table (created on first use); its key-event sink holds it.
+    pub fn table(&self, namespace: &str) -> Arc<Mutex<Table>> {
         if let Some(t) = self.tables.read().get(namespace) {
             return Arc::clone(t);
         }
@@ -248,7 +270,7 @@ impl Tracking {
 
     /// `key` of `namespace` changed.
     pub fn changed(&self, namespace_table: &Mutex<Table>, key: &[u8]) {
-        if self.active.load(Ordering::Relaxed) == 0 {
+        if !self.is_active() {
             return;
         }
         let writer = CURRENT_CLIENT.with(Cell::get);
@@ -256,6 +278,9 @@ impl Tracking {
         let readers = namespace_table.lock().keys.remove(&key);
         if let Some(clients) = readers {
             self.deliver(&clients, Some(std::slice::from_ref(&key)), writer);
+        }
+        if self.bcast.load(Ordering::Relaxed) == 0 {
+            return;
         }
         let trackers = self.trackers.read();
         for (id, t) in trackers.iter() {
@@ -279,7 +304,7 @@ impl Tracking {
 
     /// Every key of a namespace went (a flush): every tracking client invalidates everything.
     pub fn flushed(&self, namespace_table: &Mutex<Table>) {
-        if self.active.load(Ordering::Relaxed) == 0 {
+        if !self.is_active() {
             return;
         }
         {
@@ -330,11 +355,6 @@ impl Tracking {
         if !pending {
             target.offer(Push::Invalidate { keys, as_message });
         }
-    }
-
-    /// The table a namespace's key-event sink reports to.
-    pub fn table_for(&self, namespace: &str) -> Arc<Mutex<Table>> {
-        self.table(namespace)
     }
 }
 

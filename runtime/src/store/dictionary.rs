@@ -232,12 +232,9 @@ impl Store {
     ) -> Result<(Arc<Dictionary>, usize), DictionaryError> {
         let samples = self.sample_values(max_samples, MAX_SAMPLE_BYTES);
         let bytes = train(&samples, max_bytes)?;
-        let dictionary = Dictionary::new(&bytes)?;
-        self.add_dictionary(dictionary)?;
-        let current = self.dictionaries().current().cloned();
-        current
-            .map(|d| (d, samples.len()))
-            .ok_or(DictionaryError::NotADictionary)
+        let dictionary = Arc::new(Dictionary::new(&bytes)?);
+        self.add_dictionary(Arc::clone(&dictionary))?;
+        Ok((dictionary, samples.len()))
     }
 
     fn level(&self) -> i32 {
@@ -262,7 +259,7 @@ impl Store {
     /// Make `dictionary` the current one. Older dictionaries are kept while stored values name
     /// them (found by reading each value's frame header, one shard lock at a time); fails,
     /// changing nothing, if more than [`MAX_RETAINED`] would then be kept.
-    pub fn add_dictionary(&self, dictionary: Dictionary) -> Result<(), DictionaryError> {
+    pub fn add_dictionary(&self, dictionary: Arc<Dictionary>) -> Result<(), DictionaryError> {
         let referenced = self.dictionary_ids_in_use();
         let before = self.dictionaries();
         let id = dictionary.id();
@@ -278,7 +275,7 @@ impl Store {
         if retained.len() >= MAX_RETAINED {
             return Err(DictionaryError::TooMany);
         }
-        retained.push(Arc::new(dictionary));
+        retained.push(dictionary);
         self.set_dictionaries(retained, Some(id));
         Ok(())
     }

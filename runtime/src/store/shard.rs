@@ -259,10 +259,7 @@ impl Shard {
         if let Some(o) = &self.observer {
             o.put(key, value, compressed, expires_at);
         }
-        self.watches.touched(key);
-        if let Some(e) = &self.events {
-            e.changed(key, KeyChange::Created);
-        }
+        key_changed(&mut self.watches, &self.events, key, KeyChange::Created);
         let meta = self.meta(slot);
         self.sample(hash, meta.size as u64, SampledOp::Write);
         self.policy.on_insert(meta);
@@ -289,10 +286,12 @@ impl Shard {
         if let Some(o) = &self.observer {
             o.put(entry.key(), value, compressed, expires_at);
         }
-        self.watches.touched(entry.key());
-        if let Some(e) = &self.events {
-            e.changed(entry.key(), KeyChange::Written);
-        }
+        key_changed(
+            &mut self.watches,
+            &self.events,
+            entry.key(),
+            KeyChange::Written,
+        );
         self.stats.sets += 1;
         self.stats.changes += 1;
         let meta = self.meta(slot);
@@ -321,15 +320,12 @@ impl Shard {
         {
             o.set_expiry(entry.key(), expires_at);
         }
-        self.watches.touched(entry.key());
-        if let Some(e) = &self.events {
-            let change = if expires_at == 0 {
-                KeyChange::Persisted
-            } else {
-                KeyChange::ExpirySet
-            };
-            e.changed(entry.key(), change);
-        }
+        let change = if expires_at == 0 {
+            KeyChange::Persisted
+        } else {
+            KeyChange::ExpirySet
+        };
+        key_changed(&mut self.watches, &self.events, entry.key(), change);
         self.with_ttl -= u64::from(entry.expires_at != 0);
         self.with_ttl += u64::from(expires_at != 0);
         entry.expires_at = expires_at;
@@ -367,15 +363,12 @@ impl Shard {
         {
             o.remove(old.key());
         }
-        self.watches.touched(old.key());
-        if let Some(e) = &self.events {
-            let change = match why {
-                Removal::Deleted => KeyChange::Deleted,
-                Removal::Expired => KeyChange::Expired,
-                Removal::Evicted => KeyChange::Evicted,
-            };
-            e.changed(old.key(), change);
-        }
+        let change = match why {
+            Removal::Deleted => KeyChange::Deleted,
+            Removal::Expired => KeyChange::Expired,
+            Removal::Evicted => KeyChange::Evicted,
+        };
+        key_changed(&mut self.watches, &self.events, old.key(), change);
         self.stats.changes += 1;
         match why {
             Removal::Deleted => {}
@@ -549,5 +542,20 @@ impl Shard {
 
     pub fn charge_of(key: &[u8], value: &[u8]) -> u64 {
         charge(key.len() + value.len())
+    }
+}
+
+/// `key` changed as `change` says: move its watch version and tell the key-event sink. A free
+/// function over the two fields, so callers can pass a key borrowed from the shard's entries.
+#[inline]
+fn key_changed(
+    watches: &mut Watches,
+    events: &Option<Arc<dyn KeyEvents>>,
+    key: &[u8],
+    change: KeyChange,
+) {
+    watches.touched(key);
+    if let Some(e) = events {
+        e.changed(key, change);
     }
 }

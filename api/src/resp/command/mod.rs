@@ -134,7 +134,12 @@ pub fn execute(
         return Some(kind);
     }
     let _shared = ctx.gate.shared();
-    crate::resp::tracking::as_client(session.id, || run(kind, args, session, ctx, reply));
+    if ctx.tracking.is_active() {
+        // Only tracking needs to know whose command runs (NOLOOP, one invalidation per command).
+        crate::resp::tracking::as_client(session.id, || run(kind, args, session, ctx, reply));
+    } else {
+        run(kind, args, session, ctx, reply);
+    }
     if session.tracking.is_some() {
         tracking::after_command(kind, args, session, ctx);
     }
