@@ -130,6 +130,9 @@ fn main() {
         rerun_if_changed(&plugins.join(dir).join("Cargo.toml"));
     }
     rerun_if_changed(&root.join("sdk-wasm/src"));
+    // The reference eviction plugins are the built-in policies compiled to wasm.
+    rerun_if_changed(&root.join("runtime/policy/src"));
+    rerun_if_changed(&root.join("runtime/policy/Cargo.toml"));
     rerun_if_changed(&root.join("sdk-wasm/Cargo.toml"));
     for (_, dir, _) in STANDALONE {
         rerun_if_changed(&root.join(dir).join("src"));

@@ -8,12 +8,11 @@
 //! |---|---|
 //! | [`namespace`] | [`Namespaces`] (the registry) and [`NamespaceConfig`]: capacity, limits, TTL, policy |
 //! | [`store`] | [`Store`]: the sharded key/value table of one namespace, TTLs, memory accounting |
-//! | [`policy`] | [`EvictionPolicy`], the trait every eviction strategy implements, and the built-ins |
+//! | [`policy`] | re-exports the `larder-policy` crate: [`EvictionPolicy`], the built-ins, the ghost cache |
 //! | [`plugin`] | the WebAssembly plugin host: hooks, sandbox, registry of versions, fallback |
 //! | [`origin`] | read-through from a namespace's HTTP origin (single-flight, bounded) and prefetch |
 //! | [`alert`] | alert rules over the namespaces' numbers, their evaluation, webhook and email notifiers |
 //! | [`sim`] | the trace simulator behind `larder sim`: replay, Belady's bound, miss-ratio reports |
-//! | [`ghost_cache`] | a cache of keys and sizes only, driven by any policy: shadow evaluation and the adaptive policy's trials |
 //! | [`expiry`] | the background task that reclaims expired keys nobody reads |
 //! | [`persist`] | the data directory: atomic files, the catalog, data snapshots |
 //! | [`metrics`] | Prometheus collectors that read the store's counters at scrape time |
@@ -36,14 +35,13 @@ pub mod clock;
 pub mod error;
 pub mod experiment;
 pub mod expiry;
-pub mod ghost_cache;
 pub mod hash;
 pub mod metrics;
 pub mod namespace;
 pub mod origin;
 pub mod persist;
 pub mod plugin;
-pub mod policy;
+pub use larder_policy as policy;
 pub mod sim;
 mod stats;
 pub mod store;

@@ -1,12 +1,13 @@
 //! S3-FIFO eviction (Yang et al., SOSP '23): a small FIFO (10 % of the bytes) filters one-hit
 //! wonders, a main FIFO with lazy promotion keeps the rest, and a ghost FIFO of recently evicted
-//! key fingerprints sends returning keys straight to main. It decides exactly what the built-in
-//! `s3fifo` policy decides.
+//! key fingerprints sends returning keys straight to main.
 //!
-//! The policy itself is [`kit::S3Fifo`], shared with the `adaptive` plugin; this crate serves it
-//! as the eviction hook.
+//! This crate is the built-in `s3fifo` policy (`larder_policy::S3Fifo`, in `runtime/policy`)
+//! compiled to wasm32 and served through the plugin ABI: it decides exactly what the built-in
+//! decides.
 
-use kit::{EvictionHook, S3Fifo};
+use kit::EvictionHook;
+use kit::policy::S3Fifo;
 use larder_sdk::export_plugin;
 
 export_plugin!(EvictionHook<S3Fifo>, [eviction]);

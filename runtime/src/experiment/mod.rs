@@ -9,7 +9,7 @@
 //! | [`significance`] | the two-proportion z-interval and the verdict built from it |
 //! | [`latency`] | the per-shard latency histogram recorded while an experiment runs |
 //! | [`sample`] | SHARDS-style spatial sampling of request events for shadow evaluation |
-//! | [`GhostCache`] | re-exported from [`crate::ghost_cache`]: keys and sizes only, driven by a candidate policy |
+//! | [`GhostCache`] | re-exported from the policy crate: keys and sizes only, driven by a candidate policy |
 //! | [`shadow`] | [`ShadowSpec`]: candidates on ghost caches fed by a background drainer |
 //! | [`metrics`] | the Prometheus collector that exposes per-arm and per-candidate numbers |
 //!
@@ -24,7 +24,7 @@ pub mod sample;
 pub mod shadow;
 pub mod significance;
 
-pub use crate::ghost_cache::GhostCache;
+pub use crate::policy::GhostCache;
 pub use arms::{ArmSpec, ExperimentSpec, MIN_SHARDS_PER_ARM};
 pub use latency::LatencyHistogram;
 pub use metrics::ExperimentCollector;

@@ -27,10 +27,10 @@ use utoipa::ToSchema;
 
 use super::ExperimentError;
 use super::sample::{SampledEvent, SampledOp, threshold_for};
-use crate::ghost_cache::GhostCache;
 use crate::namespace::{Namespace, NamespaceConfig, Namespaces};
 use crate::plugin::PolicyRef;
 use crate::policy::BuiltinPolicy;
+use crate::policy::GhostCache;
 
 /// How often the drainer empties the shards' buffers.
 const DRAIN_INTERVAL: Duration = Duration::from_millis(2);

@@ -1,93 +1,13 @@
-//! The host side of the plugin ABI, version 1: names, signatures and layouts shared with
-//! `sdk-wasm` (whose crate docs are the specification for plugin authors).
+//! The host side of the plugin ABI: the names, signatures, layouts and limits of the `larder-abi`
+//! crate, which the guest SDK re-exports too (its crate docs are the specification for plugin
+//! authors), so host and guest share one definition.
 //!
 //! Everything that crosses the boundary is a scalar (`i32`/`i64`) or a range of the guest's
 //! **scratch buffer**, a region the guest allocated once and whose address it exports. The host
 //! never allocates in guest memory and the guest never allocates per call.
 
-/// The ABI this host speaks. A module's `larder_abi_version` export must return it.
-pub const ABI_VERSION: i32 = 1;
+pub use larder_abi::*;
 
-/// The module name of every host import.
-pub const IMPORT_MODULE: &str = "larder";
-
-/// Host imports a plugin may use (module [`IMPORT_MODULE`]), with their signatures for messages.
-pub const IMPORTS: &[(&str, &str)] = &[
-    ("now_ms", "() -> i64"),
-    ("random", "() -> i64"),
-    (
-        "tag",
-        "(name_ptr: i32, name_len: i32, out_ptr: i32, out_cap: i32) -> i32",
-    ),
-    ("log", "(level: i32, ptr: i32, len: i32) -> ()"),
-];
-
-pub const EXPORT_MEMORY: &str = "memory";
-pub const EXPORT_ABI_VERSION: &str = "larder_abi_version";
-pub const EXPORT_HOOKS: &str = "larder_hooks";
-pub const EXPORT_SCRATCH: &str = "larder_scratch";
-pub const EXPORT_SCRATCH_LEN: &str = "larder_scratch_len";
-pub const EXPORT_INIT: &str = "larder_init";
-pub const EXPORT_EVICT: &str = "larder_evict";
-pub const EXPORT_EVICT_CAPACITY: &str = "larder_evict_capacity";
-pub const EXPORT_EVICT_CLEAR: &str = "larder_evict_clear";
-pub const EXPORT_ADMIT: &str = "larder_admit";
-pub const EXPORT_PREFETCH: &str = "larder_prefetch";
-pub const EXPORT_ROUTE: &str = "larder_route";
-
-/// Bits of `larder_hooks()`.
-pub const HOOK_EVICTION: i32 = 1;
-pub const HOOK_ADMISSION: i32 = 2;
-pub const HOOK_PREFETCH: i32 = 4;
-pub const HOOK_ROUTING: i32 = 8;
-pub const HOOK_ALL: i32 = HOOK_EVICTION | HOOK_ADMISSION | HOOK_PREFETCH | HOOK_ROUTING;
-
-/// The scratch buffer must hold at least this many bytes: a whole batch of events, or the
-/// largest key plus room for prefetch answers.
-pub const MIN_SCRATCH_LEN: usize = 128 * 1024;
-
-/// One eviction event in the scratch buffer: `hash: u64, slot: u32, size: u32, kind: u32,
-/// reserved: u32`, little-endian, packed back to back from offset 0.
-pub const EVENT_LEN: usize = 24;
-pub const EVENT_INSERT: u32 = 1;
-pub const EVENT_ACCESS: u32 = 2;
-pub const EVENT_REMOVE: u32 = 3;
-/// Most events the host passes in one `larder_evict` call.
-pub const EVENT_BATCH: usize = 256;
-/// Most victims the host accepts from one `larder_evict` call (each a `u32` slot at offset 0).
-pub const MAX_VICTIMS: usize = 64;
-
-/// Most keys one `larder_prefetch` answer may name; the rest are ignored and counted.
-pub const MAX_PREFETCH_KEYS: usize = 16;
-/// Longest prefetch key accepted (the store's own key limit).
+/// Longest prefetch key accepted: the store's own key limit, which is the ABI's.
 pub const MAX_PREFETCH_KEY_LEN: usize = crate::store::MAX_KEY_LEN;
-
-/// `larder_route` returns this to mean "the whole key decides placement".
-pub const ROUTE_WHOLE_KEY: i64 = -1;
-
-/// Longest message `log` forwards; longer ones are cut.
-pub const MAX_LOG_LEN: usize = 512;
-
-/// Exported function signatures the host checks at upload: (name, params, results), types as
-/// wasm value type letters (`i` = i32, `I` = i64).
-pub const EXPORT_SIGNATURES: &[(&str, &str, &str)] = &[
-    (EXPORT_ABI_VERSION, "", "i"),
-    (EXPORT_HOOKS, "", "i"),
-    (EXPORT_SCRATCH, "", "i"),
-    (EXPORT_SCRATCH_LEN, "", "i"),
-    (EXPORT_INIT, "IiII", "i"),
-    (EXPORT_EVICT, "iIi", "i"),
-    (EXPORT_EVICT_CAPACITY, "I", ""),
-    (EXPORT_EVICT_CLEAR, "", ""),
-    (EXPORT_ADMIT, "IiI", "i"),
-    (EXPORT_PREFETCH, "Iii", "i"),
-    (EXPORT_ROUTE, "Ii", "I"),
-];
-
-/// The exports a module must have for each hook it declares.
-pub const HOOK_EXPORTS: &[(i32, &str)] = &[
-    (HOOK_EVICTION, EXPORT_EVICT),
-    (HOOK_ADMISSION, EXPORT_ADMIT),
-    (HOOK_PREFETCH, EXPORT_PREFETCH),
-    (HOOK_ROUTING, EXPORT_ROUTE),
-];
+const _: () = assert!(MAX_PREFETCH_KEY_LEN == MAX_KEY_LEN);

@@ -22,7 +22,7 @@ use super::instance::{Fault, GuestInstance, InitArgs};
 use super::metrics::CounterHandle;
 use super::quarantine::Quarantine;
 use super::registry::PluginVersion;
-use crate::policy::{BuiltinPolicy, EntryMeta, EvictionPolicy, Slot};
+use crate::policy::{BuiltinPolicy, EntryMeta, EvictionPolicy, Slot, VictimSink};
 
 /// A plugin serving one shard's eviction hook, with a built-in fallback.
 pub struct WasmEviction {
@@ -237,10 +237,17 @@ impl WasmEviction {
         }
     }
 
-    /// Accept a victim if it is resident: forget it and hand it to the store.
-    fn take(&mut self, slot: Slot, out: &mut Vec<Slot>) -> bool {
+    /// Accept a victim if it is resident: forget it and hand it to the store. A resident victim
+    /// the sink has no room for stays resident, and the guest is told it is back (it forgot it
+    /// when it named it).
+    fn take(&mut self, slot: Slot, out: &mut dyn VictimSink) -> bool {
         match self.resident.get_mut(slot as usize) {
             Some(entry) if entry.1 != 0 => {
+                if out.is_full() {
+                    let (hash, size) = *entry;
+                    self.push(EVENT_INSERT, slot, hash, size);
+                    return true;
+                }
                 entry.1 = 0;
                 self.resident_count -= 1;
                 out.push(slot);
@@ -250,24 +257,38 @@ impl WasmEviction {
         }
     }
 
-    fn fallback_victims(&mut self, bytes: u64, out: &mut Vec<Slot>) {
-        let start = out.len();
+    fn fallback_victims(&mut self, bytes: u64, out: &mut dyn VictimSink) {
         if let Some(fallback) = self.fallback.as_mut() {
-            fallback.victims(bytes, out);
+            let mut checked = Checked {
+                resident: &mut self.resident,
+                resident_count: &mut self.resident_count,
+                out,
+            };
+            fallback.victims(bytes, &mut checked);
         }
-        let mut i = start;
-        while i < out.len() {
-            let slot = out[i];
-            match self.resident.get_mut(slot as usize) {
-                Some(entry) if entry.1 != 0 => {
-                    entry.1 = 0;
-                    self.resident_count -= 1;
-                    i += 1;
-                }
-                _ => {
-                    out.swap_remove(i);
-                }
-            }
+    }
+}
+
+/// The fallback's victims, checked against the resident table as the plugin's are and
+/// forgotten there as they are handed to the store.
+struct Checked<'a> {
+    resident: &'a mut Vec<(u64, u32)>,
+    resident_count: &'a mut usize,
+    out: &'a mut dyn VictimSink,
+}
+
+impl VictimSink for Checked<'_> {
+    fn is_full(&self) -> bool {
+        self.out.is_full()
+    }
+
+    fn push(&mut self, slot: Slot) {
+        if let Some(entry) = self.resident.get_mut(slot as usize)
+            && entry.1 != 0
+        {
+            entry.1 = 0;
+            *self.resident_count -= 1;
+            self.out.push(slot);
         }
     }
 }
@@ -339,20 +360,23 @@ impl EvictionPolicy for WasmEviction {
         }
     }
 
-    fn victims(&mut self, bytes: u64, out: &mut Vec<Slot>) {
+    fn victims(&mut self, bytes: u64, out: &mut dyn VictimSink) {
         self.maybe_retry();
         if self.guest.is_some()
             && let Ok(count) = self.deliver(bytes.max(1))
         {
+            // Copied out first: handing a victim back (`take`) writes events into the scratch
+            // buffer the answer is read from.
+            let mut named = [0 as Slot; MAX_VICTIMS];
+            if let Some(guest) = self.guest.as_mut() {
+                for (i, raw) in guest.scratch_mut()[..count * 4].chunks_exact(4).enumerate() {
+                    named[i] = u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
+                }
+            }
             let mut accepted = 0;
             let mut invalid = 0;
-            for i in 0..count {
-                let Some(guest) = self.guest.as_mut() else {
-                    break;
-                };
-                let mut raw = [0u8; 4];
-                raw.copy_from_slice(&guest.scratch_mut()[i * 4..i * 4 + 4]);
-                if self.take(u32::from_le_bytes(raw), out) {
+            for &slot in &named[..count] {
+                if self.take(slot, out) {
                     accepted += 1;
                 } else {
                     invalid += 1;

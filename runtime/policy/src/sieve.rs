@@ -9,9 +9,11 @@
 //!
 //! SIEVE is not size-aware; it hands back one victim per call and the store asks again.
 
+use alloc::vec::Vec;
+
 use super::dense::{PendingRemoval, grow};
 use super::list::{Links, List};
-use super::{EntryMeta, EvictionPolicy, Slot};
+use super::{EntryMeta, EvictionPolicy, Slot, VictimSink};
 
 const ABSENT: u8 = 0;
 const RESIDENT: u8 = 1;
@@ -131,8 +133,11 @@ impl EvictionPolicy for Sieve {
         }
     }
 
-    fn victims(&mut self, _bytes: u64, out: &mut Vec<Slot>) {
+    fn victims(&mut self, _bytes: u64, out: &mut dyn VictimSink) {
         self.settle();
+        if out.is_full() {
+            return;
+        }
         if let Some(slot) = self.sweep() {
             out.push(slot);
         }
@@ -151,7 +156,7 @@ impl EvictionPolicy for Sieve {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::testing;
+    use crate::testing;
     use proptest::prelude::*;
 
     fn meta(slot: Slot) -> EntryMeta {

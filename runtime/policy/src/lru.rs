@@ -1,7 +1,7 @@
 //! Least recently used: evict the entry whose last access is oldest.
 
 use super::list::{Links, List};
-use super::{EntryMeta, EvictionPolicy, Slot};
+use super::{EntryMeta, EvictionPolicy, Slot, VictimSink};
 
 #[derive(Debug, Default)]
 pub struct Lru {
@@ -32,7 +32,10 @@ impl EvictionPolicy for Lru {
     fn on_remove(&mut self, entry: EntryMeta) {
         self.links.unlink(&mut self.queue, entry.slot);
     }
-    fn victims(&mut self, _bytes: u64, out: &mut Vec<Slot>) {
+    fn victims(&mut self, _bytes: u64, out: &mut dyn VictimSink) {
+        if out.is_full() {
+            return;
+        }
         // One at a time: the store knows the sizes and asks again until enough is freed.
         if let Some(slot) = self.links.pop_back(&mut self.queue) {
             out.push(slot);

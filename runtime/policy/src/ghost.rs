@@ -11,7 +11,7 @@
 //! skipped when it reaches the front. Stale entries are bounded too (see `trim`), so memory stays
 //! proportional to the capacity.
 
-use std::collections::VecDeque;
+use alloc::collections::VecDeque;
 
 use hashbrown::HashTable;
 

@@ -21,10 +21,12 @@
 //! state. The store's overwrite (remove + insert of the same key) keeps the entry in its queue and
 //! counts as a read.
 
+use alloc::vec::Vec;
+
 use super::dense::{PendingRemoval, fingerprint, grow};
 use super::ghost::Ghost;
 use super::list::{Links, List};
-use super::{EntryMeta, EvictionPolicy, Slot};
+use super::{EntryMeta, EvictionPolicy, Slot, VictimSink};
 
 /// Reads while in the small queue that earn promotion to main (libCacheSim's default).
 pub const MOVE_TO_MAIN_THRESHOLD: u8 = 2;
@@ -193,7 +195,7 @@ impl EvictionPolicy for S3Fifo {
                 // Overwrite: same queue, new size, and the write counts as a read.
                 let state = self.state[slot as usize];
                 let queue = state & QUEUE_MASK;
-                let old = std::mem::replace(&mut self.size[slot as usize], entry.size);
+                let old = core::mem::replace(&mut self.size[slot as usize], entry.size);
                 let bytes = self.queue_bytes(queue);
                 *bytes = *bytes - old as u64 + entry.size as u64;
                 let freq = (state & FREQ_MASK).saturating_add(1).min(MAX_FREQ);
@@ -250,10 +252,13 @@ impl EvictionPolicy for S3Fifo {
         }
     }
 
-    fn victims(&mut self, bytes: u64, out: &mut Vec<Slot>) {
+    fn victims(&mut self, bytes: u64, out: &mut dyn VictimSink) {
         self.settle();
         self.has_evicted = true;
-        let start = out.len();
+        if out.is_full() {
+            return;
+        }
+        let mut taken = 0usize;
         let mut freed = 0u64;
         let mut parked = self.arriving.take().map(|slot| {
             let queue = self.state[slot as usize] & QUEUE_MASK;
@@ -275,22 +280,29 @@ impl EvictionPolicy for S3Fifo {
             freed += self.size[slot as usize] as u64;
             self.state[slot as usize] = ABSENT;
             out.push(slot);
+            taken += 1;
             parked = None;
         }
-        // At least one victim, then as many as it takes to free `bytes`.
-        while out.len() == start || freed < bytes {
+        // At least one victim, then as many as it takes to free `bytes` (or fill `out`).
+        while !out.is_full() && (taken == 0 || freed < bytes) {
             let Some(slot) = self.evict_one() else { break };
             out.push(slot);
+            taken += 1;
             freed += self.size[slot as usize] as u64;
         }
         if let Some((slot, queue)) = parked {
-            if out.len() == start {
+            if taken == 0 {
                 // Nothing else was resident.
                 self.state[slot as usize] = ABSENT;
                 out.push(slot);
             } else {
                 let freq = self.state[slot as usize] & FREQ_MASK;
                 self.push(slot, queue, freq);
+                if freed < bytes {
+                    // Cut short by a bounded sink: the host asks again at once, and the
+                    // newcomer stays parked then too, exactly as within one unbounded call.
+                    self.arriving = Some(slot);
+                }
             }
         }
     }
@@ -314,7 +326,7 @@ impl EvictionPolicy for S3Fifo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::testing;
+    use crate::testing;
     use proptest::prelude::*;
 
     fn meta(slot: Slot) -> EntryMeta {

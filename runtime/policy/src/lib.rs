@@ -1,15 +1,23 @@
-//! Eviction policies: the [`EvictionPolicy`] trait and the built-in policies behind it.
+//! # larder-policy — every eviction policy Larder runs, natively and as plugins
 //!
-//! The store never decides *which* entry leaves; it asks the namespace's policy. Built-in policies
-//! (LRU, FIFO, S3-FIFO, SIEVE, W-TinyLFU, and the default, `adaptive`, which hands the decisions to
-//! S3-FIFO or LRU as the traffic favours) and WebAssembly plugins implement the same trait, so a
-//! plugin is measured against a native baseline through exactly the same code path.
+//! The store never decides *which* entry leaves; it asks the namespace's policy. This crate holds
+//! the [`EvictionPolicy`] trait, every built-in policy (LRU, FIFO, S3-FIFO, SIEVE, W-TinyLFU, and
+//! the default, `adaptive`, which hands the decisions to S3-FIFO or LRU as the traffic favours),
+//! the parts they are built from, and [`GhostCache`], the slot-cache driver of keys and sizes only.
+//!
+//! It is `no_std` + `alloc` and depends on nothing of the server, so the same code serves twice:
+//! the runtime builds the built-ins from it, and the reference plugins (`plugins/lru`,
+//! `plugins/s3fifo`, …) compile it to wasm32 and serve it through the plugin ABI. A plugin named
+//! after a built-in *is* that built-in, and the simulator's conformance tests hold them to the
+//! same miss counts.
 //!
 //! | file | holds |
 //! |---|---|
 //! | `lru.rs`, `fifo.rs`, `sieve.rs`, `s3fifo.rs`, `wtinylfu.rs` | one policy each |
 //! | `adaptive.rs` | the default: S3-FIFO and LRU over the same keys, chosen by sampled trials |
 //! | `list.rs`, `ghost.rs`, `sketch.rs`, `dense.rs` | shared parts: slot lists, S3-FIFO's ghost, the frequency sketch, per-slot vectors |
+//! | `sink.rs` | [`VictimSink`]: where a policy puts its victims, bounded or not |
+//! | `ghost_cache.rs` | [`GhostCache`]: drives any policy over keys and sizes, as a shard would |
 //!
 //! ## How the store drives a policy
 //!
@@ -27,28 +35,42 @@
 //!   explicit evict, overwrite) — never for a slot the policy returned as a victim;
 //! - [`EvictionPolicy::victims`] when the shard is over capacity.
 
+// Tests use std (proptest, collections); the library itself needs only `alloc`.
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
 mod adaptive;
 mod dense;
 mod fifo;
 mod ghost;
+mod ghost_cache;
 #[cfg(test)]
 mod hit_ratio_tests;
 mod list;
 mod lru;
 mod s3fifo;
 mod sieve;
+mod sink;
 mod sketch;
 #[cfg(test)]
 mod testing;
 mod wtinylfu;
 
 pub use adaptive::Adaptive;
+pub use dense::fingerprint;
 pub use fifo::Fifo;
+pub use ghost_cache::GhostCache;
 pub use lru::Lru;
-pub use s3fifo::S3Fifo;
+pub use s3fifo::{MOVE_TO_MAIN_THRESHOLD, S3Fifo};
 pub use sieve::Sieve;
+pub use sink::{Bounded, VictimSink};
 pub use sketch::FrequencySketch;
 pub use wtinylfu::WTinyLfu;
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
 
 use serde::{Deserialize, Serialize};
 
@@ -75,9 +97,11 @@ pub struct EntryMeta {
 ///   namespace capacity.
 ///
 /// What the policy must do:
-/// - `victims` returns only resident slots, each at most once, and forgets them (the host will not
-///   call `on_remove` for them). It should return enough victims to free `bytes`, but the host calls
-///   again if it freed too little, and treats an empty answer while entries are resident as a fault;
+/// - `victims` pushes only resident slots, each at most once, and forgets each as it pushes it (the
+///   host will not call `on_remove` for them). It checks [`VictimSink::is_full`] before choosing
+///   each victim, so an answer cut short by a bounded sink loses no entry. It should free `bytes`,
+///   but the host calls again if it freed too little, and treats an empty answer while entries are
+///   resident (and the sink has room) as a fault;
 /// - never panic on any sequence of calls that respects the host's guarantees; stay O(1) amortised per
 ///   event (the hot path runs through here).
 pub trait EvictionPolicy: Send + 'static {
@@ -88,8 +112,9 @@ pub trait EvictionPolicy: Send + 'static {
     fn on_insert(&mut self, entry: EntryMeta);
     fn on_access(&mut self, slots: &[Slot]);
     fn on_remove(&mut self, entry: EntryMeta);
-    /// Push victims freeing about `bytes` into `out`.
-    fn victims(&mut self, bytes: u64, out: &mut Vec<Slot>);
+    /// Push victims freeing about `bytes` into `out`: at least one while any entry is resident
+    /// and `out` has room.
+    fn victims(&mut self, bytes: u64, out: &mut dyn VictimSink);
     /// Forget every entry (the namespace was flushed).
     fn clear(&mut self);
 }
@@ -144,7 +169,7 @@ impl BuiltinPolicy {
     }
 }
 
-impl std::str::FromStr for BuiltinPolicy {
+impl core::str::FromStr for BuiltinPolicy {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
@@ -156,8 +181,8 @@ impl std::str::FromStr for BuiltinPolicy {
     }
 }
 
-impl std::fmt::Display for BuiltinPolicy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Display for BuiltinPolicy {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(self.as_str())
     }
 }

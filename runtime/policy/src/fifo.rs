@@ -3,9 +3,11 @@
 //! The baseline every other policy is measured against (and what the trace simulator needs to
 //! reproduce published FIFO miss ratios). An overwrite keeps the entry's place in line.
 
+use alloc::vec::Vec;
+
 use super::dense::{PendingRemoval, grow};
 use super::list::{Links, List};
-use super::{EntryMeta, EvictionPolicy, Slot};
+use super::{EntryMeta, EvictionPolicy, Slot, VictimSink};
 
 #[derive(Debug, Default)]
 pub struct Fifo {
@@ -67,8 +69,11 @@ impl EvictionPolicy for Fifo {
         }
     }
 
-    fn victims(&mut self, _bytes: u64, out: &mut Vec<Slot>) {
+    fn victims(&mut self, _bytes: u64, out: &mut dyn VictimSink) {
         self.settle();
+        if out.is_full() {
+            return;
+        }
         // One per call: FIFO needs no sizes, and the store asks again until enough is freed.
         if let Some(slot) = self.links.pop_back(&mut self.queue) {
             self.resident[slot as usize] = false;
@@ -87,7 +92,7 @@ impl EvictionPolicy for Fifo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::testing;
+    use crate::testing;
     use proptest::prelude::*;
 
     fn meta(slot: Slot) -> EntryMeta {

@@ -25,6 +25,7 @@
 
 use super::lru::Lru;
 use super::s3fifo::S3Fifo;
+use super::sink::{Tee, VictimSink};
 use super::{BuiltinPolicy, EntryMeta, EvictionPolicy, Slot};
 use crate::ghost_cache::GhostCache;
 
@@ -64,8 +65,8 @@ pub struct Adaptive {
     switches: u64,
 }
 
-impl std::fmt::Debug for Adaptive {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for Adaptive {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Adaptive")
             .field("in_charge", &self.in_charge)
             .field("rate", &self.rate)
@@ -197,20 +198,23 @@ impl EvictionPolicy for Adaptive {
         self.lru.on_remove(entry);
     }
 
-    fn victims(&mut self, bytes: u64, out: &mut Vec<Slot>) {
-        let start = out.len();
+    fn victims(&mut self, bytes: u64, out: &mut dyn VictimSink) {
         match self.in_charge {
             InCharge::S3Fifo => {
-                self.s3fifo.victims(bytes, out);
-                for &slot in &out[start..] {
-                    self.lru.evicted_elsewhere(slot);
-                }
+                let lru = &mut self.lru;
+                let mut tee = Tee {
+                    out,
+                    also: |slot| lru.evicted_elsewhere(slot),
+                };
+                self.s3fifo.victims(bytes, &mut tee);
             }
             InCharge::Lru => {
-                self.lru.victims(bytes, out);
-                for &slot in &out[start..] {
-                    self.s3fifo.evicted_elsewhere(slot);
-                }
+                let s3fifo = &mut self.s3fifo;
+                let mut tee = Tee {
+                    out,
+                    also: |slot| s3fifo.evicted_elsewhere(slot),
+                };
+                self.lru.victims(bytes, &mut tee);
             }
         }
     }
@@ -225,7 +229,7 @@ impl EvictionPolicy for Adaptive {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::testing::{self, Replay};
+    use crate::testing::{self, Replay};
     use proptest::prelude::*;
 
     impl Adaptive {

@@ -17,10 +17,12 @@
 //! (no hill climbing). Per slot: 8 bytes of links, 4 of size, 4 of key fingerprint, 1 of queue;
 //! plus the sketch, about 8 bytes per resident key.
 
+use alloc::vec::Vec;
+
 use super::dense::{PendingRemoval, fingerprint, grow};
 use super::list::{Links, List};
 use super::sketch::FrequencySketch;
-use super::{EntryMeta, EvictionPolicy, Slot};
+use super::{EntryMeta, EvictionPolicy, Slot, VictimSink};
 
 const ABSENT: u8 = 0;
 const WINDOW: u8 = 1;
@@ -48,6 +50,18 @@ pub struct WTinyLfu {
     /// xorshift64 state for the hash-flooding defence; fixed seed, so runs are reproducible.
     rng: u64,
     pending: Option<PendingRemoval>,
+    /// Where the last answer's duels stopped when the sink filled; cleared by any event.
+    resume: Option<Duels>,
+}
+
+/// The state of one round of duels: the next candidate (from the drained window, then the
+/// window itself) and the next victim (probation, then protected, then the window).
+#[derive(Debug, Clone, Copy)]
+struct Duels {
+    candidate: Option<Slot>,
+    candidates_from_window: bool,
+    victim_queue: u8,
+    victim: Option<Slot>,
 }
 
 impl Default for WTinyLfu {
@@ -68,6 +82,7 @@ impl Default for WTinyLfu {
             sketch: FrequencySketch::default(),
             rng: 0x2545_f491_4f6c_dd1d,
             pending: None,
+            resume: None,
         }
     }
 }
@@ -195,7 +210,8 @@ impl WTinyLfu {
         }
     }
 
-    fn evict(&mut self, slot: Slot, out: &mut Vec<Slot>, freed: &mut u64) {
+    fn evict(&mut self, slot: Slot, out: &mut dyn VictimSink, freed: &mut u64, taken: &mut usize) {
+        *taken += 1;
         *freed += self.size[slot as usize] as u64;
         self.detach(slot);
         out.push(slot);
@@ -208,10 +224,12 @@ impl EvictionPolicy for WTinyLfu {
     }
 
     fn set_capacity(&mut self, capacity_bytes: u64) {
+        self.resume = None;
         self.capacity_bytes = capacity_bytes;
     }
 
     fn on_insert(&mut self, entry: EntryMeta) {
+        self.resume = None;
         let slot = entry.slot;
         if let Some(p) = self.pending.take() {
             if p.is_reinsert_of(slot, entry.hash) {
@@ -245,6 +263,7 @@ impl EvictionPolicy for WTinyLfu {
     }
 
     fn on_access(&mut self, slots: &[Slot]) {
+        self.resume = None;
         self.settle();
         for &slot in slots {
             if self.queue_of(slot) != ABSENT {
@@ -254,6 +273,7 @@ impl EvictionPolicy for WTinyLfu {
     }
 
     fn on_remove(&mut self, entry: EntryMeta) {
+        self.resume = None;
         self.settle();
         if self.queue_of(entry.slot) != ABSENT {
             self.pending = Some(PendingRemoval {
@@ -267,61 +287,74 @@ impl EvictionPolicy for WTinyLfu {
     /// window's own cold end) duel victims from probation's cold end, then protected's, then the
     /// window's. Ends once `bytes` are freed (at least one victim); every step either evicts or
     /// moves to the next queue, so it terminates.
-    fn victims(&mut self, bytes: u64, out: &mut Vec<Slot>) {
+    fn victims(&mut self, bytes: u64, out: &mut dyn VictimSink) {
         self.settle();
-        let start = out.len();
+        if out.is_full() {
+            return;
+        }
+        let mut taken = 0usize;
         let mut freed = 0u64;
-        let mut candidate = self.drain_window();
-        let mut candidates_from_window = false;
-        let mut victim_queue = PROBATION;
-        let mut victim = self.probation.back();
-        while out.len() == start || freed < bytes {
-            if candidate.is_none() && !candidates_from_window {
-                candidate = self.window.back();
-                candidates_from_window = true;
+        // Resume the duels where an answer cut short by a bounded sink left them (no event has
+        // come between), so several short answers choose what one long answer would.
+        let mut d = match self.resume.take() {
+            Some(d) => d,
+            None => Duels {
+                candidate: self.drain_window(),
+                candidates_from_window: false,
+                victim_queue: PROBATION,
+                victim: self.probation.back(),
+            },
+        };
+        while !out.is_full() && (taken == 0 || freed < bytes) {
+            if d.candidate.is_none() && !d.candidates_from_window {
+                d.candidate = self.window.back();
+                d.candidates_from_window = true;
             }
-            let (c, v) = match (candidate, victim) {
+            let (c, v) = match (d.candidate, d.victim) {
                 (None, None) => {
-                    match victim_queue {
+                    match d.victim_queue {
                         PROBATION => {
-                            victim_queue = PROTECTED;
-                            victim = self.protected.back();
+                            d.victim_queue = PROTECTED;
+                            d.victim = self.protected.back();
                         }
                         PROTECTED => {
-                            victim_queue = WINDOW;
-                            victim = self.window.back();
+                            d.victim_queue = WINDOW;
+                            d.victim = self.window.back();
                         }
                         _ => break,
                     }
                     continue;
                 }
                 (Some(c), None) => {
-                    candidate = self.links.newer(c);
-                    self.evict(c, out, &mut freed);
+                    d.candidate = self.links.newer(c);
+                    self.evict(c, out, &mut freed, &mut taken);
                     continue;
                 }
                 (None, Some(v)) => {
-                    victim = self.links.newer(v);
-                    self.evict(v, out, &mut freed);
+                    d.victim = self.links.newer(v);
+                    self.evict(v, out, &mut freed, &mut taken);
                     continue;
                 }
                 (Some(c), Some(v)) => (c, v),
             };
             if c == v {
-                victim = self.links.newer(v);
-                candidate = None;
-                self.evict(c, out, &mut freed);
+                d.victim = self.links.newer(v);
+                d.candidate = None;
+                self.evict(c, out, &mut freed, &mut taken);
             } else if self.size[c as usize] as u64 > self.capacity_bytes {
-                candidate = self.links.newer(c);
-                self.evict(c, out, &mut freed);
+                d.candidate = self.links.newer(c);
+                self.evict(c, out, &mut freed, &mut taken);
             } else if self.admit(c, v) {
-                victim = self.links.newer(v);
-                self.evict(v, out, &mut freed);
-                candidate = self.links.newer(c);
+                d.victim = self.links.newer(v);
+                self.evict(v, out, &mut freed, &mut taken);
+                d.candidate = self.links.newer(c);
             } else {
-                candidate = self.links.newer(c);
-                self.evict(c, out, &mut freed);
+                d.candidate = self.links.newer(c);
+                self.evict(c, out, &mut freed, &mut taken);
             }
+        }
+        if out.is_full() && freed < bytes {
+            self.resume = Some(d);
         }
     }
 
@@ -339,13 +372,14 @@ impl EvictionPolicy for WTinyLfu {
         self.resident = 0;
         self.sketch.clear();
         self.pending = None;
+        self.resume = None;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::testing;
+    use crate::testing;
     use proptest::prelude::*;
 
     const A: Slot = 0;

@@ -1,6 +1,8 @@
 //! Pieces shared by the built-in policies: growth of their dense per-slot vectors, and the
 //! held-back removal that lets them recognise an overwrite.
 
+use alloc::vec::Vec;
+
 use super::Slot;
 
 /// Make `v[slot]` addressable, filling new cells with `fill`. Grows geometrically, so a policy
@@ -40,6 +42,6 @@ impl PendingRemoval {
 /// 4 bytes per slot rather than 8. Folding keeps entropy from both halves (the high half also
 /// picks the shard, so on its own it would be nearly constant within one).
 #[inline]
-pub(super) fn fingerprint(hash: u64) -> u32 {
+pub fn fingerprint(hash: u64) -> u32 {
     (hash ^ (hash >> 32)) as u32
 }

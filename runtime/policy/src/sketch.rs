@@ -11,6 +11,9 @@
 //! so copying the table into both halves keeps every estimate exactly: a cache that is still
 //! filling up does not lose what it has learnt.
 
+use alloc::vec;
+use alloc::vec::Vec;
+
 const MIN_WIDTH: usize = 64;
 const RESET_FACTOR: u64 = 10;
 /// Every counter's low bit cleared, applied after a right shift to halve 16 counters at once.
@@ -78,7 +81,7 @@ impl FrequencySketch {
         let mask = self.table.len() - 1;
         // Each row owns four of a word's sixteen counters; the low bits pick one of them.
         let start = ((item & 3) << 2) as u32;
-        std::array::from_fn(|row| {
+        core::array::from_fn(|row| {
             let mut h = item.wrapping_add(SEEDS[row]).wrapping_mul(SEEDS[row]);
             h = h.wrapping_add(h >> 32);
             (h as usize & mask, (start + row as u32) << 2)

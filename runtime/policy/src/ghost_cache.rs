@@ -10,9 +10,12 @@
 //! had the key) is inserted as the application would have fetched and stored it; a read the live
 //! cache also missed waits for the application's write, exactly as the live cache does.
 
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
 use hashbrown::HashMap;
 
-use crate::policy::{EntryMeta, EvictionPolicy, Slot};
+use crate::{EntryMeta, EvictionPolicy, Slot};
 
 const ACCESS_BATCH: usize = 64;
 
@@ -151,7 +154,7 @@ impl GhostCache {
     fn evict_to_fit(&mut self) {
         while self.used > self.capacity && !self.resident.is_empty() {
             self.flush_access();
-            let mut victims = std::mem::take(&mut self.victims);
+            let mut victims = core::mem::take(&mut self.victims);
             victims.clear();
             self.policy.victims(self.used - self.capacity, &mut victims);
             let mut freed_any = false;

@@ -3,6 +3,8 @@
 //! LRU, SIEVE and W-TinyLFU keep their queues in these: 8 bytes per slot, no allocation per node,
 //! O(1) push, unlink and move-to-front.
 
+use alloc::vec::Vec;
+
 use super::Slot;
 
 const NIL: u32 = u32::MAX;
