@@ -77,6 +77,11 @@ const PLUGINS: &[(&str, &str, &str)] = &[
         "adversarial/wasi-import",
         "larder_adversarial_wasi_import",
     ),
+    (
+        "ABI_V1_FIFO",
+        "compat/abi-v1-fifo",
+        "larder_compat_abi_v1_fifo",
+    ),
 ];
 
 /// Standalone plugin crates outside `plugins/`: (constant name, crate directory from the

@@ -148,3 +148,95 @@ fn flush_and_capacity_changes_reach_the_plugin() {
         "{m:?}"
     );
 }
+
+/// The S3-FIFO, SIEVE and W-TinyLFU plugins are the built-ins compiled to wasm: serving the same
+/// workload (writes, overwrites, reads) they keep exactly the built-in's keys.
+#[test]
+fn reference_plugins_keep_exactly_the_builtins_keys() {
+    let namespaces = namespaces(test_limits(Duration::from_secs(60)));
+    for (builtin, module) in [
+        (BuiltinPolicy::S3fifo, wasm::S3FIFO),
+        (BuiltinPolicy::Sieve, wasm::SIEVE),
+        (BuiltinPolicy::Wtinylfu, wasm::WTINYLFU),
+        (BuiltinPolicy::Adaptive, wasm::ADAPTIVE),
+    ] {
+        let version = upload(&namespaces, module, builtin.as_str());
+        assert_eq!(
+            version.abi_version,
+            larder_runtime::plugin::abi::ABI_VERSION
+        );
+        let native = namespaces
+            .create(
+                &format!("native-{builtin}"),
+                small(builtin.into(), 64 * 1024, 1),
+            )
+            .unwrap();
+        let plugin = namespaces
+            .create(
+                &format!("plugin-{builtin}"),
+                small(plugin_ref(&version), 64 * 1024, 1),
+            )
+            .unwrap();
+        workload(&native);
+        workload(&plugin);
+        let (a, b) = (native.store().stats(), plugin.store().stats());
+        assert!(
+            a.evictions > 1000,
+            "{builtin}: the workload must evict: {a:?}"
+        );
+        assert_eq!(a.evictions, b.evictions, "{builtin}");
+        assert_eq!(resident_keys(&native), resident_keys(&plugin), "{builtin}");
+        let m = version.metrics().snapshot(Hook::Eviction);
+        assert_eq!(
+            (m.invalid_answers, m.traps, m.fallback_active),
+            (0, 0, 0),
+            "{builtin}: {m:?}"
+        );
+    }
+}
+
+/// A module built for ABI version 1 is still served, and is sent what version 1 defines: an
+/// overwrite as a remove and an insert (the fixture traps on any other event kind). Its FIFO
+/// therefore sends an overwritten key to the back of the line, where the built-in FIFO — told of
+/// an update — keeps its place.
+#[test]
+fn an_abi_1_module_is_served_with_the_events_of_abi_1() {
+    let namespaces = namespaces(test_limits(Duration::from_secs(60)));
+    let v1 = upload(&namespaces, wasm::ABI_V1_FIFO, "abi-1 fifo");
+    assert_eq!(v1.abi_version, 1);
+    assert_eq!(v1.info().abi_version, 1);
+    let value = [5u8; 900];
+    // The charge of one entry, measured on a throwaway namespace.
+    let probe = namespaces
+        .create("probe", small(BuiltinPolicy::Fifo.into(), 64 * 1024, 1))
+        .unwrap();
+    probe.store().set(b"a", &value, Default::default()).unwrap();
+    let charge = probe.store().stats().bytes;
+    // Room for three entries, not four.
+    let capacity = 3 * charge + charge / 2;
+    let run = |name: &str, eviction| {
+        let ns = namespaces
+            .create(name, small(eviction, capacity, 1))
+            .unwrap();
+        for key in [b"a", b"b", b"c"] {
+            ns.store().set(key, &value, Default::default()).unwrap();
+        }
+        ns.store().set(b"a", &value, Default::default()).unwrap();
+        ns.store().set(b"d", &value, Default::default()).unwrap();
+        assert_eq!(ns.store().stats().evictions, 1, "{name}");
+        resident_keys(&ns)
+    };
+    let keys = |ks: &[&[u8]]| ks.iter().map(|k| k.to_vec()).collect::<Vec<_>>();
+    assert_eq!(
+        run("builtin", BuiltinPolicy::Fifo.into()),
+        keys(&[b"b", b"c", b"d"])
+    );
+    assert_eq!(run("abi-1", plugin_ref(&v1)), keys(&[b"a", b"c", b"d"]));
+    let m = v1.metrics().snapshot(Hook::Eviction);
+    assert!(m.calls > 0);
+    assert_eq!(
+        (m.invalid_answers, m.traps, m.fallback_active),
+        (0, 0, 0),
+        "{m:?}"
+    );
+}

@@ -85,8 +85,16 @@ pub trait Eviction: Plugin {
     fn on_access(&mut self, entry: Entry) {
         let _ = entry;
     }
-    /// `entry` left on its own (deleted, expired or overwritten).
+    /// `entry` left on its own (deleted or expired).
     fn on_remove(&mut self, entry: Entry);
+    /// The value of a resident entry was replaced: `new` has the slot and key hash of `old` and
+    /// possibly another size. Default: `on_remove(old)` then `on_insert(new)`, which is what a
+    /// plugin built for ABI 1 was sent. Most policies should rather count a write as a use and
+    /// keep the entry where it is.
+    fn on_update(&mut self, old: Entry, new: Entry) {
+        self.on_remove(old);
+        self.on_insert(new);
+    }
     /// Name victims freeing about `bytes` (more than enough is fine).
     fn victims(&mut self, bytes: u64, out: &mut Victims);
     /// Forget every entry (the namespace was flushed).

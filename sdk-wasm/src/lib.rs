@@ -21,8 +21,10 @@
 //! Build it as a `cdylib` with `cargo build --target wasm32-unknown-unknown --release` and upload
 //! the `.wasm` file (`POST /v1/plugins` or `larder plugin push`).
 //!
-//! The rest of this page is the **ABI specification, version 1**, complete enough to write a
-//! plugin in any language that compiles to WebAssembly.
+//! The rest of this page is the **ABI specification, version 2**, complete enough to write a
+//! plugin in any language that compiles to WebAssembly. Version 2 adds one eviction event to
+//! version 1 (the update, §3); the host still serves version-1 modules, sending them an overwrite
+//! as a remove and an insert.
 //!
 //! ## 1. Module shape
 //!
@@ -40,7 +42,7 @@
 //!
 //! | export | signature | meaning |
 //! |---|---|---|
-//! | `larder_abi_version` | `() -> i32` | must return `1` ([`abi::ABI_VERSION`]) |
+//! | `larder_abi_version` | `() -> i32` | `2` ([`abi::ABI_VERSION`]); `1` is still served ([`abi::OLDEST_ABI_VERSION`]) |
 //! | `larder_hooks` | `() -> i32` | bitmask of implemented hooks: 1 eviction, 2 admission, 4 prefetch, 8 routing |
 //! | `larder_scratch` | `() -> i32` | address of the scratch buffer in `memory` |
 //! | `larder_scratch_len` | `() -> i32` | its length in bytes, at least 131072 ([`abi::MIN_SCRATCH_LEN`]) |
@@ -81,8 +83,11 @@
 //!    | 0 | u64 | key hash |
 //!    | 8 | u32 | slot |
 //!    | 12 | u32 | size |
-//!    | 16 | u32 | kind: 1 insert (became resident), 2 access (was read), 3 remove (left on its own: deleted, expired, overwritten) |
-//!    | 20 | u32 | reserved, 0 |
+//!    | 16 | u32 | kind: 1 insert (became resident), 2 access (was read), 3 remove (left on its own: deleted, expired), 4 update (the value was replaced in place; version 2) |
+//!    | 20 | u32 | update: the entry's old size (`size` is the new one); otherwise 0 |
+//!
+//!    An update keeps the slot and key hash. A version-1 module gets a remove of the old entry
+//!    followed at once by an insert of the new one instead.
 //!
 //!    Events arrive in order, batched: accesses are buffered by the host and may arrive late, but
 //!    always before any event or request that depends on them.

@@ -106,6 +106,13 @@ pub fn evict<T: Eviction>(cell: &PluginCell<T>, n_events: i32, need: i64, max: i
             abi::EVENT_INSERT => plugin.on_insert(entry),
             abi::EVENT_ACCESS => plugin.on_access(entry),
             abi::EVENT_REMOVE => plugin.on_remove(entry),
+            abi::EVENT_UPDATE => {
+                let old = Entry {
+                    size: read_u32(off + 20),
+                    ..entry
+                };
+                plugin.on_update(old, entry);
+            }
             _ => {}
         }
     }

@@ -64,6 +64,11 @@ impl<P: EvictionPolicy + Default> Eviction for EvictionHook<P> {
         self.0.on_remove(meta(entry));
     }
 
+    #[inline]
+    fn on_update(&mut self, old: Entry, new: Entry) {
+        self.0.on_update(meta(old), meta(new));
+    }
+
     fn victims(&mut self, bytes: u64, out: &mut Victims) {
         self.0.victims(bytes, &mut Answer(out));
     }

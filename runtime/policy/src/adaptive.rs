@@ -132,6 +132,16 @@ impl Adaptive {
         }
     }
 
+    /// A resident key left (or is about to be re-requested): the trials forget it too.
+    fn forget_in_trials(&mut self, slot: Slot) {
+        if let Some((fp, _)) = self.s3fifo.key_of(slot)
+            && u64::from(fp) < self.sample_below
+        {
+            self.trial_lru.remove(u64::from(fp));
+            self.trial_s3fifo.remove(u64::from(fp));
+        }
+    }
+
     fn decide(&mut self) {
         let hits = (self.trial_lru.hits, self.trial_s3fifo.hits);
         let (lru, s3fifo) = (hits.0 - self.last_hits.0, hits.1 - self.last_hits.1);
@@ -177,6 +187,18 @@ impl EvictionPolicy for Adaptive {
         }
     }
 
+    /// Both policies keep the entry where an overwrite leaves it; the trials see what they saw
+    /// when the store wrote an overwrite as a removal and an insert: the key leaves the trials
+    /// and is requested again at its new size.
+    fn on_update(&mut self, old: EntryMeta, new: EntryMeta) {
+        self.forget_in_trials(old.slot);
+        self.s3fifo.on_update(old, new);
+        self.lru.on_update(old, new);
+        if let Some((fp, size)) = self.s3fifo.key_of(new.slot) {
+            self.observe(fp, size);
+        }
+    }
+
     fn on_access(&mut self, slots: &[Slot]) {
         self.s3fifo.on_access(slots);
         self.lru.on_access(slots);
@@ -188,12 +210,7 @@ impl EvictionPolicy for Adaptive {
     }
 
     fn on_remove(&mut self, entry: EntryMeta) {
-        if let Some((fp, _)) = self.s3fifo.key_of(entry.slot)
-            && u64::from(fp) < self.sample_below
-        {
-            self.trial_lru.remove(u64::from(fp));
-            self.trial_s3fifo.remove(u64::from(fp));
-        }
+        self.forget_in_trials(entry.slot);
         self.s3fifo.on_remove(entry);
         self.lru.on_remove(entry);
     }

@@ -5,7 +5,7 @@
 
 use alloc::vec::Vec;
 
-use super::dense::{PendingRemoval, grow};
+use super::dense::grow;
 use super::list::{Links, List};
 use super::{EntryMeta, EvictionPolicy, Slot, VictimSink};
 
@@ -15,7 +15,6 @@ pub struct Fifo {
     queue: List,
     /// Whether each slot is in the queue (lets `on_remove` ignore a slot it does not hold).
     resident: Vec<bool>,
-    pending: Option<PendingRemoval>,
 }
 
 impl Fifo {
@@ -27,12 +26,6 @@ impl Fifo {
         self.links.unlink(&mut self.queue, slot);
         self.resident[slot as usize] = false;
     }
-
-    fn settle(&mut self) {
-        if let Some(p) = self.pending.take() {
-            self.detach(p.slot);
-        }
-    }
 }
 
 impl EvictionPolicy for Fifo {
@@ -43,12 +36,6 @@ impl EvictionPolicy for Fifo {
     fn set_capacity(&mut self, _capacity_bytes: u64) {}
 
     fn on_insert(&mut self, entry: EntryMeta) {
-        if let Some(p) = self.pending.take() {
-            if p.is_reinsert_of(entry.slot, entry.hash) {
-                return;
-            }
-            self.detach(p.slot);
-        }
         if self.is_resident(entry.slot) {
             self.detach(entry.slot);
         }
@@ -57,20 +44,18 @@ impl EvictionPolicy for Fifo {
         self.links.push_front(&mut self.queue, entry.slot);
     }
 
+    /// An overwritten entry keeps its place in the line.
+    fn on_update(&mut self, _old: EntryMeta, _new: EntryMeta) {}
+
     fn on_access(&mut self, _slots: &[Slot]) {}
 
     fn on_remove(&mut self, entry: EntryMeta) {
-        self.settle();
         if self.is_resident(entry.slot) {
-            self.pending = Some(PendingRemoval {
-                slot: entry.slot,
-                hash: entry.hash,
-            });
+            self.detach(entry.slot);
         }
     }
 
     fn victims(&mut self, _bytes: u64, out: &mut dyn VictimSink) {
-        self.settle();
         if out.is_full() {
             return;
         }
@@ -85,7 +70,6 @@ impl EvictionPolicy for Fifo {
         self.links.clear();
         self.queue = List::default();
         self.resident.clear();
-        self.pending = None;
     }
 }
 
@@ -129,8 +113,7 @@ mod tests {
             p.on_insert(meta(s));
         }
         // Overwrite of slot 0 (same key): stays first in line.
-        p.on_remove(meta(0));
-        p.on_insert(meta(0));
+        p.on_update(meta(0), meta(0));
         // Slot 1 deleted, then reused by a different key: that is a new arrival.
         p.on_remove(meta(1));
         p.on_insert(EntryMeta {

@@ -1,10 +1,10 @@
 //! A ghost cache: keys (as hashes) and sizes only, no values, driven by one eviction policy.
 //!
-//! It mirrors what a store shard does with the same [`EvictionPolicy`] calls — slots, an access
-//! buffer delivered in batches, victims until the charged bytes fit — so a candidate policy behaves
-//! here as it would serving. The simulator's replay engine does the same for traces, but traces have
-//! no overwrites or deletes and its state is private to one replay, so live events get this small
-//! sibling instead.
+//! It mirrors what a store shard does with the same [`EvictionPolicy`] calls — slots (the most
+//! recently freed reused first), an access buffer delivered in batches before any other event,
+//! updates in place, victims until the charged bytes fit — so a candidate policy behaves here as
+//! it would serving. It is the driver of shadow evaluation, of `adaptive`'s trials and of the
+//! policy tests' replays.
 //!
 //! Reads are demand-filled: a read that misses in the ghost but whose size is known (the live cache
 //! had the key) is inserted as the application would have fetched and stored it; a read the live
@@ -12,12 +12,14 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::ops::DerefMut;
 
 use hashbrown::HashMap;
 
 use crate::{EntryMeta, EvictionPolicy, Slot};
 
-const ACCESS_BATCH: usize = 64;
+/// Reads are delivered to the policy in batches of this many (the shard's batch size).
+pub const ACCESS_BATCH: usize = 64;
 
 #[derive(Clone, Copy)]
 struct GhostSlot {
@@ -26,8 +28,10 @@ struct GhostSlot {
     occupied: bool,
 }
 
-pub struct GhostCache {
-    policy: Box<dyn EvictionPolicy>,
+/// The driver: a cache of key hashes and sizes over the policy `P` (owned, or borrowed for one
+/// replay).
+pub struct GhostCache<P: DerefMut<Target = dyn EvictionPolicy> = Box<dyn EvictionPolicy>> {
+    policy: P,
     capacity: u64,
     used: u64,
     resident: HashMap<u64, Slot>,
@@ -38,10 +42,15 @@ pub struct GhostCache {
     pub reads: u64,
     pub hits: u64,
     pub evictions: u64,
+    /// Victims the policy named that were not resident, or named twice (ignored).
+    pub invalid_victims: u64,
+    /// Times the policy offered no usable victim while over capacity; the cache then stays over
+    /// capacity until the next write, as a shard does.
+    pub shortfalls: u64,
 }
 
-impl GhostCache {
-    pub fn new(mut policy: Box<dyn EvictionPolicy>, capacity: u64) -> Self {
+impl<P: DerefMut<Target = dyn EvictionPolicy>> GhostCache<P> {
+    pub fn new(mut policy: P, capacity: u64) -> Self {
         policy.set_capacity(capacity);
         Self {
             policy,
@@ -55,7 +64,19 @@ impl GhostCache {
             reads: 0,
             hits: 0,
             evictions: 0,
+            invalid_victims: 0,
+            shortfalls: 0,
         }
+    }
+
+    /// Whether `hash` is resident.
+    pub fn contains(&self, hash: u64) -> bool {
+        self.resident.contains_key(&hash)
+    }
+
+    /// Deliver the reads still buffered (a replay's end).
+    pub fn flush(&mut self) {
+        self.flush_access();
     }
 
     pub fn policy_name(&self) -> &str {
@@ -88,12 +109,28 @@ impl GhostCache {
         }
     }
 
-    /// A write of `hash` at `size`: a new key is inserted, a resident one re-sized.
+    /// A write of `hash` at `size`: a new key is inserted, a resident one updated in place
+    /// (re-sized; one too large for the whole cache leaves it).
     pub fn write(&mut self, hash: u64, size: u32) {
-        if self.resident.contains_key(&hash) {
+        let Some(&slot) = self.resident.get(&hash) else {
+            self.insert(hash, size);
+            return;
+        };
+        if u64::from(size) > self.capacity {
             self.remove(hash);
+            return;
         }
-        self.insert(hash, size);
+        self.flush_access();
+        let state = &mut self.slots[slot as usize];
+        let old = EntryMeta {
+            slot,
+            hash,
+            size: state.size,
+        };
+        self.used = self.used - u64::from(state.size) + u64::from(size);
+        state.size = size;
+        self.policy.on_update(old, EntryMeta { slot, hash, size });
+        self.evict_to_fit();
     }
 
     /// The key left the live cache for a reason of its own (delete, expiry).
@@ -166,10 +203,13 @@ impl GhostCache {
                     self.vacate(slot);
                     self.evictions += 1;
                     freed_any = true;
+                } else {
+                    self.invalid_victims += 1;
                 }
             }
             self.victims = victims;
             if !freed_any {
+                self.shortfalls += 1;
                 break;
             }
         }

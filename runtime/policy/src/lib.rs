@@ -27,12 +27,13 @@
 //! policy keep its per-entry state in plain vectors instead of a second hash map.
 //!
 //! The store calls, in order of occurrence:
-//! - [`EvictionPolicy::on_insert`] when a key becomes resident (also for an overwrite that changes
-//!   the entry's size: the store removes and re-inserts);
+//! - [`EvictionPolicy::on_insert`] when a key becomes resident;
+//! - [`EvictionPolicy::on_update`] when a resident key's value is replaced in place (same slot and
+//!   key hash; the size may change);
 //! - [`EvictionPolicy::on_access`] with a *batch* of hits, buffered per shard, always delivered
 //!   before any removal or victim request so that a slot in a batch is still the entry that was hit;
 //! - [`EvictionPolicy::on_remove`] when the store removes an entry by itself (delete, expiry,
-//!   explicit evict, overwrite) — never for a slot the policy returned as a victim;
+//!   explicit evict) — never for a slot the policy returned as a victim;
 //! - [`EvictionPolicy::victims`] when the shard is over capacity.
 
 // Tests use std (proptest, collections); the library itself needs only `alloc`.
@@ -60,7 +61,7 @@ mod wtinylfu;
 pub use adaptive::Adaptive;
 pub use dense::fingerprint;
 pub use fifo::Fifo;
-pub use ghost_cache::GhostCache;
+pub use ghost_cache::{ACCESS_BATCH, GhostCache};
 pub use lru::Lru;
 pub use s3fifo::{MOVE_TO_MAIN_THRESHOLD, S3Fifo};
 pub use sieve::Sieve;
@@ -109,8 +110,16 @@ pub trait EvictionPolicy: Send + 'static {
     fn name(&self) -> &str;
     /// The shard's byte capacity changed (or is being set for the first time).
     fn set_capacity(&mut self, capacity_bytes: u64);
+    /// `entry` became resident.
     fn on_insert(&mut self, entry: EntryMeta);
+    /// The value of a resident entry was replaced: `new` has the same slot and key hash as `old`
+    /// and possibly another size. A write is a use, so the built-ins count it as a read of the
+    /// entry and keep it where it is (S3-FIFO does not send a proven key back to its small queue,
+    /// FIFO does not move it to the back of the line).
+    fn on_update(&mut self, old: EntryMeta, new: EntryMeta);
+    /// The entries in `slots` were read, in this order.
     fn on_access(&mut self, slots: &[Slot]);
+    /// `entry` left on the store's own initiative (deleted, expired, evicted by an operator).
     fn on_remove(&mut self, entry: EntryMeta);
     /// Push victims freeing about `bytes` into `out`: at least one while any entry is resident
     /// and `out` has room.

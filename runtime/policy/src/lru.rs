@@ -24,6 +24,10 @@ impl EvictionPolicy for Lru {
     fn on_insert(&mut self, entry: EntryMeta) {
         self.links.push_front(&mut self.queue, entry.slot);
     }
+    /// An overwrite is a use: the entry becomes the most recent.
+    fn on_update(&mut self, _old: EntryMeta, new: EntryMeta) {
+        self.links.move_to_front(&mut self.queue, new.slot);
+    }
     fn on_access(&mut self, slots: &[Slot]) {
         for &slot in slots {
             self.links.move_to_front(&mut self.queue, slot);

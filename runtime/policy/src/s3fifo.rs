@@ -18,12 +18,12 @@
 //! first eviction, new keys go to M once S is full (so a cache warming up fills M too).
 //!
 //! Per slot: 8 bytes of queue links, 4 of size, 4 of key fingerprint (for the ghost) and 1 of
-//! state. The store's overwrite (remove + insert of the same key) keeps the entry in its queue and
+//! state. An overwrite ([`EvictionPolicy::on_update`]) keeps the entry in its queue and
 //! counts as a read.
 
 use alloc::vec::Vec;
 
-use super::dense::{PendingRemoval, fingerprint, grow};
+use super::dense::{fingerprint, grow};
 use super::ghost::Ghost;
 use super::list::{Links, List};
 use super::{EntryMeta, EvictionPolicy, Slot, VictimSink};
@@ -58,7 +58,6 @@ pub struct S3Fifo {
     /// queues while it chooses, so both orders make the same choices and a newcomer is never
     /// evicted merely for being the newest entry of S.
     arriving: Option<Slot>,
-    pending: Option<PendingRemoval>,
 }
 
 impl S3Fifo {
@@ -111,12 +110,6 @@ impl S3Fifo {
         }
     }
 
-    fn settle(&mut self) {
-        if let Some(p) = self.pending.take() {
-            self.detach(p.slot);
-        }
-    }
-
     /// Evict one entry, promoting or reinserting others on the way. `None` when empty.
     /// Terminates: each pass either evicts, moves an entry S → M (at most |S| times) or
     /// decrements a frequency in M (at most 3·|M| times).
@@ -164,7 +157,6 @@ impl S3Fifo {
     /// its own victims (a key leaving from S is remembered in the ghost), so that S3-FIFO can take
     /// over the decisions at any moment with its queues intact.
     pub(super) fn evicted_elsewhere(&mut self, slot: Slot) {
-        self.settle();
         let Some((fp, size)) = self.key_of(slot) else {
             return;
         };
@@ -190,20 +182,6 @@ impl EvictionPolicy for S3Fifo {
     fn on_insert(&mut self, entry: EntryMeta) {
         let slot = entry.slot;
         self.arriving = None;
-        if let Some(p) = self.pending.take() {
-            if p.is_reinsert_of(slot, entry.hash) {
-                // Overwrite: same queue, new size, and the write counts as a read.
-                let state = self.state[slot as usize];
-                let queue = state & QUEUE_MASK;
-                let old = core::mem::replace(&mut self.size[slot as usize], entry.size);
-                let bytes = self.queue_bytes(queue);
-                *bytes = *bytes - old as u64 + entry.size as u64;
-                let freq = (state & FREQ_MASK).saturating_add(1).min(MAX_FREQ);
-                self.state[slot as usize] = queue | freq;
-                return;
-            }
-            self.detach(p.slot);
-        }
         if self.state(slot) != ABSENT {
             self.detach(slot);
         }
@@ -228,9 +206,24 @@ impl EvictionPolicy for S3Fifo {
         self.arriving = Some(slot);
     }
 
+    /// Overwrite: same queue, new size, and the write counts as a read.
+    fn on_update(&mut self, _old: EntryMeta, new: EntryMeta) {
+        self.arriving = None;
+        let slot = new.slot;
+        let state = self.state(slot);
+        if state == ABSENT {
+            return;
+        }
+        let queue = state & QUEUE_MASK;
+        let old = core::mem::replace(&mut self.size[slot as usize], new.size);
+        let bytes = self.queue_bytes(queue);
+        *bytes = *bytes - old as u64 + new.size as u64;
+        let freq = (state & FREQ_MASK).saturating_add(1).min(MAX_FREQ);
+        self.state[slot as usize] = queue | freq;
+    }
+
     fn on_access(&mut self, slots: &[Slot]) {
         // `arriving` survives: the store flushes buffered hits between an insert and its victims.
-        self.settle();
         for &slot in slots {
             if let Some(s) = self.state.get_mut(slot as usize)
                 && *s != ABSENT
@@ -243,17 +236,12 @@ impl EvictionPolicy for S3Fifo {
 
     fn on_remove(&mut self, entry: EntryMeta) {
         self.arriving = None;
-        self.settle();
         if self.state(entry.slot) != ABSENT {
-            self.pending = Some(PendingRemoval {
-                slot: entry.slot,
-                hash: entry.hash,
-            });
+            self.detach(entry.slot);
         }
     }
 
     fn victims(&mut self, bytes: u64, out: &mut dyn VictimSink) {
-        self.settle();
         self.has_evicted = true;
         if out.is_full() {
             return;
@@ -319,7 +307,6 @@ impl EvictionPolicy for S3Fifo {
         self.ghost.clear();
         self.has_evicted = false;
         self.arriving = None;
-        self.pending = None;
     }
 }
 
@@ -469,16 +456,18 @@ mod tests {
         p.victims(250, &mut out);
         assert_eq!(out.len(), 3);
         // Overwrite growing slot 5 from 100 to 400 bytes keeps it resident and accounted.
-        p.on_remove(EntryMeta {
-            slot: 5,
-            hash: 5,
-            size: 100,
-        });
-        p.on_insert(EntryMeta {
-            slot: 5,
-            hash: 5,
-            size: 400,
-        });
+        p.on_update(
+            EntryMeta {
+                slot: 5,
+                hash: 5,
+                size: 100,
+            },
+            EntryMeta {
+                slot: 5,
+                hash: 5,
+                size: 400,
+            },
+        );
         assert_eq!(p.small_bytes + p.main_bytes, 7 * 100 + 300);
     }
 

@@ -11,7 +11,7 @@
 
 use alloc::vec::Vec;
 
-use super::dense::{PendingRemoval, grow};
+use super::dense::grow;
 use super::list::{Links, List};
 use super::{EntryMeta, EvictionPolicy, Slot, VictimSink};
 
@@ -33,7 +33,6 @@ pub struct Sieve {
     /// hand wraps to the oldest instead), so both orders evict the same entries and a newcomer is
     /// never evicted merely because the hand reached the head.
     arriving: Option<Slot>,
-    pending: Option<PendingRemoval>,
 }
 
 impl Sieve {
@@ -49,12 +48,6 @@ impl Sieve {
         self.flags[slot as usize] = ABSENT;
         if self.arriving == Some(slot) {
             self.arriving = None;
-        }
-    }
-
-    fn settle(&mut self) {
-        if let Some(p) = self.pending.take() {
-            self.detach(p.slot);
         }
     }
 
@@ -94,14 +87,6 @@ impl EvictionPolicy for Sieve {
 
     fn on_insert(&mut self, entry: EntryMeta) {
         self.arriving = None;
-        if let Some(p) = self.pending.take() {
-            if p.is_reinsert_of(entry.slot, entry.hash) {
-                // An overwrite: the entry keeps its place and the write counts as a visit.
-                self.flags[entry.slot as usize] = RESIDENT | VISITED;
-                return;
-            }
-            self.detach(p.slot);
-        }
         if self.flag(entry.slot) != ABSENT {
             self.detach(entry.slot);
         }
@@ -111,8 +96,17 @@ impl EvictionPolicy for Sieve {
         self.arriving = Some(entry.slot);
     }
 
+    /// An overwrite: the entry keeps its place and the write counts as a visit.
+    fn on_update(&mut self, _old: EntryMeta, new: EntryMeta) {
+        self.arriving = None;
+        if let Some(f) = self.flags.get_mut(new.slot as usize)
+            && *f != ABSENT
+        {
+            *f = RESIDENT | VISITED;
+        }
+    }
+
     fn on_access(&mut self, slots: &[Slot]) {
-        self.settle();
         for &slot in slots {
             if let Some(f) = self.flags.get_mut(slot as usize)
                 && *f != ABSENT
@@ -124,17 +118,12 @@ impl EvictionPolicy for Sieve {
 
     fn on_remove(&mut self, entry: EntryMeta) {
         self.arriving = None;
-        self.settle();
         if self.flag(entry.slot) != ABSENT {
-            self.pending = Some(PendingRemoval {
-                slot: entry.slot,
-                hash: entry.hash,
-            });
+            self.detach(entry.slot);
         }
     }
 
     fn victims(&mut self, _bytes: u64, out: &mut dyn VictimSink) {
-        self.settle();
         if out.is_full() {
             return;
         }
@@ -149,7 +138,6 @@ impl EvictionPolicy for Sieve {
         self.flags.clear();
         self.hand = None;
         self.arriving = None;
-        self.pending = None;
     }
 }
 
@@ -244,8 +232,7 @@ mod tests {
         for s in [A, B, C] {
             p.on_insert(meta(s));
         }
-        p.on_remove(meta(A));
-        p.on_insert(meta(A));
+        p.on_update(meta(A), meta(A));
         assert_eq!(victim(&mut p), B);
         assert_eq!(victim(&mut p), C);
         assert_eq!(victim(&mut p), A);

@@ -19,7 +19,7 @@
 
 use alloc::vec::Vec;
 
-use super::dense::{PendingRemoval, fingerprint, grow};
+use super::dense::{fingerprint, grow};
 use super::list::{Links, List};
 use super::sketch::FrequencySketch;
 use super::{EntryMeta, EvictionPolicy, Slot, VictimSink};
@@ -49,7 +49,6 @@ pub struct WTinyLfu {
     sketch: FrequencySketch,
     /// xorshift64 state for the hash-flooding defence; fixed seed, so runs are reproducible.
     rng: u64,
-    pending: Option<PendingRemoval>,
     /// Where the last answer's duels stopped when the sink filled; cleared by any event.
     resume: Option<Duels>,
 }
@@ -81,7 +80,6 @@ impl Default for WTinyLfu {
             resident: 0,
             sketch: FrequencySketch::default(),
             rng: 0x2545_f491_4f6c_dd1d,
-            pending: None,
             resume: None,
         }
     }
@@ -144,12 +142,6 @@ impl WTinyLfu {
     fn detach(&mut self, slot: Slot) {
         self.unlink(slot);
         self.resident -= 1;
-    }
-
-    fn settle(&mut self) {
-        if let Some(p) = self.pending.take() {
-            self.detach(p.slot);
-        }
     }
 
     fn access(&mut self, slot: Slot) {
@@ -231,18 +223,6 @@ impl EvictionPolicy for WTinyLfu {
     fn on_insert(&mut self, entry: EntryMeta) {
         self.resume = None;
         let slot = entry.slot;
-        if let Some(p) = self.pending.take() {
-            if p.is_reinsert_of(slot, entry.hash) {
-                // Overwrite: same queue with the new size; the write counts as an access.
-                let queue = self.queue[slot as usize];
-                self.unlink(slot);
-                self.size[slot as usize] = entry.size;
-                self.attach(slot, queue);
-                self.access(slot);
-                return;
-            }
-            self.detach(p.slot);
-        }
         if self.queue_of(slot) != ABSENT {
             self.detach(slot);
         }
@@ -262,9 +242,22 @@ impl EvictionPolicy for WTinyLfu {
         }
     }
 
+    /// Overwrite: same queue with the new size; the write counts as an access.
+    fn on_update(&mut self, _old: EntryMeta, new: EntryMeta) {
+        self.resume = None;
+        let slot = new.slot;
+        let queue = self.queue_of(slot);
+        if queue == ABSENT {
+            return;
+        }
+        self.unlink(slot);
+        self.size[slot as usize] = new.size;
+        self.attach(slot, queue);
+        self.access(slot);
+    }
+
     fn on_access(&mut self, slots: &[Slot]) {
         self.resume = None;
-        self.settle();
         for &slot in slots {
             if self.queue_of(slot) != ABSENT {
                 self.access(slot);
@@ -274,12 +267,8 @@ impl EvictionPolicy for WTinyLfu {
 
     fn on_remove(&mut self, entry: EntryMeta) {
         self.resume = None;
-        self.settle();
         if self.queue_of(entry.slot) != ABSENT {
-            self.pending = Some(PendingRemoval {
-                slot: entry.slot,
-                hash: entry.hash,
-            });
+            self.detach(entry.slot);
         }
     }
 
@@ -288,7 +277,6 @@ impl EvictionPolicy for WTinyLfu {
     /// window's. Ends once `bytes` are freed (at least one victim); every step either evicts or
     /// moves to the next queue, so it terminates.
     fn victims(&mut self, bytes: u64, out: &mut dyn VictimSink) {
-        self.settle();
         if out.is_full() {
             return;
         }
@@ -371,7 +359,6 @@ impl EvictionPolicy for WTinyLfu {
         self.protected_bytes = 0;
         self.resident = 0;
         self.sketch.clear();
-        self.pending = None;
         self.resume = None;
     }
 }
@@ -484,8 +471,7 @@ mod tests {
             p.on_insert(meta(s, 200));
         }
         assert_eq!(p.queue_of(A), PROBATION);
-        p.on_remove(meta(A, 200));
-        p.on_insert(meta(A, 300));
+        p.on_update(meta(A, 200), meta(A, 300));
         assert_eq!(p.queue_of(A), PROTECTED);
         assert_eq!(p.total_bytes(), 700);
         assert_eq!(p.resident, 3);

@@ -29,7 +29,9 @@ pub enum PluginError {
         name: String,
         allowed: String,
     },
-    #[error("larder_abi_version returned {found}; this host speaks ABI version {expected}")]
+    #[error(
+        "larder_abi_version returned {found}; this host serves ABI versions 1 to {expected}: rebuild the plugin with the current larder-sdk"
+    )]
     UnsupportedAbi { found: i32, expected: i32 },
     #[error("larder_hooks returned {0:#x}: {1}")]
     BadHooks(i32, String),

@@ -16,7 +16,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::abi::{EVENT_ACCESS, EVENT_BATCH, EVENT_INSERT, EVENT_LEN, EVENT_REMOVE, MAX_VICTIMS};
+use super::abi::{
+    EVENT_ACCESS, EVENT_BATCH, EVENT_INSERT, EVENT_LEN, EVENT_REMOVE, EVENT_UPDATE, MAX_VICTIMS,
+};
 use super::hook::Hook;
 use super::instance::{Fault, GuestInstance, InitArgs};
 use super::metrics::CounterHandle;
@@ -183,6 +185,11 @@ impl WasmEviction {
     /// Write one event; deliver the batch when full.
     #[inline]
     fn push(&mut self, kind: u32, slot: Slot, hash: u64, size: u32) {
+        self.push_event(kind, slot, hash, size, 0);
+    }
+
+    #[inline]
+    fn push_event(&mut self, kind: u32, slot: Slot, hash: u64, size: u32, aux: u32) {
         let Some(guest) = self.guest.as_mut() else {
             return;
         };
@@ -192,7 +199,7 @@ impl WasmEviction {
         rec[8..12].copy_from_slice(&slot.to_le_bytes());
         rec[12..16].copy_from_slice(&size.to_le_bytes());
         rec[16..20].copy_from_slice(&kind.to_le_bytes());
-        rec[20..24].copy_from_slice(&0u32.to_le_bytes());
+        rec[20..24].copy_from_slice(&aux.to_le_bytes());
         self.pending += 1;
         if self.pending == EVENT_BATCH {
             let _ = self.deliver(0);
@@ -328,6 +335,29 @@ impl EvictionPolicy for WasmEviction {
         match self.fallback.as_mut() {
             Some(fallback) => fallback.on_insert(entry),
             None => self.push(EVENT_INSERT, entry.slot, entry.hash, size),
+        }
+    }
+
+    fn on_update(&mut self, old: EntryMeta, new: EntryMeta) {
+        let Some(r) = self.resident.get_mut(new.slot as usize) else {
+            return;
+        };
+        if r.1 == 0 {
+            return;
+        }
+        let old_size = r.1;
+        let size = new.size.max(1);
+        r.1 = size;
+        match self.fallback.as_mut() {
+            Some(fallback) => fallback.on_update(old, new),
+            None if self.version.abi_version >= 2 => {
+                self.push_event(EVENT_UPDATE, new.slot, new.hash, size, old_size)
+            }
+            // ABI 1 knows no update: a removal and an insert, as it always had.
+            None => {
+                self.push(EVENT_REMOVE, old.slot, old.hash, old_size);
+                self.push(EVENT_INSERT, new.slot, new.hash, size);
+            }
         }
     }
 

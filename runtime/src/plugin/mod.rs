@@ -147,6 +147,7 @@ impl PluginHost {
             description: description.chars().take(1024).collect(),
             size_bytes: bytes.len(),
             hooks: checked.hooks,
+            abi_version: checked.abi_version,
             module: Arc::from(bytes),
             pre: checked.pre,
             limits: Arc::clone(&self.limits),

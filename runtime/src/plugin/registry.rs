@@ -29,6 +29,8 @@ pub struct PluginVersion {
     pub size_bytes: usize,
     pub uploaded_at_unix_ms: u64,
     pub hooks: HookSet,
+    /// The plugin ABI version the module speaks (what its `larder_abi_version` returned).
+    pub abi_version: i32,
     /// The module as uploaded: kept so it can be written to the data directory (and, later,
     /// sent to other nodes by its hash).
     pub module: Arc<[u8]>,
@@ -60,6 +62,9 @@ pub struct PluginInfo {
     /// Hooks the module implements: "eviction", "admission", "prefetch", "routing".
     #[schema(value_type = Vec<String>)]
     pub hooks: HookSet,
+    /// The plugin ABI version the module speaks; version 1 is still served, a rebuild with the
+    /// current SDK moves it to the latest.
+    pub abi_version: i32,
     /// How to name it in a namespace config: `plugin:<id>`.
     pub reference: String,
 }
@@ -78,6 +83,7 @@ impl PluginVersion {
             size_bytes: self.size_bytes,
             uploaded_at_unix_ms: self.uploaded_at_unix_ms,
             hooks: self.hooks,
+            abi_version: self.abi_version,
             reference: format!("{}{}", super::policy_ref::PLUGIN_PREFIX, self.id),
         }
     }
@@ -118,6 +124,7 @@ pub(crate) struct NewVersion {
     pub description: String,
     pub size_bytes: usize,
     pub hooks: HookSet,
+    pub abi_version: i32,
     pub module: Arc<[u8]>,
     pub pre: InstancePre<HostState>,
     pub limits: Arc<PluginLimits>,
@@ -142,6 +149,7 @@ impl Registry {
             size_bytes: v.size_bytes,
             uploaded_at_unix_ms: unix_ms(),
             hooks: v.hooks,
+            abi_version: v.abi_version,
             module: v.module,
             metrics: Arc::default(),
             pre: v.pre,

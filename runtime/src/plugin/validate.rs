@@ -19,6 +19,8 @@ use super::sandbox::Sandbox;
 pub(crate) struct Checked {
     pub pre: InstancePre<HostState>,
     pub hooks: HookSet,
+    /// What `larder_abi_version` returned: one of the versions this host serves.
+    pub abi_version: i32,
 }
 
 fn type_letters(types: impl Iterator<Item = ValType>) -> String {
@@ -167,7 +169,7 @@ pub(crate) fn check(
                 .map_err(|e| PluginError::StartFailed(format!("{name}: {e:#}")))
         };
     let version = call_i32(&mut store, abi::EXPORT_ABI_VERSION)?;
-    if version != abi::ABI_VERSION {
+    if !(abi::OLDEST_ABI_VERSION..=abi::ABI_VERSION).contains(&version) {
         return Err(PluginError::UnsupportedAbi {
             found: version,
             expected: abi::ABI_VERSION,
@@ -216,5 +218,6 @@ pub(crate) fn check(
     Ok(Checked {
         pre,
         hooks: HookSet(bits),
+        abi_version: version,
     })
 }

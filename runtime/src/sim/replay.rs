@@ -1,4 +1,6 @@
-//! The replay engine: drives one [`EvictionPolicy`] through a trace exactly as a store shard does.
+//! The replay engine: drives one [`EvictionPolicy`] through a trace exactly as a store shard does,
+//! with the policy crate's slot-cache driver ([`GhostCache`]) — the same driver as shadow
+//! evaluation, `adaptive`'s trials and the policy tests.
 //!
 //! Per request: a resident id is a **hit** and its slot is appended to an access buffer that reaches
 //! the policy in batches ([`EvictionPolicy::on_access`]); an absent id is a **miss**, gets a slot
@@ -7,6 +9,9 @@
 //! for [`EvictionPolicy::victims`], which are checked (unknown or repeated slots are ignored and
 //! counted) and removed. A policy that offers nothing while over capacity is recorded as a
 //! shortfall and the cache stays over capacity until the next miss, as in the shard.
+//!
+//! An id is known to the policy by its key hash: xxh3 of the id's 8 little-endian bytes, as if the
+//! id were the key.
 //!
 //! (libCacheSim, like most papers' pseudo-code, makes room *before* inserting; a policy that cares
 //! must treat the entry just inserted as not yet evictable, as the built-in SIEVE does.)
@@ -22,14 +27,12 @@
 
 use std::time::{Duration, Instant};
 
-use hashbrown::HashMap;
-
 use super::capacity::Capacity;
 use super::trace::Trace;
-use crate::policy::{EntryMeta, EvictionPolicy, Slot};
+use crate::policy::{EvictionPolicy, GhostCache};
 
 /// Hits are delivered to the policy in batches of this many (the shard's batch size).
-pub const ACCESS_BATCH: usize = 64;
+pub use crate::policy::ACCESS_BATCH;
 
 /// Counters from one replay.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -78,133 +81,29 @@ pub struct ReplayOutcome {
 /// again here, as the store does when it creates a shard.
 pub fn replay(trace: &Trace, capacity: Capacity, policy: &mut dyn EvictionPolicy) -> ReplayOutcome {
     let started = Instant::now();
-    let mut state = Replay::new(capacity, policy);
+    let limit = capacity.amount();
+    let by_bytes = capacity.is_bytes();
+    let mut cache = GhostCache::new(policy, limit);
+    let mut counts = ReplayCounts::default();
     for r in trace.requests() {
-        state.request(r.id, r.size);
+        counts.requests += 1;
+        counts.bytes_requested += u64::from(r.size);
+        let charge = if by_bytes { r.size } else { 1 };
+        let hits = cache.hits;
+        cache.read(crate::hash::key_hash(&r.id.to_le_bytes()), charge);
+        if cache.hits > hits {
+            counts.hits += 1;
+            counts.bytes_hit += u64::from(r.size);
+        } else if u64::from(charge) > limit {
+            counts.too_large += 1;
+        }
     }
-    state.flush_access();
+    cache.flush();
+    counts.evictions = cache.evictions;
+    counts.shortfalls = cache.shortfalls;
+    counts.invalid_victims = cache.invalid_victims;
     ReplayOutcome {
-        counts: state.counts,
+        counts,
         elapsed: started.elapsed(),
-    }
-}
-
-/// What a slot holds.
-#[derive(Clone, Copy)]
-struct SlotState {
-    id: u64,
-    charge: u32,
-    occupied: bool,
-}
-
-/// Cache state during a replay: which ids are resident, in which slots, and what they are charged.
-struct Replay<'p> {
-    policy: &'p mut dyn EvictionPolicy,
-    capacity: u64,
-    by_bytes: bool,
-    resident: HashMap<u64, Slot>,
-    slots: Vec<SlotState>,
-    free: Vec<Slot>,
-    used: u64,
-    pending_access: Vec<Slot>,
-    victims: Vec<Slot>,
-    counts: ReplayCounts,
-}
-
-impl<'p> Replay<'p> {
-    fn new(capacity: Capacity, policy: &'p mut dyn EvictionPolicy) -> Self {
-        policy.set_capacity(capacity.amount());
-        Self {
-            policy,
-            capacity: capacity.amount(),
-            by_bytes: capacity.is_bytes(),
-            resident: HashMap::new(),
-            slots: Vec::new(),
-            free: Vec::new(),
-            used: 0,
-            pending_access: Vec::with_capacity(ACCESS_BATCH),
-            victims: Vec::new(),
-            counts: ReplayCounts::default(),
-        }
-    }
-
-    #[inline]
-    fn request(&mut self, id: u64, size: u32) {
-        self.counts.requests += 1;
-        self.counts.bytes_requested += u64::from(size);
-        let charge = if self.by_bytes { size } else { 1 };
-        if let Some(&slot) = self.resident.get(&id) {
-            self.counts.hits += 1;
-            self.counts.bytes_hit += u64::from(size);
-            self.pending_access.push(slot);
-            if self.pending_access.len() >= ACCESS_BATCH {
-                self.flush_access();
-            }
-            return;
-        }
-        if u64::from(charge) > self.capacity {
-            self.counts.too_large += 1;
-            return;
-        }
-        let state = SlotState {
-            id,
-            charge,
-            occupied: true,
-        };
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.slots[slot as usize] = state;
-                slot
-            }
-            None => {
-                self.slots.push(state);
-                (self.slots.len() - 1) as Slot
-            }
-        };
-        self.resident.insert(id, slot);
-        self.used += u64::from(charge);
-        self.flush_access();
-        let hash = crate::hash::key_hash(&id.to_le_bytes());
-        self.policy.on_insert(EntryMeta {
-            slot,
-            hash,
-            size: charge,
-        });
-        self.evict_to_fit();
-    }
-
-    fn flush_access(&mut self) {
-        if !self.pending_access.is_empty() {
-            self.policy.on_access(&self.pending_access);
-            self.pending_access.clear();
-        }
-    }
-
-    fn evict_to_fit(&mut self) {
-        while self.used > self.capacity && !self.resident.is_empty() {
-            self.flush_access();
-            let mut victims = std::mem::take(&mut self.victims);
-            victims.clear();
-            self.policy.victims(self.used - self.capacity, &mut victims);
-            let mut freed_any = false;
-            for &slot in &victims {
-                match self.slots.get_mut(slot as usize) {
-                    Some(state) if state.occupied => {
-                        state.occupied = false;
-                        self.resident.remove(&state.id);
-                        self.free.push(slot);
-                        self.used -= u64::from(state.charge);
-                        self.counts.evictions += 1;
-                        freed_any = true;
-                    }
-                    _ => self.counts.invalid_victims += 1,
-                }
-            }
-            self.victims = victims;
-            if !freed_any {
-                self.counts.shortfalls += 1;
-                break;
-            }
-        }
     }
 }

@@ -15,7 +15,7 @@ use crate::policy::{EntryMeta, EvictionPolicy, Slot};
 use crate::stats::{ShardCounters, ShardStats};
 
 /// Hits are buffered and handed to the policy in batches of this many.
-const ACCESS_BATCH: usize = 64;
+use crate::policy::ACCESS_BATCH;
 const NO_SLOT: u64 = u64::MAX;
 
 /// Why an entry left, for the counters.
@@ -266,12 +266,11 @@ impl Shard {
         self.evict_to_fit();
     }
 
-    /// Replace the value of a resident key. The policy sees a remove and an insert, because the
-    /// entry's size may have changed.
+    /// Replace the value of a resident key in place; the policy sees one update (the entry's
+    /// size may have changed).
     pub fn overwrite(&mut self, slot: Slot, value: &[u8], compressed: bool, expires_at: u64) {
         self.flush_access();
         let old = self.meta(slot);
-        self.policy.on_remove(old);
         let entry = &mut self.entries[slot as usize];
         self.used_bytes -= entry.charge();
         self.logical_bytes -= entry.plain_len();
@@ -296,7 +295,7 @@ impl Shard {
         self.stats.changes += 1;
         let meta = self.meta(slot);
         self.sample(meta.hash, meta.size as u64, SampledOp::Write);
-        self.policy.on_insert(meta);
+        self.policy.on_update(old, meta);
         self.evict_to_fit();
     }
 

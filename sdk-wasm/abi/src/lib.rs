@@ -10,8 +10,15 @@
 
 #![no_std]
 
-/// The ABI version this definition describes, which a module's `larder_abi_version` returns.
-pub const ABI_VERSION: i32 = 1;
+/// The ABI version this definition describes, which a module built with this SDK returns from
+/// `larder_abi_version`.
+///
+/// - **1**: the first version.
+/// - **2**: adds [`EVENT_UPDATE`]: an overwrite is one event instead of a remove and an insert.
+pub const ABI_VERSION: i32 = 2;
+/// The oldest version the host still serves. A version-1 module is sent an overwrite as
+/// [`EVENT_REMOVE`] followed by [`EVENT_INSERT`], as it always was.
+pub const OLDEST_ABI_VERSION: i32 = 1;
 
 /// The module name of every host import.
 pub const IMPORT_MODULE: &str = "larder";
@@ -76,11 +83,18 @@ pub const HOOK_EXPORTS: &[(i32, &str)] = &[
 pub const MIN_SCRATCH_LEN: usize = 128 * 1024;
 
 /// One eviction event in the scratch buffer: `hash: u64, slot: u32, size: u32, kind: u32,
-/// reserved: u32`, little-endian, packed back to back from offset 0.
+/// aux: u32`, little-endian, packed back to back from offset 0. `aux` is the old size for
+/// [`EVENT_UPDATE`] and 0 otherwise.
 pub const EVENT_LEN: usize = 24;
+/// The entry became resident.
 pub const EVENT_INSERT: u32 = 1;
+/// The entry was read.
 pub const EVENT_ACCESS: u32 = 2;
+/// The entry left on its own (deleted, expired; under ABI 1 also overwritten).
 pub const EVENT_REMOVE: u32 = 3;
+/// ABI 2: the entry's value was replaced in place (same slot and key hash); `size` is the new
+/// size, `aux` the old one.
+pub const EVENT_UPDATE: u32 = 4;
 /// Most events the host passes in one `larder_evict` call.
 pub const EVENT_BATCH: usize = 256;
 /// Most victims one `larder_evict` answer may name (each a `u32` slot at offset 0).

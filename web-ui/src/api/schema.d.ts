@@ -1067,6 +1067,12 @@ export interface components {
         };
         /** @description What the API shows about a version. */
         PluginInfo: {
+            /**
+             * Format: int32
+             * @description The plugin ABI version the module speaks; version 1 is still served, a rebuild with the
+             *     current SDK moves it to the latest.
+             */
+            abi_version: number;
             description: string;
             /** @description Hooks the module implements: "eviction", "admission", "prefetch", "routing". */
             hooks: string[];

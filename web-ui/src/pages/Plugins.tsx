@@ -103,7 +103,8 @@ function PluginCard({
       </h3>
       <p>
         {info.description} · {bytes(info.size_bytes)} · uploaded {time(info.uploaded_at_unix_ms)} · hooks:{' '}
-        {info.hooks.join(', ') || 'none'}
+        {info.hooks.join(', ') || 'none'} · <span data-testid="abi-version">ABI {info.abi_version}</span>
+        {info.abi_version < 2 && ' (served as before; rebuild with the current SDK for the update event)'}
       </p>
       <p data-testid="used-by">
         used by:{' '}

@@ -26,6 +26,9 @@ impl Eviction for TrapNth {
     fn on_remove(&mut self, e: Entry) {
         self.lru.on_remove(e);
     }
+    fn on_update(&mut self, old: Entry, new: Entry) {
+        self.lru.on_update(old, new);
+    }
     fn victims(&mut self, bytes: u64, out: &mut Victims) {
         self.requests += 1;
         if self.requests == TRAP_AT {
