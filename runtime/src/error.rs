@@ -53,6 +53,15 @@ pub enum NamespaceError {
     InvalidConfig { field: &'static str, reason: String },
     #[error("the default namespace cannot be deleted")]
     DefaultUndeletable,
+    /// A change of the namespace's eviction or admission while an experiment decides them per
+    /// arm: applying it would silently replace the arms' policies.
+    #[error(
+        "an experiment is running on namespace {namespace:?} and its arms set {field}; stop it (DELETE /v1/namespaces/{namespace}/experiment) or promote an arm (POST /v1/namespaces/{namespace}/experiment/promote) first"
+    )]
+    ExperimentRunning {
+        namespace: String,
+        field: &'static str,
+    },
 }
 
 impl NamespaceError {
@@ -62,6 +71,7 @@ impl NamespaceError {
             Self::AlreadyExists(_) => "namespace_exists",
             Self::InvalidConfig { .. } => "invalid_config",
             Self::DefaultUndeletable => "default_undeletable",
+            Self::ExperimentRunning { .. } => "experiment_running",
         }
     }
 }

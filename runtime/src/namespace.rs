@@ -550,7 +550,44 @@ impl Namespaces {
         }
     }
 
+    /// Reconfigure a namespace. While an experiment runs on it, a change of eviction (or its
+    /// fallback) or admission is refused: the arms decide those, and the experiment is stopped or
+    /// promoted first. Other fields (capacity, TTLs, compression…) apply to every arm.
     pub fn update(
+        &self,
+        name: &str,
+        config: NamespaceConfig,
+    ) -> Result<Arc<Namespace>, NamespaceError> {
+        let ns = self.get(name)?;
+        // Held across the change, so an experiment cannot start half-way through it.
+        let experiment = ns.store().lab().experiment.lock();
+        if experiment.is_some() {
+            let current = ns.config();
+            let field = if config.eviction != current.eviction
+                || config.eviction_fallback != current.eviction_fallback
+            {
+                Some("eviction")
+            } else if config.admission != current.admission {
+                Some("admission")
+            } else {
+                None
+            };
+            if let Some(field) = field {
+                return Err(NamespaceError::ExperimentRunning {
+                    namespace: name.to_string(),
+                    field,
+                });
+            }
+        }
+        ns.reconfigure(config, &self.plugins)?;
+        drop(experiment);
+        tracing::info!(namespace = name, "namespace reconfigured");
+        Ok(ns)
+    }
+
+    /// Reconfigure a namespace whose experiment lock the caller holds (promotion: the arms are
+    /// already back on the namespace's policies).
+    pub(crate) fn update_holding_lab(
         &self,
         name: &str,
         config: NamespaceConfig,

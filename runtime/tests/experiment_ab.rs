@@ -232,3 +232,60 @@ fn bad_experiments_are_refused_without_touching_the_namespace() {
         Some("invalid_experiment")
     );
 }
+
+/// While an experiment runs, a namespace update that would replace the arms' policies is refused
+/// (naming the field and what to do), and leaves every arm serving; a change the arms share
+/// (capacity) applies. Once the experiment is stopped, the same update applies.
+#[test]
+fn an_update_that_would_replace_the_arms_policies_waits_for_the_experiment() {
+    let all = Namespaces::new(NamespaceConfig::default()).expect("registry");
+    namespace(&all, "busy", 10_000, BuiltinPolicy::Sieve);
+    let spec = ExperimentSpec {
+        arms: vec![
+            arm("a", BuiltinPolicy::Lru, 1),
+            arm("b", BuiltinPolicy::S3fifo, 1),
+        ],
+    };
+    experiment::start(&all, "busy", spec).expect("start");
+    let ns = all.get("busy").expect("namespace");
+    let arm_policies = || {
+        (0..ns.store().shard_count())
+            .map(|i| ns.store().shard_policy_name(i).unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    let during = arm_policies();
+    assert!(during.iter().any(|p| p == "lru") && during.iter().any(|p| p == "s3fifo"));
+
+    let config = ns.config();
+    let wtinylfu = NamespaceConfig {
+        eviction: BuiltinPolicy::Wtinylfu.into(),
+        ..config.clone()
+    };
+    let err = all.update("busy", wtinylfu.clone()).unwrap_err();
+    assert_eq!(err.code(), "experiment_running", "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("eviction") && message.contains("experiment"),
+        "{message}"
+    );
+    assert_eq!(arm_policies(), during, "the arms keep serving");
+    assert_eq!(ns.config().eviction, config.eviction);
+
+    let bigger = NamespaceConfig {
+        capacity_bytes: config.capacity_bytes * 2,
+        ..config.clone()
+    };
+    all.update("busy", bigger)
+        .expect("a capacity change applies to every arm");
+    assert_eq!(ns.store().stats().capacity_bytes, config.capacity_bytes * 2);
+    assert_eq!(arm_policies(), during);
+
+    experiment::stop(&all, "busy").expect("stop");
+    let after_stop = NamespaceConfig {
+        capacity_bytes: config.capacity_bytes * 2,
+        ..wtinylfu
+    };
+    all.update("busy", after_stop)
+        .expect("no experiment any more");
+    assert!(arm_policies().iter().all(|p| p == "wtinylfu"));
+}

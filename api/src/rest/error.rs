@@ -89,9 +89,9 @@ impl From<NamespaceError> for ApiError {
     fn from(err: NamespaceError) -> Self {
         let status = match err {
             NamespaceError::NotFound(_) => StatusCode::NOT_FOUND,
-            NamespaceError::AlreadyExists(_) | NamespaceError::DefaultUndeletable => {
-                StatusCode::CONFLICT
-            }
+            NamespaceError::AlreadyExists(_)
+            | NamespaceError::DefaultUndeletable
+            | NamespaceError::ExperimentRunning { .. } => StatusCode::CONFLICT,
             NamespaceError::InvalidConfig { .. } => StatusCode::BAD_REQUEST,
         };
         Self::new(status, err.code(), err.to_string())

@@ -157,6 +157,7 @@ pub async fn get_namespace(
         (status = 200, description = "Reconfigured live", body = NamespaceInfo),
         (status = 201, description = "Did not exist; created", body = NamespaceInfo),
         (status = 400, description = "bad_json or invalid_config (the message names the field)", body = ErrorBody),
+        (status = 409, description = "experiment_running: the change would replace the policies an experiment's arms run; stop or promote it first", body = ErrorBody),
     )
 )]
 pub async fn put_namespace(

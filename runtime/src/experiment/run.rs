@@ -357,7 +357,7 @@ pub fn promote(
     let current = namespace.config();
     let next = arm_config(&current, &winner.spec);
     if next != current {
-        namespaces.update(ns, next)?;
+        namespaces.update_holding_lab(ns, next)?;
     }
     store.set_timing(false);
     *slot = None;
