@@ -1,0 +1,325 @@
+//! The cluster bus: one TCP port per node for raft's RPCs, joins and forwarded commands.
+//!
+//! A frame is `[len u32 BE][MessagePack envelope]`; an envelope carries a request id, so one
+//! connection carries many requests at once and answers come back in any order. [`Peer`] is the
+//! client side: one connection per peer, opened on first use and again after a failure, each call
+//! waiting for its own answer with a deadline. Raft and forwarding use separate [`Peer`]s, so a
+//! burst of forwarded commands never queues a heartbeat behind it.
+//!
+//! The server runs each request in its own task, so a slow one (a snapshot install) does not
+//! hold up the heartbeats behind it. A frame that does not decode closes that connection only.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::raft_types::{Member, NodeId, TypeConfig};
+
+/// The largest frame either side accepts.
+pub const MAX_FRAME: usize = 64 << 20;
+
+/// A command a node runs on behalf of another (proxy mode), as the client sent it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Forward {
+    /// The namespace the client's connection had selected.
+    pub namespace: String,
+    /// The client speaks RESP3 (the reply is encoded for it).
+    pub resp3: bool,
+    /// The command and its arguments.
+    pub args: Vec<Vec<u8>>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum BusRequest {
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<NodeId>),
+    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A node asks to become a member.
+    Join {
+        id: NodeId,
+        member: Member,
+    },
+    Forward(Forward),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum BusResponse {
+    AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    InstallSnapshot(
+        Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
+    ),
+    /// The join was accepted and committed.
+    Joined,
+    /// Ask the leader instead (when it is known).
+    NotLeader {
+        leader: Option<Member>,
+    },
+    /// The reply bytes of a forwarded command, encoded for the client.
+    Forwarded(Vec<u8>),
+    /// The request could not be handled; the text says why.
+    Refused(String),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope<T> {
+    id: u64,
+    body: T,
+}
+
+/// Why a bus call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("cannot reach {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("connection to {addr} lost")]
+    Lost { addr: String },
+    #[error("{addr} did not answer within {timeout:?}")]
+    Timeout { addr: String, timeout: Duration },
+    #[error("cannot encode a bus message: {0}")]
+    Encode(String),
+}
+
+async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
+    w: &mut W,
+    id: u64,
+    body: &T,
+) -> std::io::Result<()> {
+    let payload = rmp_serde::to_vec(&Envelope { id, body })
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    let mut frame = Vec::with_capacity(4 + payload.len());
+    frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&payload);
+    w.write_all(&frame).await
+}
+
+async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
+    r: &mut R,
+) -> std::io::Result<Option<Envelope<T>>> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("bus frame of {len} bytes is over the {MAX_FRAME}-byte limit"),
+        ));
+    }
+    let mut payload = vec![0u8; len];
+    r.read_exact(&mut payload).await?;
+    rmp_serde::from_slice(&payload)
+        .map(Some)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+}
+
+/// What answers the bus's requests on a node.
+pub trait BusHandler: Send + Sync + 'static {
+    fn handle(&self, request: BusRequest)
+    -> Pin<Box<dyn Future<Output = BusResponse> + Send + '_>>;
+}
+
+/// Accept bus connections on `listener` until `stop` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    handler: Arc<dyn BusHandler>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let handler = Arc::clone(&handler);
+                    tokio::spawn(async move {
+                        if let Err(e) = serve_connection(stream, handler).await {
+                            tracing::debug!(%peer, error = %e, "bus connection closed");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "bus accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+}
+
+async fn serve_connection(stream: TcpStream, handler: Arc<dyn BusHandler>) -> std::io::Result<()> {
+    let (mut read, mut write) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<(u64, BusResponse)>(256);
+    let writer = tokio::spawn(async move {
+        while let Some((id, response)) = rx.recv().await {
+            if write_frame(&mut write, id, &response).await.is_err() {
+                return;
+            }
+        }
+    });
+    let result = loop {
+        match read_frame::<_, BusRequest>(&mut read).await {
+            Ok(Some(Envelope { id, body })) => {
+                let handler = Arc::clone(&handler);
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let response = handler.handle(body).await;
+                    let _ = tx.send((id, response)).await;
+                });
+            }
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    drop(tx);
+    let _ = writer.await;
+    result
+}
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<BusResponse>>>>;
+
+struct Connection {
+    writer: tokio::sync::Mutex<tokio::net::tcp::OwnedWriteHalf>,
+    pending: Pending,
+    dead: Arc<AtomicBool>,
+}
+
+/// The client side of the bus to one peer.
+pub struct Peer {
+    addr: String,
+    connection: tokio::sync::Mutex<Option<Arc<Connection>>>,
+    next_id: AtomicU64,
+}
+
+impl Peer {
+    pub fn new(addr: impl Into<String>) -> Self {
+        Self {
+            addr: addr.into(),
+            connection: tokio::sync::Mutex::new(None),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    async fn connection(&self, timeout: Duration) -> Result<Arc<Connection>, BusError> {
+        let mut slot = self.connection.lock().await;
+        if let Some(c) = slot.as_ref()
+            && !c.dead.load(Ordering::Acquire)
+        {
+            return Ok(Arc::clone(c));
+        }
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(&self.addr))
+            .await
+            .map_err(|_| BusError::Timeout {
+                addr: self.addr.clone(),
+                timeout,
+            })?
+            .map_err(|source| BusError::Connect {
+                addr: self.addr.clone(),
+                source,
+            })?;
+        let _ = stream.set_nodelay(true);
+        let (mut read, write) = stream.into_split();
+        let pending: Pending = Arc::default();
+        let dead = Arc::new(AtomicBool::new(false));
+        {
+            let pending = Arc::clone(&pending);
+            let dead = Arc::clone(&dead);
+            tokio::spawn(async move {
+                while let Ok(Some(Envelope { id, body })) =
+                    read_frame::<_, BusResponse>(&mut read).await
+                {
+                    if let Some(tx) = pending.lock().remove(&id) {
+                        let _ = tx.send(body);
+                    }
+                }
+                dead.store(true, Ordering::Release);
+                // Waiting callers see their sender dropped: the connection is lost.
+                pending.lock().clear();
+            });
+        }
+        let c = Arc::new(Connection {
+            writer: tokio::sync::Mutex::new(write),
+            pending,
+            dead,
+        });
+        *slot = Some(Arc::clone(&c));
+        Ok(c)
+    }
+
+    /// Send `request` and wait up to `timeout` for its answer.
+    pub async fn call(
+        &self,
+        request: &BusRequest,
+        timeout: Duration,
+    ) -> Result<BusResponse, BusError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let c = self.connection(timeout).await?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        c.pending.lock().insert(id, tx);
+        let written = {
+            let mut w = c.writer.lock().await;
+            tokio::time::timeout_at(deadline, write_frame(&mut *w, id, request)).await
+        };
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                c.pending.lock().remove(&id);
+                return Err(BusError::Encode(e.to_string()));
+            }
+            Ok(Err(_)) => {
+                c.dead.store(true, Ordering::Release);
+                c.pending.lock().remove(&id);
+                return Err(BusError::Lost {
+                    addr: self.addr.clone(),
+                });
+            }
+            Err(_) => {
+                // A half-written frame leaves the stream unusable.
+                c.dead.store(true, Ordering::Release);
+                c.pending.lock().remove(&id);
+                return Err(BusError::Timeout {
+                    addr: self.addr.clone(),
+                    timeout,
+                });
+            }
+        }
+        match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(_)) => Err(BusError::Lost {
+                addr: self.addr.clone(),
+            }),
+            Err(_) => {
+                c.pending.lock().remove(&id);
+                Err(BusError::Timeout {
+                    addr: self.addr.clone(),
+                    timeout,
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! One cluster member: its raft instance, its bus server, the view of the slot table the data
+//! plane reads, and the ways in (start a cluster, join one, resume after a restart).
+//!
+//! Joining: a new node sends `Join` to any member's bus; a member that is not the leader answers
+//! with the leader's address and the node asks there. The leader adds it as a learner (waiting
+//! until it has caught up), makes it a voter while the cluster has fewer than three, and commits
+//! a rebalance that hands it its share of the slots. Joins are serialised on the leader.
+//!
+//! The data plane never touches raft: every applied change publishes a new [`ClusterView`],
+//! which a command reads with one atomic load.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use openraft::{ChangeMembers, Config, ServerState};
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::bus::{self, BusError, BusHandler, BusRequest, BusResponse, Forward, Peer};
+use crate::files;
+use crate::log_store::LogStore;
+use crate::network::Network;
+use crate::raft_types::{Command, Member, NodeId, Raft};
+use crate::slot::Slot;
+use crate::slot_table::SlotTable;
+use crate::state_machine::{ClusterState, StateMachine};
+
+const NODE_ID_FILE: &str = "node-id";
+/// The voters a cluster grows to; later members are learners (they serve slots, not votes).
+pub const VOTERS: usize = 3;
+/// How long a node keeps trying to join before giving up.
+const JOIN_PATIENCE: Duration = Duration::from_secs(30);
+const JOIN_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a node enters the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// Form a new cluster of this one node, owning every slot.
+    Init,
+    /// Join the cluster whose member listens on this bus address.
+    Join(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct ClusterOptions {
+    /// Where the raft log, vote, snapshot and node id live.
+    pub dir: PathBuf,
+    /// The addresses other members and clients reach this node on.
+    pub advertise: Member,
+    /// Only for a node with no cluster state yet; a node that has state resumes from it.
+    pub start: Option<Start>,
+    /// Raft's heartbeat; elections time out after 3–6 heartbeats.
+    pub heartbeat: Duration,
+}
+
+impl ClusterOptions {
+    pub fn new(dir: impl Into<PathBuf>, advertise: Member, start: Option<Start>) -> Self {
+        Self {
+            dir: dir.into(),
+            advertise,
+            start,
+            heartbeat: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Why a node could not enter or use the cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cluster state in {dir}: {source}")]
+    Storage {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the raft configuration is invalid: {0}")]
+    Config(String),
+    #[error("{0}")]
+    Raft(String),
+    #[error(
+        "this node has no cluster state in {0}: start it with --cluster-init to form a cluster or --join <bus address> to join one"
+    )]
+    NotAMember(PathBuf),
+    #[error("could not join through {via}: {why}")]
+    Join { via: String, why: String },
+    #[error(transparent)]
+    Bus(#[from] BusError),
+}
+
+/// What the data plane knows about the cluster: slot owners and how to reach members.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterView {
+    pub me: NodeId,
+    pub slots: SlotTable,
+    pub members: BTreeMap<NodeId, Member>,
+    pub voters: BTreeSet<NodeId>,
+}
+
+impl ClusterView {
+    fn from_state(me: NodeId, state: &ClusterState) -> Self {
+        let membership = state.membership.membership();
+        Self {
+            me,
+            slots: state.slots.clone(),
+            members: membership.nodes().map(|(id, m)| (*id, m.clone())).collect(),
+            voters: membership.voter_ids().collect(),
+        }
+    }
+
+    /// The owner of `slot` and its addresses (`None` while the slot has no live owner).
+    pub fn owner(&self, slot: Slot) -> Option<(NodeId, &Member)> {
+        let id = self.slots.owner(slot)?;
+        self.members.get(&id).map(|m| (id, m))
+    }
+}
+
+/// Runs a command forwarded by another node (proxy mode) and returns its reply bytes.
+pub trait ForwardHandler: Send + Sync + 'static {
+    fn execute(&self, request: Forward) -> Vec<u8>;
+}
+
+/// Raft's view of the node, for INFO and the admin API.
+#[derive(Debug, Clone)]
+pub struct RaftStatus {
+    pub state: ServerState,
+    pub term: u64,
+    pub leader: Option<NodeId>,
+    pub last_applied: Option<u64>,
+}
+
+struct Shared {
+    id: NodeId,
+    raft: Raft,
+    view: Arc<ArcSwap<ClusterView>>,
+    forward_handler: OnceLock<Arc<dyn ForwardHandler>>,
+    forward_peers: Mutex<HashMap<String, Arc<Peer>>>,
+    joins: tokio::sync::Mutex<()>,
+}
+
+/// A running cluster member. Cheap to clone.
+#[derive(Clone)]
+pub struct ClusterNode {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    bus_addr: std::net::SocketAddr,
+}
+
+fn node_id(dir: &Path) -> std::io::Result<(NodeId, bool)> {
+    let path = dir.join(NODE_ID_FILE);
+    if let Some(bytes) = files::read_optional(&path)? {
+        let text = String::from_utf8_lossy(&bytes);
+        let id = u64::from_str_radix(text.trim(), 16).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+        return Ok((id, false));
+    }
+    // Zero is never an id, so an unset field cannot pass for one.
+    let id = loop {
+        let id: u64 = rand::random();
+        if id != 0 {
+            break id;
+        }
+    };
+    files::write_atomic(&path, format!("{id:016x}\n").as_bytes())?;
+    Ok((id, true))
+}
+
+impl ClusterNode {
+    /// Open the cluster state, start raft and the bus server on `bus`, and enter the cluster as
+    /// `options.start` says (or resume membership from the state on disk). Returns once this
+    /// node is a member that knows the slot table.
+    pub async fn start(options: ClusterOptions, bus: TcpListener) -> Result<Self, ClusterError> {
+        let storage = |source| ClusterError::Storage {
+            dir: options.dir.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&options.dir).map_err(storage)?;
+        let (id, _fresh) = node_id(&options.dir).map_err(storage)?;
+        let log = LogStore::open(&options.dir).map_err(storage)?;
+        let view = Arc::new(ArcSwap::from_pointee(ClusterView {
+            me: id,
+            ..ClusterView::default()
+        }));
+        let publish = {
+            let view = Arc::clone(&view);
+            Arc::new(move |state: &ClusterState| {
+                view.store(Arc::new(ClusterView::from_state(id, state)))
+            })
+        };
+        let sm = StateMachine::open(&options.dir, publish).map_err(storage)?;
+        let hb = options.heartbeat.as_millis() as u64;
+        let config = Config {
+            cluster_name: "larder".into(),
+            heartbeat_interval: hb,
+            election_timeout_min: hb * 3,
+            election_timeout_max: hb * 6,
+            ..Config::default()
+        }
+        .validate()
+        .map_err(|e| ClusterError::Config(e.to_string()))?;
+        let raft = Raft::new(id, Arc::new(config), Network::default(), log, sm)
+            .await
+            .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        let bus_addr = bus.local_addr().map_err(storage)?;
+        let shared = Arc::new(Shared {
+            id,
+            raft,
+            view,
+            forward_handler: OnceLock::new(),
+            forward_peers: Mutex::new(HashMap::new()),
+            joins: tokio::sync::Mutex::new(()),
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        tokio::spawn(bus::serve(
+            bus,
+            Arc::clone(&shared) as Arc<dyn BusHandler>,
+            stop_rx,
+        ));
+        let node = Self {
+            shared,
+            stop,
+            bus_addr,
+        };
+        let initialized = node
+            .shared
+            .raft
+            .is_initialized()
+            .await
+            .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        if initialized {
+            tracing::info!(node = %format_args!("{id:016x}"), "resuming cluster membership from the data directory");
+        } else {
+            match &options.start {
+                Some(Start::Init) => node.init(&options.advertise).await?,
+                Some(Start::Join(via)) => node.join(via, &options.advertise).await?,
+                None => return Err(ClusterError::NotAMember(options.dir.clone())),
+            }
+        }
+        Ok(node)
+    }
+
+    async fn init(&self, me: &Member) -> Result<(), ClusterError> {
+        let raft = &self.shared.raft;
+        raft.initialize(BTreeMap::from([(self.shared.id, me.clone())]))
+            .await
+            .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        raft.wait(Some(Duration::from_secs(10)))
+            .current_leader(self.shared.id, "leader of a new cluster")
+            .await
+            .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        raft.client_write(Command::Rebalance {
+            members: vec![self.shared.id],
+        })
+        .await
+        .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        tracing::info!(node = %format_args!("{:016x}", self.shared.id), "formed a new cluster");
+        Ok(())
+    }
+
+    async fn join(&self, via: &str, me: &Member) -> Result<(), ClusterError> {
+        let deadline = tokio::time::Instant::now() + JOIN_PATIENCE;
+        let mut target = via.to_string();
+        let mut last_error;
+        loop {
+            let request = BusRequest::Join {
+                id: self.shared.id,
+                member: me.clone(),
+            };
+            match Peer::new(target.clone())
+                .call(&request, JOIN_CALL_TIMEOUT)
+                .await
+            {
+                Ok(BusResponse::Joined) => break,
+                Ok(BusResponse::NotLeader { leader: Some(l) }) => {
+                    target = l.bus;
+                    continue;
+                }
+                Ok(BusResponse::NotLeader { leader: None }) => {
+                    last_error = "no leader yet".to_string()
+                }
+                Ok(BusResponse::Refused(why)) => last_error = why,
+                Ok(other) => last_error = format!("unexpected answer {other:?}"),
+                Err(e) => last_error = e.to_string(),
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ClusterError::Join {
+                    via: via.to_string(),
+                    why: last_error,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            target = via.to_string();
+        }
+        // The leader committed our membership and slots; wait until we have applied them.
+        let id = self.shared.id;
+        self.shared
+            .raft
+            .wait(Some(JOIN_PATIENCE))
+            .metrics(
+                |m| m.membership_config.membership().get_node(&id).is_some(),
+                "own membership applied",
+            )
+            .await
+            .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        let view = self.shared.view.clone();
+        let until = tokio::time::Instant::now() + JOIN_PATIENCE;
+        while view.load().slots.counts().get(&id).is_none() && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tracing::info!(node = %format_args!("{id:016x}"), via, "joined the cluster");
+        Ok(())
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.shared.id
+    }
+
+    /// The bus address actually bound.
+    pub fn bus_addr(&self) -> std::net::SocketAddr {
+        self.bus_addr
+    }
+
+    /// The current view; one atomic load.
+    pub fn view(&self) -> arc_swap::Guard<Arc<ClusterView>> {
+        self.shared.view.load()
+    }
+
+    pub fn raft_status(&self) -> RaftStatus {
+        let m = self.shared.raft.metrics().borrow().clone();
+        RaftStatus {
+            state: m.state,
+            term: m.current_term,
+            leader: m.current_leader,
+            last_applied: m.last_applied.map(|l| l.index),
+        }
+    }
+
+    /// Where forwarded commands are run on this node; set once, before clients arrive.
+    pub fn set_forward_handler(&self, handler: Arc<dyn ForwardHandler>) {
+        let _ = self.shared.forward_handler.set(handler);
+    }
+
+    /// Run `request` on `owner` and return the reply bytes.
+    pub async fn forward(
+        &self,
+        owner: &Member,
+        request: Forward,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, BusError> {
+        let peer = Arc::clone(
+            self.shared
+                .forward_peers
+                .lock()
+                .entry(owner.bus.clone())
+                .or_insert_with(|| Arc::new(Peer::new(owner.bus.clone()))),
+        );
+        match peer.call(&BusRequest::Forward(request), timeout).await? {
+            BusResponse::Forwarded(bytes) => Ok(bytes),
+            BusResponse::Refused(why) => Ok(format!("-TRYAGAIN {why}\r\n").into_bytes()),
+            other => Ok(
+                format!("-ERR unexpected answer from {}: {other:?}\r\n", owner.bus).into_bytes(),
+            ),
+        }
+    }
+
+    /// Stop raft and the bus server.
+    pub async fn shutdown(&self) {
+        self.stop.send_replace(true);
+        let _ = self.shared.raft.shutdown().await;
+    }
+}
+
+impl Shared {
+    async fn handle_join(&self, id: NodeId, member: Member) -> BusResponse {
+        let metrics = self.raft.metrics().borrow().clone();
+        if metrics.current_leader != Some(self.id) {
+            let leader = metrics
+                .current_leader
+                .and_then(|l| metrics.membership_config.membership().get_node(&l).cloned());
+            return BusResponse::NotLeader { leader };
+        }
+        let _one_at_a_time = self.joins.lock().await;
+        let membership = self
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .clone();
+        if let Some(known) = membership.get_node(&id)
+            && *known != member
+        {
+            return BusResponse::Refused(format!(
+                "node {id:016x} is already a member at {known}; it must keep its addresses"
+            ));
+        }
+        if membership.get_node(&id).is_none() {
+            tracing::info!(node = %format_args!("{id:016x}"), %member, "adding a member");
+            if let Err(e) = self.raft.add_learner(id, member, true).await {
+                return BusResponse::Refused(format!("adding the node failed: {e}"));
+            }
+        }
+        let membership = self
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .clone();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        if voters.len() < VOTERS
+            && !voters.contains(&id)
+            && let Err(e) = self
+                .raft
+                .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), true)
+                .await
+        {
+            return BusResponse::Refused(format!("making the node a voter failed: {e}"));
+        }
+        let members: Vec<NodeId> = self
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(id, _)| *id)
+            .collect();
+        match self.raft.client_write(Command::Rebalance { members }).await {
+            Ok(_) => BusResponse::Joined,
+            Err(e) => BusResponse::Refused(format!("rebalancing the slots failed: {e}")),
+        }
+    }
+}
+
+impl BusHandler for Shared {
+    fn handle(
+        &self,
+        request: BusRequest,
+    ) -> Pin<Box<dyn Future<Output = BusResponse> + Send + '_>> {
+        Box::pin(async move {
+            match request {
+                BusRequest::AppendEntries(r) => {
+                    BusResponse::AppendEntries(self.raft.append_entries(r).await)
+                }
+                BusRequest::Vote(r) => BusResponse::Vote(self.raft.vote(r).await),
+                BusRequest::InstallSnapshot(r) => {
+                    BusResponse::InstallSnapshot(self.raft.install_snapshot(r).await)
+                }
+                BusRequest::Join { id, member } => self.handle_join(id, member).await,
+                BusRequest::Forward(f) => match self.forward_handler.get() {
+                    Some(h) => BusResponse::Forwarded(h.execute(f)),
+                    None => BusResponse::Refused("this node is still starting".into()),
+                },
+            }
+        })
+    }
+}

@@ -1,0 +1,69 @@
+//! The openraft type configuration and the control-plane commands its log carries.
+//!
+//! Every openraft type the crate uses is named here (or in the storage and network modules that
+//! implement openraft's traits), so a move to another openraft line touches this module and those
+//! two, not the rest of the node.
+
+use std::io::Cursor;
+
+use serde::{Deserialize, Serialize};
+
+/// A member's id: random at a node's first start, kept in its data directory.
+pub type NodeId = u64;
+
+/// How to reach a member; raft keeps it in the membership config, so every node knows every
+/// member's addresses.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// The cluster bus: raft, forwarding, joins.
+    pub bus: String,
+    /// Where Redis clients connect (what `MOVED` and `CLUSTER SLOTS` point at).
+    pub resp: String,
+    /// The REST API and dashboard.
+    pub http: String,
+}
+
+impl std::fmt::Display for Member {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "bus {} resp {} http {}", self.bus, self.resp, self.http)
+    }
+}
+
+/// A change to the replicated cluster state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Spread the slots over these members, moving the fewest.
+    Rebalance { members: Vec<NodeId> },
+}
+
+impl std::fmt::Display for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Rebalance { members } => write!(f, "rebalance over {members:?}"),
+        }
+    }
+}
+
+/// What applying a [`Command`] answered: the slot table's epoch after it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    pub epoch: u64,
+}
+
+openraft::declare_raft_types!(
+    /// Larder's raft: control-plane commands, members with their addresses.
+    pub TypeConfig:
+        D = Command,
+        R = Applied,
+        NodeId = NodeId,
+        Node = Member,
+        SnapshotData = Cursor<Vec<u8>>,
+);
+
+pub type Raft = openraft::Raft<TypeConfig>;
+pub type Entry = openraft::Entry<TypeConfig>;
+pub type LogId = openraft::LogId<NodeId>;
+pub type Vote = openraft::Vote<NodeId>;
+pub type StorageError = openraft::StorageError<NodeId>;
+pub type StoredMembership = openraft::StoredMembership<NodeId, Member>;
+pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, Member>;

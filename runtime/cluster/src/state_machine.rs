@@ -1,0 +1,230 @@
+//! The replicated cluster state and the raft state machine that applies commands to it.
+//!
+//! The state is small (members live in raft's membership; the slot table travels as runs), so it
+//! is kept in memory and a snapshot is the whole state serialized. The current snapshot is also
+//! on disk, replaced atomically, so a node whose log was purged up to a snapshot restarts from it
+//! and openraft replays only the entries after it.
+//!
+//! Every apply publishes a fresh [`ClusterView`](crate::ClusterView) through the `on_change`
+//! callback, which is how the data plane learns the new slot owners without touching raft.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{AnyError, EntryPayload, RaftSnapshotBuilder, StorageIOError};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use crate::files;
+use crate::raft_types::{
+    Applied, Command, Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+};
+use crate::slot_table::SlotTable;
+
+const SNAPSHOT_FILE: &str = "raft-snapshot";
+
+/// What raft replicates besides its own membership.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterState {
+    pub last_applied: Option<LogId>,
+    pub membership: StoredMembership,
+    pub slots: SlotTable,
+}
+
+impl ClusterState {
+    fn apply(&mut self, command: &Command) -> Applied {
+        match command {
+            Command::Rebalance { members } => {
+                let (next, moved) = self.slots.rebalanced(members);
+                tracing::info!(
+                    epoch = next.epoch,
+                    moved = moved.len(),
+                    ?members,
+                    "slot table rebalanced"
+                );
+                self.slots = next;
+            }
+        }
+        Applied {
+            epoch: self.slots.epoch,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredSnapshot {
+    meta: SnapshotMeta,
+    data: Vec<u8>,
+}
+
+/// Called with the state after every change.
+pub type OnChange = Arc<dyn Fn(&ClusterState) + Send + Sync>;
+
+struct Inner {
+    state: ClusterState,
+    snapshot: Option<StoredSnapshot>,
+    snapshots_built: u64,
+}
+
+/// The state machine; the snapshot builder openraft asks for is a clone.
+#[derive(Clone)]
+pub struct StateMachine {
+    dir: PathBuf,
+    inner: Arc<Mutex<Inner>>,
+    on_change: OnChange,
+}
+
+fn io_err(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+impl StateMachine {
+    /// Open the state machine in `dir`, starting from the snapshot on disk if there is one.
+    pub fn open(dir: &Path, on_change: OnChange) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let (state, snapshot) = match files::read_optional(&dir.join(SNAPSHOT_FILE))? {
+            Some(bytes) => {
+                let stored: StoredSnapshot = rmp_serde::from_slice(&bytes).map_err(io_err)?;
+                let state: ClusterState = rmp_serde::from_slice(&stored.data).map_err(io_err)?;
+                (state, Some(stored))
+            }
+            None => (ClusterState::default(), None),
+        };
+        on_change(&state);
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            inner: Arc::new(Mutex::new(Inner {
+                state,
+                snapshot,
+                snapshots_built: 0,
+            })),
+            on_change,
+        })
+    }
+
+    /// A copy of the current state.
+    pub fn state(&self) -> ClusterState {
+        self.inner.lock().state.clone()
+    }
+
+    fn store_snapshot(&self, stored: &StoredSnapshot) -> std::io::Result<()> {
+        let bytes = rmp_serde::to_vec(stored).map_err(io_err)?;
+        files::write_atomic(&self.dir.join(SNAPSHOT_FILE), &bytes)
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let (meta, data) = {
+            let mut inner = self.inner.lock();
+            let data = rmp_serde::to_vec(&inner.state)
+                .map_err(|e| StorageIOError::read_state_machine(AnyError::new(&e)))?;
+            inner.snapshots_built += 1;
+            let last = inner.state.last_applied;
+            let meta = SnapshotMeta {
+                last_log_id: last,
+                last_membership: inner.state.membership.clone(),
+                snapshot_id: format!(
+                    "{}-{}-{}",
+                    last.map_or(0, |l| l.leader_id.term),
+                    last.map_or(0, |l| l.index),
+                    inner.snapshots_built
+                ),
+            };
+            (meta, data)
+        };
+        let stored = StoredSnapshot {
+            meta: meta.clone(),
+            data: data.clone(),
+        };
+        self.store_snapshot(&stored).map_err(|e| {
+            StorageIOError::write_snapshot(Some(meta.signature()), AnyError::new(&e))
+        })?;
+        self.inner.lock().snapshot = Some(stored);
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = StateMachine;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        let inner = self.inner.lock();
+        Ok((inner.state.last_applied, inner.state.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Applied>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let mut inner = self.inner.lock();
+        let mut answers = Vec::new();
+        for entry in entries {
+            inner.state.last_applied = Some(entry.log_id);
+            let answer = match &entry.payload {
+                EntryPayload::Blank => Applied {
+                    epoch: inner.state.slots.epoch,
+                },
+                EntryPayload::Normal(command) => inner.state.apply(command),
+                EntryPayload::Membership(m) => {
+                    inner.state.membership = StoredMembership::new(Some(entry.log_id), m.clone());
+                    Applied {
+                        epoch: inner.state.slots.epoch,
+                    }
+                }
+            };
+            answers.push(answer);
+        }
+        (self.on_change)(&inner.state);
+        Ok(answers)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let data = snapshot.into_inner();
+        let state: ClusterState = rmp_serde::from_slice(&data).map_err(|e| {
+            StorageIOError::read_snapshot(Some(meta.signature()), AnyError::new(&e))
+        })?;
+        let stored = StoredSnapshot {
+            meta: meta.clone(),
+            data,
+        };
+        self.store_snapshot(&stored).map_err(|e| {
+            StorageIOError::write_snapshot(Some(meta.signature()), AnyError::new(&e))
+        })?;
+        let mut inner = self.inner.lock();
+        inner.state = ClusterState {
+            last_applied: meta.last_log_id,
+            membership: meta.last_membership.clone(),
+            ..state
+        };
+        inner.snapshot = Some(stored);
+        (self.on_change)(&inner.state);
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let inner = self.inner.lock();
+        Ok(inner.snapshot.as_ref().map(|s| Snapshot {
+            meta: s.meta.clone(),
+            snapshot: Box::new(Cursor::new(s.data.clone())),
+        }))
+    }
+}
