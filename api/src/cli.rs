@@ -10,6 +10,7 @@
 //! arm in [`run`] calling that module's `run(args) -> ExitCode`.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -127,6 +128,25 @@ pub struct ServeArgs {
     /// A file holding the encryption keys, one `<id>:<hex>` per line, the current key first.
     #[arg(long, env = "LARDER_ENCRYPTION_KEY_FILE", value_name = "PATH")]
     pub encryption_key_file: Option<PathBuf>,
+    /// Run as a cluster member with its cluster bus (raft, joins, forwarding) on this address;
+    /// the cluster state lives in `<data-dir>/cluster` (see docs/cluster.md).
+    #[arg(long, env = "LARDER_BUS_ADDR", value_name = "HOST:PORT")]
+    pub bus_addr: Option<SocketAddr>,
+    /// Form a new cluster of this node (first start only; needs --bus-addr).
+    #[arg(long, requires = "bus_addr", conflicts_with = "join")]
+    pub cluster_init: bool,
+    /// Join the cluster one of whose members has its bus on this address (first start only).
+    #[arg(
+        long,
+        env = "LARDER_JOIN",
+        value_name = "HOST:PORT",
+        requires = "bus_addr"
+    )]
+    pub join: Option<String>,
+    /// In a cluster, answer a command for a slot another node owns with `-MOVED` (for
+    /// cluster-aware clients) instead of running it there and relaying the answer.
+    #[arg(long, env = "LARDER_CLUSTER_REDIRECT", requires = "bus_addr")]
+    pub cluster_redirect: bool,
 }
 
 impl ServeArgs {
@@ -152,6 +172,10 @@ impl ServeArgs {
             appendfsync: self.appendfsync,
             encryption_key: self.encryption_key.clone(),
             encryption_key_file: self.encryption_key_file.clone(),
+            bus_addr: self.bus_addr,
+            cluster_init: self.cluster_init,
+            join: self.join.clone(),
+            cluster_redirect: self.cluster_redirect,
         }
     }
 }
@@ -227,7 +251,12 @@ async fn serve_until_signal(config: &Config) -> anyhow::Result<()> {
     // Install the handlers before the ready line: a supervisor may signal as soon as it reads it.
     let mut signals = Termination::install()?;
     let running = server::start(config).await?;
-    print_banner(running.resp_addr, running.http_addr, config);
+    print_banner(
+        running.resp_addr,
+        running.http_addr,
+        running.bus_addr,
+        config,
+    );
     let trigger = running.shutdown_trigger();
     tokio::spawn(async move {
         signals.recv().await;
@@ -241,7 +270,12 @@ async fn serve_until_signal(config: &Config) -> anyhow::Result<()> {
 }
 
 /// Where everything is, for a human, plus one line for scripts.
-fn print_banner(resp: std::net::SocketAddr, http: std::net::SocketAddr, config: &Config) {
+fn print_banner(
+    resp: std::net::SocketAddr,
+    http: std::net::SocketAddr,
+    bus: Option<std::net::SocketAddr>,
+    config: &Config,
+) {
     let base = format!("http://{http}");
     let data = match &config.persist {
         Some(p) => {
@@ -274,7 +308,10 @@ fn print_banner(resp: std::net::SocketAddr, http: std::net::SocketAddr, config: 
          \x20 OpenAPI         {base}/openapi.json\n\
          \x20 Swagger UI      {base}/docs\n\
          \x20 data directory  {data}\n\
-         {READY_LINE_PREFIX} resp_addr={resp} http_addr={http}",
+         {cluster}\
+         {READY_LINE_PREFIX} resp_addr={resp} http_addr={http}{bus_field}",
+        cluster = bus.map_or(String::new(), |b| format!("  cluster bus     {b}\n")),
+        bus_field = bus.map_or(String::new(), |b| format!(" bus_addr={b}")),
         version = env!("CARGO_PKG_VERSION"),
         rip = resp.ip(),
         rport = resp.port(),

@@ -101,6 +101,21 @@ pub struct Config {
     /// binary persists to [`DEFAULT_DATA_DIR`] unless told otherwise; [`Config::default`] (tests,
     /// embedding) does not persist.
     pub persist: Option<PersistConfig>,
+    /// Cluster membership; `None` runs a single node.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// How this node takes part in a cluster.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClusterConfig {
+    /// The cluster bus address to bind (port 0 picks one; the bound one is advertised).
+    pub bus_addr: SocketAddr,
+    /// Form a cluster (`true`), join through this bus address, or neither: resume from the data
+    /// directory.
+    pub init: bool,
+    pub join: Option<String>,
+    /// Proxy (default) or redirect commands for slots other nodes own.
+    pub mode: crate::state::ClusterMode,
 }
 
 impl Default for Config {
@@ -114,6 +129,7 @@ impl Default for Config {
             namespaces: BTreeMap::new(),
             alerts: AlertsConfig::default(),
             persist: None,
+            cluster: None,
         }
     }
 }
@@ -170,6 +186,14 @@ pub struct Overrides {
     /// Key text itself (`LARDER_ENCRYPTION_KEY`); wins over a key file.
     pub encryption_key: Option<String>,
     pub encryption_key_file: Option<PathBuf>,
+    /// `--bus-addr`: run as a cluster member.
+    pub bus_addr: Option<SocketAddr>,
+    /// `--cluster-init`.
+    pub cluster_init: bool,
+    /// `--join <bus address>`.
+    pub join: Option<String>,
+    /// `--cluster-redirect`: answer MOVED instead of forwarding.
+    pub cluster_redirect: bool,
 }
 
 /// Why a configuration was refused. The message always names the field (or the file) at fault.
@@ -248,7 +272,25 @@ impl Config {
             }),
             namespaces: file.namespaces,
             alerts: file.alerts,
+            cluster: overrides.bus_addr.map(|bus_addr| ClusterConfig {
+                bus_addr,
+                init: overrides.cluster_init,
+                join: overrides.join.clone(),
+                mode: if overrides.cluster_redirect {
+                    crate::state::ClusterMode::Redirect
+                } else {
+                    crate::state::ClusterMode::Proxy
+                },
+            }),
         };
+        if config.cluster.is_some() && config.persist.is_none() {
+            return Err(ConfigError::Invalid {
+                field: "bus_addr".into(),
+                reason:
+                    "a cluster member keeps its raft log in the data directory; drop --no-persist"
+                        .into(),
+            });
+        }
         let has_default_override = overrides.default_capacity_bytes.is_some()
             || overrides.default_max_item_size.is_some()
             || overrides.default_ttl_secs.is_some()

@@ -38,6 +38,8 @@ pub struct RunningServer {
     pub resp_addr: SocketAddr,
     /// Where the HTTP server listens.
     pub http_addr: SocketAddr,
+    /// Where the cluster bus listens, for a cluster member.
+    pub bus_addr: Option<SocketAddr>,
     /// The state both servers share: tests can inspect namespaces and metrics directly.
     pub state: AppState,
     shutdown: watch::Sender<bool>,
@@ -56,6 +58,40 @@ impl ShutdownTrigger {
     pub fn trigger(&self) {
         self.0.send_replace(true);
     }
+}
+
+/// Bind the cluster bus and enter the cluster (form it, join it, or resume membership).
+async fn start_cluster(
+    config: &crate::config::ClusterConfig,
+    data_dir: &std::path::Path,
+    resp: SocketAddr,
+    http: SocketAddr,
+) -> anyhow::Result<crate::state::Cluster> {
+    use larder_cluster::{ClusterNode, ClusterOptions, Member, Start};
+    let bus = TcpListener::bind(config.bus_addr)
+        .await
+        .with_context(|| format!("cannot listen for the cluster bus on {}", config.bus_addr))?;
+    let advertise = Member {
+        bus: bus.local_addr()?.to_string(),
+        resp: resp.to_string(),
+        http: http.to_string(),
+    };
+    let start = match (&config.join, config.init) {
+        (Some(via), _) => Some(Start::Join(via.clone())),
+        (None, true) => Some(Start::Init),
+        (None, false) => None,
+    };
+    let node = ClusterNode::start(
+        ClusterOptions::new(data_dir.join("cluster"), advertise, start),
+        bus,
+    )
+    .await
+    .context("cannot enter the cluster")?;
+    tracing::info!(node = %format_args!("{:016x}", node.id()), bus = %node.bus_addr(), mode = ?config.mode, "cluster member");
+    Ok(crate::state::Cluster {
+        node,
+        mode: config.mode,
+    })
 }
 
 /// Bind both ports, spawn the RESP and HTTP servers and the active-expiry task.
@@ -123,11 +159,6 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         p.mark_unsaved();
     }
     let metrics = Arc::new(ServerMetrics::new(Arc::clone(&namespaces)));
-    let state = AppState {
-        namespaces: Arc::clone(&namespaces),
-        metrics,
-        persistence: persistence.clone(),
-    };
 
     let resp_listener = TcpListener::bind(config.resp_addr).await.with_context(|| {
         format!(
@@ -140,6 +171,17 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         .with_context(|| format!("cannot listen for HTTP on {}", config.http_addr))?;
     let resp_addr = resp_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
+    let cluster = match (&config.cluster, &config.persist) {
+        (Some(c), Some(p)) => Some(start_cluster(c, &p.data_dir, resp_addr, http_addr).await?),
+        _ => None,
+    };
+    let bus_addr = cluster.as_ref().map(|c| c.node.bus_addr());
+    let state = AppState {
+        namespaces: Arc::clone(&namespaces),
+        metrics,
+        persistence: persistence.clone(),
+        cluster,
+    };
 
     let (shutdown, _) = watch::channel(false);
     let resp = tokio::spawn(crate::resp::serve(
@@ -198,6 +240,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     Ok(RunningServer {
         resp_addr,
         http_addr,
+        bus_addr,
         state,
         shutdown,
         resp,
@@ -257,6 +300,9 @@ impl RunningServer {
         tokio::select! {
             outcome = &mut resp => { record("RESP", outcome); record("HTTP", http.await); }
             outcome = &mut http => { record("HTTP", outcome); record("RESP", resp.await); }
+        }
+        if let Some(cluster) = &state.cluster {
+            cluster.node.shutdown().await;
         }
         expiry.abort();
         alerting.abort();

@@ -14,4 +14,24 @@ pub struct AppState {
     pub metrics: Arc<ServerMetrics>,
     /// The data directory; `None` when the node keeps everything in memory only.
     pub persistence: Option<Arc<Persistence>>,
+    /// This node's cluster membership; `None` for a single node.
+    pub cluster: Option<Cluster>,
+}
+
+/// A cluster member's handle and how it treats a command for a slot another node owns.
+#[derive(Clone)]
+pub struct Cluster {
+    pub node: larder_cluster::ClusterNode,
+    pub mode: ClusterMode,
+}
+
+/// What a node does with a command whose keys live on another node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterMode {
+    /// Run it on the owner over the cluster bus and relay the answer: every client works.
+    #[default]
+    Proxy,
+    /// Answer `-MOVED <slot> <owner>`, as Redis Cluster does, for cluster-aware clients.
+    Redirect,
 }

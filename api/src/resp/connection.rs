@@ -15,6 +15,10 @@
 //! answers: the client sees an unknown outcome, never an acknowledgement of a write that may be
 //! lost.
 //!
+//! In a cluster, a command for a slot another member owns is forwarded there (or answered
+//! `MOVED`) before anything runs locally; see `cluster_route`. A forward ends the batch like a
+//! read-through does, so replies stay in order.
+//!
 //! Pub/sub: once the client subscribed, the loop also waits for published messages and writes
 //! them (all that are queued, in one write) between requests. A subscriber whose queue filled up
 //! is disconnected.
@@ -31,6 +35,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use larder_runtime::persist::AppendLog;
 
+use super::cluster_route::{self, Forwarding, Route};
 use super::command::{self, Args};
 use super::context::ServerContext;
 use super::latency::LatencyRecorder;
@@ -62,6 +67,9 @@ enum Next {
     Close,
     /// A GET/MGET in a namespace with an origin: write, await its answer, then keep executing.
     ReadThrough(ReadThrough),
+    /// A command for a slot another cluster member owns: write, await its answer from there,
+    /// then keep executing.
+    Forward(Forwarding),
 }
 
 pub struct Connection {
@@ -132,6 +140,17 @@ impl Connection {
                     self.latency.finish_batch();
                     continue;
                 }
+                Next::Forward(command) => {
+                    self.latency.start();
+                    let kind = command.kind;
+                    command.answer(&self.ctx, &mut self.reply).await;
+                    if self.session.suppress_reply() {
+                        self.reply.buf.clear();
+                    }
+                    self.latency.record(kind);
+                    self.latency.finish_batch();
+                    continue;
+                }
                 Next::Read => {}
             }
             if self.pushes.is_none()
@@ -182,6 +201,23 @@ impl Connection {
                 Ok(Parsed::Frame(len)) => {
                     let args = Args::new(self.parser.source(frame), self.parser.args());
                     if !args.is_empty() {
+                        match cluster_route::route(
+                            &args,
+                            &mut self.session,
+                            &self.ctx,
+                            &mut self.reply,
+                        ) {
+                            Route::Local => {}
+                            Route::Answered => {
+                                consumed += len;
+                                continue;
+                            }
+                            Route::Forward(command) => {
+                                consumed += len;
+                                next = Next::Forward(command);
+                                break;
+                            }
+                        }
                         if self.session.transaction.is_none()
                             && let Some(command) = read_through::intercept(&args, &self.session)
                         {

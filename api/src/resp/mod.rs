@@ -15,6 +15,8 @@
 //! | `latency` | per-command latency histograms, recorded per batch |
 //! | `notify` | keyspace notifications (`notify-keyspace-events`), per namespace |
 //! | `pubsub` | the server-wide channel and pattern registry, bounded per-subscriber queues |
+//! | `cluster_route` | in a cluster: run here, forward to the slot's owner, or answer `MOVED` |
+//! | `forward` | the owner's side of a forwarded command |
 //! | `read_through` | GET/MGET in a namespace with an origin: fetch misses, then answer |
 //! | `tracking` | client-side caching: CLIENT TRACKING's tables and invalidations |
 //! | `limits` | [`RespLimits`], the request-size caps |
@@ -45,9 +47,11 @@
 //! - `GETEX key EX seconds` is the way to slide a session's expiry on read; `TOUCH` keeps Redis's
 //!   meaning (count existing keys, record an access, leave the TTL alone).
 
+mod cluster_route;
 mod command;
 mod connection;
 mod context;
+mod forward;
 mod gate;
 mod glob;
 mod latency;

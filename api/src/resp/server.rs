@@ -44,6 +44,11 @@ pub async fn serve_with(
 ) -> std::io::Result<()> {
     let port = listener.local_addr()?.port();
     let ctx = Arc::new(ServerContext::new(state, limits, port));
+    if let Some(cluster) = &ctx.state.cluster {
+        cluster
+            .node
+            .set_forward_handler(Arc::new(super::forward::ForwardExecutor::new(&ctx)));
+    }
     let stops: StopSignals = Arc::default();
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);

@@ -31,6 +31,7 @@ pub fn fresh_state() -> AppState {
         namespaces,
         metrics,
         persistence: None,
+        cluster: None,
     }
 }
 

@@ -119,9 +119,11 @@ impl ClusterView {
     }
 }
 
-/// Runs a command forwarded by another node (proxy mode) and returns its reply bytes.
+/// Runs a command forwarded by another node (proxy mode) and returns its reply bytes, encoded
+/// for the protocol the client speaks. A command can wait (a read-through fetch), so the answer
+/// is a future; the bus serves other requests on the connection meanwhile.
 pub trait ForwardHandler: Send + Sync + 'static {
-    fn execute(&self, request: Forward) -> Vec<u8>;
+    fn execute(&self, request: Forward) -> Pin<Box<dyn Future<Output = Vec<u8>> + Send>>;
 }
 
 /// Raft's view of the node, for INFO and the admin API.
@@ -312,7 +314,7 @@ impl ClusterNode {
             .map_err(|e| ClusterError::Raft(e.to_string()))?;
         let view = self.shared.view.clone();
         let until = tokio::time::Instant::now() + JOIN_PATIENCE;
-        while view.load().slots.counts().get(&id).is_none() && tokio::time::Instant::now() < until {
+        while !view.load().slots.counts().contains_key(&id) && tokio::time::Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         tracing::info!(node = %format_args!("{id:016x}"), via, "joined the cluster");
@@ -457,7 +459,7 @@ impl BusHandler for Shared {
                 }
                 BusRequest::Join { id, member } => self.handle_join(id, member).await,
                 BusRequest::Forward(f) => match self.forward_handler.get() {
-                    Some(h) => BusResponse::Forwarded(h.execute(f)),
+                    Some(h) => BusResponse::Forwarded(h.execute(f).await),
                     None => BusResponse::Refused("this node is still starting".into()),
                 },
             }

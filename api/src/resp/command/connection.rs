@@ -35,7 +35,7 @@ pub fn ping(args: &Args<'_>, reply: &mut Reply) {
 }
 
 /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`
-pub fn hello(args: &Args<'_>, session: &mut Session, reply: &mut Reply) {
+pub fn hello(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply: &mut Reply) {
     let mut protocol = reply.protocol;
     if args.len() >= 2 {
         protocol = match super::parse_i64(args.get(1)) {
@@ -82,7 +82,11 @@ pub fn hello(args: &Args<'_>, session: &mut Session, reply: &mut Reply) {
     reply.bulk(b"id");
     reply.integer(session.id as i64);
     reply.bulk(b"mode");
-    reply.bulk(b"standalone");
+    reply.bulk(if ctx.state.cluster.is_some() {
+        b"cluster"
+    } else {
+        b"standalone"
+    });
     reply.bulk(b"role");
     reply.bulk(b"master");
     reply.bulk(b"modules");

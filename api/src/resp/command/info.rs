@@ -22,7 +22,7 @@ use crate::resp::reply::Reply;
 use crate::resp::session::Session;
 
 /// Every section, in Redis's order; the default set is all but `commandstats`.
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "server",
     "clients",
     "memory",
@@ -31,6 +31,7 @@ const SECTIONS: [&str; 9] = [
     "replication",
     "cpu",
     "commandstats",
+    "cluster",
     "keyspace",
 ];
 
@@ -56,6 +57,11 @@ pub fn info(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut
             ),
             "cpu" => cpu(&mut out),
             "commandstats" => commandstats(&mut out, ctx),
+            "cluster" => out.push_str(if ctx.state.cluster.is_some() {
+                "# Cluster\r\ncluster_enabled:1\r\n"
+            } else {
+                "# Cluster\r\ncluster_enabled:0\r\n"
+            }),
             _ => keyspace(&mut out, ctx),
         }
     }

@@ -11,6 +11,7 @@
 //! | `connection` | PING, ECHO, HELLO, AUTH, SELECT, CLIENT, QUIT |
 //! | `server` | DBSIZE, FLUSHDB, FLUSHALL, SAVE, BGSAVE, LASTSAVE, FUNCTION, TIME, DEBUG |
 //! | `config` | CONFIG GET / SET / RESETSTAT / REWRITE / HELP |
+//! | `cluster` | CLUSTER INFO / SLOTS / SHARDS / NODES / KEYSLOT / MYID / …, READONLY, READWRITE, ASKING |
 //! | `info` | INFO |
 //! | `introspection` | COMMAND |
 //! | [`pubsub`] | SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB |
@@ -20,6 +21,7 @@
 //! Every handler writes exactly one reply into the [`Reply`] buffer, errors included; nothing here
 //! returns a Rust error, because a bad command never affects the connection, only its own reply.
 
+mod cluster;
 mod config;
 mod connection;
 mod deadline;
@@ -40,6 +42,7 @@ use std::ops::Range;
 use larder_runtime::plugin::with_request_tags;
 use larder_runtime::{Store, StoreError};
 
+pub use connection::{DATABASES, resolve_db};
 pub use table::CommandKind;
 
 use deadline::TimeUnit;
@@ -180,7 +183,7 @@ fn run(
         K::Ping if pubsub::subscribed_mode(session, reply) => pubsub::ping(args, reply),
         K::Ping => connection::ping(args, reply),
         K::Echo => reply.bulk(args.get(1)),
-        K::Hello => connection::hello(args, session, reply),
+        K::Hello => connection::hello(args, session, ctx, reply),
         K::Auth => connection::auth(args, reply),
         K::Select => connection::select(args, session, ctx, reply),
         K::Client if tracking::client(args, session, ctx, reply) => {}
@@ -215,6 +218,8 @@ fn run(
         K::Unwatch => transaction::unwatch(session, reply),
         // EXEC inside EXEC cannot happen (EXEC is never queued); answer as Redis would.
         K::Exec => reply.error("ERR EXEC without MULTI"),
+        K::Cluster => cluster::cluster(args, session, ctx, reply),
+        K::ReadOnly | K::ReadWrite | K::Asking => cluster::connection_flag(ctx, reply),
         _ => {}
     }
 }

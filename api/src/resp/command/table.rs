@@ -232,6 +232,14 @@ commands! {
         "Returns detailed information about all commands.";
     Config b"CONFIG" "config" -2 ["admin" "noscript" "loading" "stale"] (0 0 0) "server" "2.0.0"
         "Redis parameters mapped onto the selected namespace (maxmemory, maxmemory-policy, ...).";
+    Cluster b"CLUSTER" "cluster" -2 ["loading" "stale"] (0 0 0) "cluster" "3.0.0"
+        "Cluster introspection: INFO, SLOTS, SHARDS, NODES, KEYSLOT, MYID, COUNTKEYSINSLOT, GETKEYSINSLOT.";
+    ReadOnly b"READONLY" "readonly" 1 ["loading" "stale" "fast"] (0 0 0) "cluster" "3.0.0"
+        "Enables read-only queries to a replica (accepted; every read is served by the slot's owner).";
+    ReadWrite b"READWRITE" "readwrite" 1 ["loading" "stale" "fast"] (0 0 0) "cluster" "3.0.0"
+        "Disables read-only queries for the connection.";
+    Asking b"ASKING" "asking" 1 ["fast"] (0 0 0) "cluster" "3.0.0"
+        "Signals that the next command follows an ASK redirection (accepted; slots never migrate half-way).";
 }
 
 #[cfg(test)]

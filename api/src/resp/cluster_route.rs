@@ -1,0 +1,213 @@
+//! In a cluster: where a command on keys runs.
+//!
+//! Before a command runs, the connection asks [`route`] whether this node owns the slot of its
+//! keys. The slot is Redis Cluster's (`crc16` of the key's hash tag, mod 16384), read from the
+//! command table's key positions, so a cluster-aware client computes the same one.
+//!
+//! - Keys in more than one slot: `-CROSSSLOT`, as Redis answers.
+//! - A slot without an owner (a cluster still forming): `-CLUSTERDOWN Hash slot not served`.
+//! - Another node's slot: in proxy mode (the default) the command is forwarded over the cluster
+//!   bus and the owner's answer relayed; in redirect mode it is answered
+//!   `-MOVED <slot> <owner's RESP address>`. Inside MULTI and for WATCH it is always `MOVED`
+//!   (a transaction runs whole on the slot's owner), and a queued command that is refused aborts
+//!   the transaction as any refused command does.
+//! - Keyless commands (PING, INFO, SCAN, DBSIZE, FLUSHDB, …) run here, on this node's share of
+//!   the keyspace, as on a Redis Cluster node.
+//!
+//! A single node has no cluster and never comes here.
+
+use std::time::Duration;
+
+use larder_cluster::slot::{Slot, key_slot};
+use larder_cluster::{Forward, Member};
+
+use super::command::{self, Args, CommandKind};
+use super::context::ServerContext;
+use super::reply::{Protocol, Reply};
+use super::session::Session;
+use crate::state::ClusterMode;
+
+/// How long a forwarded command may take, round trip, before the client gets an error.
+pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What to do with one command.
+pub enum Route {
+    /// Run it here.
+    Local,
+    /// Its answer (an error) is already written.
+    Answered,
+    /// Run it on another node.
+    Forward(Forwarding),
+}
+
+/// A command to run on the owner of its slot.
+pub struct Forwarding {
+    pub kind: CommandKind,
+    owner: Member,
+    request: Forward,
+}
+
+/// Decide where the command in `args` runs; see the module docs.
+#[inline]
+pub fn route(
+    args: &Args<'_>,
+    session: &mut Session,
+    ctx: &ServerContext,
+    reply: &mut Reply,
+) -> Route {
+    let Some(cluster) = &ctx.state.cluster else {
+        return Route::Local;
+    };
+    let Some(kind) = CommandKind::lookup(args.get(0)) else {
+        return Route::Local;
+    };
+    let spec = kind.spec();
+    // Arity errors and keyless commands are answered here; a RESP2 subscriber gets the
+    // subscribed-mode refusal from the command layer.
+    if spec.first_key <= 0
+        || !spec.arity_ok(args.len())
+        || command::pubsub::subscribed_mode(session, reply)
+    {
+        return Route::Local;
+    }
+    let slot = match slot_of_keys(kind, args) {
+        Ok(Some(slot)) => slot,
+        Ok(None) => return Route::Local,
+        Err(CrossSlot) => {
+            command::transaction::refuse(session);
+            reply.error("CROSSSLOT Keys in request don't hash to the same slot");
+            return Route::Answered;
+        }
+    };
+    let view = cluster.node.view();
+    let Some((owner, member)) = view.owner(slot) else {
+        command::transaction::refuse(session);
+        reply.error("CLUSTERDOWN Hash slot not served");
+        return Route::Answered;
+    };
+    if owner == view.me {
+        return Route::Local;
+    }
+    let redirect = cluster.mode == ClusterMode::Redirect
+        || session.transaction.is_some()
+        || kind == CommandKind::Watch;
+    if redirect {
+        command::transaction::refuse(session);
+        reply.error_fmt(format_args!("MOVED {slot} {}", member.resp));
+        return Route::Answered;
+    }
+    Route::Forward(Forwarding {
+        kind,
+        owner: member.clone(),
+        request: Forward {
+            namespace: forwarded_namespace(session.namespace.name()),
+            resp3: reply.protocol == Protocol::Resp3,
+            args: args.from(0).map(<[u8]>::to_vec).collect(),
+        },
+    })
+}
+
+impl Forwarding {
+    /// Run the command on its owner and append the owner's answer to `reply`. A node that cannot
+    /// be reached gets the client a `-TRYAGAIN` (the command may or may not have run there).
+    pub async fn answer(self, ctx: &ServerContext, reply: &mut Reply) {
+        let Some(cluster) = &ctx.state.cluster else {
+            return reply.error("ERR This instance has cluster support disabled");
+        };
+        match cluster
+            .node
+            .forward(&self.owner, self.request, FORWARD_TIMEOUT)
+            .await
+        {
+            Ok(bytes) => reply.buf.extend_from_slice(&bytes),
+            Err(e) => reply.error_fmt(format_args!(
+                "TRYAGAIN the slot's owner at {} did not answer: {e}",
+                self.owner.resp
+            )),
+        }
+    }
+}
+
+/// The keys span more than one slot.
+struct CrossSlot;
+
+/// The one slot every key of the command falls in, `None` for a command given no keys.
+fn slot_of_keys(kind: CommandKind, args: &Args<'_>) -> Result<Option<Slot>, CrossSlot> {
+    let spec = kind.spec();
+    let len = args.len() as i64;
+    let last = if spec.last_key < 0 {
+        len + spec.last_key
+    } else {
+        spec.last_key.min(len - 1)
+    };
+    let step = spec.step.max(1) as usize;
+    let mut slot = None;
+    for i in (spec.first_key..=last).step_by(step) {
+        let this = key_slot(args.get(i as usize));
+        match slot {
+            None => slot = Some(this),
+            Some(s) if s != this => return Err(CrossSlot),
+            Some(_) => {}
+        }
+    }
+    Ok(slot)
+}
+
+/// The namespace as the owner resolves it: numbered databases by number (so the owner creates
+/// `db<n>` on demand exactly as SELECT does), anything else by name.
+fn forwarded_namespace(name: &str) -> String {
+    if name == larder_runtime::DEFAULT_NAMESPACE {
+        return "0".into();
+    }
+    match name.strip_prefix("db").and_then(|n| n.parse::<i64>().ok()) {
+        Some(n) if (1..command::DATABASES).contains(&n) && name == format!("db{n}") => {
+            n.to_string()
+        }
+        _ => name.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(parts: &[&str]) -> Result<Option<Slot>, ()> {
+        let mut frame = Vec::new();
+        let mut ranges = Vec::new();
+        for p in parts {
+            let start = frame.len();
+            frame.extend_from_slice(p.as_bytes());
+            ranges.push(start..frame.len());
+        }
+        let args = Args::new(&frame, &ranges);
+        let kind = CommandKind::lookup(args.get(0)).unwrap();
+        slot_of_keys(kind, &args).map_err(|_| ())
+    }
+
+    #[test]
+    fn keys_come_from_the_command_table_positions() {
+        assert_eq!(slot(&["GET", "foo"]), Ok(Some(12182)));
+        // MSET's keys are every other argument: the values do not count.
+        assert_eq!(
+            slot(&["MSET", "{u}a", "x", "{u}b", "y"]),
+            Ok(Some(key_slot(b"u")))
+        );
+        assert_eq!(slot(&["MGET", "foo", "bar"]), Err(()));
+        assert_eq!(
+            slot(&["DEL", "{t}1", "{t}2", "{t}3"]),
+            Ok(Some(key_slot(b"t")))
+        );
+        // OBJECT's key is its third argument; OBJECT HELP has none.
+        assert_eq!(slot(&["OBJECT", "ENCODING", "foo"]), Ok(Some(12182)));
+        assert_eq!(slot(&["OBJECT", "HELP"]), Ok(None));
+    }
+
+    #[test]
+    fn numbered_databases_travel_by_number() {
+        assert_eq!(forwarded_namespace("default"), "0");
+        assert_eq!(forwarded_namespace("db3"), "3");
+        assert_eq!(forwarded_namespace("db03"), "db03");
+        assert_eq!(forwarded_namespace("db16"), "db16");
+        assert_eq!(forwarded_namespace("sessions"), "sessions");
+    }
+}

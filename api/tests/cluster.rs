@@ -1,0 +1,303 @@
+//! A three-node cluster on loopback, spoken to with the `redis` crate: formation and joins, the
+//! slot map as CLUSTER reports it, proxying through any node, MOVED in redirect mode, CROSSSLOT,
+//! and a member that restarts from its data directory.
+
+use std::time::{Duration, Instant};
+
+use larder::config::{ClusterConfig, Config};
+use larder::persistence::PersistConfig;
+use larder::server::{self, RunningServer};
+use larder::state::ClusterMode;
+use redis::aio::MultiplexedConnection;
+
+fn config(dir: &std::path::Path, join: Option<String>, mode: ClusterMode) -> Config {
+    Config {
+        resp_addr: "127.0.0.1:0".parse().unwrap(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        persist: Some(PersistConfig {
+            data_dir: dir.to_path_buf(),
+            snapshot_every: Duration::ZERO,
+            discard_bad_data: false,
+            append_log: None,
+            encryption: None,
+        }),
+        cluster: Some(ClusterConfig {
+            bus_addr: "127.0.0.1:0".parse().unwrap(),
+            init: join.is_none(),
+            join,
+            mode,
+        }),
+        ..Default::default()
+    }
+}
+
+async fn connect(node: &RunningServer) -> MultiplexedConnection {
+    redis::Client::open(format!("redis://{}/", node.resp_addr))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+async fn cluster_info(con: &mut MultiplexedConnection) -> String {
+    redis::cmd("CLUSTER")
+        .arg("INFO")
+        .query_async(con)
+        .await
+        .unwrap()
+}
+
+fn field<'a>(info: &'a str, name: &str) -> &'a str {
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("{name} missing from {info}"))
+}
+
+/// Wait until every node reports `members` known nodes, each owning its share of the slots.
+async fn until_settled(nodes: &[&RunningServer], members: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut settled = true;
+        for node in nodes {
+            let info = cluster_info(&mut connect(node).await).await;
+            settled &= field(&info, "cluster_known_nodes") == members.to_string()
+                && field(&info, "cluster_size") == members.to_string()
+                && field(&info, "cluster_state") == "ok";
+        }
+        if settled {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the cluster did not settle");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A key whose slot `node` does not own, and one it does.
+async fn keys_by_owner(node: &RunningServer) -> (String, String) {
+    let mut con = connect(node).await;
+    let me: String = redis::cmd("CLUSTER")
+        .arg("MYID")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let slots: Vec<(u16, u16, Vec<redis::Value>)> = redis::cmd("CLUSTER")
+        .arg("SLOTS")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let owned = |key: &str| {
+        let slot: i64 = {
+            // CLUSTER KEYSLOT is checked against known values elsewhere; compute it here too.
+            i64::from(crc16_slot(key.as_bytes()))
+        };
+        slots.iter().any(|(start, end, node)| {
+            (i64::from(*start)..=i64::from(*end)).contains(&slot)
+                && matches!(&node[2], redis::Value::BulkString(id) if id == me.as_bytes())
+        })
+    };
+    let mut foreign = None;
+    let mut local = None;
+    for i in 0.. {
+        let key = format!("key:{i}");
+        if owned(&key) {
+            local.get_or_insert(key);
+        } else {
+            foreign.get_or_insert(key);
+        }
+        if let (Some(f), Some(l)) = (&foreign, &local) {
+            return (f.clone(), l.clone());
+        }
+    }
+    unreachable!()
+}
+
+fn crc16_slot(key: &[u8]) -> u16 {
+    larder_cluster::slot::key_slot(key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_form_a_cluster_that_any_node_answers_for() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let first = server::start(&config(dirs[0].path(), None, ClusterMode::Proxy))
+        .await
+        .expect("first node forms the cluster");
+    let via = first.bus_addr.unwrap().to_string();
+    let second = server::start(&config(
+        dirs[1].path(),
+        Some(via.clone()),
+        ClusterMode::Proxy,
+    ))
+    .await
+    .expect("second node joins");
+    let third = server::start(&config(dirs[2].path(), Some(via), ClusterMode::Redirect))
+        .await
+        .expect("third node joins");
+    until_settled(&[&first, &second, &third], 3).await;
+
+    // The slot map: every slot assigned, shares within one of 16384 / 3.
+    let mut con = connect(&first).await;
+    let slots: Vec<(u16, u16, Vec<redis::Value>)> = redis::cmd("CLUSTER")
+        .arg("SLOTS")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let mut covered = vec![false; 16384];
+    let mut per_node = std::collections::HashMap::<Vec<u8>, usize>::new();
+    for (start, end, node) in &slots {
+        for s in *start..=*end {
+            assert!(!covered[usize::from(s)], "slot {s} listed twice");
+            covered[usize::from(s)] = true;
+        }
+        let redis::Value::BulkString(id) = &node[2] else {
+            panic!("node id is not a string: {node:?}")
+        };
+        assert_eq!(id.len(), 40);
+        *per_node.entry(id.clone()).or_default() += usize::from(end - start) + 1;
+    }
+    assert!(covered.iter().all(|c| *c));
+    assert_eq!(per_node.len(), 3);
+    assert!(
+        per_node.values().all(|n| (5461..=5462).contains(n)),
+        "{per_node:?}"
+    );
+    let nodes: String = redis::cmd("CLUSTER")
+        .arg("NODES")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(nodes.lines().count(), 3);
+    assert_eq!(nodes.matches("myself").count(), 1);
+    let keyslot: i64 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg("{user42}:cart")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(keyslot, i64::from(crc16_slot(b"user42")));
+    let info: String = redis::cmd("INFO")
+        .arg("cluster")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(info.contains("cluster_enabled:1"), "{info}");
+
+    // Proxy mode: a key another node owns is written and read through the first node, and is
+    // really stored on its owner.
+    let (foreign, local) = keys_by_owner(&first).await;
+    let () = redis::cmd("SET")
+        .arg(&foreign)
+        .arg("v1")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let got: Option<String> = redis::cmd("GET")
+        .arg(&foreign)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(got.as_deref(), Some("v1"));
+    let () = redis::cmd("SET")
+        .arg(&local)
+        .arg("here")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let count_here: i64 = redis::cmd("DBSIZE").query_async(&mut con).await.unwrap();
+    assert_eq!(
+        count_here, 1,
+        "the foreign key must live on its owner, not here"
+    );
+    let mut total = 0;
+    for node in [&first, &second, &third] {
+        let n: i64 = redis::cmd("DBSIZE")
+            .query_async(&mut connect(node).await)
+            .await
+            .unwrap();
+        total += n;
+    }
+    assert_eq!(total, 2);
+
+    // Keys in two slots are refused; hash tags keep them together.
+    let cross = redis::cmd("MGET")
+        .arg("a")
+        .arg("b")
+        .query_async::<Vec<Option<String>>>(&mut con)
+        .await
+        .unwrap_err();
+    assert_eq!(cross.code(), Some("CROSSSLOT"), "{cross}");
+    let () = redis::cmd("MSET")
+        .arg("{t}a")
+        .arg("1")
+        .arg("{t}b")
+        .arg("2")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let both: Vec<String> = redis::cmd("MGET")
+        .arg("{t}a")
+        .arg("{t}b")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(both, ["1", "2"]);
+
+    // Redirect mode (the third node): a key it does not own is answered MOVED to the owner.
+    let (foreign3, _) = keys_by_owner(&third).await;
+    let mut con3 = connect(&third).await;
+    let moved = redis::cmd("GET")
+        .arg(&foreign3)
+        .query_async::<Option<String>>(&mut con3)
+        .await
+        .unwrap_err();
+    assert_eq!(moved.code(), Some("MOVED"), "{moved}");
+    let (addr, slot) = moved.redirect_node().expect("MOVED names slot and address");
+    assert_eq!(slot, crc16_slot(foreign3.as_bytes()));
+    assert!(
+        [first.resp_addr, second.resp_addr]
+            .iter()
+            .any(|a| a.to_string() == addr),
+        "{addr}"
+    );
+
+    // A member restarts from its data directory and serves again.
+    drop(con);
+    let (resp, http, bus) = (second.resp_addr, second.http_addr, second.bus_addr.unwrap());
+    second.shutdown().await.unwrap();
+    let mut restart = config(dirs[1].path(), None, ClusterMode::Proxy);
+    restart.resp_addr = resp;
+    restart.http_addr = http;
+    let cluster = restart.cluster.as_mut().unwrap();
+    cluster.init = false;
+    cluster.bus_addr = bus;
+    let second = server::start(&restart).await.expect("second node resumes");
+    let mut con = connect(&first).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        // Forwarding may fail while the bus connection to it is re-established.
+        let got: redis::RedisResult<Option<String>> =
+            redis::cmd("GET").arg(&foreign).query_async(&mut con).await;
+        if got.is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the restarted member never served: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // It learns the slot table again from its log and the leader.
+    until_settled(&[&first, &second, &third], 3).await;
+    let got: Option<String> = redis::cmd("GET")
+        .arg(&foreign)
+        .query_async(&mut connect(&second).await)
+        .await
+        .unwrap();
+    assert_eq!(
+        got.as_deref(),
+        Some("v1"),
+        "the value written before the restart is served"
+    );
+    for node in [first, second, third] {
+        node.shutdown().await.unwrap();
+    }
+}
