@@ -12,6 +12,7 @@
 //! | `config` | [`config::Config`]: file, environment and flags, merged and validated |
 //! | `server` | [`server::start`]: bind, spawn, shut down gracefully |
 //! | `persistence` | the data directory at run time: load at start, catalog after admin changes, snapshots |
+//! | `cluster_cleanup` | a cluster member drops the keys of slots other members own now |
 //! | `data_dir_lock` | one node per data directory (an exclusive lock on `<data-dir>/LOCK`) |
 //! | `cli` | the command line (`larder serve`, `larder openapi`, …) |
 //! | `cli_plugin` | `larder plugin push|list|attach`: upload and attach policy plugins over the admin API |
@@ -20,6 +21,7 @@
 pub mod cli;
 pub mod cli_plugin;
 pub mod cli_sim;
+pub mod cluster_cleanup;
 pub mod config;
 pub mod data_dir_lock;
 pub mod metrics;

@@ -46,6 +46,8 @@ pub struct RunningServer {
     resp: JoinHandle<std::io::Result<()>>,
     http: JoinHandle<std::io::Result<()>>,
     expiry: JoinHandle<()>,
+    /// A cluster member's sweep of keys in slots it lost.
+    slot_sweeps: Option<JoinHandle<()>>,
     alerting: JoinHandle<()>,
     snapshots: Option<JoinHandle<()>>,
 }
@@ -236,6 +238,12 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         EXPIRY_INTERVAL,
     ));
     let alerting = tokio::spawn(Arc::clone(&alerts).run());
+    let slot_sweeps = state.cluster.clone().map(|cluster| {
+        tokio::spawn(crate::cluster_cleanup::run(
+            cluster,
+            Arc::clone(&state.namespaces),
+        ))
+    });
     tracing::info!(%resp_addr, %http_addr, "larder started");
     Ok(RunningServer {
         resp_addr,
@@ -246,6 +254,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         resp,
         http,
         expiry,
+        slot_sweeps,
         alerting,
         snapshots,
     })
@@ -275,6 +284,7 @@ impl RunningServer {
             resp,
             http,
             expiry,
+            slot_sweeps,
             alerting,
             snapshots,
             state,
@@ -305,6 +315,9 @@ impl RunningServer {
             cluster.node.shutdown().await;
         }
         expiry.abort();
+        if let Some(sweeps) = slot_sweeps {
+            sweeps.abort();
+        }
         alerting.abort();
         if let Some(timer) = snapshots {
             timer.abort();

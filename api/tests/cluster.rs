@@ -301,3 +301,75 @@ async fn three_nodes_form_a_cluster_that_any_node_answers_for() {
         node.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_drops_the_keys_of_slots_a_rebalance_gave_away() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let first = server::start(&config(dirs[0].path(), None, ClusterMode::Proxy))
+        .await
+        .expect("first node forms the cluster");
+    until_settled(&[&first], 1).await;
+    let mut con = connect(&first).await;
+    for i in 0..200 {
+        let () = redis::cmd("SET")
+            .arg(format!("key:{i}"))
+            .arg(i)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+    }
+    let second = server::start(&config(
+        dirs[1].path(),
+        Some(first.bus_addr.unwrap().to_string()),
+        ClusterMode::Proxy,
+    ))
+    .await
+    .expect("second node joins");
+    until_settled(&[&first, &second], 2).await;
+    let (_, kept_here) = keys_by_owner(&first).await;
+    // Which of the 200 keys the first node still owns, by the slot map it reports.
+    let slots: Vec<(u16, u16, Vec<redis::Value>)> = redis::cmd("CLUSTER")
+        .arg("SLOTS")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let me: String = redis::cmd("CLUSTER")
+        .arg("MYID")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let owned_here = (0..200)
+        .filter(|i| {
+            let slot = crc16_slot(format!("key:{i}").as_bytes());
+            slots.iter().any(|(s, e, node)| {
+                (*s..=*e).contains(&slot)
+                    && matches!(&node[2], redis::Value::BulkString(id) if id == me.as_bytes())
+            })
+        })
+        .count() as i64;
+    assert!(owned_here > 0 && owned_here < 200, "{owned_here}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let size: i64 = redis::cmd("DBSIZE").query_async(&mut con).await.unwrap();
+        if size == owned_here {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the first node still holds {size} keys, owns {owned_here}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // What it kept is still served; what moved is a miss on its new owner, not a stale value.
+    let got: Option<String> = redis::cmd("GET")
+        .arg(&kept_here)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(
+        got.is_some(),
+        "{kept_here} was kept and must still be served"
+    );
+    first.shutdown().await.unwrap();
+    second.shutdown().await.unwrap();
+}

@@ -1,0 +1,81 @@
+//! A cluster member drops the keys of slots it no longer owns.
+//!
+//! A rebalance hands slots to other members without copying their keys (slot migration is still
+//! to come), so without this the old owner would keep them: unreachable memory, and stale values
+//! served again should the slot ever come back. After every change of the slot table — and once
+//! at start, for a member that was down while slots moved — a background sweep walks every
+//! namespace and deletes each key whose slot another member owns. A slot with no owner (a table
+//! not yet known, a member restarting) is left alone, so an incomplete view never drops data.
+//!
+//! The sweep is O(keys) per change and runs on the blocking pool, a batch of keys per shard lock
+//! (the store's SCAN), so requests keep flowing while it runs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use larder_cluster::ClusterView;
+use larder_cluster::slot::key_slot;
+use larder_runtime::Namespaces;
+
+use crate::state::Cluster;
+
+/// How often the slot table's epoch is compared with the last one swept.
+const CHECK_EVERY: Duration = Duration::from_millis(500);
+/// Keys examined per store scan step.
+const SCAN_BATCH: usize = 1024;
+
+/// Sweep after every slot-table change, until the task is aborted.
+pub async fn run(cluster: Cluster, namespaces: Arc<Namespaces>) {
+    let mut swept_epoch = 0;
+    let mut tick = tokio::time::interval(CHECK_EVERY);
+    loop {
+        tick.tick().await;
+        let view: Arc<ClusterView> = Arc::clone(&cluster.node.view());
+        // Epoch 0 is the empty table of a member that does not know the cluster yet.
+        if view.slots.epoch == 0 || view.slots.epoch == swept_epoch {
+            continue;
+        }
+        swept_epoch = view.slots.epoch;
+        let namespaces = Arc::clone(&namespaces);
+        let epoch = view.slots.epoch;
+        match tokio::task::spawn_blocking(move || sweep(&view, &namespaces)).await {
+            Ok(0) => {}
+            Ok(dropped) => {
+                tracing::info!(
+                    epoch,
+                    dropped,
+                    "dropped the keys of slots other members own now"
+                );
+            }
+            Err(e) => tracing::error!(error = %e, "the slot sweep failed"),
+        }
+    }
+}
+
+/// Delete every key of every namespace whose slot another member owns; returns how many.
+pub fn sweep(view: &ClusterView, namespaces: &Namespaces) -> usize {
+    let mut dropped = 0;
+    let mut batch = Vec::with_capacity(SCAN_BATCH);
+    for namespace in namespaces.list() {
+        let store = namespace.store();
+        let mut cursor = 0;
+        loop {
+            batch.clear();
+            cursor = store.scan(cursor, SCAN_BATCH, &mut batch);
+            for key in &batch {
+                if view
+                    .slots
+                    .owner(key_slot(key))
+                    .is_some_and(|owner| owner != view.me)
+                    && store.delete(key)
+                {
+                    dropped += 1;
+                }
+            }
+            if cursor == 0 {
+                break;
+            }
+        }
+    }
+    dropped
+}
