@@ -8,6 +8,7 @@ use larder::config::{ClusterConfig, Config};
 use larder::persistence::PersistConfig;
 use larder::server::{self, RunningServer};
 use larder::state::ClusterMode;
+use larder_cluster::slot::key_slot;
 use redis::aio::MultiplexedConnection;
 
 fn config(dir: &std::path::Path, join: Option<String>, mode: ClusterMode) -> Config {
@@ -72,8 +73,8 @@ async fn until_settled(nodes: &[&RunningServer], members: usize) {
     }
 }
 
-/// A key whose slot `node` does not own, and one it does.
-async fn keys_by_owner(node: &RunningServer) -> (String, String) {
+/// Which keys `node` owns, by the slot map and id it reports itself.
+async fn owned_by(node: &RunningServer) -> impl Fn(&str) -> bool + use<> {
     let mut con = connect(node).await;
     let me: String = redis::cmd("CLUSTER")
         .arg("MYID")
@@ -85,16 +86,18 @@ async fn keys_by_owner(node: &RunningServer) -> (String, String) {
         .query_async(&mut con)
         .await
         .unwrap();
-    let owned = |key: &str| {
-        let slot: i64 = {
-            // CLUSTER KEYSLOT is checked against known values elsewhere; compute it here too.
-            i64::from(crc16_slot(key.as_bytes()))
-        };
+    move |key: &str| {
+        let slot = key_slot(key.as_bytes());
         slots.iter().any(|(start, end, node)| {
-            (i64::from(*start)..=i64::from(*end)).contains(&slot)
+            (*start..=*end).contains(&slot)
                 && matches!(&node[2], redis::Value::BulkString(id) if id == me.as_bytes())
         })
-    };
+    }
+}
+
+/// A key whose slot `node` does not own, and one it does.
+async fn keys_by_owner(node: &RunningServer) -> (String, String) {
+    let owned = owned_by(node).await;
     let mut foreign = None;
     let mut local = None;
     for i in 0.. {
@@ -109,10 +112,6 @@ async fn keys_by_owner(node: &RunningServer) -> (String, String) {
         }
     }
     unreachable!()
-}
-
-fn crc16_slot(key: &[u8]) -> u16 {
-    larder_cluster::slot::key_slot(key)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,7 +172,7 @@ async fn three_nodes_form_a_cluster_that_any_node_answers_for() {
         .query_async(&mut con)
         .await
         .unwrap();
-    assert_eq!(keyslot, i64::from(crc16_slot(b"user42")));
+    assert_eq!(keyslot, i64::from(key_slot(b"user42")));
     let info: String = redis::cmd("INFO")
         .arg("cluster")
         .query_async(&mut con)
@@ -251,7 +250,7 @@ async fn three_nodes_form_a_cluster_that_any_node_answers_for() {
         .unwrap_err();
     assert_eq!(moved.code(), Some("MOVED"), "{moved}");
     let (addr, slot) = moved.redirect_node().expect("MOVED names slot and address");
-    assert_eq!(slot, crc16_slot(foreign3.as_bytes()));
+    assert_eq!(slot, key_slot(foreign3.as_bytes()));
     assert!(
         [first.resp_addr, second.resp_addr]
             .iter()
@@ -328,25 +327,8 @@ async fn a_member_drops_the_keys_of_slots_a_rebalance_gave_away() {
     until_settled(&[&first, &second], 2).await;
     let (_, kept_here) = keys_by_owner(&first).await;
     // Which of the 200 keys the first node still owns, by the slot map it reports.
-    let slots: Vec<(u16, u16, Vec<redis::Value>)> = redis::cmd("CLUSTER")
-        .arg("SLOTS")
-        .query_async(&mut con)
-        .await
-        .unwrap();
-    let me: String = redis::cmd("CLUSTER")
-        .arg("MYID")
-        .query_async(&mut con)
-        .await
-        .unwrap();
-    let owned_here = (0..200)
-        .filter(|i| {
-            let slot = crc16_slot(format!("key:{i}").as_bytes());
-            slots.iter().any(|(s, e, node)| {
-                (*s..=*e).contains(&slot)
-                    && matches!(&node[2], redis::Value::BulkString(id) if id == me.as_bytes())
-            })
-        })
-        .count() as i64;
+    let owned = owned_by(&first).await;
+    let owned_here = (0..200).filter(|i| owned(&format!("key:{i}"))).count() as i64;
     assert!(owned_here > 0 && owned_here < 200, "{owned_here}");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

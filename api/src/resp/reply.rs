@@ -135,6 +135,14 @@ impl Reply {
         }
     }
 
+    /// A `… HELP` answer: an array of simple-string lines.
+    pub fn help(&mut self, lines: &[&str]) {
+        self.array(lines.len());
+        for line in lines {
+            self.simple(line);
+        }
+    }
+
     /// The header of a map of `pairs` key/value pairs (a flat array of `2 * pairs` in RESP2).
     pub fn map(&mut self, pairs: usize) {
         match self.protocol {

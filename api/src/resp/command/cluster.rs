@@ -80,10 +80,7 @@ fn help(reply: &mut Reply) {
         "SLOTS",
         "HELP",
     ];
-    reply.array(LINES.len());
-    for line in LINES {
-        reply.simple(line);
-    }
+    reply.help(LINES);
 }
 
 /// A member's id as Redis Cluster spells node ids: 40 hex digits.

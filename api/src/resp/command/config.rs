@@ -91,10 +91,7 @@ pub fn config(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &m
             "RESETSTAT",
             "    Accepted; Larder's counters are Prometheus counters and never reset.",
         ];
-        reply.array(lines.len());
-        for line in lines {
-            reply.simple(line);
-        }
+        reply.help(&lines);
     } else {
         reply.error_fmt(format_args!(
             "ERR unknown subcommand '{}'. Try CONFIG HELP.",

@@ -62,10 +62,7 @@ pub fn command(args: &Args<'_>, reply: &mut Reply) {
             "DOCS [<command-name> ...]",
             "    Return documentation for the given commands, or all of them.",
         ];
-        reply.array(lines.len());
-        for line in lines {
-            reply.simple(line);
-        }
+        reply.help(&lines);
     } else {
         reply.error_fmt(format_args!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try COMMAND HELP.",

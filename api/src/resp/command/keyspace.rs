@@ -234,10 +234,7 @@ pub fn object(store: &Store, args: &Args<'_>, reply: &mut Reply) {
             "FREQ <key>, IDLETIME <key>",
             "    Not tracked by Larder's eviction policies; refused.",
         ];
-        reply.array(lines.len());
-        for line in lines {
-            reply.simple(line);
-        }
+        reply.help(&lines);
         return;
     }
     let known = ["ENCODING", "REFCOUNT", "FREQ", "IDLETIME"];
