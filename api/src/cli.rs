@@ -51,6 +51,8 @@ pub enum Command {
     Sim(crate::cli_sim::SimArgs),
     /// Upload policy plugins and attach them to namespaces (through a running node's API).
     Plugin(crate::cli_plugin::PluginArgs),
+    /// Write a local CA and server and client certificates, to try TLS and mutual TLS.
+    Certs(crate::tls::certs::CertsArgs),
     /// Print a new random encryption key (`<id>:<64 hex digits>`) for --encryption-key-file.
     Keygen {
         /// The key's id (1–65535); give each new key the next id, so files name the key they need.
@@ -147,6 +149,36 @@ pub struct ServeArgs {
     /// cluster-aware clients) instead of running it there and relaying the answer.
     #[arg(long, env = "LARDER_CLUSTER_REDIRECT", requires = "bus_addr")]
     pub cluster_redirect: bool,
+    /// The operator key: turns authentication on for both ports (needed to listen beyond
+    /// loopback). Prefer the key file.
+    #[arg(
+        long,
+        env = "LARDER_OPERATOR_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub operator_key: Option<String>,
+    /// A file holding the operator key.
+    #[arg(long, env = "LARDER_OPERATOR_KEY_FILE", value_name = "PATH")]
+    pub operator_key_file: Option<PathBuf>,
+    /// TLS: the server certificate chain (PEM). `larder certs` makes one to try.
+    #[arg(long, env = "LARDER_TLS_CERT_FILE", value_name = "PATH")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// TLS: the server's private key (PEM).
+    #[arg(long, env = "LARDER_TLS_KEY_FILE", value_name = "PATH")]
+    pub tls_key_file: Option<PathBuf>,
+    /// TLS: the CA client certificates must chain to (PEM).
+    #[arg(long, env = "LARDER_TLS_CA_FILE", value_name = "PATH")]
+    pub tls_ca_file: Option<PathBuf>,
+    /// TLS: client certificates: none, optional or required [default: none].
+    #[arg(long, env = "LARDER_TLS_CLIENT_AUTH", value_enum)]
+    pub tls_client_auth: Option<crate::tls::ClientAuth>,
+    /// A Redis-protocol port with TLS, beside the plain one (Redis's tls-port).
+    #[arg(long, env = "LARDER_TLS_RESP_ADDR", value_name = "IP:PORT")]
+    pub tls_resp_addr: Option<SocketAddr>,
+    /// Serve the HTTP port (REST, dashboard, metrics) with TLS.
+    #[arg(long, env = "LARDER_TLS_HTTP", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub tls_http: Option<bool>,
 }
 
 impl ServeArgs {
@@ -176,6 +208,14 @@ impl ServeArgs {
             cluster_init: self.cluster_init,
             join: self.join.clone(),
             cluster_redirect: self.cluster_redirect,
+            operator_key: self.operator_key.clone(),
+            operator_key_file: self.operator_key_file.clone(),
+            tls_cert_file: self.tls_cert_file.clone(),
+            tls_key_file: self.tls_key_file.clone(),
+            tls_ca_file: self.tls_ca_file.clone(),
+            tls_client_auth: self.tls_client_auth,
+            tls_resp_addr: self.tls_resp_addr,
+            tls_http: self.tls_http,
         }
     }
 }
@@ -192,6 +232,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Openapi) => print_openapi(),
         Some(Command::Sim(args)) => crate::cli_sim::run(args),
         Some(Command::Plugin(args)) => crate::cli_plugin::run(args),
+        Some(Command::Certs(args)) => crate::tls::certs::run(args),
         Some(Command::Keygen { id }) => match KeyRing::generate_text(id) {
             Ok(key) => {
                 println!("{key}");
@@ -251,12 +292,10 @@ async fn serve_until_signal(config: &Config) -> anyhow::Result<()> {
     // Install the handlers before the ready line: a supervisor may signal as soon as it reads it.
     let mut signals = Termination::install()?;
     let running = server::start(config).await?;
-    print_banner(
-        running.resp_addr,
-        running.http_addr,
-        running.bus_addr,
-        config,
-    );
+    print_banner(&running, config);
+    if let Some(tls) = running.state.tls.clone() {
+        reload_tls_on_sighup(tls)?;
+    }
     let trigger = running.shutdown_trigger();
     tokio::spawn(async move {
         signals.recv().await;
@@ -269,14 +308,47 @@ async fn serve_until_signal(config: &Config) -> anyhow::Result<()> {
     running.wait().await
 }
 
+/// SIGHUP reloads the TLS certificate, key and client CA (Unix only).
+fn reload_tls_on_sighup(tls: std::sync::Arc<crate::tls::ServerTls>) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = signal(SignalKind::hangup())?;
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                let tls = std::sync::Arc::clone(&tls);
+                match tokio::task::spawn_blocking(move || tls.reload()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "TLS reload failed; the old certificate still serves")
+                    }
+                    Err(e) => tracing::error!(error = %e, "TLS reload panicked"),
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = tls;
+    Ok(())
+}
+
 /// Where everything is, for a human, plus one line for scripts.
-fn print_banner(
-    resp: std::net::SocketAddr,
-    http: std::net::SocketAddr,
-    bus: Option<std::net::SocketAddr>,
-    config: &Config,
-) {
-    let base = format!("http://{http}");
+fn print_banner(running: &server::RunningServer, config: &Config) {
+    let (resp, http, bus) = (running.resp_addr, running.http_addr, running.bus_addr);
+    let https = config.tls.as_ref().is_some_and(|t| t.http);
+    let base = format!("{}://{http}", if https { "https" } else { "http" });
+    let tls_resp = running.tls_resp_addr.map_or(String::new(), |a| {
+        format!(
+            "  Redis over TLS  {a}   (redis-cli --tls --cacert <ca.pem> -h {} -p {})\n",
+            a.ip(),
+            a.port()
+        )
+    });
+    let auth = if config.operator_key.is_some() {
+        "  authentication  on: operator key; API keys at /v1/api-keys\n"
+    } else {
+        "  authentication  off (loopback only; set an operator key to serve beyond it)\n"
+    };
     let data = match &config.persist {
         Some(p) => {
             let dir = std::path::absolute(&p.data_dir).unwrap_or_else(|_| p.data_dir.clone());
@@ -302,14 +374,19 @@ fn print_banner(
         out,
         "larder {version} serving\n\
          \x20 Redis protocol  {resp}   (redis-cli -h {rip} -p {rport})\n\
+         {tls_resp}\
          \x20 dashboard       {base}/\n\
          \x20 REST API        {base}/v1/namespaces\n\
          \x20 metrics         {base}/metrics\n\
          \x20 OpenAPI         {base}/openapi.json\n\
          \x20 Swagger UI      {base}/docs\n\
          \x20 data directory  {data}\n\
+         {auth}\
          {cluster}\
-         {READY_LINE_PREFIX} resp_addr={resp} http_addr={http}{bus_field}",
+         {READY_LINE_PREFIX} resp_addr={resp} http_addr={http}{bus_field}{tls_field}",
+        tls_field = running
+            .tls_resp_addr
+            .map_or(String::new(), |a| format!(" tls_resp_addr={a}")),
         cluster = bus.map_or(String::new(), |b| format!("  cluster bus     {b}\n")),
         bus_field = bus.map_or(String::new(), |b| format!(" bus_addr={b}")),
         version = env!("CARGO_PKG_VERSION"),

@@ -28,6 +28,15 @@
 //! appendonly = true            # log every write, replayed after the snapshot at start
 //! appendfsync = "everysec"     # "always": a write is answered once it is on disk; or "no"
 //! encryption_key_file = "/etc/larder/keys"  # encrypt every file at rest (`larder keygen`)
+//! operator_key_file = "/etc/larder/operator-key"  # turns authentication on (see `auth`)
+//!
+//! [tls]                        # `larder certs` makes a local CA and certificates to try it
+//! cert_file = "certs/server.pem"
+//! key_file = "certs/server-key.pem"
+//! ca_file = "certs/ca.pem"     # client certificates must chain to it
+//! client_auth = "optional"     # none (default), optional or required
+//! resp_addr = "127.0.0.1:6391" # a RESP port with TLS beside the plain one
+//! http = true                  # the HTTP port speaks HTTPS
 //!
 //! [namespaces.default]         # the namespace every client starts in
 //! capacity_bytes = 536870912
@@ -37,6 +46,9 @@
 //! capacity_bytes = 67108864
 //! default_ttl_secs = 1800
 //! ```
+//!
+//! Without an operator key only loopback addresses may be bound: a node reachable from other
+//! machines without authentication is refused at start, with what to set.
 //!
 //! Unknown keys, wrong types, unparsable addresses and namespace configs the store cannot honour are
 //! refused with an error that names the field ([`ConfigError`]); the binary exits with code 2.
@@ -103,7 +115,31 @@ pub struct Config {
     pub persist: Option<PersistConfig>,
     /// Cluster membership; `None` runs a single node.
     pub cluster: Option<ClusterConfig>,
+    /// The operator key; `None` serves without authentication, which only loopback addresses
+    /// may do.
+    pub operator_key: Option<Secret>,
+    /// TLS for the RESP and HTTP ports; `None` serves them in clear.
+    pub tls: Option<crate::tls::TlsConfig>,
 }
+
+/// A secret from the configuration: never printed, logged or serialized.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
+    }
+}
+
+/// The shortest operator key accepted: it guards everything, so it must not be guessable.
+pub const MIN_OPERATOR_KEY_LEN: usize = 16;
 
 /// How this node takes part in a cluster.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -130,6 +166,8 @@ impl Default for Config {
             alerts: AlertsConfig::default(),
             persist: None,
             cluster: None,
+            operator_key: None,
+            tls: None,
         }
     }
 }
@@ -155,10 +193,24 @@ struct FileConfig {
     appendonly: Option<bool>,
     appendfsync: Option<Fsync>,
     encryption_key_file: Option<PathBuf>,
+    operator_key_file: Option<PathBuf>,
+    tls: Option<FileTls>,
     #[serde(default)]
     namespaces: BTreeMap<String, NamespaceConfig>,
     #[serde(default)]
     alerts: AlertsConfig,
+}
+
+/// `[tls]` in the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+    client_auth: Option<crate::tls::ClientAuth>,
+    resp_addr: Option<SocketAddr>,
+    http: Option<bool>,
 }
 
 /// Values from flags or environment variables; `None` means "not given, fall through".
@@ -194,6 +246,15 @@ pub struct Overrides {
     pub join: Option<String>,
     /// `--cluster-redirect`: answer MOVED instead of forwarding.
     pub cluster_redirect: bool,
+    /// The operator key itself (`LARDER_OPERATOR_KEY`); wins over a key file.
+    pub operator_key: Option<String>,
+    pub operator_key_file: Option<PathBuf>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    pub tls_ca_file: Option<PathBuf>,
+    pub tls_client_auth: Option<crate::tls::ClientAuth>,
+    pub tls_resp_addr: Option<SocketAddr>,
+    pub tls_http: Option<bool>,
 }
 
 /// Why a configuration was refused. The message always names the field (or the file) at fault.
@@ -221,6 +282,8 @@ impl Config {
         };
         let defaults = Config::default();
         let encryption = Self::encryption_keys(&overrides, file.encryption_key_file.as_deref())?;
+        let operator_key = Self::operator_key(&overrides, file.operator_key_file.as_deref())?;
+        let tls = Self::tls(&overrides, file.tls.unwrap_or_default())?;
         let append_log = overrides
             .appendonly
             .or(file.appendonly)
@@ -282,6 +345,8 @@ impl Config {
                     crate::state::ClusterMode::Proxy
                 },
             }),
+            operator_key,
+            tls,
         };
         if config.cluster.is_some() && config.persist.is_none() {
             return Err(ConfigError::Invalid {
@@ -343,6 +408,81 @@ impl Config {
             })
     }
 
+    /// The operator key from `LARDER_OPERATOR_KEY`, else the key file (flag, then file config).
+    fn operator_key(
+        overrides: &Overrides,
+        file_setting: Option<&Path>,
+    ) -> Result<Option<Secret>, ConfigError> {
+        let (text, field) = match (&overrides.operator_key, &overrides.operator_key_file) {
+            (Some(text), _) => (text.clone(), "operator_key"),
+            (None, from_flag) => {
+                let Some(path) = from_flag.as_deref().or(file_setting) else {
+                    return Ok(None);
+                };
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+                    field: "operator_key_file".into(),
+                    reason: format!("cannot read {}: {e}", path.display()),
+                })?;
+                (text, "operator_key_file")
+            }
+        };
+        // A key file written with `echo` ends in a newline that is not part of the key.
+        let key = text.trim();
+        if key.len() < MIN_OPERATOR_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ConfigError::Invalid {
+                field: field.into(),
+                reason: format!(
+                    "the operator key must be at least {MIN_OPERATOR_KEY_LEN} printable characters without spaces \
+                     (for example: `openssl rand -hex 32`)"
+                ),
+            });
+        }
+        Ok(Some(Secret(key.to_string())))
+    }
+
+    /// TLS from flags over `[tls]`; `None` when no port asks for it. The files are loaded here
+    /// once, so a bad certificate is a start-up error that names it.
+    fn tls(
+        overrides: &Overrides,
+        file: FileTls,
+    ) -> Result<Option<crate::tls::TlsConfig>, ConfigError> {
+        let resp_addr = overrides.tls_resp_addr.or(file.resp_addr);
+        let http = overrides.tls_http.or(file.http).unwrap_or(false);
+        let cert_file = overrides.tls_cert_file.clone().or(file.cert_file);
+        let key_file = overrides.tls_key_file.clone().or(file.key_file);
+        if resp_addr.is_none() && !http {
+            if cert_file.is_some() || key_file.is_some() {
+                return Err(ConfigError::Invalid {
+                    field: "tls_cert_file".into(),
+                    reason: "a certificate is set but no port uses TLS: add --tls-resp-addr or --tls-http".into(),
+                });
+            }
+            return Ok(None);
+        }
+        let (Some(cert_file), Some(key_file)) = (cert_file, key_file) else {
+            return Err(ConfigError::Invalid {
+                field: "tls_cert_file".into(),
+                reason: "TLS needs both --tls-cert-file and --tls-key-file".into(),
+            });
+        };
+        let config = crate::tls::TlsConfig {
+            cert_file,
+            key_file,
+            client_ca_file: overrides.tls_ca_file.clone().or(file.ca_file),
+            client_auth: overrides
+                .tls_client_auth
+                .or(file.client_auth)
+                .unwrap_or_default(),
+            resp_addr,
+            http,
+        };
+        crate::tls::ServerTls::load(&config).map_err(|e| ConfigError::Invalid {
+            field: "tls".into(),
+            reason: e.to_string(),
+        })?;
+        Ok(Some(config))
+    }
+
     fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
@@ -361,6 +501,25 @@ impl Config {
                 field: "log_level".into(),
                 reason: format!("{:?} is not a valid filter: {e}", self.log_level),
             });
+        }
+        if self.operator_key.is_none() {
+            let tls_resp = self.tls.as_ref().and_then(|t| t.resp_addr);
+            for (field, addr) in [
+                ("resp_addr", Some(self.resp_addr)),
+                ("http_addr", Some(self.http_addr)),
+                ("tls.resp_addr", tls_resp),
+            ] {
+                if let Some(addr) = addr.filter(|a| !a.ip().is_loopback()) {
+                    return Err(ConfigError::Invalid {
+                        field: field.into(),
+                        reason: format!(
+                            "refusing to serve {addr} without authentication: anyone who reaches it \
+                             could read, change and flush everything. Set an operator key \
+                             (LARDER_OPERATOR_KEY or --operator-key-file), or listen on 127.0.0.1"
+                        ),
+                    });
+                }
+            }
         }
         if self.max_body_bytes == 0 {
             return Err(ConfigError::Invalid {

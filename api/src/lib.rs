@@ -12,12 +12,15 @@
 //! | `config` | [`config::Config`]: file, environment and flags, merged and validated |
 //! | `server` | [`server::start`]: bind, spawn, shut down gracefully |
 //! | `persistence` | the data directory at run time: load at start, catalog after admin changes, snapshots |
+//! | `auth` | the operator key, API keys and their scopes: who may do what on both ports |
+//! | `tls` | TLS for the RESP and HTTP ports (rustls, ring), reloadable; `larder certs` |
 //! | `cluster_cleanup` | a cluster member drops the keys of slots other members own now |
 //! | `data_dir_lock` | one node per data directory (an exclusive lock on `<data-dir>/LOCK`) |
 //! | `cli` | the command line (`larder serve`, `larder openapi`, …) |
 //! | `cli_plugin` | `larder plugin push|list|attach`: upload and attach policy plugins over the admin API |
 //! | `cli_sim` | `larder sim`: the trace simulator's command line (engine in `larder_runtime::sim`) |
 
+pub mod auth;
 pub mod cli;
 pub mod cli_plugin;
 pub mod cli_sim;
@@ -30,3 +33,4 @@ pub mod resp;
 pub mod rest;
 pub mod server;
 pub mod state;
+pub mod tls;

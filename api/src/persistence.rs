@@ -100,6 +100,11 @@ pub struct Persistence {
     config: PersistConfig,
     namespaces: Arc<Namespaces>,
     alerts: OnceLock<Arc<AlertEngine>>,
+    /// The API keys the catalog records (authentication on only).
+    auth: OnceLock<Arc<crate::auth::Auth>>,
+    /// With authentication off: the keys the catalog held, written back unchanged, so turning
+    /// the operator key off for a while does not destroy every key.
+    dormant_api_keys: OnceLock<Vec<larder_runtime::persist::CatalogApiKey>>,
     /// One snapshot writer at a time.
     snapshot_lock: Mutex<()>,
     /// One catalog writer at a time, so an older capture never lands after a newer one.
@@ -192,6 +197,8 @@ impl Persistence {
             config,
             namespaces,
             alerts: OnceLock::new(),
+            auth: OnceLock::new(),
+            dormant_api_keys: OnceLock::new(),
             snapshot_lock: Mutex::new(()),
             catalog_lock: Mutex::new(()),
             bgsave_running: AtomicBool::new(false),
@@ -231,6 +238,16 @@ impl Persistence {
     }
 
     /// The alert engine whose run-time rules the catalog records (it is built after this).
+    /// The authentication whose API keys the catalog records.
+    pub fn set_auth(&self, auth: Arc<crate::auth::Auth>) {
+        let _ = self.auth.set(auth);
+    }
+
+    /// Keys to keep in the catalog while authentication is off.
+    pub fn keep_dormant_api_keys(&self, keys: Vec<larder_runtime::persist::CatalogApiKey>) {
+        let _ = self.dormant_api_keys.set(keys);
+    }
+
     pub fn set_alerts(&self, alerts: Arc<AlertEngine>) {
         let _ = self.alerts.set(alerts);
     }
@@ -239,11 +256,13 @@ impl Persistence {
     pub fn save_catalog(&self) -> Result<(), PersistError> {
         let _one = self.catalog_lock.lock();
         let rules = self.alerts.get().map(|a| a.rules()).unwrap_or_default();
-        Catalog::capture(&self.namespaces, rules).save(
-            &self.config.data_dir,
-            &self.namespaces,
-            self.config.keys(),
-        )
+        let mut catalog = Catalog::capture(&self.namespaces, rules);
+        if let Some(auth) = self.auth.get() {
+            catalog.api_keys = auth.keys().capture();
+        } else if let Some(keys) = self.dormant_api_keys.get() {
+            catalog.api_keys = keys.clone();
+        }
+        catalog.save(&self.config.data_dir, &self.namespaces, self.config.keys())
     }
 
     /// Write a snapshot now and wait for it (SAVE). Blocking.

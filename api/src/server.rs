@@ -22,11 +22,13 @@ use larder_runtime::PluginHost;
 use larder_runtime::alert::AlertEngine;
 use larder_runtime::persist::snapshot;
 
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::metrics::ServerMetrics;
 use crate::persistence::{self, Persistence};
 use crate::rest;
 use crate::state::AppState;
+use crate::tls::ServerTls;
 
 /// How often the active-expiry task sweeps for expired keys.
 pub const EXPIRY_INTERVAL: Duration = Duration::from_millis(100);
@@ -40,6 +42,8 @@ pub struct RunningServer {
     pub http_addr: SocketAddr,
     /// Where the cluster bus listens, for a cluster member.
     pub bus_addr: Option<SocketAddr>,
+    /// Where the Redis protocol with TLS listens, when configured.
+    pub tls_resp_addr: Option<SocketAddr>,
     /// The state both servers share: tests can inspect namespaces and metrics directly.
     pub state: AppState,
     shutdown: watch::Sender<bool>,
@@ -161,6 +165,35 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         p.mark_unsaved();
     }
     let metrics = Arc::new(ServerMetrics::new(Arc::clone(&namespaces)));
+    let saved_api_keys = catalog_api_keys(loaded.as_ref());
+    let auth = match &config.operator_key {
+        Some(key) => {
+            let auth = Auth::new(&key.0);
+            auth.keys()
+                .restore(&saved_api_keys)
+                .context("the catalog's API keys cannot be read")?;
+            if let Some(p) = &persistence {
+                p.set_auth(Arc::clone(&auth));
+            }
+            Some(auth)
+        }
+        None => {
+            if !saved_api_keys.is_empty() {
+                tracing::warn!(
+                    keys = saved_api_keys.len(),
+                    "authentication is off (no operator key): the catalog's API keys are kept but not used"
+                );
+            }
+            if let Some(p) = &persistence {
+                p.keep_dormant_api_keys(saved_api_keys);
+            }
+            None
+        }
+    };
+    let tls = match &config.tls {
+        Some(t) => Some(ServerTls::load(t).context("cannot load the TLS files")?),
+        None => None,
+    };
 
     let resp_listener = TcpListener::bind(config.resp_addr).await.with_context(|| {
         format!(
@@ -171,8 +204,19 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     let http_listener = TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", config.http_addr))?;
+    let tls_resp_listener =
+        match config.tls.as_ref().and_then(|t| t.resp_addr) {
+            Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
+                format!("cannot listen for the Redis protocol with TLS on {addr}")
+            })?),
+            None => None,
+        };
     let resp_addr = resp_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
+    let tls_resp_addr = match &tls_resp_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
     let cluster = match (&config.cluster, &config.persist) {
         (Some(c), Some(p)) => Some(start_cluster(c, &p.data_dir, resp_addr, http_addr).await?),
         _ => None,
@@ -183,11 +227,14 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         metrics,
         persistence: persistence.clone(),
         cluster,
+        auth: auth.clone(),
+        tls: tls.clone(),
     };
 
     let (shutdown, _) = watch::channel(false);
     let resp = tokio::spawn(crate::resp::serve(
         resp_listener,
+        tls_resp_listener,
         state.clone(),
         shutdown_signal(shutdown.subscribe()),
     ));
@@ -227,12 +274,29 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         }
         snapshots = Some(tokio::spawn(Arc::clone(p).run_periodic()));
     }
+    if let Some(auth) = &auth {
+        // Outermost, so nothing (not even the catalog writer) runs for a refused request.
+        app = app.layer(axum::middleware::from_fn_with_state(
+            Arc::clone(auth),
+            rest::auth::require_credentials,
+        ));
+    }
     let http_shutdown = shutdown_signal(shutdown.subscribe());
-    let http = tokio::spawn(async move {
-        axum::serve(http_listener, app)
-            .with_graceful_shutdown(http_shutdown)
-            .await
-    });
+    let http = match tls.clone().filter(|t| t.config().http) {
+        Some(tls) => {
+            let listener = crate::tls::TlsListener::new(http_listener, tls)?;
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(http_shutdown)
+                    .await
+            })
+        }
+        None => tokio::spawn(async move {
+            axum::serve(http_listener, app)
+                .with_graceful_shutdown(http_shutdown)
+                .await
+        }),
+    };
     let expiry = tokio::spawn(larder_runtime::expiry::run_active_expiry(
         namespaces,
         EXPIRY_INTERVAL,
@@ -249,6 +313,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         resp_addr,
         http_addr,
         bus_addr,
+        tls_resp_addr,
         state,
         shutdown,
         resp,
@@ -258,6 +323,16 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         alerting,
         snapshots,
     })
+}
+
+/// The API keys the catalog on disk records (none without one).
+fn catalog_api_keys(
+    loaded: Option<&persistence::Loaded>,
+) -> Vec<larder_runtime::persist::CatalogApiKey> {
+    loaded
+        .and_then(|l| l.catalog.as_ref())
+        .map(|c| c.catalog.api_keys.clone())
+        .unwrap_or_default()
 }
 
 /// Resolves when shutdown is triggered, or when every sender is gone.

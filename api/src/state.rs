@@ -16,6 +16,10 @@ pub struct AppState {
     pub persistence: Option<Arc<Persistence>>,
     /// This node's cluster membership; `None` for a single node.
     pub cluster: Option<Cluster>,
+    /// Who may use the node; `None` when no operator key is set (loopback, open).
+    pub auth: Option<Arc<crate::auth::Auth>>,
+    /// The TLS settings of the TLS ports; `None` without TLS.
+    pub tls: Option<Arc<crate::tls::ServerTls>>,
 }
 
 /// A cluster member's handle and how it treats a command for a slot another node owns.

@@ -15,6 +15,8 @@
 //! answers: the client sees an unknown outcome, never an acknowledgement of a write that may be
 //! lost.
 //!
+//! With authentication on, every command first passes `auth_gate` (NOAUTH, NOPERM).
+//!
 //! In a cluster, a command for a slot another member owns is forwarded there (or answered
 //! `MOVED`) before anything runs locally; see `cluster_route`. A forward ends the batch like a
 //! read-through does, so replies stay in order.
@@ -29,12 +31,12 @@
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 use larder_runtime::persist::AppendLog;
 
+use super::auth_gate;
 use super::cluster_route::{self, Forwarding, Route};
 use super::command::{self, Args};
 use super::context::ServerContext;
@@ -72,8 +74,9 @@ enum Next {
     Forward(Forwarding),
 }
 
-pub struct Connection {
-    stream: TcpStream,
+/// One client on a plain TCP stream or a TLS stream over one.
+pub struct Connection<S> {
+    stream: S,
     input: BytesMut,
     parser: RequestParser,
     reply: Reply,
@@ -88,8 +91,8 @@ pub struct Connection {
     pushes: Option<mpsc::Receiver<Push>>,
 }
 
-impl Connection {
-    pub fn new(stream: TcpStream, session: Session, ctx: Arc<ServerContext>) -> Self {
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    pub fn new(stream: S, session: Session, ctx: Arc<ServerContext>) -> Self {
         Self {
             stream,
             input: BytesMut::with_capacity(BUFFER_SIZE),
@@ -201,6 +204,11 @@ impl Connection {
                 Ok(Parsed::Frame(len)) => {
                     let args = Args::new(self.parser.source(frame), self.parser.args());
                     if !args.is_empty() {
+                        if auth_gate::refuses(&args, &mut self.session, &self.ctx, &mut self.reply)
+                        {
+                            consumed += len;
+                            continue;
+                        }
                         match cluster_route::route(
                             &args,
                             &mut self.session,

@@ -19,6 +19,7 @@
 //! | `forward` | the owner's side of a forwarded command |
 //! | `read_through` | GET/MGET in a namespace with an origin: fetch misses, then answer |
 //! | `tracking` | client-side caching: CLIENT TRACKING's tables and invalidations |
+//! | `auth_gate` | with authentication on: NOAUTH before AUTH, NOPERM outside the caller's scope |
 //! | `limits` | [`RespLimits`], the request-size caps |
 //! | `glob` | Redis's glob patterns (KEYS, SCAN MATCH, CONFIG GET) |
 //!
@@ -35,7 +36,8 @@
 //! ## Protocol notes
 //!
 //! - `HELLO 3` switches a connection to RESP3 (nulls become `_`, maps `%`); `HELLO 2` back.
-//!   HELLO's `AUTH` is accepted and ignored: the data port has no passwords.
+//! - With an operator key configured, a connection starts unauthenticated: only AUTH, HELLO
+//!   (with its AUTH option) and QUIT run until it authenticates (`auth_gate`).
 //! - Requests may be pipelined freely; replies come back in order.
 //! - Inline commands (`PING\r\n` typed into telnet) are split on whitespace, with Redis's double
 //!   and single quoting.
@@ -47,6 +49,7 @@
 //! - `GETEX key EX seconds` is the way to slide a session's expiry on read; `TOUCH` keeps Redis's
 //!   meaning (count existing keys, record an access, leave the TTL alone).
 
+mod auth_gate;
 mod cluster_route;
 mod command;
 mod connection;
@@ -69,17 +72,25 @@ use std::future::Future;
 
 pub use limits::RespLimits;
 pub use parse::{Parsed, ProtocolError, RequestParser};
-pub use server::{DRAIN_TIMEOUT, serve_with};
+pub use server::{DRAIN_TIMEOUT, serve_ports, serve_with};
 
 use crate::state::AppState;
 
-/// Serve the Redis protocol on `listener` with the default [`RespLimits`] until `shutdown`
-/// resolves. Then it stops accepting, lets each connection finish the batch it is executing
-/// (waiting at most [`DRAIN_TIMEOUT`]), and returns.
+/// Serve the Redis protocol on `listener` (and on `tls_listener` with TLS) with the default
+/// [`RespLimits`] until `shutdown` resolves. Then it stops accepting, lets each connection finish
+/// the batch it is executing (waiting at most [`DRAIN_TIMEOUT`]), and returns.
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    tls_listener: Option<tokio::net::TcpListener>,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with(listener, state, RespLimits::default(), shutdown).await
+    serve_ports(
+        listener,
+        tls_listener,
+        state,
+        RespLimits::default(),
+        shutdown,
+    )
+    .await
 }

@@ -1,5 +1,6 @@
 //! The accept loop and graceful shutdown.
 //!
+//! The plain port and the optional TLS port are served by this one loop and share everything.
 //! Each accepted socket gets `TCP_NODELAY` (replies are complete when written; Nagle would only
 //! delay them), a [`Session`] in the `default` namespace, and its own task. Each task also gets a
 //! private stop signal: a one-shot channel rather than one shared notifier, because a connection
@@ -26,6 +27,7 @@ use super::context::ServerContext;
 use super::limits::RespLimits;
 use super::session::Session;
 use crate::state::AppState;
+use crate::tls::ServerTls;
 
 /// How long shutdown waits for connections to finish their current batch.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -42,7 +44,30 @@ pub async fn serve_with(
     limits: RespLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_ports(listener, None, state, limits, shutdown).await
+}
+
+/// Serve the plain port `listener` and, when given, the TLS port `tls_listener` (with the
+/// settings in `state.tls`). Both ports share one server: the same clients table, pub/sub,
+/// tracking and transaction gate, so a TLS client and a plain one see each other's writes,
+/// messages and transactions as two plain clients would.
+pub async fn serve_ports(
+    listener: TcpListener,
+    tls_listener: Option<TcpListener>,
+    state: AppState,
+    limits: RespLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let port = listener.local_addr()?.port();
+    let tls = match (tls_listener, &state.tls) {
+        (Some(l), Some(settings)) => Some((l, Arc::clone(settings))),
+        (Some(_), None) => {
+            return Err(std::io::Error::other(
+                "a TLS port was given without TLS settings",
+            ));
+        }
+        (None, _) => None,
+    };
     let ctx = Arc::new(ServerContext::new(state, limits, port));
     if let Some(cluster) = &ctx.state.cluster {
         cluster
@@ -60,19 +85,24 @@ pub async fn serve_with(
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    if let Some(task) = start_connection(stream, &ctx, &stops) {
+                    if let Some(task) = start_connection(stream, None, &ctx, &stops) {
                         tasks.spawn(task);
                     }
                 }
-                Err(error) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(%error, "RESP accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                Err(error) => accept_failed(error).await,
+            },
+            accepted = accept_tls(&tls) => match accepted {
+                Ok((stream, settings)) => {
+                    if let Some(task) = start_connection(stream, Some(settings), &ctx, &stops) {
+                        tasks.spawn(task);
+                    }
                 }
+                Err(error) => accept_failed(error).await,
             },
         }
     }
     drop(listener);
+    drop(tls);
     let signals: Vec<_> = stops.lock().drain().map(|(_, stop)| stop).collect();
     tracing::info!(connections = signals.len(), "RESP server stopping");
     for stop in signals {
@@ -92,9 +122,31 @@ pub async fn serve_with(
     Ok(())
 }
 
-/// Set up one accepted socket; `None` if it is already unusable.
+async fn accept_failed(error: std::io::Error) {
+    // Out of file descriptors and the like: back off instead of spinning.
+    tracing::warn!(%error, "RESP accept failed");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+/// The next connection on the TLS port, or never when there is none.
+async fn accept_tls(
+    tls: &Option<(TcpListener, Arc<ServerTls>)>,
+) -> std::io::Result<(TcpStream, Arc<ServerTls>)> {
+    match tls {
+        Some((listener, settings)) => {
+            let (stream, _) = listener.accept().await?;
+            Ok((stream, Arc::clone(settings)))
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Set up one accepted socket; `None` if it is already unusable. With `tls`, the handshake runs
+/// first, in the connection's own task (never in the accept loop, so a client that says nothing
+/// holds up nobody), bounded by the handshake timeout and by the stop signal.
 fn start_connection(
     stream: TcpStream,
+    tls: Option<Arc<ServerTls>>,
     ctx: &Arc<ServerContext>,
     stops: &StopSignals,
 ) -> Option<impl Future<Output = ()> + Send + 'static> {
@@ -114,14 +166,28 @@ fn start_connection(
     ctx.connections_received
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let open = OpenConnection::new(id, Arc::clone(ctx), Arc::clone(stops));
-    let connection = Connection::new(
-        stream,
-        Session::new(id, namespace, peer, local),
-        Arc::clone(ctx),
-    );
+    let session = Session::new(id, namespace, peer, local);
+    let ctx = Arc::clone(ctx);
     Some(async move {
         let _open = open;
-        if let Err(error) = connection.run(stop_rx).await {
+        let mut stop_rx = stop_rx;
+        let ended = match tls {
+            None => Connection::new(stream, session, ctx).run(stop_rx).await,
+            Some(settings) => {
+                let handshake = tokio::select! {
+                    _ = &mut stop_rx => return,
+                    done = settings.handshake(stream) => done,
+                };
+                match handshake {
+                    Ok(stream) => Connection::new(stream, session, ctx).run(stop_rx).await,
+                    Err(error) => {
+                        tracing::debug!(%peer, %error, "RESP TLS handshake failed");
+                        return;
+                    }
+                }
+            }
+        };
+        if let Err(error) = ended {
             tracing::debug!(%peer, %error, "RESP connection ended with an I/O error");
         }
     })

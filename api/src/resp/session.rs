@@ -54,6 +54,10 @@ pub struct Session {
     pub caching_next: Option<bool>,
     /// `CLIENT REPLY`: whether answers are sent.
     pub reply_mode: ReplyMode,
+    /// Who authenticated on this connection (authentication on only; see `auth_gate`).
+    pub principal: Option<crate::auth::Principal>,
+    /// The key table's epoch when `principal` was last checked.
+    pub auth_epoch: u64,
 }
 
 /// `CLIENT REPLY ON|OFF|SKIP`.
@@ -136,6 +140,8 @@ impl Session {
             tracking: None,
             caching_next: None,
             reply_mode: ReplyMode::On,
+            principal: None,
+            auth_epoch: 0,
         }
     }
 }

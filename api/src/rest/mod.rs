@@ -9,6 +9,8 @@
 //! | `observability` | `GET /healthz`, `GET /metrics` (Prometheus text) |
 //! | `openapi` | `GET /openapi.json` and the document itself; Swagger UI is mounted at `/docs` |
 //! | `alerts` | admin: `GET /v1/alerts`, `GET/POST /v1/alerts/rules`, `DELETE /v1/alerts/rules/{name}` |
+//! | `auth` | with authentication on: the bearer-token middleware and the scope of every route |
+//! | `api_keys` | admin: `GET/POST /v1/api-keys`, `GET/DELETE /v1/api-keys/{id}`, `POST /v1/admin/tls/reload` |
 //! | `dashboard` | the embedded web UI at `/` and `/assets/*` |
 //! | `error` | the one JSON error shape and the status of every error code |
 //! | `extract` | extractors that turn malformed input into those JSON errors |
@@ -19,6 +21,8 @@
 //! included. Request bodies are capped at the configured `max_body_bytes`.
 
 pub mod alerts;
+pub mod api_keys;
+pub mod auth;
 pub mod batch;
 pub mod dashboard;
 pub mod dictionaries;
@@ -108,6 +112,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/node", get(observability::node))
         .route("/metrics", get(observability::metrics))
         .route("/openapi.json", get(openapi::openapi_json))
+        .merge(api_keys::routes())
         .merge(experiments::routes())
         .merge(plugins::routes())
         .merge(dictionaries::routes());

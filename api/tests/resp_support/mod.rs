@@ -32,6 +32,8 @@ pub fn fresh_state() -> AppState {
         metrics,
         persistence: None,
         cluster: None,
+        auth: None,
+        tls: None,
     }
 }
 

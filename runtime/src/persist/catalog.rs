@@ -41,6 +41,22 @@ pub struct Catalog {
     /// Running shadow evaluations, by namespace: restarted (from zero) at start.
     #[serde(default)]
     pub shadows: Vec<CatalogShadow>,
+    /// API keys of the data and admin ports, by their hash only (the key itself is shown once,
+    /// when it is made, and never stored). Filled in by the server, which owns authentication.
+    #[serde(default)]
+    pub api_keys: Vec<CatalogApiKey>,
+}
+
+/// One API key as the catalog keeps it: who it is, what it may do, and the SHA-256 of the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogApiKey {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    /// Lowercase hex SHA-256 of the whole key text.
+    pub sha256: String,
+    pub created_unix_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -156,6 +172,7 @@ impl Catalog {
             alert_rules,
             experiments,
             shadows,
+            api_keys: Vec::new(),
         }
     }
 

@@ -14,7 +14,7 @@
 //!
 //! ```text
 //! <data-dir>/
-//!   catalog.json          namespaces and their configs, plugin versions, alert rules
+//!   catalog.json          namespaces and their configs, plugin versions, alert rules, API key hashes
 //!   plugins/<sha256>.wasm one file per uploaded module, named by its content address
 //!   data.lsnap            the last data snapshot
 //!   log-<generation>.laof the append-only log since that snapshot (when it is on)
@@ -36,7 +36,7 @@ pub mod snapshot;
 use std::path::{Path, PathBuf};
 
 pub use append_log::{AppendLog, Fsync, LogFailed};
-pub use catalog::{Catalog, CatalogNamespace, CatalogPlugin, LoadedCatalog};
+pub use catalog::{Catalog, CatalogApiKey, CatalogNamespace, CatalogPlugin, LoadedCatalog};
 pub use crypto::KeyRing;
 pub use snapshot::{RestoreSummary, SavedEntry, SnapshotData, SnapshotSummary};
 

@@ -6,8 +6,9 @@
 //! on first use), and `SELECT <name>` selects the namespace called `<name>`. The namespace is
 //! resolved here, once, and kept in the session.
 //!
-//! There are no passwords on the data port: AUTH and HELLO's AUTH option are accepted so that
-//! clients configured with credentials still connect.
+//! Without an operator key there are no passwords on the data port: AUTH and HELLO's AUTH
+//! option are accepted so that clients configured with credentials still connect. With one,
+//! they take the operator key or an API key as the password (see `resp::auth_gate`).
 //!
 //! `CLIENT TAGS name value [name value …]` sets the connection's request context tags (replacing
 //! any earlier ones; no pairs clears them). Plugin hooks called during the connection's later data
@@ -48,11 +49,13 @@ pub fn hello(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply:
         };
     }
     let mut new_name = None;
+    let mut credentials = None;
     let mut i = 2;
     while i < args.len() {
         let opt = args.get(i);
         let remaining = args.len() - i - 1;
         if is(opt, "AUTH") && remaining >= 2 {
+            credentials = Some((args.get(i + 1), args.get(i + 2)));
             i += 3;
         } else if is(opt, "SETNAME") && remaining >= 1 {
             let name = args.get(i + 1);
@@ -66,6 +69,26 @@ pub fn hello(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply:
                 "ERR Syntax error in HELLO option '{}'",
                 String::from_utf8_lossy(opt)
             ));
+        }
+    }
+    if let Some(auth) = &ctx.state.auth {
+        match credentials {
+            Some((user, password)) => {
+                if let Err(refusal) =
+                    crate::resp::auth_gate::authenticate(auth, Some(user), password, session)
+                {
+                    return reply.error(refusal);
+                }
+            }
+            None if session.principal.is_none() => {
+                return reply.error(
+                    "NOAUTH HELLO must be called with the client already authenticated, \
+                     otherwise the HELLO <proto> AUTH <user> <pass> option can be used to \
+                     authenticate the client and select the RESP protocol version at the same \
+                     time",
+                );
+            }
+            None => {}
         }
     }
     if let Some(name) = new_name {
@@ -93,9 +116,21 @@ pub fn hello(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply:
     reply.array(0);
 }
 
-/// `AUTH password` is refused the way Redis refuses it when no password is set; `AUTH user pass`
-/// is accepted (the default user needs no password).
-pub fn auth(args: &Args<'_>, reply: &mut Reply) {
+/// With authentication on, `AUTH [user] key` authenticates with the operator key or an API key.
+/// Without, `AUTH password` is refused the way Redis refuses it when no password is set and
+/// `AUTH user pass` is accepted (the default user needs no password).
+pub fn auth(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply: &mut Reply) {
+    if let Some(auth) = &ctx.state.auth {
+        let (user, password) = match args.len() {
+            2 => (None, args.get(1)),
+            3 => (Some(args.get(1)), args.get(2)),
+            _ => return syntax_error(reply),
+        };
+        return match crate::resp::auth_gate::authenticate(auth, user, password, session) {
+            Ok(()) => reply.ok(),
+            Err(refusal) => reply.error(refusal),
+        };
+    }
     match args.len() {
         2 => reply.error(
             "ERR AUTH <password> called without any password configured for the default user. \

@@ -184,7 +184,7 @@ fn run(
         K::Ping => connection::ping(args, reply),
         K::Echo => reply.bulk(args.get(1)),
         K::Hello => connection::hello(args, session, ctx, reply),
-        K::Auth => connection::auth(args, reply),
+        K::Auth => connection::auth(args, session, ctx, reply),
         K::Select => connection::select(args, session, ctx, reply),
         K::Client if tracking::client(args, session, ctx, reply) => {}
         K::Client => connection::client(args, session, reply),

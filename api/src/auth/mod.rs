@@ -1,0 +1,183 @@
+//! Who may use a node: the operator key, API keys with scopes, and the check both ports make.
+//!
+//! | file | holds |
+//! |---|---|
+//! | `mod.rs` | [`Auth`] (is authentication on, and who a secret belongs to), [`Principal`], [`Scope`] |
+//! | `api_keys` | the API key table: making, listing, revoking keys; their text and hash |
+//!
+//! ## The rules
+//!
+//! - **Off unless configured.** With no operator key, [`AppState::auth`](crate::state::AppState)
+//!   is `None` and both ports serve openly, as a zero-config node always did; `Config::load`
+//!   then refuses to bind anything but loopback (Redis's protected mode, made a start-up error so
+//!   an operator sees it at once rather than as refused clients).
+//! - **The operator key** (from `LARDER_OPERATOR_KEY`, `--operator-key-file` or the config file)
+//!   holds every scope. It is how the first API keys get made.
+//! - **API keys** carry scopes: `read` (GET, MGET, SCAN, …), `write` (SET, DEL, key and batch
+//!   writes; implies read) and `admin` (namespaces, plugins, experiments, alert rules, API keys,
+//!   CONFIG, FLUSHALL, SAVE; implies write). A key is `lk_<id>_<secret>`: the id finds the record
+//!   in one lookup, the secret is 256 random bits. Only the SHA-256 of the key is kept (in the
+//!   catalog), and it is compared in constant time. A fast hash is right here, unlike for
+//!   passwords: a 256-bit random secret cannot be guessed, so slowing the hash buys nothing.
+//! - **Revoking** a key ends its rights on open connections too: RESP sessions re-check their
+//!   key whenever the table's [`Auth::epoch`] moved, before their next command.
+
+mod api_keys;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use subtle::ConstantTimeEq;
+
+pub use api_keys::{ApiKeyError, ApiKeyInfo, ApiKeys, NewApiKey};
+
+/// What a caller may do. Each scope implies the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// Read keys and the configuration.
+    Read,
+    /// Also write and delete keys.
+    Write,
+    /// Also change the configuration: namespaces, plugins, experiments, alerts, API keys.
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Read, Scope::Write, Scope::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+            Scope::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The operator, or the API key's name (what `ACL WHOAMI` and logs show).
+    pub name: String,
+    /// The API key's id; `None` for the operator.
+    pub key_id: Option<String>,
+    /// The highest scope held (the lower ones come with it).
+    pub scope: Scope,
+}
+
+impl Principal {
+    pub fn may(&self, needed: Scope) -> bool {
+        self.scope >= needed
+    }
+}
+
+/// Authentication for one node: the operator key and the API keys.
+pub struct Auth {
+    /// SHA-256 of the operator key.
+    operator: [u8; 32],
+    keys: ApiKeys,
+    /// Moves on every revocation, so sessions know when to re-check their key.
+    epoch: AtomicU64,
+}
+
+/// The name the operator key authenticates as.
+pub const OPERATOR: &str = "operator";
+
+impl Auth {
+    /// Authentication with `operator_key` as the operator's secret and no API keys yet.
+    pub fn new(operator_key: &str) -> Arc<Self> {
+        Arc::new(Self {
+            operator: api_keys::sha256(operator_key.as_bytes()),
+            keys: ApiKeys::default(),
+            epoch: AtomicU64::new(0),
+        })
+    }
+
+    /// Who `secret` belongs to, or `None`. Both comparisons are constant-time, so timing
+    /// reveals nothing about how close a guess was.
+    pub fn authenticate(&self, secret: &[u8]) -> Option<Principal> {
+        let digest = api_keys::sha256(secret);
+        if bool::from(digest.ct_eq(&self.operator)) {
+            return Some(Principal {
+                name: OPERATOR.to_string(),
+                key_id: None,
+                scope: Scope::Admin,
+            });
+        }
+        self.keys.authenticate(secret, &digest)
+    }
+
+    /// Whether `principal` still holds its rights (its key was not revoked meanwhile).
+    pub fn still_valid(&self, principal: &Principal) -> bool {
+        match &principal.key_id {
+            None => true,
+            Some(id) => self.keys.contains(id),
+        }
+    }
+
+    pub fn keys(&self) -> &ApiKeys {
+        &self.keys
+    }
+
+    /// Revoke the key `id`; `false` when there is no such key.
+    pub fn revoke(&self, id: &str) -> bool {
+        let removed = self.keys.revoke(id);
+        if removed {
+            self.epoch.fetch_add(1, Ordering::Release);
+        }
+        removed
+    }
+
+    /// Moves whenever a key is revoked.
+    #[inline]
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("api_keys", &self.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_operator_key_holds_every_scope_and_nothing_else_matches_it() {
+        let auth = Auth::new("s3cret-operator-key");
+        let op = auth.authenticate(b"s3cret-operator-key").expect("operator");
+        assert_eq!(op.name, OPERATOR);
+        assert!(op.may(Scope::Admin));
+        assert!(auth.authenticate(b"s3cret-operator-kez").is_none());
+        assert!(auth.authenticate(b"").is_none());
+    }
+
+    #[test]
+    fn a_key_authenticates_until_it_is_revoked() {
+        let auth = Auth::new("op");
+        let made = auth.keys().create("reader", Scope::Read).expect("created");
+        let who = auth.authenticate(made.key.as_bytes()).expect("valid key");
+        assert_eq!(who.name, "reader");
+        assert!(who.may(Scope::Read) && !who.may(Scope::Write));
+        // A key with one character changed is refused.
+        let mut wrong = made.key.clone().into_bytes();
+        let last = wrong.len() - 1;
+        wrong[last] = if wrong[last] == b'A' { b'B' } else { b'A' };
+        assert!(auth.authenticate(&wrong).is_none());
+        let before = auth.epoch();
+        assert!(auth.revoke(&made.info.id));
+        assert!(auth.epoch() > before);
+        assert!(!auth.still_valid(&who));
+        assert!(auth.authenticate(made.key.as_bytes()).is_none());
+        assert!(!auth.revoke(&made.info.id), "a second revoke finds nothing");
+    }
+}

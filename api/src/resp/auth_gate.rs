@@ -1,0 +1,126 @@
+//! The data port's check, when authentication is on: who is asking, and may they run this?
+//!
+//! A connection starts unauthenticated. Until `AUTH` (or `HELLO … AUTH`) succeeds, every command
+//! but AUTH, HELLO and QUIT gets `-NOAUTH Authentication required.` — unknown commands included,
+//! so an unauthenticated client learns nothing, not even which commands exist. Once
+//! authenticated, each command needs a scope: `admin` for commands Redis flags `admin` (CONFIG,
+//! SAVE, BGSAVE, DEBUG) and for FLUSHALL (it reaches every namespace); `write` for commands
+//! flagged `write` and for PUBLISH; `read` for the rest. A command outside the caller's scope
+//! gets Redis's `-NOPERM User <name> has no permissions to run the '<command>' command`.
+//!
+//! Both refusals inside MULTI make EXEC fail with `-EXECABORT`, as Redis's do. A revoked API key
+//! loses its rights before the connection's next command: the session re-checks its key
+//! whenever the key table's epoch moved, which costs one atomic load per command otherwise.
+
+use super::command::{Args, CommandKind, transaction};
+use super::context::ServerContext;
+use super::reply::Reply;
+use super::session::Session;
+use crate::auth::{Auth, Principal, Scope};
+
+/// Whether the command in `args` is refused; if so, the refusal has been written to `reply`.
+#[inline]
+pub fn refuses(
+    args: &Args<'_>,
+    session: &mut Session,
+    ctx: &ServerContext,
+    reply: &mut Reply,
+) -> bool {
+    match &ctx.state.auth {
+        None => false,
+        Some(auth) => check(auth, args, session, reply),
+    }
+}
+
+fn check(auth: &Auth, args: &Args<'_>, session: &mut Session, reply: &mut Reply) -> bool {
+    let kind = CommandKind::lookup(args.get(0));
+    let epoch = auth.epoch();
+    if session.auth_epoch != epoch {
+        session.auth_epoch = epoch;
+        if session
+            .principal
+            .as_ref()
+            .is_some_and(|p| !auth.still_valid(p))
+        {
+            session.principal = None;
+        }
+    }
+    let Some(principal) = &session.principal else {
+        if matches!(
+            kind,
+            Some(CommandKind::Auth | CommandKind::Hello | CommandKind::Quit)
+        ) {
+            return false;
+        }
+        transaction::refuse(session);
+        reply.error("NOAUTH Authentication required.");
+        return true;
+    };
+    let Some(kind) = kind else {
+        // Unknown to everyone: the dispatcher answers it.
+        return false;
+    };
+    if principal.may(needed_scope(kind)) {
+        return false;
+    }
+    reply.error_fmt(format_args!(
+        "NOPERM User {} has no permissions to run the '{}' command",
+        principal.name,
+        kind.spec().name
+    ));
+    transaction::refuse(session);
+    true
+}
+
+/// The scope a command needs.
+pub fn needed_scope(kind: CommandKind) -> Scope {
+    let flags = kind.spec().flags;
+    if flags.contains(&"admin") || kind == CommandKind::FlushAll {
+        Scope::Admin
+    } else if flags.contains(&"write") || kind == CommandKind::Publish {
+        Scope::Write
+    } else {
+        Scope::Read
+    }
+}
+
+/// `AUTH [username] password` and HELLO's AUTH option with authentication on: the password is
+/// the operator key or an API key; the username, when given, must be `default` or the key's
+/// name. On failure the session keeps whatever rights it had (as in Redis).
+pub fn authenticate(
+    auth: &Auth,
+    username: Option<&[u8]>,
+    password: &[u8],
+    session: &mut Session,
+) -> Result<(), &'static str> {
+    const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+    let principal: Principal = auth.authenticate(password).ok_or(WRONGPASS)?;
+    if let Some(user) = username
+        && user != b"default"
+        && user != principal.name.as_bytes()
+    {
+        return Err(WRONGPASS);
+    }
+    tracing::debug!(peer = %session.peer, who = %principal.name, "RESP client authenticated");
+    session.principal = Some(principal);
+    session.auth_epoch = auth.epoch();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_follow_the_command_flags() {
+        assert_eq!(needed_scope(CommandKind::Get), Scope::Read);
+        assert_eq!(needed_scope(CommandKind::Scan), Scope::Read);
+        assert_eq!(needed_scope(CommandKind::Set), Scope::Write);
+        assert_eq!(needed_scope(CommandKind::Del), Scope::Write);
+        assert_eq!(needed_scope(CommandKind::FlushDb), Scope::Write);
+        assert_eq!(needed_scope(CommandKind::Publish), Scope::Write);
+        assert_eq!(needed_scope(CommandKind::FlushAll), Scope::Admin);
+        assert_eq!(needed_scope(CommandKind::Config), Scope::Admin);
+        assert_eq!(needed_scope(CommandKind::Save), Scope::Admin);
+    }
+}

@@ -1,0 +1,284 @@
+//! Admin routes for credentials: API keys (`GET/POST /v1/api-keys`, `GET/DELETE
+//! /v1/api-keys/{id}`) and the TLS certificate reload (`POST /v1/admin/tls/reload`).
+//!
+//! A key's text is in the answer to its creation and nowhere else, ever: the node keeps its
+//! hash. With authentication off (no operator key) the key routes answer `409 auth_disabled`, so
+//! nobody makes keys believing they protect something.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::JsonBody;
+use crate::auth::{ApiKeyError, ApiKeyInfo, Auth, Scope};
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/api-keys", get(list_api_keys).post(create_api_key))
+        .route("/v1/api-keys/{id}", get(get_api_key).delete(revoke_api_key))
+        .route("/v1/admin/tls/reload", post(reload_tls))
+}
+
+/// What `POST /v1/api-keys` takes.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    /// What the key is for; shown in lists and as the RESP user (`ACL WHOAMI`, NOPERM errors).
+    #[schema(
+        example = "checkout-service",
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9._@-]+$"
+    )]
+    pub name: String,
+    /// `read`, `write` (implies read) or `admin` (implies both); the highest one listed counts.
+    #[schema(example = json!(["write"]), min_items = 1)]
+    pub scopes: Vec<ScopeName>,
+}
+
+/// A scope, as the API spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ScopeName {
+    Read,
+    Write,
+    Admin,
+}
+
+impl From<ScopeName> for Scope {
+    fn from(s: ScopeName) -> Self {
+        match s {
+            ScopeName::Read => Scope::Read,
+            ScopeName::Write => Scope::Write,
+            ScopeName::Admin => Scope::Admin,
+        }
+    }
+}
+
+impl From<Scope> for ScopeName {
+    fn from(s: Scope) -> Self {
+        match s {
+            Scope::Read => ScopeName::Read,
+            Scope::Write => ScopeName::Write,
+            Scope::Admin => ScopeName::Admin,
+        }
+    }
+}
+
+/// An API key as listed: never its text.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyView {
+    /// Public id, 12 hex digits; the key text starts with `lk_<id>_`.
+    #[schema(example = "3f9a0c12b7e4")]
+    pub id: String,
+    pub name: String,
+    /// Every scope the key holds (the implied ones included).
+    pub scopes: Vec<ScopeName>,
+    pub created_unix_ms: u64,
+}
+
+impl From<ApiKeyInfo> for ApiKeyView {
+    fn from(info: ApiKeyInfo) -> Self {
+        Self {
+            id: info.id,
+            name: info.name,
+            scopes: Scope::ALL
+                .into_iter()
+                .filter(|s| *s <= info.scope)
+                .map(ScopeName::from)
+                .collect(),
+            created_unix_ms: info.created_unix_ms,
+        }
+    }
+}
+
+/// A key just made, with its text: shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiKey {
+    #[serde(flatten)]
+    pub info: ApiKeyView,
+    /// The key: `Authorization: Bearer <key>` on REST, `AUTH <key>` on RESP. Not shown again.
+    #[schema(example = "lk_3f9a0c12b7e4_Zm9vYmFy…")]
+    pub key: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyList {
+    pub api_keys: Vec<ApiKeyView>,
+}
+
+fn auth_of(state: &AppState) -> Result<&Auth, ApiError> {
+    state.auth.as_deref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "auth_disabled",
+            "authentication is off on this node: set an operator key (LARDER_OPERATOR_KEY or \
+             --operator-key-file) to use API keys",
+        )
+    })
+}
+
+fn key_not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "api_key_not_found",
+        "no such API key",
+    )
+}
+
+impl From<ApiKeyError> for ApiError {
+    fn from(err: ApiKeyError) -> Self {
+        let (status, code) = match err {
+            ApiKeyError::InvalidName => (StatusCode::BAD_REQUEST, "invalid_api_key"),
+            ApiKeyError::TooMany => (StatusCode::CONFLICT, "too_many_api_keys"),
+            ApiKeyError::Random | ApiKeyError::BadRecord { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "api_key_unavailable")
+            }
+        };
+        ApiError::new(status, code, err.to_string())
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/api-keys",
+    tag = "security",
+    request_body = CreateApiKey,
+    responses(
+        (status = 201, description = "Made; the answer holds the key text, shown only this once", body = CreatedApiKey),
+        (status = 400, description = "bad_json or invalid_api_key (name or scopes)", body = ErrorBody),
+        (status = 409, description = "auth_disabled (no operator key on this node) or too_many_api_keys", body = ErrorBody),
+    )
+)]
+pub async fn create_api_key(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<CreateApiKey>,
+) -> Result<Response, ApiError> {
+    let auth = auth_of(&state)?;
+    let Some(scope) = body.scopes.iter().copied().map(Scope::from).max() else {
+        return Err(ApiError::bad_request(
+            "invalid_api_key",
+            "scopes must list at least one of read, write, admin",
+        ));
+    };
+    let made = auth.keys().create(&body.name, scope)?;
+    tracing::info!(id = %made.info.id, name = %made.info.name, scope = scope.as_str(), "API key created");
+    let created = CreatedApiKey {
+        info: made.info.into(),
+        key: made.key,
+    };
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/api-keys",
+    tag = "security",
+    responses(
+        (status = 200, description = "Every API key, oldest first, without their text", body = ApiKeyList),
+        (status = 409, description = "auth_disabled", body = ErrorBody),
+    )
+)]
+pub async fn list_api_keys(State(state): State<AppState>) -> Result<Json<ApiKeyList>, ApiError> {
+    let auth = auth_of(&state)?;
+    Ok(Json(ApiKeyList {
+        api_keys: auth.keys().list().into_iter().map(Into::into).collect(),
+    }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/api-keys/{id}",
+    tag = "security",
+    params(("id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 200, description = "The key, without its text", body = ApiKeyView),
+        (status = 404, description = "api_key_not_found", body = ErrorBody),
+        (status = 409, description = "auth_disabled", body = ErrorBody),
+    )
+)]
+pub async fn get_api_key(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ApiKeyView>, ApiError> {
+    let auth = auth_of(&state)?;
+    auth.keys()
+        .get(&id)
+        .map(|info| Json(info.into()))
+        .ok_or_else(key_not_found)
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/api-keys/{id}",
+    tag = "security",
+    params(("id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 204, description = "Revoked: refused from now on, on open RESP connections too"),
+        (status = 404, description = "api_key_not_found", body = ErrorBody),
+        (status = 409, description = "auth_disabled", body = ErrorBody),
+    )
+)]
+pub async fn revoke_api_key(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let auth = auth_of(&state)?;
+    if !auth.revoke(&id) {
+        return Err(key_not_found());
+    }
+    tracing::info!(%id, "API key revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What a TLS reload reports.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TlsReloaded {
+    /// The certificate file that was read.
+    pub cert_file: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/admin/tls/reload",
+    tag = "security",
+    responses(
+        (status = 200, description = "Reloaded: new connections get the new certificate, open ones keep theirs", body = TlsReloaded),
+        (status = 409, description = "tls_disabled (no TLS port on this node)", body = ErrorBody),
+        (status = 422, description = "tls_reload_failed: a file did not load; the old certificate still serves", body = ErrorBody),
+    )
+)]
+pub async fn reload_tls(State(state): State<AppState>) -> Result<Json<TlsReloaded>, ApiError> {
+    let Some(tls) = state.tls.clone() else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "tls_disabled",
+            "this node serves no TLS port",
+        ));
+    };
+    let reloaded = tokio::task::spawn_blocking(move || tls.reload().map(|()| tls))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "tls_reload_failed",
+                e.to_string(),
+            )
+        })?;
+    match reloaded {
+        Ok(tls) => Ok(Json(TlsReloaded {
+            cert_file: tls.config().cert_file.display().to_string(),
+        })),
+        Err(e) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "tls_reload_failed",
+            format!("{e}; the old certificate still serves"),
+        )),
+    }
+}

@@ -1,0 +1,194 @@
+//! Who may call which route, when authentication is on: `Authorization: Bearer <key>`.
+//!
+//! The operator key and API keys are the bearer tokens. [`required_scope`] is the one rule, used
+//! by the middleware and by the OpenAPI document (which lists the security requirement and the
+//! 401/403 answers on exactly the routes that need them):
+//!
+//! - public: `/healthz`, `/openapi.json`, `/docs` (Swagger UI) and the dashboard's static files
+//!   (`/`, `/assets/*`) — what a load balancer, a client generator and a browser need first;
+//! - `read`: every GET (`/metrics` and `/v1/node` included) and `POST …/batch/get`;
+//! - `write`: the other key and batch routes, and a namespace flush;
+//! - `admin`: every other change, and everything under `/v1/api-keys` and `/v1/admin`.
+//!
+//! A missing or malformed credential answers `401` with `WWW-Authenticate: Bearer realm="larder"`
+//! (plus `error="invalid_token"` for a credential that is not a key); a valid caller without the
+//! scope answers `403` (`error="insufficient_scope"`). Unknown routes need a credential too, so
+//! an unauthenticated caller cannot map the API. The caller, once known, travels to the handler
+//! as a [`Principal`] request extension.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+use crate::auth::{Auth, Principal, Scope};
+
+/// The scope a request needs, or `None` for a public route.
+pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
+    let public = matches!(path, "/healthz" | "/openapi.json" | "/" | "/docs")
+        || path.starts_with("/docs/")
+        || path.starts_with("/assets/");
+    if public && (method == Method::GET || method == Method::HEAD) {
+        return None;
+    }
+    if path.starts_with("/v1/api-keys") || path.starts_with("/v1/admin/") {
+        return Some(Scope::Admin);
+    }
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if method == Method::POST && matches!(segments[..], ["v1", "namespaces", _, "batch", "get"]) {
+        return Some(Scope::Read);
+    }
+    if method == Method::GET || method == Method::HEAD || method == Method::OPTIONS {
+        return Some(Scope::Read);
+    }
+    Some(if is_data_write(&segments) {
+        Scope::Write
+    } else {
+        Scope::Admin
+    })
+}
+
+/// `/v1/namespaces/{ns}/keys/…`, `/v1/namespaces/{ns}/batch/…` or `/v1/namespaces/{ns}/flush`,
+/// by segment, so a namespace called `keys` or `batch` is not mistaken for a data route.
+fn is_data_write(segments: &[&str]) -> bool {
+    matches!(
+        segments,
+        ["v1", "namespaces", _, "keys" | "batch", _, ..] | ["v1", "namespaces", _, "flush"]
+    )
+}
+
+/// Middleware: refuse requests without the credential their route needs.
+pub async fn require_credentials(
+    State(auth): State<Arc<Auth>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(needed) = required_scope(request.method(), request.uri().path()) else {
+        return next.run(request).await;
+    };
+    let principal = match bearer_token(&request) {
+        Token::Missing => {
+            return unauthorized(
+                "credentials_required",
+                "this route needs `Authorization: Bearer <API key>`",
+                None,
+            );
+        }
+        Token::Malformed => {
+            return unauthorized(
+                "invalid_credentials",
+                "the Authorization header is not `Bearer <API key>`",
+                Some("invalid_request"),
+            );
+        }
+        Token::Present(token) => match auth.authenticate(token.as_bytes()) {
+            Some(principal) => principal,
+            None => {
+                return unauthorized(
+                    "invalid_credentials",
+                    "the bearer token is not a valid key (revoked, mistyped, or from another node)",
+                    Some("invalid_token"),
+                );
+            }
+        },
+    };
+    if !principal.may(needed) {
+        let mut response = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            format!(
+                "{} holds the {} scope; this route needs {}",
+                principal.name,
+                principal.scope.as_str(),
+                needed.as_str()
+            ),
+        )
+        .into_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(r#"Bearer realm="larder", error="insufficient_scope""#),
+        );
+        return response;
+    }
+    request.extensions_mut().insert::<Principal>(principal);
+    next.run(request).await
+}
+
+enum Token {
+    Missing,
+    Malformed,
+    Present(String),
+}
+
+fn bearer_token(request: &Request) -> Token {
+    let Some(value) = request.headers().get(header::AUTHORIZATION) else {
+        return Token::Missing;
+    };
+    let Ok(text) = value.to_str() else {
+        return Token::Malformed;
+    };
+    match text.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Token::Present(token.trim().to_string())
+        }
+        _ => Token::Malformed,
+    }
+}
+
+fn unauthorized(code: &'static str, message: &str, error: Option<&str>) -> Response {
+    let mut response = ApiError::new(StatusCode::UNAUTHORIZED, code, message).into_response();
+    let challenge = match error {
+        None => r#"Bearer realm="larder""#.to_string(),
+        Some(error) => format!(r#"Bearer realm="larder", error="{error}""#),
+    };
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_need_the_scope_their_effect_needs() {
+        let get = Method::GET;
+        let post = Method::POST;
+        assert_eq!(required_scope(&get, "/healthz"), None);
+        assert_eq!(required_scope(&get, "/docs/index.html"), None);
+        assert_eq!(required_scope(&get, "/assets/app.js"), None);
+        assert_eq!(required_scope(&get, "/metrics"), Some(Scope::Read));
+        assert_eq!(
+            required_scope(&get, "/v1/namespaces/default/keys/k"),
+            Some(Scope::Read)
+        );
+        assert_eq!(
+            required_scope(&Method::PUT, "/v1/namespaces/default/keys/k"),
+            Some(Scope::Write)
+        );
+        assert_eq!(
+            required_scope(&post, "/v1/namespaces/default/batch/get"),
+            Some(Scope::Read)
+        );
+        assert_eq!(
+            required_scope(&post, "/v1/namespaces/default/flush"),
+            Some(Scope::Write)
+        );
+        assert_eq!(required_scope(&post, "/v1/namespaces"), Some(Scope::Admin));
+        assert_eq!(required_scope(&get, "/v1/api-keys"), Some(Scope::Admin));
+        assert_eq!(required_scope(&post, "/healthz"), Some(Scope::Admin));
+        // A namespace named like a data route is still an admin route.
+        assert_eq!(
+            required_scope(&post, "/v1/namespaces/batch/dictionary"),
+            Some(Scope::Admin)
+        );
+    }
+}
