@@ -13,7 +13,8 @@ use utoipa::openapi::{Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    alerts, batch, dictionaries, error, experiments, keys, namespaces, observability, plugins,
+    alerts, api_keys, batch, dictionaries, error, experiments, keys, namespaces, observability,
+    plugins,
 };
 
 #[derive(OpenApi)]
@@ -59,19 +60,25 @@ use super::{
         experiments::start_shadow,
         experiments::get_shadow,
         experiments::stop_shadow,
+        api_keys::create_api_key,
+        api_keys::list_api_keys,
+        api_keys::get_api_key,
+        api_keys::revoke_api_key,
+        api_keys::reload_tls,
         observability::healthz,
         observability::node,
         observability::metrics,
         openapi_json,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
-    modifiers(&NotDurable),
+    modifiers(&NotDurable, &BearerAuth),
     tags(
         (name = "keys", description = "Data: values by key, TTLs, counters, batches"),
         (name = "namespaces", description = "Admin: namespace configuration and live statistics"),
         (name = "alerts", description = "Admin: alert rules, firing and recent alerts, notifier status"),
         (name = "plugins", description = "Admin: WebAssembly policy plugins (upload, list, describe)"),
         (name = "experiments", description = "Admin: A/B experiments and shadow evaluation"),
+        (name = "security", description = "Admin: API keys and TLS certificate reload"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]
@@ -111,6 +118,80 @@ impl Modify for NotDurable {
                     .responses
                     .responses
                     .insert("503".to_string(), RefOr::T(response));
+            }
+        }
+    }
+}
+
+/// Declares the bearer scheme (the operator key or an API key) and, on every operation that
+/// needs a credential when authentication is on ([`super::auth::required_scope`], the rule the
+/// middleware applies), the requirement and its `401` / `403` answers. A node without an
+/// operator key serves openly and never gives them.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The operator key or an API key (`lk_<id>_<secret>`), when the node has \
+                         an operator key; a node without one serves openly, on loopback only",
+                    ))
+                    .build(),
+            ),
+        );
+        let error = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let methods = [
+                (axum::http::Method::GET, &mut item.get),
+                (axum::http::Method::POST, &mut item.post),
+                (axum::http::Method::PUT, &mut item.put),
+                (axum::http::Method::PATCH, &mut item.patch),
+                (axum::http::Method::DELETE, &mut item.delete),
+            ];
+            for (method, operation) in methods {
+                let Some(operation) = operation else { continue };
+                let Some(scope) = super::auth::required_scope(&method, path) else {
+                    // Public: say so explicitly, so no client sends a key it does not need.
+                    operation.security = Some(vec![SecurityRequirement::default()]);
+                    continue;
+                };
+                operation.security =
+                    Some(vec![SecurityRequirement::new::<_, _, &str>("bearer", [])]);
+                operation.responses.responses.insert(
+                    "401".to_string(),
+                    error(
+                        "`credentials_required` or `invalid_credentials` (authentication on): \
+                         no bearer token, or not a valid key",
+                    ),
+                );
+                operation.responses.responses.insert(
+                    "403".to_string(),
+                    error(&format!(
+                        "`insufficient_scope` (authentication on): this operation needs the \
+                         `{}` scope",
+                        scope.as_str()
+                    )),
+                );
             }
         }
     }

@@ -52,6 +52,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/tls/reload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["reload_tls"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/alerts": {
         parameters: {
             query?: never;
@@ -95,6 +111,38 @@ export interface paths {
         put?: never;
         post?: never;
         delete: operations["delete_rule"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/api-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_api_keys"];
+        put?: never;
+        post: operations["create_api_key"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/api-keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_api_key"];
+        put?: never;
+        post?: never;
+        delete: operations["revoke_api_key"];
         options?: never;
         head?: never;
         patch?: never;
@@ -489,6 +537,22 @@ export interface components {
             /** @description Resolved alerts, newest first (bounded by `alerts.recent_limit`). */
             recent: components["schemas"]["Alert"][];
         };
+        ApiKeyList: {
+            api_keys: components["schemas"]["ApiKeyView"][];
+        };
+        /** @description An API key as listed: never its text. */
+        ApiKeyView: {
+            /** Format: int64 */
+            created_unix_ms: number;
+            /**
+             * @description Public id, 12 hex digits; the key text starts with `lk_<id>_`.
+             * @example 3f9a0c12b7e4
+             */
+            id: string;
+            name: string;
+            /** @description Every scope the key holds (the implied ones included). */
+            scopes: components["schemas"]["ScopeName"][];
+        };
         /** @description One arm's numbers since the experiment started. */
         ArmReport: {
             /** @description The arm's own admission hook, when it brought one (otherwise the namespace's applies). */
@@ -692,11 +756,34 @@ export interface components {
             /** Format: int64 */
             value: number;
         };
+        /** @description What `POST /v1/api-keys` takes. */
+        CreateApiKey: {
+            /**
+             * @description What the key is for; shown in lists and as the RESP user (`ACL WHOAMI`, NOPERM errors).
+             * @example checkout-service
+             */
+            name: string;
+            /**
+             * @description `read`, `write` (implies read) or `admin` (implies both); the highest one listed counts.
+             * @example [
+             *       "write"
+             *     ]
+             */
+            scopes: components["schemas"]["ScopeName"][];
+        };
         CreateNamespace: {
             /** @description Omitted fields take their defaults; an omitted `config` is all defaults. */
             config?: components["schemas"]["NamespaceConfig"];
             /** @description 1 to 64 characters from `A-Z a-z 0-9 _ - .` */
             name: string;
+        };
+        /** @description A key just made, with its text: shown this once. */
+        CreatedApiKey: components["schemas"]["ApiKeyView"] & {
+            /**
+             * @description The key: `Authorization: Bearer <key>` on REST, `AUTH <key>` on RESP. Not shown again.
+             * @example lk_3f9a0c12b7e4_Zm9vYmFy…
+             */
+            key: string;
         };
         /** @description One dictionary. */
         DictionaryInfo: {
@@ -1109,6 +1196,11 @@ export interface components {
             report: components["schemas"]["ExperimentReport"];
         };
         /**
+         * @description A scope, as the API spells it.
+         * @enum {string}
+         */
+        ScopeName: "read" | "write" | "admin";
+        /**
          * @description How loudly an alert speaks. Carried into every notification so receivers can route on it.
          * @enum {string}
          */
@@ -1144,6 +1236,11 @@ export interface components {
              * @description Share of keys sampled, in (0, 1]; default 0.01. Higher is more accurate and costs more.
              */
             sample_rate?: number;
+        };
+        /** @description What a TLS reload reports. */
+        TlsReloaded: {
+            /** @description The certificate file that was read. */
+            cert_file: string;
         };
         /** @description What training produced. */
         TrainedDictionary: {
@@ -1206,6 +1303,24 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `read` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     openapi_json: {
@@ -1228,6 +1343,71 @@ export interface operations {
             };
         };
     };
+    reload_tls: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Reloaded: new connections get the new certificate, open ones keep theirs */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TlsReloaded"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description tls_disabled (no TLS port on this node) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description tls_reload_failed: a file did not load; the old certificate still serves */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_alerts: {
         parameters: {
             query?: never;
@@ -1244,6 +1424,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AlertsOverview"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `read` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1264,6 +1462,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AlertRuleList"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `read` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1292,6 +1508,24 @@ export interface operations {
             };
             /** @description bad_json, invalid_alert_rule (the message names the field) or namespace_not_found */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1338,8 +1572,267 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description alert_rule_not_found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_api_keys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every API key, oldest first, without their text */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyList"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description auth_disabled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_api_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateApiKey"];
+            };
+        };
+        responses: {
+            /** @description Made; the answer holds the key text, shown only this once */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedApiKey"];
+                };
+            };
+            /** @description bad_json or invalid_api_key (name or scopes) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description auth_disabled (no operator key on this node) or too_many_api_keys */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_api_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The key's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The key, without its text */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyView"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description api_key_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description auth_disabled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revoke_api_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The key's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked: refused from now on, on open RESP connections too */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description api_key_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description auth_disabled */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1376,6 +1869,24 @@ export interface operations {
                     "application/json": components["schemas"]["NamespaceList"];
                 };
             };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `read` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     create_namespace: {
@@ -1402,6 +1913,24 @@ export interface operations {
             };
             /** @description bad_json or invalid_config (the message names the field) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1448,6 +1977,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NamespaceInfo"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `read` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description namespace_not_found */
@@ -1505,6 +2052,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description experiment_running: the change would replace the policies an experiment's arms run; stop or promote it first */
             409: {
                 headers: {
@@ -1543,6 +2108,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description namespace_not_found */
             404: {
@@ -1607,6 +2190,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `write` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description namespace_not_found */
             404: {
                 headers: {
@@ -1654,6 +2255,24 @@ export interface operations {
             };
             /** @description bad_json, bad_base64 or key_too_long */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `read` scope */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1715,6 +2334,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `write` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description namespace_not_found */
             404: {
                 headers: {
@@ -1756,6 +2393,24 @@ export interface operations {
                     "application/json": components["schemas"]["DictionaryList"];
                 };
             };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `read` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description namespace_not_found */
             404: {
                 headers: {
@@ -1795,6 +2450,24 @@ export interface operations {
             };
             /** @description bad_query */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1859,6 +2532,24 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description namespace_not_found */
             404: {
                 headers: {
@@ -1898,6 +2589,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ExperimentReport"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `read` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description namespace_not_found or no_experiment */
@@ -1945,6 +2654,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description namespace_not_found */
             404: {
                 headers: {
@@ -1984,6 +2711,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ExperimentReport"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description namespace_not_found or no_experiment */
@@ -2041,6 +2786,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description namespace_not_found or no_experiment */
             404: {
                 headers: {
@@ -2079,6 +2842,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `write` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
             /** @description namespace_not_found */
             404: {
@@ -2121,6 +2902,24 @@ export interface operations {
             };
             /** @description bad_tags: a malformed X-Larder-Tags header */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `read` scope */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2215,6 +3014,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `write` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description namespace_not_found */
             404: {
                 headers: {
@@ -2286,6 +3103,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `write` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description key_not_found or namespace_not_found */
             404: {
                 headers: {
@@ -2323,6 +3158,24 @@ export interface operations {
             };
             /** @description bad_tags */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `write` scope */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2379,6 +3232,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `write` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description key_not_found or namespace_not_found */
             404: {
                 headers: {
@@ -2421,6 +3292,24 @@ export interface operations {
             };
             /** @description bad_query or bad_tags */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `write` scope */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2481,6 +3370,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `write` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description key_not_found or namespace_not_found */
             404: {
                 headers: {
@@ -2530,6 +3437,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `write` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description key_not_found or namespace_not_found */
             404: {
                 headers: {
@@ -2560,6 +3485,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ShadowReport"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `read` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description namespace_not_found or no_shadow */
@@ -2600,6 +3543,24 @@ export interface operations {
             };
             /** @description bad_json or invalid_shadow */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2648,6 +3609,24 @@ export interface operations {
                     "application/json": components["schemas"]["ShadowReport"];
                 };
             };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description namespace_not_found or no_shadow */
             404: {
                 headers: {
@@ -2686,6 +3665,24 @@ export interface operations {
                     "application/json": components["schemas"]["NodeInfo"];
                 };
             };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `read` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     list_plugins: {
@@ -2704,6 +3701,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PluginList"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `read` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2754,6 +3769,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description module_too_large */
             413: {
                 headers: {
@@ -2793,6 +3826,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PluginDetails"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `read` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description plugin_not_found */

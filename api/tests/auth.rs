@@ -1,0 +1,485 @@
+//! Authentication end to end: a real node with an operator key on 127.0.0.1:0, driven by the
+//! `redis` crate, redis-cli and reqwest. API keys are made through the admin API, as an operator
+//! would, and used on both ports.
+
+use std::time::Duration;
+
+use larder::config::{Config, Secret};
+use larder::persistence::PersistConfig;
+use larder::server::{self, RunningServer};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+const OPERATOR_KEY: &str = "operator-key-for-tests-0123456789";
+
+fn config(persist: Option<&std::path::Path>) -> Config {
+    Config {
+        resp_addr: "127.0.0.1:0".parse().unwrap(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        operator_key: Some(Secret(OPERATOR_KEY.to_string())),
+        persist: persist.map(|dir| PersistConfig {
+            data_dir: dir.to_path_buf(),
+            snapshot_every: Duration::ZERO,
+            discard_bad_data: false,
+            append_log: None,
+            encryption: None,
+        }),
+        ..Default::default()
+    }
+}
+
+fn base(node: &RunningServer) -> String {
+    format!("http://{}", node.http_addr)
+}
+
+/// Make an API key through the admin API with the operator key; returns (id, key text).
+async fn make_key(node: &RunningServer, name: &str, scope: &str) -> (String, String) {
+    let made: Value = Client::new()
+        .post(format!("{}/v1/api-keys", base(node)))
+        .bearer_auth(OPERATOR_KEY)
+        .json(&json!({"name": name, "scopes": [scope]}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        made["id"].as_str().unwrap().to_string(),
+        made["key"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn resp_with(
+    node: &RunningServer,
+    user: &str,
+    password: &str,
+) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(format!("redis://{user}:{password}@{}/", node.resp_addr))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect and authenticate")
+}
+
+fn error_text(e: &redis::RedisError) -> String {
+    format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or(""))
+}
+
+/// Raw RESP on a fresh socket: send `request`, read one reply line.
+async fn raw(node: &RunningServer, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(node.resp_addr)
+        .await
+        .unwrap();
+    s.write_all(request).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let mut got = Vec::new();
+    while !got.ends_with(b"\r\n") {
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the server closed the connection");
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8(got).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resp_needs_auth_and_each_key_gets_only_its_scope() {
+    let node = server::start(&config(None)).await.unwrap();
+
+    // Before AUTH: every command but AUTH, HELLO and QUIT is refused — unknown ones too.
+    assert_eq!(
+        raw(&node, b"GET k\r\n").await,
+        "-NOAUTH Authentication required.\r\n"
+    );
+    assert_eq!(
+        raw(&node, b"NOSUCHCOMMAND\r\n").await,
+        "-NOAUTH Authentication required.\r\n"
+    );
+    assert!(
+        raw(&node, b"HELLO 3\r\n")
+            .await
+            .starts_with("-NOAUTH HELLO must be called")
+    );
+    assert_eq!(
+        raw(&node, b"AUTH not-a-key\r\n").await,
+        "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    );
+    assert_eq!(raw(&node, b"QUIT\r\n").await, "+OK\r\n");
+    let hello = raw(
+        &node,
+        format!("HELLO 3 AUTH default {OPERATOR_KEY}\r\n").as_bytes(),
+    )
+    .await;
+    assert!(
+        hello.starts_with('%'),
+        "HELLO with AUTH answers its map: {hello}"
+    );
+
+    // The operator may do everything.
+    let mut op = resp_with(&node, "default", OPERATOR_KEY).await;
+    let () = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query_async(&mut op)
+        .await
+        .unwrap();
+
+    let (_, reader) = make_key(&node, "reader", "read").await;
+    let (writer_id, writer) = make_key(&node, "writer", "write").await;
+
+    // The username must be `default` or the key's own name.
+    let mut r = resp_with(&node, "reader", &reader).await;
+    let got: String = redis::cmd("GET")
+        .arg("k")
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    assert_eq!(got, "v");
+    let refused = redis::cmd("SET")
+        .arg("k")
+        .arg("x")
+        .query_async::<()>(&mut r)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error_text(&refused),
+        "NOPERM User reader has no permissions to run the 'set' command"
+    );
+    let wrong_user = redis::Client::open(format!("redis://writer:{reader}@{}/", node.resp_addr))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await;
+    assert!(
+        wrong_user.is_err(),
+        "another key's name is not this key's user"
+    );
+
+    // A NOPERM inside MULTI aborts the transaction, as Redis does.
+    let mut pipe = redis::pipe();
+    pipe.atomic().cmd("GET").arg("k").cmd("DEL").arg("k");
+    let aborted = pipe.query_async::<Vec<String>>(&mut r).await.unwrap_err();
+    assert!(error_text(&aborted).contains("EXECABORT"), "{aborted}");
+
+    let mut w = resp_with(&node, "default", &writer).await;
+    let () = redis::cmd("SET")
+        .arg("k")
+        .arg("w")
+        .query_async(&mut w)
+        .await
+        .unwrap();
+    for admin_only in [
+        &["CONFIG", "GET", "maxmemory"][..],
+        &["FLUSHALL"],
+        &["SAVE"],
+    ] {
+        let refused = redis::cmd(admin_only[0])
+            .arg(&admin_only[1..])
+            .query_async::<redis::Value>(&mut w)
+            .await
+            .unwrap_err();
+        assert!(
+            error_text(&refused).starts_with("NOPERM User writer"),
+            "{admin_only:?}: {refused}"
+        );
+    }
+
+    // Revoking the key ends its rights on the open connection, before its next command.
+    let revoked = Client::new()
+        .delete(format!("{}/v1/api-keys/{writer_id}", base(&node)))
+        .bearer_auth(OPERATOR_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    let after = redis::cmd("GET")
+        .arg("k")
+        .query_async::<String>(&mut w)
+        .await
+        .unwrap_err();
+    assert_eq!(error_text(&after), "NOAUTH Authentication required.");
+    let got: String = redis::cmd("GET")
+        .arg("k")
+        .query_async(&mut op)
+        .await
+        .unwrap();
+    assert_eq!(got, "w", "the operator's session is untouched");
+
+    // redis-cli, as an operator would use it.
+    let (_, cli_key) = make_key(&node, "cli", "write").await;
+    let out = std::process::Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &node.resp_addr.port().to_string()])
+        .args(["--no-auth-warning", "--user", "cli", "--pass", &cli_key])
+        .args(["SET", "from-cli", "1"])
+        .output()
+        .expect("redis-cli runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
+    let out = std::process::Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &node.resp_addr.port().to_string()])
+        .args(["GET", "from-cli"])
+        .output()
+        .expect("redis-cli runs");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("NOAUTH"));
+    node.shutdown().await.unwrap();
+}
+
+/// Every operation of the OpenAPI document, with its path parameters filled in.
+fn every_operation() -> Vec<(reqwest::Method, String)> {
+    let doc: Value = serde_json::from_str(&larder::rest::openapi::document_json()).unwrap();
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let concrete = path
+            .replace("{ns}", "default")
+            .replace("{key}", "k")
+            .replace("{id}", "0123456789ab")
+            .replace("{name}", "r");
+        for method in item.as_object().unwrap().keys() {
+            ops.push((method.to_uppercase().parse().unwrap(), concrete.clone()));
+        }
+    }
+    ops
+}
+
+const PUBLIC: [&str; 2] = ["/healthz", "/openapi.json"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_refuses_every_operation_without_a_valid_credential() {
+    let node = server::start(&config(None)).await.unwrap();
+    let http = Client::new();
+    let ops = every_operation();
+    assert!(ops.len() > 30, "the document lists the API: {}", ops.len());
+    let mut refused = 0;
+    for (method, path) in &ops {
+        let url = format!("{}{path}", base(&node));
+        for token in [
+            None,
+            Some("wrong"),
+            Some("lk_0123456789ab_notthesecret"),
+            Some(""),
+        ] {
+            let mut request = http.request(method.clone(), &url);
+            if let Some(t) = token {
+                request = request.header("authorization", format!("Bearer {t}"));
+            }
+            let response = request.send().await.unwrap();
+            if PUBLIC.contains(&path.as_str()) {
+                assert!(response.status().is_success(), "{method} {path} is public");
+                continue;
+            }
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} {token:?}"
+            );
+            let challenge = response.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            assert!(
+                challenge.starts_with("Bearer realm=\"larder\""),
+                "{challenge}"
+            );
+            if token.is_some_and(|t| !t.is_empty()) {
+                assert!(challenge.contains("invalid_token"), "{challenge}");
+            }
+            let body: Value = response.json().await.unwrap();
+            assert!(body["error"]["code"].as_str().is_some());
+            refused += 1;
+        }
+    }
+    println!(
+        "{} requests without a valid credential, {refused} refused",
+        ops.len() * 4
+    );
+    // Swagger UI and the dashboard's files stay public.
+    assert!(
+        http.get(format!("{}/docs/", base(&node)))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    // An unknown route needs a credential too: no mapping the API without one.
+    let unknown = http
+        .get(format!("{}/v1/nothing-here", base(&node)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+    node.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_scopes_read_write_admin() {
+    let node = server::start(&config(None)).await.unwrap();
+    let http = Client::new();
+    let url = |p: &str| format!("{}{p}", base(&node));
+    let (_, reader) = make_key(&node, "reader", "read").await;
+    let (_, writer) = make_key(&node, "writer", "write").await;
+    let (_, admin) = make_key(&node, "admin", "admin").await;
+
+    let status = |r: reqwest::Response| r.status();
+    let put = |key: &str| {
+        http.put(url("/v1/namespaces/default/keys/k"))
+            .bearer_auth(key)
+            .body("v")
+            .send()
+    };
+    assert_eq!(status(put(&reader).await.unwrap()), StatusCode::FORBIDDEN);
+    assert_eq!(status(put(&writer).await.unwrap()), StatusCode::NO_CONTENT);
+    let read = http
+        .get(url("/v1/namespaces/default/keys/k"))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+    assert_eq!(read.text().await.unwrap(), "v");
+    let batch_get = http
+        .post(url("/v1/namespaces/default/batch/get"))
+        .bearer_auth(&reader)
+        .json(&json!({"keys": ["k"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(batch_get.status(), StatusCode::OK, "a batch read is a read");
+    let metrics = http
+        .get(url("/metrics"))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), StatusCode::OK);
+
+    let create_ns = |key: &str| {
+        http.post(url("/v1/namespaces"))
+            .bearer_auth(key)
+            .json(&json!({"name": "made-by-test", "config": {}}))
+            .send()
+    };
+    let forbidden = create_ns(&writer).await.unwrap();
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    assert!(
+        forbidden.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("insufficient_scope")
+    );
+    assert_eq!(
+        status(create_ns(&admin).await.unwrap()),
+        StatusCode::CREATED
+    );
+    // Only admins see the key table; nobody sees a key's text after its creation.
+    let listed = http
+        .get(url("/v1/api-keys"))
+        .bearer_auth(&writer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), StatusCode::FORBIDDEN);
+    let listed = http
+        .get(url("/v1/api-keys"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for secret in [&reader, &writer, &admin] {
+        assert!(!listed.contains(secret.as_str()));
+    }
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed["api_keys"].as_array().unwrap().len(), 3);
+    assert_eq!(listed["api_keys"][1]["scopes"], json!(["read", "write"]));
+    let bad = http
+        .post(url("/v1/api-keys"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "has space", "scopes": ["read"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    node.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_survive_a_restart_and_only_their_hash_is_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = server::start(&config(Some(dir.path()))).await.unwrap();
+    let (id, key) = make_key(&node, "kept", "write").await;
+    node.shutdown().await.unwrap();
+    let catalog = std::fs::read_to_string(dir.path().join("catalog.json")).unwrap();
+    assert!(catalog.contains(&id), "the catalog records the key");
+    assert!(!catalog.contains(&key), "but never its text");
+
+    // Restarting without an operator key keeps the keys on disk (unused), so turning
+    // authentication off for a while does not destroy them.
+    let open = Config {
+        operator_key: None,
+        ..config(Some(dir.path()))
+    };
+    let node = server::start(&open).await.unwrap();
+    node.shutdown().await.unwrap();
+
+    let node = server::start(&config(Some(dir.path()))).await.unwrap();
+    let mut c = resp_with(&node, "kept", &key).await;
+    let () = redis::cmd("SET")
+        .arg("a")
+        .arg("1")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    node.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_authentication_serves_only_loopback() {
+    let exposed = Config {
+        resp_addr: "0.0.0.0:0".parse().unwrap(),
+        ..Config::default()
+    };
+    let refused = exposed.validate().unwrap_err().to_string();
+    assert!(
+        refused.contains("resp_addr") && refused.contains("operator key"),
+        "{refused}"
+    );
+    let with_key = Config {
+        operator_key: Some(Secret(OPERATOR_KEY.into())),
+        ..exposed
+    };
+    with_key.validate().expect("an operator key allows it");
+    // The binary says so and exits with the config error code.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_larder"))
+        .args([
+            "--no-persist",
+            "--http-addr",
+            "0.0.0.0:0",
+            "--resp-addr",
+            "127.0.0.1:0",
+        ])
+        .env_remove("LARDER_OPERATOR_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("without authentication"));
+    // And API keys are refused, not silently made, when authentication is off.
+    let node = server::start(&Config {
+        resp_addr: "127.0.0.1:0".parse().unwrap(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let made = Client::new()
+        .post(format!("{}/v1/api-keys", base(&node)))
+        .json(&json!({"name": "x", "scopes": ["read"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), StatusCode::CONFLICT);
+    node.shutdown().await.unwrap();
+}
