@@ -25,8 +25,40 @@ pub struct PluginArgs {
         global = true
     )]
     pub server: String,
+    /// The key to call the admin API with (an admin API key or the operator key), when the node
+    /// has authentication on; LARDER_OPERATOR_KEY is used when this is not set.
+    #[arg(long, env = "LARDER_API_KEY", hide_env_values = true, global = true)]
+    pub api_key: Option<String>,
+    /// A PEM CA certificate to trust for an https:// server (e.g. `larder certs`' ca.pem).
+    #[arg(long, env = "LARDER_CACERT", value_name = "PATH", global = true)]
+    pub cacert: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: PluginCommand,
+}
+
+/// The HTTP client: the bearer key on every request, and the extra CA if one was given.
+fn http_client(args: &PluginArgs) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder();
+    let key = args
+        .api_key
+        .clone()
+        .or_else(|| std::env::var("LARDER_OPERATOR_KEY").ok());
+    if let Some(key) = key {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.trim()))
+            .context("the API key is not valid in an HTTP header")?;
+        value.set_sensitive(true);
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        builder = builder.default_headers(headers);
+    }
+    if let Some(path) = &args.cacert {
+        let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        builder = builder.add_root_certificate(
+            reqwest::Certificate::from_pem(&pem)
+                .with_context(|| format!("{} is not a PEM certificate", path.display()))?,
+        );
+    }
+    builder.build().context("cannot build the HTTP client")
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -151,7 +183,7 @@ async fn attach(
 }
 
 async fn execute(args: PluginArgs) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
+    let client = http_client(&args)?;
     let base = args.server.trim_end_matches('/');
     match args.command {
         PluginCommand::Push {
