@@ -179,6 +179,10 @@ pub struct ServeArgs {
     /// Serve the HTTP port (REST, dashboard, metrics) with TLS.
     #[arg(long, env = "LARDER_TLS_HTTP", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub tls_http: Option<bool>,
+    /// Mutual TLS on the cluster bus, with the --tls-* certificate as this member's identity and
+    /// --tls-ca-file as the cluster's CA (needed to put the bus beyond loopback).
+    #[arg(long, env = "LARDER_BUS_TLS", requires = "bus_addr", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub bus_tls: Option<bool>,
 }
 
 impl ServeArgs {
@@ -216,6 +220,7 @@ impl ServeArgs {
             tls_client_auth: self.tls_client_auth,
             tls_resp_addr: self.tls_resp_addr,
             tls_http: self.tls_http,
+            tls_bus: self.bus_tls,
         }
     }
 }

@@ -37,6 +37,7 @@
 //! client_auth = "optional"     # none (default), optional or required
 //! resp_addr = "127.0.0.1:6391" # a RESP port with TLS beside the plain one
 //! http = true                  # the HTTP port speaks HTTPS
+//! bus = true                   # mutual TLS on the cluster bus (needs ca_file)
 //!
 //! [namespaces.default]         # the namespace every client starts in
 //! capacity_bytes = 536870912
@@ -211,6 +212,7 @@ struct FileTls {
     client_auth: Option<crate::tls::ClientAuth>,
     resp_addr: Option<SocketAddr>,
     http: Option<bool>,
+    bus: Option<bool>,
 }
 
 /// Values from flags or environment variables; `None` means "not given, fall through".
@@ -255,6 +257,8 @@ pub struct Overrides {
     pub tls_client_auth: Option<crate::tls::ClientAuth>,
     pub tls_resp_addr: Option<SocketAddr>,
     pub tls_http: Option<bool>,
+    /// `--bus-tls`: mutual TLS on the cluster bus.
+    pub tls_bus: Option<bool>,
 }
 
 /// Why a configuration was refused. The message always names the field (or the file) at fault.
@@ -448,13 +452,14 @@ impl Config {
     ) -> Result<Option<crate::tls::TlsConfig>, ConfigError> {
         let resp_addr = overrides.tls_resp_addr.or(file.resp_addr);
         let http = overrides.tls_http.or(file.http).unwrap_or(false);
+        let bus = overrides.tls_bus.or(file.bus).unwrap_or(false);
         let cert_file = overrides.tls_cert_file.clone().or(file.cert_file);
         let key_file = overrides.tls_key_file.clone().or(file.key_file);
-        if resp_addr.is_none() && !http {
+        if resp_addr.is_none() && !http && !bus {
             if cert_file.is_some() || key_file.is_some() {
                 return Err(ConfigError::Invalid {
                     field: "tls_cert_file".into(),
-                    reason: "a certificate is set but no port uses TLS: add --tls-resp-addr or --tls-http".into(),
+                    reason: "a certificate is set but no port uses TLS: add --tls-resp-addr, --tls-http or --bus-tls".into(),
                 });
             }
             return Ok(None);
@@ -475,11 +480,18 @@ impl Config {
                 .unwrap_or_default(),
             resp_addr,
             http,
+            bus,
         };
         crate::tls::ServerTls::load(&config).map_err(|e| ConfigError::Invalid {
             field: "tls".into(),
             reason: e.to_string(),
         })?;
+        if bus {
+            crate::tls::bus_tls(&config).map_err(|e| ConfigError::Invalid {
+                field: "tls.bus".into(),
+                reason: e.to_string(),
+            })?;
+        }
         Ok(Some(config))
     }
 
@@ -500,6 +512,20 @@ impl Config {
             return Err(ConfigError::Invalid {
                 field: "log_level".into(),
                 reason: format!("{:?} is not a valid filter: {e}", self.log_level),
+            });
+        }
+        let bus_tls = self.tls.as_ref().is_some_and(|t| t.bus);
+        if let Some(bus) = self.cluster.as_ref().map(|c| c.bus_addr)
+            && !bus.ip().is_loopback()
+            && !bus_tls
+        {
+            return Err(ConfigError::Invalid {
+                field: "bus_addr".into(),
+                reason: format!(
+                    "refusing to open the cluster bus on {bus} in clear: anyone who reaches it could \
+                     join the cluster or run commands. Turn on mutual TLS with --bus-tls (with \
+                     --tls-cert-file, --tls-key-file and --tls-ca-file), or use a loopback address"
+                ),
             });
         }
         if self.operator_key.is_none() {

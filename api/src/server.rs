@@ -69,6 +69,7 @@ impl ShutdownTrigger {
 /// Bind the cluster bus and enter the cluster (form it, join it, or resume membership).
 async fn start_cluster(
     config: &crate::config::ClusterConfig,
+    tls: Option<&crate::tls::TlsConfig>,
     data_dir: &std::path::Path,
     resp: SocketAddr,
     http: SocketAddr,
@@ -87,12 +88,14 @@ async fn start_cluster(
         (None, true) => Some(Start::Init),
         (None, false) => None,
     };
-    let node = ClusterNode::start(
-        ClusterOptions::new(data_dir.join("cluster"), advertise, start),
-        bus,
-    )
-    .await
-    .context("cannot enter the cluster")?;
+    let mut options = ClusterOptions::new(data_dir.join("cluster"), advertise, start);
+    if let Some(t) = tls.filter(|t| t.bus) {
+        options.tls =
+            Some(crate::tls::bus_tls(t).context("cannot load the cluster bus's TLS files")?);
+    }
+    let node = ClusterNode::start(options, bus)
+        .await
+        .context("cannot enter the cluster")?;
     tracing::info!(node = %format_args!("{:016x}", node.id()), bus = %node.bus_addr(), mode = ?config.mode, "cluster member");
     Ok(crate::state::Cluster {
         node,
@@ -218,7 +221,9 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         None => None,
     };
     let cluster = match (&config.cluster, &config.persist) {
-        (Some(c), Some(p)) => Some(start_cluster(c, &p.data_dir, resp_addr, http_addr).await?),
+        (Some(c), Some(p)) => {
+            Some(start_cluster(c, config.tls.as_ref(), &p.data_dir, resp_addr, http_addr).await?)
+        }
         _ => None,
     };
     let bus_addr = cluster.as_ref().map(|c| c.node.bus_addr());

@@ -355,3 +355,112 @@ async fn a_member_drops_the_keys_of_slots_a_rebalance_gave_away() {
     first.shutdown().await.unwrap();
     second.shutdown().await.unwrap();
 }
+
+/// `config` with mutual TLS on the bus, the identity and CA from `certs`.
+fn with_bus_tls(mut config: Config, certs: &std::path::Path) -> Config {
+    config.tls = Some(larder::tls::TlsConfig {
+        cert_file: certs.join("server.pem"),
+        key_file: certs.join("server-key.pem"),
+        client_ca_file: Some(certs.join("ca.pem")),
+        client_auth: larder::tls::ClientAuth::None,
+        resp_addr: None,
+        http: false,
+        bus: true,
+    });
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_speak_mutual_tls_on_the_bus_and_strangers_are_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let certs = tempfile::tempdir().unwrap();
+    larder::tls::certs::write_all(certs.path(), &["127.0.0.1".into()], true).unwrap();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let first = server::start(&with_bus_tls(
+        config(dirs[0].path(), None, ClusterMode::Proxy),
+        certs.path(),
+    ))
+    .await
+    .unwrap();
+    let bus = first.bus_addr.unwrap();
+    let second = server::start(&with_bus_tls(
+        config(dirs[1].path(), Some(bus.to_string()), ClusterMode::Proxy),
+        certs.path(),
+    ))
+    .await
+    .expect("a member with the cluster's certificate joins over mutual TLS");
+    until_settled(&[&first, &second], 2).await;
+
+    // Forwarding runs over the TLS bus: a key the second node does not own, written there,
+    // is on the first.
+    let (foreign, _) = keys_by_owner(&second).await;
+    let () = redis::cmd("SET")
+        .arg(&foreign)
+        .arg("via-tls-bus")
+        .query_async(&mut connect(&second).await)
+        .await
+        .unwrap();
+    let got: String = redis::cmd("GET")
+        .arg(&foreign)
+        .query_async(&mut connect(&first).await)
+        .await
+        .unwrap();
+    assert_eq!(got, "via-tls-bus");
+
+    // A stranger speaking the bus protocol in clear is dropped without an answer.
+    let mut plain = tokio::net::TcpStream::connect(bus).await.unwrap();
+    plain.write_all(&[0, 0, 0, 1, 0xc0]).await.unwrap();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(15), plain.read(&mut buf))
+        .await
+        .expect("the server closes the connection");
+    assert!(
+        matches!(read, Ok(0) | Err(_)) || buf[0] == 0x15,
+        "no bus answer in clear: {read:?} {buf:?}"
+    );
+
+    // A node with a certificate from another CA cannot join.
+    let other = tempfile::tempdir().unwrap();
+    larder::tls::certs::write_all(other.path(), &["127.0.0.1".into()], true).unwrap();
+    let stranger_dir = tempfile::tempdir().unwrap();
+    let mut stranger = with_bus_tls(
+        config(
+            stranger_dir.path(),
+            Some(bus.to_string()),
+            ClusterMode::Proxy,
+        ),
+        other.path(),
+    );
+    // Trust the cluster's CA (so only the server's check of the stranger's certificate fails).
+    if let Some(t) = stranger.tls.as_mut() {
+        t.client_ca_file = Some(certs.path().join("ca.pem"));
+    }
+    let refused = tokio::time::timeout(Duration::from_secs(60), server::start(&stranger)).await;
+    assert!(
+        matches!(refused, Ok(Err(_)) | Err(_)),
+        "a node whose certificate is not of the cluster's CA must not join"
+    );
+    let info = cluster_info(&mut connect(&first).await).await;
+    assert_eq!(field(&info, "cluster_known_nodes"), "2");
+    second.shutdown().await.unwrap();
+    first.shutdown().await.unwrap();
+}
+
+#[test]
+fn a_bus_beyond_loopback_needs_mutual_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut exposed = config(dir.path(), None, ClusterMode::Proxy);
+    if let Some(c) = exposed.cluster.as_mut() {
+        c.bus_addr = "0.0.0.0:0".parse().unwrap();
+    }
+    let refused = exposed.validate().unwrap_err().to_string();
+    assert!(
+        refused.contains("bus_addr") && refused.contains("--bus-tls"),
+        "{refused}"
+    );
+    let certs = tempfile::tempdir().unwrap();
+    larder::tls::certs::write_all(certs.path(), &["127.0.0.1".into()], true).unwrap();
+    with_bus_tls(exposed, certs.path())
+        .validate()
+        .expect("with mutual TLS on the bus it is allowed");
+}

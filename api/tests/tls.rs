@@ -34,6 +34,7 @@ fn config(dir: &Path, client_auth: ClientAuth) -> Config {
             client_auth,
             resp_addr: Some("127.0.0.1:0".parse().unwrap()),
             http: true,
+            bus: false,
         }),
         ..Default::default()
     }

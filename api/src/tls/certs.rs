@@ -97,7 +97,8 @@ pub struct CertSet {
     pub client_key: String,
 }
 
-/// A new CA, a server certificate for `hosts` and a client certificate (`CN=larder-client`).
+/// A new CA, a server certificate for `hosts` (also good as a cluster member's identity on the
+/// bus) and a client certificate (`CN=larder-client`).
 pub fn generate(hosts: &[String]) -> Result<CertSet, rcgen::Error> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params
@@ -113,7 +114,12 @@ pub fn generate(hosts: &[String]) -> Result<CertSet, rcgen::Error> {
     server_params
         .distinguished_name
         .push(DnType::CommonName, "larder");
-    server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    // Client use too: a cluster member presents this certificate when it connects to another
+    // member's bus (mutual TLS).
+    server_params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
     let server_key = KeyPair::generate()?;
     let server = server_params.signed_by(&server_key, &ca)?;
 

@@ -71,6 +71,9 @@ pub struct TlsConfig {
     pub resp_addr: Option<std::net::SocketAddr>,
     /// Serve the HTTP port (REST, dashboard, metrics) with TLS.
     pub http: bool,
+    /// Mutual TLS on the cluster bus: this certificate is the node's identity towards other
+    /// members (it needs both the server and the client usage), the CA file is the cluster's.
+    pub bus: bool,
 }
 
 #[derive(Debug, Error)]
@@ -144,6 +147,39 @@ impl ServerTls {
             )),
         }
     }
+}
+
+/// Mutual TLS for the cluster bus from `config`: members must present a certificate of the
+/// client CA, and this node presents its own certificate both when accepting and connecting.
+/// Loaded once at start (a reload does not reach the bus yet).
+pub fn bus_tls(config: &TlsConfig) -> Result<larder_cluster::BusTls, TlsError> {
+    let Some(ca) = &config.client_ca_file else {
+        return Err(TlsError::NoClientCa(ClientAuth::Required));
+    };
+    let server = build(&TlsConfig {
+        client_auth: ClientAuth::Required,
+        ..config.clone()
+    })?;
+    let mut roots = RootCertStore::empty();
+    for cert in read_certs(ca)? {
+        roots.add(cert).map_err(|e| TlsError::BadClientCa {
+            path: ca.clone(),
+            reason: e.to_string(),
+        })?;
+    }
+    let chain = read_certs(&config.cert_file)?;
+    let key = PrivateKeyDer::from_pem_file(&config.key_file).map_err(|source| TlsError::Read {
+        path: config.key_file.clone(),
+        source,
+    })?;
+    let client = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)?;
+    Ok(larder_cluster::BusTls {
+        acceptor: TlsAcceptor::from(server),
+        connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
+    })
 }
 
 /// The one crypto provider: ring (no aws-lc build).

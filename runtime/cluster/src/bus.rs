@@ -6,6 +6,10 @@
 //! waiting for its own answer with a deadline. Raft and forwarding use separate [`Peer`]s, so a
 //! burst of forwarded commands never queues a heartbeat behind it.
 //!
+//! With [`BusTls`] every connection is mutual TLS: the server demands a client certificate from
+//! the cluster's CA and the client checks the server's against it, so only members talk on the
+//! bus. The handshake runs in the connection's own task with [`HANDSHAKE_TIMEOUT`].
+//!
 //! The server runs each request in its own task, so a slow one (a snapshot install) does not
 //! hold up the heartbeats behind it. A frame that does not decode closes that connection only.
 
@@ -26,11 +30,37 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::raft_types::{Member, NodeId, TypeConfig};
 
 /// The largest frame either side accepts.
 pub const MAX_FRAME: usize = 64 << 20;
+/// The longest a peer may take over its TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Mutual TLS for the bus: how this node accepts members and how it connects to them. Both
+/// configs come from the server (they must require and present certificates of one CA).
+#[derive(Clone)]
+pub struct BusTls {
+    pub acceptor: TlsAcceptor,
+    pub connector: TlsConnector,
+}
+
+impl std::fmt::Debug for BusTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BusTls")
+    }
+}
+
+type BoxedRead = Box<dyn AsyncRead + Send + Unpin>;
+type BoxedWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
+fn split<S: AsyncRead + AsyncWrite + Send + 'static>(stream: S) -> (BoxedRead, BoxedWrite) {
+    let (read, write) = tokio::io::split(stream);
+    (Box::new(read), Box::new(write))
+}
 
 /// A command a node runs on behalf of another (proxy mode), as the client sent it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -139,11 +169,13 @@ pub trait BusHandler: Send + Sync + 'static {
     -> Pin<Box<dyn Future<Output = BusResponse> + Send + '_>>;
 }
 
-/// Accept bus connections on `listener` until `stop` turns true.
+/// Accept bus connections on `listener` until `stop` turns true; with `tls`, only members with
+/// a certificate of the cluster's CA.
 pub async fn serve(
     listener: TcpListener,
     handler: Arc<dyn BusHandler>,
     mut stop: watch::Receiver<bool>,
+    tls: Option<BusTls>,
 ) {
     loop {
         tokio::select! {
@@ -152,8 +184,23 @@ pub async fn serve(
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     let handler = Arc::clone(&handler);
+                    let tls = tls.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = serve_connection(stream, handler).await {
+                        let halves = match tls {
+                            None => split(stream),
+                            Some(tls) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream)).await {
+                                Ok(Ok(stream)) => split(stream),
+                                Ok(Err(e)) => {
+                                    tracing::warn!(%peer, error = %e, "bus TLS handshake refused");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::debug!(%peer, "bus TLS handshake timed out");
+                                    return;
+                                }
+                            },
+                        };
+                        if let Err(e) = serve_connection(halves, handler).await {
                             tracing::debug!(%peer, error = %e, "bus connection closed");
                         }
                     });
@@ -167,8 +214,10 @@ pub async fn serve(
     }
 }
 
-async fn serve_connection(stream: TcpStream, handler: Arc<dyn BusHandler>) -> std::io::Result<()> {
-    let (mut read, mut write) = stream.into_split();
+async fn serve_connection(
+    (mut read, mut write): (BoxedRead, BoxedWrite),
+    handler: Arc<dyn BusHandler>,
+) -> std::io::Result<()> {
     let (tx, mut rx) = mpsc::channel::<(u64, BusResponse)>(256);
     let writer = tokio::spawn(async move {
         while let Some((id, response)) = rx.recv().await {
@@ -199,7 +248,7 @@ async fn serve_connection(stream: TcpStream, handler: Arc<dyn BusHandler>) -> st
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<BusResponse>>>>;
 
 struct Connection {
-    writer: tokio::sync::Mutex<tokio::net::tcp::OwnedWriteHalf>,
+    writer: tokio::sync::Mutex<BoxedWrite>,
     pending: Pending,
     dead: Arc<AtomicBool>,
 }
@@ -209,15 +258,35 @@ pub struct Peer {
     addr: String,
     connection: tokio::sync::Mutex<Option<Arc<Connection>>>,
     next_id: AtomicU64,
+    tls: Option<BusTls>,
 }
 
 impl Peer {
-    pub fn new(addr: impl Into<String>) -> Self {
+    /// A peer at `addr` (`host:port`); with `tls`, its certificate must name `host`.
+    pub fn new(addr: impl Into<String>, tls: Option<BusTls>) -> Self {
         Self {
             addr: addr.into(),
             connection: tokio::sync::Mutex::new(None),
             next_id: AtomicU64::new(1),
+            tls,
         }
+    }
+
+    /// The TLS handshake on a fresh connection, naming the host part of the peer's address.
+    async fn secure(
+        &self,
+        stream: TcpStream,
+        tls: &BusTls,
+    ) -> std::io::Result<(BoxedRead, BoxedWrite)> {
+        let host = self
+            .addr
+            .rsplit_once(':')
+            .map_or(self.addr.as_str(), |(host, _)| host)
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let name = ServerName::try_from(host.to_string())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        Ok(split(tls.connector.connect(name, stream).await?))
     }
 
     pub fn addr(&self) -> &str {
@@ -242,7 +311,19 @@ impl Peer {
                 source,
             })?;
         let _ = stream.set_nodelay(true);
-        let (mut read, write) = stream.into_split();
+        let (mut read, write) = match &self.tls {
+            None => split(stream),
+            Some(tls) => tokio::time::timeout(timeout, self.secure(stream, tls))
+                .await
+                .map_err(|_| BusError::Timeout {
+                    addr: self.addr.clone(),
+                    timeout,
+                })?
+                .map_err(|source| BusError::Connect {
+                    addr: self.addr.clone(),
+                    source,
+                })?,
+        };
         let pending: Pending = Arc::default();
         let dead = Arc::new(AtomicBool::new(false));
         {

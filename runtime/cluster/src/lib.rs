@@ -28,7 +28,7 @@ pub mod slot;
 pub mod slot_table;
 mod state_machine;
 
-pub use bus::Forward;
+pub use bus::{BusTls, Forward};
 pub use log_store::LogStore;
 pub use node::{
     ClusterError, ClusterNode, ClusterOptions, ClusterView, ForwardHandler, RaftStatus, Start,

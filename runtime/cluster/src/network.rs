@@ -21,6 +21,16 @@ use crate::raft_types::{Member, NodeId, TypeConfig};
 #[derive(Clone, Default)]
 pub struct Network {
     peers: Arc<Mutex<HashMap<String, Arc<Peer>>>>,
+    tls: Option<crate::bus::BusTls>,
+}
+
+impl Network {
+    pub fn new(tls: Option<crate::bus::BusTls>) -> Self {
+        Self {
+            peers: Arc::default(),
+            tls,
+        }
+    }
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -31,7 +41,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             self.peers
                 .lock()
                 .entry(node.bus.clone())
-                .or_insert_with(|| Arc::new(Peer::new(node.bus.clone()))),
+                .or_insert_with(|| Arc::new(Peer::new(node.bus.clone(), self.tls.clone()))),
         );
         RaftClient { target, peer }
     }

@@ -57,6 +57,8 @@ pub struct ClusterOptions {
     pub start: Option<Start>,
     /// Raft's heartbeat; elections time out after 3–6 heartbeats.
     pub heartbeat: Duration,
+    /// Mutual TLS on the bus; `None` speaks plain TCP (loopback and private networks only).
+    pub tls: Option<crate::bus::BusTls>,
 }
 
 impl ClusterOptions {
@@ -66,6 +68,7 @@ impl ClusterOptions {
             advertise,
             start,
             heartbeat: Duration::from_millis(100),
+            tls: None,
         }
     }
 }
@@ -141,6 +144,7 @@ struct Shared {
     view: Arc<ArcSwap<ClusterView>>,
     forward_handler: OnceLock<Arc<dyn ForwardHandler>>,
     forward_peers: Mutex<HashMap<String, Arc<Peer>>>,
+    tls: Option<crate::bus::BusTls>,
     joins: tokio::sync::Mutex<()>,
 }
 
@@ -208,9 +212,15 @@ impl ClusterNode {
         }
         .validate()
         .map_err(|e| ClusterError::Config(e.to_string()))?;
-        let raft = Raft::new(id, Arc::new(config), Network::default(), log, sm)
-            .await
-            .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        let raft = Raft::new(
+            id,
+            Arc::new(config),
+            Network::new(options.tls.clone()),
+            log,
+            sm,
+        )
+        .await
+        .map_err(|e| ClusterError::Raft(e.to_string()))?;
         let bus_addr = bus.local_addr().map_err(storage)?;
         let shared = Arc::new(Shared {
             id,
@@ -218,6 +228,7 @@ impl ClusterNode {
             view,
             forward_handler: OnceLock::new(),
             forward_peers: Mutex::new(HashMap::new()),
+            tls: options.tls.clone(),
             joins: tokio::sync::Mutex::new(()),
         });
         let (stop, stop_rx) = watch::channel(false);
@@ -225,6 +236,7 @@ impl ClusterNode {
             bus,
             Arc::clone(&shared) as Arc<dyn BusHandler>,
             stop_rx,
+            options.tls.clone(),
         ));
         let node = Self {
             shared,
@@ -276,7 +288,7 @@ impl ClusterNode {
                 id: self.shared.id,
                 member: me.clone(),
             };
-            match Peer::new(target.clone())
+            match Peer::new(target.clone(), self.shared.tls.clone())
                 .call(&request, JOIN_CALL_TIMEOUT)
                 .await
             {
@@ -362,7 +374,7 @@ impl ClusterNode {
                 .forward_peers
                 .lock()
                 .entry(owner.bus.clone())
-                .or_insert_with(|| Arc::new(Peer::new(owner.bus.clone()))),
+                .or_insert_with(|| Arc::new(Peer::new(owner.bus.clone(), self.shared.tls.clone()))),
         );
         match peer.call(&BusRequest::Forward(request), timeout).await? {
             BusResponse::Forwarded(bytes) => Ok(bytes),
