@@ -394,7 +394,13 @@ async fn rest_scopes_read_write_admin() {
     }
     let listed: Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed["api_keys"].as_array().unwrap().len(), 3);
-    assert_eq!(listed["api_keys"][1]["scopes"], json!(["read", "write"]));
+    let writer_entry = listed["api_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "writer")
+        .unwrap();
+    assert_eq!(writer_entry["scopes"], json!(["read", "write"]));
     let bad = http
         .post(url("/v1/api-keys"))
         .bearer_auth(&admin)
@@ -481,5 +487,127 @@ async fn a_node_without_authentication_serves_only_loopback() {
         .await
         .unwrap();
     assert_eq!(made.status(), StatusCode::CONFLICT);
+    node.shutdown().await.unwrap();
+}
+
+/// Make a key with a rate limit; returns its text.
+async fn make_limited_key(node: &RunningServer, name: &str, per_second: u32, burst: u32) -> String {
+    let made: Value = Client::new()
+        .post(format!("{}/v1/api-keys", base(node)))
+        .bearer_auth(OPERATOR_KEY)
+        .json(&json!({"name": name, "scopes": ["read"],
+                      "rate_limit": {"per_second": per_second, "burst": burst}}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        made["rate_limit"],
+        json!({"per_second": per_second, "burst": burst})
+    );
+    made["key"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_key_gets_its_quota_and_others_are_unaffected() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let node = server::start(&config(None)).await.unwrap();
+    let (per_second, burst) = (1000u32, 100u32);
+    let key = make_limited_key(&node, "limited", per_second, burst).await;
+
+    // 5 000 GETs paced over about a second, 50 every 10 ms, on one connection.
+    let stream = tokio::net::TcpStream::connect(node.resp_addr)
+        .await
+        .unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    write
+        .write_all(format!("AUTH {key}\r\n").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(lines.next_line().await.unwrap().unwrap(), "+OK");
+    let started = std::time::Instant::now();
+    let reader = tokio::spawn(async move {
+        let (mut admitted, mut limited) = (0u32, 0u32);
+        while admitted + limited < 5000 {
+            let line = lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("a reply per request");
+            if line == "$-1" {
+                admitted += 1;
+            } else {
+                assert!(
+                    line.starts_with("-ERR rate limit exceeded for limited"),
+                    "{line}"
+                );
+                limited += 1;
+            }
+        }
+        // From the first request sent to the last answer read: the span the server saw.
+        (admitted, limited, started.elapsed())
+    });
+    let batch = "GET k\r\n".repeat(50);
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    for _ in 0..100 {
+        tick.tick().await;
+        write.write_all(batch.as_bytes()).await.unwrap();
+    }
+    // Meanwhile an unlimited key is served as usual.
+    let (_, other) = make_key(&node, "other", "read").await;
+    let mut c = resp_with(&node, "other", &other).await;
+    for _ in 0..200 {
+        let none: Option<String> = redis::cmd("GET")
+            .arg("k")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert!(none.is_none());
+    }
+    let (admitted, limited, elapsed) = reader.await.unwrap();
+    let elapsed = elapsed.as_secs_f64();
+    // The limiter admits the burst, then `per_second` over the time the requests took.
+    let expected = f64::from(burst) + f64::from(per_second) * elapsed;
+    println!(
+        "rate limit {per_second}/s burst {burst}: 5000 requests over {elapsed:.3} s, \
+         {admitted} admitted (model {expected:.0}), {limited} refused"
+    );
+    assert!(
+        (f64::from(admitted) - expected).abs() <= expected * 0.1,
+        "admitted {admitted}, model {expected:.0}"
+    );
+
+    // REST answers 429 with Retry-After once the key is over its limit.
+    let slow = make_limited_key(&node, "slow", 1, 2).await;
+    let http = Client::new();
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..4 {
+        let r = http
+            .get(format!("{}/v1/namespaces/default/keys/k", base(&node)))
+            .bearer_auth(&slow)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            retry_after = Some(r.headers()["retry-after"].to_str().unwrap().to_string());
+        }
+        statuses.push(r.status());
+    }
+    assert_eq!(
+        statuses[..2],
+        [StatusCode::NOT_FOUND, StatusCode::NOT_FOUND],
+        "the burst"
+    );
+    assert!(
+        statuses[2..].contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    assert_eq!(retry_after.as_deref(), Some("1"));
     node.shutdown().await.unwrap();
 }

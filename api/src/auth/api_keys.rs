@@ -6,15 +6,17 @@
 //! constant time.
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use base64::Engine;
-use larder_runtime::persist::CatalogApiKey;
+use larder_runtime::persist::{CatalogApiKey, CatalogRateLimit};
 use parking_lot::RwLock;
 use ring::rand::SecureRandom;
 use subtle::ConstantTimeEq;
 use thiserror::Error;
 
-use super::{Principal, Scope};
+use super::{Limiter, Principal, Scope};
 
 /// Every key starts with this, so a leaked one is recognisable (and greppable) as a Larder key.
 pub const KEY_PREFIX: &str = "lk_";
@@ -24,6 +26,33 @@ pub const MAX_KEYS: usize = 10_000;
 /// Longest key name.
 pub const MAX_NAME_LEN: usize = 64;
 
+/// The most operations per second (and burst) a limit may name.
+pub const MAX_RATE: u32 = 100_000_000;
+
+/// Operations per second a key may use, and how many at once above that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl RateLimit {
+    fn limiter(self) -> Result<Arc<Limiter>, ApiKeyError> {
+        let (Some(rate), Some(burst)) = (
+            NonZeroU32::new(self.per_second),
+            NonZeroU32::new(self.burst),
+        ) else {
+            return Err(ApiKeyError::InvalidRateLimit);
+        };
+        if rate.get() > MAX_RATE || burst.get() > MAX_RATE {
+            return Err(ApiKeyError::InvalidRateLimit);
+        }
+        Ok(Arc::new(Limiter::direct(
+            governor::Quota::per_second(rate).allow_burst(burst),
+        )))
+    }
+}
+
 /// An API key as listed: everything but the secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyInfo {
@@ -31,6 +60,7 @@ pub struct ApiKeyInfo {
     pub name: String,
     pub scope: Scope,
     pub created_unix_ms: u64,
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// A key just made: its record, and the key text, shown this once.
@@ -46,6 +76,8 @@ pub enum ApiKeyError {
     InvalidName,
     #[error("this node already holds {MAX_KEYS} API keys; revoke some first")]
     TooMany,
+    #[error("a rate limit's per_second and burst are each 1 to {MAX_RATE}")]
+    InvalidRateLimit,
     #[error("the operating system's random source failed")]
     Random,
     #[error("catalog entry {id}: {reason}")]
@@ -55,6 +87,7 @@ pub enum ApiKeyError {
 struct Record {
     info: ApiKeyInfo,
     sha256: [u8; 32],
+    limiter: Option<Arc<Limiter>>,
 }
 
 /// The keys of one node. Reads (every authentication) take a read lock; making and revoking
@@ -65,9 +98,15 @@ pub struct ApiKeys {
 }
 
 impl ApiKeys {
-    /// Make a key called `name` with `scope`.
-    pub fn create(&self, name: &str, scope: Scope) -> Result<NewApiKey, ApiKeyError> {
+    /// Make a key called `name` with `scope` and, optionally, a rate limit.
+    pub fn create(
+        &self,
+        name: &str,
+        scope: Scope,
+        rate_limit: Option<RateLimit>,
+    ) -> Result<NewApiKey, ApiKeyError> {
         check_name(name)?;
+        let limiter = rate_limit.map(RateLimit::limiter).transpose()?;
         let rng = ring::rand::SystemRandom::new();
         let mut id_bytes = [0u8; ID_HEX_LEN / 2];
         let mut secret = [0u8; 32];
@@ -83,6 +122,7 @@ impl ApiKeys {
             name: name.to_string(),
             scope,
             created_unix_ms: larder_runtime::persist::unix_now_ms(),
+            rate_limit,
         };
         let mut table = self.by_id.write();
         if table.len() >= MAX_KEYS {
@@ -93,6 +133,7 @@ impl ApiKeys {
             Record {
                 info: info.clone(),
                 sha256: sha256(key.as_bytes()),
+                limiter,
             },
         );
         Ok(NewApiKey { info, key })
@@ -107,6 +148,7 @@ impl ApiKeys {
             name: record.info.name.clone(),
             key_id: Some(record.info.id.clone()),
             scope: record.info.scope,
+            limiter: record.limiter.clone(),
         })
     }
 
@@ -148,6 +190,10 @@ impl ApiKeys {
                 scopes: vec![r.info.scope.as_str().to_string()],
                 sha256: r.sha256.iter().map(|b| format!("{b:02x}")).collect(),
                 created_unix_ms: r.info.created_unix_ms,
+                rate_limit: r.info.rate_limit.map(|l| CatalogRateLimit {
+                    per_second: l.per_second,
+                    burst: l.burst,
+                }),
             })
             .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
@@ -177,6 +223,14 @@ impl ApiKeys {
                 .ok_or_else(|| bad("no scope"))?;
             let sha256 =
                 parse_digest(&entry.sha256).ok_or_else(|| bad("sha256 is not 64 hex digits"))?;
+            let rate_limit = entry.rate_limit.map(|l| RateLimit {
+                per_second: l.per_second,
+                burst: l.burst,
+            });
+            let limiter = rate_limit
+                .map(RateLimit::limiter)
+                .transpose()
+                .map_err(|e| bad(&e.to_string()))?;
             table.insert(
                 entry.id.clone(),
                 Record {
@@ -185,8 +239,10 @@ impl ApiKeys {
                         name: entry.name.clone(),
                         scope,
                         created_unix_ms: entry.created_unix_ms,
+                        rate_limit,
                     },
                     sha256,
+                    limiter,
                 },
             );
         }
@@ -242,7 +298,13 @@ mod tests {
     #[test]
     fn keys_survive_a_trip_through_the_catalog() {
         let keys = ApiKeys::default();
-        let made = keys.create("ci-writer", Scope::Write).expect("created");
+        let limit = RateLimit {
+            per_second: 1000,
+            burst: 100,
+        };
+        let made = keys
+            .create("ci-writer", Scope::Write, Some(limit))
+            .expect("created");
         assert!(made.key.starts_with(KEY_PREFIX));
         let saved = keys.capture();
         assert!(
@@ -257,21 +319,34 @@ mod tests {
             .authenticate(made.key.as_bytes(), &digest)
             .expect("the restored key works");
         assert_eq!(who.scope, Scope::Write);
+        assert!(who.limiter.is_some(), "and keeps its rate limit");
+        assert_eq!(
+            keys.create(
+                "zero",
+                Scope::Read,
+                Some(RateLimit {
+                    per_second: 0,
+                    burst: 1
+                })
+            )
+            .unwrap_err(),
+            ApiKeyError::InvalidRateLimit
+        );
     }
 
     #[test]
     fn bad_names_and_malformed_records_are_refused() {
         let keys = ApiKeys::default();
         assert_eq!(
-            keys.create("", Scope::Read).unwrap_err(),
+            keys.create("", Scope::Read, None).unwrap_err(),
             ApiKeyError::InvalidName
         );
         assert_eq!(
-            keys.create("has space", Scope::Read).unwrap_err(),
+            keys.create("has space", Scope::Read, None).unwrap_err(),
             ApiKeyError::InvalidName
         );
         let mut entry = {
-            keys.create("ok", Scope::Read).expect("created");
+            keys.create("ok", Scope::Read, None).expect("created");
             keys.capture().remove(0)
         };
         entry.sha256.pop();

@@ -19,6 +19,10 @@
 //!   in one lookup, the secret is 256 random bits. Only the SHA-256 of the key is kept (in the
 //!   catalog), and it is compared in constant time. A fast hash is right here, unlike for
 //!   passwords: a 256-bit random secret cannot be guessed, so slowing the hash buys nothing.
+//! - **Rate limits**: a key may carry `per_second` and `burst` (a GCRA limiter, `governor`),
+//!   shared by every connection and request that uses the key. Over it, RESP answers
+//!   `-ERR rate limit exceeded …` and REST `429` with `Retry-After`; the refused operation does
+//!   nothing. The operator key is never limited.
 //! - **Revoking** a key ends its rights on open connections too: RESP sessions re-check their
 //!   key whenever the table's [`Auth::epoch`] moved, before their next command.
 
@@ -29,7 +33,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use subtle::ConstantTimeEq;
 
-pub use api_keys::{ApiKeyError, ApiKeyInfo, ApiKeys, NewApiKey};
+pub use api_keys::{ApiKeyError, ApiKeyInfo, ApiKeys, NewApiKey, RateLimit};
+
+/// The limiter of one API key, shared by everything that uses the key.
+pub type Limiter = governor::DefaultDirectRateLimiter;
 
 /// What a caller may do. Each scope implies the ones before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -59,7 +66,7 @@ impl Scope {
 }
 
 /// An authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Principal {
     /// The operator, or the API key's name (what `ACL WHOAMI` and logs show).
     pub name: String,
@@ -67,11 +74,26 @@ pub struct Principal {
     pub key_id: Option<String>,
     /// The highest scope held (the lower ones come with it).
     pub scope: Scope,
+    /// The key's rate limiter, when it has a limit.
+    pub limiter: Option<Arc<Limiter>>,
 }
 
 impl Principal {
     pub fn may(&self, needed: Scope) -> bool {
         self.scope >= needed
+    }
+
+    /// Count one operation against the key's rate limit: `Err(wait)` when it is over the
+    /// limit, `wait` being how long until the next operation would be admitted.
+    #[inline]
+    pub fn admit(&self) -> Result<(), std::time::Duration> {
+        use governor::clock::{Clock, DefaultClock};
+        match &self.limiter {
+            None => Ok(()),
+            Some(limiter) => limiter
+                .check()
+                .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now())),
+        }
     }
 }
 
@@ -106,6 +128,7 @@ impl Auth {
                 name: OPERATOR.to_string(),
                 key_id: None,
                 scope: Scope::Admin,
+                limiter: None,
             });
         }
         self.keys.authenticate(secret, &digest)
@@ -162,9 +185,41 @@ mod tests {
     }
 
     #[test]
+    fn a_limited_key_admits_its_burst_then_refuses() {
+        let auth = Auth::new("op");
+        let limit = RateLimit {
+            per_second: 1,
+            burst: 5,
+        };
+        let made = auth
+            .keys()
+            .create("slow", Scope::Read, Some(limit))
+            .expect("created");
+        let who = auth.authenticate(made.key.as_bytes()).expect("valid key");
+        let admitted = (0..20).filter(|_| who.admit().is_ok()).count();
+        assert_eq!(
+            admitted, 5,
+            "the burst, then nothing within the same second"
+        );
+        let wait = who.admit().unwrap_err();
+        assert!(wait <= std::time::Duration::from_secs(1));
+        // Every connection of the key shares the one limiter.
+        let again = auth.authenticate(made.key.as_bytes()).expect("valid key");
+        assert!(again.admit().is_err());
+        let op = auth.authenticate(b"op").expect("operator");
+        assert!(
+            (0..1000).all(|_| op.admit().is_ok()),
+            "the operator is never limited"
+        );
+    }
+
+    #[test]
     fn a_key_authenticates_until_it_is_revoked() {
         let auth = Auth::new("op");
-        let made = auth.keys().create("reader", Scope::Read).expect("created");
+        let made = auth
+            .keys()
+            .create("reader", Scope::Read, None)
+            .expect("created");
         let who = auth.authenticate(made.key.as_bytes()).expect("valid key");
         assert_eq!(who.name, "reader");
         assert!(who.may(Scope::Read) && !who.may(Scope::Write));

@@ -8,7 +8,10 @@
 //! flagged `write` and for PUBLISH; `read` for the rest. A command outside the caller's scope
 //! gets Redis's `-NOPERM User <name> has no permissions to run the '<command>' command`.
 //!
-//! Both refusals inside MULTI make EXEC fail with `-EXECABORT`, as Redis's do. A revoked API key
+//! A key with a rate limit spends one operation per command (queued ones included); over it,
+//! the command answers `-ERR rate limit exceeded for <name>: retry in <ms> ms` and does nothing.
+//!
+//! Every refusal inside MULTI make EXEC fail with `-EXECABORT`, as Redis's do. A revoked API key
 //! loses its rights before the connection's next command: the session re-checks its key
 //! whenever the key table's epoch moved, which costs one atomic load per command otherwise.
 
@@ -60,16 +63,25 @@ fn check(auth: &Auth, args: &Args<'_>, session: &mut Session, reply: &mut Reply)
         // Unknown to everyone: the dispatcher answers it.
         return false;
     };
-    if principal.may(needed_scope(kind)) {
-        return false;
+    if !principal.may(needed_scope(kind)) {
+        reply.error_fmt(format_args!(
+            "NOPERM User {} has no permissions to run the '{}' command",
+            principal.name,
+            kind.spec().name
+        ));
+        transaction::refuse(session);
+        return true;
     }
-    reply.error_fmt(format_args!(
-        "NOPERM User {} has no permissions to run the '{}' command",
-        principal.name,
-        kind.spec().name
-    ));
-    transaction::refuse(session);
-    true
+    if let Err(wait) = principal.admit() {
+        reply.error_fmt(format_args!(
+            "ERR rate limit exceeded for {}: retry in {} ms",
+            principal.name,
+            wait.as_millis().max(1)
+        ));
+        transaction::refuse(session);
+        return true;
+    }
+    false
 }
 
 /// The scope a command needs.

@@ -40,6 +40,19 @@ pub struct CreateApiKey {
     /// `read`, `write` (implies read) or `admin` (implies both); the highest one listed counts.
     #[schema(example = json!(["write"]), min_items = 1)]
     pub scopes: Vec<ScopeName>,
+    /// Operations per second the key may use, shared by all its connections; none: unlimited.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitBody>,
+}
+
+/// A rate limit: `per_second` on average, up to `burst` at once.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitBody {
+    #[schema(minimum = 1, maximum = 100000000, example = 1000)]
+    pub per_second: u32,
+    #[schema(minimum = 1, maximum = 100000000, example = 100)]
+    pub burst: u32,
 }
 
 /// A scope, as the API spells it.
@@ -81,6 +94,9 @@ pub struct ApiKeyView {
     /// Every scope the key holds (the implied ones included).
     pub scopes: Vec<ScopeName>,
     pub created_unix_ms: u64,
+    /// Absent: unlimited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitBody>,
 }
 
 impl From<ApiKeyInfo> for ApiKeyView {
@@ -94,6 +110,10 @@ impl From<ApiKeyInfo> for ApiKeyView {
                 .map(ScopeName::from)
                 .collect(),
             created_unix_ms: info.created_unix_ms,
+            rate_limit: info.rate_limit.map(|l| RateLimitBody {
+                per_second: l.per_second,
+                burst: l.burst,
+            }),
         }
     }
 }
@@ -135,7 +155,9 @@ fn key_not_found() -> ApiError {
 impl From<ApiKeyError> for ApiError {
     fn from(err: ApiKeyError) -> Self {
         let (status, code) = match err {
-            ApiKeyError::InvalidName => (StatusCode::BAD_REQUEST, "invalid_api_key"),
+            ApiKeyError::InvalidName | ApiKeyError::InvalidRateLimit => {
+                (StatusCode::BAD_REQUEST, "invalid_api_key")
+            }
             ApiKeyError::TooMany => (StatusCode::CONFLICT, "too_many_api_keys"),
             ApiKeyError::Random | ApiKeyError::BadRecord { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "api_key_unavailable")
@@ -152,7 +174,7 @@ impl From<ApiKeyError> for ApiError {
     request_body = CreateApiKey,
     responses(
         (status = 201, description = "Made; the answer holds the key text, shown only this once", body = CreatedApiKey),
-        (status = 400, description = "bad_json or invalid_api_key (name or scopes)", body = ErrorBody),
+        (status = 400, description = "bad_json or invalid_api_key (name, scopes or rate limit)", body = ErrorBody),
         (status = 409, description = "auth_disabled (no operator key on this node) or too_many_api_keys", body = ErrorBody),
     )
 )]
@@ -167,7 +189,11 @@ pub async fn create_api_key(
             "scopes must list at least one of read, write, admin",
         ));
     };
-    let made = auth.keys().create(&body.name, scope)?;
+    let limit = body.rate_limit.map(|l| crate::auth::RateLimit {
+        per_second: l.per_second,
+        burst: l.burst,
+    });
+    let made = auth.keys().create(&body.name, scope, limit)?;
     tracing::info!(id = %made.info.id, name = %made.info.name, scope = scope.as_str(), "API key created");
     let created = CreatedApiKey {
         info: made.info.into(),

@@ -12,7 +12,8 @@
 //!
 //! A missing or malformed credential answers `401` with `WWW-Authenticate: Bearer realm="larder"`
 //! (plus `error="invalid_token"` for a credential that is not a key); a valid caller without the
-//! scope answers `403` (`error="insufficient_scope"`). Unknown routes need a credential too, so
+//! scope answers `403` (`error="insufficient_scope"`); a key over its rate limit answers `429`
+//! with `Retry-After`. Unknown routes need a credential too, so
 //! an unauthenticated caller cannot map the API. The caller, once known, travels to the handler
 //! as a [`Principal`] request extension.
 
@@ -111,6 +112,24 @@ pub async fn require_credentials(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static(r#"Bearer realm="larder", error="insufficient_scope""#),
         );
+        return response;
+    }
+    if let Err(wait) = principal.admit() {
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "{} is over its rate limit; retry in {} ms",
+                principal.name,
+                wait.as_millis().max(1)
+            ),
+        )
+        .into_response();
+        // Whole seconds, rounded up: a client that waits this long is admitted.
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         return response;
     }
     request.extensions_mut().insert::<Principal>(principal);

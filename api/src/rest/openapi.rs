@@ -185,6 +185,13 @@ impl Modify for BearerAuth {
                     ),
                 );
                 operation.responses.responses.insert(
+                    "429".to_string(),
+                    error(
+                        "`rate_limited` (authentication on): the key is over its rate limit; \
+                         `Retry-After` says when to try again",
+                    ),
+                );
+                operation.responses.responses.insert(
                     "403".to_string(),
                     error(&format!(
                         "`insufficient_scope` (authentication on): this operation needs the \

@@ -57,6 +57,16 @@ pub struct CatalogApiKey {
     /// Lowercase hex SHA-256 of the whole key text.
     pub sha256: String,
     pub created_unix_ms: u64,
+    /// Operations per second and burst the key may use; none: unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<CatalogRateLimit>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogRateLimit {
+    pub per_second: u32,
+    pub burst: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

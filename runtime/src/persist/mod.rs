@@ -36,7 +36,9 @@ pub mod snapshot;
 use std::path::{Path, PathBuf};
 
 pub use append_log::{AppendLog, Fsync, LogFailed};
-pub use catalog::{Catalog, CatalogApiKey, CatalogNamespace, CatalogPlugin, LoadedCatalog};
+pub use catalog::{
+    Catalog, CatalogApiKey, CatalogNamespace, CatalogPlugin, CatalogRateLimit, LoadedCatalog,
+};
 pub use crypto::KeyRing;
 pub use snapshot::{RestoreSummary, SavedEntry, SnapshotData, SnapshotSummary};
 

@@ -550,6 +550,7 @@ export interface components {
              */
             id: string;
             name: string;
+            rate_limit?: null | components["schemas"]["RateLimitBody"];
             /** @description Every scope the key holds (the implied ones included). */
             scopes: components["schemas"]["ScopeName"][];
         };
@@ -763,6 +764,7 @@ export interface components {
              * @example checkout-service
              */
             name: string;
+            rate_limit?: null | components["schemas"]["RateLimitBody"];
             /**
              * @description `read`, `write` (implies read) or `admin` (implies both); the highest one listed counts.
              * @example [
@@ -1195,6 +1197,19 @@ export interface components {
             /** @description The experiment's numbers at the moment it ended. */
             report: components["schemas"]["ExperimentReport"];
         };
+        /** @description A rate limit: `per_second` on average, up to `burst` at once. */
+        RateLimitBody: {
+            /**
+             * Format: int32
+             * @example 100
+             */
+            burst: number;
+            /**
+             * Format: int32
+             * @example 1000
+             */
+            per_second: number;
+        };
         /**
          * @description A scope, as the API spells it.
          * @enum {string}
@@ -1321,6 +1336,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     openapi_json: {
@@ -1397,6 +1421,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
@@ -1444,6 +1477,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     list_rules: {
@@ -1475,6 +1517,15 @@ export interface operations {
             };
             /** @description `insufficient_scope` (authentication on): this operation needs the `read` scope */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1542,6 +1593,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
@@ -1592,6 +1652,15 @@ export interface operations {
             };
             /** @description alert_rule_not_found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1655,6 +1724,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     create_api_key: {
@@ -1679,7 +1757,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreatedApiKey"];
                 };
             };
-            /** @description bad_json or invalid_api_key (name or scopes) */
+            /** @description bad_json or invalid_api_key (name, scopes or rate limit) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1708,6 +1786,15 @@ export interface operations {
             };
             /** @description auth_disabled (no operator key on this node) or too_many_api_keys */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1783,6 +1870,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     revoke_api_key: {
@@ -1840,6 +1936,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
@@ -1880,6 +1985,15 @@ export interface operations {
             };
             /** @description `insufficient_scope` (authentication on): this operation needs the `read` scope */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1947,6 +2061,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
@@ -1999,6 +2122,15 @@ export interface operations {
             };
             /** @description namespace_not_found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2079,6 +2211,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
@@ -2138,6 +2279,15 @@ export interface operations {
             };
             /** @description default_undeletable */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2226,6 +2376,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     batch_get: {
@@ -2291,6 +2450,15 @@ export interface operations {
             };
             /** @description batch_too_large or body_too_large */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2370,6 +2538,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     get_dictionaries: {
@@ -2413,6 +2590,15 @@ export interface operations {
             };
             /** @description namespace_not_found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2502,6 +2688,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
@@ -2552,6 +2747,15 @@ export interface operations {
             };
             /** @description namespace_not_found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2611,6 +2815,15 @@ export interface operations {
             };
             /** @description namespace_not_found or no_experiment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2681,6 +2894,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
@@ -2733,6 +2955,15 @@ export interface operations {
             };
             /** @description namespace_not_found or no_experiment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2813,6 +3044,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
@@ -2863,6 +3103,15 @@ export interface operations {
             };
             /** @description namespace_not_found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2938,6 +3187,15 @@ export interface operations {
             };
             /** @description key_too_long */
             414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3068,6 +3326,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     delete_key: {
@@ -3123,6 +3390,15 @@ export interface operations {
             };
             /** @description key_not_found or namespace_not_found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3192,6 +3468,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     expire_key: {
@@ -3252,6 +3537,15 @@ export interface operations {
             };
             /** @description key_not_found or namespace_not_found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3335,6 +3629,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     persist_key: {
@@ -3390,6 +3693,15 @@ export interface operations {
             };
             /** @description key_not_found or namespace_not_found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3464,6 +3776,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     get_shadow: {
@@ -3507,6 +3828,15 @@ export interface operations {
             };
             /** @description namespace_not_found or no_shadow */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3577,6 +3907,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
@@ -3636,6 +3975,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
@@ -3683,6 +4031,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     list_plugins: {
@@ -3714,6 +4071,15 @@ export interface operations {
             };
             /** @description `insufficient_scope` (authentication on): this operation needs the `read` scope */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3796,6 +4162,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
@@ -3857,6 +4232,15 @@ export interface operations {
             };
             /** @description ambiguous_plugin_id: the prefix matches several versions */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
