@@ -39,6 +39,14 @@
 //! http = true                  # the HTTP port speaks HTTPS
 //! bus = true                   # mutual TLS on the cluster bus (needs ca_file)
 //!
+//! [oidc]                       # also accept JWTs from an identity provider
+//! issuer = "https://id.example.com/"
+//! audience = "larder"
+//! jwks_url = "https://id.example.com/.well-known/jwks.json"
+//! algorithms = ["RS256", "ES256"]
+//! leeway_secs = 30
+//! scope_claim = "scope"        # space-separated: read, write, admin
+//!
 //! [namespaces.default]         # the namespace every client starts in
 //! capacity_bytes = 536870912
 //! eviction = "s3fifo"
@@ -121,6 +129,8 @@ pub struct Config {
     pub operator_key: Option<Secret>,
     /// TLS for the RESP and HTTP ports; `None` serves them in clear.
     pub tls: Option<crate::tls::TlsConfig>,
+    /// OAuth 2.0 / OIDC bearer tokens (`[oidc]`); needs an operator key.
+    pub oidc: Option<crate::auth::jwt::OidcConfig>,
 }
 
 /// A secret from the configuration: never printed, logged or serialized.
@@ -169,6 +179,7 @@ impl Default for Config {
             cluster: None,
             operator_key: None,
             tls: None,
+            oidc: None,
         }
     }
 }
@@ -196,6 +207,7 @@ struct FileConfig {
     encryption_key_file: Option<PathBuf>,
     operator_key_file: Option<PathBuf>,
     tls: Option<FileTls>,
+    oidc: Option<crate::auth::jwt::OidcConfig>,
     #[serde(default)]
     namespaces: BTreeMap<String, NamespaceConfig>,
     #[serde(default)]
@@ -351,6 +363,7 @@ impl Config {
             }),
             operator_key,
             tls,
+            oidc: file.oidc,
         };
         if config.cluster.is_some() && config.persist.is_none() {
             return Err(ConfigError::Invalid {
@@ -512,6 +525,20 @@ impl Config {
             return Err(ConfigError::Invalid {
                 field: "log_level".into(),
                 reason: format!("{:?} is not a valid filter: {e}", self.log_level),
+            });
+        }
+        if self.oidc.is_some() && self.operator_key.is_none() {
+            return Err(ConfigError::Invalid {
+                field: "oidc".into(),
+                reason: "bearer tokens need authentication on: set an operator key too".into(),
+            });
+        }
+        if let Some(oidc) = &self.oidc
+            && oidc.algorithms.is_empty()
+        {
+            return Err(ConfigError::Invalid {
+                field: "oidc.algorithms".into(),
+                reason: "list at least one algorithm (e.g. RS256, ES256)".into(),
             });
         }
         let bus_tls = self.tls.as_ref().is_some_and(|t| t.bus);

@@ -171,7 +171,10 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     let saved_api_keys = catalog_api_keys(loaded.as_ref());
     let auth = match &config.operator_key {
         Some(key) => {
-            let auth = Auth::new(&key.0);
+            let auth = Auth::with_oidc(&key.0, config.oidc.clone());
+            if let Some(jwt) = auth.jwt() {
+                jwt.prime().await;
+            }
             auth.keys()
                 .restore(&saved_api_keys)
                 .context("the catalog's API keys cannot be read")?;

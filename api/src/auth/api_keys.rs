@@ -149,6 +149,7 @@ impl ApiKeys {
             key_id: Some(record.info.id.clone()),
             scope: record.info.scope,
             limiter: record.limiter.clone(),
+            expires_at_unix: None,
         })
     }
 

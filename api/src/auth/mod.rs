@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `mod.rs` | [`Auth`] (is authentication on, and who a secret belongs to), [`Principal`], [`Scope`] |
 //! | `api_keys` | the API key table: making, listing, revoking keys; their text and hash |
+//! | `jwt` | OAuth 2.0 / OIDC bearer tokens checked against the provider's JWKS |
 //!
 //! ## The rules
 //!
@@ -27,6 +28,7 @@
 //!   key whenever the table's [`Auth::epoch`] moved, before their next command.
 
 mod api_keys;
+pub mod jwt;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -76,11 +78,20 @@ pub struct Principal {
     pub scope: Scope,
     /// The key's rate limiter, when it has a limit.
     pub limiter: Option<Arc<Limiter>>,
+    /// For a JWT: when its rights end (unix seconds, the leeway included).
+    pub expires_at_unix: Option<u64>,
 }
 
 impl Principal {
     pub fn may(&self, needed: Scope) -> bool {
         self.scope >= needed
+    }
+
+    /// Whether a token's rights have run out.
+    #[inline]
+    pub fn expired(&self) -> bool {
+        self.expires_at_unix
+            .is_some_and(|exp| larder_runtime::persist::unix_now_ms() / 1000 >= exp)
     }
 
     /// Count one operation against the key's rate limit: `Err(wait)` when it is over the
@@ -104,6 +115,8 @@ pub struct Auth {
     keys: ApiKeys,
     /// Moves on every revocation, so sessions know when to re-check their key.
     epoch: AtomicU64,
+    /// OIDC bearer tokens, when configured.
+    jwt: Option<jwt::JwtVerifier>,
 }
 
 /// The name the operator key authenticates as.
@@ -112,11 +125,50 @@ pub const OPERATOR: &str = "operator";
 impl Auth {
     /// Authentication with `operator_key` as the operator's secret and no API keys yet.
     pub fn new(operator_key: &str) -> Arc<Self> {
+        Self::with_oidc(operator_key, None)
+    }
+
+    /// Also accept JWTs of the provider `oidc` describes.
+    pub fn with_oidc(operator_key: &str, oidc: Option<jwt::OidcConfig>) -> Arc<Self> {
         Arc::new(Self {
             operator: api_keys::sha256(operator_key.as_bytes()),
             keys: ApiKeys::default(),
             epoch: AtomicU64::new(0),
+            jwt: oidc.map(jwt::JwtVerifier::new),
         })
+    }
+
+    pub fn jwt(&self) -> Option<&jwt::JwtVerifier> {
+        self.jwt.as_ref()
+    }
+
+    /// Whether `secret` is a token to check with [`Auth::verify_token`] (which may fetch keys)
+    /// rather than a key [`Auth::authenticate`] can check at once.
+    pub fn is_token(&self, secret: &[u8]) -> bool {
+        self.jwt.is_some() && jwt::looks_like_jwt(secret)
+    }
+
+    /// Check a JWT; `None` when it is refused (the reason is logged at debug).
+    pub async fn verify_token(&self, token: &[u8]) -> Option<Principal> {
+        let verifier = self.jwt.as_ref()?;
+        let text = std::str::from_utf8(token).ok()?;
+        match verifier.verify(text).await {
+            Ok(principal) => Some(principal),
+            Err(e) => {
+                tracing::debug!(error = %e, "bearer token refused");
+                None
+            }
+        }
+    }
+
+    /// Who `secret` belongs to: a JWT when it looks like one and OIDC is configured, else the
+    /// operator key or an API key.
+    pub async fn authenticate_any(&self, secret: &[u8]) -> Option<Principal> {
+        if self.is_token(secret) {
+            self.verify_token(secret).await
+        } else {
+            self.authenticate(secret)
+        }
     }
 
     /// Who `secret` belongs to, or `None`. Both comparisons are constant-time, so timing
@@ -129,6 +181,7 @@ impl Auth {
                 key_id: None,
                 scope: Scope::Admin,
                 limiter: None,
+                expires_at_unix: None,
             });
         }
         self.keys.authenticate(secret, &digest)

@@ -11,6 +11,10 @@
 //! A key with a rate limit spends one operation per command (queued ones included); over it,
 //! the command answers `-ERR rate limit exceeded for <name>: retry in <ms> ms` and does nothing.
 //!
+//! A session that authenticated with a JWT (`[oidc]`) loses its rights at the token's expiry:
+//! the next command answers `-NOAUTH`. Checking a token may need the provider's keys, so the
+//! connection checks it before the AUTH or HELLO runs (`token_to_verify`), off the command path.
+//!
 //! Every refusal inside MULTI make EXEC fail with `-EXECABORT`, as Redis's do. A revoked API key
 //! loses its rights before the connection's next command: the session re-checks its key
 //! whenever the key table's epoch moved, which costs one atomic load per command otherwise.
@@ -47,6 +51,10 @@ fn check(auth: &Auth, args: &Args<'_>, session: &mut Session, reply: &mut Reply)
         {
             session.principal = None;
         }
+    }
+    if session.principal.as_ref().is_some_and(|p| p.expired()) {
+        // A token's expiry ends the session's rights.
+        session.principal = None;
     }
     let Some(principal) = &session.principal else {
         if matches!(
@@ -106,7 +114,16 @@ pub fn authenticate(
     session: &mut Session,
 ) -> Result<(), &'static str> {
     const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
-    let principal: Principal = auth.authenticate(password).ok_or(WRONGPASS)?;
+    let principal: Principal = if auth.is_token(password) {
+        // Checked by the connection before this command ran (it may have fetched keys).
+        match session.verified_token.take() {
+            Some((token, principal)) if token == password => principal,
+            _ => None,
+        }
+    } else {
+        auth.authenticate(password)
+    }
+    .ok_or(WRONGPASS)?;
     if let Some(user) = username
         && user != b"default"
         && user != principal.name.as_bytes()
@@ -117,6 +134,28 @@ pub fn authenticate(
     session.principal = Some(principal);
     session.auth_epoch = auth.epoch();
     Ok(())
+}
+
+/// The JWT an AUTH or `HELLO … AUTH` in `args` carries, when the connection must check it
+/// (asynchronously) before running the command; `None` to run it at once.
+pub fn token_to_verify(args: &Args<'_>, session: &Session, ctx: &ServerContext) -> Option<Vec<u8>> {
+    let auth = ctx.state.auth.as_ref()?;
+    auth.jwt()?;
+    let password = match CommandKind::lookup(args.get(0))? {
+        CommandKind::Auth => args.get(args.len() - 1),
+        CommandKind::Hello => {
+            let at = (2..args.len()).find(|&i| args.get(i).eq_ignore_ascii_case(b"AUTH"))?;
+            args.get(at + 2)
+        }
+        _ => return None,
+    };
+    if !auth.is_token(password) {
+        return None;
+    }
+    match &session.verified_token {
+        Some((token, _)) if token == password => None,
+        _ => Some(password.to_vec()),
+    }
 }
 
 #[cfg(test)]

@@ -72,6 +72,9 @@ enum Next {
     /// A command for a slot another cluster member owns: write, await its answer from there,
     /// then keep executing.
     Forward(Forwarding),
+    /// AUTH or HELLO with a JWT: write, check the token (which may fetch the provider's keys),
+    /// then run the same command again with the result at hand.
+    VerifyToken(Vec<u8>),
 }
 
 /// One client on a plain TCP stream or a TLS stream over one.
@@ -154,6 +157,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     self.latency.finish_batch();
                     continue;
                 }
+                Next::VerifyToken(token) => {
+                    let principal = match &self.ctx.state.auth {
+                        Some(auth) => auth.verify_token(&token).await,
+                        None => None,
+                    };
+                    self.session.verified_token = Some((token, principal));
+                    continue;
+                }
                 Next::Read => {}
             }
             if self.pushes.is_none()
@@ -204,6 +215,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 Ok(Parsed::Frame(len)) => {
                     let args = Args::new(self.parser.source(frame), self.parser.args());
                     if !args.is_empty() {
+                        if let Some(token) =
+                            auth_gate::token_to_verify(&args, &self.session, &self.ctx)
+                        {
+                            // Not consumed: the frame runs again once the token is checked.
+                            next = Next::VerifyToken(token);
+                            break;
+                        }
                         if auth_gate::refuses(&args, &mut self.session, &self.ctx, &mut self.reply)
                         {
                             consumed += len;

@@ -58,6 +58,9 @@ pub struct Session {
     pub principal: Option<crate::auth::Principal>,
     /// The key table's epoch when `principal` was last checked.
     pub auth_epoch: u64,
+    /// A JWT the connection checked (asynchronously) for the AUTH or HELLO it is about to run,
+    /// and who it belongs to (`None`: refused).
+    pub verified_token: Option<(Vec<u8>, Option<crate::auth::Principal>)>,
 }
 
 /// `CLIENT REPLY ON|OFF|SKIP`.
@@ -142,6 +145,7 @@ impl Session {
             reply_mode: ReplyMode::On,
             principal: None,
             auth_epoch: 0,
+            verified_token: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Who may call which route, when authentication is on: `Authorization: Bearer <key>`.
 //!
-//! The operator key and API keys are the bearer tokens. [`required_scope`] is the one rule, used
+//! The operator key, API keys and (with `[oidc]`) the identity provider's JWTs are the bearer
+//! tokens. [`required_scope`] is the one rule, used
 //! by the middleware and by the OpenAPI document (which lists the security requirement and the
 //! 401/403 answers on exactly the routes that need them):
 //!
@@ -85,7 +86,7 @@ pub async fn require_credentials(
                 Some("invalid_request"),
             );
         }
-        Token::Present(token) => match auth.authenticate(token.as_bytes()) {
+        Token::Present(token) => match auth.authenticate_any(token.as_bytes()).await {
             Some(principal) => principal,
             None => {
                 return unauthorized(

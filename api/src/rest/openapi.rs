@@ -141,8 +141,9 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "The operator key or an API key (`lk_<id>_<secret>`), when the node has \
-                         an operator key; a node without one serves openly, on loopback only",
+                        "The operator key, an API key (`lk_<id>_<secret>`) or, with `[oidc]`, a \
+                         JWT of the configured identity provider, when the node has an operator \
+                         key; a node without one serves openly, on loopback only",
                     ))
                     .build(),
             ),

@@ -1,0 +1,236 @@
+//! OAuth 2.0 / OIDC bearer tokens: JWTs signed by an identity provider, checked against its
+//! JWKS.
+//!
+//! A token is accepted when its header names an allowed algorithm and a `kid` the JWKS holds,
+//! its signature verifies, `iss` and `aud` are the configured ones, `exp` (required) and `nbf`
+//! (when present) hold within the clock leeway — both must be JSON numbers; a string `nbf` or
+//! `exp` is refused, not skipped — and its scope claim (space-separated, as OAuth writes
+//! `scope`) names `read`, `write` or `admin`. The caller is the token's `sub`, holding the
+//! highest scope named, until `exp` (plus the leeway): a RESP session authenticated with a token
+//! loses its rights then (`-NOAUTH`).
+//!
+//! ## The key cache
+//!
+//! The JWKS is fetched once at start and kept. A token with a `kid` the cache lacks (the
+//! provider rotated its keys) triggers one refetch, at most one per [`MIN_REFETCH`] and one at a
+//! time, so a flood of tokens with made-up `kid`s costs the provider at most one request a
+//! second.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use parking_lot::RwLock;
+use serde::Deserialize;
+
+use super::{Principal, Scope};
+
+/// The least time between two JWKS fetches caused by unknown `kid`s.
+pub const MIN_REFETCH: Duration = Duration::from_secs(1);
+/// How long a JWKS fetch may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `[oidc]` in the config file.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The `iss` tokens must carry.
+    pub issuer: String,
+    /// The `aud` tokens must carry.
+    pub audience: String,
+    /// Where the provider publishes its keys (`jwks_uri` of its discovery document).
+    pub jwks_url: String,
+    /// Signature algorithms accepted [default: RS256 and ES256]. `none` is never accepted.
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<Algorithm>,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds [default: 30].
+    #[serde(default = "default_leeway")]
+    pub leeway_secs: u64,
+    /// The claim holding the scopes [default: `scope`].
+    #[serde(default = "default_scope_claim")]
+    pub scope_claim: String,
+}
+
+fn default_algorithms() -> Vec<Algorithm> {
+    vec![Algorithm::RS256, Algorithm::ES256]
+}
+
+fn default_leeway() -> u64 {
+    30
+}
+
+fn default_scope_claim() -> String {
+    "scope".to_string()
+}
+
+/// Why a token was refused (logged at debug; the client only hears "invalid").
+#[derive(Debug, thiserror::Error)]
+pub enum JwtError {
+    #[error("not a well-formed JWT: {0}")]
+    Malformed(String),
+    #[error("algorithm {0:?} is not accepted")]
+    Algorithm(Algorithm),
+    #[error("the token names no key (kid)")]
+    NoKid,
+    #[error("no key {0} in the provider's JWKS")]
+    UnknownKey(String),
+    #[error("the token does not verify: {0}")]
+    Invalid(String),
+    #[error("the token carries no read, write or admin scope")]
+    NoScope,
+}
+
+/// Verifies tokens of one provider.
+pub struct JwtVerifier {
+    config: OidcConfig,
+    keys: RwLock<HashMap<String, DecodingKey>>,
+    /// One fetch at a time; holds when the last one started.
+    fetching: tokio::sync::Mutex<Option<Instant>>,
+    fetches: AtomicU64,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtVerifier")
+            .field("issuer", &self.config.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `text` has a JWT's shape (three base64url parts, a JSON header), so it is checked
+/// as a token rather than as an API key.
+pub fn looks_like_jwt(text: &[u8]) -> bool {
+    text.starts_with(b"eyJ") && text.iter().filter(|&&b| b == b'.').count() == 2
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: Option<String>,
+    exp: u64,
+    #[serde(flatten)]
+    rest: HashMap<String, serde_json::Value>,
+}
+
+impl JwtVerifier {
+    pub fn new(config: OidcConfig) -> Self {
+        Self {
+            config,
+            keys: RwLock::new(HashMap::new()),
+            fetching: tokio::sync::Mutex::new(None),
+            fetches: AtomicU64::new(0),
+            http: reqwest::Client::builder()
+                .timeout(FETCH_TIMEOUT)
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// JWKS fetches so far (for tests and the operator).
+    pub fn fetches(&self) -> u64 {
+        self.fetches.load(Ordering::Relaxed)
+    }
+
+    /// Fetch the JWKS now (at start). A failure is logged; tokens then trigger a refetch.
+    pub async fn prime(&self) {
+        let mut last = self.fetching.lock().await;
+        *last = Some(Instant::now());
+        self.fetch().await;
+    }
+
+    async fn fetch(&self) {
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        let fetched = async {
+            self.http
+                .get(&self.config.jwks_url)
+                .send()
+                .await?
+                .error_for_status()?
+                .json::<JwkSet>()
+                .await
+        }
+        .await;
+        match fetched {
+            Ok(set) => {
+                let keys: HashMap<_, _> = set
+                    .keys
+                    .iter()
+                    .filter_map(|jwk| {
+                        let kid = jwk.common.key_id.clone()?;
+                        DecodingKey::from_jwk(jwk).ok().map(|key| (kid, key))
+                    })
+                    .collect();
+                tracing::info!(url = %self.config.jwks_url, keys = keys.len(), "JWKS fetched");
+                *self.keys.write() = keys;
+            }
+            Err(e) => {
+                tracing::warn!(url = %self.config.jwks_url, error = %e, "JWKS fetch failed")
+            }
+        }
+    }
+
+    /// Refetch for an unknown `kid`, unless one ran within [`MIN_REFETCH`].
+    async fn refetch_for(&self, kid: &str) {
+        let mut last = self.fetching.lock().await;
+        if self.keys.read().contains_key(kid) {
+            return; // another caller's fetch brought it
+        }
+        if last.is_some_and(|t| t.elapsed() < MIN_REFETCH) {
+            return;
+        }
+        *last = Some(Instant::now());
+        self.fetch().await;
+    }
+
+    /// Check `token`; the principal holds until the token's `exp` (unix seconds) plus leeway.
+    pub async fn verify(&self, token: &str) -> Result<Principal, JwtError> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| JwtError::Malformed(e.to_string()))?;
+        if !self.config.algorithms.contains(&header.alg) {
+            return Err(JwtError::Algorithm(header.alg));
+        }
+        let kid = header.kid.ok_or(JwtError::NoKid)?;
+        if !self.keys.read().contains_key(&kid) {
+            self.refetch_for(&kid).await;
+        }
+        let keys = self.keys.read();
+        let key = keys
+            .get(&kid)
+            .ok_or_else(|| JwtError::UnknownKey(kid.clone()))?;
+        let mut validation = Validation::new(header.alg);
+        validation.algorithms = vec![header.alg];
+        validation.leeway = self.config.leeway_secs;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&self.config.issuer]);
+        validation.set_audience(&[&self.config.audience]);
+        validation.required_spec_claims =
+            HashSet::from(["exp".to_string(), "iss".to_string(), "aud".to_string()]);
+        let data = jsonwebtoken::decode::<Claims>(token, key, &validation)
+            .map_err(|e| JwtError::Invalid(e.to_string()))?;
+        let claims = data.claims;
+        // jsonwebtoken checks a numeric nbf; a string one must not slip through unchecked.
+        if let Some(nbf) = claims.rest.get("nbf")
+            && !nbf.is_u64()
+        {
+            return Err(JwtError::Invalid("nbf is not a number".into()));
+        }
+        let scope = claims
+            .rest
+            .get(&self.config.scope_claim)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .split_ascii_whitespace()
+            .filter_map(Scope::parse)
+            .max()
+            .ok_or(JwtError::NoScope)?;
+        Ok(Principal {
+            name: claims.sub.unwrap_or_else(|| "jwt".to_string()),
+            key_id: None,
+            scope,
+            limiter: None,
+            expires_at_unix: Some(claims.exp.saturating_add(self.config.leeway_secs)),
+        })
+    }
+}
