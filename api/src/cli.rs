@@ -45,7 +45,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a node: Redis protocol and HTTP (REST, /metrics, /openapi.json, /docs). The default.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print the OpenAPI document of the REST API (the content of openapi/openapi.json).
     Openapi,
     Sim(crate::cli_sim::SimArgs),
@@ -233,7 +233,7 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         None => serve(cli.serve),
-        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Serve(args)) => serve(*args),
         Some(Command::Openapi) => print_openapi(),
         Some(Command::Sim(args)) => crate::cli_sim::run(args),
         Some(Command::Plugin(args)) => crate::cli_plugin::run(args),
