@@ -132,6 +132,18 @@ async fn resp_needs_auth_and_each_key_gets_only_its_scope() {
 
     // The username must be `default` or the key's own name.
     let mut r = resp_with(&node, "reader", &reader).await;
+    let me: String = redis::cmd("ACL")
+        .arg("WHOAMI")
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    assert_eq!(me, "reader");
+    let info: String = redis::cmd("CLIENT")
+        .arg("INFO")
+        .query_async(&mut r)
+        .await
+        .unwrap();
+    assert!(info.contains(" user=reader "), "{info}");
     let got: String = redis::cmd("GET")
         .arg("k")
         .query_async(&mut r)

@@ -8,7 +8,7 @@
 //! | `string_edits` | APPEND, SETRANGE, GETRANGE/SUBSTR, STRLEN, GETDEL, GETSET, MSETNX, INCRBYFLOAT |
 //! | `keys` | DEL, UNLINK, EXISTS, TOUCH, EXPIRE family, PERSIST, TTL, PTTL, (P)EXPIRETIME |
 //! | `keyspace` | SCAN, KEYS, TYPE, RANDOMKEY, RENAME, RENAMENX, COPY, MOVE, OBJECT |
-//! | `connection` | PING, ECHO, HELLO, AUTH, SELECT, CLIENT, QUIT |
+//! | `connection` | PING, ECHO, HELLO, AUTH, SELECT, CLIENT, ACL WHOAMI, QUIT |
 //! | `server` | DBSIZE, FLUSHDB, FLUSHALL, SAVE, BGSAVE, LASTSAVE, FUNCTION, TIME, DEBUG |
 //! | `config` | CONFIG GET / SET / RESETSTAT / REWRITE / HELP |
 //! | `cluster` | CLUSTER INFO / SLOTS / SHARDS / NODES / KEYSLOT / MYID / …, READONLY, READWRITE, ASKING |
@@ -188,6 +188,7 @@ fn run(
         K::Select => connection::select(args, session, ctx, reply),
         K::Client if tracking::client(args, session, ctx, reply) => {}
         K::Client => connection::client(args, session, reply),
+        K::Acl => connection::acl(args, session, reply),
         K::Quit => {
             reply.ok();
             session.quit = true;

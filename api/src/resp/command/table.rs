@@ -186,6 +186,8 @@ commands! {
         "Switches the connection to a namespace: 0 is 'default', 1-15 are 'db1'-'db15', or a name.";
     Client b"CLIENT" "client" -2 ["noscript" "loading" "stale"] (0 0 0) "connection" "2.4.0"
         "A container for client connection commands.";
+    Acl b"ACL" "acl" -2 ["noscript" "loading" "stale"] (0 0 0) "server" "6.0.0"
+        "Access control: WHOAMI (the caller's API key, token subject or `operator`).";
     Quit b"QUIT" "quit" -1 ["noscript" "loading" "stale" "fast"] (0 0 0) "connection" "1.0.0"
         "Closes the connection.";
     Multi b"MULTI" "multi" 1 ["noscript" "loading" "stale" "fast"] (0 0 0) "transactions" "1.2.0"
