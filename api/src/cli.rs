@@ -179,10 +179,30 @@ pub struct ServeArgs {
     /// Serve the HTTP port (REST, dashboard, metrics) with TLS.
     #[arg(long, env = "LARDER_TLS_HTTP", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub tls_http: Option<bool>,
-    /// Mutual TLS on the cluster bus, with the --tls-* certificate as this member's identity and
-    /// --tls-ca-file as the cluster's CA (needed to put the bus beyond loopback).
-    #[arg(long, env = "LARDER_BUS_TLS", requires = "bus_addr", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
-    pub bus_tls: Option<bool>,
+    /// Mutual TLS on the cluster bus: this member's certificate (server and client usage).
+    #[arg(
+        long,
+        env = "LARDER_BUS_TLS_CERT_FILE",
+        value_name = "PATH",
+        requires = "bus_addr"
+    )]
+    pub bus_tls_cert_file: Option<PathBuf>,
+    /// Mutual TLS on the cluster bus: this member's private key.
+    #[arg(
+        long,
+        env = "LARDER_BUS_TLS_KEY_FILE",
+        value_name = "PATH",
+        requires = "bus_addr"
+    )]
+    pub bus_tls_key_file: Option<PathBuf>,
+    /// Mutual TLS on the cluster bus: the cluster's CA, which signs member certificates only.
+    #[arg(
+        long,
+        env = "LARDER_BUS_TLS_CA_FILE",
+        value_name = "PATH",
+        requires = "bus_addr"
+    )]
+    pub bus_tls_ca_file: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -220,7 +240,9 @@ impl ServeArgs {
             tls_client_auth: self.tls_client_auth,
             tls_resp_addr: self.tls_resp_addr,
             tls_http: self.tls_http,
-            tls_bus: self.bus_tls,
+            bus_tls_cert_file: self.bus_tls_cert_file.clone(),
+            bus_tls_key_file: self.bus_tls_key_file.clone(),
+            bus_tls_ca_file: self.bus_tls_ca_file.clone(),
         }
     }
 }

@@ -37,7 +37,6 @@
 //! client_auth = "optional"     # none (default), optional or required
 //! resp_addr = "127.0.0.1:6391" # a RESP port with TLS beside the plain one
 //! http = true                  # the HTTP port speaks HTTPS
-//! bus = true                   # mutual TLS on the cluster bus (needs ca_file)
 //!
 //! [oidc]                       # also accept JWTs from an identity provider
 //! issuer = "https://id.example.com/"
@@ -163,6 +162,8 @@ pub struct ClusterConfig {
     pub join: Option<String>,
     /// Proxy (default) or redirect commands for slots other nodes own.
     pub mode: crate::state::ClusterMode,
+    /// Mutual TLS on the bus; `None`: clear text, loopback only and only without authentication.
+    pub tls: Option<crate::tls::BusTlsConfig>,
 }
 
 impl Default for Config {
@@ -182,6 +183,23 @@ impl Default for Config {
             oidc: None,
         }
     }
+}
+
+/// `https://…`, or `http://` to a loopback address (a provider on the same machine, tests).
+fn jwks_url_is_safe(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn parse_const_addr(addr: &str) -> SocketAddr {
@@ -224,7 +242,6 @@ struct FileTls {
     client_auth: Option<crate::tls::ClientAuth>,
     resp_addr: Option<SocketAddr>,
     http: Option<bool>,
-    bus: Option<bool>,
 }
 
 /// Values from flags or environment variables; `None` means "not given, fall through".
@@ -269,8 +286,10 @@ pub struct Overrides {
     pub tls_client_auth: Option<crate::tls::ClientAuth>,
     pub tls_resp_addr: Option<SocketAddr>,
     pub tls_http: Option<bool>,
-    /// `--bus-tls`: mutual TLS on the cluster bus.
-    pub tls_bus: Option<bool>,
+    /// `--bus-tls-cert-file`, `--bus-tls-key-file`, `--bus-tls-ca-file`: mutual TLS on the bus.
+    pub bus_tls_cert_file: Option<PathBuf>,
+    pub bus_tls_key_file: Option<PathBuf>,
+    pub bus_tls_ca_file: Option<PathBuf>,
 }
 
 /// Why a configuration was refused. The message always names the field (or the file) at fault.
@@ -300,6 +319,7 @@ impl Config {
         let encryption = Self::encryption_keys(&overrides, file.encryption_key_file.as_deref())?;
         let operator_key = Self::operator_key(&overrides, file.operator_key_file.as_deref())?;
         let tls = Self::tls(&overrides, file.tls.unwrap_or_default())?;
+        let bus_tls = Self::bus_tls(&overrides)?;
         let append_log = overrides
             .appendonly
             .or(file.appendonly)
@@ -360,6 +380,7 @@ impl Config {
                 } else {
                     crate::state::ClusterMode::Proxy
                 },
+                tls: bus_tls.clone(),
             }),
             operator_key,
             tls,
@@ -465,14 +486,13 @@ impl Config {
     ) -> Result<Option<crate::tls::TlsConfig>, ConfigError> {
         let resp_addr = overrides.tls_resp_addr.or(file.resp_addr);
         let http = overrides.tls_http.or(file.http).unwrap_or(false);
-        let bus = overrides.tls_bus.or(file.bus).unwrap_or(false);
         let cert_file = overrides.tls_cert_file.clone().or(file.cert_file);
         let key_file = overrides.tls_key_file.clone().or(file.key_file);
-        if resp_addr.is_none() && !http && !bus {
+        if resp_addr.is_none() && !http {
             if cert_file.is_some() || key_file.is_some() {
                 return Err(ConfigError::Invalid {
                     field: "tls_cert_file".into(),
-                    reason: "a certificate is set but no port uses TLS: add --tls-resp-addr, --tls-http or --bus-tls".into(),
+                    reason: "a certificate is set but no port uses TLS: add --tls-resp-addr or --tls-http".into(),
                 });
             }
             return Ok(None);
@@ -493,18 +513,41 @@ impl Config {
                 .unwrap_or_default(),
             resp_addr,
             http,
-            bus,
         };
         crate::tls::ServerTls::load(&config).map_err(|e| ConfigError::Invalid {
             field: "tls".into(),
             reason: e.to_string(),
         })?;
-        if bus {
-            crate::tls::bus_tls(&config).map_err(|e| ConfigError::Invalid {
-                field: "tls.bus".into(),
-                reason: e.to_string(),
-            })?;
-        }
+        Ok(Some(config))
+    }
+
+    /// Mutual TLS on the cluster bus: all three `--bus-tls-*` files, or none.
+    fn bus_tls(overrides: &Overrides) -> Result<Option<crate::tls::BusTlsConfig>, ConfigError> {
+        let files = (
+            overrides.bus_tls_cert_file.clone(),
+            overrides.bus_tls_key_file.clone(),
+            overrides.bus_tls_ca_file.clone(),
+        );
+        let config = match files {
+            (None, None, None) => return Ok(None),
+            (Some(cert_file), Some(key_file), Some(ca_file)) => crate::tls::BusTlsConfig {
+                cert_file,
+                key_file,
+                ca_file,
+            },
+            _ => {
+                return Err(ConfigError::Invalid {
+                    field: "bus_tls_cert_file".into(),
+                    reason: "mutual TLS on the bus needs --bus-tls-cert-file, --bus-tls-key-file \
+                             and --bus-tls-ca-file together"
+                        .into(),
+                });
+            }
+        };
+        crate::tls::bus_tls(&config).map_err(|e| ConfigError::Invalid {
+            field: "bus_tls".into(),
+            reason: e.to_string(),
+        })?;
         Ok(Some(config))
     }
 
@@ -534,6 +577,18 @@ impl Config {
             });
         }
         if let Some(oidc) = &self.oidc
+            && !jwks_url_is_safe(&oidc.jwks_url)
+        {
+            return Err(ConfigError::Invalid {
+                field: "oidc.jwks_url".into(),
+                reason: format!(
+                    "{} is not https: whoever sits on the path could hand out signing keys \
+                     (plain http is allowed for loopback addresses only)",
+                    oidc.jwks_url
+                ),
+            });
+        }
+        if let Some(oidc) = &self.oidc
             && oidc.algorithms.is_empty()
         {
             return Err(ConfigError::Invalid {
@@ -541,18 +596,45 @@ impl Config {
                 reason: "list at least one algorithm (e.g. RS256, ES256)".into(),
             });
         }
-        let bus_tls = self.tls.as_ref().is_some_and(|t| t.bus);
-        if let Some(bus) = self.cluster.as_ref().map(|c| c.bus_addr)
-            && !bus.ip().is_loopback()
-            && !bus_tls
+        if let Some(cluster) = &self.cluster
+            && cluster.tls.is_none()
+        {
+            let reason = if !cluster.bus_addr.ip().is_loopback() {
+                Some(format!(
+                    "refusing to open the cluster bus on {} in clear: anyone who reaches it could \
+                     join the cluster or run commands",
+                    cluster.bus_addr
+                ))
+            } else if self.operator_key.is_some() {
+                Some(
+                    "with authentication on, the cluster bus must be mutual TLS too: forwarded \
+                     commands run on a member's word, and a clear-text bus would let any local \
+                     process speak for one"
+                        .to_string(),
+                )
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return Err(ConfigError::Invalid {
+                    field: "bus_addr".into(),
+                    reason: format!(
+                        "{reason}. Give the bus mutual TLS (--bus-tls-cert-file, \
+                         --bus-tls-key-file, --bus-tls-ca-file; `larder certs` makes a set)"
+                    ),
+                });
+            }
+        }
+        if let (Some(bus), Some(tls)) = (
+            self.cluster.as_ref().and_then(|c| c.tls.as_ref()),
+            &self.tls,
+        ) && tls.client_ca_file.as_ref() == Some(&bus.ca_file)
         {
             return Err(ConfigError::Invalid {
-                field: "bus_addr".into(),
-                reason: format!(
-                    "refusing to open the cluster bus on {bus} in clear: anyone who reaches it could \
-                     join the cluster or run commands. Turn on mutual TLS with --bus-tls (with \
-                     --tls-cert-file, --tls-key-file and --tls-ca-file), or use a loopback address"
-                ),
+                field: "bus_tls_ca_file".into(),
+                reason: "the cluster bus's CA is also the CA of client certificates: every \
+                         client would pass as a cluster member. Give the bus a CA of its own"
+                    .into(),
             });
         }
         if self.operator_key.is_none() {

@@ -69,7 +69,6 @@ impl ShutdownTrigger {
 /// Bind the cluster bus and enter the cluster (form it, join it, or resume membership).
 async fn start_cluster(
     config: &crate::config::ClusterConfig,
-    tls: Option<&crate::tls::TlsConfig>,
     data_dir: &std::path::Path,
     resp: SocketAddr,
     http: SocketAddr,
@@ -89,7 +88,7 @@ async fn start_cluster(
         (None, false) => None,
     };
     let mut options = ClusterOptions::new(data_dir.join("cluster"), advertise, start);
-    if let Some(t) = tls.filter(|t| t.bus) {
+    if let Some(t) = &config.tls {
         options.tls =
             Some(crate::tls::bus_tls(t).context("cannot load the cluster bus's TLS files")?);
     }
@@ -224,9 +223,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         None => None,
     };
     let cluster = match (&config.cluster, &config.persist) {
-        (Some(c), Some(p)) => {
-            Some(start_cluster(c, config.tls.as_ref(), &p.data_dir, resp_addr, http_addr).await?)
-        }
+        (Some(c), Some(p)) => Some(start_cluster(c, &p.data_dir, resp_addr, http_addr).await?),
         _ => None,
     };
     let bus_addr = cluster.as_ref().map(|c| c.node.bus_addr());

@@ -623,3 +623,77 @@ async fn a_rate_limited_key_gets_its_quota_and_others_are_unaffected() {
     assert_eq!(retry_after.as_deref(), Some("1"));
     node.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_admins_create_databases_and_revoked_subscribers_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let node = server::start(&config(None)).await.unwrap();
+    let (_, writer) = make_key(&node, "writer", "write").await;
+    let mut w = resp_with(&node, "writer", &writer).await;
+    let refused = redis::cmd("SELECT")
+        .arg(7)
+        .query_async::<()>(&mut w)
+        .await
+        .unwrap_err();
+    assert!(
+        error_text(&refused).contains("needs the admin scope"),
+        "{refused}"
+    );
+    assert!(
+        node.state.namespaces.get("db7").is_err(),
+        "nothing was created"
+    );
+    let mut op = resp_with(&node, "default", OPERATOR_KEY).await;
+    let () = redis::cmd("SELECT")
+        .arg(7)
+        .query_async(&mut op)
+        .await
+        .unwrap();
+    let () = redis::cmd("SELECT")
+        .arg(7)
+        .query_async(&mut w)
+        .await
+        .unwrap();
+
+    // A subscriber sends no more commands; revoking its key still ends its feed.
+    let (id, reader) = make_key(&node, "listener", "read").await;
+    let mut sub = tokio::net::TcpStream::connect(node.resp_addr)
+        .await
+        .unwrap();
+    sub.write_all(format!("AUTH {reader}\r\nSUBSCRIBE news\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let mut got = Vec::new();
+    while !String::from_utf8_lossy(&got).contains("news") {
+        let n = sub.read(&mut buf).await.unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    let revoked = Client::new()
+        .delete(format!("{}/v1/api-keys/{id}", base(&node)))
+        .bearer_auth(OPERATOR_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg("news")
+        .arg("secret")
+        .query_async(&mut op)
+        .await
+        .unwrap();
+    let mut after = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), sub.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => after.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("the revoked subscriber was not disconnected"),
+        }
+    }
+    assert!(
+        !String::from_utf8_lossy(&after).contains("secret"),
+        "no message reaches a revoked key"
+    );
+    node.shutdown().await.unwrap();
+}

@@ -27,6 +27,7 @@ fn config(dir: &std::path::Path, join: Option<String>, mode: ClusterMode) -> Con
             init: join.is_none(),
             join,
             mode,
+            tls: None,
         }),
         ..Default::default()
     }
@@ -356,17 +357,15 @@ async fn a_member_drops_the_keys_of_slots_a_rebalance_gave_away() {
     second.shutdown().await.unwrap();
 }
 
-/// `config` with mutual TLS on the bus, the identity and CA from `certs`.
+/// `config` with mutual TLS on the bus, the member certificate and cluster CA from `certs`.
 fn with_bus_tls(mut config: Config, certs: &std::path::Path) -> Config {
-    config.tls = Some(larder::tls::TlsConfig {
-        cert_file: certs.join("server.pem"),
-        key_file: certs.join("server-key.pem"),
-        client_ca_file: Some(certs.join("ca.pem")),
-        client_auth: larder::tls::ClientAuth::None,
-        resp_addr: None,
-        http: false,
-        bus: true,
-    });
+    if let Some(c) = config.cluster.as_mut() {
+        c.tls = Some(larder::tls::BusTlsConfig {
+            cert_file: certs.join("node.pem"),
+            key_file: certs.join("node-key.pem"),
+            ca_file: certs.join("cluster-ca.pem"),
+        });
+    }
     config
 }
 
@@ -431,9 +430,9 @@ async fn members_speak_mutual_tls_on_the_bus_and_strangers_are_refused() {
         ),
         other.path(),
     );
-    // Trust the cluster's CA (so only the server's check of the stranger's certificate fails).
-    if let Some(t) = stranger.tls.as_mut() {
-        t.client_ca_file = Some(certs.path().join("ca.pem"));
+    // Trust the cluster's CA (so only the member's check of the stranger's certificate fails).
+    if let Some(t) = stranger.cluster.as_mut().and_then(|c| c.tls.as_mut()) {
+        t.ca_file = certs.path().join("cluster-ca.pem");
     }
     let refused = tokio::time::timeout(Duration::from_secs(60), server::start(&stranger)).await;
     assert!(
@@ -460,7 +459,20 @@ fn a_bus_beyond_loopback_needs_mutual_tls() {
     );
     let certs = tempfile::tempdir().unwrap();
     larder::tls::certs::write_all(certs.path(), &["127.0.0.1".into()], true).unwrap();
-    with_bus_tls(exposed, certs.path())
+    let secured = with_bus_tls(exposed, certs.path());
+    secured
         .validate()
         .expect("with mutual TLS on the bus it is allowed");
+    // The bus's CA must not be the one that signs client certificates.
+    let mut shared_ca = secured;
+    shared_ca.tls = Some(larder::tls::TlsConfig {
+        cert_file: certs.path().join("server.pem"),
+        key_file: certs.path().join("server-key.pem"),
+        client_ca_file: Some(certs.path().join("cluster-ca.pem")),
+        client_auth: larder::tls::ClientAuth::Optional,
+        resp_addr: Some("127.0.0.1:0".parse().unwrap()),
+        http: false,
+    });
+    let refused = shared_ca.validate().unwrap_err().to_string();
+    assert!(refused.contains("CA of its own"), "{refused}");
 }

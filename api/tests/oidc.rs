@@ -279,3 +279,29 @@ async fn a_resp_session_on_a_token_ends_when_the_token_expires() {
     assert_eq!(after.code(), Some("NOAUTH"), "{after}");
     node.shutdown().await.unwrap();
 }
+
+#[test]
+fn a_jwks_url_must_be_https_beyond_loopback() {
+    let with = |url: &str| Config {
+        operator_key: Some(Secret("operator-key-for-tests-0123456789".into())),
+        oidc: Some(OidcConfig {
+            issuer: ISSUER.into(),
+            audience: AUDIENCE.into(),
+            jwks_url: url.into(),
+            algorithms: vec![Algorithm::ES256],
+            leeway_secs: LEEWAY,
+            scope_claim: "scope".into(),
+        }),
+        ..Default::default()
+    };
+    assert!(with("https://id.example.com/jwks").validate().is_ok());
+    assert!(with("http://127.0.0.1:9000/jwks").validate().is_ok());
+    let refused = with("http://id.example.com/jwks")
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("jwks_url") && refused.contains("https"),
+        "{refused}"
+    );
+}

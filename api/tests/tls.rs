@@ -20,6 +20,10 @@ fn write_certs(dir: &Path) -> certs::CertSet {
         server_key: read("server-key.pem"),
         client: read("client.pem"),
         client_key: read("client-key.pem"),
+        cluster_ca: read("cluster-ca.pem"),
+        cluster_ca_key: read("cluster-ca-key.pem"),
+        node: read("node.pem"),
+        node_key: read("node-key.pem"),
     }
 }
 
@@ -34,7 +38,6 @@ fn config(dir: &Path, client_auth: ClientAuth) -> Config {
             client_auth,
             resp_addr: Some("127.0.0.1:0".parse().unwrap()),
             http: true,
-            bus: false,
         }),
         ..Default::default()
     }

@@ -225,8 +225,16 @@ impl JwtVerifier {
             .filter_map(Scope::parse)
             .max()
             .ok_or(JwtError::NoScope)?;
+        // The subject appears in CLIENT LIST lines and errors: keep it one printable word.
+        let name: String = claims
+            .sub
+            .unwrap_or_else(|| "jwt".to_string())
+            .chars()
+            .take(128)
+            .map(|c| if c.is_ascii_graphic() { c } else { '_' })
+            .collect();
         Ok(Principal {
-            name: claims.sub.unwrap_or_else(|| "jwt".to_string()),
+            name,
             key_id: None,
             scope,
             limiter: None,

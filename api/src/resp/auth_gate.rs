@@ -114,6 +114,9 @@ pub fn authenticate(
     session: &mut Session,
 ) -> Result<(), &'static str> {
     const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+    // Read before the lookup: a revocation between the two then moves the epoch past this
+    // value, and the next command re-checks the key.
+    let epoch = auth.epoch();
     let principal: Principal = if auth.is_token(password) {
         // Checked by the connection before this command ran (it may have fetched keys).
         match session.verified_token.take() {
@@ -132,7 +135,7 @@ pub fn authenticate(
     }
     tracing::debug!(peer = %session.peer, who = %principal.name, "RESP client authenticated");
     session.principal = Some(principal);
-    session.auth_epoch = auth.epoch();
+    session.auth_epoch = epoch;
     Ok(())
 }
 
@@ -155,6 +158,18 @@ pub fn token_to_verify(args: &Args<'_>, session: &Session, ctx: &ServerContext) 
     match &session.verified_token {
         Some((token, _)) if token == password => None,
         _ => Some(password.to_vec()),
+    }
+}
+
+/// Whether a session that authenticated has lost its rights (its key revoked, its token
+/// expired): checked before the connection writes out-of-band messages, which no command gates.
+pub fn lost_rights(session: &Session, ctx: &ServerContext) -> bool {
+    match (&ctx.state.auth, &session.principal) {
+        (Some(auth), Some(principal)) => {
+            principal.expired()
+                || (session.auth_epoch != auth.epoch() && !auth.still_valid(principal))
+        }
+        _ => false,
     }
 }
 

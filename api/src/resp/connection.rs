@@ -187,6 +187,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     }
                 }
                 Some(push) = next_push(&mut self.pushes) => {
+                    if auth_gate::lost_rights(&self.session, &self.ctx) {
+                        tracing::debug!(peer = %self.session.peer, "closing a subscriber whose key was revoked or token expired");
+                        return Ok(());
+                    }
                     if self.session.push.as_ref().is_some_and(|q| q.overflowed.load(std::sync::atomic::Ordering::Relaxed)) {
                         tracing::warn!(peer = %self.session.peer, "closing a pub/sub client that fell too far behind");
                         return Ok(());

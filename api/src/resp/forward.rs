@@ -52,7 +52,8 @@ async fn run(ctx: &ServerContext, request: Forward) -> Vec<u8> {
     if request.resp3 {
         reply.protocol = Protocol::Resp3;
     }
-    let namespace = match command::resolve_db(request.namespace.as_bytes(), ctx) {
+    // The node the client reached checked its rights; the owner serves what it was sent.
+    let namespace = match command::resolve_db(request.namespace.as_bytes(), ctx, true) {
         Ok(namespace) => namespace,
         Err(message) => {
             reply.error(&message);

@@ -7,6 +7,9 @@
 //! larder --tls-cert-file certs/server.pem --tls-key-file certs/server-key.pem --tls-resp-addr 127.0.0.1:6391
 //! redis-cli --tls --cacert certs/ca.pem -p 6391 ping
 //! ```
+//!
+//! `cluster-ca.pem` and `node.pem` are for the cluster bus (`--bus-tls-*`): a CA of their own,
+//! so a client certificate never passes as a cluster member.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -31,13 +34,17 @@ pub struct CertsArgs {
 }
 
 /// The files `larder certs` writes, by name.
-pub const FILES: [&str; 6] = [
+pub const FILES: [&str; 10] = [
     "ca.pem",
     "ca-key.pem",
     "server.pem",
     "server-key.pem",
     "client.pem",
     "client-key.pem",
+    "cluster-ca.pem",
+    "cluster-ca-key.pem",
+    "node.pem",
+    "node-key.pem",
 ];
 
 pub fn run(args: CertsArgs) -> ExitCode {
@@ -78,6 +85,10 @@ pub fn write_all(dir: &Path, hosts: &[String], force: bool) -> anyhow::Result<()
         ("server-key.pem", &set.server_key, true),
         ("client.pem", &set.client, false),
         ("client-key.pem", &set.client_key, true),
+        ("cluster-ca.pem", &set.cluster_ca, false),
+        ("cluster-ca-key.pem", &set.cluster_ca_key, true),
+        ("node.pem", &set.node, false),
+        ("node-key.pem", &set.node_key, true),
     ] {
         let path = dir.join(name);
         write_file(&path, text, secret)
@@ -95,31 +106,35 @@ pub struct CertSet {
     pub server_key: String,
     pub client: String,
     pub client_key: String,
+    /// A second CA, for the cluster bus only, and a member certificate it signed (server and
+    /// client usage, for `hosts`). Separate so that no client certificate passes as a member.
+    pub cluster_ca: String,
+    pub cluster_ca_key: String,
+    pub node: String,
+    pub node_key: String,
 }
 
-/// A new CA, a server certificate for `hosts` (also good as a cluster member's identity on the
-/// bus) and a client certificate (`CN=larder-client`).
+fn new_ca(name: &str) -> Result<(CertifiedIssuer<'static, KeyPair>, String), rcgen::Error> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let key = KeyPair::generate()?;
+    let key_pem = key.serialize_pem();
+    Ok((CertifiedIssuer::self_signed(params, key)?, key_pem))
+}
+
+/// A new CA with a server certificate for `hosts` and a client certificate
+/// (`CN=larder-client`), and a second CA for the cluster bus with a member certificate.
 pub fn generate(hosts: &[String]) -> Result<CertSet, rcgen::Error> {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "Larder local CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_key = KeyPair::generate()?;
-    let ca_key_pem = ca_key.serialize_pem();
-    let ca = CertifiedIssuer::self_signed(ca_params, ca_key)?;
+    let (ca, ca_key_pem) = new_ca("Larder local CA")?;
+    let (cluster_ca, cluster_ca_key_pem) = new_ca("Larder cluster CA")?;
 
     let mut server_params = CertificateParams::new(hosts.to_vec())?;
     server_params
         .distinguished_name
         .push(DnType::CommonName, "larder");
-    // Client use too: a cluster member presents this certificate when it connects to another
-    // member's bus (mutual TLS).
-    server_params.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ServerAuth,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    ];
+    server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let server_key = KeyPair::generate()?;
     let server = server_params.signed_by(&server_key, &ca)?;
 
@@ -131,7 +146,22 @@ pub fn generate(hosts: &[String]) -> Result<CertSet, rcgen::Error> {
     let client_key = KeyPair::generate()?;
     let client = client_params.signed_by(&client_key, &ca)?;
 
+    let mut node_params = CertificateParams::new(hosts.to_vec())?;
+    node_params
+        .distinguished_name
+        .push(DnType::CommonName, "larder-member");
+    node_params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    let node_key = KeyPair::generate()?;
+    let node = node_params.signed_by(&node_key, &cluster_ca)?;
+
     Ok(CertSet {
+        cluster_ca: cluster_ca.pem(),
+        cluster_ca_key: cluster_ca_key_pem,
+        node: node.pem(),
+        node_key: node_key.serialize_pem(),
         ca: ca.pem(),
         ca_key: ca_key_pem,
         server: server.pem(),

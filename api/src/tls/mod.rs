@@ -71,9 +71,17 @@ pub struct TlsConfig {
     pub resp_addr: Option<std::net::SocketAddr>,
     /// Serve the HTTP port (REST, dashboard, metrics) with TLS.
     pub http: bool,
-    /// Mutual TLS on the cluster bus: this certificate is the node's identity towards other
-    /// members (it needs both the server and the client usage), the CA file is the cluster's.
-    pub bus: bool,
+}
+
+/// Mutual TLS on the cluster bus: the member's own certificate (used both to accept and to
+/// connect, so it needs the server and the client usage) and the cluster's CA. That CA must sign
+/// member certificates only — never the client certificates of the RESP and HTTP ports, or any
+/// client would pass as a member.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BusTlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    pub ca_file: PathBuf,
 }
 
 #[derive(Debug, Error)]
@@ -149,21 +157,22 @@ impl ServerTls {
     }
 }
 
-/// Mutual TLS for the cluster bus from `config`: members must present a certificate of the
-/// client CA, and this node presents its own certificate both when accepting and connecting.
-/// Loaded once at start (a reload does not reach the bus yet).
-pub fn bus_tls(config: &TlsConfig) -> Result<larder_cluster::BusTls, TlsError> {
-    let Some(ca) = &config.client_ca_file else {
-        return Err(TlsError::NoClientCa(ClientAuth::Required));
-    };
+/// Mutual TLS for the cluster bus: members must present a certificate of the cluster's CA, and
+/// this node presents its own both when accepting and when connecting. Loaded once at start (a
+/// reload does not reach the bus yet).
+pub fn bus_tls(config: &BusTlsConfig) -> Result<larder_cluster::BusTls, TlsError> {
     let server = build(&TlsConfig {
+        cert_file: config.cert_file.clone(),
+        key_file: config.key_file.clone(),
+        client_ca_file: Some(config.ca_file.clone()),
         client_auth: ClientAuth::Required,
-        ..config.clone()
+        resp_addr: None,
+        http: false,
     })?;
     let mut roots = RootCertStore::empty();
-    for cert in read_certs(ca)? {
+    for cert in read_certs(&config.ca_file)? {
         roots.add(cert).map_err(|e| TlsError::BadClientCa {
-            path: ca.clone(),
+            path: config.ca_file.clone(),
             reason: e.to_string(),
         })?;
     }

@@ -142,13 +142,23 @@ pub fn auth(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply: 
 }
 
 pub fn select(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply: &mut Reply) {
-    match resolve_db(args.get(1), ctx) {
+    match resolve_db(args.get(1), ctx, may_create_databases(session, ctx)) {
         Ok(namespace) => {
             session.namespace = namespace;
             reply.ok();
         }
         Err(message) => reply.error(&message),
     }
+}
+
+/// Whether this session may create `db<n>` namespaces on first use: always without
+/// authentication, only with the admin scope with it.
+pub fn may_create_databases(session: &Session, ctx: &ServerContext) -> bool {
+    ctx.state.auth.is_none()
+        || session
+            .principal
+            .as_ref()
+            .is_some_and(|p| p.may(crate::auth::Scope::Admin))
 }
 
 /// Numbered databases a client may SELECT, as Redis's default `databases 16`.
@@ -158,7 +168,14 @@ pub const DATABASES: i64 = 16;
 /// to `db15` (created with the default config on first use, so clients configured with
 /// `redis://host/2` just work), anything else is a namespace name that must exist. The error
 /// is the reply line to send.
-pub fn resolve_db(arg: &[u8], ctx: &ServerContext) -> Result<Arc<Namespace>, String> {
+///
+/// With authentication on, only an admin may create one (as creating a namespace over REST is
+/// an admin change): `may_create` says whether the caller may.
+pub fn resolve_db(
+    arg: &[u8],
+    ctx: &ServerContext,
+    may_create: bool,
+) -> Result<Arc<Namespace>, String> {
     if let Some(n) = super::parse_i64(arg) {
         if !(0..DATABASES).contains(&n) {
             return Err("ERR DB index is out of range".to_string());
@@ -173,6 +190,12 @@ pub fn resolve_db(arg: &[u8], ctx: &ServerContext) -> Result<Arc<Namespace>, Str
         let name = format!("db{n}");
         if let Ok(namespace) = ctx.state.namespaces.get(&name) {
             return Ok(namespace);
+        }
+        if !may_create {
+            return Err(format!(
+                "ERR namespace '{name}' does not exist; creating it needs the admin scope \
+                 (SELECT it once with an admin key, or create it through the admin API)"
+            ));
         }
         return match ctx
             .state

@@ -138,7 +138,11 @@ pub fn copy(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut
             if parse_i64(args.get(i)).is_none() {
                 return not_an_integer(reply);
             }
-            match super::connection::resolve_db(args.get(i), ctx) {
+            match super::connection::resolve_db(
+                args.get(i),
+                ctx,
+                super::connection::may_create_databases(session, ctx),
+            ) {
                 Ok(namespace) => target = Some(namespace),
                 Err(message) => return reply.error(&message),
             }
@@ -170,7 +174,11 @@ pub fn move_key(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: 
     if parse_i64(db).is_none() {
         return not_an_integer(reply);
     }
-    let target = match super::connection::resolve_db(db, ctx) {
+    let target = match super::connection::resolve_db(
+        db,
+        ctx,
+        super::connection::may_create_databases(session, ctx),
+    ) {
         Ok(namespace) => namespace,
         Err(message) => return reply.error(&message),
     };
