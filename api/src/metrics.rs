@@ -8,7 +8,8 @@ use larder_runtime::Namespaces;
 use larder_runtime::metrics::NamespaceCollector;
 use larder_runtime::origin::OriginCollector;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntGauge, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 /// Latency buckets in seconds, from 5 µs to 1 s: a cache answers in microseconds.
@@ -22,6 +23,28 @@ pub struct ServerMetrics {
     latency: HistogramVec,
     pub resp_connections: IntGauge,
     pub http_requests_in_flight: IntGauge,
+    /// `larder_auth_refusals_total{protocol, reason}`, for alerting on credential guessing and
+    /// on clients that lost their rights.
+    pub auth_refusals: AuthRefusals,
+}
+
+/// The refusal counters of one protocol, resolved once.
+#[derive(Clone)]
+pub struct RefusalCounters {
+    /// A wrong key or token.
+    pub bad_credentials: IntCounter,
+    /// A command or route before authenticating (or without a credential).
+    pub unauthenticated: IntCounter,
+    /// A command or route outside the caller's scope.
+    pub no_permission: IntCounter,
+    /// Over the key's rate limit.
+    pub rate_limited: IntCounter,
+}
+
+#[derive(Clone)]
+pub struct AuthRefusals {
+    pub resp: RefusalCounters,
+    pub http: RefusalCounters,
 }
 
 impl ServerMetrics {
@@ -46,6 +69,28 @@ impl ServerMetrics {
             "HTTP requests being served.",
         )
         .expect("static metric");
+        let refusals = IntCounterVec::new(
+            Opts::new(
+                "larder_auth_refusals_total",
+                "Requests refused by authentication: bad_credentials, unauthenticated, \
+                 no_permission, rate_limited.",
+            ),
+            &["protocol", "reason"],
+        )
+        .expect("static metric");
+        let counters = |protocol: &str| RefusalCounters {
+            bad_credentials: refusals.with_label_values(&[protocol, "bad_credentials"]),
+            unauthenticated: refusals.with_label_values(&[protocol, "unauthenticated"]),
+            no_permission: refusals.with_label_values(&[protocol, "no_permission"]),
+            rate_limited: refusals.with_label_values(&[protocol, "rate_limited"]),
+        };
+        let auth_refusals = AuthRefusals {
+            resp: counters("resp"),
+            http: counters("http"),
+        };
+        registry
+            .register(Box::new(refusals.clone()))
+            .expect("unique metric");
         registry
             .register(Box::new(latency.clone()))
             .expect("unique metric");
@@ -75,6 +120,7 @@ impl ServerMetrics {
             latency,
             resp_connections,
             http_requests_in_flight,
+            auth_refusals,
         }
     }
 

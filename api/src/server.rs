@@ -282,7 +282,10 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     if let Some(auth) = &auth {
         // Outermost, so nothing (not even the catalog writer) runs for a refused request.
         app = app.layer(axum::middleware::from_fn_with_state(
-            Arc::clone(auth),
+            rest::auth::Gate {
+                auth: Arc::clone(auth),
+                refusals: state.metrics.auth_refusals.http.clone(),
+            },
             rest::auth::require_credentials,
         ));
     }

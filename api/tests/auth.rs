@@ -305,6 +305,30 @@ async fn rest_refuses_every_operation_without_a_valid_credential() {
         "{} requests without a valid credential, {refused} refused",
         ops.len() * 4
     );
+    // Every refusal is counted, for alerting on guessing.
+    let metrics = http
+        .get(format!("{}/metrics", base(&node)))
+        .bearer_auth(OPERATOR_KEY)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counted = |reason: &str| -> u64 {
+        let prefix =
+            format!("larder_auth_refusals_total{{protocol=\"http\",reason=\"{reason}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("{prefix} missing"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        counted("unauthenticated") + counted("bad_credentials"),
+        refused
+    );
     // Swagger UI and the dashboard's files stay public.
     assert!(
         http.get(format!("{}/docs/", base(&node)))

@@ -35,11 +35,18 @@ pub fn refuses(
 ) -> bool {
     match &ctx.state.auth {
         None => false,
-        Some(auth) => check(auth, args, session, reply),
+        Some(auth) => check(auth, args, session, ctx, reply),
     }
 }
 
-fn check(auth: &Auth, args: &Args<'_>, session: &mut Session, reply: &mut Reply) -> bool {
+fn check(
+    auth: &Auth,
+    args: &Args<'_>,
+    session: &mut Session,
+    ctx: &ServerContext,
+    reply: &mut Reply,
+) -> bool {
+    let refusals = &ctx.state.metrics.auth_refusals.resp;
     let kind = CommandKind::lookup(args.get(0));
     let epoch = auth.epoch();
     if session.auth_epoch != epoch {
@@ -64,6 +71,7 @@ fn check(auth: &Auth, args: &Args<'_>, session: &mut Session, reply: &mut Reply)
             return false;
         }
         transaction::refuse(session);
+        refusals.unauthenticated.inc();
         reply.error("NOAUTH Authentication required.");
         return true;
     };
@@ -72,6 +80,7 @@ fn check(auth: &Auth, args: &Args<'_>, session: &mut Session, reply: &mut Reply)
         return false;
     };
     if !principal.may(needed_scope(kind)) {
+        refusals.no_permission.inc();
         reply.error_fmt(format_args!(
             "NOPERM User {} has no permissions to run the '{}' command",
             principal.name,
@@ -81,6 +90,7 @@ fn check(auth: &Auth, args: &Args<'_>, session: &mut Session, reply: &mut Reply)
         return true;
     }
     if let Err(wait) = principal.admit() {
+        refusals.rate_limited.inc();
         reply.error_fmt(format_args!(
             "ERR rate limit exceeded for {}: retry in {} ms",
             principal.name,

@@ -27,6 +27,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use crate::auth::{Auth, Principal, Scope};
+use crate::metrics::RefusalCounters;
 
 /// The scope a request needs, or `None` for a public route.
 pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
@@ -62,9 +63,16 @@ fn is_data_write(segments: &[&str]) -> bool {
     )
 }
 
+/// What the middleware needs: who may call, and where refusals are counted.
+#[derive(Clone)]
+pub struct Gate {
+    pub auth: Arc<Auth>,
+    pub refusals: RefusalCounters,
+}
+
 /// Middleware: refuse requests without the credential their route needs.
 pub async fn require_credentials(
-    State(auth): State<Arc<Auth>>,
+    State(Gate { auth, refusals }): State<Gate>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -73,6 +81,7 @@ pub async fn require_credentials(
     };
     let principal = match bearer_token(&request) {
         Token::Missing => {
+            refusals.unauthenticated.inc();
             return unauthorized(
                 "credentials_required",
                 "this route needs `Authorization: Bearer <API key>`",
@@ -80,6 +89,7 @@ pub async fn require_credentials(
             );
         }
         Token::Malformed => {
+            refusals.bad_credentials.inc();
             return unauthorized(
                 "invalid_credentials",
                 "the Authorization header is not `Bearer <API key>`",
@@ -89,6 +99,7 @@ pub async fn require_credentials(
         Token::Present(token) => match auth.authenticate_any(token.as_bytes()).await {
             Some(principal) => principal,
             None => {
+                refusals.bad_credentials.inc();
                 return unauthorized(
                     "invalid_credentials",
                     "the bearer token is not a valid key (revoked, mistyped, or from another node)",
@@ -98,6 +109,7 @@ pub async fn require_credentials(
         },
     };
     if !principal.may(needed) {
+        refusals.no_permission.inc();
         let mut response = ApiError::new(
             StatusCode::FORBIDDEN,
             "insufficient_scope",
@@ -116,6 +128,7 @@ pub async fn require_credentials(
         return response;
     }
     if let Err(wait) = principal.admit() {
+        refusals.rate_limited.inc();
         let mut response = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",

@@ -77,6 +77,7 @@ pub fn hello(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply:
                 if let Err(refusal) =
                     crate::resp::auth_gate::authenticate(auth, Some(user), password, session)
                 {
+                    ctx.state.metrics.auth_refusals.resp.bad_credentials.inc();
                     return reply.error(refusal);
                 }
             }
@@ -128,7 +129,10 @@ pub fn auth(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply: 
         };
         return match crate::resp::auth_gate::authenticate(auth, user, password, session) {
             Ok(()) => reply.ok(),
-            Err(refusal) => reply.error(refusal),
+            Err(refusal) => {
+                ctx.state.metrics.auth_refusals.resp.bad_credentials.inc();
+                reply.error(refusal)
+            }
         };
     }
     match args.len() {
