@@ -34,10 +34,19 @@ fn base(node: &RunningServer) -> String {
 
 /// Make an API key through the admin API with the operator key; returns (id, key text).
 async fn make_key(node: &RunningServer, name: &str, scope: &str) -> (String, String) {
-    let made: Value = Client::new()
+    let made = create_key(node, json!({"name": name, "scopes": [scope]})).await;
+    (
+        made["id"].as_str().unwrap().to_string(),
+        made["key"].as_str().unwrap().to_string(),
+    )
+}
+
+/// `POST /v1/api-keys` with `body`, as the operator; the answer.
+async fn create_key(node: &RunningServer, body: Value) -> Value {
+    Client::new()
         .post(format!("{}/v1/api-keys", base(node)))
         .bearer_auth(OPERATOR_KEY)
-        .json(&json!({"name": name, "scopes": [scope]}))
+        .json(&body)
         .send()
         .await
         .unwrap()
@@ -45,11 +54,7 @@ async fn make_key(node: &RunningServer, name: &str, scope: &str) -> (String, Str
         .unwrap()
         .json()
         .await
-        .unwrap();
-    (
-        made["id"].as_str().unwrap().to_string(),
-        made["key"].as_str().unwrap().to_string(),
-    )
+        .unwrap()
 }
 
 async fn resp_with(
@@ -528,19 +533,12 @@ async fn a_node_without_authentication_serves_only_loopback() {
 
 /// Make a key with a rate limit; returns its text.
 async fn make_limited_key(node: &RunningServer, name: &str, per_second: u32, burst: u32) -> String {
-    let made: Value = Client::new()
-        .post(format!("{}/v1/api-keys", base(node)))
-        .bearer_auth(OPERATOR_KEY)
-        .json(&json!({"name": name, "scopes": ["read"],
-                      "rate_limit": {"per_second": per_second, "burst": burst}}))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let made = create_key(
+        node,
+        json!({"name": name, "scopes": ["read"],
+               "rate_limit": {"per_second": per_second, "burst": burst}}),
+    )
+    .await;
     assert_eq!(
         made["rate_limit"],
         json!({"per_second": per_second, "burst": burst})

@@ -57,6 +57,18 @@ fn tls_client(node: &RunningServer, ca: &str, client: Option<(&str, &str)>) -> r
     .unwrap()
 }
 
+/// Connect anew and PING: the answer, or why the connection or handshake failed.
+async fn ping_fresh(client: &redis::Client) -> redis::RedisResult<String> {
+    let mut c = client.get_multiplexed_async_connection().await?;
+    redis::cmd("PING").query_async(&mut c).await
+}
+
+/// An HTTP client that trusts `ca` (PEM).
+fn https_client(ca: &str) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
+}
+
 fn redis_cli(port: u16, extra: &[&str], command: &[&str]) -> std::process::Output {
     std::process::Command::new("redis-cli")
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
@@ -126,10 +138,7 @@ async fn resp_and_http_over_tls_share_one_server_with_the_plain_port() {
     assert_eq!(pong, "PONG");
 
     // HTTPS with the local CA.
-    let https = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(set.ca.as_bytes()).unwrap())
-        .build()
-        .unwrap();
+    let https = https_client(&set.ca).build().unwrap();
     let health = https
         .get(format!(
             "https://127.0.0.1:{}/healthz",
@@ -197,11 +206,7 @@ async fn silent_connections_do_not_hold_up_a_real_handshake() {
     .unwrap();
     let pong: String = redis::cmd("PING").query_async(&mut c).await.unwrap();
     assert_eq!(pong, "PONG");
-    let https = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(set.ca.as_bytes()).unwrap())
-        .timeout(bound)
-        .build()
-        .unwrap();
+    let https = https_client(&set.ca).timeout(bound).build().unwrap();
     let health = https
         .get(format!(
             "https://127.0.0.1:{}/healthz",
@@ -230,26 +235,19 @@ async fn mutual_tls_required_refuses_missing_and_foreign_certificates() {
         .unwrap();
 
     let none = tls_client(&node, &set.ca, None);
-    let refused = async {
-        let mut c = none.get_multiplexed_async_connection().await?;
-        redis::cmd("PING").query_async::<String>(&mut c).await
-    };
-    assert!(refused.await.is_err(), "no client certificate: refused");
+    assert!(
+        ping_fresh(&none).await.is_err(),
+        "no client certificate: refused"
+    );
 
     let other_ca = tls_client(&node, &set.ca, Some((&foreign.client, &foreign.client_key)));
-    let refused = async {
-        let mut c = other_ca.get_multiplexed_async_connection().await?;
-        redis::cmd("PING").query_async::<String>(&mut c).await
-    };
     assert!(
-        refused.await.is_err(),
+        ping_fresh(&other_ca).await.is_err(),
         "a certificate from another CA: refused"
     );
 
     let good = tls_client(&node, &set.ca, Some((&set.client, &set.client_key)));
-    let mut c = good.get_multiplexed_async_connection().await.unwrap();
-    let pong: String = redis::cmd("PING").query_async(&mut c).await.unwrap();
-    assert_eq!(pong, "PONG");
+    assert_eq!(ping_fresh(&good).await.unwrap(), "PONG");
 
     let port = node.tls_resp_addr.unwrap().port().to_string();
     let p = |f: &str| dir.path().join(f).to_str().unwrap().to_string();
@@ -291,12 +289,7 @@ async fn a_reloaded_certificate_reaches_new_connections_only() {
     // A new CA and certificate replace the files; nothing changes until the reload.
     let second = write_certs(dir.path());
     assert_ne!(first.ca, second.ca);
-    let https = |ca: &str| {
-        reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
-            .build()
-            .unwrap()
-    };
+    let https = |ca: &str| https_client(ca).build().unwrap();
     let reload_url = format!(
         "https://127.0.0.1:{}/v1/admin/tls/reload",
         node.http_addr.port()
@@ -304,22 +297,14 @@ async fn a_reloaded_certificate_reaches_new_connections_only() {
     let reloaded = https(&first.ca).post(&reload_url).send().await.unwrap();
     assert_eq!(reloaded.status(), reqwest::StatusCode::OK);
 
-    let old_ca = async {
-        let mut c = tls_client(&node, &first.ca, None)
-            .get_multiplexed_async_connection()
-            .await?;
-        redis::cmd("PING").query_async::<String>(&mut c).await
-    };
     assert!(
-        old_ca.await.is_err(),
+        ping_fresh(&tls_client(&node, &first.ca, None))
+            .await
+            .is_err(),
         "new connections get the new certificate"
     );
-    let mut new = tls_client(&node, &second.ca, None)
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let pong: String = redis::cmd("PING").query_async(&mut new).await.unwrap();
-    assert_eq!(pong, "PONG");
+    let new = tls_client(&node, &second.ca, None);
+    assert_eq!(ping_fresh(&new).await.unwrap(), "PONG");
     let pong: String = redis::cmd("PING").query_async(&mut open).await.unwrap();
     assert_eq!(
         pong, "PONG",
@@ -330,12 +315,8 @@ async fn a_reloaded_certificate_reaches_new_connections_only() {
     std::fs::write(dir.path().join("server.pem"), "not a certificate").unwrap();
     let failed = https(&second.ca).post(&reload_url).send().await.unwrap();
     assert_eq!(failed.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
-    let mut still = tls_client(&node, &second.ca, None)
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let pong: String = redis::cmd("PING").query_async(&mut still).await.unwrap();
-    assert_eq!(pong, "PONG");
+    let still = tls_client(&node, &second.ca, None);
+    assert_eq!(ping_fresh(&still).await.unwrap(), "PONG");
     node.shutdown().await.unwrap();
 }
 

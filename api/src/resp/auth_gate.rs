@@ -25,29 +25,29 @@ use super::reply::Reply;
 use super::session::Session;
 use crate::auth::{Auth, Principal, Scope};
 
-/// Whether the command in `args` is refused; if so, the refusal has been written to `reply`.
+/// Whether a command of `kind` (looked up once by the caller; `None`: unknown) is refused; if
+/// so, the refusal has been written to `reply`.
 #[inline]
 pub fn refuses(
-    args: &Args<'_>,
+    kind: Option<CommandKind>,
     session: &mut Session,
     ctx: &ServerContext,
     reply: &mut Reply,
 ) -> bool {
     match &ctx.state.auth {
         None => false,
-        Some(auth) => check(auth, args, session, ctx, reply),
+        Some(auth) => check(auth, kind, session, ctx, reply),
     }
 }
 
 fn check(
     auth: &Auth,
-    args: &Args<'_>,
+    kind: Option<CommandKind>,
     session: &mut Session,
     ctx: &ServerContext,
     reply: &mut Reply,
 ) -> bool {
     let refusals = &ctx.state.metrics.auth_refusals.resp;
-    let kind = CommandKind::lookup(args.get(0));
     let epoch = auth.epoch();
     if session.auth_epoch != epoch {
         session.auth_epoch = epoch;
@@ -102,8 +102,19 @@ fn check(
     false
 }
 
-/// The scope a command needs.
+/// The scope a command needs (from a table built once, so the command path does not scan
+/// flag strings).
 pub fn needed_scope(kind: CommandKind) -> Scope {
+    static SCOPES: std::sync::LazyLock<Box<[Scope]>> = std::sync::LazyLock::new(|| {
+        CommandKind::ALL
+            .iter()
+            .map(|&k| scope_from_flags(k))
+            .collect()
+    });
+    SCOPES[kind.index()]
+}
+
+fn scope_from_flags(kind: CommandKind) -> Scope {
     let flags = kind.spec().flags;
     if flags.contains(&"admin") || kind == CommandKind::FlushAll {
         Scope::Admin
@@ -151,10 +162,15 @@ pub fn authenticate(
 
 /// The JWT an AUTH or `HELLO … AUTH` in `args` carries, when the connection must check it
 /// (asynchronously) before running the command; `None` to run it at once.
-pub fn token_to_verify(args: &Args<'_>, session: &Session, ctx: &ServerContext) -> Option<Vec<u8>> {
+pub fn token_to_verify(
+    kind: Option<CommandKind>,
+    args: &Args<'_>,
+    session: &Session,
+    ctx: &ServerContext,
+) -> Option<Vec<u8>> {
     let auth = ctx.state.auth.as_ref()?;
     auth.jwt()?;
-    let password = match CommandKind::lookup(args.get(0))? {
+    let password = match kind? {
         CommandKind::Auth => args.get(args.len() - 1),
         CommandKind::Hello => {
             let at = (2..args.len()).find(|&i| args.get(i).eq_ignore_ascii_case(b"AUTH"))?;

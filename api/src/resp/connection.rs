@@ -219,17 +219,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 Ok(Parsed::Frame(len)) => {
                     let args = Args::new(self.parser.source(frame), self.parser.args());
                     if !args.is_empty() {
-                        if let Some(token) =
-                            auth_gate::token_to_verify(&args, &self.session, &self.ctx)
-                        {
-                            // Not consumed: the frame runs again once the token is checked.
-                            next = Next::VerifyToken(token);
-                            break;
-                        }
-                        if auth_gate::refuses(&args, &mut self.session, &self.ctx, &mut self.reply)
-                        {
-                            consumed += len;
-                            continue;
+                        if self.ctx.state.auth.is_some() {
+                            let kind = command::CommandKind::lookup(args.get(0));
+                            if let Some(token) =
+                                auth_gate::token_to_verify(kind, &args, &self.session, &self.ctx)
+                            {
+                                // Not consumed: the frame runs again once the token is checked.
+                                next = Next::VerifyToken(token);
+                                break;
+                            }
+                            if auth_gate::refuses(
+                                kind,
+                                &mut self.session,
+                                &self.ctx,
+                                &mut self.reply,
+                            ) {
+                                consumed += len;
+                                continue;
+                            }
                         }
                         match cluster_route::route(
                             &args,

@@ -40,14 +40,25 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
     if path.starts_with("/v1/api-keys") || path.starts_with("/v1/admin/") {
         return Some(Scope::Admin);
     }
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    if method == Method::POST && matches!(segments[..], ["v1", "namespaces", _, "batch", "get"]) {
+    // The first segments, on the stack (this runs for every request): no route is deeper than
+    // six, and a deeper path keeps six, so it still matches no exact pattern below.
+    let mut first = [""; 6];
+    let mut depth = 0;
+    for (slot, segment) in first
+        .iter_mut()
+        .zip(path.trim_start_matches('/').split('/'))
+    {
+        *slot = segment;
+        depth += 1;
+    }
+    let segments = &first[..depth];
+    if method == Method::POST && matches!(segments, ["v1", "namespaces", _, "batch", "get"]) {
         return Some(Scope::Read);
     }
     if method == Method::GET || method == Method::HEAD || method == Method::OPTIONS {
         return Some(Scope::Read);
     }
-    Some(if is_data_write(&segments) {
+    Some(if is_data_write(segments) {
         Scope::Write
     } else {
         Scope::Admin

@@ -169,22 +169,10 @@ pub fn bus_tls(config: &BusTlsConfig) -> Result<larder_cluster::BusTls, TlsError
         resp_addr: None,
         http: false,
     })?;
-    let mut roots = RootCertStore::empty();
-    for cert in read_certs(&config.ca_file)? {
-        roots.add(cert).map_err(|e| TlsError::BadClientCa {
-            path: config.ca_file.clone(),
-            reason: e.to_string(),
-        })?;
-    }
-    let chain = read_certs(&config.cert_file)?;
-    let key = PrivateKeyDer::from_pem_file(&config.key_file).map_err(|source| TlsError::Read {
-        path: config.key_file.clone(),
-        source,
-    })?;
     let client = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_client_auth_cert(chain, key)?;
+        .with_root_certificates(read_roots(&config.ca_file)?)
+        .with_client_auth_cert(read_certs(&config.cert_file)?, read_key(&config.key_file)?)?;
     Ok(larder_cluster::BusTls {
         acceptor: TlsAcceptor::from(server),
         connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
@@ -198,24 +186,15 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 fn build(config: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let chain = read_certs(&config.cert_file)?;
-    let key = PrivateKeyDer::from_pem_file(&config.key_file).map_err(|source| TlsError::Read {
-        path: config.key_file.clone(),
-        source,
-    })?;
+    let key = read_key(&config.key_file)?;
     let builder = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?;
     let builder = match (config.client_auth, &config.client_ca_file) {
         (ClientAuth::None, _) => builder.with_no_client_auth(),
         (mode, None) => return Err(TlsError::NoClientCa(mode)),
         (mode, Some(ca)) => {
-            let mut roots = RootCertStore::empty();
-            for cert in read_certs(ca)? {
-                roots.add(cert).map_err(|e| TlsError::BadClientCa {
-                    path: ca.clone(),
-                    reason: e.to_string(),
-                })?;
-            }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(read_roots(ca)?), provider());
             let verifier = if mode == ClientAuth::Optional {
                 verifier.allow_unauthenticated()
             } else {
@@ -229,6 +208,25 @@ fn build(config: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, TlsError> {
         }
     };
     Ok(Arc::new(builder.with_single_cert(chain, key)?))
+}
+
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|source| TlsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The CA certificates in `path`, as trust roots.
+fn read_roots(path: &Path) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in read_certs(path)? {
+        roots.add(cert).map_err(|e| TlsError::BadClientCa {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    }
+    Ok(roots)
 }
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {

@@ -272,6 +272,16 @@ impl Peer {
         }
     }
 
+    /// A fresh connection to the peer: TCP, then the TLS handshake when the bus has TLS.
+    async fn open(&self) -> std::io::Result<(BoxedRead, BoxedWrite)> {
+        let stream = TcpStream::connect(&self.addr).await?;
+        let _ = stream.set_nodelay(true);
+        match &self.tls {
+            None => Ok(split(stream)),
+            Some(tls) => self.secure(stream, tls).await,
+        }
+    }
+
     /// The TLS handshake on a fresh connection, naming the host part of the peer's address.
     async fn secure(
         &self,
@@ -300,7 +310,8 @@ impl Peer {
         {
             return Ok(Arc::clone(c));
         }
-        let stream = tokio::time::timeout(timeout, TcpStream::connect(&self.addr))
+        // One deadline for the connect and the handshake together.
+        let (mut read, write) = tokio::time::timeout(timeout, self.open())
             .await
             .map_err(|_| BusError::Timeout {
                 addr: self.addr.clone(),
@@ -310,20 +321,6 @@ impl Peer {
                 addr: self.addr.clone(),
                 source,
             })?;
-        let _ = stream.set_nodelay(true);
-        let (mut read, write) = match &self.tls {
-            None => split(stream),
-            Some(tls) => tokio::time::timeout(timeout, self.secure(stream, tls))
-                .await
-                .map_err(|_| BusError::Timeout {
-                    addr: self.addr.clone(),
-                    timeout,
-                })?
-                .map_err(|source| BusError::Connect {
-                    addr: self.addr.clone(),
-                    source,
-                })?,
-        };
         let pending: Pending = Arc::default();
         let dead = Arc::new(AtomicBool::new(false));
         {
