@@ -45,6 +45,8 @@
 //! algorithms = ["RS256", "ES256"]
 //! leeway_secs = 30
 //! scope_claim = "scope"        # space-separated: read, write, admin
+//! tenant_claim = "tenant"      # names the caller's tenant; absent: operator-level
+//! require_tenant = false       # true: refuse tokens that name no tenant
 //!
 //! [namespaces.default]         # the namespace every client starts in
 //! capacity_bytes = 536870912

@@ -13,6 +13,7 @@
 //! | `server` | [`server::start`]: bind, spawn, shut down gracefully |
 //! | `persistence` | the data directory at run time: load at start, catalog after admin changes, snapshots |
 //! | `auth` | the operator key, API keys and their scopes: who may do what on both ports |
+//! | `tenants` | tenants: their namespaces' names, owned plugins, quotas and the checks changes make |
 //! | `tls` | TLS for the RESP and HTTP ports (rustls, ring), reloadable; `larder certs` |
 //! | `cluster_cleanup` | a cluster member drops the keys of slots other members own now |
 //! | `data_dir_lock` | one node per data directory (an exclusive lock on `<data-dir>/LOCK`) |
@@ -33,4 +34,5 @@ pub mod resp;
 pub mod rest;
 pub mod server;
 pub mod state;
+pub mod tenants;
 pub mod tls;

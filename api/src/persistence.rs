@@ -95,6 +95,13 @@ pub enum SaveError {
     Failed(#[from] PersistError),
 }
 
+/// The API keys and tenants a catalog holds, kept as they are while authentication is off.
+#[derive(Debug, Clone, Default)]
+pub struct DormantAuth {
+    pub api_keys: Vec<larder_runtime::persist::CatalogApiKey>,
+    pub tenants: Vec<larder_runtime::persist::CatalogTenant>,
+}
+
 pub struct Persistence {
     _lock: DataDirLock,
     config: PersistConfig,
@@ -104,7 +111,7 @@ pub struct Persistence {
     auth: OnceLock<Arc<crate::auth::Auth>>,
     /// With authentication off: the keys the catalog held, written back unchanged, so turning
     /// the operator key off for a while does not destroy every key.
-    dormant_api_keys: OnceLock<Vec<larder_runtime::persist::CatalogApiKey>>,
+    dormant_api_keys: OnceLock<DormantAuth>,
     /// One snapshot writer at a time.
     snapshot_lock: Mutex<()>,
     /// One catalog writer at a time, so an older capture never lands after a newer one.
@@ -244,8 +251,8 @@ impl Persistence {
     }
 
     /// Keys to keep in the catalog while authentication is off.
-    pub fn keep_dormant_api_keys(&self, keys: Vec<larder_runtime::persist::CatalogApiKey>) {
-        let _ = self.dormant_api_keys.set(keys);
+    pub fn keep_dormant_api_keys(&self, saved: DormantAuth) {
+        let _ = self.dormant_api_keys.set(saved);
     }
 
     pub fn set_alerts(&self, alerts: Arc<AlertEngine>) {
@@ -259,8 +266,10 @@ impl Persistence {
         let mut catalog = Catalog::capture(&self.namespaces, rules);
         if let Some(auth) = self.auth.get() {
             catalog.api_keys = auth.keys().capture();
-        } else if let Some(keys) = self.dormant_api_keys.get() {
-            catalog.api_keys = keys.clone();
+            catalog.tenants = auth.tenants().capture();
+        } else if let Some(saved) = self.dormant_api_keys.get() {
+            catalog.api_keys = saved.api_keys.clone();
+            catalog.tenants = saved.tenants.clone();
         }
         catalog.save(&self.config.data_dir, &self.namespaces, self.config.keys())
     }

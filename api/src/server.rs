@@ -174,8 +174,11 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
             if let Some(jwt) = auth.jwt() {
                 jwt.prime().await;
             }
+            auth.tenants()
+                .restore(&saved_api_keys.tenants)
+                .context("the catalog's tenants cannot be read")?;
             auth.keys()
-                .restore(&saved_api_keys)
+                .restore(&saved_api_keys.api_keys, auth.tenants())
                 .context("the catalog's API keys cannot be read")?;
             if let Some(p) = &persistence {
                 p.set_auth(Arc::clone(&auth));
@@ -183,10 +186,11 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
             Some(auth)
         }
         None => {
-            if !saved_api_keys.is_empty() {
+            if !saved_api_keys.api_keys.is_empty() || !saved_api_keys.tenants.is_empty() {
                 tracing::warn!(
-                    keys = saved_api_keys.len(),
-                    "authentication is off (no operator key): the catalog's API keys are kept but not used"
+                    keys = saved_api_keys.api_keys.len(),
+                    tenants = saved_api_keys.tenants.len(),
+                    "authentication is off (no operator key): the catalog's API keys and tenants are kept but not used"
                 );
             }
             if let Some(p) = &persistence {
@@ -334,12 +338,13 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
 }
 
 /// The API keys the catalog on disk records (none without one).
-fn catalog_api_keys(
-    loaded: Option<&persistence::Loaded>,
-) -> Vec<larder_runtime::persist::CatalogApiKey> {
+fn catalog_api_keys(loaded: Option<&persistence::Loaded>) -> persistence::DormantAuth {
     loaded
         .and_then(|l| l.catalog.as_ref())
-        .map(|c| c.catalog.api_keys.clone())
+        .map(|c| persistence::DormantAuth {
+            api_keys: c.catalog.api_keys.clone(),
+            tenants: c.catalog.tenants.clone(),
+        })
         .unwrap_or_default()
 }
 

@@ -96,6 +96,8 @@ async fn node(jwks_url: &str) -> RunningServer {
             algorithms: vec![Algorithm::ES256],
             leeway_secs: LEEWAY,
             scope_claim: "scope".into(),
+            tenant_claim: "tenant".into(),
+            require_tenant: false,
         }),
         ..Default::default()
     })
@@ -291,6 +293,8 @@ fn a_jwks_url_must_be_https_beyond_loopback() {
             algorithms: vec![Algorithm::ES256],
             leeway_secs: LEEWAY,
             scope_claim: "scope".into(),
+            tenant_claim: "tenant".into(),
+            require_tenant: false,
         }),
         ..Default::default()
     };

@@ -15,6 +15,7 @@
 //! | [`sim`] | the trace simulator behind `larder sim`: replay, Belady's bound, miss-ratio reports |
 //! | [`expiry`] | the background task that reclaims expired keys nobody reads |
 //! | [`persist`] | the data directory: atomic files, the catalog, data snapshots |
+//! | [`tenant`] | how a tenant's namespaces are named (`tenant/name`) and the quotas a tenant is held to |
 //! | [`metrics`] | Prometheus collectors that read the store's counters at scrape time |
 //! | [`clock`], [`hash`] | the store's time scale and the key hash (shared with plugins and the ring) |
 //! | [`error`] | the errors at this crate's boundary, each with a stable code |
@@ -45,6 +46,7 @@ pub use larder_policy as policy;
 pub mod sim;
 mod stats;
 pub mod store;
+pub mod tenant;
 
 pub use error::{NamespaceError, StoreError};
 pub use namespace::{

@@ -428,12 +428,15 @@ impl std::fmt::Debug for Namespaces {
     }
 }
 
-fn check_name(name: &str) -> Result<(), NamespaceError> {
+/// A namespace's own name, or `tenant/name` for a tenant's (see [`crate::tenant`]).
+fn check_name(full: &str) -> Result<(), NamespaceError> {
+    let (tenant, name) = crate::tenant::split(full);
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME_LEN
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && tenant.is_none_or(crate::tenant::valid_tenant_name);
     if ok {
         Ok(())
     } else {
@@ -598,14 +601,42 @@ impl Namespaces {
         Ok(ns)
     }
 
+    /// Delete a namespace with its keys. A `default` (the node's, or a tenant's) is refused: it
+    /// goes only with its tenant ([`Namespaces::delete_tenant`]).
     pub fn delete(&self, name: &str) -> Result<(), NamespaceError> {
-        if name == DEFAULT_NAMESPACE {
+        if crate::tenant::split(name).1 == DEFAULT_NAMESPACE {
             return Err(NamespaceError::DefaultUndeletable);
         }
         self.map
             .remove(name)
             .map(|_| tracing::info!(namespace = name, "namespace deleted"))
             .ok_or_else(|| NamespaceError::NotFound(name.to_string()))
+    }
+
+    /// Delete every namespace of `tenant`, its `default` included; how many there were.
+    pub fn delete_tenant(&self, tenant: &str) -> usize {
+        let mut removed = 0;
+        self.map.retain(|name, _| {
+            let keep = crate::tenant::split(name).0 != Some(tenant);
+            removed += usize::from(!keep);
+            keep
+        });
+        if removed > 0 {
+            tracing::info!(tenant, namespaces = removed, "tenant's namespaces deleted");
+        }
+        removed
+    }
+
+    /// The namespaces of `tenant` (`None`: those of no tenant), sorted by name.
+    pub fn list_tenant(&self, tenant: Option<&str>) -> Vec<Arc<Namespace>> {
+        let mut mine: Vec<_> = self
+            .map
+            .iter()
+            .filter(|e| crate::tenant::split(e.key()).0 == tenant)
+            .map(|e| Arc::clone(e.value()))
+            .collect();
+        mine.sort_by(|a, b| a.name.cmp(&b.name));
+        mine
     }
 
     /// Every namespace, sorted by name.
@@ -708,6 +739,31 @@ mod tests {
             all.create("sessions-eu.v2", NamespaceConfig::default()),
             Err(NamespaceError::AlreadyExists(_))
         ));
+        // A tenant's namespaces: `tenant/name`, one separator, a valid tenant name.
+        assert!(
+            all.create("acme/default", NamespaceConfig::default())
+                .is_ok()
+        );
+        assert!(all.create("acme/carts", NamespaceConfig::default()).is_ok());
+        for bad in ["acme/", "/x", "a/b/c", "Acme/x", "a.b/x"] {
+            assert!(
+                all.create(bad, NamespaceConfig::default()).is_err(),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            all.delete("acme/default"),
+            Err(NamespaceError::DefaultUndeletable)
+        );
+        let names: Vec<_> = all
+            .list_tenant(Some("acme"))
+            .iter()
+            .map(|n| n.name().to_string())
+            .collect();
+        assert_eq!(names, ["acme/carts", "acme/default"]);
+        assert_eq!(all.delete_tenant("acme"), 2);
+        assert!(all.list_tenant(Some("acme")).is_empty());
+        assert!(all.get(DEFAULT_NAMESPACE).is_ok(), "others stay");
     }
 
     #[test]

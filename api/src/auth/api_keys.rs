@@ -17,6 +17,7 @@ use subtle::ConstantTimeEq;
 use thiserror::Error;
 
 use super::{Limiter, Principal, Scope};
+use crate::tenants::{Tenant, Tenants};
 
 /// Every key starts with this, so a leaked one is recognisable (and greppable) as a Larder key.
 pub const KEY_PREFIX: &str = "lk_";
@@ -61,6 +62,8 @@ pub struct ApiKeyInfo {
     pub scope: Scope,
     pub created_unix_ms: u64,
     pub rate_limit: Option<RateLimit>,
+    /// The tenant the key belongs to; `None`: operator-level.
+    pub tenant: Option<String>,
 }
 
 /// A key just made: its record, and the key text, shown this once.
@@ -88,6 +91,7 @@ struct Record {
     info: ApiKeyInfo,
     sha256: [u8; 32],
     limiter: Option<Arc<Limiter>>,
+    tenant: Option<Arc<Tenant>>,
 }
 
 /// The keys of one node. Reads (every authentication) take a read lock; making and revoking
@@ -98,12 +102,23 @@ pub struct ApiKeys {
 }
 
 impl ApiKeys {
-    /// Make a key called `name` with `scope` and, optionally, a rate limit.
+    /// Make an operator-level key called `name` with `scope` and, optionally, a rate limit.
     pub fn create(
         &self,
         name: &str,
         scope: Scope,
         rate_limit: Option<RateLimit>,
+    ) -> Result<NewApiKey, ApiKeyError> {
+        self.create_for(name, scope, rate_limit, None)
+    }
+
+    /// Make a key of `tenant` (`None`: operator-level).
+    pub fn create_for(
+        &self,
+        name: &str,
+        scope: Scope,
+        rate_limit: Option<RateLimit>,
+        tenant: Option<Arc<Tenant>>,
     ) -> Result<NewApiKey, ApiKeyError> {
         check_name(name)?;
         let limiter = rate_limit.map(RateLimit::limiter).transpose()?;
@@ -123,6 +138,7 @@ impl ApiKeys {
             scope,
             created_unix_ms: larder_runtime::persist::unix_now_ms(),
             rate_limit,
+            tenant: tenant.as_ref().map(|t| t.name().to_string()),
         };
         let mut table = self.by_id.write();
         if table.len() >= MAX_KEYS {
@@ -134,6 +150,7 @@ impl ApiKeys {
                 info: info.clone(),
                 sha256: sha256(key.as_bytes()),
                 limiter,
+                tenant,
             },
         );
         Ok(NewApiKey { info, key })
@@ -150,6 +167,7 @@ impl ApiKeys {
             scope: record.info.scope,
             limiter: record.limiter.clone(),
             expires_at_unix: None,
+            tenant: record.tenant.clone(),
         })
     }
 
@@ -180,6 +198,13 @@ impl ApiKeys {
         self.by_id.write().remove(id).is_some()
     }
 
+    /// Revoke every key of `tenant`.
+    pub(super) fn revoke_tenant(&self, tenant: &str) {
+        self.by_id
+            .write()
+            .retain(|_, r| r.info.tenant.as_deref() != Some(tenant));
+    }
+
     /// The table as the catalog records it.
     pub fn capture(&self) -> Vec<CatalogApiKey> {
         let table = self.by_id.read();
@@ -195,15 +220,17 @@ impl ApiKeys {
                     per_second: l.per_second,
                     burst: l.burst,
                 }),
+                tenant: r.info.tenant.clone(),
             })
             .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out
     }
 
-    /// Put back the keys a catalog recorded. A malformed entry is refused whole: a node that
-    /// silently dropped a key would lock its holder out without saying why.
-    pub fn restore(&self, entries: &[CatalogApiKey]) -> Result<(), ApiKeyError> {
+    /// Put back the keys a catalog recorded, their tenants found in `tenants`. A malformed
+    /// entry is refused whole: a node that silently dropped a key would lock its holder out
+    /// without saying why.
+    pub fn restore(&self, entries: &[CatalogApiKey], tenants: &Tenants) -> Result<(), ApiKeyError> {
         let mut table = self.by_id.write();
         for entry in entries {
             let bad = |reason: &str| ApiKeyError::BadRecord {
@@ -232,6 +259,15 @@ impl ApiKeys {
                 .map(RateLimit::limiter)
                 .transpose()
                 .map_err(|e| bad(&e.to_string()))?;
+            let tenant = entry
+                .tenant
+                .as_deref()
+                .map(|name| {
+                    tenants
+                        .get(name)
+                        .ok_or_else(|| bad("its tenant does not exist"))
+                })
+                .transpose()?;
             table.insert(
                 entry.id.clone(),
                 Record {
@@ -241,9 +277,11 @@ impl ApiKeys {
                         scope,
                         created_unix_ms: entry.created_unix_ms,
                         rate_limit,
+                        tenant: entry.tenant.clone(),
                     },
                     sha256,
                     limiter,
+                    tenant,
                 },
             );
         }
@@ -313,7 +351,9 @@ mod tests {
             "only the hash is kept"
         );
         let restored = ApiKeys::default();
-        restored.restore(&saved).expect("restored");
+        restored
+            .restore(&saved, &Tenants::default())
+            .expect("restored");
         assert_eq!(restored.list(), keys.list());
         let digest = sha256(made.key.as_bytes());
         let who = restored
@@ -352,7 +392,7 @@ mod tests {
         };
         entry.sha256.pop();
         assert!(matches!(
-            ApiKeys::default().restore(&[entry]),
+            ApiKeys::default().restore(&[entry], &Tenants::default()),
             Err(ApiKeyError::BadRecord { .. })
         ));
     }

@@ -51,6 +51,18 @@ pub struct OidcConfig {
     /// The claim holding the scopes [default: `scope`].
     #[serde(default = "default_scope_claim")]
     pub scope_claim: String,
+    /// The claim naming the caller's tenant [default: `tenant`]. A token with it speaks for
+    /// that tenant (which must exist on the node); one without it is operator-level, unless
+    /// `require_tenant` is set.
+    #[serde(default = "default_tenant_claim")]
+    pub tenant_claim: String,
+    /// Refuse tokens that name no tenant [default: false].
+    #[serde(default)]
+    pub require_tenant: bool,
+}
+
+fn default_tenant_claim() -> String {
+    "tenant".to_string()
 }
 
 fn default_algorithms() -> Vec<Algorithm> {
@@ -185,7 +197,8 @@ impl JwtVerifier {
     }
 
     /// Check `token`; the principal holds until the token's `exp` (unix seconds) plus leeway.
-    pub async fn verify(&self, token: &str) -> Result<Principal, JwtError> {
+    /// Also returns the tenant the token names, for the caller to find.
+    pub async fn verify(&self, token: &str) -> Result<(Principal, Option<String>), JwtError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| JwtError::Malformed(e.to_string()))?;
         if !self.config.algorithms.contains(&header.alg) {
@@ -233,12 +246,22 @@ impl JwtVerifier {
             .take(128)
             .map(|c| if c.is_ascii_graphic() { c } else { '_' })
             .collect();
-        Ok(Principal {
+        let tenant = match claims.rest.get(&self.config.tenant_claim) {
+            Some(serde_json::Value::String(t)) => Some(t.clone()),
+            Some(_) => return Err(JwtError::Invalid("the tenant claim is not a string".into())),
+            None if self.config.require_tenant => {
+                return Err(JwtError::Invalid("the token names no tenant".into()));
+            }
+            None => None,
+        };
+        let principal = Principal {
             name,
             key_id: None,
             scope,
             limiter: None,
             expires_at_unix: Some(claims.exp.saturating_add(self.config.leeway_secs)),
-        })
+            tenant: None,
+        };
+        Ok((principal, tenant))
     }
 }

@@ -35,6 +35,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use subtle::ConstantTimeEq;
 
+use crate::tenants::{Tenant, Tenants};
+
 pub use api_keys::{ApiKeyError, ApiKeyInfo, ApiKeys, NewApiKey, RateLimit};
 
 /// The limiter of one API key, shared by everything that uses the key.
@@ -80,11 +82,19 @@ pub struct Principal {
     pub limiter: Option<Arc<Limiter>>,
     /// For a JWT: when its rights end (unix seconds, the leeway included).
     pub expires_at_unix: Option<u64>,
+    /// The tenant the caller belongs to; `None`: operator-level (sees every tenant).
+    pub tenant: Option<Arc<Tenant>>,
 }
 
 impl Principal {
     pub fn may(&self, needed: Scope) -> bool {
         self.scope >= needed
+    }
+
+    /// Whether the caller speaks for the operator (not for one tenant): the operator key, or
+    /// an admin key or token of no tenant. Tenants and node-wide settings are theirs alone.
+    pub fn is_operator(&self) -> bool {
+        self.tenant.is_none() && self.scope == Scope::Admin
     }
 
     /// Whether a token's rights have run out.
@@ -99,11 +109,14 @@ impl Principal {
     #[inline]
     pub fn admit(&self) -> Result<(), std::time::Duration> {
         use governor::clock::{Clock, DefaultClock};
-        match &self.limiter {
-            None => Ok(()),
-            Some(limiter) => limiter
+        if let Some(limiter) = &self.limiter {
+            limiter
                 .check()
-                .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now())),
+                .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))?;
+        }
+        match &self.tenant {
+            None => Ok(()),
+            Some(tenant) => tenant.admit(),
         }
     }
 }
@@ -117,6 +130,7 @@ pub struct Auth {
     epoch: AtomicU64,
     /// OIDC bearer tokens, when configured.
     jwt: Option<jwt::JwtVerifier>,
+    tenants: Tenants,
 }
 
 /// The name the operator key authenticates as.
@@ -135,6 +149,7 @@ impl Auth {
             keys: ApiKeys::default(),
             epoch: AtomicU64::new(0),
             jwt: oidc.map(jwt::JwtVerifier::new),
+            tenants: Tenants::default(),
         })
     }
 
@@ -153,7 +168,17 @@ impl Auth {
         let verifier = self.jwt.as_ref()?;
         let text = std::str::from_utf8(token).ok()?;
         match verifier.verify(text).await {
-            Ok(principal) => Some(principal),
+            Ok((mut principal, tenant)) => {
+                if let Some(name) = tenant {
+                    // A token for a tenant this node does not hold is no credential here.
+                    let Some(tenant) = self.tenants.get(&name) else {
+                        tracing::debug!(tenant = %name, "bearer token for an unknown tenant refused");
+                        return None;
+                    };
+                    principal.tenant = Some(tenant);
+                }
+                Some(principal)
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "bearer token refused");
                 None
@@ -182,17 +207,35 @@ impl Auth {
                 scope: Scope::Admin,
                 limiter: None,
                 expires_at_unix: None,
+                tenant: None,
             });
         }
         self.keys.authenticate(secret, &digest)
     }
 
-    /// Whether `principal` still holds its rights (its key was not revoked meanwhile).
+    /// Whether `principal` still holds its rights (its key was not revoked, its tenant not
+    /// deleted meanwhile).
     pub fn still_valid(&self, principal: &Principal) -> bool {
+        if principal.tenant.as_ref().is_some_and(|t| t.is_deleted()) {
+            return false;
+        }
         match &principal.key_id {
             None => true,
             Some(id) => self.keys.contains(id),
         }
+    }
+
+    pub fn tenants(&self) -> &Tenants {
+        &self.tenants
+    }
+
+    /// Delete tenant `name`: revoke its keys and mark it deleted, so its open sessions lose
+    /// their rights before their next command. The caller drops its namespaces.
+    pub fn remove_tenant(&self, name: &str) -> Option<Arc<Tenant>> {
+        let tenant = self.tenants.remove(name)?;
+        self.keys.revoke_tenant(name);
+        self.epoch.fetch_add(1, Ordering::Release);
+        Some(tenant)
     }
 
     pub fn keys(&self) -> &ApiKeys {

@@ -24,6 +24,11 @@ use super::context::ServerContext;
 use super::reply::Reply;
 use super::session::Session;
 use crate::auth::{Auth, Principal, Scope};
+use crate::tenants::NsView;
+use larder_runtime::{DEFAULT_NAMESPACE, Namespaces};
+
+/// Redis's answer when no more clients are accepted: here, the tenant's `max_connections`.
+const MAX_CLIENTS: &str = "ERR max number of clients reached";
 
 /// Whether a command of `kind` (looked up once by the caller; `None`: unknown) is refused; if
 /// so, the refusal has been written to `reply`.
@@ -56,12 +61,12 @@ fn check(
             .as_ref()
             .is_some_and(|p| !auth.still_valid(p))
         {
-            session.principal = None;
+            session.drop_principal();
         }
     }
     if session.principal.as_ref().is_some_and(|p| p.expired()) {
         // A token's expiry ends the session's rights.
-        session.principal = None;
+        session.drop_principal();
     }
     let Some(principal) = &session.principal else {
         if matches!(
@@ -79,7 +84,7 @@ fn check(
         // Unknown to everyone: the dispatcher answers it.
         return false;
     };
-    if !principal.may(needed_scope(kind)) {
+    if !principal.may(needed_scope(kind)) || (principal.tenant.is_some() && operator_only(kind)) {
         refusals.no_permission.inc();
         reply.error_fmt(format_args!(
             "NOPERM User {} has no permissions to run the '{}' command",
@@ -100,6 +105,15 @@ fn check(
         return true;
     }
     false
+}
+
+/// Commands that act on the whole node, which a tenant's caller may not run whatever its
+/// scope: snapshots of every tenant's data, and DEBUG.
+fn operator_only(kind: CommandKind) -> bool {
+    matches!(
+        kind,
+        CommandKind::Save | CommandKind::BgSave | CommandKind::Debug
+    )
 }
 
 /// The scope a command needs (from a table built once, so the command path does not scan
@@ -128,8 +142,13 @@ fn scope_from_flags(kind: CommandKind) -> Scope {
 /// `AUTH [username] password` and HELLO's AUTH option with authentication on: the password is
 /// the operator key or an API key; the username, when given, must be `default` or the key's
 /// name. On failure the session keeps whatever rights it had (as in Redis).
+///
+/// A tenant's caller takes one of the tenant's connection slots (`max_connections`) and lands
+/// in the tenant's `default` namespace; moving to another tenant (or to the operator) selects
+/// that one's `default`.
 pub fn authenticate(
     auth: &Auth,
+    namespaces: &Namespaces,
     username: Option<&[u8]>,
     password: &[u8],
     session: &mut Session,
@@ -154,7 +173,28 @@ pub fn authenticate(
     {
         return Err(WRONGPASS);
     }
+    let same_tenant = match (&principal.tenant, session.tenant()) {
+        (Some(new), Some(old)) => new.name() == old.name(),
+        (None, None) => true,
+        _ => false,
+    };
+    let (slot, namespace) = if same_tenant {
+        (session.tenant_slot.take(), None)
+    } else {
+        let slot = match &principal.tenant {
+            Some(tenant) => Some(tenant.connect().ok_or(MAX_CLIENTS)?),
+            None => None,
+        };
+        let home = NsView::of(Some(&principal))
+            .get(namespaces, DEFAULT_NAMESPACE)
+            .map_err(|_| WRONGPASS)?;
+        (slot, Some(home))
+    };
     tracing::debug!(peer = %session.peer, who = %principal.name, "RESP client authenticated");
+    if let Some(home) = namespace {
+        session.namespace = home;
+    }
+    session.tenant_slot = slot;
     session.principal = Some(principal);
     session.auth_epoch = epoch;
     Ok(())

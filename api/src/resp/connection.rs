@@ -195,12 +195,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         tracing::warn!(peer = %self.session.peer, "closing a pub/sub client that fell too far behind");
                         return Ok(());
                     }
-                    command::pubsub::write_push(&push, &mut self.reply);
+                    command::pubsub::write_push(&push, self.session.subscriptions.as_ref().and_then(|s| s.prefix()), &mut self.reply);
                     let mut more = 1;
                     while more < PUSH_BATCH
                         && let Some(Ok(push)) = self.pushes.as_mut().map(|r| r.try_recv())
                     {
-                        command::pubsub::write_push(&push, &mut self.reply);
+                        command::pubsub::write_push(&push, self.session.subscriptions.as_ref().and_then(|s| s.prefix()), &mut self.reply);
                         more += 1;
                     }
                 }

@@ -53,7 +53,12 @@ async fn run(ctx: &ServerContext, request: Forward) -> Vec<u8> {
         reply.protocol = Protocol::Resp3;
     }
     // The node the client reached checked its rights; the owner serves what it was sent.
-    let namespace = match command::resolve_db(request.namespace.as_bytes(), ctx, true) {
+    let namespace = match command::resolve_db(
+        request.namespace.as_bytes(),
+        ctx,
+        &crate::tenants::NsView::default(),
+        true,
+    ) {
         Ok(namespace) => namespace,
         Err(message) => {
             reply.error(&message);

@@ -221,11 +221,16 @@ impl KeyEvents for NamespaceEvents {
 
 impl KeyEventSource for Notifications {
     fn key_events(&self, namespace: &str) -> Arc<dyn KeyEvents> {
-        let db = db_label(namespace);
+        // A tenant's namespace publishes on the tenant's own channels (see `command::pubsub`):
+        // `acme/db1` notifies `acme/__keyspace@1__:<key>`, which acme's clients see as
+        // `__keyspace@1__:<key>`.
+        let (tenant, own) = larder_runtime::tenant::split(namespace);
+        let db = db_label(own);
+        let hub = tenant.map(|t| format!("{t}/")).unwrap_or_default();
         Arc::new(NamespaceEvents {
             flags: self.flags_of(namespace),
-            keyspace_prefix: format!("__keyspace@{db}__:").into_bytes(),
-            keyevent_prefix: format!("__keyevent@{db}__:").into_bytes(),
+            keyspace_prefix: format!("{hub}__keyspace@{db}__:").into_bytes(),
+            keyevent_prefix: format!("{hub}__keyevent@{db}__:").into_bytes(),
             pubsub: Arc::clone(&self.pubsub),
             tracking: Arc::clone(&self.tracking),
             table: self.tracking.table(namespace),

@@ -185,9 +185,14 @@ impl PubSub {
         self.channels.read().get(channel).map_or(0, HashMap::len)
     }
 
-    /// Distinct patterns subscribed to by anyone (PUBSUB NUMPAT).
-    pub fn pattern_count(&self) -> usize {
-        self.patterns.read().len()
+    /// Distinct patterns subscribed to by anyone (PUBSUB NUMPAT); with `prefix`, only those
+    /// starting with it (a tenant's).
+    pub fn pattern_count(&self, prefix: Option<&[u8]>) -> usize {
+        let patterns = self.patterns.read();
+        match prefix {
+            None => patterns.len(),
+            Some(p) => patterns.keys().filter(|k| k.starts_with(p)).count(),
+        }
     }
 }
 
@@ -212,11 +217,11 @@ mod tests {
         assert_eq!(hub.publish(b"other", b"x"), 0);
         assert_eq!(hub.channels(None), vec![Bytes::from_static(b"news")]);
         assert_eq!(hub.channels(Some(b"z*")), Vec::<Bytes>::new());
-        assert_eq!((hub.subscribers(b"news"), hub.pattern_count()), (1, 2));
+        assert_eq!((hub.subscribers(b"news"), hub.pattern_count(None)), (1, 2));
 
         hub.punsubscribe(2, b"n*");
         hub.punsubscribe(2, b"*s");
-        assert_eq!(hub.pattern_count(), 0);
+        assert_eq!(hub.pattern_count(None), 0);
         for _ in 0..QUEUE_LEN {
             assert_eq!(hub.publish(b"news", b"flood"), 1);
         }

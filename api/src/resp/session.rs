@@ -58,6 +58,8 @@ pub struct Session {
     pub principal: Option<crate::auth::Principal>,
     /// The key table's epoch when `principal` was last checked.
     pub auth_epoch: u64,
+    /// The tenant connection slot `principal` holds, when it is a tenant's.
+    pub tenant_slot: Option<crate::tenants::ConnectionSlot>,
     /// A JWT the connection checked (asynchronously) for the AUTH or HELLO it is about to run,
     /// and who it belongs to (`None`: refused).
     pub verified_token: Option<(Vec<u8>, Option<crate::auth::Principal>)>,
@@ -117,6 +119,24 @@ impl Session {
     }
 }
 
+impl Session {
+    /// How this session names namespaces (its tenant's view, or the operator's).
+    pub fn view(&self) -> crate::tenants::NsView {
+        crate::tenants::NsView::of(self.principal.as_ref())
+    }
+
+    /// The tenant of the session's caller, if any.
+    pub fn tenant(&self) -> Option<&crate::tenants::Tenant> {
+        self.principal.as_ref().and_then(|p| p.tenant.as_deref())
+    }
+
+    /// Forget the caller (its key was revoked, its token expired, its tenant deleted).
+    pub fn drop_principal(&mut self) {
+        self.principal = None;
+        self.tenant_slot = None;
+    }
+}
+
 impl Drop for Session {
     fn drop(&mut self) {
         super::command::transaction::unwatch_all(self);
@@ -145,6 +165,7 @@ impl Session {
             reply_mode: ReplyMode::On,
             principal: None,
             auth_epoch: 0,
+            tenant_slot: None,
             verified_token: None,
         }
     }

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::JsonBody;
+use std::sync::Arc;
+
+use super::extract::{Caller, JsonBody};
 use crate::auth::{ApiKeyError, ApiKeyInfo, Auth, Scope};
 use crate::state::AppState;
 
@@ -43,6 +45,11 @@ pub struct CreateApiKey {
     /// Operations per second the key may use, shared by all its connections; none: unlimited.
     #[serde(default)]
     pub rate_limit: Option<RateLimitBody>,
+    /// The tenant the key belongs to (operators only; a tenant's key makes keys of its own
+    /// tenant). Omitted: an operator-level key, or the caller's tenant.
+    #[serde(default)]
+    #[schema(example = "acme")]
+    pub tenant: Option<String>,
 }
 
 /// A rate limit: `per_second` on average, up to `burst` at once.
@@ -97,6 +104,9 @@ pub struct ApiKeyView {
     /// Absent: unlimited.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimitBody>,
+    /// Its tenant; absent for an operator-level key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 impl From<ApiKeyInfo> for ApiKeyView {
@@ -114,8 +124,25 @@ impl From<ApiKeyInfo> for ApiKeyView {
                 per_second: l.per_second,
                 burst: l.burst,
             }),
+            tenant: info.tenant,
         }
     }
+}
+
+/// Whether `caller` may see the key `info`: operators see every key, a tenant its own.
+fn visible(caller: &Caller, info: &ApiKeyInfo) -> bool {
+    match caller.tenant() {
+        None => true,
+        Some(t) => info.tenant.as_deref() == Some(t.name()),
+    }
+}
+
+/// `400 tenant_not_found`: the body names a tenant that does not exist (or is not the caller's).
+pub fn tenant_not_found(name: &str) -> ApiError {
+    ApiError::bad_request(
+        "tenant_not_found",
+        format!("tenant {name:?} does not exist"),
+    )
 }
 
 /// A key just made, with its text: shown this once.
@@ -133,7 +160,7 @@ pub struct ApiKeyList {
     pub api_keys: Vec<ApiKeyView>,
 }
 
-fn auth_of(state: &AppState) -> Result<&Auth, ApiError> {
+pub fn auth_of(state: &AppState) -> Result<&Auth, ApiError> {
     state.auth.as_deref().ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
@@ -180,9 +207,21 @@ impl From<ApiKeyError> for ApiError {
 )]
 pub async fn create_api_key(
     State(state): State<AppState>,
+    caller: Caller,
     JsonBody(body): JsonBody<CreateApiKey>,
 ) -> Result<Response, ApiError> {
     let auth = auth_of(&state)?;
+    let tenant = match (caller.tenant(), body.tenant.as_deref()) {
+        (Some(own), None) => Some(Arc::clone(own)),
+        (Some(own), Some(named)) if named == own.name() => Some(Arc::clone(own)),
+        (Some(_), Some(named)) => return Err(tenant_not_found(named)),
+        (None, Some(named)) => Some(
+            auth.tenants()
+                .get(named)
+                .ok_or_else(|| tenant_not_found(named))?,
+        ),
+        (None, None) => None,
+    };
     let Some(scope) = body.scopes.iter().copied().map(Scope::from).max() else {
         return Err(ApiError::bad_request(
             "invalid_api_key",
@@ -193,7 +232,7 @@ pub async fn create_api_key(
         per_second: l.per_second,
         burst: l.burst,
     });
-    let made = auth.keys().create(&body.name, scope, limit)?;
+    let made = auth.keys().create_for(&body.name, scope, limit, tenant)?;
     tracing::info!(id = %made.info.id, name = %made.info.name, scope = scope.as_str(), "API key created");
     let created = CreatedApiKey {
         info: made.info.into(),
@@ -211,10 +250,19 @@ pub async fn create_api_key(
         (status = 409, description = "auth_disabled", body = ErrorBody),
     )
 )]
-pub async fn list_api_keys(State(state): State<AppState>) -> Result<Json<ApiKeyList>, ApiError> {
+pub async fn list_api_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<ApiKeyList>, ApiError> {
     let auth = auth_of(&state)?;
     Ok(Json(ApiKeyList {
-        api_keys: auth.keys().list().into_iter().map(Into::into).collect(),
+        api_keys: auth
+            .keys()
+            .list()
+            .into_iter()
+            .filter(|k| visible(&caller, k))
+            .map(Into::into)
+            .collect(),
     }))
 }
 
@@ -231,11 +279,13 @@ pub async fn list_api_keys(State(state): State<AppState>) -> Result<Json<ApiKeyL
 )]
 pub async fn get_api_key(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ApiKeyView>, ApiError> {
     let auth = auth_of(&state)?;
     auth.keys()
         .get(&id)
+        .filter(|k| visible(&caller, k))
         .map(|info| Json(info.into()))
         .ok_or_else(key_not_found)
 }
@@ -253,10 +303,12 @@ pub async fn get_api_key(
 )]
 pub async fn revoke_api_key(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let auth = auth_of(&state)?;
-    if !auth.revoke(&id) {
+    let mine = auth.keys().get(&id).is_some_and(|k| visible(&caller, &k));
+    if !mine || !auth.revoke(&id) {
         return Err(key_not_found());
     }
     tracing::info!(%id, "API key revoked");

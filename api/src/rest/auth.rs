@@ -37,7 +37,10 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
     if public && (method == Method::GET || method == Method::HEAD) {
         return None;
     }
-    if path.starts_with("/v1/api-keys") || path.starts_with("/v1/admin/") {
+    if path.starts_with("/v1/api-keys")
+        || path.starts_with("/v1/admin/")
+        || path.starts_with("/v1/tenants")
+    {
         return Some(Scope::Admin);
     }
     // The first segments, on the stack (this runs for every request): no route is deeper than
@@ -63,6 +66,16 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
     } else {
         Scope::Admin
     })
+}
+
+/// Whether a route is the operator's alone: tenants, node-wide settings and state, and alerting
+/// (whose notifiers are the operator's). A tenant's key gets `403 operator_only` there, whatever
+/// its scope.
+pub fn operator_only(path: &str) -> bool {
+    path.starts_with("/v1/tenants")
+        || path.starts_with("/v1/admin/")
+        || path.starts_with("/v1/alerts")
+        || path == "/v1/node"
 }
 
 /// `/v1/namespaces/{ns}/keys/…`, `/v1/namespaces/{ns}/batch/…` or `/v1/namespaces/{ns}/flush`,
@@ -156,6 +169,15 @@ pub async fn require_credentials(
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         return response;
+    }
+    if principal.tenant.is_some() && operator_only(request.uri().path()) {
+        refusals.no_permission.inc();
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "operator_only",
+            "this route is the operator's; a tenant's key cannot use it",
+        )
+        .into_response();
     }
     request.extensions_mut().insert::<Principal>(principal);
     next.run(request).await

@@ -124,11 +124,11 @@ pub struct BatchDeleteResponse {
 )]
 pub async fn batch_get(
     State(state): State<AppState>,
-    NsPath(ns): NsPath,
+    ns: NsPath,
     JsonBody(request): JsonBody<BatchKeys>,
 ) -> Result<Json<BatchGetResponse>, ApiError> {
     check_batch_len(request.keys.len())?;
-    let ns = state.namespaces.get(&ns)?;
+    let ns = ns.open(&state)?;
     let keys = decode_keys(&request.keys, request.encoding)?;
     let store = ns.store();
     let items = request
@@ -168,11 +168,11 @@ pub async fn batch_get(
 )]
 pub async fn batch_set(
     State(state): State<AppState>,
-    NsPath(ns): NsPath,
+    ns: NsPath,
     JsonBody(request): JsonBody<BatchSetRequest>,
 ) -> Result<Json<BatchSetResponse>, ApiError> {
     check_batch_len(request.items.len())?;
-    let ns = state.namespaces.get(&ns)?;
+    let ns = ns.open(&state)?;
     let max_item_size = ns.config().max_item_size();
     let mut writes = Vec::with_capacity(request.items.len());
     for (i, item) in request.items.iter().enumerate() {
@@ -224,11 +224,11 @@ pub async fn batch_set(
 )]
 pub async fn batch_delete(
     State(state): State<AppState>,
-    NsPath(ns): NsPath,
+    ns: NsPath,
     JsonBody(request): JsonBody<BatchKeys>,
 ) -> Result<Json<BatchDeleteResponse>, ApiError> {
     check_batch_len(request.keys.len())?;
-    let ns = state.namespaces.get(&ns)?;
+    let ns = ns.open(&state)?;
     let keys = decode_keys(&request.keys, request.encoding)?;
     let store = ns.store();
     let deleted = keys.iter().filter(|key| store.delete(key)).count();

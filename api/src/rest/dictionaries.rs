@@ -116,7 +116,7 @@ fn bad_param(name: &str, range: std::ops::RangeInclusive<usize>) -> ApiError {
 )]
 pub async fn train_dictionary(
     State(state): State<AppState>,
-    NsPath(name): NsPath,
+    ns: NsPath,
     Query(params): Query<TrainParams>,
 ) -> Result<(StatusCode, Json<TrainedDictionary>), ApiError> {
     let max_bytes = params.max_bytes.unwrap_or(DEFAULT_MAX_BYTES);
@@ -130,7 +130,7 @@ pub async fn train_dictionary(
     if !(16..=MAX_SAMPLES).contains(&max_samples) {
         return Err(bad_param("max_samples", 16..=MAX_SAMPLES));
     }
-    let ns = state.namespaces.get(&name)?;
+    let ns = ns.open(&state)?;
     if ns.config().compression.is_none() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -174,9 +174,9 @@ pub async fn train_dictionary(
 )]
 pub async fn get_dictionaries(
     State(state): State<AppState>,
-    NsPath(name): NsPath,
+    ns: NsPath,
 ) -> Result<Json<DictionaryList>, ApiError> {
-    let dictionaries = state.namespaces.get(&name)?.store().dictionaries();
+    let dictionaries = ns.open(&state)?.store().dictionaries();
     let current = dictionaries.current_id();
     Ok(Json(DictionaryList {
         current,
@@ -204,12 +204,8 @@ pub async fn get_dictionaries(
 )]
 pub async fn stop_dictionary(
     State(state): State<AppState>,
-    NsPath(name): NsPath,
+    ns: NsPath,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .namespaces
-        .get(&name)?
-        .store()
-        .clear_current_dictionary();
+    ns.open(&state)?.store().clear_current_dictionary();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,6 +11,8 @@ use axum::response::{IntoResponse, Response};
 use larder_runtime::origin::OriginError;
 use larder_runtime::{NamespaceError, StoreError};
 use serde::Serialize;
+
+use crate::tenants::QuotaError;
 use utoipa::ToSchema;
 
 /// An error response body.
@@ -98,6 +100,25 @@ impl From<NamespaceError> for ApiError {
     }
 }
 
+/// How long a client over a quota is told to wait: quotas are about what the tenant holds, so
+/// room comes back only when it frees some (or the operator raises the quota).
+const QUOTA_RETRY_AFTER_SECS: u64 = 60;
+
+impl From<QuotaError> for ApiError {
+    fn from(err: QuotaError) -> Self {
+        match err {
+            QuotaError::Exceeded { .. } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "quota_exceeded",
+                err.to_string(),
+            ),
+            QuotaError::PrivateOrigin(_) => {
+                Self::bad_request("origin_not_allowed", err.to_string())
+            }
+        }
+    }
+}
+
 impl From<OriginError> for ApiError {
     fn from(err: OriginError) -> Self {
         let status = StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -113,7 +134,15 @@ impl IntoResponse for ApiError {
                 message: self.message,
             },
         };
-        (self.status, Json(body)).into_response()
+        let quota = self.code == "quota_exceeded";
+        let mut response = (self.status, Json(body)).into_response();
+        if quota {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(QUOTA_RETRY_AFTER_SECS),
+            );
+        }
+        response
     }
 }
 

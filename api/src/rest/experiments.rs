@@ -26,6 +26,7 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Body, JsonBody, NsPath};
 use crate::state::AppState;
+use crate::tenants;
 
 /// The experiment and shadow routes, to merge into the API router.
 pub fn routes() -> Router<AppState> {
@@ -87,13 +88,18 @@ async fn blocking<T: Send + 'static>(
 )]
 pub async fn start_experiment(
     State(state): State<AppState>,
-    NsPath(ns): NsPath,
-    JsonBody(spec): JsonBody<ExperimentSpec>,
+    ns: NsPath,
+    JsonBody(mut spec): JsonBody<ExperimentSpec>,
 ) -> Result<Json<ExperimentReport>, ApiError> {
+    let name = ns.internal()?;
+    if let Some(tenant) = ns.view.tenant() {
+        tenants::resolve_experiment_refs(tenant, &mut spec).map_err(|e| ns.local(e))?;
+    }
     let namespaces = state.namespaces.clone();
-    blocking(move || experiment::start(&namespaces, &ns, spec))
+    blocking(move || experiment::start(&namespaces, &name, spec))
         .await
         .map(Json)
+        .map_err(|e| ns.local(e))
 }
 
 #[utoipa::path(
@@ -108,9 +114,11 @@ pub async fn start_experiment(
 )]
 pub async fn get_experiment(
     State(state): State<AppState>,
-    NsPath(ns): NsPath,
+    ns: NsPath,
 ) -> Result<Json<ExperimentReport>, ApiError> {
-    Ok(Json(experiment::report(&state.namespaces, &ns)?))
+    experiment::report(&state.namespaces, &ns.internal()?)
+        .map(Json)
+        .map_err(|e| ns.local(e))
 }
 
 /// The body of a promotion; empty (or `{}`) promotes the verdict's winner.
@@ -135,7 +143,7 @@ pub struct PromoteRequest {
 )]
 pub async fn promote_experiment(
     State(state): State<AppState>,
-    NsPath(ns): NsPath,
+    ns: NsPath,
     Body(body): Body,
 ) -> Result<Json<Promotion>, ApiError> {
     let request: PromoteRequest = if body.iter().all(u8::is_ascii_whitespace) {
@@ -143,10 +151,12 @@ pub async fn promote_experiment(
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_json(e.to_string()))?
     };
+    let name = ns.internal()?;
     let namespaces = state.namespaces.clone();
-    blocking(move || experiment::promote(&namespaces, &ns, request.arm.as_deref()))
+    blocking(move || experiment::promote(&namespaces, &name, request.arm.as_deref()))
         .await
         .map(Json)
+        .map_err(|e| ns.local(e))
 }
 
 #[utoipa::path(
@@ -161,12 +171,14 @@ pub async fn promote_experiment(
 )]
 pub async fn stop_experiment(
     State(state): State<AppState>,
-    NsPath(ns): NsPath,
+    ns: NsPath,
 ) -> Result<Json<ExperimentReport>, ApiError> {
+    let name = ns.internal()?;
     let namespaces = state.namespaces.clone();
-    blocking(move || experiment::stop(&namespaces, &ns))
+    blocking(move || experiment::stop(&namespaces, &name))
         .await
         .map(Json)
+        .map_err(|e| ns.local(e))
 }
 
 #[utoipa::path(
@@ -183,13 +195,18 @@ pub async fn stop_experiment(
 )]
 pub async fn start_shadow(
     State(state): State<AppState>,
-    NsPath(ns): NsPath,
-    JsonBody(spec): JsonBody<ShadowSpec>,
+    ns: NsPath,
+    JsonBody(mut spec): JsonBody<ShadowSpec>,
 ) -> Result<Json<ShadowReport>, ApiError> {
+    let name = ns.internal()?;
+    if let Some(tenant) = ns.view.tenant() {
+        tenants::resolve_shadow_refs(tenant, &mut spec).map_err(|e| ns.local(e))?;
+    }
     let namespaces = state.namespaces.clone();
-    blocking(move || experiment::start_shadow(&namespaces, &ns, spec))
+    blocking(move || experiment::start_shadow(&namespaces, &name, spec))
         .await
         .map(Json)
+        .map_err(|e| ns.local(e))
 }
 
 #[utoipa::path(
@@ -204,9 +221,11 @@ pub async fn start_shadow(
 )]
 pub async fn get_shadow(
     State(state): State<AppState>,
-    NsPath(ns): NsPath,
+    ns: NsPath,
 ) -> Result<Json<ShadowReport>, ApiError> {
-    Ok(Json(experiment::shadow_report(&state.namespaces, &ns)?))
+    experiment::shadow_report(&state.namespaces, &ns.internal()?)
+        .map(Json)
+        .map_err(|e| ns.local(e))
 }
 
 #[utoipa::path(
@@ -221,7 +240,9 @@ pub async fn get_shadow(
 )]
 pub async fn stop_shadow(
     State(state): State<AppState>,
-    NsPath(ns): NsPath,
+    ns: NsPath,
 ) -> Result<Json<ShadowReport>, ApiError> {
-    Ok(Json(experiment::stop_shadow(&state.namespaces, &ns)?))
+    experiment::stop_shadow(&state.namespaces, &ns.internal()?)
+        .map(Json)
+        .map_err(|e| ns.local(e))
 }

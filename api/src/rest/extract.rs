@@ -12,7 +12,14 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
+use std::sync::Arc;
+
+use larder_runtime::Namespace;
+
 use super::error::ApiError;
+use crate::auth::Principal;
+use crate::state::AppState;
+use crate::tenants::{NsView, Tenant};
 
 /// Path segment holding the namespace in `/v1/namespaces/{ns}/…` (index 0 is the empty string
 /// before the leading slash).
@@ -75,20 +82,80 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     }
 }
 
-/// The `{ns}` of a namespace route.
-pub struct NsPath(pub String);
+/// The `{ns}` of a namespace route, as the caller names it, and the caller's view of names
+/// (a tenant's `carts` is the engine's `acme/carts`; see [`crate::tenants`]).
+pub struct NsPath {
+    pub shown: String,
+    pub view: NsView,
+}
+
+impl NsPath {
+    /// The engine's name of the namespace (which may not exist).
+    pub fn internal(&self) -> Result<String, ApiError> {
+        self.view
+            .internal(&self.shown)
+            .map(|name| name.into_owned())
+            .map_err(ApiError::from)
+    }
+
+    /// The namespace; a missing one (or another tenant's) is `404 namespace_not_found`.
+    pub fn open(&self, state: &AppState) -> Result<Arc<Namespace>, ApiError> {
+        Ok(self.view.get(&state.namespaces, &self.shown)?)
+    }
+
+    /// `err` with the caller's names in its message.
+    pub fn local(&self, err: impl Into<ApiError>) -> ApiError {
+        let mut err = err.into();
+        if let Some(tenant) = self.view.tenant_name() {
+            err.message = err.message.replace(&format!("\"{tenant}/"), "\"");
+        }
+        err
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for NsPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        namespace(parts.uri.path()).map(NsPath)
+        Ok(NsPath {
+            shown: namespace(parts.uri.path())?,
+            view: Caller::of(parts).view(),
+        })
+    }
+}
+
+/// Who is calling: the principal the authentication middleware found (`None` with
+/// authentication off).
+#[derive(Clone, Default)]
+pub struct Caller(pub Option<Principal>);
+
+impl Caller {
+    fn of(parts: &Parts) -> Self {
+        Caller(parts.extensions.get::<Principal>().cloned())
+    }
+
+    /// How the caller names namespaces.
+    pub fn view(&self) -> NsView {
+        NsView::of(self.0.as_ref())
+    }
+
+    /// The caller's tenant; `None` for operator-level callers (and without authentication).
+    pub fn tenant(&self) -> Option<&Arc<Tenant>> {
+        self.0.as_ref().and_then(|p| p.tenant.as_ref())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        Ok(Caller::of(parts))
     }
 }
 
 /// The `{ns}` and `{key}` of a key route; the key as raw bytes.
 pub struct KeyPath {
-    pub ns: String,
+    pub ns: NsPath,
     pub key: Vec<u8>,
 }
 
@@ -97,7 +164,10 @@ impl<S: Send + Sync> FromRequestParts<S> for KeyPath {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let path = parts.uri.path();
-        let ns = namespace(path)?;
+        let ns = NsPath {
+            shown: namespace(path)?,
+            view: Caller::of(parts).view(),
+        };
         let key = path
             .split('/')
             .nth(KEY_SEGMENT)

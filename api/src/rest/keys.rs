@@ -142,7 +142,7 @@ pub async fn get_key(
     path: KeyPath,
     tags: ContextTags,
 ) -> Result<Response, ApiError> {
-    let ns = state.namespaces.get(&path.ns)?;
+    let ns = path.ns.open(&state)?;
     let store = ns.store();
     check_key(&path.key)?;
     let value = match tags.scope(|| store.get_vec(&path.key)) {
@@ -224,7 +224,7 @@ pub async fn put_key(
         (None, true) => Expiry::Keep,
         (None, false) => Expiry::Default,
     };
-    let ns = state.namespaces.get(&path.ns)?;
+    let ns = path.ns.open(&state)?;
     let options = SetOptions {
         expiry,
         condition,
@@ -266,7 +266,7 @@ pub async fn delete_key(
     path: KeyPath,
     tags: ContextTags,
 ) -> Result<StatusCode, ApiError> {
-    let ns = state.namespaces.get(&path.ns)?;
+    let ns = path.ns.open(&state)?;
     check_key(&path.key)?;
     present(tags.scope(|| ns.store().delete(&path.key)))
 }
@@ -296,7 +296,7 @@ pub async fn expire_key(
     let ttl = params
         .resolve()?
         .ok_or_else(|| ApiError::invalid_ttl("give ttl or ttl_ms"))?;
-    let ns = state.namespaces.get(&path.ns)?;
+    let ns = path.ns.open(&state)?;
     check_key(&path.key)?;
     present(tags.scope(|| ns.store().expire(&path.key, Some(ttl))))
 }
@@ -321,7 +321,7 @@ pub async fn persist_key(
     path: KeyPath,
     tags: ContextTags,
 ) -> Result<StatusCode, ApiError> {
-    let ns = state.namespaces.get(&path.ns)?;
+    let ns = path.ns.open(&state)?;
     check_key(&path.key)?;
     present(tags.scope(|| ns.store().expire(&path.key, None)))
 }
@@ -349,7 +349,7 @@ pub async fn touch_key(
     Query(params): Query<TtlParams>,
 ) -> Result<StatusCode, ApiError> {
     let ttl = params.resolve()?;
-    let ns = state.namespaces.get(&path.ns)?;
+    let ns = path.ns.open(&state)?;
     check_key(&path.key)?;
     present(tags.scope(|| ns.store().touch(&path.key, ttl)))
 }
@@ -377,7 +377,7 @@ pub async fn incr_key(
     tags: ContextTags,
     Query(params): Query<IncrParams>,
 ) -> Result<Json<Counter>, ApiError> {
-    let ns = state.namespaces.get(&path.ns)?;
+    let ns = path.ns.open(&state)?;
     let value = tags.scope(|| ns.store().incr_by(&path.key, params.by.unwrap_or(1)))?;
     Ok(Json(Counter { value }))
 }
@@ -402,7 +402,7 @@ pub async fn evict_key(
     path: KeyPath,
     tags: ContextTags,
 ) -> Result<StatusCode, ApiError> {
-    let ns = state.namespaces.get(&path.ns)?;
+    let ns = path.ns.open(&state)?;
     check_key(&path.key)?;
     present(tags.scope(|| ns.store().evict(&path.key)))
 }

@@ -11,6 +11,7 @@
 //! | `alerts` | admin: `GET /v1/alerts`, `GET/POST /v1/alerts/rules`, `DELETE /v1/alerts/rules/{name}` |
 //! | `auth` | with authentication on: the bearer-token middleware and the scope of every route |
 //! | `api_keys` | admin: `GET/POST /v1/api-keys`, `GET/DELETE /v1/api-keys/{id}`, `POST /v1/admin/tls/reload` |
+//! | `tenants` | operator: `GET/POST /v1/tenants`, `GET/PUT/DELETE /v1/tenants/{name}`: tenants and their quotas |
 //! | `dashboard` | the embedded web UI at `/` and `/assets/*` |
 //! | `error` | the one JSON error shape and the status of every error code |
 //! | `extract` | extractors that turn malformed input into those JSON errors |
@@ -35,6 +36,7 @@ pub mod observability;
 pub mod openapi;
 pub mod plugins;
 pub mod tags;
+pub mod tenants;
 pub mod timing;
 
 use axum::Router;
@@ -113,6 +115,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/metrics", get(observability::metrics))
         .route("/openapi.json", get(openapi::openapi_json))
         .merge(api_keys::routes())
+        .merge(tenants::routes())
         .merge(experiments::routes())
         .merge(plugins::routes())
         .merge(dictionaries::routes());

@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{JsonBody, NsPath};
+use super::extract::{Caller, JsonBody, NsPath};
 use crate::state::AppState;
+use crate::tenants::{self, NsView};
 
 /// A namespace: its configuration, the policy serving it now, and live statistics.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -65,10 +66,10 @@ pub struct CreateNamespace {
     pub config: NamespaceConfig,
 }
 
-fn info(ns: &Namespace) -> NamespaceInfo {
+fn info(view: &NsView, ns: &Namespace) -> NamespaceInfo {
     let s = ns.store().stats();
     NamespaceInfo {
-        name: ns.name().to_string(),
+        name: view.shown(ns.name()).unwrap_or(ns.name()).to_string(),
         config: ns.config(),
         policy: ns.store().policy_name(),
         stats: NamespaceStats {
@@ -89,9 +90,10 @@ fn info(ns: &Namespace) -> NamespaceInfo {
 }
 
 /// `201 Created` with a `Location` header.
-fn created(ns: &Namespace) -> Response {
-    let location = format!("/v1/namespaces/{}", ns.name());
-    let mut response = (StatusCode::CREATED, Json(info(ns))).into_response();
+fn created(view: &NsView, ns: &Namespace) -> Response {
+    let body = info(view, ns);
+    let location = format!("/v1/namespaces/{}", body.name);
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
     // Names are restricted to URL-safe ASCII, so this cannot fail; skip the header if it ever did.
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
@@ -105,9 +107,32 @@ fn created(ns: &Namespace) -> Response {
     tag = "namespaces",
     responses((status = 200, description = "Every namespace with its config and stats", body = NamespaceList))
 )]
-pub async fn list_namespaces(State(state): State<AppState>) -> Json<NamespaceList> {
-    let namespaces = state.namespaces.list().iter().map(|ns| info(ns)).collect();
+pub async fn list_namespaces(State(state): State<AppState>, caller: Caller) -> Json<NamespaceList> {
+    let view = caller.view();
+    let namespaces = view
+        .list(&state.namespaces)
+        .iter()
+        .map(|ns| info(&view, ns))
+        .collect();
     Json(NamespaceList { namespaces })
+}
+
+/// A tenant's change to its namespace `internal`: plugin references resolved among its own
+/// versions, then checked against its quotas. `Ok(None)` for callers of no tenant. The guard
+/// returned is held until the change is applied.
+fn admit_change<'a>(
+    state: &AppState,
+    view: &'a NsView,
+    internal: &str,
+    config: &mut NamespaceConfig,
+) -> Result<Option<parking_lot::MutexGuard<'a, ()>>, ApiError> {
+    let Some(tenant) = view.tenant() else {
+        return Ok(None);
+    };
+    tenants::resolve_config_refs(tenant, config).map_err(|e| view.localize(e))?;
+    let guard = tenant.lock_changes();
+    tenants::check_namespace(tenant, &state.namespaces, internal, config)?;
+    Ok(Some(guard))
 }
 
 #[utoipa::path(
@@ -123,10 +148,43 @@ pub async fn list_namespaces(State(state): State<AppState>) -> Json<NamespaceLis
 )]
 pub async fn create_namespace(
     State(state): State<AppState>,
-    JsonBody(request): JsonBody<CreateNamespace>,
+    caller: Caller,
+    JsonBody(mut request): JsonBody<CreateNamespace>,
 ) -> Result<Response, ApiError> {
-    let ns = state.namespaces.create(&request.name, request.config)?;
-    Ok(created(&ns))
+    let view = caller.view();
+    if view.tenant().is_some() && request.name.contains('/') {
+        // A tenant names its own namespaces only; `x/y` is no name of its.
+        return Err(NamespaceError::InvalidConfig {
+            field: "name",
+            reason: format!(
+                "{:?}: use 1 to 64 characters from A-Z, a-z, 0-9, '_', '-', '.'",
+                request.name
+            ),
+        }
+        .into());
+    }
+    let internal = view.internal(&request.name)?;
+    if view.tenant().is_none()
+        && let Some(ns_tenant) = larder_runtime::tenant::split(&internal).0
+        && state
+            .auth
+            .as_ref()
+            .and_then(|a| a.tenants().get(ns_tenant))
+            .is_none()
+    {
+        return Err(ApiError::bad_request(
+            "tenant_not_found",
+            format!(
+                "there is no tenant {ns_tenant:?} to hold {internal:?}; create it with POST /v1/tenants"
+            ),
+        ));
+    }
+    let _admitted = admit_change(&state, &view, &internal, &mut request.config)?;
+    let ns = state
+        .namespaces
+        .create(&internal, request.config)
+        .map_err(|e| view.localize(e))?;
+    Ok(created(&view, &ns))
 }
 
 #[utoipa::path(
@@ -141,10 +199,10 @@ pub async fn create_namespace(
 )]
 pub async fn get_namespace(
     State(state): State<AppState>,
-    NsPath(name): NsPath,
+    path: NsPath,
 ) -> Result<Json<NamespaceInfo>, ApiError> {
-    let ns = state.namespaces.get(&name)?;
-    Ok(Json(info(&ns)))
+    let ns = path.open(&state)?;
+    Ok(Json(info(&path.view, &ns)))
 }
 
 #[utoipa::path(
@@ -162,21 +220,25 @@ pub async fn get_namespace(
 )]
 pub async fn put_namespace(
     State(state): State<AppState>,
-    NsPath(name): NsPath,
-    JsonBody(config): JsonBody<NamespaceConfig>,
+    path: NsPath,
+    JsonBody(mut config): JsonBody<NamespaceConfig>,
 ) -> Result<Response, ApiError> {
+    let view = &path.view;
+    let name = path.internal()?;
+    let _admitted = admit_change(&state, view, &name, &mut config)?;
+    let local = |e: NamespaceError| ApiError::from(view.localize(e));
     match state.namespaces.update(&name, config.clone()) {
-        Ok(ns) => Ok(Json(info(&ns)).into_response()),
+        Ok(ns) => Ok(Json(info(view, &ns)).into_response()),
         Err(NamespaceError::NotFound(_)) => match state.namespaces.create(&name, config.clone()) {
-            Ok(ns) => Ok(created(&ns)),
+            Ok(ns) => Ok(created(view, &ns)),
             // Created by a concurrent request in between: apply ours on top, as a PUT should.
             Err(NamespaceError::AlreadyExists(_)) => {
-                let ns = state.namespaces.update(&name, config)?;
-                Ok(Json(info(&ns)).into_response())
+                let ns = state.namespaces.update(&name, config).map_err(local)?;
+                Ok(Json(info(view, &ns)).into_response())
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(local(e)),
         },
-        Err(e) => Err(e.into()),
+        Err(e) => Err(local(e)),
     }
 }
 
@@ -193,9 +255,13 @@ pub async fn put_namespace(
 )]
 pub async fn delete_namespace(
     State(state): State<AppState>,
-    NsPath(name): NsPath,
+    path: NsPath,
 ) -> Result<StatusCode, ApiError> {
-    state.namespaces.delete(&name)?;
+    let name = path.internal()?;
+    state
+        .namespaces
+        .delete(&name)
+        .map_err(|e| path.view.localize(e))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -211,8 +277,8 @@ pub async fn delete_namespace(
 )]
 pub async fn flush_namespace(
     State(state): State<AppState>,
-    NsPath(name): NsPath,
+    ns: NsPath,
 ) -> Result<StatusCode, ApiError> {
-    state.namespaces.get(&name)?.store().flush();
+    ns.open(&state)?.store().flush();
     Ok(StatusCode::NO_CONTENT)
 }

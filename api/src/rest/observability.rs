@@ -7,6 +7,7 @@ use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::extract::Caller;
 use crate::state::AppState;
 
 /// The Prometheus text exposition format's content type.
@@ -39,11 +40,31 @@ pub async fn healthz() -> Json<Health> {
     responses((status = 200, description = "Prometheus text format: per-namespace counters, request latency, connections",
                content_type = "text/plain", body = String))
 )]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, PROMETHEUS_TEXT)],
-        state.metrics.render(),
-    )
+pub async fn metrics(State(state): State<AppState>, caller: Caller) -> impl IntoResponse {
+    let text = state.metrics.render();
+    let text = match caller.tenant() {
+        None => text,
+        Some(tenant) => tenant_metrics(&text, tenant.name()),
+    };
+    ([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], text)
+}
+
+/// A tenant's share of the exposition: the samples of its own namespaces (their label without
+/// the tenant prefix); node-wide samples and other tenants' are left out.
+pub fn tenant_metrics(text: &str, tenant: &str) -> String {
+    let mine = format!("namespace=\"{tenant}/");
+    let mut out = String::with_capacity(text.len() / 4);
+    for line in text.lines() {
+        if line.starts_with('#') {
+            out.push_str(line);
+        } else if line.contains(&mine) {
+            out.push_str(&line.replace(&mine, "namespace=\""));
+        } else {
+            continue;
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// The node as a whole: what it has spent and how it keeps its data (the dashboard's overview).

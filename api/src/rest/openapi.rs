@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     alerts, api_keys, batch, dictionaries, error, experiments, keys, namespaces, observability,
-    plugins,
+    plugins, tenants,
 };
 
 #[derive(OpenApi)]
@@ -65,6 +65,11 @@ use super::{
         api_keys::get_api_key,
         api_keys::revoke_api_key,
         api_keys::reload_tls,
+        tenants::create_tenant,
+        tenants::list_tenants,
+        tenants::get_tenant,
+        tenants::put_tenant,
+        tenants::delete_tenant,
         observability::healthz,
         observability::node,
         observability::metrics,
@@ -79,6 +84,7 @@ use super::{
         (name = "plugins", description = "Admin: WebAssembly policy plugins (upload, list, describe)"),
         (name = "experiments", description = "Admin: A/B experiments and shadow evaluation"),
         (name = "security", description = "Admin: API keys and TLS certificate reload"),
+        (name = "tenants", description = "Operator: tenants, their quotas and usage"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]

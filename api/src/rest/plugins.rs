@@ -19,13 +19,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use larder_runtime::plugin::{HookSnapshot, PluginError, PluginInfo, PluginVersion};
+use larder_runtime::PolicyRef;
+use larder_runtime::plugin::{HookSnapshot, PluginError, PluginInfo, PluginVersion, version_id};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Body, Query};
+use super::extract::{Body, Caller, Query};
 use crate::state::AppState;
+use crate::tenants::{self, NsView, OwnedPlugin, Tenant};
 
 /// The plugin routes, to merge into the API router.
 pub fn routes() -> Router<AppState> {
@@ -89,23 +91,39 @@ pub struct PluginList {
     pub plugins: Vec<PluginDetails>,
 }
 
-fn details(state: &AppState, version: &PluginVersion) -> PluginDetails {
+/// A version as `tenant` sees it: under the name and upload time it gave it.
+fn info_for(tenant: Option<&Tenant>, version: &PluginVersion) -> PluginInfo {
+    let mut info = version.info();
+    if let Some(own) = tenant.and_then(|t| t.plugin(&version.id)) {
+        info.name = own.name;
+        info.description = own.description;
+        info.uploaded_at_unix_ms = own.uploaded_at_unix_ms;
+    }
+    info
+}
+
+fn details(state: &AppState, view: &NsView, version: &PluginVersion) -> PluginDetails {
     let used_by = state
         .namespaces
         .plugin_usage(&version.id)
         .into_iter()
-        .map(|(namespace, hook)| PluginUse {
-            namespace,
-            hook: hook.as_str().to_string(),
+        .filter_map(|(namespace, hook)| {
+            Some(PluginUse {
+                namespace: view.shown(&namespace)?.to_string(),
+                hook: hook.as_str().to_string(),
+            })
         })
         .collect();
+    // A version's hook counters add up every namespace that runs it, other tenants' too; a
+    // tenant reads its own namespaces' plugin numbers from /metrics instead.
     let metrics = version
         .hooks
         .iter()
+        .filter(|_| view.tenant().is_none())
         .map(|hook| (hook.as_str().to_string(), version.metrics().snapshot(hook)))
         .collect();
     PluginDetails {
-        info: version.info(),
+        info: info_for(view.tenant().map(|t| &**t), version),
         used_by,
         metrics,
     }
@@ -126,29 +144,66 @@ fn details(state: &AppState, version: &PluginVersion) -> PluginDetails {
 )]
 pub async fn upload_plugin(
     State(state): State<AppState>,
+    caller: Caller,
     Query(params): Query<UploadParams>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     let plugins = state.namespaces.plugins().clone();
     let name = params.name.unwrap_or_default();
     let description = params.description.unwrap_or_default();
-    let uploaded = tokio::task::spawn_blocking(move || plugins.upload(&body, &name, &description))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                format!("upload task failed: {e}"),
-            )
-        })??;
-    let status = if uploaded.created {
+    let tenant = caller.tenant().cloned();
+    let uploaded = tokio::task::spawn_blocking(move || {
+        // A tenant's upload: checked against its quotas, then owned by it. Whether another
+        // tenant uploaded the same bytes is not the caller's to learn: the answer says
+        // "created" when the version is new *to this tenant*.
+        let Some(tenant) = tenant else {
+            return plugins
+                .upload(&body, &name, &description)
+                .map(|u| Ok((u.version, u.created, None)));
+        };
+        let id = version_id(&body);
+        let _one = tenant.lock_changes();
+        if let Err(e) = tenants::check_plugin_upload(&tenant, &plugins, &id, body.len()) {
+            return Ok(Err(e));
+        }
+        let uploaded = plugins.upload(&body, &name, &description)?;
+        let meta = OwnedPlugin {
+            name: uploaded.version.name.clone(),
+            description: uploaded.version.description.clone(),
+            uploaded_at_unix_ms: larder_runtime::persist::unix_now_ms(),
+        };
+        // The name given now when the bytes are new to the tenant (the shared version may
+        // carry another uploader's).
+        let meta = OwnedPlugin {
+            name: if name.is_empty() {
+                id[..12].to_string()
+            } else {
+                name
+            },
+            description,
+            ..meta
+        };
+        let created = tenant.add_plugin(&id, meta);
+        drop(_one);
+        Ok(Ok((uploaded.version, created, Some(tenant))))
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("upload task failed: {e}"),
+        )
+    })???;
+    let (version, created, tenant) = uploaded;
+    let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
     let body = UploadedPlugin {
-        info: uploaded.version.info(),
-        created: uploaded.created,
+        info: info_for(tenant.as_deref(), &version),
+        created,
     };
     Ok((status, Json(body)).into_response())
 }
@@ -159,13 +214,15 @@ pub async fn upload_plugin(
     tag = "plugins",
     responses((status = 200, description = "Every version, oldest first", body = PluginList))
 )]
-pub async fn list_plugins(State(state): State<AppState>) -> Json<PluginList> {
+pub async fn list_plugins(State(state): State<AppState>, caller: Caller) -> Json<PluginList> {
+    let view = caller.view();
     let plugins = state
         .namespaces
         .plugins()
         .list()
         .iter()
-        .map(|v| details(&state, v))
+        .filter(|v| caller.tenant().is_none_or(|t| t.owns_plugin(&v.id)))
+        .map(|v| details(&state, &view, v))
         .collect();
     Json(PluginList { plugins })
 }
@@ -183,8 +240,18 @@ pub async fn list_plugins(State(state): State<AppState>) -> Json<PluginList> {
 )]
 pub async fn get_plugin(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<PluginDetails>, ApiError> {
+    let id = match caller.tenant() {
+        None => id,
+        // Among the tenant's own versions only: another's answers as a missing one.
+        Some(tenant) => {
+            let mut r = PolicyRef::plugin(id);
+            tenants::resolve_ref(tenant, &mut r)?;
+            r.as_plugin().unwrap_or_default().to_string()
+        }
+    };
     let version = state.namespaces.plugins().get(&id)?;
-    Ok(Json(details(&state, &version)))
+    Ok(Json(details(&state, &caller.view(), &version)))
 }

@@ -45,6 +45,31 @@ pub struct Catalog {
     /// when it is made, and never stored). Filled in by the server, which owns authentication.
     #[serde(default)]
     pub api_keys: Vec<CatalogApiKey>,
+    /// Tenants, their quotas and the plugin versions each owns. Filled in by the server.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<CatalogTenant>,
+}
+
+/// One tenant as the catalog keeps it (its namespaces are recorded as `tenant/name`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogTenant {
+    pub name: String,
+    pub created_unix_ms: u64,
+    pub quotas: crate::tenant::TenantQuotas,
+    /// The plugin versions the tenant uploaded, with the name it gave each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<CatalogTenantPlugin>,
+}
+
+/// A plugin version as one tenant uploaded it: the bytes are shared, the name is its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogTenantPlugin {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub uploaded_at_unix_ms: u64,
 }
 
 /// One API key as the catalog keeps it: who it is, what it may do, and the SHA-256 of the key.
@@ -60,6 +85,9 @@ pub struct CatalogApiKey {
     /// Operations per second and burst the key may use; none: unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<CatalogRateLimit>,
+    /// The tenant the key belongs to; none: an operator-level key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,6 +211,7 @@ impl Catalog {
             experiments,
             shadows,
             api_keys: Vec::new(),
+            tenants: Vec::new(),
         }
     }
 

@@ -209,11 +209,28 @@ fn set(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Repl
         }
     }
     if namespace_changed {
+        let view = session.view();
+        let _admitted = match view.tenant() {
+            Some(tenant) => {
+                let guard = tenant.lock_changes();
+                if let Err(e) = crate::tenants::check_namespace(
+                    tenant,
+                    &ctx.state.namespaces,
+                    session.namespace.name(),
+                    &namespace,
+                ) {
+                    return reply.error_fmt(format_args!("ERR CONFIG SET failed - {e}"));
+                }
+                Some(guard)
+            }
+            None => None,
+        };
         if let Err(e) = ctx
             .state
             .namespaces
             .update(session.namespace.name(), namespace)
         {
+            let e = view.localize(e);
             return reply.error_fmt(format_args!("ERR CONFIG SET failed - {e}"));
         }
         if let Some(p) = &ctx.state.persistence

@@ -23,6 +23,7 @@ use super::{Args, is, syntax_error, wrong_arity};
 use crate::resp::context::ServerContext;
 use crate::resp::reply::{Protocol, Reply};
 use crate::resp::session::Session;
+use crate::tenants::NsView;
 
 /// The Redis version we answer as: the command set and protocol behave like this release's.
 pub const REDIS_COMPAT_VERSION: &str = "7.2.0";
@@ -74,9 +75,13 @@ pub fn hello(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply:
     if let Some(auth) = &ctx.state.auth {
         match credentials {
             Some((user, password)) => {
-                if let Err(refusal) =
-                    crate::resp::auth_gate::authenticate(auth, Some(user), password, session)
-                {
+                if let Err(refusal) = crate::resp::auth_gate::authenticate(
+                    auth,
+                    &ctx.state.namespaces,
+                    Some(user),
+                    password,
+                    session,
+                ) {
                     ctx.state.metrics.auth_refusals.resp.bad_credentials.inc();
                     return reply.error(refusal);
                 }
@@ -127,7 +132,13 @@ pub fn auth(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply: 
             3 => (Some(args.get(1)), args.get(2)),
             _ => return syntax_error(reply),
         };
-        return match crate::resp::auth_gate::authenticate(auth, user, password, session) {
+        return match crate::resp::auth_gate::authenticate(
+            auth,
+            &ctx.state.namespaces,
+            user,
+            password,
+            session,
+        ) {
             Ok(()) => reply.ok(),
             Err(refusal) => {
                 ctx.state.metrics.auth_refusals.resp.bad_credentials.inc();
@@ -146,7 +157,12 @@ pub fn auth(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply: 
 }
 
 pub fn select(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply: &mut Reply) {
-    match resolve_db(args.get(1), ctx, may_create_databases(session, ctx)) {
+    match resolve_db(
+        args.get(1),
+        ctx,
+        &session.view(),
+        may_create_databases(session, ctx),
+    ) {
         Ok(namespace) => {
             session.namespace = namespace;
             reply.ok();
@@ -174,10 +190,12 @@ pub const DATABASES: i64 = 16;
 /// is the reply line to send.
 ///
 /// With authentication on, only an admin may create one (as creating a namespace over REST is
-/// an admin change): `may_create` says whether the caller may.
+/// an admin change): `may_create` says whether the caller may. Names are the caller's own
+/// (`view`): a tenant's `db1` is its own, and counts against its quotas when made.
 pub fn resolve_db(
     arg: &[u8],
     ctx: &ServerContext,
+    view: &NsView,
     may_create: bool,
 ) -> Result<Arc<Namespace>, String> {
     if let Some(n) = super::parse_i64(arg) {
@@ -185,27 +203,33 @@ pub fn resolve_db(
             return Err("ERR DB index is out of range".to_string());
         }
         if n == 0 {
-            return ctx
-                .state
-                .namespaces
-                .get(DEFAULT_NAMESPACE)
+            return view
+                .get(&ctx.state.namespaces, DEFAULT_NAMESPACE)
                 .map_err(|e| format!("ERR {e}"));
         }
-        let name = format!("db{n}");
-        if let Ok(namespace) = ctx.state.namespaces.get(&name) {
+        let shown = format!("db{n}");
+        if let Ok(namespace) = view.get(&ctx.state.namespaces, &shown) {
             return Ok(namespace);
         }
+        let name = view.internal(&shown).map_err(|e| format!("ERR {e}"))?;
+        let name = name.as_ref();
         if !may_create {
             return Err(format!(
-                "ERR namespace '{name}' does not exist; creating it needs the admin scope \
+                "ERR namespace '{shown}' does not exist; creating it needs the admin scope \
                  (SELECT it once with an admin key, or create it through the admin API)"
             ));
         }
-        return match ctx
-            .state
-            .namespaces
-            .create(&name, NamespaceConfig::default())
-        {
+        let config = NamespaceConfig::default();
+        let _admitted = match view.tenant() {
+            Some(tenant) => {
+                let guard = tenant.lock_changes();
+                crate::tenants::check_namespace(tenant, &ctx.state.namespaces, name, &config)
+                    .map_err(|e| format!("ERR {e}"))?;
+                Some(guard)
+            }
+            None => None,
+        };
+        return match ctx.state.namespaces.create(name, config) {
             Ok(namespace) => {
                 if let Some(p) = &ctx.state.persistence
                     && let Err(e) = p.save_catalog()
@@ -215,17 +239,15 @@ pub fn resolve_db(
                 Ok(namespace)
             }
             // Another connection created it first.
-            Err(NamespaceError::AlreadyExists(_)) => ctx
-                .state
-                .namespaces
-                .get(&name)
+            Err(NamespaceError::AlreadyExists(_)) => view
+                .get(&ctx.state.namespaces, &shown)
                 .map_err(|e| format!("ERR {e}")),
-            Err(e) => Err(format!("ERR {e}")),
+            Err(e) => Err(format!("ERR {}", view.localize(e))),
         };
     }
     std::str::from_utf8(arg)
         .ok()
-        .and_then(|name| ctx.state.namespaces.get(name).ok())
+        .and_then(|name| view.get(&ctx.state.namespaces, name).ok())
         .ok_or_else(|| {
             format!(
                 "ERR namespace '{}' does not exist; create it with POST /v1/namespaces",

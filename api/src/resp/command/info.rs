@@ -9,6 +9,7 @@
 //! other namespace under its own name. Command counts are added by each connection about once a
 //! second, so `total_commands_processed` may trail by that much.
 
+use crate::tenants::NsView;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
@@ -41,16 +42,24 @@ pub fn info(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut
     let wanted = |section: &str| {
         all || (default && section != "commandstats") || args.from(1).any(|a| is(a, section))
     };
+    let view = session.view();
+    // A tenant sees its own numbers; node-wide ones that would tell it about other tenants'
+    // traffic (persistence's change count, per-command totals) are the operator's.
+    let tenant = view.tenant().is_some();
     let mut out = String::with_capacity(1024);
-    for section in SECTIONS.iter().filter(|s| wanted(s)) {
+    for section in SECTIONS
+        .iter()
+        .filter(|s| wanted(s))
+        .filter(|s| !(tenant && matches!(**s, "persistence" | "commandstats")))
+    {
         if !out.is_empty() {
             out.push_str("\r\n");
         }
         match *section {
             "server" => server(&mut out, ctx),
-            "clients" => clients(&mut out, ctx),
-            "memory" => memory(&mut out, ctx, session),
-            "stats" => stats(&mut out, ctx),
+            "clients" => clients(&mut out, ctx, &view),
+            "memory" => memory(&mut out, &view, ctx, session),
+            "stats" => stats(&mut out, &view, ctx),
             "persistence" => persistence(&mut out, ctx),
             "replication" => out.push_str(
                 "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n",
@@ -62,7 +71,7 @@ pub fn info(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut
             } else {
                 "# Cluster\r\ncluster_enabled:0\r\n"
             }),
-            _ => keyspace(&mut out, ctx),
+            _ => keyspace(&mut out, &view, ctx),
         }
     }
     reply.bulk(out.as_bytes());
@@ -85,17 +94,20 @@ fn server(out: &mut String, ctx: &ServerContext) {
     );
 }
 
-fn clients(out: &mut String, ctx: &ServerContext) {
+fn clients(out: &mut String, ctx: &ServerContext, view: &NsView) {
     let _ = write!(
         out,
         "# Clients\r\nconnected_clients:{}\r\n",
-        ctx.state.metrics.resp_connections.get()
+        match view.tenant() {
+            Some(t) => i64::from(t.connections()),
+            None => ctx.state.metrics.resp_connections.get(),
+        }
     );
 }
 
-fn totals(ctx: &ServerContext) -> StoreStats {
+fn totals(view: &NsView, ctx: &ServerContext) -> StoreStats {
     let mut total = StoreStats::default();
-    for ns in ctx.state.namespaces.list() {
+    for ns in view.list(&ctx.state.namespaces) {
         let s = ns.store().stats();
         total.keys += s.keys;
         total.bytes += s.bytes;
@@ -109,8 +121,8 @@ fn totals(ctx: &ServerContext) -> StoreStats {
     total
 }
 
-fn memory(out: &mut String, ctx: &ServerContext, session: &Session) {
-    let total = totals(ctx);
+fn memory(out: &mut String, view: &NsView, ctx: &ServerContext, session: &Session) {
+    let total = totals(view, ctx);
     let _ = write!(
         out,
         "# Memory\r\nused_memory:{}\r\nused_memory_human:{}\r\nmaxmemory:{}\r\n\
@@ -163,8 +175,8 @@ fn persistence(out: &mut String, ctx: &ServerContext) {
     );
 }
 
-fn stats(out: &mut String, ctx: &ServerContext) {
-    let total = totals(ctx);
+fn stats(out: &mut String, view: &NsView, ctx: &ServerContext) {
+    let total = totals(view, ctx);
     let _ = write!(
         out,
         "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
@@ -222,14 +234,15 @@ fn commandstats(out: &mut String, ctx: &ServerContext) {
     }
 }
 
-fn keyspace(out: &mut String, ctx: &ServerContext) {
+fn keyspace(out: &mut String, view: &NsView, ctx: &ServerContext) {
     out.push_str("# Keyspace\r\n");
-    for ns in ctx.state.namespaces.list() {
+    for ns in view.list(&ctx.state.namespaces) {
         let s = ns.store().stats();
-        let label = if ns.name() == DEFAULT_NAMESPACE {
+        let name = view.shown(ns.name()).unwrap_or(ns.name());
+        let label = if name == DEFAULT_NAMESPACE {
             "db0"
         } else {
-            ns.name()
+            name
         };
         let _ = write!(
             out,

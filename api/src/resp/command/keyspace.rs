@@ -141,6 +141,7 @@ pub fn copy(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut
             match super::connection::resolve_db(
                 args.get(i),
                 ctx,
+                &session.view(),
                 super::connection::may_create_databases(session, ctx),
             ) {
                 Ok(namespace) => target = Some(namespace),
@@ -177,6 +178,7 @@ pub fn move_key(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: 
     let target = match super::connection::resolve_db(
         db,
         ctx,
+        &session.view(),
         super::connection::may_create_databases(session, ctx),
     ) {
         Ok(namespace) => namespace,

@@ -4,6 +4,11 @@
 //! A RESP2 connection with at least one subscription is in *subscribed mode*: only the
 //! (un)subscribe commands, PING (answered `["pong", arg]`) and QUIT are accepted, as in Redis.
 //! RESP3 has no such mode: push frames and replies cannot be confused.
+//!
+//! A tenant's channels are its own: on the shared hub they are `tenant/<channel>` (patterns
+//! too, so `*` matches only the tenant's channels), and every name a tenant's client sends or
+//! receives is translated at this boundary. `__redis__:invalidate` is the exception: tracking's
+//! REDIRECT finds its target by client id on that channel.
 
 use super::{Args, CommandKind};
 use crate::resp::context::ServerContext;
@@ -18,8 +23,11 @@ pub struct Subscriptions {
     client: u64,
     hub: Arc<PubSub>,
     subscriber: Subscriber,
+    /// Hub names (a tenant's carry its prefix).
     channels: BTreeSet<Vec<u8>>,
     patterns: BTreeSet<Vec<u8>>,
+    /// `tenant/` for a tenant's connection.
+    prefix: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Subscriptions {
@@ -35,6 +43,33 @@ impl Subscriptions {
     fn count(&self) -> i64 {
         (self.channels.len() + self.patterns.len()) as i64
     }
+
+    /// The prefix of a tenant's channels on the hub, for [`write_push`].
+    pub fn prefix(&self) -> Option<&[u8]> {
+        self.prefix.as_deref()
+    }
+}
+
+/// `tenant/` for a tenant's session: what its channel names carry on the hub.
+fn prefix_of(session: &Session) -> Option<Vec<u8>> {
+    session
+        .tenant()
+        .map(|t| [t.name().as_bytes(), b"/"].concat())
+}
+
+/// The hub's name for channel (or pattern) `name` of a client with `prefix`.
+fn hub_name<'a>(prefix: Option<&[u8]>, name: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+    match prefix {
+        Some(p) if name != crate::resp::tracking::INVALIDATE_CHANNEL => {
+            std::borrow::Cow::Owned([p, name].concat())
+        }
+        _ => std::borrow::Cow::Borrowed(name),
+    }
+}
+
+/// What a client with `prefix` calls the hub's `name`.
+fn shown<'a>(prefix: Option<&[u8]>, name: &'a [u8]) -> &'a [u8] {
+    prefix.and_then(|p| name.strip_prefix(p)).unwrap_or(name)
 }
 
 impl Drop for Subscriptions {
@@ -95,12 +130,14 @@ pub fn ping(args: &Args<'_>, reply: &mut Reply) {
 fn subscriptions<'a>(session: &'a mut Session, ctx: &ServerContext) -> &'a mut Subscriptions {
     let client = session.id;
     let subscriber = session.push_subscriber();
+    let prefix = prefix_of(session);
     session.subscriptions.get_or_insert_with(|| Subscriptions {
         client,
         hub: Arc::clone(&ctx.pubsub),
         subscriber,
         channels: BTreeSet::new(),
         patterns: BTreeSet::new(),
+        prefix,
     })
 }
 
@@ -124,16 +161,17 @@ pub fn subscribe(
 ) {
     let subs = subscriptions(session, ctx);
     for name in args.from(1) {
+        let hub = hub_name(subs.prefix.as_deref(), name);
         let new = if pattern {
-            subs.patterns.insert(name.to_vec())
+            subs.patterns.insert(hub.to_vec())
         } else {
-            subs.channels.insert(name.to_vec())
+            subs.channels.insert(hub.to_vec())
         };
         if new {
             if pattern {
-                subs.hub.psubscribe(subs.client, name, &subs.subscriber);
+                subs.hub.psubscribe(subs.client, &hub, &subs.subscriber);
             } else {
-                subs.hub.subscribe(subs.client, name, &subs.subscriber);
+                subs.hub.subscribe(subs.client, &hub, &subs.subscriber);
             }
         }
         let what: &[u8] = if pattern { b"psubscribe" } else { b"subscribe" };
@@ -156,7 +194,9 @@ pub fn unsubscribe(
     };
     let subs = subscriptions(session, ctx);
     let names: Vec<Vec<u8>> = if args.len() > 1 {
-        args.from(1).map(<[u8]>::to_vec).collect()
+        args.from(1)
+            .map(|n| hub_name(subs.prefix.as_deref(), n).into_owned())
+            .collect()
     } else if pattern {
         subs.patterns.iter().cloned().collect()
     } else {
@@ -179,34 +219,46 @@ pub fn unsubscribe(
                 subs.hub.unsubscribe(subs.client, &name);
             }
         }
-        confirm(reply, what, Some(&name), subs.count());
+        confirm(
+            reply,
+            what,
+            Some(shown(subs.prefix.as_deref(), &name)),
+            subs.count(),
+        );
     }
 }
 
-pub fn publish(args: &Args<'_>, ctx: &ServerContext, reply: &mut Reply) {
-    reply.integer(ctx.pubsub.publish(args.get(1), args.get(2)) as i64);
+pub fn publish(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Reply) {
+    let prefix = prefix_of(session);
+    let channel = hub_name(prefix.as_deref(), args.get(1));
+    reply.integer(ctx.pubsub.publish(&channel, args.get(2)) as i64);
 }
 
-/// `PUBSUB CHANNELS [pattern] | NUMSUB [channel …] | NUMPAT | HELP`
-pub fn pubsub(args: &Args<'_>, ctx: &ServerContext, reply: &mut Reply) {
+/// `PUBSUB CHANNELS [pattern] | NUMSUB [channel …] | NUMPAT | HELP` (a tenant's: its own).
+pub fn pubsub(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Reply) {
+    let prefix = prefix_of(session);
+    let prefix = prefix.as_deref();
     let sub = args.get(1).to_ascii_uppercase();
     match (sub.as_slice(), args.len()) {
         (b"CHANNELS", 2 | 3) => {
-            let pattern = (args.len() == 3).then(|| args.get(2));
-            let channels = ctx.pubsub.channels(pattern);
+            let pattern = if args.len() == 3 { args.get(2) } else { b"*" };
+            let channels = match prefix {
+                None if args.len() == 2 => ctx.pubsub.channels(None),
+                _ => ctx.pubsub.channels(Some(&hub_name(prefix, pattern))),
+            };
             reply.array(channels.len());
             for c in channels {
-                reply.bulk(&c);
+                reply.bulk(shown(prefix, &c));
             }
         }
         (b"NUMSUB", _) => {
             reply.map(args.len() - 2);
             for channel in args.from(2) {
                 reply.bulk(channel);
-                reply.integer(ctx.pubsub.subscribers(channel) as i64);
+                reply.integer(ctx.pubsub.subscribers(&hub_name(prefix, channel)) as i64);
             }
         }
-        (b"NUMPAT", 2) => reply.integer(ctx.pubsub.pattern_count() as i64),
+        (b"NUMPAT", 2) => reply.integer(ctx.pubsub.pattern_count(prefix) as i64),
         (b"HELP", 2) => {
             let lines = [
                 "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -232,12 +284,13 @@ pub fn pubsub(args: &Args<'_>, ctx: &ServerContext, reply: &mut Reply) {
 }
 
 /// Write one message as Redis frames it: `message` or `pmessage`, a push frame in RESP3.
-pub fn write_push(push: &Push, reply: &mut Reply) {
+/// `prefix` is the tenant's channel prefix, taken off the names it sees.
+pub fn write_push(push: &Push, prefix: Option<&[u8]>, reply: &mut Reply) {
     match push {
         Push::Message { channel, payload } => {
             reply.push(3);
             reply.bulk(b"message");
-            reply.bulk(channel);
+            reply.bulk(shown(prefix, channel));
             reply.bulk(payload);
         }
         Push::PMessage {
@@ -247,8 +300,8 @@ pub fn write_push(push: &Push, reply: &mut Reply) {
         } => {
             reply.push(4);
             reply.bulk(b"pmessage");
-            reply.bulk(pattern);
-            reply.bulk(channel);
+            reply.bulk(shown(prefix, pattern));
+            reply.bulk(shown(prefix, channel));
             reply.bulk(payload);
         }
         // A RESP2 connection tracking without REDIRECT has no way to receive them (Redis sends

@@ -24,11 +24,12 @@ pub fn flushdb(args: &Args<'_>, session: &Session, reply: &mut Reply) {
     reply.ok();
 }
 
-pub fn flushall(args: &Args<'_>, ctx: &ServerContext, reply: &mut Reply) {
+/// `FLUSHALL`: every namespace the caller sees (a tenant's caller: its tenant's only).
+pub fn flushall(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Reply) {
     if !flush_mode_ok(args) {
         return syntax_error(reply);
     }
-    for namespace in ctx.state.namespaces.list() {
+    for namespace in session.view().list(&ctx.state.namespaces) {
         namespace.store().flush();
     }
     reply.ok();
