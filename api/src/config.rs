@@ -29,6 +29,7 @@
 //! appendfsync = "everysec"     # "always": a write is answered once it is on disk; or "no"
 //! encryption_key_file = "/etc/larder/keys"  # encrypt every file at rest (`larder keygen`)
 //! operator_key_file = "/etc/larder/operator-key"  # turns authentication on (see `auth`)
+//! session_ttl_secs = 28800     # how long a dashboard login lasts
 //!
 //! [tls]                        # `larder certs` makes a local CA and certificates to try it
 //! cert_file = "certs/server.pem"
@@ -128,6 +129,8 @@ pub struct Config {
     /// The operator key; `None` serves without authentication, which only loopback addresses
     /// may do.
     pub operator_key: Option<Secret>,
+    /// How long a dashboard login lasts.
+    pub session_ttl: std::time::Duration,
     /// TLS for the RESP and HTTP ports; `None` serves them in clear.
     pub tls: Option<crate::tls::TlsConfig>,
     /// OAuth 2.0 / OIDC bearer tokens (`[oidc]`); needs an operator key.
@@ -181,6 +184,7 @@ impl Default for Config {
             persist: None,
             cluster: None,
             operator_key: None,
+            session_ttl: crate::auth::sessions::DEFAULT_TTL,
             tls: None,
             oidc: None,
         }
@@ -226,6 +230,7 @@ struct FileConfig {
     appendfsync: Option<Fsync>,
     encryption_key_file: Option<PathBuf>,
     operator_key_file: Option<PathBuf>,
+    session_ttl_secs: Option<u64>,
     tls: Option<FileTls>,
     oidc: Option<crate::auth::jwt::OidcConfig>,
     #[serde(default)]
@@ -385,6 +390,9 @@ impl Config {
                 tls: bus_tls.clone(),
             }),
             operator_key,
+            session_ttl: file
+                .session_ttl_secs
+                .map_or(crate::auth::sessions::DEFAULT_TTL, std::time::Duration::from_secs),
             tls,
             oidc: file.oidc,
         };

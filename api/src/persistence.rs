@@ -515,6 +515,7 @@ pub fn restore_alert_rules(alerts: &AlertEngine, catalog: Option<&LoadedCatalog>
 /// the 503 `not_durable` answer on exactly these routes.
 pub fn is_admin_path(path: &str) -> bool {
     path.starts_with("/v1/")
+        && path != "/v1/session"
         && !path.contains("/keys/")
         && !path.contains("/batch/")
         && !path.ends_with("/flush")

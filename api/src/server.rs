@@ -171,6 +171,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     let auth = match &config.operator_key {
         Some(key) => {
             let auth = Auth::with_oidc(&key.0, config.oidc.clone());
+            auth.sessions().set_ttl(config.session_ttl);
             if let Some(jwt) = auth.jwt() {
                 jwt.prime().await;
             }

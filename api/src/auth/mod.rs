@@ -5,6 +5,7 @@
 //! | `mod.rs` | [`Auth`] (is authentication on, and who a secret belongs to), [`Principal`], [`Scope`] |
 //! | `api_keys` | the API key table: making, listing, revoking keys; their text and hash |
 //! | `jwt` | OAuth 2.0 / OIDC bearer tokens checked against the provider's JWKS |
+//! | `sessions` | the dashboard's login sessions (HttpOnly cookie, CSRF token), rate-limited logins |
 //!
 //! ## The rules
 //!
@@ -29,6 +30,7 @@
 
 mod api_keys;
 pub mod jwt;
+pub mod sessions;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -131,6 +133,7 @@ pub struct Auth {
     /// OIDC bearer tokens, when configured.
     jwt: Option<jwt::JwtVerifier>,
     tenants: Tenants,
+    sessions: sessions::Sessions,
 }
 
 /// The name the operator key authenticates as.
@@ -150,6 +153,7 @@ impl Auth {
             epoch: AtomicU64::new(0),
             jwt: oidc.map(jwt::JwtVerifier::new),
             tenants: Tenants::default(),
+            sessions: sessions::Sessions::default(),
         })
     }
 
@@ -227,6 +231,11 @@ impl Auth {
 
     pub fn tenants(&self) -> &Tenants {
         &self.tenants
+    }
+
+    /// The dashboard's login sessions.
+    pub fn sessions(&self) -> &sessions::Sessions {
+        &self.sessions
     }
 
     /// Delete tenant `name`: revoke its keys and mark it deleted, so its open sessions lose

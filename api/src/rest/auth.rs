@@ -26,6 +26,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
+use crate::auth::sessions::{CSRF_HEADER, cookie_in, csrf_matches};
 use crate::auth::{Auth, Principal, Scope};
 use crate::metrics::RefusalCounters;
 
@@ -36,6 +37,11 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
         || path.starts_with("/assets/");
     if public && (method == Method::GET || method == Method::HEAD) {
         return None;
+    }
+    // The dashboard's login takes the key in its body; reading and ending one's own session
+    // needs only the session.
+    if path == "/v1/session" {
+        return (method != Method::POST).then_some(Scope::Read);
     }
     if path.starts_with("/v1/api-keys")
         || path.starts_with("/v1/admin/")
@@ -104,14 +110,34 @@ pub async fn require_credentials(
         return next.run(request).await;
     };
     let principal = match bearer_token(&request) {
-        Token::Missing => {
-            refusals.unauthenticated.inc();
-            return unauthorized(
-                "credentials_required",
-                "this route needs `Authorization: Bearer <API key>`",
-                None,
-            );
-        }
+        Token::Missing => match session_of(&auth, &request) {
+            SessionCheck::None => {
+                refusals.unauthenticated.inc();
+                return unauthorized(
+                    "credentials_required",
+                    "this route needs `Authorization: Bearer <API key>` (or a dashboard session)",
+                    None,
+                );
+            }
+            SessionCheck::Ended => {
+                refusals.unauthenticated.inc();
+                return unauthorized(
+                    "session_expired",
+                    "the session has ended (expired, logged out, or its key revoked); log in again",
+                    Some("invalid_token"),
+                );
+            }
+            SessionCheck::NoCsrf => {
+                refusals.no_permission.inc();
+                return ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "csrf_failed",
+                    "a change made with a session cookie must carry the session's X-CSRF-Token",
+                )
+                .into_response();
+            }
+            SessionCheck::Valid(principal) => principal,
+        },
         Token::Malformed => {
             refusals.bad_credentials.inc();
             return unauthorized(
@@ -181,6 +207,44 @@ pub async fn require_credentials(
     }
     request.extensions_mut().insert::<Principal>(principal);
     next.run(request).await
+}
+
+enum SessionCheck {
+    /// No session cookie.
+    None,
+    /// A cookie of no live session.
+    Ended,
+    /// A live session, but a changing request without its CSRF token.
+    NoCsrf,
+    Valid(Principal),
+}
+
+/// The dashboard session a request's cookie names, checked (see `auth::sessions`).
+fn session_of(auth: &Auth, request: &Request) -> SessionCheck {
+    let Some(cookie) = request
+        .headers()
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(cookie_in)
+    else {
+        return SessionCheck::None;
+    };
+    let Some(found) = auth.sessions().find(cookie) else {
+        return SessionCheck::Ended;
+    };
+    if !auth.still_valid(&found.principal) || found.principal.expired() {
+        auth.sessions().remove(cookie);
+        return SessionCheck::Ended;
+    }
+    let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let csrf_ok = request
+        .headers()
+        .get(CSRF_HEADER)
+        .is_some_and(|sent| csrf_matches(&found.csrf, sent.as_bytes()));
+    if !safe && !csrf_ok {
+        return SessionCheck::NoCsrf;
+    }
+    SessionCheck::Valid(found.principal)
 }
 
 enum Token {

@@ -11,6 +11,7 @@
 //! | `alerts` | admin: `GET /v1/alerts`, `GET/POST /v1/alerts/rules`, `DELETE /v1/alerts/rules/{name}` |
 //! | `auth` | with authentication on: the bearer-token middleware and the scope of every route |
 //! | `api_keys` | admin: `GET/POST /v1/api-keys`, `GET/DELETE /v1/api-keys/{id}`, `POST /v1/admin/tls/reload` |
+//! | `session` | the dashboard's login: `POST/GET/DELETE /v1/session` (cookie + CSRF token) |
 //! | `tenants` | operator: `GET/POST /v1/tenants`, `GET/PUT/DELETE /v1/tenants/{name}`: tenants and their quotas |
 //! | `dashboard` | the embedded web UI at `/` and `/assets/*` |
 //! | `error` | the one JSON error shape and the status of every error code |
@@ -35,6 +36,7 @@ pub mod namespaces;
 pub mod observability;
 pub mod openapi;
 pub mod plugins;
+pub mod session;
 pub mod tags;
 pub mod tenants;
 pub mod timing;
@@ -116,6 +118,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/openapi.json", get(openapi::openapi_json))
         .merge(api_keys::routes())
         .merge(tenants::routes())
+        .merge(session::routes())
         .merge(experiments::routes())
         .merge(plugins::routes())
         .merge(dictionaries::routes());

@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     alerts, api_keys, batch, dictionaries, error, experiments, keys, namespaces, observability,
-    plugins, tenants,
+    plugins, session, tenants,
 };
 
 #[derive(OpenApi)]
@@ -65,6 +65,9 @@ use super::{
         api_keys::get_api_key,
         api_keys::revoke_api_key,
         api_keys::reload_tls,
+        session::login,
+        session::current_session,
+        session::logout,
         tenants::create_tenant,
         tenants::list_tenants,
         tenants::get_tenant,

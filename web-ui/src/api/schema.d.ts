@@ -452,6 +452,38 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/tenants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_tenants"];
+        put?: never;
+        post: operations["create_tenant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tenants/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_tenant"];
+        put: operations["put_tenant"];
+        post?: never;
+        delete: operations["delete_tenant"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -553,6 +585,8 @@ export interface components {
             rate_limit?: null | components["schemas"]["RateLimitBody"];
             /** @description Every scope the key holds (the implied ones included). */
             scopes: components["schemas"]["ScopeName"][];
+            /** @description Its tenant; absent for an operator-level key. */
+            tenant?: string | null;
         };
         /** @description One arm's numbers since the experiment started. */
         ArmReport: {
@@ -772,12 +806,24 @@ export interface components {
              *     ]
              */
             scopes: components["schemas"]["ScopeName"][];
+            /**
+             * @description The tenant the key belongs to (operators only; a tenant's key makes keys of its own
+             *     tenant). Omitted: an operator-level key, or the caller's tenant.
+             * @example acme
+             */
+            tenant?: string | null;
         };
         CreateNamespace: {
             /** @description Omitted fields take their defaults; an omitted `config` is all defaults. */
             config?: components["schemas"]["NamespaceConfig"];
             /** @description 1 to 64 characters from `A-Z a-z 0-9 _ - .` */
             name: string;
+        };
+        CreateTenant: {
+            /** @example acme */
+            name: string;
+            /** @description Omitted fields (or an omitted `quotas`) take their defaults. */
+            quotas?: components["schemas"]["TenantQuotas"];
         };
         /** @description A key just made, with its text: shown this once. */
         CreatedApiKey: components["schemas"]["ApiKeyView"] & {
@@ -1252,6 +1298,88 @@ export interface components {
              */
             sample_rate?: number;
         };
+        TenantList: {
+            tenants: components["schemas"]["TenantView"][];
+        };
+        /** @description What one tenant may hold and use. Every field has a default, so `{}` is a valid quota set. */
+        TenantQuotas: {
+            /**
+             * @description Whether its namespaces' origins may be loopback, link-local or private addresses.
+             *     Only an operator sets this; the default refuses them, so a tenant cannot use the cache
+             *     to reach the operator's internal network.
+             */
+            allow_private_origins?: boolean;
+            /**
+             * Format: int64
+             * @description The sum of its namespaces' `capacity_bytes`.
+             * @example 1073741824
+             */
+            max_capacity_bytes?: number;
+            /**
+             * Format: int32
+             * @description RESP connections authenticated as the tenant at once.
+             * @example 1000
+             */
+            max_connections?: number;
+            /**
+             * Format: int32
+             * @description Namespaces the tenant may have, its `default` included.
+             * @example 16
+             */
+            max_namespaces?: number;
+            /**
+             * Format: int64
+             * @description The sum of the sizes of the plugin modules it owns.
+             * @example 67108864
+             */
+            max_plugin_bytes?: number;
+            /**
+             * Format: int64
+             * @description Memory its plugins may reserve: per namespace and hook, instances (one per shard) times
+             *     the sandbox's memory cap.
+             * @example 1073741824
+             */
+            max_plugin_memory_bytes?: number;
+            /**
+             * Format: int32
+             * @description Plugin versions it may own.
+             * @example 16
+             */
+            max_plugins?: number;
+            /**
+             * Format: int32
+             * @description Operations allowed at once above the rate; defaults to a tenth of a second's worth.
+             * @example 1000
+             */
+            ops_burst?: number | null;
+            /**
+             * Format: int32
+             * @description Operations per second over all its keys and connections (each RESP command and REST
+             *     request is one); absent: unlimited.
+             * @example 10000
+             */
+            ops_per_second?: number | null;
+        };
+        /** @description What a tenant uses now, beside its quotas. */
+        TenantUsage: {
+            /** Format: int64 */
+            capacity_bytes: number;
+            /** Format: int32 */
+            connections: number;
+            /** Format: int64 */
+            namespaces: number;
+            /** Format: int64 */
+            plugin_bytes: number;
+            /** Format: int64 */
+            plugins: number;
+        };
+        TenantView: {
+            /** Format: int64 */
+            created_unix_ms: number;
+            name: string;
+            quotas: components["schemas"]["TenantQuotas"];
+            usage: components["schemas"]["TenantUsage"];
+        };
         /** @description What a TLS reload reports. */
         TlsReloaded: {
             /** @description The certificate file that was read. */
@@ -1265,6 +1393,13 @@ export interface components {
              * @description How many of the namespace's values it learnt from.
              */
             samples: number;
+        };
+        UpdateTenant: {
+            /**
+             * @description The whole new quota set; lowering one below what the tenant holds keeps what it holds
+             *     and refuses what would add to it.
+             */
+            quotas: components["schemas"]["TenantQuotas"];
         };
         /** @description The answer to an upload. */
         UploadedPlugin: components["schemas"]["PluginInfo"] & {
@@ -4241,6 +4376,346 @@ export interface operations {
             };
             /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_tenants: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every tenant, by name, with its quotas and usage */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantList"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description auth_disabled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_tenant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateTenant"];
+            };
+        };
+        responses: {
+            /** @description Made, with its default namespace */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantView"];
+                };
+            };
+            /** @description bad_json or invalid_tenant (name or quotas) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description tenant_exists, too_many_tenants or auth_disabled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_tenant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Tenant name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Quotas and usage */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantView"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description tenant_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_tenant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Tenant name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateTenant"];
+            };
+        };
+        responses: {
+            /** @description Quotas replaced; the rate applies from the next operation */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantView"];
+                };
+            };
+            /** @description bad_json or invalid_tenant */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description tenant_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_tenant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Tenant name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted with its namespaces and keys */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description tenant_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,0 +1,192 @@
+//! The dashboard's login: `POST /v1/session` (a key in, an `HttpOnly` cookie out),
+//! `GET /v1/session` (who is logged in, and the CSRF token), `DELETE /v1/session` (log out).
+//!
+//! The cookie is `HttpOnly; SameSite=Strict; Path=/`, and `Secure` when the node serves HTTP
+//! over TLS. A request authenticated by the cookie that changes something must carry the
+//! session's CSRF token in `X-CSRF-Token` (`403 csrf_failed` otherwise). Logins are limited
+//! node-wide (`429 rate_limited`); the session ends at its expiry, at logout, or when its key is
+//! revoked.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::api_keys::{ScopeName, auth_of};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Caller, JsonBody};
+use crate::auth::Principal;
+use crate::auth::sessions::{COOKIE, cookie_in};
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route(
+        "/v1/session",
+        post(login).get(current_session).delete(logout),
+    )
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    /// An API key, or the operator key.
+    #[schema(example = "lk_3f9a0c12b7e4_…")]
+    pub key: String,
+}
+
+/// Who is logged in, and what a changing request must echo.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionInfo {
+    /// The key's name (or `operator`).
+    pub name: String,
+    /// The tenant the key belongs to; absent for operator-level keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    pub scope: ScopeName,
+    /// Whether the caller may manage tenants and node-wide settings.
+    pub operator: bool,
+    /// Send it as `X-CSRF-Token` on every request that changes something.
+    pub csrf_token: String,
+    pub expires_in_secs: u64,
+}
+
+fn info(principal: &Principal, csrf: String, expires_in_secs: u64) -> SessionInfo {
+    SessionInfo {
+        name: principal.name.clone(),
+        tenant: principal.tenant.as_ref().map(|t| t.name().to_string()),
+        scope: principal.scope.into(),
+        operator: principal.is_operator(),
+        csrf_token: csrf,
+        expires_in_secs,
+    }
+}
+
+fn cookie_header(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
+    let secure = state.tls.as_ref().is_some_and(|t| t.config().http);
+    let text = format!(
+        "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+        if secure { "; Secure" } else { "" }
+    );
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/session",
+    tag = "security",
+    request_body = Login,
+    responses(
+        (status = 201, description = "Logged in: the answer sets the session cookie", body = SessionInfo),
+        (status = 401, description = "invalid_credentials", body = ErrorBody),
+        (status = 409, description = "auth_disabled", body = ErrorBody),
+        (status = 429, description = "rate_limited: too many logins on this node; see Retry-After", body = ErrorBody),
+    )
+)]
+pub async fn login(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<Login>,
+) -> Result<Response, ApiError> {
+    let auth = auth_of(&state)?;
+    if let Err(wait) = auth.sessions().admit_login() {
+        state.metrics.auth_refusals.rest.rate_limited.inc();
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many login attempts on this node; retry shortly",
+        )
+        .into_response();
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        return Ok(response);
+    }
+    let Some(principal) = auth.authenticate_any(body.key.trim().as_bytes()).await else {
+        state.metrics.auth_refusals.rest.bad_credentials.inc();
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "that is not a valid key for this node",
+        ));
+    };
+    let who = principal.clone();
+    let made = auth.sessions().create(principal).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "session_unavailable",
+            "the operating system's random source failed",
+        )
+    })?;
+    tracing::info!(who = %who.name, "dashboard login");
+    let mut response = (
+        StatusCode::CREATED,
+        Json(info(&who, made.csrf, made.ttl.as_secs())),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        cookie_header(&state, &made.cookie, made.ttl.as_secs()),
+    );
+    Ok(response)
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/session",
+    tag = "security",
+    responses(
+        (status = 200, description = "The session the cookie names", body = SessionInfo),
+        (status = 404, description = "session_not_found: authenticated by a bearer token, not a session", body = ErrorBody),
+    )
+)]
+pub async fn current_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<Json<SessionInfo>, ApiError> {
+    let auth = auth_of(&state)?;
+    let found = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(cookie_in)
+        .and_then(|cookie| auth.sessions().find(cookie));
+    match (found, caller.0) {
+        (Some(found), Some(_)) => Ok(Json(info(
+            &found.principal,
+            found.csrf,
+            found.expires_in.as_secs(),
+        ))),
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "session_not_found",
+            "this request carries no session cookie",
+        )),
+    }
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/session",
+    tag = "security",
+    responses(
+        (status = 204, description = "Logged out: the session ends and the cookie is cleared"),
+    )
+)]
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let auth = auth_of(&state)?;
+    if let Some(cookie) = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(cookie_in)
+    {
+        auth.sessions().remove(cookie);
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, cookie_header(&state, "", 0));
+    Ok(response)
+}
