@@ -23,23 +23,40 @@ bin="${CARGO_TARGET_DIR:-$root/target}/debug/larder"
   cargo build --release --target wasm32-unknown-unknown -p larder-plugin-sieve)
 export LARDER_E2E_PLUGIN="$root/plugins/target/wasm32-unknown-unknown/release/larder_plugin_sieve.wasm"
 
-log="$(mktemp)"
-"$bin" serve --http-addr 127.0.0.1:0 --resp-addr 127.0.0.1:0 --no-persist \
-  --log-format text --log-level info >"$log" 2>&1 &
-pid=$!
-cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -f "$log"; }
+# Two nodes: an open one (zero configuration, what most tests drive) and one with an operator
+# key and short dashboard sessions (the login tests).
+work="$(mktemp -d)"
+export LARDER_OPERATOR_KEY="e2e-operator-key-$(date +%s)-0123456789"
+printf '%s' "$LARDER_OPERATOR_KEY" >"$work/operator-key"
+printf 'operator_key_file = "%s"\nsession_ttl_secs = 4\n' "$work/operator-key" >"$work/auth.toml"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
-# The server logs the addresses it bound ("http_addr=127.0.0.1:PORT"); wait for that line.
-addr=""
-for _ in $(seq 1 300); do
-  addr="$(grep -o 'http_addr=[0-9.:]*' "$log" | head -n1 | cut -d= -f2 || true)"
-  [ -n "$addr" ] && break
-  kill -0 "$pid" 2>/dev/null || { cat "$log"; echo "larder exited early" >&2; exit 1; }
-  sleep 0.1
-done
-[ -n "$addr" ] || { cat "$log"; echo "larder did not report its HTTP address" >&2; exit 1; }
+# Start `larder serve` with extra flags, logging to $1, and wait until it logs the HTTP address
+# it bound ("http_addr=127.0.0.1:PORT"); sets $addr.
+start_node() {
+  local log="$1"; shift
+  env -u LARDER_OPERATOR_KEY "$bin" serve --http-addr 127.0.0.1:0 --resp-addr 127.0.0.1:0 --no-persist \
+    --log-format text --log-level info "$@" >"$log" 2>&1 &
+  local pid=$!
+  pids+=("$pid")
+  addr=""
+  for _ in $(seq 1 300); do
+    addr="$(grep -o 'http_addr=[0-9.:]*' "$log" | head -n1 | cut -d= -f2 || true)"
+    [ -n "$addr" ] && return 0
+    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; echo "larder exited early" >&2; exit 1; }
+    sleep 0.1
+  done
+  cat "$log" >&2; echo "larder did not report its HTTP address" >&2; exit 1
+}
 
+start_node "$work/open.log"
 export LARDER_URL="http://$addr"
-echo "larder serving at $LARDER_URL (pid $pid)"
+start_node "$work/auth.log" --config "$work/auth.toml"
+export LARDER_AUTH_URL="http://$addr"
+echo "larder serving at $LARDER_URL (open) and $LARDER_AUTH_URL (operator key, 4 s sessions)"
 npx playwright test "$@"

@@ -390,9 +390,10 @@ impl Config {
                 tls: bus_tls.clone(),
             }),
             operator_key,
-            session_ttl: file
-                .session_ttl_secs
-                .map_or(crate::auth::sessions::DEFAULT_TTL, std::time::Duration::from_secs),
+            session_ttl: file.session_ttl_secs.map_or(
+                crate::auth::sessions::DEFAULT_TTL,
+                std::time::Duration::from_secs,
+            ),
             tls,
             oidc: file.oidc,
         };

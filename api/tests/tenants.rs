@@ -545,7 +545,11 @@ async fn tenant_a_reaches_nothing_of_tenant_b_and_cannot_tell_what_exists() {
         .query_async::<()>(&mut con_a)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("no permissions to run the 'save' command"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("no permissions to run the 'save' command"),
+        "{err}"
+    );
     eprintln!(
         "RESP cross-tenant probes: {resp_attempted} attempted, 0 leaked; FLUSHALL left B intact"
     );
@@ -939,5 +943,99 @@ async fn tenants_survive_a_restart_and_deleting_one_ends_its_rights() {
         .map(|n| n["name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(left, ["default"], "its namespaces are gone");
+    node.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_commands_see_and_revoke_only_the_callers_own_keys() {
+    let node = server::start(&config(None)).await.unwrap();
+    let http = Http::new(&node);
+    let a = tenant_with_key(&http, "a", json!({})).await;
+    let b = tenant_with_key(&http, "b", json!({})).await;
+    let a_reader = tenant_key(&http, "a", "read").await;
+    let mut con = resp(&node, &a).await;
+    let users: Vec<String> = redis::cmd("ACL")
+        .arg("USERS")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(users, ["a-admin", "a-read", "default"], "A's keys only");
+    let list: Vec<String> = redis::cmd("ACL")
+        .arg("LIST")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(
+        list.contains(&"user a-read on sanitize-payload ~* &* -@all +@read".to_string()),
+        "{list:?}"
+    );
+    assert!(!list.iter().any(|l| l.contains("b-admin")), "{list:?}");
+    let theirs: redis::Value = redis::cmd("ACL")
+        .arg("GETUSER")
+        .arg("b-admin")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(
+        theirs,
+        redis::Value::Nil,
+        "B's user answers as a missing one"
+    );
+    let missing: redis::Value = redis::cmd("ACL")
+        .arg("GETUSER")
+        .arg("nobody")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(missing, redis::Value::Nil);
+    let gone: i64 = redis::cmd("ACL")
+        .arg("DELUSER")
+        .arg("b-admin")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(gone, 0, "B's key is not A's to revoke");
+    let mut con_b = resp(&node, &b).await;
+    let who: String = redis::cmd("ACL")
+        .arg("WHOAMI")
+        .query_async(&mut con_b)
+        .await
+        .unwrap();
+    assert_eq!(who, "b-admin", "B's key still works");
+    let pass: String = redis::cmd("ACL")
+        .arg("GENPASS")
+        .arg(128)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(pass.len(), 32);
+    assert!(pass.bytes().all(|c| c.is_ascii_hexdigit()));
+    let reads: Vec<String> = redis::cmd("ACL")
+        .arg("CAT")
+        .arg("read")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(reads.contains(&"get".to_string()) && !reads.contains(&"set".to_string()));
+    // A reader may not list users; an admin revokes its tenant's key by name.
+    let mut reader = resp(&node, &a_reader).await;
+    let err = redis::cmd("ACL")
+        .arg("USERS")
+        .query_async::<Vec<String>>(&mut reader)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no permissions"), "{err}");
+    let gone: i64 = redis::cmd("ACL")
+        .arg("DELUSER")
+        .arg("a-read")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(gone, 1);
+    let err = reader.get::<_, Option<String>>("k").await.unwrap_err();
+    assert!(
+        err.to_string().contains("NOAUTH"),
+        "the revoked key's session ends: {err}"
+    );
     node.shutdown().await.unwrap();
 }

@@ -236,7 +236,10 @@ fn session_of(auth: &Auth, request: &Request) -> SessionCheck {
         auth.sessions().remove(cookie);
         return SessionCheck::Ended;
     }
-    let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
     let csrf_ok = request
         .headers()
         .get(CSRF_HEADER)

@@ -51,6 +51,9 @@ pub struct SessionInfo {
     /// Send it as `X-CSRF-Token` on every request that changes something.
     pub csrf_token: String,
     pub expires_in_secs: u64,
+    /// False on a node without authentication (loopback, no operator key): everyone is the
+    /// `default` user with every right, and there is nothing to log in to.
+    pub authentication: bool,
 }
 
 fn info(principal: &Principal, csrf: String, expires_in_secs: u64) -> SessionInfo {
@@ -61,6 +64,7 @@ fn info(principal: &Principal, csrf: String, expires_in_secs: u64) -> SessionInf
         operator: principal.is_operator(),
         csrf_token: csrf,
         expires_in_secs,
+        authentication: true,
     }
 }
 
@@ -91,7 +95,7 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     let auth = auth_of(&state)?;
     if let Err(wait) = auth.sessions().admit_login() {
-        state.metrics.auth_refusals.rest.rate_limited.inc();
+        state.metrics.auth_refusals.http.rate_limited.inc();
         let mut response = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -105,7 +109,7 @@ pub async fn login(
         return Ok(response);
     }
     let Some(principal) = auth.authenticate_any(body.key.trim().as_bytes()).await else {
-        state.metrics.auth_refusals.rest.bad_credentials.inc();
+        state.metrics.auth_refusals.http.bad_credentials.inc();
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",
@@ -138,7 +142,7 @@ pub async fn login(
     path = "/v1/session",
     tag = "security",
     responses(
-        (status = 200, description = "The session the cookie names", body = SessionInfo),
+        (status = 200, description = "The session the cookie names (on a node without authentication: the open `default` user, `authentication: false`)", body = SessionInfo),
         (status = 404, description = "session_not_found: authenticated by a bearer token, not a session", body = ErrorBody),
     )
 )]
@@ -147,7 +151,17 @@ pub async fn current_session(
     caller: Caller,
     headers: HeaderMap,
 ) -> Result<Json<SessionInfo>, ApiError> {
-    let auth = auth_of(&state)?;
+    let Some(auth) = state.auth.as_deref() else {
+        return Ok(Json(SessionInfo {
+            name: "default".into(),
+            tenant: None,
+            scope: ScopeName::Admin,
+            operator: true,
+            csrf_token: String::new(),
+            expires_in_secs: 0,
+            authentication: false,
+        }));
+    };
     let found = headers
         .get(header::COOKIE)
         .and_then(|v| v.to_str().ok())
@@ -175,7 +189,10 @@ pub async fn current_session(
         (status = 204, description = "Logged out: the session ends and the cookie is cleared"),
     )
 )]
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let auth = auth_of(&state)?;
     if let Some(cookie) = headers
         .get(header::COOKIE)

@@ -23,6 +23,18 @@ export type ArmReport = Schemas['ArmReport'];
 export type Promotion = Schemas['Promotion'];
 export type ShadowSpec = Schemas['ShadowSpec'];
 export type ShadowReport = Schemas['ShadowReport'];
+export type SessionInfo = Schemas['SessionInfo'];
+export type TenantList = Schemas['TenantList'];
+export type TenantView = Schemas['TenantView'];
+
+/** The session's CSRF token, sent on every request that changes something (see /v1/session). */
+let csrfToken: string | null = null;
+export function setCsrfToken(token: string | null) {
+  csrfToken = token;
+}
+
+/** Fired when the node answers 401: the session ended (or there never was one). */
+export const UNAUTHORIZED_EVENT = 'larder:unauthorized';
 
 /** An API error, with the stable code and the server's message. */
 export class ApiError extends Error {
@@ -36,15 +48,20 @@ export class ApiError extends Error {
 }
 
 async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const init: RequestInit = { method, headers: {} };
+  const headers: Record<string, string> = {};
+  const init: RequestInit = { method, headers, credentials: 'same-origin' };
   if (body instanceof ArrayBuffer) {
     init.body = body;
-    init.headers = { 'content-type': 'application/wasm' };
+    headers['content-type'] = 'application/wasm';
   } else if (body !== undefined) {
     init.body = JSON.stringify(body);
-    init.headers = { 'content-type': 'application/json' };
+    headers['content-type'] = 'application/json';
   }
+  if (method !== 'GET' && csrfToken) headers['x-csrf-token'] = csrfToken;
   const response = await fetch(path, init);
+  if (response.status === 401 && path !== '/v1/session') {
+    dispatchEvent(new Event(UNAUTHORIZED_EVENT));
+  }
   if (!response.ok) {
     let code = 'http_' + response.status;
     let message = response.statusText;
@@ -81,6 +98,7 @@ export const api = {
   /** The Prometheus exposition text (the experiments page reads which labs are running from it). */
   metricsText: async (): Promise<string> => {
     const response = await fetch('/metrics');
+    if (response.status === 401) dispatchEvent(new Event(UNAUTHORIZED_EVENT));
     if (!response.ok) throw new ApiError(response.status, 'http_' + response.status, response.statusText);
     return response.text();
   },
@@ -93,6 +111,10 @@ export const api = {
   shadow: (ns: string) => call<ShadowReport>('GET', `${nsPath(ns)}/shadow`),
   startShadow: (ns: string, spec: ShadowSpec) => call<ShadowReport>('PUT', `${nsPath(ns)}/shadow`, spec),
   stopShadow: (ns: string) => call<ShadowReport>('DELETE', `${nsPath(ns)}/shadow`),
+  session: () => call<SessionInfo>('GET', '/v1/session'),
+  login: (key: string) => call<SessionInfo>('POST', '/v1/session', { key }),
+  logout: () => call<void>('DELETE', '/v1/session'),
+  tenants: () => call<TenantList>('GET', '/v1/tenants'),
   alerts: () => call<AlertsOverview>('GET', '/v1/alerts'),
   alertRules: () => call<AlertRuleList>('GET', '/v1/alerts/rules'),
   createAlertRule: (rule: AlertRule) => call<AlertRule>('POST', '/v1/alerts/rules', rule),

@@ -452,6 +452,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["current_session"];
+        put?: never;
+        post: operations["login"];
+        delete: operations["logout"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/tenants": {
         parameters: {
             query?: never;
@@ -989,6 +1005,13 @@ export interface components {
              */
             requests: number;
         };
+        Login: {
+            /**
+             * @description An API key, or the operator key.
+             * @example lk_3f9a0c12b7e4_…
+             */
+            key: string;
+        };
         /** @description Configuration of one namespace. Every field has a default, so `{}` is a valid config. */
         NamespaceConfig: {
             /**
@@ -1261,6 +1284,25 @@ export interface components {
          * @enum {string}
          */
         ScopeName: "read" | "write" | "admin";
+        /** @description Who is logged in, and what a changing request must echo. */
+        SessionInfo: {
+            /**
+             * @description False on a node without authentication (loopback, no operator key): everyone is the
+             *     `default` user with every right, and there is nothing to log in to.
+             */
+            authentication: boolean;
+            /** @description Send it as `X-CSRF-Token` on every request that changes something. */
+            csrf_token: string;
+            /** Format: int64 */
+            expires_in_secs: number;
+            /** @description The key's name (or `operator`). */
+            name: string;
+            /** @description Whether the caller may manage tenants and node-wide settings. */
+            operator: boolean;
+            scope: components["schemas"]["ScopeName"];
+            /** @description The tenant the key belongs to; absent for operator-level keys. */
+            tenant?: string | null;
+        };
         /**
          * @description How loudly an alert speaks. Carried into every notification so receivers can route on it.
          * @enum {string}
@@ -4367,6 +4409,158 @@ export interface operations {
             };
             /** @description ambiguous_plugin_id: the prefix matches several versions */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    current_session: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session the cookie names (on a node without authentication: the open `default` user, `authentication: false`) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionInfo"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `read` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description session_not_found: authenticated by a bearer token, not a session */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    login: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Login"];
+            };
+        };
+        responses: {
+            /** @description Logged in: the answer sets the session cookie */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionInfo"];
+                };
+            };
+            /** @description invalid_credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description auth_disabled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate_limited: too many logins on this node; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    logout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Logged out: the session ends and the cookie is cleared */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `read` scope */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -29,13 +29,18 @@ export function Overview() {
     let alive = true;
     const poll = async () => {
       try {
-        const [ok, list, info] = await Promise.all([api.health(), api.namespaces(), api.node()]);
+        // /v1/node is the operator's: a tenant's session sees its namespaces' numbers only.
+        const [ok, list, info] = await Promise.all([
+          api.health(),
+          api.namespaces(),
+          api.node().catch(() => null),
+        ]);
         if (!alive) return;
         setNode(info);
         const ops = list.namespaces.reduce((n, ns) => n + ns.stats.hits + ns.stats.misses + ns.stats.sets, 0);
         const before = lastCpu.current;
-        lastCpu.current = { ops, cpu: info.cpu_seconds };
-        if (before && info.cpu_seconds > before.cpu && ops > before.ops) {
+        if (info) lastCpu.current = { ops, cpu: info.cpu_seconds };
+        if (info && before && info.cpu_seconds > before.cpu && ops > before.ops) {
           setOpsPerCpuSec((ops - before.ops) / (info.cpu_seconds - before.cpu));
         }
         setSaved(

@@ -403,39 +403,9 @@ fn client_info_line(session: &Session, protocol: Protocol) -> String {
         text(&session.name),
         session.connected_at.elapsed().as_secs(),
         session.namespace.name(),
-        user(session),
+        super::acl::user(session),
         protocol.version(),
         text(&session.lib_name),
         text(&session.lib_ver),
     )
-}
-
-/// Who the connection is: the API key's name, the token's subject, `operator`, or Redis's
-/// `default` when authentication is off or nobody authenticated yet.
-pub fn user(session: &Session) -> &str {
-    session
-        .principal
-        .as_ref()
-        .map_or("default", |p| p.name.as_str())
-}
-
-/// `ACL WHOAMI` (the one ACL subcommand so far) and `ACL HELP`.
-pub fn acl(args: &Args<'_>, session: &Session, reply: &mut Reply) {
-    let sub = args.get(1);
-    if is(sub, "WHOAMI") && args.len() == 2 {
-        reply.bulk(user(session).as_bytes());
-    } else if is(sub, "HELP") && args.len() == 2 {
-        reply.help(&[
-            "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            "WHOAMI",
-            "    Return the current connection username.",
-            "HELP",
-            "    Print this help.",
-        ]);
-    } else {
-        reply.error_fmt(format_args!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
-            String::from_utf8_lossy(sub)
-        ));
-    }
 }

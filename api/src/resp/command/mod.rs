@@ -14,6 +14,7 @@
 //! | `cluster` | CLUSTER INFO / SLOTS / SHARDS / NODES / KEYSLOT / MYID / …, READONLY, READWRITE, ASKING |
 //! | `info` | INFO |
 //! | `introspection` | COMMAND |
+//! | `acl` | ACL: WHOAMI, USERS, LIST, GETUSER, DELUSER, CAT, GENPASS over the API keys |
 //! | [`pubsub`] | SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB |
 //! | `tracking` | CLIENT TRACKING, CACHING, GETREDIR, TRACKINGINFO; what tracking clients read |
 //! | [`transaction`] | MULTI, EXEC, DISCARD, WATCH, UNWATCH |
@@ -21,6 +22,7 @@
 //! Every handler writes exactly one reply into the [`Reply`] buffer, errors included; nothing here
 //! returns a Rust error, because a bad command never affects the connection, only its own reply.
 
+pub mod acl;
 mod cluster;
 mod config;
 mod connection;
@@ -188,7 +190,7 @@ fn run(
         K::Select => connection::select(args, session, ctx, reply),
         K::Client if tracking::client(args, session, ctx, reply) => {}
         K::Client => connection::client(args, session, reply),
-        K::Acl => connection::acl(args, session, reply),
+        K::Acl => acl::acl(args, session, ctx, reply),
         K::Quit => {
             reply.ok();
             session.quit = true;
