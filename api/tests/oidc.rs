@@ -309,3 +309,86 @@ fn a_jwks_url_must_be_https_beyond_loopback() {
         "{refused}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tokens_tenant_claim_makes_it_speak_for_that_tenant_only() {
+    let k1 = signing_key("k1");
+    let idp = provider(&[&k1]).await;
+    let node = node(&idp.url).await;
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", node.http_addr);
+    for name in ["acme", "globex"] {
+        let made = http
+            .post(format!("{base}/v1/tenants"))
+            .bearer_auth("operator-key-for-tests-0123456789")
+            .json(&json!({"name": name}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(made.status(), StatusCode::CREATED);
+    }
+    let mut acme_claims = claims("admin", now() + 300);
+    acme_claims["tenant"] = json!("acme");
+    let acme = token(&k1, acme_claims);
+    let list: Value = http
+        .get(format!("{base}/v1/namespaces"))
+        .bearer_auth(&acme)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<_> = list["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("default")], "acme's own default only: {list}");
+    let theirs = http
+        .get(format!("{base}/v1/namespaces/globex%2Fdefault"))
+        .bearer_auth(&acme)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(theirs.status(), StatusCode::NOT_FOUND);
+    let operator_route = http
+        .get(format!("{base}/v1/tenants"))
+        .bearer_auth(&acme)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(operator_route.status(), StatusCode::FORBIDDEN);
+    // A tenant the node does not hold, or a claim that is not a string: no credential.
+    for tenant in [json!("initech"), json!(42)] {
+        let mut c = claims("admin", now() + 300);
+        c["tenant"] = tenant.clone();
+        assert_eq!(
+            get_status(&node, &token(&k1, c)).await,
+            StatusCode::UNAUTHORIZED,
+            "{tenant}"
+        );
+    }
+    // On the Redis port the token lands in acme's default.
+    let mut con = redis::Client::open(format!("redis://default:{acme}@{}/", node.resp_addr))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let () = redis::AsyncCommands::set(&mut con, "k", "acme's")
+        .await
+        .unwrap();
+    let got: Value = http
+        .get(format!("{base}/v1/namespaces/acme%2Fdefault/keys/k"))
+        .bearer_auth("operator-key-for-tests-0123456789")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .map(Value::String)
+        .unwrap();
+    assert_eq!(got, json!("acme's"));
+    node.shutdown().await.unwrap();
+}

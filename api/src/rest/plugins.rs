@@ -167,13 +167,8 @@ pub async fn upload_plugin(
             return Ok(Err(e));
         }
         let uploaded = plugins.upload(&body, &name, &description)?;
-        let meta = OwnedPlugin {
-            name: uploaded.version.name.clone(),
-            description: uploaded.version.description.clone(),
-            uploaded_at_unix_ms: larder_runtime::persist::unix_now_ms(),
-        };
-        // The name given now when the bytes are new to the tenant (the shared version may
-        // carry another uploader's).
+        // The tenant's own name for it (the shared version may carry another uploader's); kept
+        // from its first upload when it owned the bytes already.
         let meta = OwnedPlugin {
             name: if name.is_empty() {
                 id[..12].to_string()
@@ -181,7 +176,7 @@ pub async fn upload_plugin(
                 name
             },
             description,
-            ..meta
+            uploaded_at_unix_ms: larder_runtime::persist::unix_now_ms(),
         };
         let created = tenant.add_plugin(&id, meta);
         drop(_one);
