@@ -1047,3 +1047,106 @@ async fn acl_commands_see_and_revoke_only_the_callers_own_keys() {
     );
     node.shutdown().await.unwrap();
 }
+
+/// Read from `s` until what arrived contains `needle` (or 5 s pass); everything read.
+async fn read_until(s: &mut tokio::net::TcpStream, got: &mut Vec<u8>, needle: &[u8]) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !got.windows(needle.len()).any(|w| w == needle) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let n = tokio::time::timeout(left, s.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no {:?} in {:?}",
+                    String::from_utf8_lossy(needle),
+                    String::from_utf8_lossy(got)
+                )
+            })
+            .unwrap();
+        assert!(n > 0, "closed");
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_side_caching_and_config_stay_within_a_tenant() {
+    use tokio::io::AsyncWriteExt;
+    let node = server::start(&config(None)).await.unwrap();
+    let http = Http::new(&node);
+    let a = tenant_with_key(&http, "a", json!({})).await;
+    let b = tenant_with_key(&http, "b", json!({})).await;
+    // A tracks in BCAST mode (every key), over RESP3.
+    let mut tracker = tokio::net::TcpStream::connect(node.resp_addr)
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    tracker
+        .write_all(format!("HELLO 3 AUTH default {a}\r\nCLIENT TRACKING ON BCAST\r\n").as_bytes())
+        .await
+        .unwrap();
+    read_until(&mut tracker, &mut got, b"+OK\r\n").await;
+    got.clear();
+    // B writes, then A writes: invalidations arrive in order, so the first one A hears must be
+    // its own key — B's would have come first had it been sent.
+    let mut con_b = resp(&node, &b).await;
+    let () = con_b.set("b-secret-key", "x").await.unwrap();
+    let () = redis::cmd("FLUSHALL")
+        .query_async(&mut con_b)
+        .await
+        .unwrap();
+    let mut con_a = resp(&node, &a).await;
+    let () = con_a.set("a-own-key", "x").await.unwrap();
+    read_until(&mut tracker, &mut got, b"a-own-key").await;
+    let heard = String::from_utf8_lossy(&got).to_string();
+    assert!(
+        heard.starts_with(">2\r\n$10\r\ninvalidate\r\n"),
+        "{heard:?}"
+    );
+    assert!(
+        !heard.contains("b-secret-key"),
+        "A heard of B's key: {heard:?}"
+    );
+    assert!(
+        !heard.contains("_\r\n"),
+        "A heard B's FLUSHALL (a null invalidation): {heard:?}"
+    );
+
+    // CONFIG SET naming B's plugin answers as a version that does not exist.
+    let (status, _, plugin) = http
+        .send(
+            &b,
+            Method::POST,
+            "/v1/plugins?name=b-lru",
+            Some(Body::Raw(wasm::LRU.to_vec())),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let b_id = plugin["id"].as_str().unwrap();
+    let set = |id: String| {
+        let mut con = con_a.clone();
+        async move {
+            redis::cmd("CONFIG")
+                .arg("SET")
+                .arg("maxmemory-policy")
+                .arg(format!("plugin:{id}"))
+                .query_async::<()>(&mut con)
+                .await
+                .unwrap_err()
+                .to_string()
+        }
+    };
+    let theirs = set(b_id.to_string()).await;
+    let nobodys = set("0".repeat(64)).await;
+    assert_eq!(
+        theirs.replace(b_id, "X"),
+        nobodys.replace(&"0".repeat(64), "X")
+    );
+    let theirs_prefix = set(b_id[..8].to_string()).await;
+    assert_eq!(
+        theirs_prefix.replace(&b_id[..8], "X"),
+        nobodys.replace(&"0".repeat(64), "X")
+    );
+    node.shutdown().await.unwrap();
+}

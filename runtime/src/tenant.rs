@@ -70,6 +70,10 @@ pub struct TenantQuotas {
     #[serde(default = "default_max_connections")]
     #[schema(minimum = 1, example = 1000)]
     pub max_connections: u32,
+    /// API keys the tenant may hold.
+    #[serde(default = "default_max_api_keys")]
+    #[schema(minimum = 1, example = 100)]
+    pub max_api_keys: u32,
     /// Operations per second over all its keys and connections (each RESP command and REST
     /// request is one); absent: unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,6 +105,9 @@ fn default_max_plugin_bytes() -> u64 {
 fn default_max_plugin_memory_bytes() -> u64 {
     1 << 30
 }
+fn default_max_api_keys() -> u32 {
+    100
+}
 fn default_max_connections() -> u32 {
     1000
 }
@@ -114,6 +121,7 @@ impl Default for TenantQuotas {
             max_plugin_bytes: default_max_plugin_bytes(),
             max_plugin_memory_bytes: default_max_plugin_memory_bytes(),
             max_connections: default_max_connections(),
+            max_api_keys: default_max_api_keys(),
             ops_per_second: None,
             ops_burst: None,
             allow_private_origins: false,

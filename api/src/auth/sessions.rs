@@ -5,8 +5,8 @@
 //! and when the session ends. Requests that change something must echo the CSRF token in
 //! `X-CSRF-Token`: the cookie is `SameSite=Strict` already, and the token is the second lock
 //! (a browser sends cookies, never custom headers, on a cross-site request). Login attempts are
-//! rate-limited node-wide, so guessing keys through the login form is as slow as guessing them
-//! anywhere else.
+//! rate-limited node-wide: failed ones spend the budget, so guessing through the form is slow
+//! and holders of real keys are never locked out.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -26,6 +26,8 @@ pub const COOKIE: &str = "larder_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// How long a session lasts unless configured otherwise.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(8 * 3600);
+/// The longest a session may be configured to last.
+pub const MAX_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Sessions one node holds at most; past it, the oldest is dropped.
 const MAX_SESSIONS: usize = 10_000;
 /// Login attempts per second, node-wide, and how many at once.
@@ -79,8 +81,10 @@ fn random_text() -> Option<String> {
 
 impl Sessions {
     /// How long new sessions last.
+    /// Between 1 second and [`MAX_TTL`].
     pub fn set_ttl(&self, ttl: Duration) {
-        self.ttl_secs.store(ttl.as_secs().max(1), Ordering::Relaxed);
+        self.ttl_secs
+            .store(ttl.as_secs().clamp(1, MAX_TTL.as_secs()), Ordering::Relaxed);
     }
 
     pub fn ttl(&self) -> Duration {

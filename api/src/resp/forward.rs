@@ -52,6 +52,18 @@ async fn run(ctx: &ServerContext, request: Forward) -> Vec<u8> {
     if request.resp3 {
         reply.protocol = Protocol::Resp3;
     }
+    // Tenants live on each node, not in the cluster's raft state yet: a tenant's command is not
+    // run on another node (where it would run with the operator's view of names).
+    if larder_runtime::tenant::split(&request.namespace)
+        .0
+        .is_some()
+    {
+        reply.error(
+            "ERR a tenant's namespaces are not served across the cluster yet: connect to the \
+             node that owns the slot",
+        );
+        return reply.buf.to_vec();
+    }
     // The node the client reached checked its rights; the owner serves what it was sent.
     let namespace = match command::resolve_db(
         request.namespace.as_bytes(),

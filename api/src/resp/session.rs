@@ -131,9 +131,14 @@ impl Session {
     }
 
     /// Forget the caller (its key was revoked, its token expired, its tenant deleted).
+    /// Its subscriptions and tracking go too: nothing more is pushed to a connection whose
+    /// rights ended.
     pub fn drop_principal(&mut self) {
         self.principal = None;
         self.tenant_slot = None;
+        self.subscriptions = None;
+        self.tracking = None;
+        self.caching_next = None;
     }
 }
 

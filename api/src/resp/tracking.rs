@@ -75,11 +75,16 @@ struct Tracker {
     mode: TrackingMode,
     /// The client's own queue (no REDIRECT).
     own: Subscriber,
+    /// `tenant/` for a tenant's client: it hears only of its tenant's namespaces, and its
+    /// REDIRECT target is looked up on its tenant's invalidation channel.
+    tenant: Option<Box<[u8]>>,
 }
 
 /// One namespace's table: key → clients that read it since its last invalidation.
 #[derive(Default)]
 pub struct Table {
+    /// `tenant/` when the namespace is a tenant's (see [`Tracker::tenant`]).
+    tenant: Option<Box<[u8]>>,
     keys: HashMap<Bytes, HashSet<u64>>,
     /// Insertion order, for bounding the table (entries may be stale: skipped when popped).
     order: std::collections::VecDeque<Bytes>,
@@ -181,10 +186,12 @@ impl Tracking {
         id: u64,
         mode: TrackingMode,
         own: Subscriber,
+        tenant: Option<&str>,
     ) -> ActiveTracking {
         let tracker = Tracker {
             mode: mode.clone(),
             own,
+            tenant: tenant.map(|t| format!("{t}/").into_bytes().into_boxed_slice()),
         };
         if mode.bcast {
             self.bcast.fetch_add(1, Ordering::Relaxed);
@@ -221,11 +228,19 @@ impl Tracking {
         if let Some(t) = self.tables.read().get(namespace) {
             return Arc::clone(t);
         }
+        let tenant = larder_runtime::tenant::split(namespace)
+            .0
+            .map(|t| format!("{t}/").into_bytes().into_boxed_slice());
         Arc::clone(
             self.tables
                 .write()
                 .entry(namespace.to_string())
-                .or_default(),
+                .or_insert_with(|| {
+                    Arc::new(Mutex::new(Table {
+                        tenant,
+                        ..Default::default()
+                    }))
+                }),
         )
     }
 
@@ -250,7 +265,7 @@ impl Tracking {
             // Keys invalidated since leave stale places in `order`; drop them once they
             // outnumber the live ones, so `order` stays proportional to the table.
             if t.order.len() > 2 * t.keys.len() + 1024 {
-                let Table { keys, order } = &mut *t;
+                let Table { keys, order, .. } = &mut *t;
                 let mut seen = HashSet::with_capacity(keys.len());
                 order.retain(|k| keys.contains_key(k) && seen.insert(k.clone()));
             }
@@ -275,7 +290,10 @@ impl Tracking {
         }
         let writer = CURRENT_CLIENT.with(Cell::get);
         let key = Bytes::copy_from_slice(key);
-        let readers = namespace_table.lock().keys.remove(&key);
+        let (readers, tenant) = {
+            let mut table = namespace_table.lock();
+            (table.keys.remove(&key), table.tenant.clone())
+        };
         if let Some(clients) = readers {
             self.deliver(&clients, Some(std::slice::from_ref(&key)), writer);
         }
@@ -284,7 +302,8 @@ impl Tracking {
         }
         let trackers = self.trackers.read();
         for (id, t) in trackers.iter() {
-            if !t.mode.bcast || (t.mode.noloop && *id == writer) {
+            // BCAST hears every namespace of its own tenant (or of no tenant), never another's.
+            if !t.mode.bcast || (t.mode.noloop && *id == writer) || t.tenant != tenant {
                 continue;
             }
             let group = if t.mode.prefixes.is_empty() {
@@ -307,12 +326,13 @@ impl Tracking {
         if !self.is_active() {
             return;
         }
-        {
+        let tenant = {
             let mut t = namespace_table.lock();
             t.keys.clear();
             t.order.clear();
-        }
-        for t in self.trackers.read().values() {
+            t.tenant.clone()
+        };
+        for t in self.trackers.read().values().filter(|t| t.tenant == tenant) {
             self.send(t, None, 0);
         }
     }
@@ -333,10 +353,11 @@ impl Tracking {
         let (target, as_message) = if t.mode.redirect == 0 {
             (t.own.clone(), false)
         } else {
-            match self
-                .pubsub
-                .subscriber_of(INVALIDATE_CHANNEL, t.mode.redirect)
-            {
+            let channel = match &t.tenant {
+                None => std::borrow::Cow::Borrowed(INVALIDATE_CHANNEL),
+                Some(prefix) => std::borrow::Cow::Owned([&prefix[..], INVALIDATE_CHANNEL].concat()),
+            };
+            match self.pubsub.subscriber_of(&channel, t.mode.redirect) {
                 Some(target) => (target, true),
                 None => return,
             }

@@ -232,6 +232,25 @@ pub async fn create_api_key(
         per_second: l.per_second,
         burst: l.burst,
     });
+    if let Some(t) = &tenant {
+        let _one = t.lock_changes();
+        let held = auth
+            .keys()
+            .list()
+            .iter()
+            .filter(|k| k.tenant.as_deref() == Some(t.name()))
+            .count() as u64;
+        let limit = u64::from(t.quotas().max_api_keys);
+        if held >= limit {
+            return Err(crate::tenants::QuotaError::Exceeded {
+                what: "API keys",
+                quota: "max_api_keys",
+                would_be: held + 1,
+                limit,
+            }
+            .into());
+        }
+    }
     let made = auth.keys().create_for(&body.name, scope, limit, tenant)?;
     tracing::info!(id = %made.info.id, name = %made.info.name, scope = scope.as_str(), "API key created");
     let created = CreatedApiKey {

@@ -94,7 +94,12 @@ pub async fn login(
     JsonBody(body): JsonBody<Login>,
 ) -> Result<Response, ApiError> {
     let auth = auth_of(&state)?;
-    if let Err(wait) = auth.sessions().admit_login() {
+    let principal = auth.authenticate_any(body.key.trim().as_bytes()).await;
+    // Only failed attempts spend the node's login budget, so someone guessing cannot lock the
+    // holders of real keys out of the dashboard.
+    if principal.is_none()
+        && let Err(wait) = auth.sessions().admit_login()
+    {
         state.metrics.auth_refusals.http.rate_limited.inc();
         let mut response = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -108,7 +113,7 @@ pub async fn login(
             .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         return Ok(response);
     }
-    let Some(principal) = auth.authenticate_any(body.key.trim().as_bytes()).await else {
+    let Some(principal) = principal else {
         state.metrics.auth_refusals.http.bad_credentials.inc();
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

@@ -1352,6 +1352,12 @@ export interface components {
              */
             allow_private_origins?: boolean;
             /**
+             * Format: int32
+             * @description API keys the tenant may hold.
+             * @example 100
+             */
+            max_api_keys?: number;
+            /**
              * Format: int64
              * @description The sum of its namespaces' `capacity_bytes`.
              * @example 1073741824

@@ -210,8 +210,13 @@ fn set(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Repl
     }
     if namespace_changed {
         let view = session.view();
+        let mut namespace = namespace;
         let _admitted = match view.tenant() {
             Some(tenant) => {
+                if let Err(e) = crate::tenants::resolve_config_refs(tenant, &mut namespace) {
+                    let e = view.localize(e);
+                    return reply.error_fmt(format_args!("ERR CONFIG SET failed - {e}"));
+                }
                 let guard = tenant.lock_changes();
                 if let Err(e) = crate::tenants::check_namespace(
                     tenant,

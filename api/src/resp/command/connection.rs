@@ -402,7 +402,10 @@ fn client_info_line(session: &Session, protocol: Protocol) -> String {
         session.local,
         text(&session.name),
         session.connected_at.elapsed().as_secs(),
-        session.namespace.name(),
+        session
+            .view()
+            .shown(session.namespace.name())
+            .unwrap_or(session.namespace.name()),
         super::acl::user(session),
         protocol.version(),
         text(&session.lib_name),

@@ -7,8 +7,8 @@
 //!
 //! A tenant's channels are its own: on the shared hub they are `tenant/<channel>` (patterns
 //! too, so `*` matches only the tenant's channels), and every name a tenant's client sends or
-//! receives is translated at this boundary. `__redis__:invalidate` is the exception: tracking's
-//! REDIRECT finds its target by client id on that channel.
+//! receives is translated at this boundary — `__redis__:invalidate` too, so a tenant's tracking
+//! REDIRECT reaches only a subscriber of its own tenant.
 
 use super::{Args, CommandKind};
 use crate::resp::context::ServerContext;
@@ -60,10 +60,8 @@ fn prefix_of(session: &Session) -> Option<Vec<u8>> {
 /// The hub's name for channel (or pattern) `name` of a client with `prefix`.
 fn hub_name<'a>(prefix: Option<&[u8]>, name: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
     match prefix {
-        Some(p) if name != crate::resp::tracking::INVALIDATE_CHANNEL => {
-            std::borrow::Cow::Owned([p, name].concat())
-        }
-        _ => std::borrow::Cow::Borrowed(name),
+        Some(p) => std::borrow::Cow::Owned([p, name].concat()),
+        None => std::borrow::Cow::Borrowed(name),
     }
 }
 

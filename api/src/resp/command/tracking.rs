@@ -89,7 +89,11 @@ fn tracking(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply: 
     // Switching modes starts afresh: what was tracked under the old mode is not carried over.
     session.tracking = None;
     let own = session.push_subscriber();
-    session.tracking = Some(ctx.tracking.enable(session.id, mode, own));
+    let tenant = session.tenant().map(|t| t.name().to_string());
+    session.tracking = Some(
+        ctx.tracking
+            .enable(session.id, mode, own, tenant.as_deref()),
+    );
     session.caching_next = None;
     reply.ok();
 }
