@@ -2,31 +2,14 @@
 //! `redis` crate, redis-cli and reqwest. API keys are made through the admin API, as an operator
 //! would, and used on both ports.
 
+mod auth_support;
+use auth_support::{OPERATOR_KEY, config, raw};
+use larder::config::{Config, Secret};
 use std::time::Duration;
 
-use larder::config::{Config, Secret};
-use larder::persistence::PersistConfig;
 use larder::server::{self, RunningServer};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
-
-const OPERATOR_KEY: &str = "operator-key-for-tests-0123456789";
-
-fn config(persist: Option<&std::path::Path>) -> Config {
-    Config {
-        resp_addr: "127.0.0.1:0".parse().unwrap(),
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        operator_key: Some(Secret(OPERATOR_KEY.to_string())),
-        persist: persist.map(|dir| PersistConfig {
-            data_dir: dir.to_path_buf(),
-            snapshot_every: Duration::ZERO,
-            discard_bad_data: false,
-            append_log: None,
-            encryption: None,
-        }),
-        ..Default::default()
-    }
-}
 
 fn base(node: &RunningServer) -> String {
     format!("http://{}", node.http_addr)
@@ -71,23 +54,6 @@ async fn resp_with(
 
 fn error_text(e: &redis::RedisError) -> String {
     format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or(""))
-}
-
-/// Raw RESP on a fresh socket: send `request`, read one reply line.
-async fn raw(node: &RunningServer, request: &[u8]) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(node.resp_addr)
-        .await
-        .unwrap();
-    s.write_all(request).await.unwrap();
-    let mut buf = vec![0u8; 4096];
-    let mut got = Vec::new();
-    while !got.ends_with(b"\r\n") {
-        let n = s.read(&mut buf).await.unwrap();
-        assert!(n > 0, "the server closed the connection");
-        got.extend_from_slice(&buf[..n]);
-    }
-    String::from_utf8(got).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,20 +4,17 @@
 
 use std::time::Duration;
 
-use larder::config::{Config, Secret};
+mod auth_support;
+use auth_support::{OPERATOR_KEY, config};
+use larder::config::Config;
 use larder::server::{self, RunningServer};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
-const OPERATOR_KEY: &str = "operator-key-for-tests-0123456789";
-
 async fn node(session_ttl: Duration) -> RunningServer {
     server::start(&Config {
-        resp_addr: "127.0.0.1:0".parse().unwrap(),
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        operator_key: Some(Secret(OPERATOR_KEY.to_string())),
         session_ttl,
-        ..Default::default()
+        ..config(None)
     })
     .await
     .unwrap()

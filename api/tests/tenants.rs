@@ -5,36 +5,19 @@
 //! names tenant B uses, and again on names that exist nowhere: each answer must be the same (no
 //! existence oracle), none may carry B's data, and B's data must be byte-for-byte what it was.
 
+mod auth_support;
+use auth_support::{OPERATOR_KEY, config, raw};
+
+/// A value only tenant B ever writes: seeing it anywhere in A's answers is a leak.
+const B_SECRET: &str = "b-secret-value-7f3a";
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use larder::config::{Config, Secret};
-use larder::persistence::PersistConfig;
 use larder::server::{self, RunningServer};
 use larder_plugin_wasm as wasm;
 use redis::AsyncCommands;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
-
-const OPERATOR_KEY: &str = "operator-key-for-tests-0123456789";
-/// A value only tenant B ever writes: seeing it anywhere in A's answers is a leak.
-const B_SECRET: &str = "b-secret-value-7f3a";
-
-fn config(persist: Option<&std::path::Path>) -> Config {
-    Config {
-        resp_addr: "127.0.0.1:0".parse().unwrap(),
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        operator_key: Some(Secret(OPERATOR_KEY.to_string())),
-        persist: persist.map(|dir| PersistConfig {
-            data_dir: dir.to_path_buf(),
-            snapshot_every: Duration::ZERO,
-            discard_bad_data: false,
-            append_log: None,
-            encryption: None,
-        }),
-        ..Default::default()
-    }
-}
 
 struct Http {
     client: Client,
@@ -798,23 +781,6 @@ async fn a_tenant_rate_limit_admits_its_quota_and_leaves_others_alone() {
         "the other tenant is never limited"
     );
     node.shutdown().await.unwrap();
-}
-
-/// Raw RESP on a fresh socket: send `request`, read one reply line.
-async fn raw(node: &RunningServer, request: &[u8]) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(node.resp_addr)
-        .await
-        .unwrap();
-    s.write_all(request).await.unwrap();
-    let mut buf = vec![0u8; 4096];
-    let mut got = Vec::new();
-    while !got.ends_with(b"\r\n") {
-        let n = s.read(&mut buf).await.unwrap();
-        assert!(n > 0, "the server closed the connection");
-        got.extend_from_slice(&buf[..n]);
-    }
-    String::from_utf8(got).unwrap()
 }
 
 fn percentile(samples: &mut [Duration], q: f64) -> Duration {

@@ -108,6 +108,16 @@ impl Default for NamespaceConfig {
 }
 
 impl NamespaceConfig {
+    /// What serves each hook: (hook, its policy reference, if the hook is on).
+    pub fn hook_refs(&self) -> [(Hook, Option<&PolicyRef>); 4] {
+        [
+            (Hook::Eviction, Some(&self.eviction)),
+            (Hook::Admission, self.admission.as_ref()),
+            (Hook::Prefetch, self.prefetch.as_ref()),
+            (Hook::Routing, self.routing.as_ref()),
+        ]
+    }
+
     /// The shard count this config asks for, or the one chosen for it: up to 16, while each shard
     /// still holds at least four max-size items (the caller's max item size, else the 1 MiB
     /// default).
@@ -428,8 +438,9 @@ impl std::fmt::Debug for Namespaces {
     }
 }
 
-/// A namespace's own name, or `tenant/name` for a tenant's (see [`crate::tenant`]).
-fn check_name(full: &str) -> Result<(), NamespaceError> {
+/// A namespace's own name, or `tenant/name` for a tenant's (see [`crate::tenant`]): the check
+/// [`Namespaces::create`] makes first, for callers that check more before creating.
+pub fn check_name(full: &str) -> Result<(), NamespaceError> {
     let (tenant, name) = crate::tenant::split(full);
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME_LEN
@@ -504,13 +515,7 @@ impl Namespaces {
         let mut out = Vec::new();
         for ns in self.list() {
             let cfg = ns.config();
-            let hooks = [
-                (Hook::Eviction, Some(&cfg.eviction)),
-                (Hook::Admission, cfg.admission.as_ref()),
-                (Hook::Prefetch, cfg.prefetch.as_ref()),
-                (Hook::Routing, cfg.routing.as_ref()),
-            ];
-            for (hook, r) in hooks {
+            for (hook, r) in cfg.hook_refs() {
                 if let Some(id) = r.and_then(PolicyRef::as_plugin)
                     && version_id.starts_with(id)
                 {

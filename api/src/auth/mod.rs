@@ -44,6 +44,16 @@ pub use api_keys::{ApiKeyError, ApiKeyInfo, ApiKeys, NewApiKey, RateLimit};
 /// The limiter of one API key, shared by everything that uses the key.
 pub type Limiter = governor::DefaultDirectRateLimiter;
 
+/// Count one operation against `limiter`: `Err(wait)` when it is over its rate, `wait` being
+/// how long until the next operation would be admitted.
+#[inline]
+pub fn admit(limiter: &Limiter) -> Result<(), std::time::Duration> {
+    use governor::clock::{Clock, DefaultClock};
+    limiter
+        .check()
+        .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+}
+
 /// What a caller may do. Each scope implies the ones before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Scope {
@@ -110,11 +120,8 @@ impl Principal {
     /// limit, `wait` being how long until the next operation would be admitted.
     #[inline]
     pub fn admit(&self) -> Result<(), std::time::Duration> {
-        use governor::clock::{Clock, DefaultClock};
         if let Some(limiter) = &self.limiter {
-            limiter
-                .check()
-                .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))?;
+            admit(limiter)?;
         }
         match &self.tenant {
             None => Ok(()),

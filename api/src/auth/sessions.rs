@@ -31,8 +31,8 @@ pub const MAX_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Sessions one node holds at most; past it, the oldest is dropped.
 const MAX_SESSIONS: usize = 10_000;
 /// Login attempts per second, node-wide, and how many at once.
-const LOGINS_PER_SECOND: u32 = 10;
-const LOGIN_BURST: u32 = 20;
+const LOGINS_PER_SECOND: NonZeroU32 = NonZeroU32::new(10).unwrap();
+const LOGIN_BURST: NonZeroU32 = NonZeroU32::new(20).unwrap();
 
 struct Entry {
     principal: Principal,
@@ -63,8 +63,7 @@ pub struct Sessions {
 
 impl Default for Sessions {
     fn default() -> Self {
-        let quota = governor::Quota::per_second(NonZeroU32::new(LOGINS_PER_SECOND).unwrap())
-            .allow_burst(NonZeroU32::new(LOGIN_BURST).unwrap());
+        let quota = governor::Quota::per_second(LOGINS_PER_SECOND).allow_burst(LOGIN_BURST);
         Self {
             by_digest: RwLock::default(),
             ttl_secs: AtomicU64::new(DEFAULT_TTL.as_secs()),
@@ -93,10 +92,7 @@ impl Sessions {
 
     /// Count one login attempt: `Err(wait)` when attempts come faster than the node allows.
     pub fn admit_login(&self) -> Result<(), Duration> {
-        use governor::clock::{Clock, DefaultClock};
-        self.logins
-            .check()
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+        super::admit(&self.logins)
     }
 
     /// Start a session for `principal`; `None` if the random source failed.
@@ -143,14 +139,6 @@ impl Sessions {
             .write()
             .remove(&sha256(cookie.as_bytes()))
             .is_some()
-    }
-
-    pub fn len(&self) -> usize {
-        self.by_digest.read().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -206,7 +194,7 @@ mod tests {
     fn logins_are_rate_limited_and_cookies_parsed() {
         let sessions = Sessions::default();
         let admitted = (0..100).filter(|_| sessions.admit_login().is_ok()).count();
-        assert_eq!(admitted, LOGIN_BURST as usize);
+        assert_eq!(admitted, LOGIN_BURST.get() as usize);
         assert_eq!(cookie_in("a=1; larder_session=xyz; b=2"), Some("xyz"));
         assert_eq!(cookie_in("larder_session="), None);
         assert_eq!(cookie_in("other=1"), None);

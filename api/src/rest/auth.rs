@@ -179,7 +179,7 @@ pub async fn require_credentials(
     }
     if let Err(wait) = principal.admit() {
         refusals.rate_limited.inc();
-        let mut response = ApiError::new(
+        return ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             format!(
@@ -188,13 +188,8 @@ pub async fn require_credentials(
                 wait.as_millis().max(1)
             ),
         )
+        .retry_after(wait)
         .into_response();
-        // Whole seconds, rounded up: a client that waits this long is admitted.
-        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-        return response;
     }
     if principal.tenant.is_some() && operator_only(request.uri().path()) {
         refusals.no_permission.inc();

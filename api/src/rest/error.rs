@@ -36,6 +36,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Sent as `Retry-After` (whole seconds) when set: how long a refused client should wait.
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -44,7 +46,16 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after_secs: None,
         }
+    }
+
+    /// Tell the client to retry after `wait`, rounded up to whole seconds (at least one), so a
+    /// client that waits this long is admitted.
+    pub fn retry_after(mut self, wait: std::time::Duration) -> Self {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        self.retry_after_secs = Some(seconds.max(1));
+        self
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -111,7 +122,8 @@ impl From<QuotaError> for ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "quota_exceeded",
                 err.to_string(),
-            ),
+            )
+            .retry_after(std::time::Duration::from_secs(QUOTA_RETRY_AFTER_SECS)),
             QuotaError::PrivateOrigin(_) => {
                 Self::bad_request("origin_not_allowed", err.to_string())
             }
@@ -134,12 +146,11 @@ impl IntoResponse for ApiError {
                 message: self.message,
             },
         };
-        let quota = self.code == "quota_exceeded";
         let mut response = (self.status, Json(body)).into_response();
-        if quota {
+        if let Some(seconds) = self.retry_after_secs {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from(QUOTA_RETRY_AFTER_SECS),
+                axum::http::HeaderValue::from(seconds),
             );
         }
         response

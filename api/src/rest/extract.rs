@@ -119,9 +119,15 @@ impl<S: Send + Sync> FromRequestParts<S> for NsPath {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         Ok(NsPath {
             shown: namespace(parts.uri.path())?,
-            view: Caller::of(parts).view(),
+            view: view_of(parts),
         })
     }
+}
+
+/// The caller's view of names, from the principal the middleware left (only its tenant is
+/// needed, so nothing else of it is copied).
+fn view_of(parts: &Parts) -> NsView {
+    NsView::of(parts.extensions.get::<Principal>())
 }
 
 /// Who is calling: the principal the authentication middleware found (`None` with
@@ -166,7 +172,7 @@ impl<S: Send + Sync> FromRequestParts<S> for KeyPath {
         let path = parts.uri.path();
         let ns = NsPath {
             shown: namespace(path)?,
-            view: Caller::of(parts).view(),
+            view: view_of(parts),
         };
         let key = path
             .split('/')

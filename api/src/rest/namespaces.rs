@@ -152,18 +152,8 @@ pub async fn create_namespace(
     JsonBody(mut request): JsonBody<CreateNamespace>,
 ) -> Result<Response, ApiError> {
     let view = caller.view();
-    if view.tenant().is_some() && request.name.contains('/') {
-        // A tenant names its own namespaces only; `x/y` is no name of its.
-        return Err(NamespaceError::InvalidConfig {
-            field: "name",
-            reason: format!(
-                "{:?}: use 1 to 64 characters from A-Z, a-z, 0-9, '_', '-', '.'",
-                request.name
-            ),
-        }
-        .into());
-    }
-    let internal = view.internal(&request.name)?;
+    let internal = view.name_to_create(&request.name);
+    larder_runtime::namespace::check_name(&internal).map_err(|e| view.localize(e))?;
     if view.tenant().is_none()
         && let Some(ns_tenant) = larder_runtime::tenant::split(&internal).0
         && state

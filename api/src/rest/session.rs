@@ -101,17 +101,12 @@ pub async fn login(
         && let Err(wait) = auth.sessions().admit_login()
     {
         state.metrics.auth_refusals.http.rate_limited.inc();
-        let mut response = ApiError::new(
+        return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             "too many login attempts on this node; retry shortly",
         )
-        .into_response();
-        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-        return Ok(response);
+        .retry_after(wait));
     }
     let Some(principal) = principal else {
         state.metrics.auth_refusals.http.bad_credentials.inc();

@@ -111,12 +111,9 @@ impl Tenant {
     /// Count one operation against the tenant's rate: `Err(wait)` when it is over it.
     #[inline]
     pub fn admit(&self) -> Result<(), Duration> {
-        use governor::clock::{Clock, DefaultClock};
-        match self.limiter.read().as_ref() {
+        match self.limiter.read().as_deref() {
             None => Ok(()),
-            Some(limiter) => limiter
-                .check()
-                .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now())),
+            Some(limiter) => crate::auth::admit(limiter),
         }
     }
 
@@ -257,15 +254,6 @@ impl Tenants {
         Some(tenant)
     }
 
-    /// Which tenants own version `id`.
-    pub fn owners_of(&self, id: &str) -> Vec<String> {
-        self.list()
-            .into_iter()
-            .filter(|t| t.owns_plugin(id))
-            .map(|t| t.name.clone())
-            .collect()
-    }
-
     /// The table as the catalog records it.
     pub fn capture(&self) -> Vec<CatalogTenant> {
         self.list()
@@ -375,7 +363,6 @@ mod tests {
         restored.restore(&tenants.capture()).unwrap();
         let back = restored.get("acme").unwrap();
         assert_eq!(back.plugin("ab12"), Some(meta));
-        assert_eq!(restored.owners_of("ab12"), ["acme"]);
         let gone = restored.remove("acme").unwrap();
         assert!(gone.is_deleted());
         assert!(restored.get("acme").is_none());

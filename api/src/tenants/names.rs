@@ -47,6 +47,17 @@ impl NsView {
         }
     }
 
+    /// The engine's name for a namespace the caller is making. Unlike [`NsView::internal`], a
+    /// `/` in a tenant's name is no lookup miss: the prefix goes on all the same, and the engine
+    /// refuses the result as an invalid name (which [`NsView::localize`] then words as the
+    /// tenant gave it).
+    pub fn name_to_create(&self, shown: &str) -> String {
+        match &self.tenant {
+            None => shown.to_string(),
+            Some(t) => full_name(t.name(), shown),
+        }
+    }
+
     /// What the caller calls the namespace the engine calls `internal`; `None` when it is not
     /// the caller's to see.
     pub fn shown<'a>(&self, internal: &'a str) -> Option<&'a str> {

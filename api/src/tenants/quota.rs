@@ -74,16 +74,10 @@ pub fn check_namespace(
     }
     let cap = namespaces.plugins().limits().max_memory_bytes as u64;
     let memory_of = |cfg: &NamespaceConfig| -> u64 {
-        let hooks = [
-            Some(&cfg.eviction),
-            cfg.admission.as_ref(),
-            cfg.prefetch.as_ref(),
-            cfg.routing.as_ref(),
-        ];
-        let plugins = hooks
+        let plugins = cfg
+            .hook_refs()
             .into_iter()
-            .flatten()
-            .filter(|r| r.as_plugin().is_some())
+            .filter_map(|(_, r)| r?.as_plugin())
             .count() as u64;
         plugins * u64::from(cfg.shard_count()) * cap
     };
