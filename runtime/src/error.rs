@@ -24,6 +24,14 @@ pub enum StoreError {
     /// not a zstd frame.
     #[error("a stored compressed value is not a zstd frame")]
     CorruptValue,
+    /// A command for one kind of value (string, hash, list, set, sorted set) on a key holding
+    /// another. The RESP port prefixes Redis's `WRONGTYPE` code.
+    #[error("Operation against a key holding the wrong kind of value")]
+    WrongType,
+    /// A collection command's own argument error, worded as Redis words it (the whole line after
+    /// the error code, e.g. "value is not a valid float").
+    #[error("{0}")]
+    Refused(&'static str),
 }
 
 impl StoreError {
@@ -39,6 +47,8 @@ impl StoreError {
             Self::NotFinite => "not_finite",
             Self::InvalidTtl(_) => "invalid_ttl",
             Self::CorruptValue => "corrupt_value",
+            Self::WrongType => "wrong_type",
+            Self::Refused(_) => "refused",
         }
     }
 }

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | [`namespace`] | [`Namespaces`] (the registry) and [`NamespaceConfig`]: capacity, limits, TTL, policy |
 //! | [`store`] | [`Store`]: the sharded key/value table of one namespace, TTLs, memory accounting |
+//! | [`value`] | how hashes, lists, sets and sorted sets are encoded in the one entry each is |
 //! | [`policy`] | re-exports the `larder-policy` crate: [`EvictionPolicy`], the built-ins, the ghost cache |
 //! | [`plugin`] | the WebAssembly plugin host: hooks, sandbox, registry of versions, fallback |
 //! | [`origin`] | read-through from a namespace's HTTP origin (single-flight, bounded) and prefetch |
@@ -47,6 +48,7 @@ pub mod sim;
 mod stats;
 pub mod store;
 pub mod tenant;
+pub mod value;
 
 pub use error::{NamespaceError, StoreError};
 pub use namespace::{
@@ -56,6 +58,6 @@ pub use plugin::{PluginHost, PolicyRef};
 pub use policy::{BuiltinPolicy, EvictionPolicy};
 pub use stats::StoreStats;
 pub use store::{
-    Change, Condition, CopyOutcome, Expiry, KeyChange, KeyEvents, SetOptions, SetOutcome, Store,
-    Ttl, WatchToken, WriteObserver,
+    Change, Condition, CopyOutcome, Expiry, Form, KeyChange, KeyEvents, SetOptions, SetOutcome,
+    Store, Ttl, ValueKind, WatchToken, WriteObserver,
 };

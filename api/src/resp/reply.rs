@@ -143,6 +143,20 @@ impl Reply {
         }
     }
 
+    /// A floating-point number (a sorted-set score): RESP3's double (`,1.5`), a bulk string
+    /// in RESP2, both in Redis's notation (`inf`, `-inf`, `1.5`, `1e+30`).
+    pub fn double(&mut self, x: f64) {
+        let text = format_double(x);
+        match self.protocol {
+            Protocol::Resp2 => self.bulk(text.as_bytes()),
+            Protocol::Resp3 => {
+                self.buf.put_u8(b',');
+                self.buf.extend_from_slice(text.as_bytes());
+                self.buf.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+
     /// The header of a map of `pairs` key/value pairs (a flat array of `2 * pairs` in RESP2).
     pub fn map(&mut self, pairs: usize) {
         match self.protocol {
@@ -161,9 +175,43 @@ impl Reply {
     }
 }
 
+/// A double as Redis prints one: the shortest text that reads back as the same number, plain
+/// between 1e-5 and 1e17, with an exponent (`1e+30`) outside, `inf` / `-inf` for infinities.
+pub fn format_double(x: f64) -> String {
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.to_string();
+    }
+    let magnitude = x.abs();
+    if x == 0.0 || (1e-5..1e17).contains(&magnitude) {
+        return if x == 0.0 { "0".to_string() } else { x.to_string() };
+    }
+    let text = format!("{x:e}");
+    match text.split_once('e') {
+        Some((mantissa, exp)) if !exp.starts_with('-') => format!("{mantissa}e+{exp}"),
+        Some((mantissa, exp)) => format!("{mantissa}e-{}", &exp[1..]),
+        None => text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn doubles_print_as_redis_prints_them() {
+        for (x, text) in [
+            (1.5, "1.5"),
+            (10.0, "10"),
+            (-0.25, "-0.25"),
+            (0.0, "0"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (1e30, "1e+30"),
+            (1.5e-7, "1.5e-7"),
+        ] {
+            assert_eq!(format_double(x), text);
+        }
+    }
 
     #[test]
     fn encodes_both_protocols() {

@@ -90,7 +90,9 @@ impl From<StoreError> for ApiError {
             StoreError::NotAnInteger
             | StoreError::Overflow
             | StoreError::NotAFloat
-            | StoreError::NotFinite => StatusCode::CONFLICT,
+            | StoreError::NotFinite
+            | StoreError::WrongType
+            | StoreError::Refused(_) => StatusCode::CONFLICT,
             // Only restores produce it; no request does.
             StoreError::CorruptValue => StatusCode::INTERNAL_SERVER_ERROR,
         };

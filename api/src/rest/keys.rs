@@ -22,7 +22,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use larder_runtime::{Condition, Expiry, SetOptions, Ttl};
+use larder_runtime::{Condition, Expiry, SetOptions, Ttl, ValueKind};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -145,7 +145,9 @@ pub async fn get_key(
     let ns = path.ns.open(&state)?;
     let store = ns.store();
     check_key(&path.key)?;
-    let value = match tags.scope(|| store.get_vec(&path.key)) {
+    // A collection (hash, list, …) is refused with 409 wrong_type: this route serves strings.
+    let read = tags.scope(|| store.read(&path.key, ValueKind::String, <[u8]>::to_vec))?;
+    let value = match read {
         Some(value) => {
             // Feeds the prefetch hook; returns at once when the namespace has no origin.
             larder_runtime::origin::record_access(&ns, &path.key, true);

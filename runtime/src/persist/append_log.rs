@@ -48,7 +48,7 @@ use super::frame::{FrameReader, FrameWriter, HEADER_LEN};
 use super::{PersistError, unix_now_ms};
 use crate::clock::now_ms;
 use crate::namespace::{Namespaces, ObserverSource};
-use crate::store::WriteObserver;
+use crate::store::{Form, ValueKind, WriteObserver};
 
 pub const MAGIC: &[u8; 8] = b"LARDALOG";
 pub const VERSION: u16 = 1;
@@ -102,6 +102,9 @@ pub enum LogRecord {
         value: Vec<u8>,
         expires_at_unix_ms: u64,
         compressed: bool,
+        /// What the value is; a collection's value is its encoding.
+        #[serde(default)]
+        kind: ValueKind,
     },
     Expire {
         ns: String,
@@ -128,6 +131,7 @@ enum RecordRef<'a> {
         value: &'a serde_bytes::Bytes,
         expires_at_unix_ms: u64,
         compressed: bool,
+        kind: ValueKind,
     },
     Expire {
         ns: &'a str,
@@ -290,18 +294,21 @@ pub fn replay(namespaces: &Namespaces, records: Vec<LogRecord>, summary: &mut Re
                 value,
                 expires_at_unix_ms,
                 compressed,
+                kind,
                 ..
             } => match remaining(expires_at_unix_ms, now) {
                 Remaining::Gone => {
                     store.delete(&key);
                 }
                 Remaining::Never => {
-                    if store.restore(&key, &value, compressed, None).is_err() {
+                    let form = Form { kind, compressed };
+                    if store.restore(&key, &value, form, None).is_err() {
                         summary.refused += 1;
                     }
                 }
                 Remaining::Ms(ms) => {
-                    if store.restore(&key, &value, compressed, Some(ms)).is_err() {
+                    let form = Form { kind, compressed };
+                    if store.restore(&key, &value, form, Some(ms)).is_err() {
                         summary.refused += 1;
                     }
                 }
@@ -711,13 +718,14 @@ impl NamespaceLog {
 }
 
 impl WriteObserver for NamespaceLog {
-    fn put(&self, key: &[u8], value: &[u8], compressed: bool, expires_at: u64) {
+    fn put(&self, key: &[u8], value: &[u8], form: Form, expires_at: u64) {
         self.log.append(&RecordRef::Put {
             ns: &self.ns,
             key: serde_bytes::Bytes::new(key),
             value: serde_bytes::Bytes::new(value),
             expires_at_unix_ms: Self::unix_deadline(expires_at),
-            compressed,
+            compressed: form.compressed,
+            kind: form.kind,
         });
     }
 

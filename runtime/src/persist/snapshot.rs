@@ -20,7 +20,7 @@ use super::crypto::KeyRing;
 use super::frame::{FrameReader, FrameWriter};
 use super::{PersistError, unix_now_ms};
 use crate::namespace::Namespaces;
-use crate::store::EntryCopy;
+use crate::store::{EntryCopy, Form, ValueKind};
 
 pub const MAGIC: &[u8; 8] = b"LARDSNAP";
 pub const VERSION: u16 = 1;
@@ -59,6 +59,9 @@ pub struct SavedEntry {
     pub expires_at_unix_ms: u64,
     #[serde(default)]
     pub compressed: bool,
+    /// What the value is; a collection's value is its encoding (see [`crate::value`]).
+    #[serde(default)]
+    pub kind: ValueKind,
 }
 
 /// What a save wrote.
@@ -131,7 +134,8 @@ pub fn write(
             for e in copied.drain(..) {
                 chunk_bytes += e.key.len() + e.value.len() + 16;
                 chunk.push(SavedEntry {
-                    compressed: e.compressed,
+                    compressed: e.form.compressed,
+                    kind: e.form.kind,
                     expires_at_unix_ms: e.ttl_ms.map_or(0, |ttl| now.saturating_add(ttl).max(1)),
                     key: e.key,
                     value: e.value,
@@ -261,7 +265,11 @@ pub fn restore(namespaces: &Namespaces, data: SnapshotData) -> RestoreSummary {
                 }
                 deadline => Some(deadline - now),
             };
-            match store.restore(&e.key, &e.value, e.compressed, ttl_ms) {
+            let form = Form {
+                kind: e.kind,
+                compressed: e.compressed,
+            };
+            match store.restore(&e.key, &e.value, form, ttl_ms) {
                 Ok(()) => summary.restored += 1,
                 Err(_) => summary.refused += 1,
             }
@@ -361,12 +369,14 @@ mod tests {
                             value: b"x".to_vec(),
                             expires_at_unix_ms: 1,
                             compressed: false,
+                            kind: ValueKind::String,
                         },
                         SavedEntry {
                             key: b"kept".to_vec(),
                             value: b"y".to_vec(),
                             expires_at_unix_ms: 0,
                             compressed: false,
+                            kind: ValueKind::String,
                         },
                     ],
                 ),

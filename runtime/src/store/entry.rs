@@ -1,8 +1,14 @@
 //! One cached item, laid out to keep per-key overhead small.
 //!
 //! An occupied entry is 32 bytes in the shard's slot vector plus one heap block holding
-//! `[key length: u32 LE, top bit = value compressed][key bytes][value bytes]`. A vacant slot has an empty block (no allocation)
-//! and reuses `hash` as the index of the next vacant slot.
+//! `[prefix: u32 LE][key bytes][value bytes]`, where the prefix's low 28 bits are the key length,
+//! bits 28–30 the [`ValueKind`] and the top bit says the value is compressed. A vacant slot has an
+//! empty block (no allocation) and reuses `hash` as the index of the next vacant slot.
+//!
+//! A collection (hash, list, set, sorted set) is one entry like a string: its value is the
+//! collection's encoding (see [`crate::value`]), charged, admitted, evicted and expired as a whole.
+
+use serde::{Deserialize, Serialize};
 
 /// Bytes charged to the namespace for each entry beyond its key and value: the 32-byte slot, about
 /// 6 bytes of hash-table index, 9–17 bytes of built-in policy state and the allocator's header.
@@ -17,6 +23,90 @@ pub const MAX_KEY_LEN: usize = 64 * 1024;
 const LEN_PREFIX: usize = 4;
 /// In the length prefix: the value is stored zstd-compressed (see `compression`).
 const COMPRESSED: u32 = 1 << 31;
+const KIND_SHIFT: u32 = 28;
+const KIND_MASK: u32 = 0b111 << KIND_SHIFT;
+const KEY_LEN_MASK: u32 = (1 << KIND_SHIFT) - 1;
+
+/// What an entry's value is, as Redis's `TYPE` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[repr(u8)]
+pub enum ValueKind {
+    #[default]
+    String = 0,
+    Hash = 1,
+    List = 2,
+    Set = 3,
+    #[serde(rename = "zset")]
+    SortedSet = 4,
+}
+
+impl ValueKind {
+    pub const ALL: [ValueKind; 5] = [
+        Self::String,
+        Self::Hash,
+        Self::List,
+        Self::Set,
+        Self::SortedSet,
+    ];
+
+    /// The name `TYPE` answers and `SCAN … TYPE` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::String => "string",
+            Self::Hash => "hash",
+            Self::List => "list",
+            Self::Set => "set",
+            Self::SortedSet => "zset",
+        }
+    }
+
+    /// The kind `TYPE` calls `name` (any letter case).
+    pub fn from_name(name: &[u8]) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name().as_bytes().eq_ignore_ascii_case(name))
+    }
+
+    fn from_bits(bits: u32) -> Self {
+        match bits {
+            1 => Self::Hash,
+            2 => Self::List,
+            3 => Self::Set,
+            4 => Self::SortedSet,
+            _ => Self::String,
+        }
+    }
+}
+
+/// How a value is stored: its kind and whether it is a zstd frame. Only strings are ever
+/// compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Form {
+    pub kind: ValueKind,
+    pub compressed: bool,
+}
+
+impl Form {
+    pub const PLAIN: Form = Form {
+        kind: ValueKind::String,
+        compressed: false,
+    };
+
+    pub fn of(kind: ValueKind) -> Self {
+        Self {
+            kind,
+            compressed: false,
+        }
+    }
+
+    pub fn string(compressed: bool) -> Self {
+        Self {
+            kind: ValueKind::String,
+            compressed,
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct Entry {
@@ -28,11 +118,11 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    pub fn new(hash: u64, key: &[u8], value: &[u8], compressed: bool, expires_at: u64) -> Self {
+    pub fn new(hash: u64, key: &[u8], value: &[u8], form: Form, expires_at: u64) -> Self {
         Self {
             hash,
             expires_at,
-            data: pack(key, value, compressed),
+            data: pack(key, value, form),
         }
     }
 
@@ -58,7 +148,20 @@ impl Entry {
 
     #[inline]
     fn key_len(&self) -> usize {
-        (self.prefix() & !COMPRESSED) as usize
+        (self.prefix() & KEY_LEN_MASK) as usize
+    }
+
+    #[inline]
+    pub fn kind(&self) -> ValueKind {
+        ValueKind::from_bits((self.prefix() & KIND_MASK) >> KIND_SHIFT)
+    }
+
+    #[inline]
+    pub fn form(&self) -> Form {
+        Form {
+            kind: self.kind(),
+            compressed: self.is_compressed(),
+        }
     }
 
     /// The stored value is compressed: [`value`](Self::value) is a zstd frame.
@@ -86,8 +189,8 @@ impl Entry {
         &self.data[LEN_PREFIX + self.key_len()..]
     }
 
-    pub fn set_value(&mut self, value: &[u8], compressed: bool) {
-        self.data = pack(self.key(), value, compressed);
+    pub fn set_value(&mut self, value: &[u8], form: Form) {
+        self.data = pack(self.key(), value, form);
     }
 
     /// Bytes charged against capacity.
@@ -108,9 +211,12 @@ pub fn charge(payload: usize) -> u64 {
     payload as u64 + ENTRY_OVERHEAD
 }
 
-fn pack(key: &[u8], value: &[u8], compressed: bool) -> Box<[u8]> {
+fn pack(key: &[u8], value: &[u8], form: Form) -> Box<[u8]> {
+    const _: () = assert!(MAX_KEY_LEN as u32 <= KEY_LEN_MASK);
     let mut data = Vec::with_capacity(LEN_PREFIX + key.len() + value.len());
-    let prefix = key.len() as u32 | if compressed { COMPRESSED } else { 0 };
+    let prefix = key.len() as u32
+        | ((form.kind as u32) << KIND_SHIFT)
+        | if form.compressed { COMPRESSED } else { 0 };
     data.extend_from_slice(&prefix.to_le_bytes());
     data.extend_from_slice(key);
     data.extend_from_slice(value);
@@ -123,17 +229,24 @@ mod tests {
 
     #[test]
     fn packs_key_and_value() {
-        let mut e = Entry::new(7, b"key", b"value", false, 0);
+        let mut e = Entry::new(7, b"key", b"value", Form::PLAIN, 0);
         assert!(e.is_occupied());
         assert_eq!(e.key(), b"key");
         assert_eq!(e.value(), b"value");
-        e.set_value(b"", false);
+        e.set_value(b"", Form::PLAIN);
         assert_eq!(e.value(), b"");
         assert!(!e.is_compressed());
-        e.set_value(b"z", true);
+        e.set_value(b"z", Form::string(true));
         assert!(e.is_compressed());
         assert_eq!((e.key(), e.value()), (&b"key"[..], &b"z"[..]));
-        e.set_value(b"", false);
+        for kind in ValueKind::ALL {
+            e.set_value(b"v", Form::of(kind));
+            assert_eq!((e.kind(), e.key(), e.is_compressed()), (kind, &b"key"[..], false));
+        }
+        let long = vec![b'k'; MAX_KEY_LEN];
+        let e = Entry::new(1, &long, b"", Form::of(ValueKind::SortedSet), 0);
+        assert_eq!((e.key().len(), e.kind()), (MAX_KEY_LEN, ValueKind::SortedSet));
+        let e = Entry::new(7, b"key", b"", Form::PLAIN, 0);
         assert_eq!(e.charge(), 3 + ENTRY_OVERHEAD);
         assert!(!Entry::vacant(0).is_occupied());
     }

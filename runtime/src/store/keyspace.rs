@@ -140,11 +140,7 @@ impl Store {
             });
         }
         let entry = src_shard.entry(src_slot);
-        let (value, compressed, deadline) = (
-            entry.value().to_vec(),
-            entry.is_compressed(),
-            entry.expires_at,
-        );
+        let (value, form, deadline) = (entry.value().to_vec(), entry.form(), entry.expires_at);
         self.check_item_len(dst, entry.plain_len())?;
         let dst_slot = dst_shard!().find_live(dst_hash, dst, now);
         if dst_slot.is_some() && keep_existing {
@@ -155,8 +151,8 @@ impl Store {
         }
         // Removing the source never moves another entry, so `dst_slot` is still valid.
         match dst_slot {
-            Some(slot) => dst_shard!().overwrite(slot, &value, compressed, deadline),
-            None => dst_shard!().insert(dst_hash, dst, &value, compressed, deadline),
+            Some(slot) => dst_shard!().overwrite(slot, &value, form, deadline),
+            None => dst_shard!().insert(dst_hash, dst, &value, form, deadline),
         }
         Ok(CopyOutcome::Done)
     }
@@ -195,7 +191,7 @@ impl Store {
                 // The same key earlier in this call.
                 Some(slot) => {
                     let deadline = guard.entry(slot).expires_at;
-                    guard.overwrite(slot, &value.bytes, value.compressed, deadline);
+                    guard.overwrite(slot, &value.bytes, value.form, deadline);
                 }
                 None => {
                     let deadline = self.deadline(super::Expiry::Default, now);

@@ -13,7 +13,7 @@ mod observer;
 mod shard;
 mod watch;
 
-pub use entry::{ENTRY_OVERHEAD, MAX_KEY_LEN};
+pub use entry::{ENTRY_OVERHEAD, Form, MAX_KEY_LEN, ValueKind};
 pub use events::{KeyChange, KeyEvents};
 pub use keyspace::CopyOutcome;
 pub use observer::WriteObserver;
@@ -91,9 +91,9 @@ pub enum Change {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryCopy {
     pub key: Vec<u8>,
-    /// As stored: a zstd frame when `compressed`.
+    /// As stored: a zstd frame when `form.compressed`, a collection's encoding for collections.
     pub value: Vec<u8>,
-    pub compressed: bool,
+    pub form: Form,
     /// Milliseconds of life left when copied; `None` for no expiry.
     pub ttl_ms: Option<u64>,
 }
@@ -144,7 +144,7 @@ struct CompressionCounters {
 /// A value as the shard stores it: compressed or as sent.
 struct Stored<'a> {
     bytes: std::borrow::Cow<'a, [u8]>,
-    compressed: bool,
+    form: Form,
 }
 
 /// What a store needs to know at creation; everything here can be changed live later.
@@ -222,7 +222,7 @@ impl Store {
     fn encode<'a>(&self, value: &'a [u8]) -> Stored<'a> {
         let raw = Stored {
             bytes: std::borrow::Cow::Borrowed(value),
-            compressed: false,
+            form: Form::PLAIN,
         };
         if !self.compression_on.load(Ordering::Relaxed) {
             return raw;
@@ -246,7 +246,7 @@ impl Store {
                 counters.compressed.fetch_add(1, Ordering::Relaxed);
                 Stored {
                     bytes: std::borrow::Cow::Owned(z),
-                    compressed: true,
+                    form: Form::string(true),
                 }
             }
             Encoded::Raw(Skipped::Small) => {
@@ -398,16 +398,31 @@ impl Store {
         }
     }
 
-    /// Call `f` with the value of `key` if it is present and unexpired. `f` runs under the shard
-    /// lock: copy the bytes out, do nothing slow.
+    /// Call `f` with the string value of `key` if it is present and unexpired; `None` also for a
+    /// key holding another kind of value (MGET's and read-through's view). `f` runs under the
+    /// shard lock: copy the bytes out, do nothing slow.
     #[inline]
     pub fn get<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        self.read(key, ValueKind::String, f).ok().flatten()
+    }
+
+    /// Call `f` with the value of `key` if it is present, unexpired and of `kind` (a collection's
+    /// encoding for collections); `Err(WrongType)` for a key of another kind. Counts as an access
+    /// (a hit or a miss). `f` runs under the shard lock: copy out, do nothing slow.
+    #[inline]
+    pub fn read<R>(
+        &self,
+        key: &[u8],
+        kind: ValueKind,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<Option<R>, StoreError> {
         let hash = key_hash(key);
         let now = now_ms();
         let started = self.timer();
         let mut shard = self.shard_of(key, hash).lock();
         let mut f = Some(f);
         let out = match shard.find_live(hash, key, now) {
+            Some(slot) if shard.entry(slot).kind() != kind => return Err(StoreError::WrongType),
             Some(slot) => {
                 shard.record_hit(slot);
                 let size = shard.entry(slot).charge();
@@ -430,10 +445,19 @@ impl Store {
             shard.latency.record(t.elapsed().as_nanos() as u64);
         }
         drop(shard);
-        match out? {
-            Ok(r) => r,
-            Err(z) => f.map(|f| f(&self.decode(&z))),
-        }
+        Ok(match out {
+            None => None,
+            Some(Ok(r)) => r,
+            Some(Err(z)) => f.map(|f| f(&self.decode(&z))),
+        })
+    }
+
+    /// The kind of value `key` holds, if present; not an access (TYPE, SCAN's TYPE filter).
+    pub fn kind(&self, key: &[u8]) -> Option<ValueKind> {
+        let hash = key_hash(key);
+        let mut shard = self.shard_of(key, hash).lock();
+        let slot = shard.find_live(hash, key, now_ms())?;
+        Some(shard.entry(slot).kind())
     }
 
     /// The value of `key`, copied.
@@ -458,6 +482,10 @@ impl Store {
         let mut shard = self.shard_of(key, hash).lock();
         let existing = shard.find_live(hash, key, now);
         let old = match (opts.return_old, existing) {
+            // SET … GET reads the old value as GET would.
+            (true, Some(slot)) if shard.entry(slot).kind() != ValueKind::String => {
+                return Err(StoreError::WrongType);
+            }
             (true, Some(slot)) => Some(self.plain_value(shard.entry(slot)).into_owned()),
             _ => None,
         };
@@ -478,7 +506,7 @@ impl Store {
                     Expiry::Keep => shard.entry(slot).expires_at,
                     e => self.deadline(e, now),
                 };
-                shard.overwrite(slot, &stored.bytes, stored.compressed, deadline);
+                shard.overwrite(slot, &stored.bytes, stored.form, deadline);
             }
             None => {
                 let deadline = self.deadline(opts.expiry, now);
@@ -502,11 +530,29 @@ impl Store {
         key: &[u8],
         f: impl FnOnce(Option<&[u8]>) -> Result<(Change, R), StoreError>,
     ) -> Result<R, StoreError> {
+        self.update_as(key, ValueKind::String, f)
+    }
+
+    /// [`update`](Self::update) for a key holding (or to hold) a value of `kind`: a present key of
+    /// another kind fails with `WrongType` before `f` runs. A put value is `kind`'s encoding;
+    /// collections are never compressed. This is how every collection command changes its key:
+    /// decode, change, encode, all under the one shard lock.
+    pub fn update_as<R>(
+        &self,
+        key: &[u8],
+        kind: ValueKind,
+        f: impl FnOnce(Option<&[u8]>) -> Result<(Change, R), StoreError>,
+    ) -> Result<R, StoreError> {
         Self::check_key(key)?;
         let hash = key_hash(key);
         let now = now_ms();
         let mut shard = self.shard_of(key, hash).lock();
         let existing = shard.find_live(hash, key, now);
+        if let Some(slot) = existing
+            && shard.entry(slot).kind() != kind
+        {
+            return Err(StoreError::WrongType);
+        }
         let (change, out) = {
             let current = existing.map(|slot| self.plain_value(shard.entry(slot)));
             f(current.as_deref())?
@@ -524,14 +570,20 @@ impl Store {
                     return Err(StoreError::InvalidTtl("TTL must be positive".into()));
                 }
                 // Under the lock: the value must not change between reading and writing it.
-                let stored = self.encode(&value);
+                let stored = match kind {
+                    ValueKind::String => self.encode(&value),
+                    kind => Stored {
+                        bytes: std::borrow::Cow::Borrowed(&value),
+                        form: Form::of(kind),
+                    },
+                };
                 match existing {
                     Some(slot) => {
                         let deadline = match expiry {
                             Expiry::Keep => shard.entry(slot).expires_at,
                             e => self.deadline(e, now),
                         };
-                        shard.overwrite(slot, &stored.bytes, stored.compressed, deadline);
+                        shard.overwrite(slot, &stored.bytes, stored.form, deadline);
                     }
                     None => {
                         let deadline = self.deadline(expiry, now);
@@ -543,19 +595,20 @@ impl Store {
         Ok(out)
     }
 
-    /// Call `f` with the value of `key` without counting an access (OBJECT, TYPE, STRLEN-like
-    /// introspection must not change what the policy evicts).
-    pub fn peek<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+    /// Call `f` with the kind and plain value of `key` without counting an access (OBJECT,
+    /// STRLEN-like introspection must not change what the policy evicts).
+    pub fn peek<R>(&self, key: &[u8], f: impl FnOnce(ValueKind, &[u8]) -> R) -> Option<R> {
         let hash = key_hash(key);
         let mut shard = self.shard_of(key, hash).lock();
         let slot = shard.find_live(hash, key, now_ms())?;
         let entry = shard.entry(slot);
+        let kind = entry.kind();
         if !entry.is_compressed() {
-            return Some(f(entry.value()));
+            return Some(f(kind, entry.value()));
         }
         let z = entry.value().to_vec();
         drop(shard);
-        Some(f(&self.decode(&z)))
+        Some(f(kind, &self.decode(&z)))
     }
 
     /// Remove `key`; true if it was present.
@@ -651,6 +704,9 @@ impl Store {
         let mut shard = self.shard_of(key, hash).lock();
         let existing = shard.find_live(hash, key, now);
         let current = match existing {
+            Some(slot) if shard.entry(slot).kind() != ValueKind::String => {
+                return Err(StoreError::WrongType);
+            }
             Some(slot) => {
                 parse_i64(&self.plain_value(shard.entry(slot))).ok_or(StoreError::NotAnInteger)?
             }
@@ -662,11 +718,11 @@ impl Store {
         match existing {
             Some(slot) => {
                 let keep = shard.entry(slot).expires_at;
-                shard.overwrite(slot, text, false, keep);
+                shard.overwrite(slot, text, Form::PLAIN, keep);
             }
             None => {
                 let deadline = self.deadline(Expiry::Default, now);
-                shard.insert(hash, key, text, false, deadline);
+                shard.insert(hash, key, text, Form::PLAIN, deadline);
             }
         }
         Ok(next)
@@ -804,7 +860,7 @@ impl Store {
             out.push(EntryCopy {
                 key: e.key().to_vec(),
                 value: e.value().to_vec(),
-                compressed: e.is_compressed(),
+                form: e.form(),
                 ttl_ms: (e.expires_at != 0).then(|| e.expires_at - now),
             })
         });
@@ -813,17 +869,22 @@ impl Store {
     /// Put back an entry from a snapshot: `ttl_ms` is what remains of its life (`None`: no
     /// expiry). Bypasses the admission hook; eviction applies as to any write. Fails only on a
     /// key or value this namespace does not accept (its limits changed since the save).
-    /// `value` is as it was stored: a zstd frame when `compressed` (snapshots and the log keep
-    /// values in their stored form).
+    /// `value` is as it was stored: a zstd frame when `form.compressed` (snapshots and the log
+    /// keep values in their stored form), a collection's encoding (checked here) for collections.
     pub fn restore(
         &self,
         key: &[u8],
         value: &[u8],
-        compressed: bool,
+        form: Form,
         ttl_ms: Option<u64>,
     ) -> Result<(), StoreError> {
+        if form.kind != ValueKind::String {
+            if form.compressed || !crate::value::is_valid(form.kind, value) {
+                return Err(StoreError::CorruptValue);
+            }
+        }
         // The frame header names the plain length; reading it is the check (no decompression).
-        let plain_len = if compressed {
+        let plain_len = if form.compressed {
             if let Some(id) = dictionary::id_of_frame(value)
                 && self.dictionaries.read().get(id).is_none()
             {
@@ -840,7 +901,7 @@ impl Store {
         let deadline = ttl_ms.map_or(0, |ms| now.saturating_add(ms.max(1)));
         self.shard_of(key, hash)
             .lock()
-            .restore(hash, key, value, compressed, deadline, now);
+            .restore(hash, key, value, form, deadline, now);
         Ok(())
     }
 
@@ -876,7 +937,7 @@ fn insert_admitted(
     let ttl_ms = if deadline == 0 { 0 } else { deadline - now };
     let size = Shard::charge_of(key, &value.bytes).min(u32::MAX as u64) as u32;
     if shard.admit(AdmitRequest { hash, size, ttl_ms }) {
-        shard.insert(hash, key, &value.bytes, value.compressed, deadline);
+        shard.insert(hash, key, &value.bytes, value.form, deadline);
     }
 }
 

@@ -10,8 +10,9 @@
 /// deadline changes, deletions and evictions, and flushes. Expiries are not: whoever replays a
 /// write knows its deadline and can drop it as the store did.
 pub trait WriteObserver: Send + Sync {
-    /// `key` now holds `value` (a zstd frame when `compressed`), expiring at `expires_at`.
-    fn put(&self, key: &[u8], value: &[u8], compressed: bool, expires_at: u64);
+    /// `key` now holds `value` of `form.kind` (a zstd frame when `form.compressed`), expiring at
+    /// `expires_at`. A collection's value is its whole encoding (see [`crate::value`]).
+    fn put(&self, key: &[u8], value: &[u8], form: super::Form, expires_at: u64);
     /// `key`'s deadline is now `expires_at` (0: it no longer expires).
     fn set_expiry(&self, key: &[u8], expires_at: u64);
     /// `key` is gone: deleted by a client, or evicted by the policy.

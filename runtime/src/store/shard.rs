@@ -5,7 +5,7 @@ use hashbrown::HashTable;
 
 use std::sync::Arc;
 
-use super::entry::{Entry, charge};
+use super::entry::{Entry, Form, charge};
 use super::events::{KeyChange, KeyEvents};
 use super::observer::WriteObserver;
 use super::watch::Watches;
@@ -233,10 +233,10 @@ impl Shard {
         hash: u64,
         key: &[u8],
         value: &[u8],
-        compressed: bool,
+        form: Form,
         expires_at: u64,
     ) {
-        let entry = Entry::new(hash, key, value, compressed, expires_at);
+        let entry = Entry::new(hash, key, value, form, expires_at);
         self.logical_bytes += entry.plain_len();
         self.value_bytes += value.len() as u64;
         self.with_ttl += u64::from(expires_at != 0);
@@ -257,7 +257,7 @@ impl Shard {
         self.stats.changes += 1;
         self.stats.fill_bytes += value.len() as u64;
         if let Some(o) = &self.observer {
-            o.put(key, value, compressed, expires_at);
+            o.put(key, value, form, expires_at);
         }
         key_changed(&mut self.watches, &self.events, key, KeyChange::Created);
         let meta = self.meta(slot);
@@ -268,7 +268,7 @@ impl Shard {
 
     /// Replace the value of a resident key in place; the policy sees one update (the entry's
     /// size may have changed).
-    pub fn overwrite(&mut self, slot: Slot, value: &[u8], compressed: bool, expires_at: u64) {
+    pub fn overwrite(&mut self, slot: Slot, value: &[u8], form: Form, expires_at: u64) {
         self.flush_access();
         let old = self.meta(slot);
         let entry = &mut self.entries[slot as usize];
@@ -277,13 +277,13 @@ impl Shard {
         self.value_bytes -= entry.value().len() as u64;
         self.with_ttl -= u64::from(entry.expires_at != 0);
         self.with_ttl += u64::from(expires_at != 0);
-        entry.set_value(value, compressed);
+        entry.set_value(value, form);
         entry.expires_at = expires_at;
         self.used_bytes += entry.charge();
         self.logical_bytes += entry.plain_len();
         self.value_bytes += value.len() as u64;
         if let Some(o) = &self.observer {
-            o.put(entry.key(), value, compressed, expires_at);
+            o.put(entry.key(), value, form, expires_at);
         }
         key_changed(
             &mut self.watches,
@@ -485,13 +485,13 @@ impl Shard {
         hash: u64,
         key: &[u8],
         value: &[u8],
-        compressed: bool,
+        form: Form,
         expires_at: u64,
         now: u64,
     ) {
         match self.find_live(hash, key, now) {
-            Some(slot) => self.overwrite(slot, value, compressed, expires_at),
-            None => self.insert(hash, key, value, compressed, expires_at),
+            Some(slot) => self.overwrite(slot, value, form, expires_at),
+            None => self.insert(hash, key, value, form, expires_at),
         }
     }
 

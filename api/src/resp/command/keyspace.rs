@@ -5,10 +5,10 @@
 //! a key present for the whole scan is returned exactly once, however the tables resize. KEYS is
 //! a full scan; like Redis's, it is for debugging, not for the request path.
 //!
-//! Every value is a string here, so TYPE answers `string` or `none`, and `SCAN … TYPE t` keeps
-//! all keys for `string` and none for any other type.
+//! TYPE answers the key's [`ValueKind`] name; `SCAN … TYPE t` keeps the keys of that kind (none
+//! for a name that is no kind).
 
-use larder_runtime::{Condition, CopyOutcome, Expiry, SetOptions, Store, Ttl};
+use larder_runtime::{Change, Condition, CopyOutcome, Expiry, SetOptions, Store, Ttl, ValueKind};
 
 use super::{Args, is, not_an_integer, parse_i64, store_error, syntax_error, wrong_arity};
 use crate::resp::context::ServerContext;
@@ -16,8 +16,6 @@ use crate::resp::glob::Glob;
 use crate::resp::reply::Reply;
 use crate::resp::session::Session;
 
-/// The only value type this server stores today.
-const STRING_TYPE: &str = "string";
 /// Keys a KEYS call collects per scan step (each step holds one shard lock briefly).
 const KEYS_STEP: usize = 1024;
 
@@ -28,7 +26,8 @@ pub fn scan(store: &Store, args: &Args<'_>, reply: &mut Reply) {
     };
     let mut pattern = None;
     let mut count = 10usize;
-    let mut type_ok = true;
+    // `Some(None)`: a TYPE that names no kind, which no key has.
+    let mut type_filter: Option<Option<ValueKind>> = None;
     let mut i = 2;
     while i < args.len() {
         let (opt, value) = (args.get(i), args.get(i + 1));
@@ -44,7 +43,7 @@ pub fn scan(store: &Store, args: &Args<'_>, reply: &mut Reply) {
                 None => return not_an_integer(reply),
             }
         } else if is(opt, "TYPE") {
-            type_ok = is(value, "STRING");
+            type_filter = Some(ValueKind::from_name(value));
         } else {
             return syntax_error(reply);
         }
@@ -55,8 +54,8 @@ pub fn scan(store: &Store, args: &Args<'_>, reply: &mut Reply) {
     if let Some(glob) = pattern.filter(|g| !g.matches_everything()) {
         keys.retain(|key| glob.matches(key));
     }
-    if !type_ok {
-        keys.clear();
+    if let Some(wanted) = type_filter {
+        keys.retain(|key| wanted.is_some() && store.kind(key) == wanted);
     }
     reply.array(2);
     reply.bulk(next.to_string().as_bytes());
@@ -96,11 +95,7 @@ pub fn keys(store: &Store, pattern: &[u8], reply: &mut Reply) {
 
 /// `TYPE key`: `string`, or `none` for a missing key.
 pub fn key_type(store: &Store, key: &[u8], reply: &mut Reply) {
-    if store.exists(key) {
-        reply.simple(STRING_TYPE);
-    } else {
-        reply.simple("none");
-    }
+    reply.simple(store.kind(key).map_or("none", ValueKind::name));
 }
 
 pub fn randomkey(store: &Store, reply: &mut Reply) {
@@ -207,13 +202,29 @@ fn copy_between(
     dst: &[u8],
     replace: bool,
 ) -> Result<bool, larder_runtime::StoreError> {
-    let Some(value) = from.peek(src, <[u8]>::to_vec) else {
+    let Some((kind, value)) = from.peek(src, |kind, value| (kind, value.to_vec())) else {
         return Ok(false);
     };
     let expiry = match from.ttl(src) {
         Ttl::RemainingMs(ms) if ms > 0 => Expiry::AfterMs(ms),
         _ => Expiry::Never,
     };
+    if kind != ValueKind::String {
+        if replace {
+            to.delete(dst);
+        }
+        let written = to.update_as(dst, kind, |current| {
+            Ok(match current {
+                Some(_) => (Change::Keep, false),
+                None => (Change::Put { value, expiry }, true),
+            })
+        });
+        return match written {
+            // A key of another kind holds the destination and REPLACE was not given.
+            Err(larder_runtime::StoreError::WrongType) => Ok(false),
+            other => other,
+        };
+    }
     let opts = SetOptions {
         expiry,
         condition: if replace {
@@ -264,7 +275,7 @@ pub fn object(store: &Store, args: &Args<'_>, reply: &mut Reply) {
         );
     }
     let key = args.get(2);
-    let Some(encoding) = store.peek(key, string_encoding) else {
+    let Some(encoding) = store.peek(key, encoding_of) else {
         return reply.null();
     };
     if is(sub, "ENCODING") {
@@ -277,6 +288,50 @@ pub fn object(store: &Store, args: &Args<'_>, reply: &mut Reply) {
              clock or LFU counter in Redis's form",
             String::from_utf8_lossy(sub).to_ascii_uppercase()
         ));
+    }
+}
+
+/// Redis's encoding for a value of `kind` by Redis 7.2's default size rules: what
+/// `OBJECT ENCODING` would answer there for the same contents.
+fn encoding_of(kind: ValueKind, value: &[u8]) -> &'static str {
+    use larder_runtime::value::{hash, set, zset};
+    /// Redis's `*-max-listpack-entries` and `*-max-listpack-value` defaults.
+    const ENTRIES: usize = 128;
+    const ITEM_BYTES: usize = 64;
+    fn small<'a>(n: usize, mut items: impl Iterator<Item = &'a [u8]>) -> bool {
+        n <= ENTRIES && items.all(|i| i.len() <= ITEM_BYTES)
+    }
+    match kind {
+        ValueKind::String => string_encoding(value),
+        ValueKind::Hash => {
+            let fields: Vec<_> = hash::fields(value, crate::resp::command::unix_now_ms()).collect();
+            let mut items = fields.iter().flat_map(|&(f, v, _)| [f, v]);
+            if small(fields.len(), &mut items) {
+                "listpack"
+            } else {
+                "hashtable"
+            }
+        }
+        // `list-max-listpack-size -2`: one node of up to 8 KiB stays a listpack.
+        ValueKind::List if value.len() <= 8 * 1024 => "listpack",
+        ValueKind::List => "quicklist",
+        ValueKind::Set => {
+            let n = set::len(value);
+            if n <= 512 && set::members(value).all(|m| parse_i64(m).is_some()) {
+                "intset"
+            } else if small(n, set::members(value)) {
+                "listpack"
+            } else {
+                "hashtable"
+            }
+        }
+        ValueKind::SortedSet => {
+            if small(zset::len(value), zset::items(value).map(|(_, m)| m)) {
+                "listpack"
+            } else {
+                "skiplist"
+            }
+        }
     }
 }
 

@@ -6,6 +6,8 @@
 //! | `deadline` | EX/PX/EXAT/PXAT and EXPIRE-family time arguments |
 //! | `strings` | GET, SET, SETNX, SETEX, PSETEX, GETEX, MGET, MSET, INCR/DECR family |
 //! | `string_edits` | APPEND, SETRANGE, GETRANGE/SUBSTR, STRLEN, GETDEL, GETSET, MSETNX, INCRBYFLOAT |
+//! | `collection` | what the collection commands share: empty-means-deleted, ranges, `*SCAN` |
+//! | `hashes` | HSET, HGET, HMGET, HGETALL, HDEL, HINCRBY, HSCAN, … and per-field expiry (HEXPIRE, HTTL, …) |
 //! | `keys` | DEL, UNLINK, EXISTS, TOUCH, EXPIRE family, PERSIST, TTL, PTTL, (P)EXPIRETIME |
 //! | `keyspace` | SCAN, KEYS, TYPE, RANDOMKEY, RENAME, RENAMENX, COPY, MOVE, OBJECT |
 //! | `connection` | PING, ECHO, HELLO, AUTH, SELECT, CLIENT, ACL WHOAMI, QUIT |
@@ -24,9 +26,11 @@
 
 pub mod acl;
 mod cluster;
+mod collection;
 mod config;
 mod connection;
 mod deadline;
+mod hashes;
 mod info;
 mod introspection;
 mod keys;
@@ -272,6 +276,31 @@ fn data_command(kind: CommandKind, store: &Store, args: &Args<'_>, reply: &mut R
         K::Rename => keyspace::rename(store, args, false, reply),
         K::RenameNx => keyspace::rename(store, args, true, reply),
         K::Object => keyspace::object(store, args, reply),
+        K::HSet => hashes::hset(store, args, false, reply),
+        K::HMSet => hashes::hset(store, args, true, reply),
+        K::HSetNx => hashes::hsetnx(store, args, reply),
+        K::HGet => hashes::hget(store, args, reply),
+        K::HMGet => hashes::hmget(store, args, reply),
+        K::HGetAll => hashes::hgetall(store, args, hashes::Part::All, reply),
+        K::HKeys => hashes::hgetall(store, args, hashes::Part::Keys, reply),
+        K::HVals => hashes::hgetall(store, args, hashes::Part::Values, reply),
+        K::HDel => hashes::hdel(store, args, reply),
+        K::HExists => hashes::hexists(store, args, reply),
+        K::HLen => hashes::hlen(store, args, reply),
+        K::HStrLen => hashes::hstrlen(store, args, reply),
+        K::HIncrBy => hashes::hincrby(store, args, reply),
+        K::HIncrByFloat => hashes::hincrbyfloat(store, args, reply),
+        K::HRandField => hashes::hrandfield(store, args, reply),
+        K::HScan => hashes::hscan(store, args, reply),
+        K::HExpire => hashes::hexpire(store, args, hashes::FieldTime::Seconds, reply),
+        K::HPExpire => hashes::hexpire(store, args, hashes::FieldTime::Millis, reply),
+        K::HExpireAt => hashes::hexpire(store, args, hashes::FieldTime::UnixSeconds, reply),
+        K::HPExpireAt => hashes::hexpire(store, args, hashes::FieldTime::UnixMillis, reply),
+        K::HTtl => hashes::httl(store, args, hashes::FieldTtl::Seconds, reply),
+        K::HPTtl => hashes::httl(store, args, hashes::FieldTtl::Millis, reply),
+        K::HExpireTime => hashes::httl(store, args, hashes::FieldTtl::UnixSeconds, reply),
+        K::HPExpireTime => hashes::httl(store, args, hashes::FieldTtl::UnixMillis, reply),
+        K::HPersist => hashes::hpersist(store, args, reply),
         _ => return false,
     }
     true
@@ -318,7 +347,17 @@ pub(super) fn invalid_expire(name: &str, reply: &mut Reply) {
 /// A store refusal as a Redis-style error line. The messages already read like Redis's
 /// ("value is not an integer or out of range", "increment or decrement would overflow").
 pub(super) fn store_error(error: &StoreError, reply: &mut Reply) {
-    reply.error_fmt(format_args!("ERR {error}"));
+    match error {
+        StoreError::WrongType => reply.error_fmt(format_args!("WRONGTYPE {error}")),
+        _ => reply.error_fmt(format_args!("ERR {error}")),
+    }
+}
+
+/// Wall-clock milliseconds, the scale of hash field deadlines (see `larder_runtime::value::hash`).
+pub(super) fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Redis's strict integer syntax: optional `-`, no `+`, no leading zeros, no spaces, fits i64.

@@ -6,7 +6,7 @@
 //! *before* anything is allocated (`SETRANGE key 500000000 x` must not allocate 500 MB to find
 //! out), with Redis's "string exceeds maximum allowed size" wording.
 
-use larder_runtime::{Change, Condition, Expiry, SetOptions, Store, StoreError};
+use larder_runtime::{Change, Condition, Expiry, SetOptions, Store, StoreError, ValueKind};
 
 use super::{Args, not_an_integer, parse_i64, store_error, wrong_arity};
 use crate::resp::reply::Reply;
@@ -72,11 +72,13 @@ pub fn getrange(store: &Store, args: &Args<'_>, reply: &mut Reply) {
         return not_an_integer(reply);
     };
     let buf = &mut reply.buf;
-    let found = store.get(args.get(1), |value| {
+    let found = store.read(args.get(1), ValueKind::String, |value| {
         Reply::bulk_into(buf, substring(value, start, end));
     });
-    if found.is_none() {
-        reply.bulk(b"");
+    match found {
+        Ok(Some(())) => {}
+        Ok(None) => reply.bulk(b""),
+        Err(e) => store_error(&e, reply),
     }
 }
 
@@ -105,8 +107,11 @@ fn substring(value: &[u8], start: i64, end: i64) -> &[u8] {
 
 /// `STRLEN key`: 0 for a missing key. Not an access: nothing is read out.
 pub fn strlen(store: &Store, key: &[u8], reply: &mut Reply) {
-    let len = store.peek(key, <[u8]>::len).unwrap_or(0);
-    reply.integer(len as i64);
+    match store.peek(key, |kind, value| (kind, value.len())) {
+        Some((ValueKind::String, len)) => reply.integer(len as i64),
+        Some(_) => store_error(&StoreError::WrongType, reply),
+        None => reply.integer(0),
+    }
 }
 
 /// `GETDEL key`: the value, and the key is gone.
@@ -179,7 +184,7 @@ pub fn incrbyfloat(store: &Store, args: &Args<'_>, reply: &mut Reply) {
 }
 
 /// A float as Redis's `string2ld` accepts it: the whole argument, no spaces, not NaN.
-fn parse_float(text: &[u8]) -> Option<f64> {
+pub(super) fn parse_float(text: &[u8]) -> Option<f64> {
     let text = std::str::from_utf8(text).ok()?;
     if text.is_empty()
         || text.starts_with(char::is_whitespace)
@@ -193,7 +198,7 @@ fn parse_float(text: &[u8]) -> Option<f64> {
 /// Drop the digits of `sum` below the 15th significant digit of the larger operand: they are
 /// rounding noise, and keeping them turns `x + -x` computed from printed decimals into
 /// `-0.0000000000000000242…` instead of Redis's `0`.
-fn round_to_operands(sum: f64, a: f64, b: f64) -> f64 {
+pub(super) fn round_to_operands(sum: f64, a: f64, b: f64) -> f64 {
     let scale = a.abs().max(b.abs());
     if scale == 0.0 || !scale.is_finite() {
         return sum;
@@ -204,7 +209,7 @@ fn round_to_operands(sum: f64, a: f64, b: f64) -> f64 {
 }
 
 /// Plain decimal notation (no exponent), 15 significant digits, no trailing zeros, no `-0`.
-fn format_float(x: f64) -> String {
+pub(super) fn format_float(x: f64) -> String {
     let rounded: f64 = format!("{x:.14e}").parse().unwrap_or(x);
     if rounded == 0.0 {
         return "0".to_string();

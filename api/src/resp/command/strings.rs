@@ -7,7 +7,7 @@
 //! reader may see part of a concurrent MSET; MSET stops at the first refused pair (a key too long,
 //! a value over the namespace's item size) and reports it, leaving earlier pairs written.
 
-use larder_runtime::{Condition, Expiry, SetOptions, Store};
+use larder_runtime::{Condition, Expiry, SetOptions, Store, ValueKind};
 
 use super::deadline::{Deadline, DeadlineError, TimeUnit};
 use super::{
@@ -17,11 +17,10 @@ use crate::resp::reply::Reply;
 
 pub fn get(store: &Store, key: &[u8], reply: &mut Reply) {
     let buf = &mut reply.buf;
-    if store
-        .get(key, |value| Reply::bulk_into(buf, value))
-        .is_none()
-    {
-        reply.null();
+    match store.read(key, ValueKind::String, |value| Reply::bulk_into(buf, value)) {
+        Ok(Some(())) => {}
+        Ok(None) => reply.null(),
+        Err(e) => store_error(&e, reply),
     }
 }
 

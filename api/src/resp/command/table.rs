@@ -242,6 +242,57 @@ commands! {
         "Disables read-only queries for the connection.";
     Asking b"ASKING" "asking" 1 ["fast"] (0 0 0) "cluster" "3.0.0"
         "Signals that the next command follows an ASK redirection (accepted; slots never migrate half-way).";
+    // Hashes (see `hashes`).
+    HSet b"HSET" "hset" -4 ["write" "denyoom" "fast"] (1 1 1) "hash" "2.0.0"
+        "Creates or modifies the value of a field in a hash.";
+    HMSet b"HMSET" "hmset" -4 ["write" "denyoom" "fast"] (1 1 1) "hash" "2.0.0"
+        "Sets the values of multiple fields.";
+    HSetNx b"HSETNX" "hsetnx" 4 ["write" "denyoom" "fast"] (1 1 1) "hash" "2.0.0"
+        "Sets the value of a field in a hash only when the field doesn't exist.";
+    HGet b"HGET" "hget" 3 ["readonly" "fast"] (1 1 1) "hash" "2.0.0"
+        "Returns the value of a field in a hash.";
+    HMGet b"HMGET" "hmget" -3 ["readonly" "fast"] (1 1 1) "hash" "2.0.0"
+        "Returns the values of all fields in a hash.";
+    HGetAll b"HGETALL" "hgetall" 2 ["readonly"] (1 1 1) "hash" "2.0.0"
+        "Returns all fields and values in a hash.";
+    HKeys b"HKEYS" "hkeys" 2 ["readonly"] (1 1 1) "hash" "2.0.0"
+        "Returns all fields in a hash.";
+    HVals b"HVALS" "hvals" 2 ["readonly"] (1 1 1) "hash" "2.0.0"
+        "Returns all values in a hash.";
+    HDel b"HDEL" "hdel" -3 ["write" "fast"] (1 1 1) "hash" "2.0.0"
+        "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.";
+    HExists b"HEXISTS" "hexists" 3 ["readonly" "fast"] (1 1 1) "hash" "2.0.0"
+        "Determines whether a field exists in a hash.";
+    HLen b"HLEN" "hlen" 2 ["readonly" "fast"] (1 1 1) "hash" "2.0.0"
+        "Returns the number of fields in a hash.";
+    HStrLen b"HSTRLEN" "hstrlen" 3 ["readonly" "fast"] (1 1 1) "hash" "3.2.0"
+        "Returns the length of the value of a field.";
+    HIncrBy b"HINCRBY" "hincrby" 4 ["write" "denyoom" "fast"] (1 1 1) "hash" "2.0.0"
+        "Increments the integer value of a field in a hash by a number.";
+    HIncrByFloat b"HINCRBYFLOAT" "hincrbyfloat" 4 ["write" "denyoom" "fast"] (1 1 1) "hash" "2.6.0"
+        "Increments the floating point value of a field by a number.";
+    HRandField b"HRANDFIELD" "hrandfield" -2 ["readonly"] (1 1 1) "hash" "6.2.0"
+        "Returns one or more random fields from a hash.";
+    HScan b"HSCAN" "hscan" -3 ["readonly"] (1 1 1) "hash" "2.8.0"
+        "Iterates over fields and values of a hash.";
+    HExpire b"HEXPIRE" "hexpire" -6 ["write" "fast"] (1 1 1) "hash" "7.4.0"
+        "Set expiry for hash field using relative time to expire (seconds).";
+    HPExpire b"HPEXPIRE" "hpexpire" -6 ["write" "fast"] (1 1 1) "hash" "7.4.0"
+        "Set expiry for hash field using relative time to expire (milliseconds).";
+    HExpireAt b"HEXPIREAT" "hexpireat" -6 ["write" "fast"] (1 1 1) "hash" "7.4.0"
+        "Set expiry for hash field using an absolute Unix timestamp (seconds).";
+    HPExpireAt b"HPEXPIREAT" "hpexpireat" -6 ["write" "fast"] (1 1 1) "hash" "7.4.0"
+        "Set expiry for hash field using an absolute Unix timestamp (milliseconds).";
+    HTtl b"HTTL" "httl" -5 ["readonly" "fast"] (1 1 1) "hash" "7.4.0"
+        "Returns the TTL in seconds of a hash field.";
+    HPTtl b"HPTTL" "hpttl" -5 ["readonly" "fast"] (1 1 1) "hash" "7.4.0"
+        "Returns the TTL in milliseconds of a hash field.";
+    HExpireTime b"HEXPIRETIME" "hexpiretime" -5 ["readonly" "fast"] (1 1 1) "hash" "7.4.0"
+        "Returns the expiration time of a hash field as a Unix timestamp, in seconds.";
+    HPExpireTime b"HPEXPIRETIME" "hpexpiretime" -5 ["readonly" "fast"] (1 1 1) "hash" "7.4.0"
+        "Returns the expiration time of a hash field as a Unix timestamp, in msec.";
+    HPersist b"HPERSIST" "hpersist" -5 ["write" "fast"] (1 1 1) "hash" "7.4.0"
+        "Removes the expiration time for each specified field.";
 }
 
 #[cfg(test)]
