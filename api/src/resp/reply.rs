@@ -157,6 +157,14 @@ impl Reply {
         }
     }
 
+    /// The header of a set of `len` members (`~` in RESP3, an array in RESP2).
+    pub fn set(&mut self, len: usize) {
+        match self.protocol {
+            Protocol::Resp2 => self.header(b'*', len as i64),
+            Protocol::Resp3 => self.header(b'~', len as i64),
+        }
+    }
+
     /// The header of a map of `pairs` key/value pairs (a flat array of `2 * pairs` in RESP2).
     pub fn map(&mut self, pairs: usize) {
         match self.protocol {
@@ -183,7 +191,11 @@ pub fn format_double(x: f64) -> String {
     }
     let magnitude = x.abs();
     if x == 0.0 || (1e-5..1e17).contains(&magnitude) {
-        return if x == 0.0 { "0".to_string() } else { x.to_string() };
+        return if x == 0.0 {
+            "0".to_string()
+        } else {
+            x.to_string()
+        };
     }
     let text = format!("{x:e}");
     match text.split_once('e') {

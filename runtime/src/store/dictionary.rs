@@ -478,15 +478,17 @@ mod tests {
             s.copy_shard(shard, &mut copies);
         }
         let copy = copies.iter().find(|c| c.key == b"new").unwrap();
-        assert!(copy.compressed && id_of_frame(&copy.value).is_some());
+        assert!(copy.form.compressed && id_of_frame(&copy.value).is_some());
 
         let fresh = compressing_store();
         assert_eq!(
-            fresh.restore(b"new", &copy.value, true, None),
+            fresh.restore(b"new", &copy.value, super::super::Form::string(true), None),
             Err(crate::error::StoreError::CorruptValue)
         );
         fresh.set_dictionaries(s.dictionaries().retained(), s.dictionaries().current_id());
-        fresh.restore(b"new", &copy.value, true, None).unwrap();
+        fresh
+            .restore(b"new", &copy.value, super::super::Form::string(true), None)
+            .unwrap();
         assert_eq!(fresh.get_vec(b"new").unwrap(), values[7]);
     }
 

@@ -241,11 +241,17 @@ mod tests {
         assert_eq!((e.key(), e.value()), (&b"key"[..], &b"z"[..]));
         for kind in ValueKind::ALL {
             e.set_value(b"v", Form::of(kind));
-            assert_eq!((e.kind(), e.key(), e.is_compressed()), (kind, &b"key"[..], false));
+            assert_eq!(
+                (e.kind(), e.key(), e.is_compressed()),
+                (kind, &b"key"[..], false)
+            );
         }
         let long = vec![b'k'; MAX_KEY_LEN];
         let e = Entry::new(1, &long, b"", Form::of(ValueKind::SortedSet), 0);
-        assert_eq!((e.key().len(), e.kind()), (MAX_KEY_LEN, ValueKind::SortedSet));
+        assert_eq!(
+            (e.key().len(), e.kind()),
+            (MAX_KEY_LEN, ValueKind::SortedSet)
+        );
         let e = Entry::new(7, b"key", b"", Form::PLAIN, 0);
         assert_eq!(e.charge(), 3 + ENTRY_OVERHEAD);
         assert!(!Entry::vacant(0).is_occupied());

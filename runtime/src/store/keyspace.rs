@@ -203,7 +203,7 @@ impl Store {
     }
 
     /// Lock shards `a` and `b` in index order; the second guard is `None` when `a == b`.
-    fn lock_pair(
+    pub(super) fn lock_pair(
         &self,
         a: usize,
         b: usize,

@@ -557,6 +557,79 @@ impl Store {
             let current = existing.map(|slot| self.plain_value(shard.entry(slot)));
             f(current.as_deref())?
         };
+        self.check_change(key, &change)?;
+        self.apply(&mut shard, (hash, key), existing, change, kind, now);
+        Ok(out)
+    }
+
+    /// [`update_as`](Self::update_as) of two distinct keys at once, both of `kind` (LMOVE,
+    /// SMOVE): both shards stay locked from reading to writing, so no one sees the element in
+    /// neither or both. A present key of another kind fails with `WrongType` before `f` runs; if
+    /// either change is refused, neither is applied.
+    pub fn update_pair_as<R>(
+        &self,
+        keys: (&[u8], &[u8]),
+        kind: ValueKind,
+        f: impl FnOnce(Option<&[u8]>, Option<&[u8]>) -> Result<(Change, Change, R), StoreError>,
+    ) -> Result<R, StoreError> {
+        let (a, b) = keys;
+        Self::check_key(a)?;
+        Self::check_key(b)?;
+        debug_assert!(a != b, "update_pair_as needs two distinct keys");
+        let (ha, hb) = (key_hash(a), key_hash(b));
+        let now = now_ms();
+        let (mut first, mut second) =
+            self.lock_pair(self.shard_index(a, ha), self.shard_index(b, hb));
+        let sa = first.find_live(ha, a, now);
+        let sb = match second.as_deref_mut() {
+            Some(shard) => shard.find_live(hb, b, now),
+            None => first.find_live(hb, b, now),
+        };
+        let kind_of =
+            |shard: &Shard, slot: Option<crate::policy::Slot>| slot.map(|s| shard.entry(s).kind());
+        let kb = kind_of(second.as_deref().unwrap_or(&first), sb);
+        if kind_of(&first, sa).is_some_and(|k| k != kind) || kb.is_some_and(|k| k != kind) {
+            return Err(StoreError::WrongType);
+        }
+        let (ca, cb, out) = {
+            let va = sa.map(|s| self.plain_value(first.entry(s)));
+            let shard_b = second.as_deref().unwrap_or(&first);
+            let vb = sb.map(|s| self.plain_value(shard_b.entry(s)));
+            f(va.as_deref(), vb.as_deref())?
+        };
+        self.check_change(a, &ca)?;
+        self.check_change(b, &cb)?;
+        self.apply(&mut first, (ha, a), sa, ca, kind, now);
+        // Removing or writing one key never moves another entry, so `sb` is still valid.
+        let shard_b = match second.as_deref_mut() {
+            Some(shard) => shard,
+            None => &mut *first,
+        };
+        self.apply(shard_b, (hb, b), sb, cb, kind, now);
+        Ok(out)
+    }
+
+    /// Whether `change` to `key` may be applied: a put within the namespace's limits.
+    fn check_change(&self, key: &[u8], change: &Change) -> Result<(), StoreError> {
+        if let Change::Put { value, expiry } = change {
+            self.check_item(key, value)?;
+            if *expiry == Expiry::AfterMs(0) {
+                return Err(StoreError::InvalidTtl("TTL must be positive".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Apply a checked `change` to `key` (`existing`: its live slot) in `shard`, as `kind`.
+    fn apply(
+        &self,
+        shard: &mut Shard,
+        (hash, key): (u64, &[u8]),
+        existing: Option<crate::policy::Slot>,
+        change: Change,
+        kind: ValueKind,
+        now: u64,
+    ) {
         match change {
             Change::Keep => {}
             Change::Delete => {
@@ -565,10 +638,6 @@ impl Store {
                 }
             }
             Change::Put { value, expiry } => {
-                self.check_item(key, &value)?;
-                if expiry == Expiry::AfterMs(0) {
-                    return Err(StoreError::InvalidTtl("TTL must be positive".into()));
-                }
                 // Under the lock: the value must not change between reading and writing it.
                 let stored = match kind {
                     ValueKind::String => self.encode(&value),
@@ -587,12 +656,11 @@ impl Store {
                     }
                     None => {
                         let deadline = self.deadline(expiry, now);
-                        insert_admitted(&mut shard, hash, key, &stored, deadline, now);
+                        insert_admitted(shard, hash, key, &stored, deadline, now);
                     }
                 }
             }
         }
-        Ok(out)
     }
 
     /// Call `f` with the kind and plain value of `key` without counting an access (OBJECT,

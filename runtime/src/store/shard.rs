@@ -228,14 +228,7 @@ impl Shard {
     }
 
     /// Store a new key (the caller checked it is absent), then evict to fit.
-    pub fn insert(
-        &mut self,
-        hash: u64,
-        key: &[u8],
-        value: &[u8],
-        form: Form,
-        expires_at: u64,
-    ) {
+    pub fn insert(&mut self, hash: u64, key: &[u8], value: &[u8], form: Form, expires_at: u64) {
         let entry = Entry::new(hash, key, value, form, expires_at);
         self.logical_bytes += entry.plain_len();
         self.value_bytes += value.len() as u64;

@@ -238,7 +238,10 @@ mod tests {
         assert_eq!(z.score_range(open, incl(f64::INFINITY)), 2..3);
         assert_eq!(z.score_range(incl(5.0), incl(1.0)), 3..3);
         assert_eq!(
-            z.lex_range(&LexBound::Inclusive(b"a".to_vec()), &LexBound::Exclusive(b"b".to_vec())),
+            z.lex_range(
+                &LexBound::Inclusive(b"a".to_vec()),
+                &LexBound::Exclusive(b"b".to_vec())
+            ),
             0..1
         );
         assert!(z.remove(b"a") && !z.remove(b"a"));

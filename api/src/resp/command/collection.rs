@@ -64,8 +64,16 @@ pub(super) fn reply_with<R>(
 /// indexes count from the end, `stop` is inclusive and clamped; `None` for an empty range.
 pub(super) fn index_range(start: i64, stop: i64, len: usize) -> Option<std::ops::Range<usize>> {
     let len = len as i64;
-    let start = if start < 0 { (len + start).max(0) } else { start };
-    let stop = if stop < 0 { len + stop } else { stop.min(len - 1) };
+    let start = if start < 0 {
+        (len + start).max(0)
+    } else {
+        start
+    };
+    let stop = if stop < 0 {
+        len + stop
+    } else {
+        stop.min(len - 1)
+    };
     if start > stop || start >= len || stop < 0 {
         return None;
     }
@@ -91,7 +99,11 @@ pub(super) struct ScanArgs {
 /// Parse `cursor [MATCH pattern] [COUNT count] [NOVALUES]` from argument 2 on. The whole
 /// collection is answered in one call with cursor 0, as Redis answers a small (listpack)
 /// collection: every element present throughout is returned, the promise SCAN makes.
-pub(super) fn scan_args(args: &Args<'_>, allow_novalues: bool, reply: &mut Reply) -> Option<ScanArgs> {
+pub(super) fn scan_args(
+    args: &Args<'_>,
+    allow_novalues: bool,
+    reply: &mut Reply,
+) -> Option<ScanArgs> {
     let cursor = args.get(2);
     if cursor.is_empty() || !cursor.iter().all(u8::is_ascii_digit) || cursor.len() > 20 {
         reply.error("ERR invalid cursor");

@@ -59,12 +59,17 @@ pub fn hsetnx(store: &Store, args: &Args<'_>, reply: &mut Reply) {
 pub fn hget(store: &Store, args: &Args<'_>, reply: &mut Reply) {
     let now = unix_now_ms();
     let field = args.get(2);
-    read(store, args.get(1), KIND, reply, Reply::null, |bytes, reply| {
-        match hash::get(bytes, field, now) {
+    read(
+        store,
+        args.get(1),
+        KIND,
+        reply,
+        Reply::null,
+        |bytes, reply| match hash::get(bytes, field, now) {
             Some(v) => reply.bulk(v),
             None => reply.null(),
-        }
-    });
+        },
+    );
 }
 
 pub fn hmget(store: &Store, args: &Args<'_>, reply: &mut Reply) {
@@ -135,24 +140,39 @@ pub fn hdel(store: &Store, args: &Args<'_>, reply: &mut Reply) {
 pub fn hexists(store: &Store, args: &Args<'_>, reply: &mut Reply) {
     let now = unix_now_ms();
     let field = args.get(2);
-    read(store, args.get(1), KIND, reply, |r| r.integer(0), |bytes, reply| {
-        reply.integer(i64::from(hash::get(bytes, field, now).is_some()))
-    });
+    read(
+        store,
+        args.get(1),
+        KIND,
+        reply,
+        |r| r.integer(0),
+        |bytes, reply| reply.integer(i64::from(hash::get(bytes, field, now).is_some())),
+    );
 }
 
 pub fn hlen(store: &Store, args: &Args<'_>, reply: &mut Reply) {
     let now = unix_now_ms();
-    read(store, args.get(1), KIND, reply, |r| r.integer(0), |bytes, reply| {
-        reply.integer(hash::fields(bytes, now).count() as i64)
-    });
+    read(
+        store,
+        args.get(1),
+        KIND,
+        reply,
+        |r| r.integer(0),
+        |bytes, reply| reply.integer(hash::fields(bytes, now).count() as i64),
+    );
 }
 
 pub fn hstrlen(store: &Store, args: &Args<'_>, reply: &mut Reply) {
     let now = unix_now_ms();
     let field = args.get(2);
-    read(store, args.get(1), KIND, reply, |r| r.integer(0), |bytes, reply| {
-        reply.integer(hash::get(bytes, field, now).map_or(0, <[u8]>::len) as i64)
-    });
+    read(
+        store,
+        args.get(1),
+        KIND,
+        reply,
+        |r| r.integer(0),
+        |bytes, reply| reply.integer(hash::get(bytes, field, now).map_or(0, <[u8]>::len) as i64),
+    );
 }
 
 /// `HINCRBY key field increment`: the field's new integer value.
@@ -271,18 +291,25 @@ pub fn hscan(store: &Store, args: &Args<'_>, reply: &mut Reply) {
         return;
     };
     let now = unix_now_ms();
-    read(store, args.get(1), KIND, reply, |r| scan_reply(&[], r), |bytes, reply| {
-        let mut items = Vec::new();
-        for (f, v, _) in hash::fields(bytes, now) {
-            if scan.matches(f) {
-                items.push(f);
-                if !scan.no_values {
-                    items.push(v);
+    read(
+        store,
+        args.get(1),
+        KIND,
+        reply,
+        |r| scan_reply(&[], r),
+        |bytes, reply| {
+            let mut items = Vec::new();
+            for (f, v, _) in hash::fields(bytes, now) {
+                if scan.matches(f) {
+                    items.push(f);
+                    if !scan.no_values {
+                        items.push(v);
+                    }
                 }
             }
-        }
-        scan_reply(&items, reply);
-    });
+            scan_reply(&items, reply);
+        },
+    );
 }
 
 /// How a per-field expiry command states its time.
@@ -323,9 +350,7 @@ pub fn hexpire(store: &Store, args: &Args<'_>, unit: FieldTime, reply: &mut Repl
         return;
     };
     let (condition, at) = match args.get(3) {
-        c if ["NX", "XX", "GT", "LT"].iter().any(|o| is(c, o)) => {
-            (Some(c.to_ascii_uppercase()), 4)
-        }
+        c if ["NX", "XX", "GT", "LT"].iter().any(|o| is(c, o)) => (Some(c.to_ascii_uppercase()), 4),
         _ => (None, 3),
     };
     let Some(fields) = fields_arg(args, at, reply) else {
@@ -333,7 +358,9 @@ pub fn hexpire(store: &Store, args: &Args<'_>, unit: FieldTime, reply: &mut Repl
     };
     let now = unix_now_ms();
     let deadline = match unit {
-        FieldTime::Seconds => amount.checked_mul(1000).and_then(|ms| ms.checked_add(now as i64)),
+        FieldTime::Seconds => amount
+            .checked_mul(1000)
+            .and_then(|ms| ms.checked_add(now as i64)),
         FieldTime::Millis => amount.checked_add(now as i64),
         FieldTime::UnixSeconds => amount.checked_mul(1000),
         FieldTime::UnixMillis => Some(amount),
@@ -399,22 +426,29 @@ pub fn httl(store: &Store, args: &Args<'_>, unit: FieldTtl, reply: &mut Reply) {
     };
     let now = unix_now_ms();
     let n = fields.len();
-    read(store, args.get(1), KIND, reply, |r| int_array(&vec![-2; n], r), |bytes, reply| {
-        let out: Vec<i64> = fields
-            .iter()
-            .map(|f| match hash::get_field(bytes, f, now) {
-                None => -2,
-                Some((_, 0)) => -1,
-                Some((_, at)) => match unit {
-                    FieldTtl::Seconds => (at - now).div_ceil(1000) as i64,
-                    FieldTtl::Millis => (at - now) as i64,
-                    FieldTtl::UnixSeconds => (at / 1000) as i64,
-                    FieldTtl::UnixMillis => at as i64,
-                },
-            })
-            .collect();
-        int_array(&out, reply);
-    });
+    read(
+        store,
+        args.get(1),
+        KIND,
+        reply,
+        |r| int_array(&vec![-2; n], r),
+        |bytes, reply| {
+            let out: Vec<i64> = fields
+                .iter()
+                .map(|f| match hash::get_field(bytes, f, now) {
+                    None => -2,
+                    Some((_, 0)) => -1,
+                    Some((_, at)) => match unit {
+                        FieldTtl::Seconds => (at - now).div_ceil(1000) as i64,
+                        FieldTtl::Millis => (at - now) as i64,
+                        FieldTtl::UnixSeconds => (at / 1000) as i64,
+                        FieldTtl::UnixMillis => at as i64,
+                    },
+                })
+                .collect();
+            int_array(&out, reply);
+        },
+    );
 }
 
 /// `HPERSIST key FIELDS numfields field …`: per field, -2 no such field, -1 no deadline, 1

@@ -8,6 +8,9 @@
 //! | `string_edits` | APPEND, SETRANGE, GETRANGE/SUBSTR, STRLEN, GETDEL, GETSET, MSETNX, INCRBYFLOAT |
 //! | `collection` | what the collection commands share: empty-means-deleted, ranges, `*SCAN` |
 //! | `hashes` | HSET, HGET, HMGET, HGETALL, HDEL, HINCRBY, HSCAN, … and per-field expiry (HEXPIRE, HTTL, …) |
+//! | `lists` | LPUSH, RPUSH, LPOP, RPOP, LRANGE, LLEN, LTRIM, LREM, LINDEX, LSET, LINSERT, LPOS, LMOVE, … |
+//! | `sets` | SADD, SREM, SMEMBERS, SISMEMBER, SCARD, SPOP, SRANDMEMBER, SINTER/SUNION/SDIFF (+STORE), SSCAN, … |
+//! | `zsets` | ZADD, ZINCRBY, ZREM, ZSCORE, ZRANGE (BYSCORE/BYLEX/REV/LIMIT), ZRANK, ZREMRANGEBY*, ZPOP*, ZSCAN, … |
 //! | `keys` | DEL, UNLINK, EXISTS, TOUCH, EXPIRE family, PERSIST, TTL, PTTL, (P)EXPIRETIME |
 //! | `keyspace` | SCAN, KEYS, TYPE, RANDOMKEY, RENAME, RENAMENX, COPY, MOVE, OBJECT |
 //! | `connection` | PING, ECHO, HELLO, AUTH, SELECT, CLIENT, ACL WHOAMI, QUIT |
@@ -35,13 +38,16 @@ mod info;
 mod introspection;
 mod keys;
 mod keyspace;
+mod lists;
 pub mod pubsub;
 mod server;
+mod sets;
 mod string_edits;
 mod strings;
 pub mod table;
 mod tracking;
 pub mod transaction;
+mod zsets;
 
 use std::ops::Range;
 
@@ -301,6 +307,69 @@ fn data_command(kind: CommandKind, store: &Store, args: &Args<'_>, reply: &mut R
         K::HExpireTime => hashes::httl(store, args, hashes::FieldTtl::UnixSeconds, reply),
         K::HPExpireTime => hashes::httl(store, args, hashes::FieldTtl::UnixMillis, reply),
         K::HPersist => hashes::hpersist(store, args, reply),
+        K::LPush => lists::lpush(store, args, lists::End::Left, false, reply),
+        K::RPush => lists::lpush(store, args, lists::End::Right, false, reply),
+        K::LPushX => lists::lpush(store, args, lists::End::Left, true, reply),
+        K::RPushX => lists::lpush(store, args, lists::End::Right, true, reply),
+        K::LPop => lists::lpop(store, args, lists::End::Left, reply),
+        K::RPop => lists::lpop(store, args, lists::End::Right, reply),
+        K::LLen => lists::llen(store, args, reply),
+        K::LRange => lists::lrange(store, args, reply),
+        K::LIndex => lists::lindex(store, args, reply),
+        K::LSet => lists::lset(store, args, reply),
+        K::LTrim => lists::ltrim(store, args, reply),
+        K::LRem => lists::lrem(store, args, reply),
+        K::LInsert => lists::linsert(store, args, reply),
+        K::LPos => lists::lpos(store, args, reply),
+        K::LMove => lists::lmove(store, args, None, reply),
+        K::RPopLPush => lists::lmove(
+            store,
+            args,
+            Some((lists::End::Right, lists::End::Left)),
+            reply,
+        ),
+        K::SAdd => sets::sadd(store, args, reply),
+        K::SRem => sets::srem(store, args, reply),
+        K::SMembers => sets::smembers(store, args, reply),
+        K::SIsMember => sets::sismember(store, args, reply),
+        K::SMIsMember => sets::smismember(store, args, reply),
+        K::SCard => sets::scard(store, args, reply),
+        K::SPop => sets::spop(store, args, reply),
+        K::SRandMember => sets::srandmember(store, args, reply),
+        K::SMove => sets::smove(store, args, reply),
+        K::SInter => sets::algebra(store, args, sets::Algebra::Inter, reply),
+        K::SUnion => sets::algebra(store, args, sets::Algebra::Union, reply),
+        K::SDiff => sets::algebra(store, args, sets::Algebra::Diff, reply),
+        K::SInterStore => sets::algebra_store(store, args, sets::Algebra::Inter, reply),
+        K::SUnionStore => sets::algebra_store(store, args, sets::Algebra::Union, reply),
+        K::SDiffStore => sets::algebra_store(store, args, sets::Algebra::Diff, reply),
+        K::SInterCard => sets::sintercard(store, args, reply),
+        K::SScan => sets::sscan(store, args, reply),
+        K::ZAdd => zsets::zadd(store, args, reply),
+        K::ZIncrBy => zsets::zincrby(store, args, reply),
+        K::ZRem => zsets::zrem(store, args, reply),
+        K::ZScore => zsets::zscore(store, args, reply),
+        K::ZMScore => zsets::zmscore(store, args, reply),
+        K::ZCard => zsets::zcard(store, args, reply),
+        K::ZCount => zsets::zcount(store, args, reply),
+        K::ZLexCount => zsets::zlexcount(store, args, reply),
+        K::ZRank => zsets::zrank(store, args, false, reply),
+        K::ZRevRank => zsets::zrank(store, args, true, reply),
+        K::ZRange => zsets::zrange(store, args, None, reply),
+        K::ZRevRange => zsets::zrange(store, args, Some((zsets::RangeBy::Rank, true)), reply),
+        K::ZRangeByScore => zsets::zrange(store, args, Some((zsets::RangeBy::Score, false)), reply),
+        K::ZRevRangeByScore => {
+            zsets::zrange(store, args, Some((zsets::RangeBy::Score, true)), reply)
+        }
+        K::ZRangeByLex => zsets::zrange(store, args, Some((zsets::RangeBy::Lex, false)), reply),
+        K::ZRevRangeByLex => zsets::zrange(store, args, Some((zsets::RangeBy::Lex, true)), reply),
+        K::ZRemRangeByScore => zsets::zremrange(store, args, zsets::RangeBy::Score, reply),
+        K::ZRemRangeByRank => zsets::zremrange(store, args, zsets::RangeBy::Rank, reply),
+        K::ZRemRangeByLex => zsets::zremrange(store, args, zsets::RangeBy::Lex, reply),
+        K::ZPopMin => zsets::zpop(store, args, false, reply),
+        K::ZPopMax => zsets::zpop(store, args, true, reply),
+        K::ZRandMember => zsets::zrandmember(store, args, reply),
+        K::ZScan => zsets::zscan(store, args, reply),
         _ => return false,
     }
     true

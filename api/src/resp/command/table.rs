@@ -293,6 +293,121 @@ commands! {
         "Returns the expiration time of a hash field as a Unix timestamp, in msec.";
     HPersist b"HPERSIST" "hpersist" -5 ["write" "fast"] (1 1 1) "hash" "7.4.0"
         "Removes the expiration time for each specified field.";
+    // Lists (see `lists`).
+    LPush b"LPUSH" "lpush" -3 ["write" "denyoom" "fast"] (1 1 1) "list" "1.0.0"
+        "Prepends one or more elements to a list. Creates the key if it doesn't exist.";
+    RPush b"RPUSH" "rpush" -3 ["write" "denyoom" "fast"] (1 1 1) "list" "1.0.0"
+        "Appends one or more elements to a list. Creates the key if it doesn't exist.";
+    LPushX b"LPUSHX" "lpushx" -3 ["write" "denyoom" "fast"] (1 1 1) "list" "2.2.0"
+        "Prepends one or more elements to a list only when the list exists.";
+    RPushX b"RPUSHX" "rpushx" -3 ["write" "denyoom" "fast"] (1 1 1) "list" "2.2.0"
+        "Appends an element to a list only when the list exists.";
+    LPop b"LPOP" "lpop" -2 ["write" "fast"] (1 1 1) "list" "1.0.0"
+        "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.";
+    RPop b"RPOP" "rpop" -2 ["write" "fast"] (1 1 1) "list" "1.0.0"
+        "Returns and removes the last elements of a list. Deletes the list if the last element was popped.";
+    LLen b"LLEN" "llen" 2 ["readonly" "fast"] (1 1 1) "list" "1.0.0"
+        "Returns the length of a list.";
+    LRange b"LRANGE" "lrange" 4 ["readonly"] (1 1 1) "list" "1.0.0"
+        "Returns a range of elements from a list.";
+    LIndex b"LINDEX" "lindex" 3 ["readonly"] (1 1 1) "list" "1.0.0"
+        "Returns an element from a list by its index.";
+    LSet b"LSET" "lset" 4 ["write" "denyoom"] (1 1 1) "list" "1.0.0"
+        "Sets the value of an element in a list by its index.";
+    LTrim b"LTRIM" "ltrim" 4 ["write"] (1 1 1) "list" "1.0.0"
+        "Removes elements from both ends a list. Deletes the list if all elements were trimmed.";
+    LRem b"LREM" "lrem" 4 ["write"] (1 1 1) "list" "1.0.0"
+        "Removes elements from a list. Deletes the list if the last element was removed.";
+    LInsert b"LINSERT" "linsert" 5 ["write" "denyoom"] (1 1 1) "list" "2.2.0"
+        "Inserts an element before or after another element in a list.";
+    LPos b"LPOS" "lpos" -3 ["readonly"] (1 1 1) "list" "6.0.6"
+        "Returns the index of matching elements in a list.";
+    LMove b"LMOVE" "lmove" 5 ["write" "denyoom"] (1 2 1) "list" "6.2.0"
+        "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.";
+    RPopLPush b"RPOPLPUSH" "rpoplpush" 3 ["write" "denyoom"] (1 2 1) "list" "1.2.0"
+        "Returns the last element of a list after removing and pushing it to another list.";
+    // Sets (see `sets`).
+    SAdd b"SADD" "sadd" -3 ["write" "denyoom" "fast"] (1 1 1) "set" "1.0.0"
+        "Adds one or more members to a set. Creates the key if it doesn't exist.";
+    SRem b"SREM" "srem" -3 ["write" "fast"] (1 1 1) "set" "1.0.0"
+        "Removes one or more members from a set. Deletes the set if the last member was removed.";
+    SMembers b"SMEMBERS" "smembers" 2 ["readonly"] (1 1 1) "set" "1.0.0"
+        "Returns all members of a set.";
+    SIsMember b"SISMEMBER" "sismember" 3 ["readonly" "fast"] (1 1 1) "set" "1.0.0"
+        "Determines whether a member belongs to a set.";
+    SMIsMember b"SMISMEMBER" "smismember" -3 ["readonly" "fast"] (1 1 1) "set" "6.2.0"
+        "Determines whether multiple members belong to a set.";
+    SCard b"SCARD" "scard" 2 ["readonly" "fast"] (1 1 1) "set" "1.0.0"
+        "Returns the number of members in a set.";
+    SPop b"SPOP" "spop" -2 ["write" "fast"] (1 1 1) "set" "1.0.0"
+        "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.";
+    SRandMember b"SRANDMEMBER" "srandmember" -2 ["readonly"] (1 1 1) "set" "1.0.0"
+        "Get one or multiple random members from a set";
+    SMove b"SMOVE" "smove" 4 ["write" "fast"] (1 2 1) "set" "1.0.0"
+        "Moves a member from one set to another.";
+    SInter b"SINTER" "sinter" -2 ["readonly"] (1 -1 1) "set" "1.0.0"
+        "Returns the intersect of multiple sets.";
+    SUnion b"SUNION" "sunion" -2 ["readonly"] (1 -1 1) "set" "1.0.0"
+        "Returns the union of multiple sets.";
+    SDiff b"SDIFF" "sdiff" -2 ["readonly"] (1 -1 1) "set" "1.0.0"
+        "Returns the difference of multiple sets.";
+    SInterStore b"SINTERSTORE" "sinterstore" -3 ["write" "denyoom"] (1 -1 1) "set" "1.0.0"
+        "Stores the intersect of multiple sets in a key.";
+    SUnionStore b"SUNIONSTORE" "sunionstore" -3 ["write" "denyoom"] (1 -1 1) "set" "1.0.0"
+        "Stores the union of multiple sets in a key.";
+    SDiffStore b"SDIFFSTORE" "sdiffstore" -3 ["write" "denyoom"] (1 -1 1) "set" "1.0.0"
+        "Stores the difference of multiple sets in a key.";
+    SInterCard b"SINTERCARD" "sintercard" -3 ["readonly"] (0 0 0) "set" "7.0.0"
+        "Returns the number of members of the intersect of multiple sets.";
+    SScan b"SSCAN" "sscan" -3 ["readonly"] (1 1 1) "set" "2.8.0"
+        "Iterates over members of a set.";
+    // Sorted sets (see `zsets`).
+    ZAdd b"ZADD" "zadd" -4 ["write" "denyoom" "fast"] (1 1 1) "sorted-set" "1.2.0"
+        "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.";
+    ZIncrBy b"ZINCRBY" "zincrby" 4 ["write" "denyoom" "fast"] (1 1 1) "sorted-set" "1.2.0"
+        "Increments the score of a member in a sorted set.";
+    ZRem b"ZREM" "zrem" -3 ["write" "fast"] (1 1 1) "sorted-set" "1.2.0"
+        "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.";
+    ZScore b"ZSCORE" "zscore" 3 ["readonly" "fast"] (1 1 1) "sorted-set" "1.2.0"
+        "Returns the score of a member in a sorted set.";
+    ZMScore b"ZMSCORE" "zmscore" -3 ["readonly" "fast"] (1 1 1) "sorted-set" "6.2.0"
+        "Returns the score of one or more members in a sorted set.";
+    ZCard b"ZCARD" "zcard" 2 ["readonly" "fast"] (1 1 1) "sorted-set" "1.2.0"
+        "Returns the number of members in a sorted set.";
+    ZCount b"ZCOUNT" "zcount" 4 ["readonly" "fast"] (1 1 1) "sorted-set" "2.0.0"
+        "Returns the count of members in a sorted set that have scores within a range.";
+    ZLexCount b"ZLEXCOUNT" "zlexcount" 4 ["readonly" "fast"] (1 1 1) "sorted-set" "2.8.9"
+        "Returns the number of members in a sorted set within a lexicographical range.";
+    ZRank b"ZRANK" "zrank" -3 ["readonly" "fast"] (1 1 1) "sorted-set" "2.0.0"
+        "Returns the index of a member in a sorted set ordered by ascending scores.";
+    ZRevRank b"ZREVRANK" "zrevrank" -3 ["readonly" "fast"] (1 1 1) "sorted-set" "2.0.0"
+        "Returns the index of a member in a sorted set ordered by descending scores.";
+    ZRange b"ZRANGE" "zrange" -4 ["readonly"] (1 1 1) "sorted-set" "1.2.0"
+        "Returns members in a sorted set within a range of indexes, scores or members.";
+    ZRevRange b"ZREVRANGE" "zrevrange" -4 ["readonly"] (1 1 1) "sorted-set" "1.2.0"
+        "Returns members in a sorted set within a range of indexes, in reverse order.";
+    ZRangeByScore b"ZRANGEBYSCORE" "zrangebyscore" -4 ["readonly"] (1 1 1) "sorted-set" "1.0.5"
+        "Returns members in a sorted set within a range of scores.";
+    ZRevRangeByScore b"ZREVRANGEBYSCORE" "zrevrangebyscore" -4 ["readonly"] (1 1 1) "sorted-set" "2.2.0"
+        "Returns members in a sorted set within a range of scores in reverse order.";
+    ZRangeByLex b"ZRANGEBYLEX" "zrangebylex" -4 ["readonly"] (1 1 1) "sorted-set" "2.8.9"
+        "Returns members in a sorted set within a lexicographical range.";
+    ZRevRangeByLex b"ZREVRANGEBYLEX" "zrevrangebylex" -4 ["readonly"] (1 1 1) "sorted-set" "2.8.9"
+        "Returns members in a sorted set within a lexicographical range in reverse order.";
+    ZRemRangeByScore b"ZREMRANGEBYSCORE" "zremrangebyscore" 4 ["write"] (1 1 1) "sorted-set" "1.2.0"
+        "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.";
+    ZRemRangeByRank b"ZREMRANGEBYRANK" "zremrangebyrank" 4 ["write"] (1 1 1) "sorted-set" "2.0.0"
+        "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.";
+    ZRemRangeByLex b"ZREMRANGEBYLEX" "zremrangebylex" 4 ["write"] (1 1 1) "sorted-set" "2.8.9"
+        "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.";
+    ZPopMin b"ZPOPMIN" "zpopmin" -2 ["write" "fast"] (1 1 1) "sorted-set" "5.0.0"
+        "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.";
+    ZPopMax b"ZPOPMAX" "zpopmax" -2 ["write" "fast"] (1 1 1) "sorted-set" "5.0.0"
+        "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.";
+    ZRandMember b"ZRANDMEMBER" "zrandmember" -2 ["readonly"] (1 1 1) "sorted-set" "6.2.0"
+        "Returns one or more random members from a sorted set.";
+    ZScan b"ZSCAN" "zscan" -3 ["readonly"] (1 1 1) "sorted-set" "2.8.0"
+        "Iterates over members and scores of a sorted set.";
 }
 
 #[cfg(test)]
