@@ -28,6 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 UNITS = [
     "type/string",
     "type/incr",
+    "type/hash",
+    "type/list",
+    "type/set",
+    "type/zset",
     "expire",
     "keyspace",
     "protocol",

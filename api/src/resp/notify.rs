@@ -13,7 +13,8 @@
 //! | event | class | when |
 //! |---|---|---|
 //! | `new` | `n` | a key that was absent was written (before its `set`) |
-//! | `set` | `$` | any write (Redis names some by command: `incrby`, `append`, …; Larder says `set`) |
+//! | `set` | `$` | any write to a string (Redis names some by command: `incrby`, `append`, …; Larder says `set`) |
+//! | the command's name (`hset`, `lpush`, `zadd`, …) | `h`, `l`, `s`, `z` | a write to a hash, list, set or sorted set |
 //! | `expire` | `g` | a deadline set or changed on a resident key (a write that carries its deadline, `SET … EX`, is one `set`) |
 //! | `persist` | `g` | a deadline removed |
 //! | `del` | `g` | a delete |
@@ -39,11 +40,11 @@ const GENERIC: u32 = 1 << 2; // g
 const STRING: u32 = 1 << 3; // $
 const EXPIRED: u32 = 1 << 4; // x
 const EVICTED: u32 = 1 << 5; // e
-/// Classes of types Larder does not have yet, accepted so clients can set Redis's usual flags.
 const LIST: u32 = 1 << 6; // l
 const SET: u32 = 1 << 7; // s
 const HASH: u32 = 1 << 8; // h
 const ZSET: u32 = 1 << 9; // z
+/// Classes of what Larder does not have, accepted so clients can set Redis's usual flags.
 const STREAM: u32 = 1 << 10; // t
 const MISS: u32 = 1 << 11; // m
 const NEW: u32 = 1 << 12; // n
@@ -110,6 +111,30 @@ pub fn format_flags(flags: u32) -> String {
             out.push(c);
         }
     }
+    out
+}
+
+thread_local! {
+    /// The event name and class a collection command's writes are published under (see
+    /// [`as_command`]); `None` while any other command runs.
+    static COMMAND_EVENT: std::cell::Cell<Option<(&'static str, u32)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Run a collection command (its table group `hash`, `list`, `set` or `sorted-set`) so that the
+/// writes it makes are notified as Redis names them: event = the command's name, class = the
+/// type's. The store tells this module of changes synchronously, on the command's own thread.
+pub fn as_command<R>(name: &'static str, group: &str, f: impl FnOnce() -> R) -> R {
+    let class = match group {
+        "hash" => HASH,
+        "list" => LIST,
+        "set" => SET,
+        "sorted-set" => ZSET,
+        _ => return f(),
+    };
+    COMMAND_EVENT.with(|c| c.set(Some((name, class))));
+    let out = f();
+    COMMAND_EVENT.with(|c| c.set(None));
     out
 }
 
@@ -202,7 +227,10 @@ impl KeyEvents for NamespaceEvents {
             self.publish(flags, key, b"new");
         }
         let (event, class): (&[u8], u32) = match change {
-            KeyChange::Created | KeyChange::Written => (b"set", STRING),
+            KeyChange::Created | KeyChange::Written => match COMMAND_EVENT.with(|c| c.get()) {
+                Some((name, class)) => (name.as_bytes(), class),
+                None => (b"set", STRING),
+            },
             KeyChange::ExpirySet => (b"expire", GENERIC),
             KeyChange::Persisted => (b"persist", GENERIC),
             KeyChange::Deleted => (b"del", GENERIC),

@@ -180,12 +180,19 @@ fn run(
     reply: &mut Reply,
 ) {
     let store = session.namespace.store();
+    let spec = kind.spec();
+    // A collection command's writes are notified under its own name (`hset`, `lpush`, …).
+    let mut data = || {
+        crate::resp::notify::as_command(spec.name, spec.group, || {
+            data_command(kind, store, args, reply)
+        })
+    };
     // Only data commands reach plugin hooks, so only they run in the connection's tag scope; a
     // connection without tags pays one emptiness check.
     let handled = if session.tags.is_empty() {
-        data_command(kind, store, args, reply)
+        data()
     } else {
-        with_request_tags(&session.tags, || data_command(kind, store, args, reply))
+        with_request_tags(&session.tags, data)
     };
     if handled {
         return;

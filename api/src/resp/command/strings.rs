@@ -181,7 +181,14 @@ pub fn getex(store: &Store, args: &Args<'_>, reply: &mut Reply) {
 pub fn mget(store: &Store, args: &Args<'_>, reply: &mut Reply) {
     reply.array(args.len() - 1);
     for key in args.from(1) {
-        get(store, key, reply);
+        // A key of another kind reads as nil here, as in Redis (never an error inside the array).
+        let buf = &mut reply.buf;
+        if store
+            .get(key, |value| Reply::bulk_into(buf, value))
+            .is_none()
+        {
+            reply.null();
+        }
     }
 }
 

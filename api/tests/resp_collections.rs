@@ -1,0 +1,462 @@
+//! Hashes, lists, sets and sorted sets through the `redis` crate: every kind refuses the others'
+//! commands with WRONGTYPE, a collection is one entry to the policies (charged, evicted, limited
+//! as a whole), hash fields expire on their own, RESP3 answers with maps, sets and doubles, keys
+//! keep their kind through RENAME and COPY, and keyspace notifications name the command.
+//! Command-by-command semantics are checked against a model in `resp_collections_model.rs`.
+
+mod resp_support;
+
+use std::time::Duration;
+
+use redis::Value;
+use resp_support::{expect_error, expect_error_starting, query, start};
+
+const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_refuses_the_others_commands() {
+    let server = start().await;
+    let mut con = server.connection().await;
+    let () = query(&mut con, &["SET", "str", "v"]).await.unwrap();
+    let _: i64 = query(&mut con, &["HSET", "hash", "f", "v"]).await.unwrap();
+    let _: i64 = query(&mut con, &["RPUSH", "list", "a"]).await.unwrap();
+    let _: i64 = query(&mut con, &["SADD", "set", "a"]).await.unwrap();
+    let _: i64 = query(&mut con, &["ZADD", "zset", "1", "a"]).await.unwrap();
+    for (key, kind) in [
+        ("str", "string"),
+        ("hash", "hash"),
+        ("list", "list"),
+        ("set", "set"),
+        ("zset", "zset"),
+    ] {
+        let t: String = query(&mut con, &["TYPE", key]).await.unwrap();
+        assert_eq!(t, kind);
+        let (_, keys): (String, Vec<String>) =
+            query(&mut con, &["SCAN", "0", "TYPE", kind, "COUNT", "100"])
+                .await
+                .unwrap();
+        assert_eq!(keys, [key], "SCAN TYPE {kind}");
+    }
+    // One reading and one writing command per kind, tried on every key of another kind.
+    let probes: [(&str, &[&[&str]]); 5] = [
+        (
+            "str",
+            &[
+                &["GET"],
+                &["APPEND", "x"],
+                &["INCR"],
+                &["STRLEN"],
+                &["GETRANGE", "0", "1"],
+            ],
+        ),
+        (
+            "hash",
+            &[
+                &["HGET", "f"],
+                &["HSET", "f", "v"],
+                &["HLEN"],
+                &["HINCRBY", "f", "1"],
+            ],
+        ),
+        (
+            "list",
+            &[
+                &["LRANGE", "0", "-1"],
+                &["LPUSH", "x"],
+                &["LLEN"],
+                &["LPOP"],
+            ],
+        ),
+        (
+            "set",
+            &[
+                &["SMEMBERS"],
+                &["SADD", "x"],
+                &["SCARD"],
+                &["SISMEMBER", "x"],
+            ],
+        ),
+        (
+            "zset",
+            &[
+                &["ZRANGE", "0", "-1"],
+                &["ZADD", "1", "x"],
+                &["ZSCORE", "x"],
+                &["ZCARD"],
+            ],
+        ),
+    ];
+    for (owner, commands) in probes {
+        for key in ["str", "hash", "list", "set", "zset"] {
+            if key == owner {
+                continue;
+            }
+            for command in commands {
+                let mut args = vec![command[0], key];
+                args.extend_from_slice(&command[1..]);
+                expect_error(&mut con, &args, WRONGTYPE).await;
+            }
+        }
+    }
+    // A refused command changed nothing.
+    let h: Vec<String> = query(&mut con, &["HGETALL", "hash"]).await.unwrap();
+    assert_eq!(h, ["f", "v"]);
+    // MGET answers nil for a key of another kind, as Redis does; SET replaces any kind.
+    let got: Vec<Option<String>> = query(&mut con, &["MGET", "str", "hash"]).await.unwrap();
+    assert_eq!(got, [Some("v".to_string()), None]);
+    let () = query(&mut con, &["SET", "hash", "now a string"])
+        .await
+        .unwrap();
+    let s: String = query(&mut con, &["GET", "hash"]).await.unwrap();
+    assert_eq!(s, "now a string");
+    // SET … GET reads the old value as GET would.
+    expect_error(&mut con, &["SET", "list", "x", "GET"], WRONGTYPE).await;
+    let deleted: i64 = query(&mut con, &["DEL", "list", "set", "zset"])
+        .await
+        .unwrap();
+    assert_eq!(deleted, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emptied_collections_are_gone_and_encodings_follow_redis_sizes() {
+    let server = start().await;
+    let mut con = server.connection().await;
+    let _: i64 = query(&mut con, &["HSET", "h", "a", "1"]).await.unwrap();
+    let _: i64 = query(&mut con, &["HDEL", "h", "a"]).await.unwrap();
+    let _: i64 = query(&mut con, &["RPUSH", "l", "a"]).await.unwrap();
+    let _: Option<String> = query(&mut con, &["RPOP", "l"]).await.unwrap();
+    let _: i64 = query(&mut con, &["SADD", "s", "a"]).await.unwrap();
+    let _: i64 = query(&mut con, &["SREM", "s", "a"]).await.unwrap();
+    let _: i64 = query(&mut con, &["ZADD", "z", "1", "a"]).await.unwrap();
+    let _: i64 = query(&mut con, &["ZREM", "z", "a"]).await.unwrap();
+    let n: i64 = query(&mut con, &["EXISTS", "h", "l", "s", "z"])
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+
+    let reader = con.clone();
+    let encoding = |key: &'static str| {
+        let mut con = reader.clone();
+        async move {
+            query::<String>(&mut con, &["OBJECT", "ENCODING", key])
+                .await
+                .unwrap()
+        }
+    };
+    for i in 0..128 {
+        let f = format!("f{i}");
+        let _: i64 = query(&mut con, &["HSET", "h", &f, "v"]).await.unwrap();
+        let m = i.to_string();
+        let _: i64 = query(&mut con, &["SADD", "ints", &m]).await.unwrap();
+        let _: i64 = query(&mut con, &["ZADD", "z", &m, &f]).await.unwrap();
+    }
+    assert_eq!(encoding("h").await, "listpack");
+    assert_eq!(encoding("ints").await, "intset");
+    assert_eq!(encoding("z").await, "listpack");
+    let _: i64 = query(&mut con, &["HSET", "h", "one more", "v"])
+        .await
+        .unwrap();
+    let _: i64 = query(&mut con, &["ZADD", "z", "0", "one more"])
+        .await
+        .unwrap();
+    let _: i64 = query(&mut con, &["SADD", "ints", "word"]).await.unwrap();
+    assert_eq!(encoding("h").await, "hashtable");
+    assert_eq!(encoding("z").await, "skiplist");
+    assert_eq!(encoding("ints").await, "hashtable");
+    let _: i64 = query(&mut con, &["SADD", "words", "a", "b"]).await.unwrap();
+    assert_eq!(encoding("words").await, "listpack");
+    let long = "x".repeat(65);
+    let _: i64 = query(&mut con, &["HSET", "wide", "f", &long])
+        .await
+        .unwrap();
+    assert_eq!(encoding("wide").await, "hashtable");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collection_is_one_entry_to_the_policy() {
+    let server = start().await;
+    // A small namespace: collections are charged by their size and evicted whole.
+    let config = larder_runtime::NamespaceConfig {
+        capacity_bytes: 262_144,
+        shards: Some(1),
+        ..Default::default()
+    };
+    server.state.namespaces.create("small", config).unwrap();
+    let mut con = server.connection().await;
+    let () = query(&mut con, &["SELECT", "small"]).await.unwrap();
+    let field_value = "v".repeat(100);
+    for i in 0..400 {
+        let key = format!("session:{i}");
+        let mut args = vec!["HSET".to_string(), key];
+        for f in 0..10 {
+            args.push(format!("field{f}"));
+            args.push(field_value.clone());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let added: i64 = query(&mut con, &args).await.unwrap();
+        assert_eq!(added, 10);
+    }
+    let info: String = query(&mut con, &["INFO", "memory"]).await.unwrap();
+    let used: u64 = field(&info, "used_memory").parse().unwrap();
+    assert!(used <= 262_144, "used {used} within maxmemory");
+    // Each hash carries over 1 KiB, so 400 of them do not fit: some were evicted whole.
+    let keys: i64 = query(&mut con, &["DBSIZE"]).await.unwrap();
+    assert!(keys < 400 && keys > 50, "{keys} hashes resident");
+    let stats: String = query(&mut con, &["INFO", "stats"]).await.unwrap();
+    let evicted: i64 = field(&stats, "evicted_keys").parse().unwrap();
+    assert_eq!(evicted, 400 - keys, "every missing hash was evicted");
+    // A resident hash is whole: all its fields or none.
+    let mut whole = 0;
+    for i in 0..400 {
+        let n: i64 = query(&mut con, &["HLEN", &format!("session:{i}")])
+            .await
+            .unwrap();
+        assert!(n == 0 || n == 10, "session:{i} has {n} fields");
+        whole += i64::from(n == 10);
+    }
+    assert_eq!(whole, keys);
+
+    // The namespace's max item size (1 MiB by default) bounds a collection as it bounds a
+    // string; the refused write leaves the collection as it was.
+    let items: i64 = query(&mut con, &["RPUSH", "feed", "a", "b"]).await.unwrap();
+    assert_eq!(items, 2);
+    let big = "x".repeat(2 * 1024 * 1024);
+    expect_error_starting(&mut con, &["RPUSH", "feed", &big], "ERR value is").await;
+    let feed: Vec<String> = query(&mut con, &["LRANGE", "feed", "0", "-1"])
+        .await
+        .unwrap();
+    assert_eq!(feed, ["a", "b"]);
+}
+
+fn field<'a>(info: &'a str, name: &str) -> &'a str {
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("{name} in {info}"))
+        .trim()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hash_fields_expire_on_their_own() {
+    let server = start().await;
+    let mut con = server.connection().await;
+    let _: i64 = query(
+        &mut con,
+        &["HSET", "s", "token", "t", "user", "u", "cart", "c"],
+    )
+    .await
+    .unwrap();
+    let set: Vec<i64> = query(
+        &mut con,
+        &["HPEXPIRE", "s", "150", "FIELDS", "2", "token", "nope"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(set, [1, -2]);
+    let nx: Vec<i64> = query(
+        &mut con,
+        &["HEXPIRE", "s", "100", "NX", "FIELDS", "1", "token"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(nx, [0], "NX: the field already has a deadline");
+    let ttl: Vec<i64> = query(
+        &mut con,
+        &["HPTTL", "s", "FIELDS", "3", "token", "user", "x"],
+    )
+    .await
+    .unwrap();
+    assert!(ttl[0] > 0 && ttl[0] <= 150, "{ttl:?}");
+    assert_eq!(&ttl[1..], [-1, -2]);
+    let at: Vec<i64> = query(&mut con, &["HPEXPIRETIME", "s", "FIELDS", "1", "token"])
+        .await
+        .unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!((at[0] - now_ms - 150).abs() < 1000, "deadline is Unix time");
+    // Persisting one field keeps it; HSET over a field clears its deadline.
+    let _: Vec<i64> = query(&mut con, &["HPEXPIRE", "s", "150", "FIELDS", "1", "cart"])
+        .await
+        .unwrap();
+    let _: i64 = query(&mut con, &["HSET", "s", "cart", "c2"]).await.unwrap();
+    let ttl: Vec<i64> = query(&mut con, &["HTTL", "s", "FIELDS", "1", "cart"])
+        .await
+        .unwrap();
+    assert_eq!(ttl, [-1]);
+    let _: Vec<i64> = query(&mut con, &["HPEXPIRE", "s", "150", "FIELDS", "1", "user"])
+        .await
+        .unwrap();
+    let persisted: Vec<i64> = query(&mut con, &["HPERSIST", "s", "FIELDS", "2", "user", "cart"])
+        .await
+        .unwrap();
+    assert_eq!(persisted, [1, -1]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let token: Option<String> = query(&mut con, &["HGET", "s", "token"]).await.unwrap();
+    assert_eq!(token, None, "the field expired");
+    let mut left: Vec<String> = query(&mut con, &["HKEYS", "s"]).await.unwrap();
+    left.sort();
+    assert_eq!(left, ["cart", "user"]);
+    let n: i64 = query(&mut con, &["HLEN", "s"]).await.unwrap();
+    assert_eq!(n, 2);
+    // A deadline in the past deletes the field at once; the last field takes the key with it.
+    let gone: Vec<i64> = query(
+        &mut con,
+        &["HEXPIREAT", "s", "1", "FIELDS", "2", "cart", "user"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(gone, [2, 2]);
+    let exists: i64 = query(&mut con, &["EXISTS", "s"]).await.unwrap();
+    assert_eq!(exists, 0);
+    // Argument errors as Redis words them.
+    let _: i64 = query(&mut con, &["HSET", "s", "a", "1"]).await.unwrap();
+    expect_error(
+        &mut con,
+        &["HEXPIRE", "s", "10", "FIELDS", "2", "a"],
+        "ERR The `numfields` parameter must match the number of arguments",
+    )
+    .await;
+    expect_error(
+        &mut con,
+        &["HEXPIRE", "s", "10", "NX", "a", "b"],
+        "ERR Mandatory argument FIELDS is missing or not at the right position",
+    )
+    .await;
+    // The key's own TTL still expires the hash as a whole.
+    let _: i64 = query(&mut con, &["PEXPIRE", "s", "50"]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let exists: i64 = query(&mut con, &["EXISTS", "s"]).await.unwrap();
+    assert_eq!(exists, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resp3_answers_with_maps_sets_and_doubles() {
+    let server = start().await;
+    let client = redis::Client::open(format!("{}?protocol=resp3", server.url())).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let _: i64 = query(&mut con, &["HSET", "h", "a", "1"]).await.unwrap();
+    let _: i64 = query(&mut con, &["SADD", "s", "x"]).await.unwrap();
+    let _: i64 = query(&mut con, &["ZADD", "z", "1.5", "m", "2", "n"])
+        .await
+        .unwrap();
+    let v: Value = query(&mut con, &["HGETALL", "h"]).await.unwrap();
+    assert_eq!(
+        v,
+        Value::Map(vec![(
+            Value::BulkString(b"a".to_vec()),
+            Value::BulkString(b"1".to_vec())
+        )])
+    );
+    let v: Value = query(&mut con, &["SMEMBERS", "s"]).await.unwrap();
+    assert_eq!(v, Value::Set(vec![Value::BulkString(b"x".to_vec())]));
+    let v: Value = query(&mut con, &["ZSCORE", "z", "m"]).await.unwrap();
+    assert_eq!(v, Value::Double(1.5));
+    let v: Value = query(&mut con, &["ZRANGE", "z", "0", "-1", "WITHSCORES"])
+        .await
+        .unwrap();
+    assert_eq!(
+        v,
+        Value::Array(vec![
+            Value::Array(vec![Value::BulkString(b"m".to_vec()), Value::Double(1.5)]),
+            Value::Array(vec![Value::BulkString(b"n".to_vec()), Value::Double(2.0)]),
+        ])
+    );
+    let v: Value = query(&mut con, &["HGET", "h", "missing"]).await.unwrap();
+    assert_eq!(v, Value::Nil);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rename_and_copy_keep_the_kind_and_the_ttl() {
+    let server = start().await;
+    let mut con = server.connection().await;
+    let _: i64 = query(&mut con, &["ZADD", "board", "10", "ann", "20", "bob"])
+        .await
+        .unwrap();
+    let _: i64 = query(&mut con, &["EXPIRE", "board", "100"]).await.unwrap();
+    let () = query(&mut con, &["RENAME", "board", "scores"])
+        .await
+        .unwrap();
+    let top: Vec<String> = query(&mut con, &["ZREVRANGE", "scores", "0", "0"])
+        .await
+        .unwrap();
+    assert_eq!(top, ["bob"]);
+    let ttl: i64 = query(&mut con, &["TTL", "scores"]).await.unwrap();
+    assert!((90..=100).contains(&ttl));
+    let copied: i64 = query(&mut con, &["COPY", "scores", "backup"])
+        .await
+        .unwrap();
+    assert_eq!(copied, 1);
+    let _: i64 = query(&mut con, &["ZADD", "scores", "30", "cy"])
+        .await
+        .unwrap();
+    let n: i64 = query(&mut con, &["ZCARD", "backup"]).await.unwrap();
+    assert_eq!(n, 2, "a copy, not a shared value");
+    // COPY into another database keeps kind and TTL too.
+    let copied: i64 = query(&mut con, &["COPY", "scores", "scores", "DB", "1"])
+        .await
+        .unwrap();
+    assert_eq!(copied, 1);
+    let () = query(&mut con, &["SELECT", "1"]).await.unwrap();
+    let t: String = query(&mut con, &["TYPE", "scores"]).await.unwrap();
+    assert_eq!(t, "zset");
+    let ttl: i64 = query(&mut con, &["TTL", "scores"]).await.unwrap();
+    assert!((90..=100).contains(&ttl));
+    // Without REPLACE a present destination of another kind is left alone.
+    let _: i64 = query(&mut con, &["SADD", "tags", "x"]).await.unwrap();
+    let () = query(&mut con, &["SELECT", "0"]).await.unwrap();
+    let _: i64 = query(&mut con, &["RPUSH", "tags", "y"]).await.unwrap();
+    let copied: i64 = query(&mut con, &["COPY", "tags", "tags", "DB", "1"])
+        .await
+        .unwrap();
+    assert_eq!(copied, 0);
+    let copied: i64 = query(&mut con, &["COPY", "tags", "tags", "DB", "1", "REPLACE"])
+        .await
+        .unwrap();
+    assert_eq!(copied, 1);
+    let () = query(&mut con, &["SELECT", "1"]).await.unwrap();
+    let t: String = query(&mut con, &["TYPE", "tags"]).await.unwrap();
+    assert_eq!(t, "list");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyspace_notifications_name_the_collection_command() {
+    let server = start().await;
+    let mut con = server.connection().await;
+    let () = query(
+        &mut con,
+        &["CONFIG", "SET", "notify-keyspace-events", "KEhlz"],
+    )
+    .await
+    .unwrap();
+    let mut pubsub = server.client().get_async_pubsub().await.unwrap();
+    pubsub.psubscribe("__keyevent@0__:*").await.unwrap();
+    let _: i64 = query(&mut con, &["HSET", "h", "a", "1"]).await.unwrap();
+    let _: i64 = query(&mut con, &["SADD", "s", "a"]).await.unwrap(); // class s is off
+    let _: i64 = query(&mut con, &["LPUSH", "l", "a"]).await.unwrap();
+    let _: i64 = query(&mut con, &["ZINCRBY", "z", "1", "a"]).await.unwrap();
+    let mut stream = pubsub.on_message();
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let msg = tokio::time::timeout(Duration::from_secs(5), futures_next(&mut stream))
+            .await
+            .expect("a notification");
+        got.push((
+            msg.get_channel_name().to_string(),
+            msg.get_payload::<String>().unwrap(),
+        ));
+    }
+    assert_eq!(
+        got,
+        [
+            ("__keyevent@0__:hset".to_string(), "h".to_string()),
+            ("__keyevent@0__:lpush".to_string(), "l".to_string()),
+            ("__keyevent@0__:zincrby".to_string(), "z".to_string()),
+        ]
+    );
+}
+
+async fn futures_next<S: futures_util::Stream + Unpin>(stream: &mut S) -> S::Item {
+    use futures_util::StreamExt;
+    stream.next().await.expect("stream open")
+}
