@@ -233,6 +233,138 @@ fn a_snapshot_folds_the_log_away_and_both_together_restore_everything() {
     assert_eq!(got, Some(value_of(1)));
 }
 
+/// Every collection of a node, as `(key, TYPE, canonical contents)`: what a restart must bring back.
+fn collections(con: &mut redis::Connection) -> Vec<(String, String, Vec<Vec<u8>>)> {
+    let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query(con).unwrap();
+    keys.sort();
+    keys.into_iter()
+        .map(|key| {
+            let kind: String = redis::cmd("TYPE").arg(&key).query(con).unwrap();
+            let mut contents: Vec<Vec<u8>> = match kind.as_str() {
+                "hash" => redis::cmd("HGETALL").arg(&key).query(con).unwrap(),
+                "list" => redis::cmd("LRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-1)
+                    .query(con)
+                    .unwrap(),
+                "set" => redis::cmd("SMEMBERS").arg(&key).query(con).unwrap(),
+                "zset" => redis::cmd("ZRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-1)
+                    .arg("WITHSCORES")
+                    .query(con)
+                    .unwrap(),
+                _ => vec![redis::cmd("GET").arg(&key).query(con).unwrap()],
+            };
+            if kind == "set" {
+                contents.sort();
+            }
+            (key, kind, contents)
+        })
+        .collect()
+}
+
+#[test]
+fn collections_come_back_whole_from_the_snapshot_and_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = start(dir.path(), ALWAYS);
+    let mut con = redis(&node);
+    let write = |con: &mut redis::Connection, round: u32| {
+        for i in 0..50u32 {
+            let n = round * 100 + i;
+            let _: () = redis::cmd("HSET")
+                .arg(format!("session:{i}"))
+                .arg(format!("f{n}"))
+                .arg(value_of(n))
+                .query(con)
+                .unwrap();
+            let _: () = redis::cmd("RPUSH")
+                .arg(format!("feed:{}", i % 5))
+                .arg(n)
+                .query(con)
+                .unwrap();
+            let _: () = redis::cmd("SADD")
+                .arg(format!("tags:{}", i % 7))
+                .arg(n % 13)
+                .query(con)
+                .unwrap();
+            let _: () = redis::cmd("ZINCRBY")
+                .arg("board")
+                .arg(n)
+                .arg(format!("p{}", i % 9))
+                .query(con)
+                .unwrap();
+        }
+        let _: () = redis::cmd("LPOP").arg("feed:0").query(con).unwrap();
+        let _: () = redis::cmd("SREM").arg("tags:1").arg(1).query(con).unwrap();
+    };
+    write(&mut con, 0);
+    let _: Vec<i64> = redis::cmd("HEXPIRE")
+        .arg("session:3")
+        .arg(3600)
+        .arg("FIELDS")
+        .arg(1)
+        .arg("f3")
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("EXPIRE")
+        .arg("board")
+        .arg(3600)
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("SAVE").query(&mut con).unwrap();
+    // After the snapshot, in the log only: more writes, and a collection emptied away.
+    write(&mut con, 1);
+    let _: () = redis::cmd("DEL").arg("tags:2").query(&mut con).unwrap();
+    let _: () = redis::cmd("HDEL")
+        .arg("session:4")
+        .arg("f4")
+        .arg("f104")
+        .query(&mut con)
+        .unwrap();
+    let before = collections(&mut con);
+    let field_ttl: Vec<i64> = redis::cmd("HTTL")
+        .arg("session:3")
+        .arg("FIELDS")
+        .arg(1)
+        .arg("f3")
+        .query(&mut con)
+        .unwrap();
+    assert!(field_ttl[0] > 3500);
+    kill_9(&mut node);
+
+    let node = start(dir.path(), &[]);
+    let mut con = redis(&node);
+    let after = collections(&mut con);
+    assert_eq!(after.len(), before.len());
+    assert_eq!(
+        after, before,
+        "every collection back, with its kind and contents"
+    );
+    assert!(
+        !after.iter().any(|(k, _, _)| k == "session:4"),
+        "an emptied hash stays gone"
+    );
+    let field_ttl: Vec<i64> = redis::cmd("HTTL")
+        .arg("session:3")
+        .arg("FIELDS")
+        .arg(1)
+        .arg("f3")
+        .query(&mut con)
+        .unwrap();
+    assert!(
+        field_ttl[0] > 3500 && field_ttl[0] <= 3600,
+        "a field keeps its deadline: {field_ttl:?}"
+    );
+    let ttl: i64 = redis::cmd("TTL").arg("board").query(&mut con).unwrap();
+    assert!(
+        ttl > 3500 && ttl <= 3600,
+        "the key keeps its deadline: {ttl}"
+    );
+}
+
 #[test]
 fn a_torn_last_record_is_tolerated_and_damage_before_it_refused() {
     let dir = tempfile::tempdir().unwrap();
