@@ -132,6 +132,7 @@ pub struct Counter {
          headers(("x-larder-ttl-ms" = u64, description = "Remaining TTL in ms; absent when the key never expires"))),
         (status = 400, description = "bad_tags: a malformed X-Larder-Tags header", body = ErrorBody),
         (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
+        (status = 409, description = "wrong_type: the key holds a hash, list, set or sorted set (written over the Redis protocol); this route reads strings", body = ErrorBody),
         (status = 414, description = "key_too_long", body = ErrorBody),
         (status = 502, description = "origin_unavailable, origin_status or origin_value_too_large: the namespace's origin failed", body = ErrorBody),
         (status = 504, description = "origin_timeout: the namespace's origin did not answer in time", body = ErrorBody),
@@ -370,7 +371,7 @@ pub async fn touch_key(
         (status = 200, description = "The value after the increment (an absent key counts as 0)", body = Counter),
         (status = 400, description = "bad_query or bad_tags", body = ErrorBody),
         (status = 404, description = "namespace_not_found", body = ErrorBody),
-        (status = 409, description = "not_an_integer or overflow", body = ErrorBody),
+        (status = 409, description = "not_an_integer, overflow, or wrong_type (the key holds a collection)", body = ErrorBody),
     )
 )]
 pub async fn incr_key(

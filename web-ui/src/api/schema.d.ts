@@ -3368,6 +3368,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description wrong_type: the key holds a hash, list, set or sorted set (written over the Redis protocol); this route reads strings */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description key_too_long */
             414: {
                 headers: {
@@ -3803,7 +3812,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description not_an_integer or overflow */
+            /** @description not_an_integer, overflow, or wrong_type (the key holds a collection) */
             409: {
                 headers: {
                     [name: string]: unknown;
