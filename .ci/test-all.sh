@@ -5,6 +5,8 @@
 #   set-up (each step only when its tool is missing, so a second run installs nothing):
 #     Debian packages   redis-tools (redis-cli, a client the RESP tests use), chromium (the
 #                       dashboard's browser tests), nodejs + npm (the dashboard's build and tests)
+#     Python venv       redis-py (pinned in api/tests/redis_py/requirements.txt) for the
+#                       redis_py test, in ${XDG_CACHE_HOME:-~/.cache}/larder-ci/venv
 #     rustup            the toolchain rust-toolchain.toml pins and its wasm32-unknown-unknown
 #                       target (rustup does not add a listed target to a toolchain already installed)
 #     npm               web-ui's packages (no browser download: Playwright drives Debian's chromium)
@@ -40,12 +42,23 @@ install_missing() {
   command -v redis-cli >/dev/null || need+=(redis-tools)
   command -v chromium >/dev/null || need+=(chromium)
   command -v npm >/dev/null || need+=(nodejs npm)
+  python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
   if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   else
     echo "all present"
+  fi
+
+  step "set-up: Python client for the tests (redis-py)"
+  local requirements=api/tests/redis_py/requirements.txt
+  if [ ! -x "$venv/bin/python" ] || [ "$requirements" -nt "$venv/.installed" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
+    touch "$venv/.installed"
+  else
+    echo "redis-py present"
   fi
 
   step "set-up: Rust toolchain and the wasm32 target"
@@ -68,6 +81,9 @@ install_missing() {
     echo "node_modules up to date"
   fi
 }
+
+venv="${LARDER_TEST_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/larder-ci/venv}"
+export LARDER_TEST_PYTHON="$venv/bin/python"
 
 [ "${LARDER_TEST_NO_INSTALL:-0}" = 1 ] || install_missing
 

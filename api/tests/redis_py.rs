@@ -1,0 +1,60 @@
+//! redis-py, a mainstream client with its own reply parsing, drives every collection family in
+//! RESP2 and RESP3 against a real server (the script is `redis_py/families.py`; redis-py's
+//! version is pinned in `redis_py/requirements.txt`).
+//!
+//! The Python interpreter is `LARDER_TEST_PYTHON`, which `.ci/test-all.sh` sets to the virtual
+//! environment it creates; without it, that environment's default place is used.
+
+mod resp_support;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("LARDER_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .expect("HOME or XDG_CACHE_HOME");
+    cache.join("larder-ci/venv/bin/python")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_py_drives_every_collection_family_in_resp2_and_resp3() {
+    let server = resp_support::start().await;
+    let python = python();
+    assert!(
+        python.exists(),
+        "no Python with redis-py at {} — run .ci/test-all.sh once (it creates that environment) \
+         or point LARDER_TEST_PYTHON at a python with `pip install -r api/tests/redis_py/requirements.txt`",
+        python.display()
+    );
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/redis_py/families.py");
+    let port = server.addr.port().to_string();
+    for protocol in ["2", "3"] {
+        let (python, script, port) = (python.clone(), script.clone(), port.clone());
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(python)
+                .arg(script)
+                .arg(port)
+                .arg(protocol)
+                .output()
+                .expect("run python")
+        })
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "redis-py over RESP{protocol} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            said.contains(&format!("RESP{protocol}: every family ok")),
+            "{said}"
+        );
+    }
+}
