@@ -82,3 +82,44 @@ async fn redis_cli_smoke() {
     assert_eq!(String::from_utf8_lossy(&stdin_run.stdout), "OK\n2\n");
     assert_eq!(String::from_utf8_lossy(&stdin_run.stderr), "");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cli_shows_every_collection_family_as_redis_does() {
+    let server = start().await;
+    let port = server.addr.port();
+    let out = tokio::task::spawn_blocking(move || {
+        let cli = |args: &[&str]| redis_cli(port, &[&["--no-raw"], args].concat());
+        vec![
+            cli(&["hset", "h", "f", "v", "g", "w"]),
+            cli(&["hgetall", "h"]),
+            cli(&["rpush", "l", "a", "b"]),
+            cli(&["lrange", "l", "0", "-1"]),
+            cli(&["sadd", "s", "x"]),
+            cli(&["smembers", "s"]),
+            cli(&["zadd", "z", "1.5", "m"]),
+            cli(&["zrange", "z", "0", "-1", "withscores"]),
+            cli(&["get", "h"]),
+            cli(&["-3", "hgetall", "h"]),
+            cli(&["-3", "zscore", "z", "m"]),
+            cli(&["type", "z"]),
+        ]
+    })
+    .await
+    .unwrap();
+    assert_eq!(out[0], "(integer) 2\n");
+    assert_eq!(out[1], "1) \"f\"\n2) \"v\"\n3) \"g\"\n4) \"w\"\n");
+    assert_eq!(out[2], "(integer) 2\n");
+    assert_eq!(out[3], "1) \"a\"\n2) \"b\"\n");
+    assert_eq!(out[4], "(integer) 1\n");
+    assert_eq!(out[5], "1) \"x\"\n");
+    assert_eq!(out[6], "(integer) 1\n");
+    assert_eq!(out[7], "1) \"m\"\n2) \"1.5\"\n");
+    assert_eq!(
+        out[8],
+        "(error) WRONGTYPE Operation against a key holding the wrong kind of value\n"
+    );
+    // RESP3: a map and a double, as redis-cli prints them.
+    assert_eq!(out[9], "1# \"f\" => \"v\"\n2# \"g\" => \"w\"\n");
+    assert_eq!(out[10], "(double) 1.5\n");
+    assert_eq!(out[11], "zset\n");
+}
