@@ -5,7 +5,7 @@
 #   set-up (each step only when its tool is missing, so a second run installs nothing):
 #     Debian packages   redis-tools (redis-cli, a client the RESP tests use), chromium (the
 #                       dashboard's browser tests), nodejs + npm (the dashboard's build and tests)
-#     Python venv       redis-py (pinned in api/tests/redis_py/requirements.txt) for the
+#     Python venv       redis-py (pinned in api/tests/python/requirements.txt) for the
 #                       redis_py test, in ${XDG_CACHE_HOME:-~/.cache}/larder-ci/venv
 #     rustup            the toolchain rust-toolchain.toml pins and its wasm32-unknown-unknown
 #                       target (rustup does not add a listed target to a toolchain already installed)
@@ -52,7 +52,7 @@ install_missing() {
   fi
 
   step "set-up: Python client for the tests (redis-py)"
-  local requirements=api/tests/redis_py/requirements.txt
+  local requirements=api/tests/python/requirements.txt
   if [ ! -x "$venv/bin/python" ] || [ "$requirements" -nt "$venv/.installed" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"

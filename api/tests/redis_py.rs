@@ -1,6 +1,6 @@
 //! redis-py, a mainstream client with its own reply parsing, drives every collection family in
-//! RESP2 and RESP3 against a real server (the script is `redis_py/families.py`; redis-py's
-//! version is pinned in `redis_py/requirements.txt`).
+//! RESP2 and RESP3 against a real server (the script is `python/redis_py_families.py`; redis-py's
+//! version is pinned in `python/requirements.txt`).
 //!
 //! The Python interpreter is `LARDER_TEST_PYTHON`, which `.ci/test-all.sh` sets to the virtual
 //! environment it creates; without it, that environment's default place is used.
@@ -28,10 +28,11 @@ async fn redis_py_drives_every_collection_family_in_resp2_and_resp3() {
     assert!(
         python.exists(),
         "no Python with redis-py at {} — run .ci/test-all.sh once (it creates that environment) \
-         or point LARDER_TEST_PYTHON at a python with `pip install -r api/tests/redis_py/requirements.txt`",
+         or point LARDER_TEST_PYTHON at a python with `pip install -r api/tests/python/requirements.txt`",
         python.display()
     );
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/redis_py/families.py");
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/redis_py_families.py");
     let port = server.addr.port().to_string();
     for protocol in ["2", "3"] {
         let (python, script, port) = (python.clone(), script.clone(), port.clone());

@@ -1,6 +1,6 @@
 """Every collection family through redis-py's own typed API, against a running Larder node.
 
-    python families.py PORT PROTOCOL   (PROTOCOL: 2 or 3)
+    python redis_py_families.py PORT PROTOCOL   (PROTOCOL: 2 or 3)
 
 redis-py parses each reply into Python types (dicts for HGETALL, sets for SMEMBERS, floats for
 scores, (member, score) tuples for WITHSCORES), differently for RESP2 and RESP3; so this checks
