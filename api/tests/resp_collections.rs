@@ -460,3 +460,116 @@ async fn futures_next<S: futures_util::Stream + Unpin>(stream: &mut S) -> S::Ite
     use futures_util::StreamExt;
     stream.next().await.expect("stream open")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sorted_sets_combine_with_weights_aggregates_and_plain_sets() {
+    let server = start().await;
+    let mut con = server.connection().await;
+    let _: i64 = query(&mut con, &["ZADD", "a", "1", "x", "2", "y"])
+        .await
+        .unwrap();
+    let _: i64 = query(&mut con, &["ZADD", "b", "10", "y", "20", "z"])
+        .await
+        .unwrap();
+    let _: i64 = query(&mut con, &["SADD", "c", "x", "z"]).await.unwrap();
+    let union: Vec<String> = query(&mut con, &["ZUNION", "2", "a", "b", "WITHSCORES"])
+        .await
+        .unwrap();
+    assert_eq!(union, ["x", "1", "y", "12", "z", "20"]);
+    let inter: Vec<String> = query(
+        &mut con,
+        &[
+            "ZINTER",
+            "2",
+            "a",
+            "b",
+            "WEIGHTS",
+            "2",
+            "3",
+            "AGGREGATE",
+            "MAX",
+            "WITHSCORES",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(inter, ["y", "30"]);
+    // A plain set's members score 1.
+    let n: i64 = query(&mut con, &["ZUNIONSTORE", "d", "3", "a", "b", "c"])
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    let d: Vec<String> = query(&mut con, &["ZRANGE", "d", "0", "-1", "WITHSCORES"])
+        .await
+        .unwrap();
+    assert_eq!(d, ["x", "2", "y", "12", "z", "21"]);
+    let diff: Vec<String> = query(&mut con, &["ZDIFF", "2", "a", "b"]).await.unwrap();
+    assert_eq!(diff, ["x"]);
+    let n: i64 = query(&mut con, &["ZINTERCARD", "2", "a", "b"])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    // An empty result deletes the destination, whatever it held.
+    let () = query(&mut con, &["SET", "dst", "old"]).await.unwrap();
+    let n: i64 = query(&mut con, &["ZINTERSTORE", "dst", "2", "a", "nope"])
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    let exists: i64 = query(&mut con, &["EXISTS", "dst"]).await.unwrap();
+    assert_eq!(exists, 0);
+    let n: i64 = query(
+        &mut con,
+        &["ZRANGESTORE", "top", "d", "+inf", "5", "BYSCORE", "REV"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, 2);
+    let top: Vec<String> = query(&mut con, &["ZRANGE", "top", "0", "-1"])
+        .await
+        .unwrap();
+    assert_eq!(top, ["y", "z"]);
+    let popped: Value = query(&mut con, &["ZMPOP", "2", "nope", "d", "MAX", "COUNT", "2"])
+        .await
+        .unwrap();
+    let b = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+    assert_eq!(
+        popped,
+        Value::Array(vec![
+            b("d"),
+            Value::Array(vec![
+                Value::Array(vec![b("z"), b("21")]),
+                Value::Array(vec![b("y"), b("12")]),
+            ]),
+        ])
+    );
+    let _: i64 = query(&mut con, &["RPUSH", "l", "a", "b", "c"])
+        .await
+        .unwrap();
+    let popped: Value = query(
+        &mut con,
+        &["LMPOP", "2", "none", "l", "RIGHT", "COUNT", "2"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        popped,
+        Value::Array(vec![b("l"), Value::Array(vec![b("c"), b("b")])])
+    );
+    let nothing: Value = query(&mut con, &["LMPOP", "1", "none", "LEFT"])
+        .await
+        .unwrap();
+    assert_eq!(nothing, Value::Nil);
+    expect_error(&mut con, &["ZUNION", "1", "l"], WRONGTYPE).await;
+    expect_error(
+        &mut con,
+        &["ZUNION", "0", "a"],
+        "ERR at least 1 input key is needed for 'zunion' command",
+    )
+    .await;
+    expect_error(
+        &mut con,
+        &["ZUNION", "1", "a", "WEIGHTS", "x"],
+        "ERR weight value is not a float",
+    )
+    .await;
+}

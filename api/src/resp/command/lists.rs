@@ -1,5 +1,5 @@
-//! List commands: LPUSH, RPUSH, LPUSHX, RPUSHX, LPOP, RPOP, LLEN, LRANGE, LINDEX, LSET, LTRIM,
-//! LREM, LINSERT, LPOS, LMOVE, RPOPLPUSH. Blocking pops (BLPOP …) are not offered.
+//! List commands: LPUSH, RPUSH, LPUSHX, RPUSHX, LPOP, RPOP, LMPOP, LLEN, LRANGE, LINDEX, LSET,
+//! LTRIM, LREM, LINSERT, LPOS, LMOVE, RPOPLPUSH. Blocking pops (BLPOP …) are not offered.
 //!
 //! A list is one entry to the store (see `larder_runtime::value::list`).
 
@@ -374,4 +374,52 @@ pub fn lmove(store: &Store, args: &Args<'_>, ends: Option<(End, End)>, reply: &m
         Some(item) => reply.bulk(&item),
         None => reply.null(),
     });
+}
+
+/// `LMPOP numkeys key … LEFT|RIGHT [COUNT count]`: `[key, [elements…]]` from the first
+/// non-empty list, or nil.
+pub fn lmpop(store: &Store, args: &Args<'_>, reply: &mut Reply) {
+    let Some(n) = parse_i64(args.get(1)) else {
+        return not_an_integer(reply);
+    };
+    if n <= 0 {
+        return reply.error("ERR numkeys should be greater than 0");
+    }
+    let n = n as usize;
+    if args.len() < 3 + n {
+        return syntax_error(reply);
+    }
+    let Some(end) = End::parse(args.get(2 + n)) else {
+        return syntax_error(reply);
+    };
+    let count = match args.len() - (3 + n) {
+        0 => 1,
+        2 if is(args.get(3 + n), "COUNT") => match parse_i64(args.get(4 + n)) {
+            Some(c) if c > 0 => c as usize,
+            _ => return reply.error("ERR count should be greater than 0"),
+        },
+        _ => return syntax_error(reply),
+    };
+    for key in args.from(2).take(n) {
+        let result = store.update_as(key, KIND, |current| {
+            let Some(bytes) = current else {
+                return Ok((Change::Keep, Vec::new()));
+            };
+            let mut l = List::decode(bytes)?;
+            let popped: Vec<Vec<u8>> = (0..count).map_while(|_| pop(&mut l, end)).collect();
+            Ok((store_or_delete(l.encode(), l.is_empty()), popped))
+        });
+        match result {
+            Ok(popped) if popped.is_empty() => continue,
+            other => {
+                return reply_with(other, reply, |popped, reply| {
+                    reply.array(2);
+                    reply.bulk(key);
+                    reply.array(popped.len());
+                    popped.iter().for_each(|i| reply.bulk(i));
+                });
+            }
+        }
+    }
+    reply.null_array();
 }

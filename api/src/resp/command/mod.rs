@@ -11,6 +11,7 @@
 //! | `lists` | LPUSH, RPUSH, LPOP, RPOP, LRANGE, LLEN, LTRIM, LREM, LINDEX, LSET, LINSERT, LPOS, LMOVE, … |
 //! | `sets` | SADD, SREM, SMEMBERS, SISMEMBER, SCARD, SPOP, SRANDMEMBER, SINTER/SUNION/SDIFF (+STORE), SSCAN, … |
 //! | `zsets` | ZADD, ZINCRBY, ZREM, ZSCORE, ZRANGE (BYSCORE/BYLEX/REV/LIMIT), ZRANK, ZREMRANGEBY*, ZPOP*, ZSCAN, … |
+//! | `zset_combine` | ZUNION, ZINTER, ZDIFF (+STORE), ZINTERCARD, ZRANGESTORE, ZMPOP |
 //! | `keys` | DEL, UNLINK, EXISTS, TOUCH, EXPIRE family, PERSIST, TTL, PTTL, (P)EXPIRETIME |
 //! | `keyspace` | SCAN, KEYS, TYPE, RANDOMKEY, RENAME, RENAMENX, COPY, MOVE, OBJECT |
 //! | `connection` | PING, ECHO, HELLO, AUTH, SELECT, CLIENT, ACL WHOAMI, QUIT |
@@ -47,6 +48,7 @@ mod strings;
 pub mod table;
 mod tracking;
 pub mod transaction;
+mod zset_combine;
 mod zsets;
 
 use std::ops::Range;
@@ -377,6 +379,26 @@ fn data_command(kind: CommandKind, store: &Store, args: &Args<'_>, reply: &mut R
         K::ZPopMax => zsets::zpop(store, args, true, reply),
         K::ZRandMember => zsets::zrandmember(store, args, reply),
         K::ZScan => zsets::zscan(store, args, reply),
+        K::ZUnion => {
+            zset_combine::zcombine(store, args, zset_combine::Combine::Union, false, reply)
+        }
+        K::ZInter => {
+            zset_combine::zcombine(store, args, zset_combine::Combine::Inter, false, reply)
+        }
+        K::ZDiff => zset_combine::zcombine(store, args, zset_combine::Combine::Diff, false, reply),
+        K::ZUnionStore => {
+            zset_combine::zcombine(store, args, zset_combine::Combine::Union, true, reply)
+        }
+        K::ZInterStore => {
+            zset_combine::zcombine(store, args, zset_combine::Combine::Inter, true, reply)
+        }
+        K::ZDiffStore => {
+            zset_combine::zcombine(store, args, zset_combine::Combine::Diff, true, reply)
+        }
+        K::ZInterCard => zset_combine::zintercard(store, args, reply),
+        K::ZRangeStore => zset_combine::zrangestore(store, args, reply),
+        K::ZMPop => zset_combine::zmpop(store, args, reply),
+        K::LMPop => lists::lmpop(store, args, reply),
         _ => return false,
     }
     true

@@ -326,6 +326,8 @@ commands! {
         "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.";
     RPopLPush b"RPOPLPUSH" "rpoplpush" 3 ["write" "denyoom"] (1 2 1) "list" "1.2.0"
         "Returns the last element of a list after removing and pushing it to another list.";
+    LMPop b"LMPOP" "lmpop" -4 ["write"] (0 0 0) "list" "7.0.0"
+        "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.";
     // Sets (see `sets`).
     SAdd b"SADD" "sadd" -3 ["write" "denyoom" "fast"] (1 1 1) "set" "1.0.0"
         "Adds one or more members to a set. Creates the key if it doesn't exist.";
@@ -408,6 +410,25 @@ commands! {
         "Returns one or more random members from a sorted set.";
     ZScan b"ZSCAN" "zscan" -3 ["readonly"] (1 1 1) "sorted-set" "2.8.0"
         "Iterates over members and scores of a sorted set.";
+    // Sorted sets over several keys (see `zset_combine`).
+    ZUnion b"ZUNION" "zunion" -3 ["readonly"] (0 0 0) "sorted-set" "6.2.0"
+        "Returns the union of multiple sorted sets.";
+    ZInter b"ZINTER" "zinter" -3 ["readonly"] (0 0 0) "sorted-set" "6.2.0"
+        "Returns the intersect of multiple sorted sets.";
+    ZDiff b"ZDIFF" "zdiff" -3 ["readonly"] (0 0 0) "sorted-set" "6.2.0"
+        "Returns the difference between multiple sorted sets.";
+    ZUnionStore b"ZUNIONSTORE" "zunionstore" -4 ["write" "denyoom"] (1 1 1) "sorted-set" "2.0.0"
+        "Stores the union of multiple sorted sets in a key.";
+    ZInterStore b"ZINTERSTORE" "zinterstore" -4 ["write" "denyoom"] (1 1 1) "sorted-set" "2.0.0"
+        "Stores the intersect of multiple sorted sets in a key.";
+    ZDiffStore b"ZDIFFSTORE" "zdiffstore" -4 ["write" "denyoom"] (1 1 1) "sorted-set" "6.2.0"
+        "Stores the difference of multiple sorted sets in a key.";
+    ZInterCard b"ZINTERCARD" "zintercard" -3 ["readonly"] (0 0 0) "sorted-set" "7.0.0"
+        "Returns the number of members of the intersect of multiple sorted sets.";
+    ZRangeStore b"ZRANGESTORE" "zrangestore" -5 ["write" "denyoom"] (1 2 1) "sorted-set" "6.2.0"
+        "Stores a range of members from sorted set in a key.";
+    ZMPop b"ZMPOP" "zmpop" -4 ["write"] (0 0 0) "sorted-set" "7.0.0"
+        "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.";
 }
 
 #[cfg(test)]

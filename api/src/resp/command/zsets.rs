@@ -372,8 +372,33 @@ fn ordered(range: std::ops::Range<usize>, rev: bool) -> Vec<usize> {
     }
 }
 
+/// The positions, in reply order, of the elements of `z` that `start`/`stop` name `by` rank,
+/// score or member, reversed with `rev`, paged with `limit`; errors replied (ZRANGESTORE).
+pub(super) fn range_positions(
+    z: &SortedSet,
+    by: RangeBy,
+    rev: bool,
+    limit: Option<(i64, i64)>,
+    start: &[u8],
+    stop: &[u8],
+    reply: &mut Reply,
+) -> Option<Vec<usize>> {
+    let q = RangeQuery {
+        by,
+        rev,
+        limit,
+        with_scores: false,
+        start: start.to_vec(),
+        stop: stop.to_vec(),
+    };
+    if !bounds_valid(&q, reply) {
+        return None;
+    }
+    q.positions(z, reply)
+}
+
 /// Elements with or without scores: `[m, s, m, s]` in RESP2, `[[m, s], …]` in RESP3.
-fn elements_reply(items: &[(f64, &[u8])], with_scores: bool, reply: &mut Reply) {
+pub(super) fn elements_reply(items: &[(f64, &[u8])], with_scores: bool, reply: &mut Reply) {
     let nested = with_scores && reply.protocol == Protocol::Resp3;
     if with_scores && !nested {
         reply.array(items.len() * 2);
