@@ -170,6 +170,173 @@ async fn emptied_collections_are_gone_and_encodings_follow_redis_sizes() {
         .await
         .unwrap();
     assert_eq!(encoding("wide").await, "hashtable");
+
+    // The thresholds are Redis's CONFIG parameters; the old ziplist names are aliases.
+    let () = query(
+        &mut con,
+        &["CONFIG", "SET", "hash-max-ziplist-entries", "2"],
+    )
+    .await
+    .unwrap();
+    let got: Vec<String> = query(&mut con, &["CONFIG", "GET", "hash-max-listpack-entries"])
+        .await
+        .unwrap();
+    assert_eq!(got, ["hash-max-listpack-entries", "2"]);
+    let _: i64 = query(&mut con, &["HSET", "three", "a", "1", "b", "2", "c", "3"])
+        .await
+        .unwrap();
+    assert_eq!(encoding("three").await, "hashtable");
+    let () = query(
+        &mut con,
+        &["CONFIG", "SET", "hash-max-listpack-entries", "128"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(encoding("three").await, "listpack");
+    let () = query(&mut con, &["CONFIG", "SET", "list-max-listpack-size", "2"])
+        .await
+        .unwrap();
+    let _: i64 = query(&mut con, &["RPUSH", "l3", "a", "b", "c"])
+        .await
+        .unwrap();
+    assert_eq!(encoding("l3").await, "quicklist");
+    let () = query(&mut con, &["CONFIG", "SET", "list-max-listpack-size", "-2"])
+        .await
+        .unwrap();
+    assert_eq!(encoding("l3").await, "listpack");
+    expect_error_starting(
+        &mut con,
+        &["CONFIG", "SET", "zset-max-listpack-entries", "many"],
+        "ERR CONFIG SET failed",
+    )
+    .await;
+    // MEMORY USAGE: what the key is charged, growing with its contents.
+    let small: i64 = query(&mut con, &["MEMORY", "USAGE", "l3"]).await.unwrap();
+    let big: i64 = query(&mut con, &["MEMORY", "USAGE", "h"]).await.unwrap();
+    assert!(small > 0 && big > small * 10, "{small} {big}");
+    let none: Option<i64> = query(&mut con, &["MEMORY", "USAGE", "nope"]).await.unwrap();
+    assert_eq!(none, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_and_edge_cases_are_worded_as_redis_words_them() {
+    let server = start().await;
+    let mut con = server.connection().await;
+    let _: i64 = query(&mut con, &["RPUSH", "l", "a", "b"]).await.unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["LPOP", "l", "1", "1"],
+            "ERR wrong number of arguments for 'lpop' command",
+        ),
+        (
+            &["LPOS", "l", "a", "RANK", "-9223372036854775808"],
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        ),
+        (&["LSET", "l", "5", "x"], "ERR index out of range"),
+        (&["LSET", "nope", "0", "x"], "ERR no such key"),
+        (
+            &["SINTERCARD", "a", "l"],
+            "ERR numkeys should be greater than 0",
+        ),
+        (
+            &["LMPOP", "0", "l", "LEFT"],
+            "ERR numkeys should be greater than 0",
+        ),
+        (
+            &["HSET", "h", "odd"],
+            "ERR wrong number of arguments for 'hset' command",
+        ),
+        (
+            &["ZADD", "z", "NX", "XX", "1", "a"],
+            "ERR XX and NX options at the same time are not compatible",
+        ),
+        (
+            &["ZADD", "z", "GT", "LT", "1", "a"],
+            "ERR GT, LT, and/or NX options at the same time are not compatible",
+        ),
+        (
+            &["ZADD", "z", "INCR", "1", "a", "2", "b"],
+            "ERR INCR option supports a single increment-element pair",
+        ),
+        (&["ZADD", "z", "x", "a"], "ERR value is not a valid float"),
+        (
+            &["ZRANGEBYSCORE", "z", "(x", "1"],
+            "ERR min or max is not a float",
+        ),
+        (
+            &["ZRANGEBYLEX", "z", "a", "+"],
+            "ERR min or max not valid string range item",
+        ),
+        (
+            &["ZRANGE", "z", "0", "1", "LIMIT", "0", "1"],
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+        ),
+        (&["HSCAN", "h", "x"], "ERR invalid cursor"),
+        // Oversized counts are refused, not allocated.
+        (
+            &["SRANDMEMBER", "l", "-9223372036854775807"],
+            "ERR value is out of range",
+        ),
+    ];
+    for (args, expected) in cases {
+        expect_error(&mut con, args, expected).await;
+    }
+    let _: i64 = query(&mut con, &["HSET", "h", "n", "1", "s", "x"])
+        .await
+        .unwrap();
+    let _: i64 = query(&mut con, &["ZADD", "z", "inf", "a"]).await.unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["HINCRBYFLOAT", "h", "n", "+inf"],
+            "ERR value is NaN or Infinity",
+        ),
+        (
+            &["HINCRBY", "h", "s", "1"],
+            "ERR hash value is not an integer",
+        ),
+        (
+            &["HINCRBYFLOAT", "h", "s", "1"],
+            "ERR hash value is not a float",
+        ),
+        (
+            &["HINCRBY", "h", "n", "9223372036854775807"],
+            "ERR increment or decrement would overflow",
+        ),
+        (
+            &["ZINCRBY", "z", "-inf", "a"],
+            "ERR resulting score is not a number (NaN)",
+        ),
+    ];
+    for (args, expected) in cases {
+        expect_error(&mut con, args, expected).await;
+    }
+
+    // SMOVE of a member the destination already has leaves the destination untouched: a
+    // transaction watching it still commits.
+    let _: i64 = query(&mut con, &["SADD", "src", "a", "b"]).await.unwrap();
+    let _: i64 = query(&mut con, &["SADD", "dst", "a"]).await.unwrap();
+    let client = server.client();
+    let mut txn = client.get_multiplexed_async_connection().await.unwrap();
+    let () = query(&mut txn, &["WATCH", "dst"]).await.unwrap();
+    let moved: i64 = query(&mut con, &["SMOVE", "src", "dst", "a"])
+        .await
+        .unwrap();
+    assert_eq!(moved, 1);
+    let result: Option<(i64,)> = redis::pipe()
+        .atomic()
+        .cmd("SADD")
+        .arg("dst")
+        .arg("c")
+        .query_async(&mut txn)
+        .await
+        .unwrap();
+    assert_eq!(
+        result,
+        Some((1,)),
+        "EXEC ran: the watched key did not change"
+    );
+    let n: i64 = query(&mut con, &["SCARD", "dst"]).await.unwrap();
+    assert_eq!(n, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

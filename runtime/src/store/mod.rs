@@ -452,6 +452,15 @@ impl Store {
         })
     }
 
+    /// Bytes `key` is charged against the namespace's capacity (key, stored value and the
+    /// per-entry overhead), if present; not an access (MEMORY USAGE).
+    pub fn memory_usage(&self, key: &[u8]) -> Option<u64> {
+        let hash = key_hash(key);
+        let mut shard = self.shard_of(key, hash).lock();
+        let slot = shard.find_live(hash, key, now_ms())?;
+        Some(shard.entry(slot).charge())
+    }
+
     /// The kind of value `key` holds, if present; not an access (TYPE, SCAN's TYPE filter).
     pub fn kind(&self, key: &[u8]) -> Option<ValueKind> {
         let hash = key_hash(key);

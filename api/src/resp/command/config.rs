@@ -9,7 +9,8 @@
 //! | `databases` | `16` (SELECT 0-15, see `connection`) |
 //! | `notify-keyspace-events` | the selected namespace's keyspace notification classes (see `resp::notify`); kept in memory |
 //! | `timeout`, `tcp-keepalive` | read as `0` / `300`; SET accepted, connections are not timed out |
-//! | encoding thresholds (`hash-max-listpack-entries`, `list-max-listpack-size`, …), `hz`, `activerehashing`, `lazyfree-*`, `lua-time-limit`, … | accepted and ignored; GET returns the last value set |
+//! | encoding thresholds (`hash-max-listpack-entries`, `zset-max-ziplist-value`, `list-max-listpack-size`, …) | what `OBJECT ENCODING` answers by (see `encodings`); process-wide, as in Redis |
+//! | `hz`, `activerehashing`, `lazyfree-*`, `lua-time-limit`, … | accepted and ignored; GET returns the last value set |
 //!
 //! A namespace change made here is the same as one through the admin API: validated, applied
 //! live and written to the catalog when the node persists.
@@ -30,10 +31,6 @@ use crate::resp::session::Session;
 /// nothing here; they are remembered so GET reads back what was set, as tools expect.
 const IGNORED: &[(&str, &str)] = &[
     ("activerehashing", "yes"),
-    ("hash-max-listpack-entries", "128"),
-    ("hash-max-listpack-value", "64"),
-    ("hash-max-ziplist-entries", "128"),
-    ("hash-max-ziplist-value", "64"),
     ("hz", "10"),
     ("lazyfree-lazy-eviction", "no"),
     ("lazyfree-lazy-expire", "no"),
@@ -41,23 +38,14 @@ const IGNORED: &[(&str, &str)] = &[
     ("lazyfree-lazy-user-del", "no"),
     ("lazyfree-lazy-user-flush", "no"),
     ("list-compress-depth", "0"),
-    ("list-max-listpack-size", "-2"),
-    ("list-max-ziplist-size", "-2"),
     ("lua-time-limit", "5000"),
     ("maxmemory-samples", "5"),
-    ("set-max-intset-entries", "512"),
-    ("set-max-listpack-entries", "128"),
-    ("set-max-listpack-value", "64"),
     ("slowlog-log-slower-than", "10000"),
     ("slowlog-max-len", "128"),
     ("stream-node-max-bytes", "4096"),
     ("stream-node-max-entries", "100"),
     ("tcp-keepalive", "300"),
     ("timeout", "0"),
-    ("zset-max-listpack-entries", "128"),
-    ("zset-max-listpack-value", "64"),
-    ("zset-max-ziplist-entries", "128"),
-    ("zset-max-ziplist-value", "64"),
 ];
 
 /// Values set for [`IGNORED`] parameters, shared by every connection of the process.
@@ -128,6 +116,11 @@ fn values(session: &Session, ctx: &ServerContext) -> Vec<(&'static str, String)>
             crate::resp::notify::format_flags(ctx.notifications.flags(session.namespace.name())),
         ),
     ];
+    for t in super::encodings::ALL {
+        for &name in t.names {
+            out.push((name, t.get().to_string()));
+        }
+    }
     let set = IGNORED_VALUES.lock().unwrap_or_else(|e| e.into_inner());
     for &(name, default) in IGNORED {
         let value = set
@@ -162,6 +155,7 @@ fn set(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Repl
     let mut namespace_changed = false;
     let mut ignored = Vec::new();
     let mut notify = None;
+    let mut thresholds = Vec::new();
     let mut rest = args.from(2);
     while let (Some(name), Some(value)) = (rest.next(), rest.next()) {
         let name_text = String::from_utf8_lossy(name).to_ascii_lowercase();
@@ -197,12 +191,23 @@ fn set(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Repl
                     ));
                 }
             },
-            _ => match IGNORED.iter().find(|(known, _)| *known == name_text) {
-                Some(&(known, _)) => ignored.push((known, value_text)),
-                None => {
+            // Snapshots are configured at start (`--snapshot-every-secs`); test harnesses turn
+            // Redis's RDB saves off with `save ""`, which asks for nothing Larder would do.
+            "save" if value_text.trim().is_empty() => {}
+            name => match (
+                super::encodings::threshold(name),
+                IGNORED.iter().find(|(known, _)| *known == name),
+            ) {
+                (Some(t), _) => match super::encodings::parse(t, &value_text) {
+                    Ok(n) => thresholds.push((t, n)),
+                    Err(why) => return reply.error(&refuse(why)),
+                },
+                (None, Some(&(known, _))) => ignored.push((known, value_text)),
+                (None, None) => {
                     return reply.error(&refuse(
-                        "unknown or read-only parameter (Larder maps only maxmemory and \
-                         maxmemory-policy onto its own configuration)",
+                        "unknown or read-only parameter (Larder maps maxmemory, \
+                         maxmemory-policy, notify-keyspace-events and the encoding thresholds; \
+                         persistence is set at start)",
                     ));
                 }
             },
@@ -248,6 +253,9 @@ fn set(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Repl
     }
     if let Some(flags) = notify {
         ctx.notifications.set_flags(session.namespace.name(), flags);
+    }
+    for (t, n) in thresholds {
+        super::encodings::set(t, n);
     }
     let mut set = IGNORED_VALUES.lock().unwrap_or_else(|e| e.into_inner());
     for (name, value) in ignored {

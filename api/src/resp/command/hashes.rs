@@ -200,6 +200,9 @@ pub fn hincrbyfloat(store: &Store, args: &Args<'_>, reply: &mut Reply) {
     let Some(delta) = parse_float(args.get(3)) else {
         return reply.error("ERR value is not a valid float");
     };
+    if delta.is_infinite() {
+        return reply.error("ERR value is NaN or Infinity");
+    }
     let now = unix_now_ms();
     let field = args.get(2);
     let result = store.update_as(args.get(1), KIND, |current| {

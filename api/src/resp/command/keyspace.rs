@@ -1,5 +1,5 @@
 //! Commands over the keyspace as a whole, or that move keys: SCAN, KEYS, TYPE, RANDOMKEY,
-//! RENAME, RENAMENX, COPY, MOVE and OBJECT.
+//! RENAME, RENAMENX, COPY, MOVE, OBJECT and MEMORY USAGE.
 //!
 //! SCAN's cursor is the store's own (shard, slot) position, so it needs no server-side state and
 //! a key present for the whole scan is returned exactly once, however the tables resize. KEYS is
@@ -275,7 +275,7 @@ pub fn object(store: &Store, args: &Args<'_>, reply: &mut Reply) {
         );
     }
     let key = args.get(2);
-    let Some(encoding) = store.peek(key, encoding_of) else {
+    let Some(encoding) = store.peek(key, super::encodings::encoding_of) else {
         return reply.null();
     };
     if is(sub, "ENCODING") {
@@ -291,65 +291,9 @@ pub fn object(store: &Store, args: &Args<'_>, reply: &mut Reply) {
     }
 }
 
-/// Redis's encoding for a value of `kind` by Redis 7.2's default size rules: what
-/// `OBJECT ENCODING` would answer there for the same contents.
-fn encoding_of(kind: ValueKind, value: &[u8]) -> &'static str {
-    use larder_runtime::value::{hash, set, zset};
-    /// Redis's `*-max-listpack-entries` and `*-max-listpack-value` defaults.
-    const ENTRIES: usize = 128;
-    const ITEM_BYTES: usize = 64;
-    fn small<'a>(n: usize, mut items: impl Iterator<Item = &'a [u8]>) -> bool {
-        n <= ENTRIES && items.all(|i| i.len() <= ITEM_BYTES)
-    }
-    match kind {
-        ValueKind::String => string_encoding(value),
-        ValueKind::Hash => {
-            let fields: Vec<_> = hash::fields(value, crate::resp::command::unix_now_ms()).collect();
-            let mut items = fields.iter().flat_map(|&(f, v, _)| [f, v]);
-            if small(fields.len(), &mut items) {
-                "listpack"
-            } else {
-                "hashtable"
-            }
-        }
-        // `list-max-listpack-size -2`: one node of up to 8 KiB stays a listpack.
-        ValueKind::List if value.len() <= 8 * 1024 => "listpack",
-        ValueKind::List => "quicklist",
-        ValueKind::Set => {
-            let n = set::len(value);
-            if n <= 512 && set::members(value).all(|m| parse_i64(m).is_some()) {
-                "intset"
-            } else if small(n, set::members(value)) {
-                "listpack"
-            } else {
-                "hashtable"
-            }
-        }
-        ValueKind::SortedSet => {
-            if small(zset::len(value), zset::items(value).map(|(_, m)| m)) {
-                "listpack"
-            } else {
-                "skiplist"
-            }
-        }
-    }
-}
-
-/// Redis's encoding for a string value: `int` when it is a canonical 64-bit integer, `embstr`
-/// up to 44 bytes, `raw` beyond.
-fn string_encoding(value: &[u8]) -> &'static str {
-    if value.len() <= 20 && parse_i64(value).is_some() {
-        "int"
-    } else if value.len() <= 44 {
-        "embstr"
-    } else {
-        "raw"
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{parse_cursor, string_encoding};
+    use super::parse_cursor;
 
     #[test]
     fn cursors_are_unsigned_decimals() {
@@ -360,13 +304,37 @@ mod tests {
         assert_eq!(parse_cursor(b""), None);
         assert_eq!(parse_cursor(b"1x"), None);
     }
+}
 
-    #[test]
-    fn encodings_follow_redis_size_rules() {
-        assert_eq!(string_encoding(b"12345"), "int");
-        assert_eq!(string_encoding(b"-7"), "int");
-        assert_eq!(string_encoding(b"012"), "embstr");
-        assert_eq!(string_encoding(&[b'a'; 44]), "embstr");
-        assert_eq!(string_encoding(&[b'a'; 45]), "raw");
+/// `MEMORY USAGE key [SAMPLES count]`: the bytes the key is charged against its namespace's
+/// capacity (key, value as stored, per-entry overhead), nil when absent. `MEMORY HELP`.
+pub fn memory(store: &Store, args: &Args<'_>, reply: &mut Reply) {
+    let sub = args.get(1);
+    if is(sub, "HELP") && args.len() == 2 {
+        let lines = [
+            "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "USAGE <key> [SAMPLES <count>]",
+            "    Return the bytes <key> is charged against its namespace's capacity.",
+        ];
+        return reply.help(&lines);
+    }
+    if !is(sub, "USAGE") {
+        return reply.error_fmt(format_args!(
+            "ERR unknown subcommand '{}'. Try MEMORY HELP.",
+            String::from_utf8_lossy(sub)
+        ));
+    }
+    match args.len() {
+        3 => {}
+        5 if is(args.get(3), "SAMPLES") => {
+            if parse_i64(args.get(4)).is_none() {
+                return not_an_integer(reply);
+            }
+        }
+        _ => return syntax_error(reply),
+    }
+    match store.memory_usage(args.get(2)) {
+        Some(bytes) => reply.integer(bytes as i64),
+        None => reply.null(),
     }
 }

@@ -67,7 +67,10 @@ pub fn lpop(store: &Store, args: &Args<'_>, end: End, reply: &mut Reply) {
             Some(n) if n >= 0 => Some(n as usize),
             _ => return reply.error("ERR value is out of range, must be positive"),
         },
-        _ => return syntax_error(reply),
+        _ => {
+            let name = if end == End::Left { "lpop" } else { "rpop" };
+            return super::wrong_arity(name, reply);
+        }
     };
     let result = store.update_as(args.get(1), KIND, |current| {
         let Some(bytes) = current else {
@@ -269,7 +272,12 @@ pub fn lpos(store: &Store, args: &Args<'_>, reply: &mut Reply) {
             return not_an_integer(reply);
         };
         if is(opt, "RANK") {
-            if value == 0 || value == i64::MIN {
+            if value == i64::MIN {
+                return reply.error(
+                    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+                );
+            }
+            if value == 0 {
                 return reply.error(
                     "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
                 );
@@ -379,13 +387,10 @@ pub fn lmove(store: &Store, args: &Args<'_>, ends: Option<(End, End)>, reply: &m
 /// `LMPOP numkeys key … LEFT|RIGHT [COUNT count]`: `[key, [elements…]]` from the first
 /// non-empty list, or nil.
 pub fn lmpop(store: &Store, args: &Args<'_>, reply: &mut Reply) {
-    let Some(n) = parse_i64(args.get(1)) else {
-        return not_an_integer(reply);
+    let n = match parse_i64(args.get(1)) {
+        Some(n) if n > 0 => n as usize,
+        _ => return reply.error("ERR numkeys should be greater than 0"),
     };
-    if n <= 0 {
-        return reply.error("ERR numkeys should be greater than 0");
-    }
-    let n = n as usize;
     if args.len() < 3 + n {
         return syntax_error(reply);
     }

@@ -6,6 +6,7 @@
 //! | `deadline` | EX/PX/EXAT/PXAT and EXPIRE-family time arguments |
 //! | `strings` | GET, SET, SETNX, SETEX, PSETEX, GETEX, MGET, MSET, INCR/DECR family |
 //! | `string_edits` | APPEND, SETRANGE, GETRANGE/SUBSTR, STRLEN, GETDEL, GETSET, MSETNX, INCRBYFLOAT |
+//! | `encodings` | what OBJECT ENCODING answers, and the CONFIG thresholds it answers by |
 //! | `collection` | what the collection commands share: empty-means-deleted, ranges, `*SCAN` |
 //! | `hashes` | HSET, HGET, HMGET, HGETALL, HDEL, HINCRBY, HSCAN, … and per-field expiry (HEXPIRE, HTTL, …) |
 //! | `lists` | LPUSH, RPUSH, LPOP, RPOP, LRANGE, LLEN, LTRIM, LREM, LINDEX, LSET, LINSERT, LPOS, LMOVE, … |
@@ -13,7 +14,7 @@
 //! | `zsets` | ZADD, ZINCRBY, ZREM, ZSCORE, ZRANGE (BYSCORE/BYLEX/REV/LIMIT), ZRANK, ZREMRANGEBY*, ZPOP*, ZSCAN, … |
 //! | `zset_combine` | ZUNION, ZINTER, ZDIFF (+STORE), ZINTERCARD, ZRANGESTORE, ZMPOP |
 //! | `keys` | DEL, UNLINK, EXISTS, TOUCH, EXPIRE family, PERSIST, TTL, PTTL, (P)EXPIRETIME |
-//! | `keyspace` | SCAN, KEYS, TYPE, RANDOMKEY, RENAME, RENAMENX, COPY, MOVE, OBJECT |
+//! | `keyspace` | SCAN, KEYS, TYPE, RANDOMKEY, RENAME, RENAMENX, COPY, MOVE, OBJECT, MEMORY USAGE |
 //! | `connection` | PING, ECHO, HELLO, AUTH, SELECT, CLIENT, ACL WHOAMI, QUIT |
 //! | `server` | DBSIZE, FLUSHDB, FLUSHALL, SAVE, BGSAVE, LASTSAVE, FUNCTION, TIME, DEBUG |
 //! | `config` | CONFIG GET / SET / RESETSTAT / REWRITE / HELP |
@@ -34,6 +35,7 @@ mod collection;
 mod config;
 mod connection;
 mod deadline;
+mod encodings;
 mod hashes;
 mod info;
 mod introspection;
@@ -291,6 +293,7 @@ fn data_command(kind: CommandKind, store: &Store, args: &Args<'_>, reply: &mut R
         K::Rename => keyspace::rename(store, args, false, reply),
         K::RenameNx => keyspace::rename(store, args, true, reply),
         K::Object => keyspace::object(store, args, reply),
+        K::Memory => keyspace::memory(store, args, reply),
         K::HSet => hashes::hset(store, args, false, reply),
         K::HMSet => hashes::hset(store, args, true, reply),
         K::HSetNx => hashes::hsetnx(store, args, reply),

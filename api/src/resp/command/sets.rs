@@ -218,10 +218,15 @@ pub fn smove(store: &Store, args: &Args<'_>, reply: &mut Reply) {
             return Ok((Change::Keep, Change::Keep, 0));
         }
         let mut target = Set::decode_or_empty(b)?;
-        target.members.insert(member.to_vec());
+        // A member the destination already has leaves it untouched (a WATCH on it holds).
+        let target_change = if target.members.insert(member.to_vec()) {
+            store_or_delete(target.encode(), false)
+        } else {
+            Change::Keep
+        };
         Ok((
             store_or_delete(source.encode(), source.is_empty()),
-            store_or_delete(target.encode(), false),
+            target_change,
             1,
         ))
     });
@@ -305,13 +310,10 @@ pub fn algebra_store(store: &Store, args: &Args<'_>, op: Algebra, reply: &mut Re
 
 /// `SINTERCARD numkeys key … [LIMIT limit]`
 pub fn sintercard(store: &Store, args: &Args<'_>, reply: &mut Reply) {
-    let Some(numkeys) = parse_i64(args.get(1)) else {
-        return not_an_integer(reply);
+    let numkeys = match parse_i64(args.get(1)) {
+        Some(n) if n > 0 => n as usize,
+        _ => return reply.error("ERR numkeys should be greater than 0"),
     };
-    if numkeys <= 0 {
-        return reply.error("ERR numkeys should be greater than 0");
-    }
-    let numkeys = numkeys as usize;
     if args.len() < 2 + numkeys {
         return reply.error("ERR Number of keys can't be greater than number of args");
     }

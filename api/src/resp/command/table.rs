@@ -242,6 +242,8 @@ commands! {
         "Disables read-only queries for the connection.";
     Asking b"ASKING" "asking" 1 ["fast"] (0 0 0) "cluster" "3.0.0"
         "Signals that the next command follows an ASK redirection (accepted; slots never migrate half-way).";
+    Memory b"MEMORY" "memory" -2 ["readonly"] (0 0 0) "server" "4.0.0"
+        "Memory introspection: USAGE (the bytes a key is charged against its namespace's capacity).";
     // Hashes (see `hashes`).
     HSet b"HSET" "hset" -4 ["write" "denyoom" "fast"] (1 1 1) "hash" "2.0.0"
         "Creates or modifies the value of a field in a hash.";

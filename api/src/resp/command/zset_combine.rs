@@ -40,24 +40,33 @@ fn load(store: &Store, key: &[u8]) -> Result<Vec<(f64, Vec<u8>)>, StoreError> {
     loaded.unwrap_or_else(|| Ok(Vec::new()))
 }
 
-/// `numkeys key …` from argument `at`: the keys, and where the options start. Errors replied.
+/// `numkeys key …` from argument `at`: the keys, and where the options start. Errors replied,
+/// worded as Redis words them for `name` (the combining commands and the counting / popping
+/// ones differ).
 fn keys_arg<'a>(
     args: &Args<'a>,
     at: usize,
     name: &str,
     reply: &mut Reply,
 ) -> Option<(Vec<&'a [u8]>, usize)> {
-    let Some(n) = parse_i64(args.get(at)) else {
-        not_an_integer(reply);
-        return None;
+    let combining = !matches!(name, "zintercard" | "zmpop");
+    let n = match parse_i64(args.get(at)) {
+        Some(n) if n > 0 => n as usize,
+        Some(_) if combining => {
+            reply.error_fmt(format_args!(
+                "ERR at least 1 input key is needed for '{name}' command"
+            ));
+            return None;
+        }
+        None if combining => {
+            not_an_integer(reply);
+            return None;
+        }
+        _ => {
+            reply.error("ERR numkeys should be greater than 0");
+            return None;
+        }
     };
-    if n <= 0 {
-        reply.error_fmt(format_args!(
-            "ERR at least 1 input key is needed for '{name}' command"
-        ));
-        return None;
-    }
-    let n = n as usize;
     if args.len() < at + 1 + n {
         syntax_error(reply);
         return None;
