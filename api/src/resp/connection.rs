@@ -75,7 +75,14 @@ enum Next {
     /// AUTH or HELLO with a JWT: write, check the token (which may fetch the provider's keys),
     /// then run the same command again with the result at hand.
     VerifyToken(Vec<u8>),
+    /// A blocking command (BLPOP, …) found nothing: write, wait for its keys or its timeout
+    /// (see `resp::blocking`), then run the same command again.
+    Block,
 }
+
+/// While blocked, input beyond this is not read (a client pipelining behind a blocked command
+/// waits, as it would for a full socket buffer).
+const BLOCKED_INPUT_MAX: usize = 64 * 1024 * 1024;
 
 /// One client on a plain TCP stream or a TLS stream over one.
 pub struct Connection<S> {
@@ -163,6 +170,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         None => None,
                     };
                     self.session.verified_token = Some((token, principal));
+                    continue;
+                }
+                Next::Block => {
+                    let Some(blocked) = self.session.blocked.as_mut() else {
+                        continue;
+                    };
+                    // Registered during that run: one more try catches a write in between.
+                    if std::mem::take(&mut blocked.fresh) {
+                        continue;
+                    }
+                    let deadline = blocked.deadline.map(tokio::time::Instant::from_std);
+                    let timeout = async move {
+                        match deadline {
+                            Some(d) => tokio::time::sleep_until(d).await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    let input_room = self.input.len() < BLOCKED_INPUT_MAX;
+                    tokio::select! {
+                        biased;
+                        _ = &mut stop => return Ok(()),
+                        _ = blocked.registration.written() => {}
+                        _ = timeout => {}
+                        read = self.stream.read_buf(&mut self.input), if input_room => {
+                            if read? == 0 {
+                                return Ok(());
+                            }
+                        }
+                    }
                     continue;
                 }
                 Next::Read => {}
@@ -266,6 +302,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         let before = self.reply.buf.len();
                         let kind =
                             command::execute(&args, &mut self.session, &self.ctx, &mut self.reply);
+                        if std::mem::take(&mut self.session.wants_retry) {
+                            // Not consumed: the blocked command runs again once woken.
+                            next = Next::Block;
+                            break;
+                        }
                         // CLIENT REPLY OFF / SKIP: the command ran, its answer is dropped —
                         // except subscription confirmations, which Redis always sends.
                         if self.session.suppress_reply()

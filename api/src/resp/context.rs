@@ -36,6 +36,8 @@ pub struct ServerContext {
     pub notifications: Arc<Notifications>,
     /// Client-side caching: tracking clients and what they read.
     pub tracking: Arc<Tracking>,
+    /// Clients blocked in BLPOP and friends, woken by writes to their keys.
+    pub waiters: Arc<super::blocking::Waiters>,
 }
 
 impl ServerContext {
@@ -43,9 +45,11 @@ impl ServerContext {
     pub fn new(state: AppState, limits: RespLimits, port: u16) -> Self {
         let pubsub: Arc<PubSub> = Arc::default();
         let tracking = Arc::new(Tracking::new(Arc::clone(&pubsub)));
+        let waiters: Arc<super::blocking::Waiters> = Arc::default();
         let notifications = Arc::new(Notifications::new(
             Arc::clone(&pubsub),
             Arc::clone(&tracking),
+            Arc::clone(&waiters),
         ));
         state
             .namespaces
@@ -67,6 +71,7 @@ impl ServerContext {
             pubsub,
             notifications,
             tracking,
+            waiters,
         }
     }
 

@@ -50,6 +50,7 @@
 //!   meaning (count existing keys, record an access, leave the TTL alone).
 
 mod auth_gate;
+mod blocking;
 mod cluster_route;
 mod command;
 mod connection;

@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use larder_runtime::{KeyChange, KeyEventSource, KeyEvents};
 use parking_lot::RwLock;
 
+use super::blocking::Waiters;
 use super::pubsub::PubSub;
 use super::tracking::{NamespaceTable, Tracking};
 
@@ -155,14 +156,17 @@ pub struct Notifications {
     flags: RwLock<HashMap<String, Arc<AtomicU32>>>,
     /// Client-side caching: told of every change too.
     tracking: Arc<Tracking>,
+    /// Blocked clients (BLPOP, …): told of every write.
+    waiters: Arc<Waiters>,
 }
 
 impl Notifications {
-    pub fn new(pubsub: Arc<PubSub>, tracking: Arc<Tracking>) -> Self {
+    pub fn new(pubsub: Arc<PubSub>, tracking: Arc<Tracking>, waiters: Arc<Waiters>) -> Self {
         Self {
             pubsub,
             flags: RwLock::default(),
             tracking,
+            waiters,
         }
     }
 
@@ -198,6 +202,8 @@ struct NamespaceEvents {
     pubsub: Arc<PubSub>,
     tracking: Arc<Tracking>,
     table: Arc<NamespaceTable>,
+    waiters: Arc<Waiters>,
+    namespace: String,
 }
 
 impl NamespaceEvents {
@@ -218,6 +224,9 @@ impl KeyEvents for NamespaceEvents {
         // A deadline set or removed leaves the value a client cached as it was.
         if !matches!(change, KeyChange::ExpirySet | KeyChange::Persisted) {
             self.tracking.changed(&self.table, key);
+        }
+        if matches!(change, KeyChange::Created | KeyChange::Written) {
+            self.waiters.key_written(&self.namespace, key);
         }
         let flags = self.flags.load(Ordering::Relaxed);
         if flags == 0 {
@@ -262,6 +271,8 @@ impl KeyEventSource for Notifications {
             pubsub: Arc::clone(&self.pubsub),
             tracking: Arc::clone(&self.tracking),
             table: self.tracking.table(namespace),
+            waiters: Arc::clone(&self.waiters),
+            namespace: namespace.to_string(),
         })
     }
 }

@@ -63,6 +63,12 @@ pub struct Session {
     /// A JWT the connection checked (asynchronously) for the AUTH or HELLO it is about to run,
     /// and who it belongs to (`None`: refused).
     pub verified_token: Option<(Vec<u8>, Option<crate::auth::Principal>)>,
+    /// A blocking command (BLPOP, …) waiting for its keys; see `resp::blocking`.
+    pub blocked: Option<super::blocking::Blocked>,
+    /// Set by a blocking command that found nothing yet: run this frame again later.
+    pub wants_retry: bool,
+    /// EXEC is running the queued commands: blocking commands answer at once.
+    pub in_exec: bool,
 }
 
 /// `CLIENT REPLY ON|OFF|SKIP`.
@@ -172,6 +178,9 @@ impl Session {
             auth_epoch: 0,
             tenant_slot: None,
             verified_token: None,
+            blocked: None,
+            wants_retry: false,
+            in_exec: false,
         }
     }
 }

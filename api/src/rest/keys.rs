@@ -65,9 +65,11 @@ fn parse_ttl_param(name: &str, raw: Option<&str>) -> Result<Option<u64>, ApiErro
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct TtlParams {
-    /// TTL in seconds (> 0).
+    /// TTL in seconds (> 0); exclusive with `ttl_ms`.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 18446744073709551_u64)]
     ttl: Option<String>,
     /// TTL in milliseconds (> 0); exclusive with `ttl`.
+    #[param(value_type = Option<u64>, minimum = 1)]
     ttl_ms: Option<String>,
 }
 
@@ -84,17 +86,20 @@ impl TtlParams {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PutParams {
-    /// TTL in seconds (> 0). Without `ttl`/`ttl_ms` the namespace's default TTL applies.
+    /// TTL in seconds (> 0). Without `ttl`/`ttl_ms` the namespace's default TTL applies. At
+    /// most one of `ttl`, `ttl_ms` and `keepttl=true`.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 18446744073709551_u64)]
     ttl: Option<String>,
-    /// TTL in milliseconds (> 0); exclusive with `ttl`.
+    /// TTL in milliseconds (> 0); exclusive with `ttl` and `keepttl=true`.
+    #[param(value_type = Option<u64>, minimum = 1)]
     ttl_ms: Option<String>,
-    /// Write only if the key is absent (Redis `NX`).
+    /// Write only if the key is absent (Redis `NX`); excludes `xx=true`.
     #[serde(default)]
     nx: bool,
-    /// Write only if the key is present (Redis `XX`).
+    /// Write only if the key is present (Redis `XX`); excludes `nx=true`.
     #[serde(default)]
     xx: bool,
-    /// Keep the key's current expiry (Redis `KEEPTTL`).
+    /// Keep the key's current expiry (Redis `KEEPTTL`); excludes `ttl` and `ttl_ms`.
     #[serde(default)]
     keepttl: bool,
 }

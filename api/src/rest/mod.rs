@@ -7,7 +7,8 @@
 //! | `namespaces` | admin: `GET/POST /v1/namespaces`, `GET/PUT/DELETE /v1/namespaces/{ns}`, flush |
 //! | `dictionaries` | admin: train, list and stop a namespace's compression dictionary |
 //! | `observability` | `GET /healthz`, `GET /metrics` (Prometheus text) |
-//! | `openapi` | `GET /openapi.json` and the document itself; Swagger UI is mounted at `/docs` |
+//! | `openapi` | `GET /openapi.json` and the document itself (its links); Swagger UI is mounted at `/docs` |
+//! | `openapi_constraints` | the limits the server enforces, added to the document's schemas and parameters |
 //! | `alerts` | admin: `GET /v1/alerts`, `GET/POST /v1/alerts/rules`, `DELETE /v1/alerts/rules/{name}` |
 //! | `auth` | with authentication on: the bearer-token middleware and the scope of every route |
 //! | `api_keys` | admin: `GET/POST /v1/api-keys`, `GET/DELETE /v1/api-keys/{id}`, `POST /v1/admin/tls/reload` |
@@ -35,6 +36,7 @@ pub mod keys;
 pub mod namespaces;
 pub mod observability;
 pub mod openapi;
+pub mod openapi_constraints;
 pub mod plugins;
 pub mod session;
 pub mod tags;

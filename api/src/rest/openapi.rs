@@ -6,16 +6,20 @@
 
 use std::sync::OnceLock;
 
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::{Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{
     alerts, api_keys, batch, dictionaries, error, experiments, keys, namespaces, observability,
-    plugins, session, tenants,
+    openapi_constraints, plugins, session, tenants,
 };
+use crate::state::AppState;
+use openapi_constraints::Constraints;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -79,7 +83,7 @@ use super::{
         openapi_json,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
-    modifiers(&NotDurable, &BearerAuth),
+    modifiers(&NotDurable, &BearerAuth, &Constraints, &Links),
     tags(
         (name = "keys", description = "Data: values by key, TTLs, counters, batches"),
         (name = "namespaces", description = "Admin: namespace configuration and live statistics"),
@@ -214,29 +218,233 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The operations reachable from a namespace: each takes its `ns` path parameter.
+const NAMESPACE_OPERATIONS: &[&str] = &[
+    "get_namespace",
+    "put_namespace",
+    "delete_namespace",
+    "flush_namespace",
+    "batch_get",
+    "batch_set",
+    "batch_delete",
+    "train_dictionary",
+    "get_dictionaries",
+    "stop_dictionary",
+    "start_experiment",
+    "get_experiment",
+    "promote_experiment",
+    "stop_experiment",
+    "start_shadow",
+    "get_shadow",
+    "stop_shadow",
+];
+
+/// The operations on one key: each takes `ns` and `key`.
+const KEY_OPERATIONS: &[&str] = &[
+    "get_key",
+    "put_key",
+    "delete_key",
+    "expire_key",
+    "persist_key",
+    "touch_key",
+    "incr_key",
+    "evict_key",
+];
+
+/// OpenAPI links: from the answer that creates a resource to the operations that use it, with
+/// where each of their parameters comes from, so a client (or a stateful test) can follow them.
+///
+/// | from | to | parameters |
+/// |---|---|---|
+/// | `POST /v1/namespaces` 201, `PUT /v1/namespaces/{ns}` 200/201 | every namespace operation, and `PUT` of a key in it | `ns` = the answer's `name` |
+/// | `PUT …/keys/{key}` 204, `POST …/incr` 200 | every operation on that key | `ns`, `key` = the request's |
+/// | `POST /v1/alerts/rules` 201 | `DELETE /v1/alerts/rules/{name}` | `name` = the answer's |
+/// | `POST /v1/api-keys` 201 | `GET`/`DELETE /v1/api-keys/{id}` | `id` = the answer's |
+/// | `POST /v1/tenants` 201 | `GET`/`PUT`/`DELETE /v1/tenants/{name}` | `name` = the answer's |
+/// | `POST /v1/plugins` 200/201 | `GET /v1/plugins/{id}` | `id` = the answer's |
+struct Links;
+
+impl Modify for Links {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let from_name = |targets: &[&str]| -> Vec<(String, serde_json::Value)> {
+            targets
+                .iter()
+                .map(|t| {
+                    (
+                        t.to_string(),
+                        serde_json::json!({"ns": "$response.body#/name"}),
+                    )
+                })
+                .collect()
+        };
+        let namespace_links = from_name(NAMESPACE_OPERATIONS);
+        let key_links: Vec<(String, serde_json::Value)> = KEY_OPERATIONS
+            .iter()
+            .map(|t| {
+                (
+                    t.to_string(),
+                    serde_json::json!({"ns": "$request.path.ns", "key": "$request.path.key"}),
+                )
+            })
+            .collect();
+        let one = |target: &str, parameter: &str, field: &str| {
+            (
+                target.to_string(),
+                serde_json::json!({ parameter: format!("$response.body#/{field}") }),
+            )
+        };
+        let plan: Vec<(&str, &str, &[&str], Vec<(String, serde_json::Value)>)> = vec![
+            ("/v1/namespaces", "post", &["201"], namespace_links.clone()),
+            (
+                "/v1/namespaces/{ns}",
+                "put",
+                &["200", "201"],
+                namespace_links,
+            ),
+            (
+                "/v1/namespaces/{ns}/keys/{key}",
+                "put",
+                &["204"],
+                key_links.clone(),
+            ),
+            (
+                "/v1/namespaces/{ns}/keys/{key}/incr",
+                "post",
+                &["200"],
+                key_links,
+            ),
+            (
+                "/v1/alerts/rules",
+                "post",
+                &["201"],
+                vec![one("delete_rule", "name", "name")],
+            ),
+            (
+                "/v1/api-keys",
+                "post",
+                &["201"],
+                vec![
+                    one("get_api_key", "id", "id"),
+                    one("revoke_api_key", "id", "id"),
+                ],
+            ),
+            (
+                "/v1/tenants",
+                "post",
+                &["201"],
+                vec![
+                    one("get_tenant", "name", "name"),
+                    one("put_tenant", "name", "name"),
+                    one("delete_tenant", "name", "name"),
+                ],
+            ),
+            (
+                "/v1/plugins",
+                "post",
+                &["200", "201"],
+                vec![one("get_plugin", "id", "id")],
+            ),
+        ];
+        for (path, method, statuses, links) in plan {
+            let item = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .unwrap_or_else(|| panic!("no path {path} to link from"));
+            let operation = match method {
+                "post" => item.post.as_mut(),
+                "put" => item.put.as_mut(),
+                _ => None,
+            }
+            .unwrap_or_else(|| panic!("no {method} {path} to link from"));
+            for status in statuses {
+                let Some(RefOr::T(response)) = operation.responses.responses.get_mut(*status)
+                else {
+                    panic!("{method} {path} has no {status} answer to link from");
+                };
+                for (target, parameters) in &links {
+                    let mut link = LinkBuilder::new().operation_id(target.as_str());
+                    for (name, value) in parameters.as_object().into_iter().flatten() {
+                        link = link.parameter(name.as_str(), value.clone());
+                    }
+                    response
+                        .links
+                        .insert(target.clone(), RefOr::T(link.build()));
+                }
+            }
+        }
+    }
+}
+
+/// The document a node without authentication serves: it asks no credential anywhere, so no
+/// operation lists the bearer requirement or the answers only authentication gives.
+fn open_node(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::security::SecurityRequirement;
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        let methods = [
+            (axum::http::Method::GET, &mut item.get),
+            (axum::http::Method::POST, &mut item.post),
+            (axum::http::Method::PUT, &mut item.put),
+            (axum::http::Method::PATCH, &mut item.patch),
+            (axum::http::Method::DELETE, &mut item.delete),
+        ];
+        for (method, operation) in methods {
+            let Some(operation) = operation else { continue };
+            if super::auth::required_scope(&method, path).is_none() {
+                continue;
+            }
+            operation.security = Some(vec![SecurityRequirement::default()]);
+            for status in ["401", "403", "429"] {
+                operation.responses.responses.remove(status);
+            }
+        }
+    }
+}
+
 /// The document as pretty JSON with a trailing newline: exactly the checked-in file's bytes.
 pub fn document_json() -> String {
-    let mut json = ApiDoc::openapi()
+    pretty(&ApiDoc::openapi())
+}
+
+/// The document as a node without authentication serves it at `/openapi.json`: no credential is
+/// asked for (see [`open_node`]). The checked-in file is [`document_json`], the authenticated
+/// node's.
+pub fn open_document_json() -> String {
+    let mut openapi = ApiDoc::openapi();
+    open_node(&mut openapi);
+    pretty(&openapi)
+}
+
+fn pretty(openapi: &utoipa::openapi::OpenApi) -> String {
+    let json = openapi
         .to_pretty_json()
         .unwrap_or_else(|e| unreachable!("a generated OpenAPI document serialises: {e}"));
+    // utoipa 5 writes a Link object's fields in snake case; the specification's names are
+    // camelCase. No other object of the document has a field of that name.
+    let mut json = json.replace("\"operation_id\": ", "\"operationId\": ");
     json.push('\n');
     json
 }
 
-fn cached_document() -> &'static str {
+fn cached_document(authentication: bool) -> &'static str {
     static DOCUMENT: OnceLock<String> = OnceLock::new();
-    DOCUMENT.get_or_init(document_json)
+    static OPEN: OnceLock<String> = OnceLock::new();
+    if authentication {
+        DOCUMENT.get_or_init(document_json)
+    } else {
+        OPEN.get_or_init(open_document_json)
+    }
 }
 
 #[utoipa::path(
     get,
     path = "/openapi.json",
     tag = "operations",
-    responses((status = 200, description = "This OpenAPI document", content_type = "application/json", body = Object))
+    responses((status = 200, description = "This OpenAPI document: on a node without authentication, without the bearer requirement", content_type = "application/json", body = Object))
 )]
-pub async fn openapi_json() -> impl IntoResponse {
+pub async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        cached_document(),
+        cached_document(state.auth.is_some()),
     )
 }

@@ -97,11 +97,13 @@ fn server(out: &mut String, ctx: &ServerContext) {
 fn clients(out: &mut String, ctx: &ServerContext, view: &NsView) {
     let _ = write!(
         out,
-        "# Clients\r\nconnected_clients:{}\r\n",
+        "# Clients\r\nconnected_clients:{}\r\nblocked_clients:{}\r\n",
         match view.tenant() {
             Some(t) => i64::from(t.connections()),
             None => ctx.state.metrics.resp_connections.get(),
-        }
+        },
+        ctx.waiters
+            .blocked_clients(|namespace| view.shown(namespace).is_some()),
     );
 }
 

@@ -19,7 +19,7 @@ pub enum End {
 }
 
 impl End {
-    fn parse(arg: &[u8]) -> Option<Self> {
+    pub(super) fn parse(arg: &[u8]) -> Option<Self> {
         if is(arg, "LEFT") {
             Some(Self::Left)
         } else if is(arg, "RIGHT") {
@@ -347,9 +347,27 @@ pub fn lmove(store: &Store, args: &Args<'_>, ends: Option<(End, End)>, reply: &m
             _ => return syntax_error(reply),
         },
     };
-    let (src, dst) = (args.get(1), args.get(2));
-    let result = if src == dst {
-        store.update_as(src, KIND, |current| {
+    reply_with(
+        move_element(store, args.get(1), args.get(2), from, to),
+        reply,
+        |item, reply| match item {
+            Some(item) => reply.bulk(&item),
+            None => reply.null(),
+        },
+    );
+}
+
+/// Pop from `src`'s `from` end and push onto `dst`'s `to` end, atomically over both keys: the
+/// element moved, or `None` when `src` is empty.
+pub(super) fn move_element(
+    store: &Store,
+    src: &[u8],
+    dst: &[u8],
+    from: End,
+    to: End,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    if src == dst {
+        return store.update_as(src, KIND, |current| {
             let Some(bytes) = current else {
                 return Ok((Change::Keep, None));
             };
@@ -359,72 +377,109 @@ pub fn lmove(store: &Store, args: &Args<'_>, ends: Option<(End, End)>, reply: &m
                 push(&mut l, to, item.clone());
             }
             Ok((store_or_delete(l.encode(), l.is_empty()), item))
-        })
-    } else {
-        store.update_pair_as((src, dst), KIND, |a, b| {
-            let Some(a) = a else {
-                return Ok((Change::Keep, Change::Keep, None));
-            };
-            let mut source = List::decode(a)?;
-            let mut target = List::decode_or_empty(b)?;
-            let Some(item) = pop(&mut source, from) else {
-                return Ok((Change::Keep, Change::Keep, None));
-            };
-            push(&mut target, to, item.clone());
-            Ok((
-                store_or_delete(source.encode(), source.is_empty()),
-                store_or_delete(target.encode(), false),
-                Some(item),
-            ))
-        })
-    };
-    reply_with(result, reply, |item, reply| match item {
-        Some(item) => reply.bulk(&item),
-        None => reply.null(),
-    });
+        });
+    }
+    store.update_pair_as((src, dst), KIND, |a, b| {
+        let Some(a) = a else {
+            return Ok((Change::Keep, Change::Keep, None));
+        };
+        let mut source = List::decode(a)?;
+        let mut target = List::decode_or_empty(b)?;
+        let Some(item) = pop(&mut source, from) else {
+            return Ok((Change::Keep, Change::Keep, None));
+        };
+        push(&mut target, to, item.clone());
+        Ok((
+            store_or_delete(source.encode(), source.is_empty()),
+            store_or_delete(target.encode(), false),
+            Some(item),
+        ))
+    })
 }
 
-/// `LMPOP numkeys key … LEFT|RIGHT [COUNT count]`: `[key, [elements…]]` from the first
-/// non-empty list, or nil.
-pub fn lmpop(store: &Store, args: &Args<'_>, reply: &mut Reply) {
-    let n = match parse_i64(args.get(1)) {
-        Some(n) if n > 0 => n as usize,
-        _ => return reply.error("ERR numkeys should be greater than 0"),
-    };
-    if args.len() < 3 + n {
-        return syntax_error(reply);
-    }
-    let Some(end) = End::parse(args.get(2 + n)) else {
-        return syntax_error(reply);
-    };
-    let count = match args.len() - (3 + n) {
-        0 => 1,
-        2 if is(args.get(3 + n), "COUNT") => match parse_i64(args.get(4 + n)) {
-            Some(c) if c > 0 => c as usize,
-            _ => return reply.error("ERR count should be greater than 0"),
-        },
-        _ => return syntax_error(reply),
-    };
-    for key in args.from(2).take(n) {
-        let result = store.update_as(key, KIND, |current| {
+/// Pop up to `count` elements from the `end` of the first non-empty list among `keys`: that
+/// key and what was popped, or `None` when all are empty.
+pub(super) fn pop_first<'k>(
+    store: &Store,
+    keys: impl IntoIterator<Item = &'k [u8]>,
+    end: End,
+    count: usize,
+) -> Result<Option<(&'k [u8], Vec<Vec<u8>>)>, StoreError> {
+    for key in keys {
+        let popped = store.update_as(key, KIND, |current| {
             let Some(bytes) = current else {
                 return Ok((Change::Keep, Vec::new()));
             };
             let mut l = List::decode(bytes)?;
             let popped: Vec<Vec<u8>> = (0..count).map_while(|_| pop(&mut l, end)).collect();
             Ok((store_or_delete(l.encode(), l.is_empty()), popped))
-        });
-        match result {
-            Ok(popped) if popped.is_empty() => continue,
-            other => {
-                return reply_with(other, reply, |popped, reply| {
-                    reply.array(2);
-                    reply.bulk(key);
-                    reply.array(popped.len());
-                    popped.iter().for_each(|i| reply.bulk(i));
-                });
-            }
+        })?;
+        if !popped.is_empty() {
+            return Ok(Some((key, popped)));
         }
     }
-    reply.null_array();
+    Ok(None)
+}
+
+/// `numkeys key … LEFT|RIGHT [COUNT count]` from argument `at` (LMPOP at 1, BLMPOP at 2): the
+/// keys, the end and the count; errors replied.
+pub(super) fn mpop_args<'a>(
+    args: &Args<'a>,
+    at: usize,
+    reply: &mut Reply,
+) -> Option<(Vec<&'a [u8]>, End, usize)> {
+    let n = match parse_i64(args.get(at)) {
+        Some(n) if n > 0 => n as usize,
+        _ => {
+            reply.error("ERR numkeys should be greater than 0");
+            return None;
+        }
+    };
+    let where_at = at + 1 + n;
+    let Some(end) = (where_at < args.len())
+        .then(|| End::parse(args.get(where_at)))
+        .flatten()
+    else {
+        syntax_error(reply);
+        return None;
+    };
+    let count = match args.len() - (where_at + 1) {
+        0 => 1,
+        2 if is(args.get(where_at + 1), "COUNT") => match parse_i64(args.get(where_at + 2)) {
+            Some(c) if c > 0 => c as usize,
+            _ => {
+                reply.error("ERR count should be greater than 0");
+                return None;
+            }
+        },
+        _ => {
+            syntax_error(reply);
+            return None;
+        }
+    };
+    Some((args.from(at + 1).take(n).collect(), end, count))
+}
+
+/// `[key, [elements…]]`, LMPOP's and BLMPOP's answer.
+pub(super) fn mpop_reply(key: &[u8], popped: &[Vec<u8>], reply: &mut Reply) {
+    reply.array(2);
+    reply.bulk(key);
+    reply.array(popped.len());
+    popped.iter().for_each(|i| reply.bulk(i));
+}
+
+/// `LMPOP numkeys key … LEFT|RIGHT [COUNT count]`: `[key, [elements…]]` from the first
+/// non-empty list, or nil.
+pub fn lmpop(store: &Store, args: &Args<'_>, reply: &mut Reply) {
+    let Some((keys, end, count)) = mpop_args(args, 1, reply) else {
+        return;
+    };
+    reply_with(
+        pop_first(store, keys, end, count),
+        reply,
+        |popped, reply| match popped {
+            Some((key, popped)) => mpop_reply(key, &popped, reply),
+            None => reply.null_array(),
+        },
+    );
 }

@@ -12,6 +12,7 @@
 //! | `lists` | LPUSH, RPUSH, LPOP, RPOP, LRANGE, LLEN, LTRIM, LREM, LINDEX, LSET, LINSERT, LPOS, LMOVE, … |
 //! | `sets` | SADD, SREM, SMEMBERS, SISMEMBER, SCARD, SPOP, SRANDMEMBER, SINTER/SUNION/SDIFF (+STORE), SSCAN, … |
 //! | `zsets` | ZADD, ZINCRBY, ZREM, ZSCORE, ZRANGE (BYSCORE/BYLEX/REV/LIMIT), ZRANK, ZREMRANGEBY*, ZPOP*, ZSCAN, … |
+//! | `blocking` | BLPOP, BRPOP, BLMPOP, BLMOVE, BRPOPLPUSH, BZPOPMIN, BZPOPMAX, BZMPOP |
 //! | `zset_combine` | ZUNION, ZINTER, ZDIFF (+STORE), ZINTERCARD, ZRANGESTORE, ZMPOP |
 //! | `keys` | DEL, UNLINK, EXISTS, TOUCH, EXPIRE family, PERSIST, TTL, PTTL, (P)EXPIRETIME |
 //! | `keyspace` | SCAN, KEYS, TYPE, RANDOMKEY, RENAME, RENAMENX, COPY, MOVE, OBJECT, MEMORY USAGE |
@@ -30,6 +31,7 @@
 //! returns a Rust error, because a bad command never affects the connection, only its own reply.
 
 pub mod acl;
+mod blocking;
 mod cluster;
 mod collection;
 mod config;
@@ -243,6 +245,17 @@ fn run(
         // EXEC inside EXEC cannot happen (EXEC is never queued); answer as Redis would.
         K::Exec => reply.error("ERR EXEC without MULTI"),
         K::Cluster => cluster::cluster(args, session, ctx, reply),
+        K::BLPop => blocking::blpop(args, lists::End::Left, session, ctx, reply),
+        K::BRPop => blocking::blpop(args, lists::End::Right, session, ctx, reply),
+        K::BLMPop => blocking::blmpop(args, session, ctx, reply),
+        K::BLMove => blocking::blmove(args, None, session, ctx, reply),
+        K::BRPopLPush => {
+            let ends = Some((lists::End::Right, lists::End::Left));
+            blocking::blmove(args, ends, session, ctx, reply)
+        }
+        K::BZPopMin => blocking::bzpop(args, false, session, ctx, reply),
+        K::BZPopMax => blocking::bzpop(args, true, session, ctx, reply),
+        K::BZMPop => blocking::bzmpop(args, session, ctx, reply),
         K::ReadOnly | K::ReadWrite | K::Asking => cluster::connection_flag(ctx, reply),
         _ => {}
     }

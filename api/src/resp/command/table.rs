@@ -330,6 +330,16 @@ commands! {
         "Returns the last element of a list after removing and pushing it to another list.";
     LMPop b"LMPOP" "lmpop" -4 ["write"] (0 0 0) "list" "7.0.0"
         "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.";
+    BLPop b"BLPOP" "blpop" -3 ["write" "blocking"] (1 -2 1) "list" "2.0.0"
+        "Removes and returns the first element in a list. Blocks until an element is available otherwise.";
+    BRPop b"BRPOP" "brpop" -3 ["write" "blocking"] (1 -2 1) "list" "2.0.0"
+        "Removes and returns the last element in a list. Blocks until an element is available otherwise.";
+    BLMPop b"BLMPOP" "blmpop" -5 ["write" "blocking"] (0 0 0) "list" "7.0.0"
+        "Pops the first element from one of multiple lists. Blocks until an element is available otherwise.";
+    BLMove b"BLMOVE" "blmove" 6 ["write" "denyoom" "blocking"] (1 2 1) "list" "6.2.0"
+        "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise.";
+    BRPopLPush b"BRPOPLPUSH" "brpoplpush" 4 ["write" "denyoom" "blocking"] (1 2 1) "list" "2.2.0"
+        "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise.";
     // Sets (see `sets`).
     SAdd b"SADD" "sadd" -3 ["write" "denyoom" "fast"] (1 1 1) "set" "1.0.0"
         "Adds one or more members to a set. Creates the key if it doesn't exist.";
@@ -412,6 +422,12 @@ commands! {
         "Returns one or more random members from a sorted set.";
     ZScan b"ZSCAN" "zscan" -3 ["readonly"] (1 1 1) "sorted-set" "2.8.0"
         "Iterates over members and scores of a sorted set.";
+    BZPopMin b"BZPOPMIN" "bzpopmin" -3 ["write" "blocking" "fast"] (1 -2 1) "sorted-set" "5.0.0"
+        "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise.";
+    BZPopMax b"BZPOPMAX" "bzpopmax" -3 ["write" "blocking" "fast"] (1 -2 1) "sorted-set" "5.0.0"
+        "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.";
+    BZMPop b"BZMPOP" "bzmpop" -5 ["write" "blocking"] (0 0 0) "sorted-set" "7.0.0"
+        "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise.";
     // Sorted sets over several keys (see `zset_combine`).
     ZUnion b"ZUNION" "zunion" -3 ["readonly"] (0 0 0) "sorted-set" "6.2.0"
         "Returns the union of multiple sorted sets.";

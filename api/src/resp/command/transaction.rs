@@ -166,7 +166,9 @@ pub fn exec(
         return;
     }
     reply.array(tx.queued.len());
+    session.in_exec = true;
     for q in &tx.queued {
         run(&Args::new(&q.bytes, &q.ranges), session, ctx, reply);
     }
+    session.in_exec = false;
 }

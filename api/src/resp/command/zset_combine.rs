@@ -49,7 +49,7 @@ fn keys_arg<'a>(
     name: &str,
     reply: &mut Reply,
 ) -> Option<(Vec<&'a [u8]>, usize)> {
-    let combining = !matches!(name, "zintercard" | "zmpop");
+    let combining = !matches!(name, "zintercard" | "zmpop" | "bzmpop");
     let n = match parse_i64(args.get(at)) {
         Some(n) if n > 0 => n as usize,
         Some(_) if combining => {
@@ -317,24 +317,63 @@ pub fn zrangestore(store: &Store, args: &Args<'_>, reply: &mut Reply) {
 /// `ZMPOP numkeys key … MIN|MAX [COUNT count]`: `[key, [[member, score] …]]` from the first
 /// non-empty key, or nil.
 pub fn zmpop(store: &Store, args: &Args<'_>, reply: &mut Reply) {
-    let Some((keys, i)) = keys_arg(args, 1, "zmpop", reply) else {
+    let Some((keys, max, count)) = zmpop_args(args, 1, "zmpop", reply) else {
         return;
     };
+    reply_with(
+        zpop_first(store, keys, max, count),
+        reply,
+        |popped, reply| match popped {
+            Some((key, popped)) => zmpop_reply(key, &popped, reply),
+            None => reply.null_array(),
+        },
+    );
+}
+
+/// `numkeys key … MIN|MAX [COUNT count]` from argument `at` (ZMPOP at 1, BZMPOP at 2): the
+/// keys, whether MAX, and the count; errors replied.
+pub(super) fn zmpop_args<'a>(
+    args: &Args<'a>,
+    at: usize,
+    name: &str,
+    reply: &mut Reply,
+) -> Option<(Vec<&'a [u8]>, bool, usize)> {
+    let (keys, i) = keys_arg(args, at, name, reply)?;
     let max = match args.get(i) {
         a if is(a, "MIN") => false,
         a if is(a, "MAX") => true,
-        _ => return syntax_error(reply),
+        _ => {
+            syntax_error(reply);
+            return None;
+        }
     };
     let count = match args.len() - i {
         1 => 1,
         3 if is(args.get(i + 1), "COUNT") => match parse_i64(args.get(i + 2)) {
             Some(n) if n > 0 => n as usize,
-            _ => return reply.error("ERR count should be greater than 0"),
+            _ => {
+                reply.error("ERR count should be greater than 0");
+                return None;
+            }
         },
-        _ => return syntax_error(reply),
+        _ => {
+            syntax_error(reply);
+            return None;
+        }
     };
+    Some((keys, max, count))
+}
+
+/// Pop up to `count` lowest (or, with `max`, highest) elements of the first non-empty sorted
+/// set among `keys`: that key and its popped `(score, member)`s, or `None`.
+pub(super) fn zpop_first<'k>(
+    store: &Store,
+    keys: impl IntoIterator<Item = &'k [u8]>,
+    max: bool,
+    count: usize,
+) -> Result<Option<(&'k [u8], Vec<(f64, Vec<u8>)>)>, StoreError> {
     for key in keys {
-        let result = store.update_as(key, ValueKind::SortedSet, |current| {
+        let popped = store.update_as(key, ValueKind::SortedSet, |current| {
             let Some(bytes) = current else {
                 return Ok((Change::Keep, Vec::new()));
             };
@@ -356,22 +395,22 @@ pub fn zmpop(store: &Store, args: &Args<'_>, reply: &mut Reply) {
                 }
             };
             Ok((change, popped))
-        });
-        match result {
-            Ok(popped) if popped.is_empty() => continue,
-            other => {
-                return reply_with(other, reply, |popped, reply| {
-                    reply.array(2);
-                    reply.bulk(key);
-                    reply.array(popped.len());
-                    for (score, member) in &popped {
-                        reply.array(2);
-                        reply.bulk(member);
-                        reply.double(*score);
-                    }
-                });
-            }
+        })?;
+        if !popped.is_empty() {
+            return Ok(Some((key, popped)));
         }
     }
-    reply.null_array();
+    Ok(None)
+}
+
+/// `[key, [[member, score] …]]`, ZMPOP's and BZMPOP's answer.
+pub(super) fn zmpop_reply(key: &[u8], popped: &[(f64, Vec<u8>)], reply: &mut Reply) {
+    reply.array(2);
+    reply.bulk(key);
+    reply.array(popped.len());
+    for (score, member) in popped {
+        reply.array(2);
+        reply.bulk(member);
+        reply.double(*score);
+    }
 }
