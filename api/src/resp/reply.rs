@@ -183,26 +183,43 @@ impl Reply {
     }
 }
 
-/// A double as Redis prints one: the shortest text that reads back as the same number, plain
-/// between 1e-5 and 1e17, with an exponent (`1e+30`) outside, `inf` / `-inf` for infinities.
+/// A double as Redis 7.2 prints one (its `fpconv_dtoa`): the shortest digits that read back as
+/// the same number, written plain when the exponent is small — integers up to 6 zeros past their
+/// digits, fractions down to 6 leading zeros — and with an exponent otherwise (`1e+30`,
+/// `1.5e-7`); `inf` / `-inf` for infinities.
 pub fn format_double(x: f64) -> String {
     if x.is_infinite() {
         return if x > 0.0 { "inf" } else { "-inf" }.to_string();
     }
-    let magnitude = x.abs();
-    if x == 0.0 || (1e-5..1e17).contains(&magnitude) {
-        return if x == 0.0 {
-            "0".to_string()
+    if x == 0.0 {
+        return if x.is_sign_negative() { "-0" } else { "0" }.to_string();
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: "-1.5e-7" → digits "15", exponent -7.
+    let sci = format!("{:e}", x.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let n = digits.len() as i32;
+    // value = digits × 10^k
+    let k = exp - (n - 1);
+    let sign = if x < 0.0 { "-" } else { "" };
+    let magnitude = (k + n - 1).abs();
+    if k >= 0 && magnitude < n + 7 {
+        return format!("{sign}{digits}{}", "0".repeat(k as usize));
+    }
+    if k < 0 && (k > -7 || magnitude < 4) {
+        let point = n + k;
+        return if point <= 0 {
+            format!("{sign}0.{}{digits}", "0".repeat((-point) as usize))
         } else {
-            x.to_string()
+            let (int, frac) = digits.split_at(point as usize);
+            format!("{sign}{int}.{frac}")
         };
     }
-    let text = format!("{x:e}");
-    match text.split_once('e') {
-        Some((mantissa, exp)) if !exp.starts_with('-') => format!("{mantissa}e+{exp}"),
-        Some((mantissa, exp)) => format!("{mantissa}e-{}", &exp[1..]),
-        None => text,
-    }
+    let (first, rest) = digits.split_at(1);
+    let dot = if rest.is_empty() { "" } else { "." };
+    let exp_sign = if exp < 0 { '-' } else { '+' };
+    format!("{sign}{first}{dot}{rest}e{exp_sign}{}", exp.abs())
 }
 
 #[cfg(test)]
@@ -220,6 +237,12 @@ mod tests {
             (f64::NEG_INFINITY, "-inf"),
             (1e30, "1e+30"),
             (1.5e-7, "1.5e-7"),
+            (0.000001, "0.000001"),
+            (1e7, "10000000"),
+            (1e8, "1e+8"),
+            (123456789.0, "123456789"),
+            (-1234.5678, "-1234.5678"),
+            (0.1 + 0.2, "0.30000000000000004"),
         ] {
             assert_eq!(format_double(x), text);
         }

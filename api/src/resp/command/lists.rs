@@ -379,6 +379,10 @@ pub(super) fn move_element(
             Ok((store_or_delete(l.encode(), l.is_empty()), item))
         });
     }
+    // Redis answers nil for a missing source before it looks at the destination's type.
+    if store.kind(src).is_none() {
+        return Ok(None);
+    }
     store.update_pair_as((src, dst), KIND, |a, b| {
         let Some(a) = a else {
             return Ok((Change::Keep, Change::Keep, None));

@@ -209,6 +209,10 @@ pub fn smove(store: &Store, args: &Args<'_>, reply: &mut Reply) {
             |bytes, reply| reply.integer(i64::from(set::contains(bytes, member))),
         );
     }
+    // Redis answers 0 for a missing source before it looks at the destination's type.
+    if store.kind(src).is_none() {
+        return reply.integer(0);
+    }
     let result = store.update_pair_as((src, dst), KIND, |a, b| {
         let Some(a) = a else {
             return Ok((Change::Keep, Change::Keep, 0));
