@@ -64,7 +64,7 @@ pub fn route(
     let spec = kind.spec();
     // Arity errors and keyless commands are answered here; a RESP2 subscriber gets the
     // subscribed-mode refusal from the command layer.
-    if spec.first_key <= 0
+    if (spec.first_key <= 0 && kind.numkeys_at().is_none())
         || !spec.arity_ok(args.len())
         || command::pubsub::subscribed_mode(session, reply)
     {
@@ -133,17 +133,12 @@ struct CrossSlot;
 
 /// The one slot every key of the command falls in, `None` for a command given no keys.
 fn slot_of_keys(kind: CommandKind, args: &Args<'_>) -> Result<Option<Slot>, CrossSlot> {
-    let spec = kind.spec();
-    let len = args.len() as i64;
-    let last = if spec.last_key < 0 {
-        len + spec.last_key
-    } else {
-        spec.last_key.min(len - 1)
-    };
-    let step = spec.step.max(1) as usize;
+    let numkeys = kind
+        .numkeys_at()
+        .and_then(|(at, _)| command::parse_i64_arg(args.get(at)));
     let mut slot = None;
-    for i in (spec.first_key..=last).step_by(step) {
-        let this = key_slot(args.get(i as usize));
+    for i in kind.key_positions(args.len(), numkeys) {
+        let this = key_slot(args.get(i));
         match slot {
             None => slot = Some(this),
             Some(s) if s != this => return Err(CrossSlot),
@@ -200,6 +195,27 @@ mod tests {
         // OBJECT's key is its third argument; OBJECT HELP has none.
         assert_eq!(slot(&["OBJECT", "ENCODING", "foo"]), Ok(Some(12182)));
         assert_eq!(slot(&["OBJECT", "HELP"]), Ok(None));
+        // Counted keys: the numkeys argument says which arguments are keys.
+        assert_eq!(
+            slot(&[
+                "ZUNIONSTORE",
+                "{z}d",
+                "2",
+                "{z}a",
+                "{z}b",
+                "WEIGHTS",
+                "1",
+                "2"
+            ]),
+            Ok(Some(key_slot(b"z")))
+        );
+        assert_eq!(slot(&["ZUNIONSTORE", "d", "2", "a", "b"]), Err(()));
+        assert_eq!(
+            slot(&["LMPOP", "2", "{q}1", "{q}2", "LEFT"]),
+            Ok(Some(key_slot(b"q")))
+        );
+        assert_eq!(slot(&["BLMPOP", "0", "1", "foo", "LEFT"]), Ok(Some(12182)));
+        assert_eq!(slot(&["BLPOP", "foo", "0"]), Ok(Some(12182)));
     }
 
     #[test]

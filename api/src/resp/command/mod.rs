@@ -502,6 +502,11 @@ pub(super) fn parse_i64(text: &[u8]) -> Option<i64> {
     Some(value)
 }
 
+/// [`parse_i64`] for the other RESP modules (cluster routing reads `numkeys`).
+pub fn parse_i64_arg(text: &[u8]) -> Option<i64> {
+    parse_i64(text)
+}
+
 /// Case-insensitive comparison of an argument with an upper-case option name.
 #[inline]
 pub(super) fn is(arg: &[u8], option: &str) -> bool {

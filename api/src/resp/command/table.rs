@@ -80,6 +80,54 @@ impl CommandKind {
         &SPECS[self as usize]
     }
 
+    /// For a command whose keys are counted by a `numkeys` argument (Redis's "movablekeys"):
+    /// that argument's index, and whether argument 1 is a destination key before it.
+    pub fn numkeys_at(self) -> Option<(usize, bool)> {
+        use CommandKind as K;
+        match self {
+            K::ZUnion
+            | K::ZInter
+            | K::ZDiff
+            | K::SInterCard
+            | K::ZInterCard
+            | K::LMPop
+            | K::ZMPop => Some((1, false)),
+            K::ZUnionStore | K::ZInterStore | K::ZDiffStore => Some((2, true)),
+            K::BLMPop | K::BZMPop => Some((2, false)),
+            _ => None,
+        }
+    }
+
+    /// The argument positions of the command's keys in `argc` arguments whose `numkeys`
+    /// argument (see [`numkeys_at`](Self::numkeys_at)) says `numkeys`; from the table's
+    /// first/last/step otherwise.
+    pub fn key_positions(self, argc: usize, numkeys: Option<i64>) -> Vec<usize> {
+        if let Some((at, destination)) = self.numkeys_at() {
+            let n = numkeys.unwrap_or(0).max(0) as usize;
+            let keys = (at + 1..(at + 1 + n).min(argc)).collect::<Vec<_>>();
+            return if destination {
+                std::iter::once(1).chain(keys).collect()
+            } else {
+                keys
+            };
+        }
+        let spec = self.spec();
+        if spec.first_key <= 0 {
+            return Vec::new();
+        }
+        let len = argc as i64;
+        let last = if spec.last_key < 0 {
+            len + spec.last_key
+        } else {
+            spec.last_key.min(len - 1)
+        };
+        let step = spec.step.max(1) as usize;
+        (spec.first_key..=last)
+            .step_by(step)
+            .map(|i| i as usize)
+            .collect()
+    }
+
     pub fn index(self) -> usize {
         self as usize
     }

@@ -197,7 +197,7 @@ pub fn after_command(
     }
     let caching = session.caching_next.take();
     let spec = kind.spec();
-    if t.mode.bcast || !spec.flags.contains(&"readonly") || spec.first_key <= 0 {
+    if t.mode.bcast || !spec.flags.contains(&"readonly") {
         return;
     }
     let wanted = if t.mode.optin {
@@ -210,16 +210,14 @@ pub fn after_command(
     if !wanted {
         return;
     }
-    let last = if spec.last_key < 0 {
-        args.len() as i64 + spec.last_key
-    } else {
-        spec.last_key
-    };
-    let step = spec.step.max(1) as usize;
-    let keys = (spec.first_key as usize..=last.max(0) as usize)
-        .step_by(step)
-        .filter(|&i| i < args.len())
-        .map(|i| args.get(i));
+    let numkeys = kind
+        .numkeys_at()
+        .and_then(|(at, _)| super::parse_i64(args.get(at)));
+    let positions = kind.key_positions(args.len(), numkeys);
+    if positions.is_empty() {
+        return;
+    }
+    let keys = positions.into_iter().map(|i| args.get(i));
     ctx.tracking
         .remember(session.id, session.namespace.name(), keys);
 }
