@@ -146,10 +146,13 @@ pub async fn promote_experiment(
     ns: NsPath,
     Body(body): Body,
 ) -> Result<Json<Promotion>, ApiError> {
+    // No body, `null` and `{}` all mean "the winner".
     let request: PromoteRequest = if body.iter().all(u8::is_ascii_whitespace) {
         PromoteRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_json(e.to_string()))?
+        serde_json::from_slice::<Option<PromoteRequest>>(&body)
+            .map_err(|e| ApiError::bad_json(e.to_string()))?
+            .unwrap_or_default()
     };
     let name = ns.internal()?;
     let namespaces = state.namespaces.clone();

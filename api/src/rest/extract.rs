@@ -61,11 +61,67 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let Body(bytes) = Body::from_request(req, state).await?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+        parse_json(&bytes).map(JsonBody).map_err(|e| {
             ApiError::bad_json(format!(
                 "request body is not valid JSON for this route: {e}"
             ))
         })
+    }
+}
+
+/// Parse a JSON body. JSON has one kind of number, so `300.0` is the integer 300 (as JSON Schema
+/// says too): a body refused only for a whole number written with a fraction is read again with
+/// such numbers as integers. Bodies that parse at once (all of them, from most clients) pay
+/// nothing for this.
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
+    let first = match serde_json::from_slice(bytes) {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    if !first.is_data() {
+        return Err(first);
+    }
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Err(first);
+    };
+    if !whole_floats_to_integers(&mut value) {
+        return Err(first);
+    }
+    serde_json::from_value(value).map_err(|_| first)
+}
+
+/// Rewrite every float with no fractional part (in the 64-bit integer range) as an integer;
+/// whether any was.
+fn whole_floats_to_integers(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // The range checks are exact: both bounds are powers of two.
+            let integer = if f.fract() != 0.0 || !f.is_finite() {
+                None
+            } else if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+                Some(Value::from(f as u64))
+            } else if (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
+                Some(Value::from(f as i64))
+            } else {
+                None
+            };
+            match integer {
+                Some(i) => {
+                    *value = i;
+                    true
+                }
+                None => false,
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |any, v| whole_floats_to_integers(v) | any),
+        Value::Object(map) => map
+            .values_mut()
+            .fold(false, |any, v| whole_floats_to_integers(v) | any),
+        _ => false,
     }
 }
 
@@ -229,6 +285,28 @@ fn hex_value(byte: &u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::percent_decode;
+
+    #[test]
+    fn whole_numbers_with_a_fraction_are_integers() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct T {
+            n: u64,
+            i: i32,
+            f: f64,
+        }
+        let parsed: T = super::parse_json(br#"{"n": 729.0, "i": -3.0, "f": 1.0}"#).unwrap();
+        assert_eq!(
+            parsed,
+            T {
+                n: 729,
+                i: -3,
+                f: 1.0
+            }
+        );
+        assert!(super::parse_json::<T>(br#"{"n": 1.5, "i": 1, "f": 1}"#).is_err());
+        assert!(super::parse_json::<T>(br#"{"n": -1.0, "i": 1, "f": 1}"#).is_err());
+        assert!(super::parse_json::<T>(br#"{"n": 1e20, "i": 1, "f": 1}"#).is_err());
+    }
 
     #[test]
     fn percent_decoding_is_binary_safe() {

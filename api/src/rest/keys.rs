@@ -31,6 +31,17 @@ use super::extract::{Body, KeyPath, Query};
 use super::tags::{ContextTags, TAGS_HEADER_DOC};
 use crate::state::AppState;
 
+/// The 414 of every key route. The HTTP layer's own refusal has no body, so the answer is
+/// documented without one.
+pub const KEY_TOO_LONG_DOC: &str = "key_too_long: the key is over 65536 bytes (a JSON error); or \
+     the request line is over 65534 bytes, which a long key can make it once percent-encoded, \
+     refused by the HTTP layer with an empty answer";
+
+/// The 431 of every key route: the HTTP layer's, without a body.
+pub const HEAD_TOO_LARGE_DOC: &str = "The request's head (its line and headers) is over what the \
+     HTTP layer reads, as a key of many multi-byte characters can make it once percent-encoded; \
+     an empty answer";
+
 /// Remaining lifetime of the returned value in milliseconds; absent when the key never expires.
 pub const TTL_HEADER: HeaderName = HeaderName::from_static("x-larder-ttl-ms");
 
@@ -138,7 +149,8 @@ pub struct Counter {
         (status = 400, description = "bad_tags: a malformed X-Larder-Tags header", body = ErrorBody),
         (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
         (status = 409, description = "wrong_type: the key holds a hash, list, set or sorted set (written over the Redis protocol); this route reads strings", body = ErrorBody),
-        (status = 414, description = "key_too_long", body = ErrorBody),
+        (status = 414, description = KEY_TOO_LONG_DOC),
+        (status = 431, description = HEAD_TOO_LARGE_DOC),
         (status = 502, description = "origin_unavailable, origin_status or origin_value_too_large: the namespace's origin failed", body = ErrorBody),
         (status = 504, description = "origin_timeout: the namespace's origin did not answer in time", body = ErrorBody),
     )
@@ -201,7 +213,8 @@ pub async fn get_key(
         (status = 404, description = "namespace_not_found", body = ErrorBody),
         (status = 412, description = "condition_not_met: nx and the key exists, or xx and it does not", body = ErrorBody),
         (status = 413, description = "value_too_large (over the namespace's max_item_size) or body_too_large", body = ErrorBody),
-        (status = 414, description = "key_too_long", body = ErrorBody),
+        (status = 414, description = KEY_TOO_LONG_DOC),
+        (status = 431, description = HEAD_TOO_LARGE_DOC),
     )
 )]
 pub async fn put_key(
@@ -267,6 +280,8 @@ pub async fn put_key(
         (status = 204, description = "Deleted"),
         (status = 400, description = "bad_tags", body = ErrorBody),
         (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
+        (status = 414, description = KEY_TOO_LONG_DOC),
+        (status = 431, description = HEAD_TOO_LARGE_DOC),
     )
 )]
 pub async fn delete_key(
@@ -293,6 +308,8 @@ pub async fn delete_key(
         (status = 204, description = "The key now expires after the given TTL"),
         (status = 400, description = "invalid_ttl (missing, zero or not a number) or bad_tags", body = ErrorBody),
         (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
+        (status = 414, description = KEY_TOO_LONG_DOC),
+        (status = 431, description = HEAD_TOO_LARGE_DOC),
     )
 )]
 pub async fn expire_key(
@@ -322,6 +339,8 @@ pub async fn expire_key(
         (status = 204, description = "The key no longer expires"),
         (status = 400, description = "bad_tags", body = ErrorBody),
         (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
+        (status = 414, description = KEY_TOO_LONG_DOC),
+        (status = 431, description = HEAD_TOO_LARGE_DOC),
     )
 )]
 pub async fn persist_key(
@@ -348,6 +367,8 @@ pub async fn persist_key(
         (status = 204, description = "The key's expiry restarted: the given TTL, else the namespace default"),
         (status = 400, description = "invalid_ttl or bad_tags", body = ErrorBody),
         (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
+        (status = 414, description = KEY_TOO_LONG_DOC),
+        (status = 431, description = HEAD_TOO_LARGE_DOC),
     )
 )]
 pub async fn touch_key(
@@ -377,6 +398,8 @@ pub async fn touch_key(
         (status = 400, description = "bad_query or bad_tags", body = ErrorBody),
         (status = 404, description = "namespace_not_found", body = ErrorBody),
         (status = 409, description = "not_an_integer, overflow, or wrong_type (the key holds a collection)", body = ErrorBody),
+        (status = 414, description = KEY_TOO_LONG_DOC),
+        (status = 431, description = HEAD_TOO_LARGE_DOC),
     )
 )]
 pub async fn incr_key(
@@ -403,6 +426,8 @@ pub async fn incr_key(
         (status = 204, description = "Evicted (counted in the namespace's evictions)"),
         (status = 400, description = "bad_tags", body = ErrorBody),
         (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
+        (status = 414, description = KEY_TOO_LONG_DOC),
+        (status = 431, description = HEAD_TOO_LARGE_DOC),
     )
 )]
 pub async fn evict_key(

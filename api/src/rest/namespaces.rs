@@ -135,6 +135,26 @@ fn admit_change<'a>(
     Ok(Some(guard))
 }
 
+/// An operator naming `tenant/name` names a tenant that exists (a tenant's own names are its).
+fn check_tenant_exists(state: &AppState, view: &NsView, internal: &str) -> Result<(), ApiError> {
+    if view.tenant().is_none()
+        && let Some(ns_tenant) = larder_runtime::tenant::split(internal).0
+        && state
+            .auth
+            .as_ref()
+            .and_then(|a| a.tenants().get(ns_tenant))
+            .is_none()
+    {
+        return Err(ApiError::bad_request(
+            "tenant_not_found",
+            format!(
+                "there is no tenant {ns_tenant:?} to hold {internal:?}; create it with POST /v1/tenants"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 #[utoipa::path(
     post,
     path = "/v1/namespaces",
@@ -154,21 +174,7 @@ pub async fn create_namespace(
     let view = caller.view();
     let internal = view.name_to_create(&request.name);
     larder_runtime::namespace::check_name(&internal).map_err(|e| view.localize(e))?;
-    if view.tenant().is_none()
-        && let Some(ns_tenant) = larder_runtime::tenant::split(&internal).0
-        && state
-            .auth
-            .as_ref()
-            .and_then(|a| a.tenants().get(ns_tenant))
-            .is_none()
-    {
-        return Err(ApiError::bad_request(
-            "tenant_not_found",
-            format!(
-                "there is no tenant {ns_tenant:?} to hold {internal:?}; create it with POST /v1/tenants"
-            ),
-        ));
-    }
+    check_tenant_exists(&state, &view, &internal)?;
     let _admitted = admit_change(&state, &view, &internal, &mut request.config)?;
     let ns = state
         .namespaces
@@ -204,7 +210,7 @@ pub async fn get_namespace(
     responses(
         (status = 200, description = "Reconfigured live", body = NamespaceInfo),
         (status = 201, description = "Did not exist; created", body = NamespaceInfo),
-        (status = 400, description = "bad_json or invalid_config (the message names the field)", body = ErrorBody),
+        (status = 400, description = "bad_json, invalid_config (the message names the field) or tenant_not_found (an operator's `tenant/name` for no such tenant)", body = ErrorBody),
         (status = 409, description = "experiment_running: the change would replace the policies an experiment's arms run; stop or promote it first", body = ErrorBody),
     )
 )]
@@ -219,15 +225,22 @@ pub async fn put_namespace(
     let local = |e: NamespaceError| ApiError::from(view.localize(e));
     match state.namespaces.update(&name, config.clone()) {
         Ok(ns) => Ok(Json(info(view, &ns)).into_response()),
-        Err(NamespaceError::NotFound(_)) => match state.namespaces.create(&name, config.clone()) {
-            Ok(ns) => Ok(created(view, &ns)),
-            // Created by a concurrent request in between: apply ours on top, as a PUT should.
-            Err(NamespaceError::AlreadyExists(_)) => {
-                let ns = state.namespaces.update(&name, config).map_err(local)?;
-                Ok(Json(info(view, &ns)).into_response())
+        Err(NamespaceError::NotFound(_)) => {
+            match check_tenant_exists(&state, view, &name).and_then(|()| {
+                state
+                    .namespaces
+                    .create(&name, config.clone())
+                    .map_err(local)
+            }) {
+                Ok(ns) => Ok(created(view, &ns)),
+                // Created by a concurrent request in between: apply ours on top, as a PUT should.
+                Err(e) if e.code == "namespace_exists" => {
+                    let ns = state.namespaces.update(&name, config).map_err(local)?;
+                    Ok(Json(info(view, &ns)).into_response())
+                }
+                Err(e) => Err(e),
             }
-            Err(e) => Err(local(e)),
-        },
+        }
         Err(e) => Err(local(e)),
     }
 }

@@ -218,7 +218,8 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The operations reachable from a namespace: each takes its `ns` path parameter.
+/// The operations on a namespace that exists: each takes its `ns` path parameter. (Reading or
+/// stopping an experiment or a shadow evaluation needs one started: see [`Links`].)
 const NAMESPACE_OPERATIONS: &[&str] = &[
     "get_namespace",
     "put_namespace",
@@ -231,12 +232,7 @@ const NAMESPACE_OPERATIONS: &[&str] = &[
     "get_dictionaries",
     "stop_dictionary",
     "start_experiment",
-    "get_experiment",
-    "promote_experiment",
-    "stop_experiment",
     "start_shadow",
-    "get_shadow",
-    "stop_shadow",
 ];
 
 /// The operations on one key: each takes `ns` and `key`.
@@ -258,6 +254,8 @@ const KEY_OPERATIONS: &[&str] = &[
 /// |---|---|---|
 /// | `POST /v1/namespaces` 201, `PUT /v1/namespaces/{ns}` 200/201 | every namespace operation, and `PUT` of a key in it | `ns` = the answer's `name` |
 /// | `PUT …/keys/{key}` 204, `POST …/incr` 200 | every operation on that key | `ns`, `key` = the request's |
+/// | `PUT …/experiment` 200 | `GET`, `DELETE …/experiment`, `POST …/experiment/promote` | `ns` = the request's |
+/// | `PUT …/shadow` 200 | `GET`, `DELETE …/shadow` | `ns` = the request's |
 /// | `POST /v1/alerts/rules` 201 | `DELETE /v1/alerts/rules/{name}` | `name` = the answer's |
 /// | `POST /v1/api-keys` 201 | `GET`/`DELETE /v1/api-keys/{id}` | `id` = the answer's |
 /// | `POST /v1/tenants` 201 | `GET`/`PUT`/`DELETE /v1/tenants/{name}` | `name` = the answer's |
@@ -287,6 +285,12 @@ impl Modify for Links {
                 )
             })
             .collect();
+        let same_namespace = |targets: &[&str]| -> Vec<(String, serde_json::Value)> {
+            targets
+                .iter()
+                .map(|t| (t.to_string(), serde_json::json!({"ns": "$request.path.ns"})))
+                .collect()
+        };
         let one = |target: &str, parameter: &str, field: &str| {
             (
                 target.to_string(),
@@ -312,6 +316,18 @@ impl Modify for Links {
                 "post",
                 &["200"],
                 key_links,
+            ),
+            (
+                "/v1/namespaces/{ns}/experiment",
+                "put",
+                &["200"],
+                same_namespace(&["get_experiment", "promote_experiment", "stop_experiment"]),
+            ),
+            (
+                "/v1/namespaces/{ns}/shadow",
+                "put",
+                &["200"],
+                same_namespace(&["get_shadow", "stop_shadow"]),
             ),
             (
                 "/v1/alerts/rules",

@@ -165,7 +165,8 @@ fn property_rules() -> Vec<(&'static str, &'static str, Value)> {
         (
             "CompressionConfig",
             "min_savings",
-            json!({"minimum": 0, "exclusiveMaximum": 1}),
+            // Below 1: the largest decimal the JSON reader takes for less than 1.
+            json!({"minimum": 0, "maximum": 0.9999999999999998}),
         ),
         // Alerts (runtime::alert::rule::AlertRule::validate).
         ("AlertRule", "name", json!({"pattern": simple_name(64)})),
@@ -197,7 +198,11 @@ fn property_rules() -> Vec<(&'static str, &'static str, Value)> {
             "eviction_fallback",
             json!({"enum": builtin_names(true)}),
         ),
-        ("ArmSpec", "admission", json!({"pattern": PLUGIN_REF})),
+        (
+            "ArmSpec",
+            "admission",
+            json!({"pattern": PLUGIN_REF, "example": "plugin:3f2a9c01"}),
+        ),
         (
             "ArmSpec",
             "weight",
@@ -263,12 +268,45 @@ fn property_rules() -> Vec<(&'static str, &'static str, Value)> {
     ]
 }
 
+/// Keywords inside a schema that are not one of its properties: `(schema, JSON pointer, rule)`.
+fn nested_rules() -> Vec<(&'static str, &'static str, Value)> {
+    let ratio = json!({"minimum": 0, "maximum": 1});
+    vec![
+        // hit_ratio_below's threshold and memory_above's share are ratios (AlertRule::validate).
+        (
+            "AlertCondition",
+            "/oneOf/0/properties/threshold",
+            ratio.clone(),
+        ),
+        ("AlertCondition", "/oneOf/1/properties/share", ratio),
+        // The variants take no other fields (`deny_unknown_fields` on the enum).
+        (
+            "AlertCondition",
+            "/oneOf/0",
+            json!({"additionalProperties": false}),
+        ),
+        (
+            "AlertCondition",
+            "/oneOf/1",
+            json!({"additionalProperties": false}),
+        ),
+        // A key is never empty (in base64 too: the text must decode to at least one byte).
+        (
+            "BatchKeys",
+            "/properties/keys/items",
+            json!({"minLength": 1}),
+        ),
+        ("BatchSetItem", "/properties/key", json!({"minLength": 1})),
+    ]
+}
+
 /// Path and header parameters shared by many routes, by name.
 fn parameter_rule(name: &str) -> Option<Value> {
     Some(match name {
         "ns" => json!({"pattern": namespace_pattern()}),
         "key" => json!({"minLength": 1, "maxLength": MAX_KEY_LEN}),
-        "x-larder-tags" => json!({"pattern": tags_pattern()}),
+        // An absent header is how a request has no tags: the value itself is never null.
+        "x-larder-tags" => json!({"type": "string", "pattern": tags_pattern()}),
         _ => return None,
     })
 }
@@ -282,6 +320,9 @@ impl Modify for Constraints {
             .components
             .as_mut()
             .expect("the document has components");
+        for schema in components.schemas.values_mut() {
+            *schema = unsigned_bounds(schema);
+        }
         for (schema, property, rule) in property_rules() {
             let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema) else {
                 panic!("no object schema {schema} to constrain");
@@ -290,6 +331,19 @@ impl Modify for Constraints {
                 panic!("{schema} has no property {property}");
             };
             *target = with_rule(target, &rule, &format!("{schema}.{property}"));
+        }
+        for (schema, pointer, rule) in nested_rules() {
+            let Some(target) = components.schemas.get_mut(schema) else {
+                panic!("no schema {schema} to constrain");
+            };
+            let mut json = serde_json::to_value(&*target).expect("a schema serialises");
+            let Some(Value::Object(at)) = json.pointer_mut(pointer) else {
+                panic!("{schema} has nothing at {pointer}");
+            };
+            for (k, v) in rule.as_object().into_iter().flatten() {
+                at.insert(k.clone(), v.clone());
+            }
+            *target = with_rule(target, &json, schema);
         }
         for item in openapi.paths.paths.values_mut() {
             let operations = [
@@ -308,13 +362,56 @@ impl Modify for Constraints {
 
 fn constrain_parameters(operation: &mut Operation) {
     for parameter in operation.parameters.iter_mut().flatten() {
-        let Some(rule) = parameter_rule(&parameter.name) else {
+        let Some(schema) = parameter.schema.as_mut() else {
             continue;
         };
-        if let Some(schema) = parameter.schema.as_mut() {
+        *schema = unsigned_bounds(schema);
+        if let Some(rule) = parameter_rule(&parameter.name) {
             *schema = with_rule(schema, &rule, &parameter.name);
         }
+        // The namespace every node has: an example any tool can use as it is.
+        if parameter.name == "ns" {
+            *parameter = with_rule(parameter, &json!({"example": "default"}), "ns");
+        }
     }
+}
+
+/// Unsigned integers as what they are: the derived schemas write a `u64` as `int64` with
+/// `minimum: 0`, whose format bounds it at 2^63 - 1, but the server takes every `u64` (and every
+/// `u32` for `int32`). Explicit maximums set later by a rule take precedence.
+fn unsigned_bounds<T: Serialize + DeserializeOwned>(schema: &T) -> T {
+    fn walk(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                let unsigned = map
+                    .get("minimum")
+                    .and_then(Value::as_f64)
+                    .is_some_and(|m| m >= 0.0);
+                let format = map.get("format").and_then(Value::as_str);
+                let widened = match format {
+                    Some("int64") if unsigned => Some(("uint64", json!(u64::MAX))),
+                    Some("int32") if unsigned => Some(("uint32", json!(u32::MAX))),
+                    _ => None,
+                };
+                if let Some((format, max)) = widened {
+                    map.insert("format".into(), json!(format));
+                    map.entry("maximum").or_insert(max);
+                }
+                map.values_mut().for_each(walk);
+            }
+            Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut json = serde_json::to_value(schema).expect("a schema serialises");
+    walk(&mut json);
+    let out: T = serde_json::from_value(json.clone()).expect("widened schemas still fit the model");
+    assert_eq!(
+        serde_json::to_value(&out).expect("a schema serialises"),
+        json,
+        "the document model dropped part of a widened schema"
+    );
+    out
 }
 
 /// `value` with `rule`'s keywords merged in. Panics if the document model drops one, so a rule
@@ -555,6 +652,14 @@ mod tests {
             let target = &doc["components"]["schemas"][schema]["properties"][property];
             for (k, v) in rule.as_object().unwrap() {
                 assert_eq!(&target[k], v, "{schema}.{property}.{k}");
+            }
+        }
+        for (schema, pointer, rule) in nested_rules() {
+            let target = doc["components"]["schemas"][schema]
+                .pointer(pointer)
+                .unwrap();
+            for (k, v) in rule.as_object().unwrap() {
+                assert_eq!(&target[k], v, "{schema}{pointer}.{k}");
             }
         }
     }

@@ -84,6 +84,7 @@ fn cookie_header(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
     request_body = Login,
     responses(
         (status = 201, description = "Logged in: the answer sets the session cookie", body = SessionInfo),
+        (status = 400, description = "bad_json", body = ErrorBody),
         (status = 401, description = "invalid_credentials", body = ErrorBody),
         (status = 409, description = "auth_disabled", body = ErrorBody),
         (status = 429, description = "rate_limited: too many logins on this node; see Retry-After", body = ErrorBody),
@@ -187,6 +188,7 @@ pub async fn current_session(
     tag = "security",
     responses(
         (status = 204, description = "Logged out: the session ends and the cookie is cleared"),
+        (status = 409, description = "auth_disabled", body = ErrorBody),
     )
 )]
 pub async fn logout(

@@ -189,6 +189,7 @@ fn find(state: &AppState, name: &str) -> Result<std::sync::Arc<Tenant>, ApiError
     responses(
         (status = 200, description = "Quotas and usage", body = TenantView),
         (status = 404, description = "tenant_not_found", body = ErrorBody),
+        (status = 409, description = "auth_disabled", body = ErrorBody),
     )
 )]
 pub async fn get_tenant(
@@ -209,6 +210,7 @@ pub async fn get_tenant(
         (status = 200, description = "Quotas replaced; the rate applies from the next operation", body = TenantView),
         (status = 400, description = "bad_json or invalid_tenant", body = ErrorBody),
         (status = 404, description = "tenant_not_found", body = ErrorBody),
+        (status = 409, description = "auth_disabled", body = ErrorBody),
     )
 )]
 pub async fn put_tenant(
@@ -229,6 +231,7 @@ pub async fn put_tenant(
     responses(
         (status = 204, description = "Deleted with its namespaces and keys"),
         (status = 404, description = "tenant_not_found", body = ErrorBody),
+        (status = 409, description = "auth_disabled", body = ErrorBody),
     )
 )]
 pub async fn delete_tenant(

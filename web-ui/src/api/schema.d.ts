@@ -506,14 +506,14 @@ export interface components {
     schemas: {
         /** @description One alert: a rule breaching on one namespace. Times are milliseconds since the Unix epoch. */
         Alert: {
-            /** Format: int64 */
+            /** Format: uint64 */
             last_breach_at_ms: number;
             namespace: string;
-            /** Format: int64 */
+            /** Format: uint64 */
             resolved_at_ms?: number | null;
             rule: string;
             severity: components["schemas"]["Severity"];
-            /** Format: int64 */
+            /** Format: uint64 */
             started_at_ms: number;
             state: components["schemas"]["AlertState"];
             /** @description What was observed at the last breach, in words. */
@@ -530,7 +530,7 @@ export interface components {
         AlertCondition: {
             /** @enum {string} */
             kind: "hit_ratio_below";
-            /** Format: int64 */
+            /** Format: uint64 */
             min_reads?: number;
             /** Format: double */
             threshold: number;
@@ -552,7 +552,7 @@ export interface components {
         AlertRule: {
             condition: components["schemas"]["AlertCondition"];
             /**
-             * Format: int64
+             * Format: uint64
              * @description How long the condition must stay clear before a firing alert resolves, in seconds. A breach
              *     inside the cool-down continues the same alert instead of starting a new one.
              */
@@ -563,7 +563,7 @@ export interface components {
             namespace?: string | null;
             severity?: components["schemas"]["Severity"];
             /**
-             * Format: int64
+             * Format: uint64
              * @description The span the condition is judged over, in seconds (at least 1).
              */
             window_secs?: number;
@@ -590,7 +590,7 @@ export interface components {
         };
         /** @description An API key as listed: never its text. */
         ApiKeyView: {
-            /** Format: int64 */
+            /** Format: uint64 */
             created_unix_ms: number;
             /**
              * @description Public id, 12 hex digits; the key text starts with `lk_<id>_`.
@@ -614,25 +614,25 @@ export interface components {
              *     any. In a cache-aside workload the second term is what the misses cost.
              */
             byte_hit_ratio?: number | null;
-            /** Format: int64 */
+            /** Format: uint64 */
             capacity_bytes: number;
             /** @description The eviction policy the arm was started with. */
             eviction: string;
-            /** Format: int64 */
+            /** Format: uint64 */
             evictions: number;
             /** Format: double */
             hit_ratio: number;
-            /** Format: int64 */
+            /** Format: uint64 */
             hits: number;
             hook_time?: null | components["schemas"]["HookTimeReport"];
-            /** Format: int64 */
+            /** Format: uint64 */
             keys: number;
             latency: components["schemas"]["LatencyReport"];
-            /** Format: int64 */
+            /** Format: uint64 */
             misses: number;
             name: string;
             /**
-             * Format: int64
+             * Format: uint64
              * @description Reads (gets) served by this arm.
              */
             requests: number;
@@ -641,11 +641,11 @@ export interface components {
              *     was reconfigured during the experiment).
              */
             serving: string;
-            /** Format: int64 */
+            /** Format: uint64 */
             sets: number;
             /** @description Shard indices this arm serves (its keys are the keys hashing there). */
             shards: number[];
-            /** Format: int32 */
+            /** Format: uint32 */
             weight: number;
         };
         /** @description One arm of an experiment: a policy set and its traffic weight. */
@@ -653,7 +653,7 @@ export interface components {
             /**
              * @description Admission hook for this arm's keys (`plugin:<version id>`); absent: the namespace's own
              *     admission hook, if it has one.
-             * @example plugin:3f2a…
+             * @example plugin:3f2a9c01
              */
             admission?: string | null;
             /**
@@ -666,15 +666,16 @@ export interface components {
              * @description Built-in that stands in while an eviction plugin is quarantined (default: the default
              *     built-in).
              * @example lru
+             * @enum {string|null}
              */
-            eviction_fallback?: string | null;
+            eviction_fallback?: "lru" | "s3fifo" | "sieve" | "wtinylfu" | "fifo" | "adaptive" | null;
             /**
              * @description Label shown in reports and metrics (`[A-Za-z0-9_.-]`, up to 64 characters).
              * @example s3fifo
              */
             name: string;
             /**
-             * Format: int32
+             * Format: uint32
              * @description Share of the keys (and the capacity) relative to the other arms' weights.
              */
             weight?: number;
@@ -702,12 +703,12 @@ export interface components {
         BatchSetItem: {
             key: string;
             /**
-             * Format: int64
+             * Format: uint64
              * @description TTL in seconds (> 0); without `ttl`/`ttl_ms` the namespace default applies.
              */
             ttl?: number | null;
             /**
-             * Format: int64
+             * Format: uint64
              * @description TTL in milliseconds (> 0); exclusive with `ttl`.
              */
             ttl_ms?: number | null;
@@ -729,18 +730,18 @@ export interface components {
              */
             estimated_hit_ratio: number;
             eviction: string;
-            /** Format: int64 */
+            /** Format: uint64 */
             evictions: number;
             /**
              * Format: double
              * @description The ghost's own hit ratio, before the adjustment.
              */
             ghost_hit_ratio: number;
-            /** Format: int64 */
+            /** Format: uint64 */
             keys: number;
             name: string;
             /**
-             * Format: int64
+             * Format: uint64
              * @description Sampled reads the ghost has seen.
              */
             sampled_requests: number;
@@ -752,7 +753,8 @@ export interface components {
              * @example wtinylfu
              */
             eviction: string;
-            eviction_fallback?: string | null;
+            /** @enum {string|null} */
+            eviction_fallback?: "lru" | "s3fifo" | "sieve" | "wtinylfu" | "fifo" | "adaptive" | null;
             /** @description Label in reports and metrics (`[A-Za-z0-9_.-]`, up to 64 characters). */
             name: string;
         };
@@ -790,7 +792,7 @@ export interface components {
              */
             level?: number;
             /**
-             * Format: int32
+             * Format: uint32
              * @description Values shorter than this are never compressed (small values rarely shrink, and the
              *     attempt costs CPU on every write).
              */
@@ -851,12 +853,12 @@ export interface components {
         };
         /** @description One dictionary. */
         DictionaryInfo: {
-            /** Format: int64 */
+            /** Format: uint64 */
             bytes: number;
             /** @description It compresses new writes. */
             current: boolean;
             /**
-             * Format: int32
+             * Format: uint32
              * @description zstd's id for it; every value compressed with it names it.
              */
             id: number;
@@ -864,7 +866,7 @@ export interface components {
         /** @description A namespace's dictionaries. */
         DictionaryList: {
             /**
-             * Format: int32
+             * Format: uint32
              * @description The one compressing new writes, if any.
              */
             current?: number | null;
@@ -899,7 +901,7 @@ export interface components {
             /** Format: double */
             running_secs: number;
             /**
-             * Format: int64
+             * Format: uint64
              * @description Wall-clock start, milliseconds since the Unix epoch.
              */
             started_at_ms: number;
@@ -921,50 +923,50 @@ export interface components {
         };
         /** @description Totals of one plugin version's hook, across its instances. */
         HookSnapshot: {
-            /** Format: int64 */
+            /** Format: uint64 */
             calls: number;
-            /** Format: int64 */
+            /** Format: uint64 */
             deadline_misses: number;
             /**
-             * Format: int64
+             * Format: uint64
              * @description Instances currently served by the built-in fallback.
              */
             fallback_active: number;
             /**
-             * Format: int64
+             * Format: uint64
              * @description Answers (or parts of answers) ignored for breaking the ABI: unknown victims, too many
              *     prefetch keys, out-of-range values.
              */
             invalid_answers: number;
-            /** Format: int64 */
+            /** Format: uint64 */
             out_of_memory: number;
             /**
-             * Format: int64
+             * Format: uint64
              * @description Instances currently quarantined (waiting for a retry).
              */
             quarantined: number;
             /**
-             * Format: int64
+             * Format: uint64
              * @description Admission: keys refused.
              */
             rejections: number;
             /**
-             * Format: int64
+             * Format: uint64
              * @description Instances that failed to start (instantiation or `larder_init`).
              */
             start_failures: number;
             /** @description Sampled call times per bucket of [`TIME_BUCKETS_NS`] (the last is +Inf), not cumulative. */
             time_buckets: number[];
-            /** Format: int64 */
+            /** Format: uint64 */
             time_ns_sum: number;
-            /** Format: int64 */
+            /** Format: uint64 */
             timed_calls: number;
-            /** Format: int64 */
+            /** Format: uint64 */
             traps: number;
         };
         /** @description Time spent in a plugin's eviction hook, for arms served by a plugin. */
         HookTimeReport: {
-            /** Format: int64 */
+            /** Format: uint64 */
             calls: number;
             /** Format: double */
             mean_ns?: number | null;
@@ -974,7 +976,7 @@ export interface components {
              */
             shared_with_other_namespaces: boolean;
             /**
-             * Format: int64
+             * Format: uint64
              * @description Calls whose time was measured (the host times a sample of calls).
              */
             timed_calls: number;
@@ -984,12 +986,12 @@ export interface components {
             /** Format: double */
             mean_ns?: number | null;
             /**
-             * Format: int64
+             * Format: uint64
              * @description Upper bound of the histogram bucket holding the 99th percentile (buckets are within 25 %).
              */
             p99_ns?: number | null;
             /**
-             * Format: int64
+             * Format: uint64
              * @description Operations timed (gets and sets).
              */
             samples: number;
@@ -1000,7 +1002,7 @@ export interface components {
             /** Format: double */
             hit_ratio: number;
             /**
-             * Format: int64
+             * Format: uint64
              * @description Reads since shadow evaluation started.
              */
             requests: number;
@@ -1021,14 +1023,14 @@ export interface components {
              */
             admission?: string | null;
             /**
-             * Format: int64
+             * Format: uint64
              * @description Memory budget in bytes for keys, values and per-entry overhead. Eviction keeps the namespace
              *     under it; writes are never refused for lack of room.
              */
             capacity_bytes?: number;
             compression?: null | components["schemas"]["CompressionConfig"];
             /**
-             * Format: int64
+             * Format: uint64
              * @description TTL in seconds applied to writes that give none; 0 means keys do not expire by default.
              */
             default_ttl_secs?: number;
@@ -1042,10 +1044,11 @@ export interface components {
              * @description The built-in that takes over while an eviction plugin is quarantined and makes up any
              *     shortfall in its answers. Defaults to the default built-in policy.
              * @example lru
+             * @enum {string|null}
              */
-            eviction_fallback?: string | null;
+            eviction_fallback?: "lru" | "s3fifo" | "sieve" | "wtinylfu" | "fifo" | "adaptive" | null;
             /**
-             * Format: int64
+             * Format: uint64
              * @description Largest accepted key + value, in bytes. Omitted: 1 MiB, or less when the capacity is too
              *     small for that (a quarter of a shard's share, less the per-entry overhead), so a small
              *     namespace with only a capacity just works. Pinned when the namespace is created.
@@ -1063,11 +1066,12 @@ export interface components {
              */
             routing?: string | null;
             /**
-             * Format: int32
+             * Format: uint32
              * @description Number of shards (a power of two). Chosen from the capacity when omitted; fixed once the
              *     namespace exists.
+             * @enum {integer|null}
              */
-            shards?: number | null;
+            shards?: 1 | 2 | 4 | 8 | 16 | 32 | 64 | 128 | 256 | 512 | 1024 | null;
         };
         /** @description A namespace: its configuration, the policy serving it now, and live statistics. */
         NamespaceInfo: {
@@ -1084,44 +1088,44 @@ export interface components {
         /** @description Live counts plus counters since the namespace was created. */
         NamespaceStats: {
             /**
-             * Format: int64
+             * Format: uint64
              * @description Bytes charged: keys, values and per-entry overhead.
              */
             bytes: number;
-            /** Format: int64 */
+            /** Format: uint64 */
             capacity_bytes: number;
-            /** Format: int64 */
+            /** Format: uint64 */
             evictions: number;
-            /** Format: int64 */
+            /** Format: uint64 */
             expirations: number;
             /**
              * Format: double
              * @description hits / (hits + misses); 0 before the first read.
              */
             hit_ratio: number;
-            /** Format: int64 */
+            /** Format: uint64 */
             hits: number;
             /**
-             * Format: int64
+             * Format: uint64
              * @description Live keys.
              */
             keys: number;
-            /** Format: int64 */
+            /** Format: uint64 */
             misses: number;
             /**
-             * Format: int64
+             * Format: uint64
              * @description Times the policy offered no victim while over capacity.
              */
             policy_shortfalls: number;
-            /** Format: int64 */
+            /** Format: uint64 */
             sets: number;
             /**
-             * Format: int64
+             * Format: uint64
              * @description Resident values' bytes as clients see them, and as stored: the difference is what
              *     compression saves.
              */
             value_bytes_logical: number;
-            /** Format: int64 */
+            /** Format: uint64 */
             value_bytes_stored: number;
         };
         /** @description The node as a whole: what it has spent and how it keeps its data (the dashboard's overview). */
@@ -1138,16 +1142,16 @@ export interface components {
         /** @description What one notifier has done since the server started. */
         NotifierStatus: {
             /**
-             * Format: int64
+             * Format: uint64
              * @description Messages not sent because the rate limit was exhausted.
              */
             dropped: number;
-            /** Format: int64 */
+            /** Format: uint64 */
             failed: number;
             last_error?: string | null;
-            /** Format: int32 */
+            /** Format: uint32 */
             max_per_minute: number;
-            /** Format: int64 */
+            /** Format: uint64 */
             sent: number;
             /** @description Where it sends, e.g. "webhook http://hooks.example/alerts". */
             target: string;
@@ -1160,24 +1164,24 @@ export interface components {
         /** @description A read-through origin: a miss in the namespace is fetched from here, stored, and returned. */
         OriginConfig: {
             /**
-             * Format: int32
+             * Format: uint32
              * @description Most requests this namespace has in flight to the origin at once (1 to 1024). Prefetching
              *     uses at most half of them, so demand misses always find room.
              */
             concurrency?: number;
             /**
-             * Format: int32
+             * Format: uint32
              * @description Keys that may wait for a background prefetch; further requests are dropped and counted.
              */
             prefetch_queue?: number;
             /**
-             * Format: int64
+             * Format: uint64
              * @description Longest wait for one fetch in milliseconds, including the wait for a free request slot
              *     (1 to 60000).
              */
             timeout_ms?: number;
             /**
-             * Format: int64
+             * Format: uint64
              * @description TTL in seconds for fetched values; the namespace's default TTL applies when omitted.
              */
             ttl_secs?: number | null;
@@ -1194,23 +1198,23 @@ export interface components {
             /** @description Whether the log's last write succeeded (absent when the log is off). */
             append_log_ok?: boolean | null;
             /**
-             * Format: int64
+             * Format: uint64
              * @description Changes to the keys since that snapshot.
              */
             changes_since_last_save: number;
             /**
-             * Format: int32
+             * Format: uint32
              * @description The key id files are encrypted with; absent when encryption at rest is off.
              */
             encryption_key_id?: number | null;
             last_save_ok: boolean;
             /**
-             * Format: int64
+             * Format: uint64
              * @description Unix seconds of the last successful snapshot (the start time before the first).
              */
             last_save_unix_secs: number;
             /**
-             * Format: int64
+             * Format: uint64
              * @description Seconds between snapshots when something changed; 0: only SAVE, BGSAVE and shutdown.
              */
             snapshot_every_secs: number;
@@ -1240,7 +1244,7 @@ export interface components {
             /** @description How to name it in a namespace config: `plugin:<id>`. */
             reference: string;
             size_bytes: number;
-            /** Format: int64 */
+            /** Format: uint64 */
             uploaded_at_unix_ms: number;
         };
         /** @description Every version. */
@@ -1269,12 +1273,12 @@ export interface components {
         /** @description A rate limit: `per_second` on average, up to `burst` at once. */
         RateLimitBody: {
             /**
-             * Format: int32
+             * Format: uint32
              * @example 100
              */
             burst: number;
             /**
-             * Format: int32
+             * Format: uint32
              * @example 1000
              */
             per_second: number;
@@ -1293,7 +1297,7 @@ export interface components {
             authentication: boolean;
             /** @description Send it as `X-CSRF-Token` on every request that changes something. */
             csrf_token: string;
-            /** Format: int64 */
+            /** Format: uint64 */
             expires_in_secs: number;
             /** @description The key's name (or `operator`). */
             name: string;
@@ -1312,12 +1316,12 @@ export interface components {
         ShadowReport: {
             candidates: components["schemas"]["CandidateReport"][];
             /**
-             * Format: int64
+             * Format: uint64
              * @description Sampled events lost to full buffers (the estimate is less exact when this is not 0).
              */
             dropped_events: number;
             /**
-             * Format: int64
+             * Format: uint64
              * @description Each ghost's capacity: the namespace's capacity times the sample rate.
              */
             ghost_capacity_bytes: number;
@@ -1326,7 +1330,7 @@ export interface components {
             /** Format: double */
             sample_rate: number;
             /**
-             * Format: int64
+             * Format: uint64
              * @description Sampled events applied to the ghosts.
              */
             sampled_events: number;
@@ -1352,56 +1356,56 @@ export interface components {
              */
             allow_private_origins?: boolean;
             /**
-             * Format: int32
+             * Format: uint32
              * @description API keys the tenant may hold.
              * @example 100
              */
             max_api_keys?: number;
             /**
-             * Format: int64
+             * Format: uint64
              * @description The sum of its namespaces' `capacity_bytes`.
              * @example 1073741824
              */
             max_capacity_bytes?: number;
             /**
-             * Format: int32
+             * Format: uint32
              * @description RESP connections authenticated as the tenant at once.
              * @example 1000
              */
             max_connections?: number;
             /**
-             * Format: int32
+             * Format: uint32
              * @description Namespaces the tenant may have, its `default` included.
              * @example 16
              */
             max_namespaces?: number;
             /**
-             * Format: int64
+             * Format: uint64
              * @description The sum of the sizes of the plugin modules it owns.
              * @example 67108864
              */
             max_plugin_bytes?: number;
             /**
-             * Format: int64
+             * Format: uint64
              * @description Memory its plugins may reserve: per namespace and hook, instances (one per shard) times
              *     the sandbox's memory cap.
              * @example 1073741824
              */
             max_plugin_memory_bytes?: number;
             /**
-             * Format: int32
+             * Format: uint32
              * @description Plugin versions it may own.
              * @example 16
              */
             max_plugins?: number;
             /**
-             * Format: int32
+             * Format: uint32
              * @description Operations allowed at once above the rate; defaults to a tenth of a second's worth.
              * @example 1000
              */
             ops_burst?: number | null;
             /**
-             * Format: int32
+             * Format: uint32
              * @description Operations per second over all its keys and connections (each RESP command and REST
              *     request is one); absent: unlimited.
              * @example 10000
@@ -1410,19 +1414,19 @@ export interface components {
         };
         /** @description What a tenant uses now, beside its quotas. */
         TenantUsage: {
-            /** Format: int64 */
+            /** Format: uint64 */
             capacity_bytes: number;
-            /** Format: int32 */
+            /** Format: uint32 */
             connections: number;
-            /** Format: int64 */
+            /** Format: uint64 */
             namespaces: number;
-            /** Format: int64 */
+            /** Format: uint64 */
             plugin_bytes: number;
-            /** Format: int64 */
+            /** Format: uint64 */
             plugins: number;
         };
         TenantView: {
-            /** Format: int64 */
+            /** Format: uint64 */
             created_unix_ms: number;
             name: string;
             quotas: components["schemas"]["TenantQuotas"];
@@ -1437,7 +1441,7 @@ export interface components {
         TrainedDictionary: {
             dictionary: components["schemas"]["DictionaryInfo"];
             /**
-             * Format: int64
+             * Format: uint64
              * @description How many of the namespace's values it learnt from.
              */
             samples: number;
@@ -1539,7 +1543,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description This OpenAPI document */
+            /** @description This OpenAPI document: on a node without authentication, without the bearer requirement */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2269,7 +2273,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Namespace name */
+                /**
+                 * @description Namespace name
+                 * @example default
+                 */
                 ns: string;
             };
             cookie?: never;
@@ -2328,7 +2335,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Namespace name */
+                /**
+                 * @description Namespace name
+                 * @example default
+                 */
                 ns: string;
             };
             cookie?: never;
@@ -2358,7 +2368,7 @@ export interface operations {
                     "application/json": components["schemas"]["NamespaceInfo"];
                 };
             };
-            /** @description bad_json or invalid_config (the message names the field) */
+            /** @description bad_json, invalid_config (the message names the field) or tenant_not_found (an operator's `tenant/name` for no such tenant) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2419,7 +2429,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Namespace name */
+                /**
+                 * @description Namespace name
+                 * @example default
+                 */
                 ns: string;
             };
             cookie?: never;
@@ -2494,7 +2507,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Namespace name */
+                /**
+                 * @description Namespace name
+                 * @example default
+                 */
                 ns: string;
             };
             cookie?: never;
@@ -2575,7 +2591,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Namespace name */
+                /**
+                 * @description Namespace name
+                 * @example default
+                 */
                 ns: string;
             };
             cookie?: never;
@@ -2656,7 +2675,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Namespace name */
+                /**
+                 * @description Namespace name
+                 * @example default
+                 */
                 ns: string;
             };
             cookie?: never;
@@ -2737,7 +2759,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Namespace name */
+                /**
+                 * @description Namespace name
+                 * @example default
+                 */
                 ns: string;
             };
             cookie?: never;
@@ -2801,7 +2826,10 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description Namespace name */
+                /**
+                 * @description Namespace name
+                 * @example default
+                 */
                 ns: string;
             };
             cookie?: never;
@@ -2896,7 +2924,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Namespace name */
+                /**
+                 * @description Namespace name
+                 * @example default
+                 */
                 ns: string;
             };
             cookie?: never;
@@ -2962,7 +2993,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Namespace name */
+                /**
+                 * @description Namespace name
+                 * @example default
+                 */
                 ns: string;
             };
             cookie?: never;
@@ -3021,7 +3055,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Namespace name */
+                /**
+                 * @description Namespace name
+                 * @example default
+                 */
                 ns: string;
             };
             cookie?: never;
@@ -3102,7 +3139,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Namespace name */
+                /**
+                 * @description Namespace name
+                 * @example default
+                 */
                 ns: string;
             };
             cookie?: never;
@@ -3170,7 +3210,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Namespace name */
+                /**
+                 * @description Namespace name
+                 * @example default
+                 */
                 ns: string;
             };
             cookie?: never;
@@ -3252,7 +3295,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Namespace name */
+                /**
+                 * @description Namespace name
+                 * @example default
+                 */
                 ns: string;
             };
             cookie?: never;
@@ -3309,10 +3355,13 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description Request context tags for plugin hooks: `name=value` pairs separated by commas, e.g. `device=mobile, region=eu` (at most 16; names 1-64 characters of A-Z a-z 0-9 _ - .; values up to 256 bytes) */
-                "x-larder-tags"?: string | null;
+                "x-larder-tags"?: string;
             };
             path: {
-                /** @description Namespace name */
+                /**
+                 * @description Namespace name
+                 * @example default
+                 */
                 ns: string;
                 /** @description Key, percent-encoded; any bytes */
                 key: string;
@@ -3377,14 +3426,12 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description key_too_long */
+            /** @description key_too_long: the key is over 65536 bytes (a JSON error); or the request line is over 65534 bytes, which a long key can make it once percent-encoded, refused by the HTTP layer with an empty answer */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
+                content?: never;
             };
             /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
             429: {
@@ -3394,6 +3441,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
+            };
+            /** @description The request's head (its line and headers) is over what the HTTP layer reads, as a key of many multi-byte characters can make it once percent-encoded; an empty answer */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description origin_unavailable, origin_status or origin_value_too_large: the namespace's origin failed */
             502: {
@@ -3418,23 +3472,29 @@ export interface operations {
     put_key: {
         parameters: {
             query?: {
-                /** @description TTL in seconds (> 0). Without `ttl`/`ttl_ms` the namespace's default TTL applies. */
-                ttl?: string;
-                /** @description TTL in milliseconds (> 0); exclusive with `ttl`. */
-                ttl_ms?: string;
-                /** @description Write only if the key is absent (Redis `NX`). */
+                /**
+                 * @description TTL in seconds (> 0). Without `ttl`/`ttl_ms` the namespace's default TTL applies. At
+                 *     most one of `ttl`, `ttl_ms` and `keepttl=true`.
+                 */
+                ttl?: number;
+                /** @description TTL in milliseconds (> 0); exclusive with `ttl` and `keepttl=true`. */
+                ttl_ms?: number;
+                /** @description Write only if the key is absent (Redis `NX`); excludes `xx=true`. */
                 nx?: boolean;
-                /** @description Write only if the key is present (Redis `XX`). */
+                /** @description Write only if the key is present (Redis `XX`); excludes `nx=true`. */
                 xx?: boolean;
-                /** @description Keep the key's current expiry (Redis `KEEPTTL`). */
+                /** @description Keep the key's current expiry (Redis `KEEPTTL`); excludes `ttl` and `ttl_ms`. */
                 keepttl?: boolean;
             };
             header?: {
                 /** @description Request context tags for plugin hooks: `name=value` pairs separated by commas, e.g. `device=mobile, region=eu` (at most 16; names 1-64 characters of A-Z a-z 0-9 _ - .; values up to 256 bytes) */
-                "x-larder-tags"?: string | null;
+                "x-larder-tags"?: string;
             };
             path: {
-                /** @description Namespace name */
+                /**
+                 * @description Namespace name
+                 * @example default
+                 */
                 ns: string;
                 /** @description Key, percent-encoded; any bytes */
                 key: string;
@@ -3509,14 +3569,12 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description key_too_long */
+            /** @description key_too_long: the key is over 65536 bytes (a JSON error); or the request line is over 65534 bytes, which a long key can make it once percent-encoded, refused by the HTTP layer with an empty answer */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
+                content?: never;
             };
             /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
             429: {
@@ -3527,6 +3585,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request's head (its line and headers) is over what the HTTP layer reads, as a key of many multi-byte characters can make it once percent-encoded; an empty answer */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
     delete_key: {
@@ -3534,10 +3599,13 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description Request context tags for plugin hooks: `name=value` pairs separated by commas, e.g. `device=mobile, region=eu` (at most 16; names 1-64 characters of A-Z a-z 0-9 _ - .; values up to 256 bytes) */
-                "x-larder-tags"?: string | null;
+                "x-larder-tags"?: string;
             };
             path: {
-                /** @description Namespace name */
+                /**
+                 * @description Namespace name
+                 * @example default
+                 */
                 ns: string;
                 /** @description Key, percent-encoded; any bytes */
                 key: string;
@@ -3589,6 +3657,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description key_too_long: the key is over 65536 bytes (a JSON error); or the request line is over 65534 bytes, which a long key can make it once percent-encoded, refused by the HTTP layer with an empty answer */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
             429: {
                 headers: {
@@ -3598,6 +3673,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request's head (its line and headers) is over what the HTTP layer reads, as a key of many multi-byte characters can make it once percent-encoded; an empty answer */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
     evict_key: {
@@ -3605,10 +3687,13 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description Request context tags for plugin hooks: `name=value` pairs separated by commas, e.g. `device=mobile, region=eu` (at most 16; names 1-64 characters of A-Z a-z 0-9 _ - .; values up to 256 bytes) */
-                "x-larder-tags"?: string | null;
+                "x-larder-tags"?: string;
             };
             path: {
-                /** @description Namespace name */
+                /**
+                 * @description Namespace name
+                 * @example default
+                 */
                 ns: string;
                 /** @description Key, percent-encoded; any bytes */
                 key: string;
@@ -3660,6 +3745,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description key_too_long: the key is over 65536 bytes (a JSON error); or the request line is over 65534 bytes, which a long key can make it once percent-encoded, refused by the HTTP layer with an empty answer */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
             429: {
                 headers: {
@@ -3669,22 +3761,32 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request's head (its line and headers) is over what the HTTP layer reads, as a key of many multi-byte characters can make it once percent-encoded; an empty answer */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
     expire_key: {
         parameters: {
             query?: {
-                /** @description TTL in seconds (> 0). */
-                ttl?: string;
+                /** @description TTL in seconds (> 0); exclusive with `ttl_ms`. */
+                ttl?: number;
                 /** @description TTL in milliseconds (> 0); exclusive with `ttl`. */
-                ttl_ms?: string;
+                ttl_ms?: number;
             };
             header?: {
                 /** @description Request context tags for plugin hooks: `name=value` pairs separated by commas, e.g. `device=mobile, region=eu` (at most 16; names 1-64 characters of A-Z a-z 0-9 _ - .; values up to 256 bytes) */
-                "x-larder-tags"?: string | null;
+                "x-larder-tags"?: string;
             };
             path: {
-                /** @description Namespace name */
+                /**
+                 * @description Namespace name
+                 * @example default
+                 */
                 ns: string;
                 /** @description Key, percent-encoded; any bytes */
                 key: string;
@@ -3736,6 +3838,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description key_too_long: the key is over 65536 bytes (a JSON error); or the request line is over 65534 bytes, which a long key can make it once percent-encoded, refused by the HTTP layer with an empty answer */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
             429: {
                 headers: {
@@ -3744,6 +3853,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
+            };
+            /** @description The request's head (its line and headers) is over what the HTTP layer reads, as a key of many multi-byte characters can make it once percent-encoded; an empty answer */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -3755,10 +3871,13 @@ export interface operations {
             };
             header?: {
                 /** @description Request context tags for plugin hooks: `name=value` pairs separated by commas, e.g. `device=mobile, region=eu` (at most 16; names 1-64 characters of A-Z a-z 0-9 _ - .; values up to 256 bytes) */
-                "x-larder-tags"?: string | null;
+                "x-larder-tags"?: string;
             };
             path: {
-                /** @description Namespace name */
+                /**
+                 * @description Namespace name
+                 * @example default
+                 */
                 ns: string;
                 /** @description Key, percent-encoded; any bytes */
                 key: string;
@@ -3821,6 +3940,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description key_too_long: the key is over 65536 bytes (a JSON error); or the request line is over 65534 bytes, which a long key can make it once percent-encoded, refused by the HTTP layer with an empty answer */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
             429: {
                 headers: {
@@ -3830,6 +3956,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request's head (its line and headers) is over what the HTTP layer reads, as a key of many multi-byte characters can make it once percent-encoded; an empty answer */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
     persist_key: {
@@ -3837,10 +3970,13 @@ export interface operations {
             query?: never;
             header?: {
                 /** @description Request context tags for plugin hooks: `name=value` pairs separated by commas, e.g. `device=mobile, region=eu` (at most 16; names 1-64 characters of A-Z a-z 0-9 _ - .; values up to 256 bytes) */
-                "x-larder-tags"?: string | null;
+                "x-larder-tags"?: string;
             };
             path: {
-                /** @description Namespace name */
+                /**
+                 * @description Namespace name
+                 * @example default
+                 */
                 ns: string;
                 /** @description Key, percent-encoded; any bytes */
                 key: string;
@@ -3892,6 +4028,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description key_too_long: the key is over 65536 bytes (a JSON error); or the request line is over 65534 bytes, which a long key can make it once percent-encoded, refused by the HTTP layer with an empty answer */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
             429: {
                 headers: {
@@ -3901,22 +4044,32 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request's head (its line and headers) is over what the HTTP layer reads, as a key of many multi-byte characters can make it once percent-encoded; an empty answer */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
     touch_key: {
         parameters: {
             query?: {
-                /** @description TTL in seconds (> 0). */
-                ttl?: string;
+                /** @description TTL in seconds (> 0); exclusive with `ttl_ms`. */
+                ttl?: number;
                 /** @description TTL in milliseconds (> 0); exclusive with `ttl`. */
-                ttl_ms?: string;
+                ttl_ms?: number;
             };
             header?: {
                 /** @description Request context tags for plugin hooks: `name=value` pairs separated by commas, e.g. `device=mobile, region=eu` (at most 16; names 1-64 characters of A-Z a-z 0-9 _ - .; values up to 256 bytes) */
-                "x-larder-tags"?: string | null;
+                "x-larder-tags"?: string;
             };
             path: {
-                /** @description Namespace name */
+                /**
+                 * @description Namespace name
+                 * @example default
+                 */
                 ns: string;
                 /** @description Key, percent-encoded; any bytes */
                 key: string;
@@ -3968,6 +4121,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description key_too_long: the key is over 65536 bytes (a JSON error); or the request line is over 65534 bytes, which a long key can make it once percent-encoded, refused by the HTTP layer with an empty answer */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
             429: {
                 headers: {
@@ -3977,6 +4137,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The request's head (its line and headers) is over what the HTTP layer reads, as a key of many multi-byte characters can make it once percent-encoded; an empty answer */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
     get_shadow: {
@@ -3984,7 +4151,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Namespace name */
+                /**
+                 * @description Namespace name
+                 * @example default
+                 */
                 ns: string;
             };
             cookie?: never;
@@ -4043,7 +4213,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Namespace name */
+                /**
+                 * @description Namespace name
+                 * @example default
+                 */
                 ns: string;
             };
             cookie?: never;
@@ -4124,7 +4297,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Namespace name */
+                /**
+                 * @description Namespace name
+                 * @example default
+                 */
                 ns: string;
             };
             cookie?: never;
@@ -4520,6 +4696,15 @@ export interface operations {
                     "application/json": components["schemas"]["SessionInfo"];
                 };
             };
+            /** @description bad_json */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description invalid_credentials */
             401: {
                 headers: {
@@ -4576,6 +4761,15 @@ export interface operations {
             };
             /** @description `insufficient_scope` (authentication on): this operation needs the `read` scope */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description auth_disabled */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4776,6 +4970,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description auth_disabled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
             429: {
                 headers: {
@@ -4848,6 +5051,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description auth_disabled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
             429: {
                 headers: {
@@ -4907,6 +5119,15 @@ export interface operations {
             };
             /** @description tenant_not_found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description auth_disabled */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
