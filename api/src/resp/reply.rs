@@ -183,16 +183,21 @@ impl Reply {
     }
 }
 
-/// A double as Redis 7.2 prints one (its `fpconv_dtoa`): the shortest digits that read back as
-/// the same number, written plain when the exponent is small — integers up to 6 zeros past their
-/// digits, fractions down to 6 leading zeros — and with an exponent otherwise (`1e+30`,
-/// `1.5e-7`); `inf` / `-inf` for infinities.
+/// A double as Redis 7.2 prints one: whole numbers within ±i64::MAX/2 as integers; otherwise
+/// (its `fpconv_dtoa`) the shortest digits that read back as the same number, written plain when
+/// the exponent is small — fractions down to 6 leading zeros — and with an exponent otherwise
+/// (`1e+30`, `1.5e-7`); `inf` / `-inf` for infinities, `-0` for negative zero.
 pub fn format_double(x: f64) -> String {
     if x.is_infinite() {
         return if x > 0.0 { "inf" } else { "-inf" }.to_string();
     }
     if x == 0.0 {
         return if x.is_sign_negative() { "-0" } else { "0" }.to_string();
+    }
+    // Whole numbers within ±i64::MAX/2 print as integers (Redis's `double2ll` fast path).
+    const WHOLE: f64 = (i64::MAX / 2) as f64;
+    if (-WHOLE..=WHOLE).contains(&x) && x.fract() == 0.0 {
+        return (x as i64).to_string();
     }
     // Rust's `{:e}` gives the shortest round-trip digits: "-1.5e-7" → digits "15", exponent -7.
     let sci = format!("{:e}", x.abs());
@@ -239,7 +244,10 @@ mod tests {
             (1.5e-7, "1.5e-7"),
             (0.000001, "0.000001"),
             (1e7, "10000000"),
-            (1e8, "1e+8"),
+            (1e8, "100000000"),
+            (1e17, "100000000000000000"),
+            (-2.5e18, "-2500000000000000000"),
+            (1e19, "1e+19"),
             (123456789.0, "123456789"),
             (-1234.5678, "-1234.5678"),
             (0.1 + 0.2, "0.30000000000000004"),

@@ -118,6 +118,8 @@ impl SortedSet {
     /// Set `member`'s score (`score` must not be NaN); returns the previous score.
     pub fn insert(&mut self, member: &[u8], score: f64) -> Option<f64> {
         debug_assert!(!score.is_nan());
+        // -0 is stored as 0: equal scores order by member, as Redis orders them.
+        let score = if score == 0.0 { 0.0 } else { score };
         let old = self.score(member);
         if let Some(old) = old {
             if old == score {

@@ -136,31 +136,31 @@ fn position(index: i64, len: usize) -> Option<usize> {
 }
 
 pub fn lindex(store: &Store, args: &Args<'_>, reply: &mut Reply) {
-    let Some(index) = int_arg(args, 2, reply) else {
-        return;
-    };
+    // As in Redis, the key (and its type) is looked at before the index.
+    let index = parse_i64(args.get(2));
     read(
         store,
         args.get(1),
         KIND,
         reply,
         Reply::null,
-        |bytes, reply| match position(index, list::len(bytes))
-            .and_then(|i| list::items(bytes).nth(i))
+        |bytes, reply| match index
+            .map(|index| position(index, list::len(bytes)).and_then(|i| list::items(bytes).nth(i)))
         {
-            Some(item) => reply.bulk(item),
-            None => reply.null(),
+            None => not_an_integer(reply),
+            Some(Some(item)) => reply.bulk(item),
+            Some(None) => reply.null(),
         },
     );
 }
 
 /// `LSET key index element`
 pub fn lset(store: &Store, args: &Args<'_>, reply: &mut Reply) {
-    let Some(index) = int_arg(args, 2, reply) else {
-        return;
-    };
+    let index = parse_i64(args.get(2));
     let result = store.update_as(args.get(1), KIND, |current| {
+        // As in Redis, the key (and its type) is looked at before the index.
         let bytes = current.ok_or(StoreError::Refused("no such key"))?;
+        let index = index.ok_or(StoreError::NotAnInteger)?;
         let mut l = List::decode(bytes)?;
         let i = position(index, l.len()).ok_or(StoreError::Refused("index out of range"))?;
         l.items[i] = args.get(3).to_vec();

@@ -118,7 +118,8 @@ pub fn zincrby(store: &Store, args: &Args<'_>, reply: &mut Reply) {
     let member = args.get(3);
     let result = store.update_as(args.get(1), KIND, |current| {
         let mut z = SortedSet::decode_or_empty(current)?;
-        let new = z.score(member).unwrap_or(0.0) + delta;
+        // A new member's score is the increment itself (so `-0` answers `-0`, as in Redis).
+        let new = z.score(member).map_or(delta, |old| old + delta);
         if new.is_nan() {
             return Err(StoreError::Refused("resulting score is not a number (NaN)"));
         }
@@ -457,7 +458,8 @@ fn range_query(
         }
         i += 1;
     }
-    if q.limit.is_some() && q.by == RangeBy::Rank {
+    // Redis lets `LIMIT 0 -1` (no limit at all) through on a rank range.
+    if q.limit.is_some_and(|l| l != (0, -1)) && q.by == RangeBy::Rank {
         reply.error(
             "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
         );
