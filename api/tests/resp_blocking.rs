@@ -249,3 +249,40 @@ async fn a_client_that_leaves_while_blocked_is_forgotten() {
     let n: i64 = query(&mut observer, &["LLEN", "gone"]).await.unwrap();
     assert_eq!(n, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_woken_client_that_finds_another_kind_keeps_waiting() {
+    let server = start().await;
+    let mut waiter = server.connection().await;
+    let mut writer = server.connection().await;
+    let blocked = tokio::spawn(async move {
+        query::<Value>(&mut waiter, &["BLPOP", "k", "5"])
+            .await
+            .unwrap()
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // One transaction pushes, deletes and makes the key a string: the waiter is woken, finds a
+    // string, and (as in Redis) waits on instead of failing.
+    let _: Value = redis::pipe()
+        .atomic()
+        .cmd("LPUSH")
+        .arg("k")
+        .arg("x")
+        .cmd("DEL")
+        .arg("k")
+        .cmd("SET")
+        .arg("k")
+        .arg("s")
+        .query_async(&mut writer)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!blocked.is_finished(), "still waiting");
+    let _: i64 = query(&mut writer, &["DEL", "k"]).await.unwrap();
+    let _: i64 = query(&mut writer, &["RPUSH", "k", "late"]).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(4), blocked)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, Value::Array(vec![bulk("k"), bulk("late")]));
+}

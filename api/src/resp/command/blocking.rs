@@ -33,6 +33,18 @@ fn timeout_arg(arg: &[u8], reply: &mut Reply) -> Option<Option<Duration>> {
     Some((secs > 0.0).then(|| Duration::from_secs_f64(secs)))
 }
 
+/// A woken client finds a key of another kind (a transaction pushed, deleted and SET it): as in
+/// Redis it keeps waiting rather than failing. Only the first try answers WRONGTYPE.
+fn on_retry<T>(
+    session: &Session,
+    result: Result<Option<T>, larder_runtime::StoreError>,
+) -> Result<Option<T>, larder_runtime::StoreError> {
+    match result {
+        Err(larder_runtime::StoreError::WrongType) if session.blocked.is_some() => Ok(None),
+        other => other,
+    }
+}
+
 /// Nothing to take from `keys` yet: wait for them (the frame will run again), or — past the
 /// deadline, or inside EXEC — answer the timeout. True when the caller is to answer it now.
 fn block_or_time_out(
@@ -76,7 +88,10 @@ pub fn blpop(
     };
     let keys: Vec<&[u8]> = args.from(1).take(args.len() - 2).collect();
     let ns = Arc::clone(&session.namespace);
-    match lists::pop_first(ns.store(), keys.iter().copied(), end, 1) {
+    match on_retry(
+        session,
+        lists::pop_first(ns.store(), keys.iter().copied(), end, 1),
+    ) {
         Ok(Some((key, popped))) => {
             session.blocked = None;
             reply.array(2);
@@ -101,7 +116,10 @@ pub fn blmpop(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply
         return;
     };
     let ns = Arc::clone(&session.namespace);
-    match lists::pop_first(ns.store(), keys.iter().copied(), end, count) {
+    match on_retry(
+        session,
+        lists::pop_first(ns.store(), keys.iter().copied(), end, count),
+    ) {
         Ok(Some((key, popped))) => {
             session.blocked = None;
             lists::mpop_reply(key, &popped, reply);
@@ -136,7 +154,7 @@ pub fn blmove(
     };
     let (src, dst) = (args.get(1), args.get(2));
     let ns = Arc::clone(&session.namespace);
-    let moved = lists::move_element(ns.store(), src, dst, from, to);
+    let moved = on_retry(session, lists::move_element(ns.store(), src, dst, from, to));
     match moved {
         Ok(Some(item)) => {
             session.blocked = None;
@@ -164,7 +182,10 @@ pub fn bzpop(
     };
     let keys: Vec<&[u8]> = args.from(1).take(args.len() - 2).collect();
     let ns = Arc::clone(&session.namespace);
-    let popped = zset_combine::zpop_first(ns.store(), keys.iter().copied(), max, 1);
+    let popped = on_retry(
+        session,
+        zset_combine::zpop_first(ns.store(), keys.iter().copied(), max, 1),
+    );
     match popped {
         Ok(Some((key, popped))) => {
             session.blocked = None;
@@ -192,7 +213,10 @@ pub fn bzmpop(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply
         return;
     };
     let ns = Arc::clone(&session.namespace);
-    let popped = zset_combine::zpop_first(ns.store(), keys.iter().copied(), max, count);
+    let popped = on_retry(
+        session,
+        zset_combine::zpop_first(ns.store(), keys.iter().copied(), max, count),
+    );
     match popped {
         Ok(Some((key, popped))) => {
             session.blocked = None;

@@ -49,7 +49,7 @@ fn keys_arg<'a>(
     name: &str,
     reply: &mut Reply,
 ) -> Option<(Vec<&'a [u8]>, usize)> {
-    let combining = !matches!(name, "zintercard" | "zmpop" | "bzmpop");
+    let combining = !matches!(name, "zmpop" | "bzmpop");
     let n = match parse_i64(args.get(at)) {
         Some(n) if n > 0 => n as usize,
         Some(_) if combining => {
