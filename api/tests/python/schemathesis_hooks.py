@@ -251,7 +251,7 @@ def map_case(context, case):
                 quotas.pop("ops_burst", None)
             if label == "POST /v1/tenants":
                 cap = quotas.get("max_capacity_bytes")
-                if isinstance(cap, int) and cap < MIN_TENANT_CAPACITY:
+                if isinstance(cap, (int, float)) and cap < MIN_TENANT_CAPACITY:
                     quotas["max_capacity_bytes"] = MIN_TENANT_CAPACITY
             body["quotas"] = quotas
     case.body = body
