@@ -45,6 +45,8 @@ UNITS = [
 # test after it for a reason that has nothing to do with them.
 SWAPDB = "needs SWAPDB: namespaces have names and configs of their own, and swapping two is not offered"
 SCRIPTS = "needs EVAL: Larder runs no server-side scripts (its programmability is the wasm hooks)"
+SORT = ("needs SORT, which Larder does not offer (skipping also keeps the client it leaves "
+        "blocked from taking the next tests' elements)")
 REPLICATION = "needs the replication stream (SYNC) or replica settings: a single node has neither"
 SKIPS = {
     "multi": [
@@ -81,6 +83,7 @@ SKIPS = {
         ("MULTI propagation of XREADGROUP", REPLICATION),
     ],
     "type/list": [
+        *((f"{pop} when result key is created by SORT..STORE", SORT) for pop in ("BLPOP", "BLMPOP_LEFT")),
         ("SWAPDB awakes blocked client", SWAPDB),
         ("SWAPDB wants to wake blocked client, but the key already expired", SWAPDB),
         ("MULTI + LPUSH + EXPIRE + DEBUG SLEEP on blocked client, key already expired",

@@ -6,8 +6,13 @@
 //! frame again later (the frame is not consumed, so commands pipelined after it wait, as in
 //! Redis). The loop runs it once more at once — a write between the first try and the
 //! registration is not missed — and then waits for a write to one of the keys, the timeout,
-//! or the client going away. Any write to a key wakes every client blocked on it; each retries,
-//! the first to run gets the element and the others block again.
+//! or the client going away.
+//!
+//! Clients are served in the order they blocked, as in Redis: a write to a key wakes only the
+//! client that has waited longest on it; once that client has run its retry (taking the element,
+//! failing on a destination of the wrong kind, or finding nothing and waiting on), it passes the
+//! wake-up to the next client on the key, and so on down the line. A client that leaves passes
+//! it on too, so nothing written is left unclaimed while someone waits for it.
 //!
 //! Writes are learnt of from the store's key events (`notify`), on the writer's thread, under
 //! the key's shard lock: one atomic load when nobody is blocked, a map lookup when someone is.
@@ -58,10 +63,25 @@ impl Waiters {
         }
         let waiting = self.waiting.lock();
         // The map is keyed by owned names; a lookup with borrowed ones needs the owned form.
-        if let Some(list) = waiting.get(&(namespace.to_string(), key.to_vec())) {
-            for n in list {
-                // A permit is kept if the client is not waiting yet: no wake-up is lost.
-                n.notify_one();
+        if let Some(first) = waiting
+            .get(&(namespace.to_string(), key.to_vec()))
+            .and_then(|list| list.first())
+        {
+            // A permit is kept if the client is not waiting yet: no wake-up is lost.
+            first.notify_one();
+        }
+    }
+
+    /// Wake, on each of `r`'s keys, the client that blocked right after `r` (see the module
+    /// docs: a wake-up travels down the line once).
+    fn pass_on(&self, r: &Registration) {
+        let waiting = self.waiting.lock();
+        for key in &r.keys {
+            if let Some(list) = waiting.get(&(r.namespace.clone(), key.clone()))
+                && let Some(at) = list.iter().position(|n| Arc::ptr_eq(n, &r.notify))
+                && let Some(next) = list.get(at + 1)
+            {
+                next.notify_one();
             }
         }
     }
@@ -109,10 +129,16 @@ impl Registration {
     pub async fn written(&self) {
         self.notify.notified().await
     }
+
+    /// This client ran its retry after a wake-up: the next in line gets its turn.
+    pub fn pass_on(&self) {
+        self.waiters.pass_on(self);
+    }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
+        self.waiters.pass_on(self);
         self.waiters.deregister(self);
     }
 }
@@ -124,6 +150,8 @@ pub struct Blocked {
     pub registration: Registration,
     /// Registered during the last run: run once more before waiting (see the module docs).
     pub fresh: bool,
+    /// Woken by a write: the run that follows passes the wake-up on.
+    pub woken: bool,
 }
 
 impl std::fmt::Debug for Blocked {
@@ -132,6 +160,7 @@ impl std::fmt::Debug for Blocked {
             .field("deadline", &self.deadline)
             .field("keys", &self.registration.keys.len())
             .field("fresh", &self.fresh)
+            .field("woken", &self.woken)
             .finish()
     }
 }
@@ -149,6 +178,16 @@ mod tests {
         tokio::time::timeout(std::time::Duration::from_secs(5), r.written())
             .await
             .expect("the earlier write wakes it");
+        // Served in order: a write wakes the first; passing on wakes the second.
+        let second = waiters.register("default", vec![b"q".to_vec()]);
+        waiters.key_written("default", b"q");
+        let early = tokio::time::timeout(std::time::Duration::from_millis(50), second.written());
+        assert!(early.await.is_err(), "the second waits its turn");
+        r.pass_on();
+        tokio::time::timeout(std::time::Duration::from_secs(5), second.written())
+            .await
+            .expect("woken when the first passed it on");
+        drop(second);
         drop(r);
         assert_eq!(waiters.active.load(Ordering::Relaxed), 0);
         assert!(waiters.waiting.lock().is_empty());

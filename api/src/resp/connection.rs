@@ -180,6 +180,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     if std::mem::take(&mut blocked.fresh) {
                         continue;
                     }
+                    // Woken, ran, and waiting on: the next client in line gets its turn.
+                    if std::mem::take(&mut blocked.woken) {
+                        blocked.registration.pass_on();
+                    }
                     let deadline = blocked.deadline.map(tokio::time::Instant::from_std);
                     let timeout = async move {
                         match deadline {
@@ -191,7 +195,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     tokio::select! {
                         biased;
                         _ = &mut stop => return Ok(()),
-                        _ = blocked.registration.written() => {}
+                        _ = blocked.registration.written() => blocked.woken = true,
                         _ = timeout => {}
                         read = self.stream.read_buf(&mut self.input), if input_room => {
                             if read? == 0 {

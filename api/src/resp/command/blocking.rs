@@ -18,7 +18,15 @@ use crate::resp::session::Session;
 
 /// Redis's timeout argument: seconds, fractions allowed, 0 for ever. `Ok(None)`: for ever.
 fn timeout_arg(arg: &[u8], reply: &mut Reply) -> Option<Option<Duration>> {
-    let Some(secs) = parse_float(arg).filter(|s| s.is_finite()) else {
+    // Redis reads the timeout with strtold, which takes hexadecimal too (`0x7FFFFFFFFFFFFF`).
+    let hex = || {
+        let digits = arg
+            .strip_prefix(b"0x")
+            .or_else(|| arg.strip_prefix(b"0X"))?;
+        let text = std::str::from_utf8(digits).ok()?;
+        u64::from_str_radix(text, 16).ok().map(|n| n as f64)
+    };
+    let Some(secs) = parse_float(arg).or_else(hex).filter(|s| s.is_finite()) else {
         reply.error("ERR timeout is not a float or out of range");
         return None;
     };
@@ -68,6 +76,7 @@ fn block_or_time_out(
                 deadline: timeout.map(|t| Instant::now() + t),
                 registration: ctx.waiters.register(session.namespace.name(), keys),
                 fresh: true,
+                woken: false,
             });
         }
     }
@@ -154,7 +163,12 @@ pub fn blmove(
     };
     let (src, dst) = (args.get(1), args.get(2));
     let ns = Arc::clone(&session.namespace);
-    let moved = on_retry(session, lists::move_element(ns.store(), src, dst, from, to));
+    let moved = match lists::move_element(ns.store(), src, dst, from, to) {
+        // The source holds a list now, so the destination is what has the wrong kind: that is
+        // the command's error, as in Redis (only a source of another kind keeps it waiting).
+        Err(e) if ns.store().kind(src) == Some(larder_runtime::ValueKind::List) => Err(e),
+        other => on_retry(session, other),
+    };
     match moved {
         Ok(Some(item)) => {
             session.blocked = None;

@@ -52,7 +52,8 @@ pub static ZSET_ENTRIES: Threshold = Threshold::new(
 );
 pub static ZSET_VALUE: Threshold =
     Threshold::new(&["zset-max-listpack-value", "zset-max-ziplist-value"], 64);
-/// Positive: elements per node; -1 … -5: 4, 8, 16, 32 or 64 KiB per node.
+/// Positive: elements per node (0 counts as 1); -1 … -5: 4, 8, 16, 32 or 64 KiB per node (below
+/// -5 counts as -5).
 pub static LIST_SIZE: Threshold =
     Threshold::new(&["list-max-listpack-size", "list-max-ziplist-size"], -2);
 
@@ -75,7 +76,12 @@ pub fn threshold(name: &str) -> Option<&'static Threshold> {
 /// Check `value` for `t` (an integer; list sizes from -5 on), without applying it.
 pub fn parse(t: &Threshold, value: &str) -> Result<i64, &'static str> {
     let n = parse_i64(value.as_bytes()).ok_or("argument couldn't be parsed into an integer")?;
-    let min = if std::ptr::eq(t, &LIST_SIZE) { -5 } else { 0 };
+    // Any negative list size is accepted (below -5 counts as -5, as in Redis).
+    let min = if std::ptr::eq(t, &LIST_SIZE) {
+        i64::MIN
+    } else {
+        0
+    };
     if n < min {
         return Err("argument must be between the allowed bounds");
     }
@@ -110,8 +116,9 @@ pub fn encoding_of(kind: ValueKind, value: &[u8]) -> &'static str {
         }
         ValueKind::List => {
             let size = LIST_SIZE.get();
-            let fits = if size > 0 {
-                list::len(value) <= size as usize
+            let fits = if size >= 0 {
+                // 0 counts as 1 element per node, as in Redis.
+                list::len(value) <= size.max(1) as usize
             } else {
                 // -1 … -5: one node of 4 KiB … 64 KiB (an empty setting counts as 8 KiB).
                 let bytes = 4096usize << (size.unsigned_abs().clamp(1, 5) - 1);
