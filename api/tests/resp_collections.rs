@@ -602,9 +602,12 @@ async fn keyspace_notifications_name_the_collection_command() {
     let _: i64 = query(&mut con, &["SADD", "s", "a"]).await.unwrap(); // class s is off
     let _: i64 = query(&mut con, &["LPUSH", "l", "a"]).await.unwrap();
     let _: i64 = query(&mut con, &["ZINCRBY", "z", "1", "a"]).await.unwrap();
+    // Removing nothing writes nothing and notifies nothing; HMSET is notified as `hset`.
+    let _: i64 = query(&mut con, &["ZREM", "z", "nope"]).await.unwrap();
+    let () = query(&mut con, &["HMSET", "h", "b", "2"]).await.unwrap();
     let mut stream = pubsub.on_message();
     let mut got = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..4 {
         let msg = tokio::time::timeout(Duration::from_secs(5), futures_next(&mut stream))
             .await
             .expect("a notification");
@@ -619,6 +622,7 @@ async fn keyspace_notifications_name_the_collection_command() {
             ("__keyevent@0__:hset".to_string(), "h".to_string()),
             ("__keyevent@0__:lpush".to_string(), "l".to_string()),
             ("__keyevent@0__:zincrby".to_string(), "z".to_string()),
+            ("__keyevent@0__:hset".to_string(), "h".to_string()),
         ]
     );
 }

@@ -297,7 +297,9 @@ impl Modify for Links {
                 serde_json::json!({ parameter: format!("$response.body#/{field}") }),
             )
         };
-        let plan: Vec<(&str, &str, &[&str], Vec<(String, serde_json::Value)>)> = vec![
+        // (path, method, statuses, links to add to those responses)
+        type Links = Vec<(String, serde_json::Value)>;
+        let plan: Vec<(&str, &str, &[&str], Links)> = vec![
             ("/v1/namespaces", "post", &["201"], namespace_links.clone()),
             (
                 "/v1/namespaces/{ns}",

@@ -955,10 +955,10 @@ impl Store {
         form: Form,
         ttl_ms: Option<u64>,
     ) -> Result<(), StoreError> {
-        if form.kind != ValueKind::String {
-            if form.compressed || !crate::value::is_valid(form.kind, value) {
-                return Err(StoreError::CorruptValue);
-            }
+        if form.kind != ValueKind::String
+            && (form.compressed || !crate::value::is_valid(form.kind, value))
+        {
+            return Err(StoreError::CorruptValue);
         }
         // The frame header names the plain length; reading it is the check (no decompression).
         let plain_len = if form.compressed {

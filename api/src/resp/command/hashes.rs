@@ -19,7 +19,7 @@ const KIND: ValueKind = ValueKind::Hash;
 
 /// `HSET key field value [field value …]` (new fields count) and `HMSET` (`OK`).
 pub fn hset(store: &Store, args: &Args<'_>, legacy: bool, reply: &mut Reply) {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return wrong_arity(if legacy { "hmset" } else { "hset" }, reply);
     }
     let now = unix_now_ms();
@@ -132,7 +132,13 @@ pub fn hdel(store: &Store, args: &Args<'_>, reply: &mut Reply) {
         };
         let mut h = Hash::decode_live(Some(bytes), now)?;
         let removed = args.from(2).filter(|f| h.remove(f)).count() as i64;
-        Ok((store_or_delete(h.encode(), h.is_empty()), removed))
+        // Nothing removed: the key is left as it was (no write, no notification).
+        let change = if removed == 0 {
+            larder_runtime::Change::Keep
+        } else {
+            store_or_delete(h.encode(), h.is_empty())
+        };
+        Ok((change, removed))
     });
     reply_with(result, reply, |n, reply| reply.integer(n));
 }

@@ -291,21 +291,6 @@ pub fn object(store: &Store, args: &Args<'_>, reply: &mut Reply) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::parse_cursor;
-
-    #[test]
-    fn cursors_are_unsigned_decimals() {
-        assert_eq!(parse_cursor(b"0"), Some(0));
-        assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
-        assert_eq!(parse_cursor(b"18446744073709551616"), None);
-        assert_eq!(parse_cursor(b"-1"), None);
-        assert_eq!(parse_cursor(b""), None);
-        assert_eq!(parse_cursor(b"1x"), None);
-    }
-}
-
 /// `MEMORY USAGE key [SAMPLES count]`: the bytes the key is charged against its namespace's
 /// capacity (key, value as stored, per-entry overhead), nil when absent. `MEMORY HELP`.
 pub fn memory(store: &Store, args: &Args<'_>, reply: &mut Reply) {
@@ -336,5 +321,20 @@ pub fn memory(store: &Store, args: &Args<'_>, reply: &mut Reply) {
     match store.memory_usage(args.get(2)) {
         Some(bytes) => reply.integer(bytes as i64),
         None => reply.null(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cursor;
+
+    #[test]
+    fn cursors_are_unsigned_decimals() {
+        assert_eq!(parse_cursor(b"0"), Some(0));
+        assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"18446744073709551616"), None);
+        assert_eq!(parse_cursor(b"-1"), None);
+        assert_eq!(parse_cursor(b""), None);
+        assert_eq!(parse_cursor(b"1x"), None);
     }
 }

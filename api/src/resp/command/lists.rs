@@ -227,7 +227,13 @@ pub fn lrem(store: &Store, args: &Args<'_>, reply: &mut Reply) {
         } else {
             l.items = kept;
         }
-        Ok((store_or_delete(l.encode(), l.is_empty()), removed as i64))
+        // Nothing removed: the key is left as it was (no write, no notification).
+        let change = if removed == 0 {
+            larder_runtime::Change::Keep
+        } else {
+            store_or_delete(l.encode(), l.is_empty())
+        };
+        Ok((change, removed as i64))
     });
     reply_with(result, reply, |n, reply| reply.integer(n));
 }
@@ -401,6 +407,9 @@ pub(super) fn move_element(
     })
 }
 
+/// The key a multi-key pop took from, and what it took.
+pub(super) type Popped<'k> = (&'k [u8], Vec<Vec<u8>>);
+
 /// Pop up to `count` elements from the `end` of the first non-empty list among `keys`: that
 /// key and what was popped, or `None` when all are empty.
 pub(super) fn pop_first<'k>(
@@ -408,7 +417,7 @@ pub(super) fn pop_first<'k>(
     keys: impl IntoIterator<Item = &'k [u8]>,
     end: End,
     count: usize,
-) -> Result<Option<(&'k [u8], Vec<Vec<u8>>)>, StoreError> {
+) -> Result<Option<Popped<'k>>, StoreError> {
     for key in keys {
         let popped = store.update_as(key, KIND, |current| {
             let Some(bytes) = current else {

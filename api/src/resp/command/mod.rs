@@ -189,7 +189,13 @@ fn run(
     let spec = kind.spec();
     // A collection command's writes are notified under its own name (`hset`, `lpush`, …).
     let mut data = || {
-        crate::resp::notify::as_command(spec.name, spec.group, || {
+        // HMSET is notified as `hset`, as Redis names it.
+        let event = if kind == CommandKind::HMSet {
+            "hset"
+        } else {
+            spec.name
+        };
+        crate::resp::notify::as_command(event, spec.group, || {
             data_command(kind, store, args, reply)
         })
     };

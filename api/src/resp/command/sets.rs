@@ -42,7 +42,13 @@ pub fn srem(store: &Store, args: &Args<'_>, reply: &mut Reply) {
         };
         let mut s = Set::decode(bytes)?;
         let removed = args.from(2).filter(|m| s.members.swap_remove(*m)).count();
-        Ok((store_or_delete(s.encode(), s.is_empty()), removed as i64))
+        // Nothing removed: the key is left as it was (no write, no notification).
+        let change = if removed == 0 {
+            larder_runtime::Change::Keep
+        } else {
+            store_or_delete(s.encode(), s.is_empty())
+        };
+        Ok((change, removed as i64))
     });
     reply_with(result, reply, |n, reply| reply.integer(n));
 }

@@ -364,6 +364,9 @@ pub(super) fn zmpop_args<'a>(
     Some((keys, max, count))
 }
 
+/// The key a multi-key pop took from, and its popped `(score, member)`s.
+pub(super) type ZPopped<'k> = (&'k [u8], Vec<(f64, Vec<u8>)>);
+
 /// Pop up to `count` lowest (or, with `max`, highest) elements of the first non-empty sorted
 /// set among `keys`: that key and its popped `(score, member)`s, or `None`.
 pub(super) fn zpop_first<'k>(
@@ -371,7 +374,7 @@ pub(super) fn zpop_first<'k>(
     keys: impl IntoIterator<Item = &'k [u8]>,
     max: bool,
     count: usize,
-) -> Result<Option<(&'k [u8], Vec<(f64, Vec<u8>)>)>, StoreError> {
+) -> Result<Option<ZPopped<'k>>, StoreError> {
     for key in keys {
         let popped = store.update_as(key, ValueKind::SortedSet, |current| {
             let Some(bytes) = current else {

@@ -42,13 +42,13 @@ pub fn zadd(store: &Store, args: &Args<'_>, reply: &mut Reply) {
         i += 1;
     }
     let rest = args.len() - i;
-    if rest == 0 || rest % 2 != 0 {
+    if rest == 0 || !rest.is_multiple_of(2) {
         return syntax_error(reply);
     }
     if nx && xx {
         return reply.error("ERR XX and NX options at the same time are not compatible");
     }
-    if (gt && nx) || (lt && nx) || (gt && lt) {
+    if (nx && (gt || lt)) || (gt && lt) {
         return reply.error("ERR GT, LT, and/or NX options at the same time are not compatible");
     }
     if incr && rest > 2 {
@@ -136,7 +136,13 @@ pub fn zrem(store: &Store, args: &Args<'_>, reply: &mut Reply) {
         };
         let mut z = SortedSet::decode(bytes)?;
         let removed = args.from(2).filter(|m| z.remove(m)).count() as i64;
-        Ok((store_or_delete(z.encode(), z.is_empty()), removed))
+        // Nothing removed: the key is left as it was (no write, no notification).
+        let change = if removed == 0 {
+            larder_runtime::Change::Keep
+        } else {
+            store_or_delete(z.encode(), z.is_empty())
+        };
+        Ok((change, removed))
     });
     reply_with(result, reply, |n, reply| reply.integer(n));
 }
@@ -541,7 +547,13 @@ pub fn zremrange(store: &Store, args: &Args<'_>, by: RangeBy, reply: &mut Reply)
             return Ok((Change::Keep, 0));
         };
         let removed = z.drain(first..last + 1).len() as i64;
-        Ok((store_or_delete(z.encode(), z.is_empty()), removed))
+        // Nothing removed: the key is left as it was (no write, no notification).
+        let change = if removed == 0 {
+            larder_runtime::Change::Keep
+        } else {
+            store_or_delete(z.encode(), z.is_empty())
+        };
+        Ok((change, removed))
     });
     reply_with(result, reply, |n, reply| reply.integer(n));
 }
