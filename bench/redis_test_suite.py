@@ -2,9 +2,9 @@
 """Run units of the Redis project's own test suite against a Larder node, in external mode.
 
 The suite is not part of this repository. Point at the `tests/` tree of the Redis release whose
-version Larder reports (7.2.0), for example from a clone of https://github.com/redis/redis:
+version Larder reports (7.4.0), for example from a clone of https://github.com/redis/redis:
 
-    git -C redis checkout 7.2.0
+    git -C redis checkout 7.4.0
     python3 bench/redis_test_suite.py --redis-src redis [--larder target/release/larder]
 
 Each unit runs with `--durable`, so a failing test is recorded and the unit runs to its end
@@ -38,6 +38,7 @@ UNITS = [
     "info-command",
     "multi",
     "pubsub",
+    "tracking",
 ]
 # Tests skipped, each with its reason: only tests that need something Larder does not claim
 # (Redis's OOM refusals under `maxmemory 1`, scripting, the replication stream). A skip is also

@@ -1,6 +1,7 @@
 //! redis-py, a mainstream client with its own reply parsing, drives every collection family in
-//! RESP2 and RESP3 against a real server (the script is `python/redis_py_families.py`; redis-py's
-//! version is pinned in `python/requirements.txt`).
+//! RESP2 and RESP3 against a real server (`python/redis_py_families.py`), and its client-side
+//! cache stays fresh through Larder's invalidations (`python/redis_py_client_cache.py`).
+//! redis-py's version is pinned in `python/requirements.txt`.
 //!
 //! The Python interpreter is `LARDER_TEST_PYTHON`, which `.ci/test-all.sh` sets to the virtual
 //! environment it creates; without it, that environment's default place is used.
@@ -58,4 +59,42 @@ async fn redis_py_drives_every_collection_family_in_resp2_and_resp3() {
             "{said}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_py_client_side_cache_is_served_locally_and_invalidated() {
+    let server = resp_support::start().await;
+    // The server's own expiry, as `larder serve` runs it, so an expired key is invalidated
+    // without anyone reading it.
+    let sweeper = tokio::spawn(larder_runtime::expiry::run_active_expiry(
+        std::sync::Arc::clone(&server.state.namespaces),
+        std::time::Duration::from_millis(20),
+    ));
+    let python = python();
+    assert!(
+        python.exists(),
+        "no Python with redis-py at {}",
+        python.display()
+    );
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/redis_py_client_cache.py");
+    let port = server.addr.port().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .arg(port)
+            .output()
+            .expect("run python")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "redis-py's client-side cache failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("client-side cache ok"), "{said}");
+    sweeper.abort();
 }

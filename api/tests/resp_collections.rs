@@ -426,6 +426,9 @@ async fn hash_fields_expire_on_their_own() {
     .await
     .unwrap();
     assert_eq!(nx, [0], "NX: the field already has a deadline");
+    // A small hash with a field deadline is `listpackex`, as Redis 7.4 names it.
+    let encoding: String = query(&mut con, &["OBJECT", "ENCODING", "s"]).await.unwrap();
+    assert_eq!(encoding, "listpackex");
     let ttl: Vec<i64> = query(
         &mut con,
         &["HPTTL", "s", "FIELDS", "3", "token", "user", "x"],

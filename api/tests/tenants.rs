@@ -1116,3 +1116,77 @@ async fn client_side_caching_and_config_stay_within_a_tenant() {
     );
     node.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_list_and_kill_see_only_the_callers_tenant() {
+    let node = server::start(&config(None)).await.unwrap();
+    let http = Http::new(&node);
+    let a = tenant_with_key(&http, "a", json!({})).await;
+    let b = tenant_with_key(&http, "b", json!({})).await;
+    let a_reader = tenant_key(&http, "a", "read").await;
+    let mut con_a = resp(&node, &a).await;
+    let mut con_b = resp(&node, &b).await;
+    let mut operator = resp(&node, OPERATOR_KEY).await;
+    let b_id: i64 = redis::cmd("CLIENT")
+        .arg("ID")
+        .query_async(&mut con_b)
+        .await
+        .unwrap();
+
+    let users = |list: &str| -> Vec<String> {
+        list.lines()
+            .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("user=")))
+            .map(str::to_string)
+            .collect()
+    };
+    let seen_by_a: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut con_a)
+        .await
+        .unwrap();
+    assert_eq!(users(&seen_by_a), ["a-admin"], "{seen_by_a}");
+    let seen_by_operator: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut operator)
+        .await
+        .unwrap();
+    let mut all = users(&seen_by_operator);
+    all.sort();
+    assert_eq!(
+        all,
+        ["a-admin", "b-admin", "operator"],
+        "{seen_by_operator}"
+    );
+
+    // A cannot end B's connection, by id or by user: nothing matches, as if B were not there.
+    for filter in [["ID", &b_id.to_string()], ["USER", "b-admin"]] {
+        let killed: i64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg(&filter)
+            .query_async(&mut con_a)
+            .await
+            .unwrap();
+        assert_eq!(killed, 0, "{filter:?}");
+    }
+    let pong: String = redis::cmd("PING").query_async(&mut con_b).await.unwrap();
+    assert_eq!(pong, "PONG");
+
+    // Listing and killing need the admin scope.
+    let mut reader = resp(&node, &a_reader).await;
+    let err = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async::<String>(&mut reader)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("NOPERM"), "{err}");
+
+    // The operator can.
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(b_id)
+        .query_async(&mut operator)
+        .await
+        .unwrap();
+    assert_eq!(killed, 1);
+}

@@ -37,6 +37,7 @@ use tokio::sync::{mpsc, oneshot};
 use larder_runtime::persist::AppendLog;
 
 use super::auth_gate;
+use super::clients::Described;
 use super::cluster_route::{self, Forwarding, Route};
 use super::command::{self, Args};
 use super::context::ServerContext;
@@ -125,6 +126,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     pub async fn run(mut self, mut stop: oneshot::Receiver<()>) -> std::io::Result<()> {
         loop {
             let next = self.execute_buffered();
+            if let Some(record) = &self.session.record {
+                record.touch();
+                if std::mem::take(&mut self.session.redescribe) {
+                    record.describe(Described::of(&self.session, self.reply.protocol));
+                }
+            }
             if std::mem::take(&mut self.wrote)
                 && let Some(log) = &self.sync_log
                 && let Err(e) = log.wait_durable(log.appended()).await
@@ -192,6 +199,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         }
                     };
                     let input_room = self.input.len() < BLOCKED_INPUT_MAX;
+                    let record = self.session.record.as_deref();
+                    record.inspect(|r| r.set_blocked(true));
                     tokio::select! {
                         biased;
                         _ = &mut stop => return Ok(()),
@@ -203,6 +212,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                             }
                         }
                     }
+                    record.inspect(|r| r.set_blocked(false));
                     continue;
                 }
                 Next::Read => {}

@@ -38,6 +38,8 @@ pub struct ServerContext {
     pub tracking: Arc<Tracking>,
     /// Clients blocked in BLPOP and friends, woken by writes to their keys.
     pub waiters: Arc<super::blocking::Waiters>,
+    /// Every connected client (CLIENT LIST, CLIENT KILL, shutdown).
+    pub clients: super::clients::Clients,
 }
 
 impl ServerContext {
@@ -72,6 +74,7 @@ impl ServerContext {
             notifications,
             tracking,
             waiters,
+            clients: Default::default(),
         }
     }
 

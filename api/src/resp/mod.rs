@@ -51,6 +51,7 @@
 
 mod auth_gate;
 mod blocking;
+mod clients;
 mod cluster_route;
 mod command;
 mod connection;

@@ -2,24 +2,22 @@
 //!
 //! The plain port and the optional TLS port are served by this one loop and share everything.
 //! Each accepted socket gets `TCP_NODELAY` (replies are complete when written; Nagle would only
-//! delay them), a [`Session`] in the `default` namespace, and its own task. Each task also gets a
-//! private stop signal: a one-shot channel rather than one shared notifier, because a connection
-//! polls its signal on every read and a shared one would put a lock on that path.
+//! delay them), a [`Session`] in the `default` namespace, its own task, and an entry in the
+//! server's clients table (`clients`) holding a private stop signal: a one-shot channel rather
+//! than one shared notifier, because a connection polls its signal on every read and a shared one
+//! would put a lock on that path. `CLIENT KILL` sends the same signal.
 //!
 //! On shutdown the listener is dropped (no new connections), every connection is told to stop —
 //! each finishes the batch it is executing, writes the replies and closes — and [`serve_with`]
 //! waits up to [`DRAIN_TIMEOUT`] before aborting whatever is still running (a client that stopped
 //! reading its replies, say).
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use larder_runtime::DEFAULT_NAMESPACE;
-use parking_lot::Mutex;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
 use super::connection::Connection;
@@ -31,10 +29,6 @@ use crate::tls::ServerTls;
 
 /// How long shutdown waits for connections to finish their current batch.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Stop signals of the live connections, by client id. A connection removes its own entry when
-/// it ends.
-type StopSignals = Arc<Mutex<HashMap<u64, oneshot::Sender<()>>>>;
 
 /// Serve the Redis protocol on `listener` with `limits` until `shutdown` resolves; see the module
 /// docs of [`crate::resp`].
@@ -74,7 +68,6 @@ pub async fn serve_ports(
             .node
             .set_forward_handler(Arc::new(super::forward::ForwardExecutor::new(&ctx)));
     }
-    let stops: StopSignals = Arc::default();
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -85,7 +78,7 @@ pub async fn serve_ports(
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    if let Some(task) = start_connection(stream, None, &ctx, &stops) {
+                    if let Some(task) = start_connection(stream, None, &ctx) {
                         tasks.spawn(task);
                     }
                 }
@@ -93,7 +86,7 @@ pub async fn serve_ports(
             },
             accepted = accept_tls(&tls) => match accepted {
                 Ok((stream, settings)) => {
-                    if let Some(task) = start_connection(stream, Some(settings), &ctx, &stops) {
+                    if let Some(task) = start_connection(stream, Some(settings), &ctx) {
                         tasks.spawn(task);
                     }
                 }
@@ -103,11 +96,8 @@ pub async fn serve_ports(
     }
     drop(listener);
     drop(tls);
-    let signals: Vec<_> = stops.lock().drain().map(|(_, stop)| stop).collect();
-    tracing::info!(connections = signals.len(), "RESP server stopping");
-    for stop in signals {
-        let _ = stop.send(());
-    }
+    let connections = ctx.clients.stop_all();
+    tracing::info!(connections, "RESP server stopping");
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         while tasks.join_next().await.is_some() {}
     })
@@ -148,7 +138,6 @@ fn start_connection(
     stream: TcpStream,
     tls: Option<Arc<ServerTls>>,
     ctx: &Arc<ServerContext>,
-    stops: &StopSignals,
 ) -> Option<impl Future<Output = ()> + Send + 'static> {
     let peer = stream.peer_addr().ok()?;
     let local = stream.local_addr().ok()?;
@@ -161,12 +150,12 @@ fn start_connection(
         }
     };
     let id = ctx.next_client_id();
-    let (stop_tx, stop_rx) = oneshot::channel();
-    stops.lock().insert(id, stop_tx);
+    let (record, stop_rx) = ctx.clients.register(id, peer, local);
     ctx.connections_received
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let open = OpenConnection::new(id, Arc::clone(ctx), Arc::clone(stops));
-    let session = Session::new(id, namespace, peer, local);
+    let open = OpenConnection::new(id, Arc::clone(ctx));
+    let mut session = Session::new(id, namespace, peer, local);
+    session.record = Some(record);
     let ctx = Arc::clone(ctx);
     Some(async move {
         let _open = open;
@@ -193,24 +182,23 @@ fn start_connection(
     })
 }
 
-/// Held by a connection's task for its lifetime, so the connection gauge and the stop-signal
-/// table are put right even when the task is aborted.
+/// Held by a connection's task for its lifetime, so the connection gauge and the clients table
+/// are put right even when the task is aborted.
 struct OpenConnection {
     id: u64,
     ctx: Arc<ServerContext>,
-    stops: StopSignals,
 }
 
 impl OpenConnection {
-    fn new(id: u64, ctx: Arc<ServerContext>, stops: StopSignals) -> Self {
+    fn new(id: u64, ctx: Arc<ServerContext>) -> Self {
         ctx.state.metrics.resp_connections.inc();
-        Self { id, ctx, stops }
+        Self { id, ctx }
     }
 }
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
         self.ctx.state.metrics.resp_connections.dec();
-        self.stops.lock().remove(&self.id);
+        self.ctx.clients.remove(self.id);
     }
 }

@@ -69,6 +69,11 @@ pub struct Session {
     pub wants_retry: bool,
     /// EXEC is running the queued commands: blocking commands answer at once.
     pub in_exec: bool,
+    /// This connection in the server's clients table (`None` for a command forwarded from
+    /// another cluster member, which is nobody's connection here).
+    pub record: Option<Arc<super::clients::ClientRecord>>,
+    /// A command ran that may change what `record` says (see `clients::describes_client`).
+    pub redescribe: bool,
 }
 
 /// `CLIENT REPLY ON|OFF|SKIP`.
@@ -181,6 +186,8 @@ impl Session {
             blocked: None,
             wants_retry: false,
             in_exec: false,
+            record: None,
+            redescribe: false,
         }
     }
 }

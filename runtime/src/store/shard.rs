@@ -229,6 +229,9 @@ impl Shard {
 
     /// Store a new key (the caller checked it is absent), then evict to fit.
     pub fn insert(&mut self, hash: u64, key: &[u8], value: &[u8], form: Form, expires_at: u64) {
+        // Reads batched so far happened before this insert: the policy must see them first, or
+        // an LRU would rank a key read before this insert as more recent than it.
+        self.flush_access();
         let entry = Entry::new(hash, key, value, form, expires_at);
         self.logical_bytes += entry.plain_len();
         self.value_bytes += value.len() as u64;

@@ -218,6 +218,25 @@ fn lru_keeps_recently_read_keys() {
     assert!(!s.exists(&1u32.to_le_bytes()));
 }
 
+/// A read is ordered before the inserts that follow it, even though reads reach the policy in
+/// batches: a key read once and then left alone while the cache fills up is the least recently
+/// used, and goes first.
+#[test]
+fn lru_ranks_a_read_before_later_inserts() {
+    let per = crate::store::entry::charge(4 + 10);
+    let s = store(per * 10, BuiltinPolicy::Lru);
+    set(&s, &0u32.to_le_bytes(), &[1; 10]);
+    s.get_vec(&0u32.to_le_bytes());
+    for i in 1..11u32 {
+        set(&s, &i.to_le_bytes(), &[1; 10]);
+    }
+    assert!(
+        !s.exists(&0u32.to_le_bytes()),
+        "the key read before the fill should go first"
+    );
+    assert!(s.exists(&1u32.to_le_bytes()));
+}
+
 #[test]
 fn flush_empties_and_store_still_works() {
     let s = store(1 << 20, BuiltinPolicy::Lru);

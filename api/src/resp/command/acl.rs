@@ -80,7 +80,7 @@ fn visible_keys(session: &Session, ctx: &ServerContext) -> Vec<ApiKeyInfo> {
     keys
 }
 
-fn may_administer(session: &Session, ctx: &ServerContext) -> bool {
+pub(super) fn may_administer(session: &Session, ctx: &ServerContext) -> bool {
     ctx.state.auth.is_none()
         || session
             .principal

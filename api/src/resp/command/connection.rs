@@ -26,7 +26,7 @@ use crate::resp::session::Session;
 use crate::tenants::NsView;
 
 /// The Redis version we answer as: the command set and protocol behave like this release's.
-pub const REDIS_COMPAT_VERSION: &str = "7.2.0";
+pub const REDIS_COMPAT_VERSION: &str = "7.4.0";
 
 pub fn ping(args: &Args<'_>, reply: &mut Reply) {
     match args.len() {
@@ -256,11 +256,18 @@ pub fn resolve_db(
         })
 }
 
-/// `CLIENT ID | GETNAME | SETNAME name | SETINFO LIB-NAME|LIB-VER value | INFO |
-/// TAGS [name value …] | NO-EVICT … | NO-TOUCH … | HELP`
-pub fn client(args: &Args<'_>, session: &mut Session, reply: &mut Reply) {
+/// `CLIENT ID | GETNAME | SETNAME name | SETINFO LIB-NAME|LIB-VER value | INFO | LIST … |
+/// KILL … | TAGS [name value …] | NO-EVICT … | NO-TOUCH … | HELP`
+pub fn client(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply: &mut Reply) {
     let sub = args.get(1);
     let argc = args.len();
+    if (is(sub, "LIST") || is(sub, "KILL")) && !super::acl::may_administer(session, ctx) {
+        return reply.error_fmt(format_args!(
+            "NOPERM User {} has no permissions to run the 'client|{}' command",
+            super::acl::user(session),
+            String::from_utf8_lossy(sub).to_ascii_lowercase()
+        ));
+    }
     if is(sub, "ID") && argc == 2 {
         reply.integer(session.id as i64);
     } else if is(sub, "GETNAME") && argc == 2 {
@@ -313,7 +320,11 @@ pub fn client(args: &Args<'_>, session: &mut Session, reply: &mut Reply) {
             super::syntax_error(reply);
         }
     } else if is(sub, "INFO") && argc == 2 {
-        reply.bulk(client_info_line(session, reply.protocol).as_bytes());
+        super::client_admin::info(session, reply);
+    } else if is(sub, "LIST") {
+        super::client_admin::list(args, session, ctx, reply);
+    } else if is(sub, "KILL") && argc >= 3 {
+        super::client_admin::kill(args, session, ctx, reply);
     } else if (is(sub, "NO-EVICT") || is(sub, "NO-TOUCH")) && argc == 3 {
         // Accepted for compatibility; they change nothing here.
         reply.ok();
@@ -330,6 +341,14 @@ pub fn client(args: &Args<'_>, session: &mut Session, reply: &mut Reply) {
             b"    Record the client library's name or version.",
             b"INFO",
             b"    Return information about the current connection.",
+            b"LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <id> ...]",
+            b"    Return information about client connections (a tenant's: its own).",
+            b"KILL <ip:port>",
+            b"    Kill the connection made from <ip:port>.",
+            b"KILL <option> <value> [<option> <value> [...]]",
+            b"    Kill connections. Options: ADDR <ip:port>, LADDR <ip:port>, ID <client-id>,",
+            b"    TYPE (NORMAL|MASTER|REPLICA|PUBSUB), USER <username>, SKIPME (YES|NO),",
+            b"    MAXAGE <seconds> (connected at least that long).",
             b"TAGS [<name> <value> ...]",
             b"    Set the request context tags plugins see for this connection's commands",
             b"    (no pairs clears them).",
@@ -339,7 +358,8 @@ pub fn client(args: &Args<'_>, session: &mut Session, reply: &mut Reply) {
             reply.simple(&String::from_utf8_lossy(line));
         }
     } else if [
-        "ID", "GETNAME", "SETNAME", "SETINFO", "INFO", "TAGS", "NO-EVICT", "NO-TOUCH", "HELP",
+        "ID", "GETNAME", "SETNAME", "SETINFO", "INFO", "LIST", "KILL", "TAGS", "NO-EVICT",
+        "NO-TOUCH", "HELP",
     ]
     .iter()
     .any(|known| is(sub, known))
@@ -383,32 +403,4 @@ fn check_client_name(name: &[u8]) -> Result<(), &'static str> {
     } else {
         Err("ERR Client names cannot contain spaces, newlines or special characters.")
     }
-}
-
-/// One line in Redis's `CLIENT INFO` format, with the fields that mean something here plus
-/// `ns=`, the selected namespace.
-fn client_info_line(session: &Session, protocol: Protocol) -> String {
-    let text = |bytes: &Option<Vec<u8>>| {
-        bytes
-            .as_deref()
-            .map(String::from_utf8_lossy)
-            .unwrap_or_default()
-            .into_owned()
-    };
-    format!(
-        "id={} addr={} laddr={} name={} age={} ns={} user={} resp={} lib-name={} lib-ver={}\n",
-        session.id,
-        session.peer,
-        session.local,
-        text(&session.name),
-        session.connected_at.elapsed().as_secs(),
-        session
-            .view()
-            .shown(session.namespace.name())
-            .unwrap_or(session.namespace.name()),
-        super::acl::user(session),
-        protocol.version(),
-        text(&session.lib_name),
-        text(&session.lib_ver),
-    )
 }

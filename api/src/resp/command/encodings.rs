@@ -109,7 +109,12 @@ pub fn encoding_of(kind: ValueKind, value: &[u8]) -> &'static str {
             let fields: Vec<_> = hash::fields(value, unix_now_ms()).collect();
             let items = fields.iter().flat_map(|&(f, v, _)| [f, v]);
             if small(fields.len(), &HASH_ENTRIES, &HASH_VALUE, items) {
-                "listpack"
+                // Redis 7.4 names a small hash with field deadlines `listpackex`.
+                if fields.iter().any(|&(_, _, deadline)| deadline != 0) {
+                    "listpackex"
+                } else {
+                    "listpack"
+                }
             } else {
                 "hashtable"
             }

@@ -18,8 +18,9 @@ use larder_runtime::{DEFAULT_NAMESPACE, StoreStats};
 use super::connection::REDIS_COMPAT_VERSION;
 use super::is;
 use super::{Args, CommandKind};
+use crate::resp::clients::Described;
 use crate::resp::context::ServerContext;
-use crate::resp::reply::Reply;
+use crate::resp::reply::{Protocol, Reply};
 use crate::resp::session::Session;
 
 /// Every section, in Redis's order; the default set is all but `commandstats`.
@@ -57,7 +58,7 @@ pub fn info(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut
         }
         match *section {
             "server" => server(&mut out, ctx),
-            "clients" => clients(&mut out, ctx, &view),
+            "clients" => clients(&mut out, ctx, &view, session, reply.protocol),
             "memory" => memory(&mut out, &view, ctx, session),
             "stats" => stats(&mut out, &view, ctx),
             "persistence" => persistence(&mut out, ctx),
@@ -94,16 +95,33 @@ fn server(out: &mut String, ctx: &ServerContext) {
     );
 }
 
-fn clients(out: &mut String, ctx: &ServerContext, view: &NsView) {
+fn clients(
+    out: &mut String,
+    ctx: &ServerContext,
+    view: &NsView,
+    session: &Session,
+    protocol: Protocol,
+) {
+    let tenant = view.tenant_name();
+    let own = Described::of(session, protocol);
+    let counts = ctx.clients.counts(
+        |d| tenant.is_none() || d.tenant.as_deref() == tenant,
+        Some((session.id, &own)),
+    );
     let _ = write!(
         out,
-        "# Clients\r\nconnected_clients:{}\r\nblocked_clients:{}\r\n",
+        "# Clients\r\nconnected_clients:{}\r\nblocked_clients:{}\r\ntracking_clients:{}\r\n\
+         pubsub_clients:{}\r\nwatching_clients:{}\r\ntotal_watched_keys:{}\r\n",
         match view.tenant() {
             Some(t) => i64::from(t.connections()),
             None => ctx.state.metrics.resp_connections.get(),
         },
         ctx.waiters
             .blocked_clients(|namespace| view.shown(namespace).is_some()),
+        counts.tracking,
+        counts.pubsub,
+        counts.watching,
+        counts.watched_keys,
     );
 }
 

@@ -32,6 +32,7 @@
 
 pub mod acl;
 mod blocking;
+mod client_admin;
 mod cluster;
 mod collection;
 mod config;
@@ -125,6 +126,12 @@ pub fn execute(
         unknown_command(args, reply);
         return None;
     };
+    if let Some(record) = &session.record {
+        record.ran(kind);
+    }
+    if crate::resp::clients::describes_client(kind) || session.transaction.is_some() {
+        session.redescribe = true;
+    }
     let spec = kind.spec();
     if !spec.arity_ok(args.len()) {
         transaction::refuse(session);
@@ -218,7 +225,7 @@ fn run(
         K::Auth => connection::auth(args, session, ctx, reply),
         K::Select => connection::select(args, session, ctx, reply),
         K::Client if tracking::client(args, session, ctx, reply) => {}
-        K::Client => connection::client(args, session, reply),
+        K::Client => connection::client(args, session, ctx, reply),
         K::Acl => acl::acl(args, session, ctx, reply),
         K::Quit => {
             reply.ok();

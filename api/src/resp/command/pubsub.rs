@@ -40,6 +40,11 @@ impl std::fmt::Debug for Subscriptions {
 }
 
 impl Subscriptions {
+    /// Channels and patterns subscribed to.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.channels.len(), self.patterns.len())
+    }
+
     fn count(&self) -> i64 {
         (self.channels.len() + self.patterns.len()) as i64
     }

@@ -58,8 +58,10 @@ fn tracking(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply: 
         } else if is(opt, "REDIRECT") && i + 1 < args.len() {
             i += 1;
             match super::parse_i64(args.get(i)) {
-                Some(id) if id > 0 && id as u64 != session.id => mode.redirect = id as u64,
-                Some(id) if id as u64 == session.id => {
+                Some(id) if id > 0 && id as u64 != session.id && ctx.clients.exists(id as u64) => {
+                    mode.redirect = id as u64
+                }
+                Some(_) => {
                     return reply.error("ERR The client ID you want redirect to does not exist");
                 }
                 _ => return super::not_an_integer(reply),

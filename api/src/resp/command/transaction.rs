@@ -35,6 +35,13 @@ pub struct Transaction {
     aborted: bool,
 }
 
+impl Transaction {
+    /// Commands queued so far.
+    pub fn queued_count(&self) -> usize {
+        self.queued.len()
+    }
+}
+
 /// One queued command, its arguments copied out of the read buffer.
 #[derive(Debug)]
 struct Queued {
