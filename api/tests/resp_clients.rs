@@ -296,3 +296,76 @@ async fn tracking_redirect_needs_a_connected_client() {
     let redirect: i64 = query(&mut con, &["CLIENT", "GETREDIR"]).await.unwrap();
     assert_eq!(redirect, target_id);
 }
+
+/// Read from `raw` until what arrived contains `needle`; returns everything read.
+async fn read_until(raw: &mut Raw, got: &mut Vec<u8>, needle: &[u8]) {
+    use tokio::io::AsyncReadExt;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !got.windows(needle.len()).any(|w| w == needle) {
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout_at(deadline, raw.stream.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no {:?} within 10 s; got {:?}",
+                    String::from_utf8_lossy(needle),
+                    String::from_utf8_lossy(got)
+                )
+            })
+            .expect("read");
+        assert!(n > 0, "closed; got {:?}", String::from_utf8_lossy(got));
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resp3_tracker_hears_when_its_redirect_target_is_gone() {
+    let server = start().await;
+    let mut admin = server.connection().await;
+    let mut target = server.connection().await;
+    let target_id: i64 = query(&mut target, &["CLIENT", "ID"]).await.unwrap();
+    let mut tracker = Raw::connect(server.addr).await;
+    let mut got = Vec::new();
+    tracker
+        .send(
+            format!(
+                "HELLO 3\r\nCLIENT TRACKING ON REDIRECT {target_id}\r\nGET k\r\nPING done\r\n"
+            )
+            .as_bytes(),
+        )
+        .await;
+    read_until(&mut tracker, &mut got, b"done\r\n").await;
+    drop(target);
+    list_until(&mut admin, |l| l.iter().all(|c| c["id"] != target_id.to_string())).await;
+    let () = query(&mut admin, &["SET", "k", "v"]).await.unwrap();
+    got.clear();
+    let expected = format!(">2\r\n$21\r\ntracking-redir-broken\r\n:{target_id}\r\n");
+    read_until(&mut tracker, &mut got, expected.as_bytes()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracking_table_max_keys_bounds_what_is_remembered() {
+    let server = start().await;
+    let mut admin = server.connection().await;
+    let max: Vec<String> = query(&mut admin, &["CONFIG", "GET", "tracking-table-max-keys"])
+        .await
+        .unwrap();
+    assert_eq!(max, ["tracking-table-max-keys", "1000000"]);
+    let () = query(&mut admin, &["CONFIG", "SET", "tracking-table-max-keys", "2"])
+        .await
+        .unwrap();
+    expect_error(
+        &mut admin,
+        &["CONFIG", "SET", "tracking-table-max-keys", "many"],
+        "ERR CONFIG SET failed (possibly related to argument 'tracking-table-max-keys') - \
+         argument couldn't be parsed into an integer",
+    )
+    .await;
+    // A RESP3 tracker reads three keys; the table keeps two, so the first is invalidated early.
+    let mut tracker = Raw::connect(server.addr).await;
+    let mut got = Vec::new();
+    tracker
+        .send(b"HELLO 3\r\nCLIENT TRACKING ON\r\nGET a\r\nGET b\r\nGET c\r\n")
+        .await;
+    read_until(&mut tracker, &mut got, b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\na\r\n").await;
+}

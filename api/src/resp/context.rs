@@ -39,14 +39,15 @@ pub struct ServerContext {
     /// Clients blocked in BLPOP and friends, woken by writes to their keys.
     pub waiters: Arc<super::blocking::Waiters>,
     /// Every connected client (CLIENT LIST, CLIENT KILL, shutdown).
-    pub clients: super::clients::Clients,
+    pub clients: Arc<super::clients::Clients>,
 }
 
 impl ServerContext {
     /// Also attaches the key-event sinks (notifications) to every namespace of `state`.
     pub fn new(state: AppState, limits: RespLimits, port: u16) -> Self {
         let pubsub: Arc<PubSub> = Arc::default();
-        let tracking = Arc::new(Tracking::new(Arc::clone(&pubsub)));
+        let clients: Arc<super::clients::Clients> = Arc::default();
+        let tracking = Arc::new(Tracking::new(Arc::clone(&pubsub), Arc::clone(&clients)));
         let waiters: Arc<super::blocking::Waiters> = Arc::default();
         let notifications = Arc::new(Notifications::new(
             Arc::clone(&pubsub),
@@ -74,7 +75,7 @@ impl ServerContext {
             notifications,
             tracking,
             waiters,
-            clients: Default::default(),
+            clients,
         }
     }
 

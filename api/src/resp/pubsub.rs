@@ -38,6 +38,9 @@ pub enum Push {
         keys: Option<Vec<Bytes>>,
         as_message: bool,
     },
+    /// Client-side caching: this client's REDIRECT target (the id) is no longer connected, so
+    /// an invalidation could not be delivered (RESP3 only, as in Redis).
+    RedirectBroken(u64),
 }
 
 /// A connection's end of its queue: where the hub sends, and whether it fell behind.

@@ -5,7 +5,8 @@
 //!   read-only commands), per namespace. When one of them changes — written, deleted, expired,
 //!   or **evicted by the policy** (a plugin's choice included) — each client that read it gets one
 //!   invalidation and is forgotten for that key, until it reads it again. The table holds at
-//!   most [`MAX_TRACKED_KEYS`] keys per namespace; past that, the oldest-remembered keys are
+//!   most [`MAX_TRACKED_KEYS`] keys per namespace (`CONFIG SET tracking-table-max-keys`
+//!   changes that for the server; 0: no bound); past that, the oldest-remembered keys are
 //!   invalidated early, so memory stays bounded.
 //! - **BCAST.** No table: a client hears of every change to a key starting with one of its
 //!   prefixes (every key, without PREFIX).
@@ -15,6 +16,8 @@
 //! - **REDIRECT id.** Invalidations go to another connection, as messages on the
 //!   `__redis__:invalidate` channel, which that connection must be subscribed to (the RESP2 way).
 //!   Without REDIRECT, a RESP3 client gets `invalidate` push frames on its own connection.
+//!   When the target has disconnected, a RESP3 tracking client gets `tracking-redir-broken`
+//!   instead, each time an invalidation could not be delivered.
 //! - A flush invalidates everything (a null key list), as Redis does.
 //!
 //! Changes come from the store's key-event sink (see `notify`), so every writer counts: other
@@ -100,6 +103,10 @@ pub struct Tracking {
     bcast: AtomicUsize,
     /// Where REDIRECT targets are found (subscribers of [`INVALIDATE_CHANNEL`]).
     pubsub: Arc<super::pubsub::PubSub>,
+    /// Whether a REDIRECT target that is not subscribed is still connected.
+    clients: Arc<super::clients::Clients>,
+    /// Keys remembered per namespace at most (`tracking-table-max-keys`; 0: no bound).
+    max_keys: AtomicUsize,
 }
 
 thread_local! {
@@ -169,13 +176,18 @@ impl Tracking {
         self.active.load(Ordering::Relaxed) != 0
     }
 
-    pub fn new(pubsub: Arc<super::pubsub::PubSub>) -> Self {
+    pub fn new(
+        pubsub: Arc<super::pubsub::PubSub>,
+        clients: Arc<super::clients::Clients>,
+    ) -> Self {
         Self {
             trackers: RwLock::default(),
             tables: RwLock::default(),
             active: AtomicUsize::new(0),
             bcast: AtomicUsize::new(0),
             pubsub,
+            clients,
+            max_keys: AtomicUsize::new(MAX_TRACKED_KEYS),
         }
     }
 
@@ -244,9 +256,23 @@ impl Tracking {
         )
     }
 
+    /// `tracking-table-max-keys`.
+    pub fn max_keys(&self) -> usize {
+        self.max_keys.load(Ordering::Relaxed)
+    }
+
+    /// `CONFIG SET tracking-table-max-keys`: applies from the next read a client is tracked for.
+    pub fn set_max_keys(&self, max_keys: usize) {
+        self.max_keys.store(max_keys, Ordering::Relaxed);
+    }
+
     /// Client `id` read `keys` in `namespace` (default mode): tell it when they change.
     pub fn remember<'a>(&self, id: u64, namespace: &str, keys: impl Iterator<Item = &'a [u8]>) {
         let table = self.table(namespace);
+        let max_keys = match self.max_keys() {
+            0 => usize::MAX,
+            n => n,
+        };
         let mut evicted = Vec::new();
         {
             let mut t = table.lock();
@@ -269,7 +295,7 @@ impl Tracking {
                 let mut seen = HashSet::with_capacity(keys.len());
                 order.retain(|k| keys.contains_key(k) && seen.insert(k.clone()));
             }
-            while t.keys.len() > MAX_TRACKED_KEYS {
+            while t.keys.len() > max_keys {
                 let Some(oldest) = t.order.pop_front() else {
                     break;
                 };
@@ -359,7 +385,13 @@ impl Tracking {
             };
             match self.pubsub.subscriber_of(&channel, t.mode.redirect) {
                 Some(target) => (target, true),
-                None => return,
+                None => {
+                    // Gone (not merely unsubscribed): tell the tracking client, as Redis does.
+                    if !self.clients.exists(t.mode.redirect) {
+                        t.own.offer(Push::RedirectBroken(t.mode.redirect));
+                    }
+                    return;
+                }
             }
         };
         let pending = PENDING.with(|p| {

@@ -8,6 +8,7 @@
 //! | `save`, `appendonly`, `appendfsync` | read-only: how this node persists (set at start) |
 //! | `databases` | `16` (SELECT 0-15, see `connection`) |
 //! | `notify-keyspace-events` | the selected namespace's keyspace notification classes (see `resp::notify`); kept in memory |
+//! | `tracking-table-max-keys` | the server's bound on keys remembered per namespace for CLIENT TRACKING's default mode (`0`: none); the operator's to set |
 //! | `timeout`, `tcp-keepalive` | read as `0` / `300`; SET accepted, connections are not timed out |
 //! | encoding thresholds (`hash-max-listpack-entries`, `zset-max-ziplist-value`, `list-max-listpack-size`, …) | what `OBJECT ENCODING` answers by (see `encodings`); process-wide, as in Redis |
 //! | `hz`, `activerehashing`, `lazyfree-*`, `lua-time-limit`, … | accepted and ignored; GET returns the last value set |
@@ -111,6 +112,7 @@ fn values(session: &Session, ctx: &ServerContext) -> Vec<(&'static str, String)>
             log.map_or("everysec", |l| l.fsync().as_str()).to_string(),
         ),
         ("databases", super::connection::DATABASES.to_string()),
+        ("tracking-table-max-keys", ctx.tracking.max_keys().to_string()),
         (
             "notify-keyspace-events",
             crate::resp::notify::format_flags(ctx.notifications.flags(session.namespace.name())),
@@ -155,6 +157,7 @@ fn set(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Repl
     let mut namespace_changed = false;
     let mut ignored = Vec::new();
     let mut notify = None;
+    let mut tracking_max_keys = None;
     let mut thresholds = Vec::new();
     let mut rest = args.from(2);
     while let (Some(name), Some(value)) = (rest.next(), rest.next()) {
@@ -190,6 +193,14 @@ fn set(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Repl
                         "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
                     ));
                 }
+            },
+            // Server-wide, so the operator's (or anyone's without authentication).
+            "tracking-table-max-keys" if session.view().tenant().is_some() => {
+                return reply.error(&refuse("server-wide; only the operator may set it"));
+            }
+            "tracking-table-max-keys" => match value_text.trim().parse::<usize>() {
+                Ok(n) => tracking_max_keys = Some(n),
+                Err(_) => return reply.error(&refuse("argument couldn't be parsed into an integer")),
             },
             // Snapshots are configured at start (`--snapshot-every-secs`); test harnesses turn
             // Redis's RDB saves off with `save ""`, which asks for nothing Larder would do.
@@ -253,6 +264,9 @@ fn set(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Repl
     }
     if let Some(flags) = notify {
         ctx.notifications.set_flags(session.namespace.name(), flags);
+    }
+    if let Some(n) = tracking_max_keys {
+        ctx.tracking.set_max_keys(n);
     }
     for (t, n) in thresholds {
         super::encodings::set(t, n);

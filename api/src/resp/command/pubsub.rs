@@ -307,6 +307,12 @@ pub fn write_push(push: &Push, prefix: Option<&[u8]>, reply: &mut Reply) {
             reply.bulk(shown(prefix, channel));
             reply.bulk(payload);
         }
+        Push::RedirectBroken(_) if reply.protocol == Protocol::Resp2 => {}
+        Push::RedirectBroken(id) => {
+            reply.push(2);
+            reply.bulk(b"tracking-redir-broken");
+            reply.integer(*id as i64);
+        }
         // A RESP2 connection tracking without REDIRECT has no way to receive them (Redis sends
         // nothing either).
         Push::Invalidate {
