@@ -328,15 +328,16 @@ async fn a_resp3_tracker_hears_when_its_redirect_target_is_gone() {
     let mut got = Vec::new();
     tracker
         .send(
-            format!(
-                "HELLO 3\r\nCLIENT TRACKING ON REDIRECT {target_id}\r\nGET k\r\nPING done\r\n"
-            )
-            .as_bytes(),
+            format!("HELLO 3\r\nCLIENT TRACKING ON REDIRECT {target_id}\r\nGET k\r\nPING done\r\n")
+                .as_bytes(),
         )
         .await;
     read_until(&mut tracker, &mut got, b"done\r\n").await;
     drop(target);
-    list_until(&mut admin, |l| l.iter().all(|c| c["id"] != target_id.to_string())).await;
+    list_until(&mut admin, |l| {
+        l.iter().all(|c| c["id"] != target_id.to_string())
+    })
+    .await;
     let () = query(&mut admin, &["SET", "k", "v"]).await.unwrap();
     got.clear();
     let expected = format!(">2\r\n$21\r\ntracking-redir-broken\r\n:{target_id}\r\n");
@@ -351,9 +352,12 @@ async fn tracking_table_max_keys_bounds_what_is_remembered() {
         .await
         .unwrap();
     assert_eq!(max, ["tracking-table-max-keys", "1000000"]);
-    let () = query(&mut admin, &["CONFIG", "SET", "tracking-table-max-keys", "2"])
-        .await
-        .unwrap();
+    let () = query(
+        &mut admin,
+        &["CONFIG", "SET", "tracking-table-max-keys", "2"],
+    )
+    .await
+    .unwrap();
     expect_error(
         &mut admin,
         &["CONFIG", "SET", "tracking-table-max-keys", "many"],
@@ -367,5 +371,10 @@ async fn tracking_table_max_keys_bounds_what_is_remembered() {
     tracker
         .send(b"HELLO 3\r\nCLIENT TRACKING ON\r\nGET a\r\nGET b\r\nGET c\r\n")
         .await;
-    read_until(&mut tracker, &mut got, b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\na\r\n").await;
+    read_until(
+        &mut tracker,
+        &mut got,
+        b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\na\r\n",
+    )
+    .await;
 }

@@ -176,10 +176,7 @@ impl Tracking {
         self.active.load(Ordering::Relaxed) != 0
     }
 
-    pub fn new(
-        pubsub: Arc<super::pubsub::PubSub>,
-        clients: Arc<super::clients::Clients>,
-    ) -> Self {
+    pub fn new(pubsub: Arc<super::pubsub::PubSub>, clients: Arc<super::clients::Clients>) -> Self {
         Self {
             trackers: RwLock::default(),
             tables: RwLock::default(),

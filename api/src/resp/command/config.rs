@@ -112,7 +112,10 @@ fn values(session: &Session, ctx: &ServerContext) -> Vec<(&'static str, String)>
             log.map_or("everysec", |l| l.fsync().as_str()).to_string(),
         ),
         ("databases", super::connection::DATABASES.to_string()),
-        ("tracking-table-max-keys", ctx.tracking.max_keys().to_string()),
+        (
+            "tracking-table-max-keys",
+            ctx.tracking.max_keys().to_string(),
+        ),
         (
             "notify-keyspace-events",
             crate::resp::notify::format_flags(ctx.notifications.flags(session.namespace.name())),
@@ -200,7 +203,9 @@ fn set(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Repl
             }
             "tracking-table-max-keys" => match value_text.trim().parse::<usize>() {
                 Ok(n) => tracking_max_keys = Some(n),
-                Err(_) => return reply.error(&refuse("argument couldn't be parsed into an integer")),
+                Err(_) => {
+                    return reply.error(&refuse("argument couldn't be parsed into an integer"));
+                }
             },
             // Snapshots are configured at start (`--snapshot-every-secs`); test harnesses turn
             // Redis's RDB saves off with `save ""`, which asks for nothing Larder would do.
