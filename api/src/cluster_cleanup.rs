@@ -4,7 +4,8 @@
 //! to come), so without this the old owner would keep them: unreachable memory, and stale values
 //! served again should the slot ever come back. After every change of the slot table — and once
 //! at start, for a member that was down while slots moved — a background sweep walks every
-//! namespace and deletes each key whose slot another member owns. A slot with no owner (a table
+//! namespace and deletes each key whose slot another member owns and this one does not replicate
+//! (a replica keeps its copies: they are what a failover promotes). A slot with no owner (a table
 //! not yet known, a member restarting) is left alone, so an incomplete view never drops data.
 //!
 //! The sweep is O(keys) per change and runs on the blocking pool, a batch of keys per shard lock
@@ -63,10 +64,10 @@ pub fn sweep(view: &ClusterView, namespaces: &Namespaces) -> usize {
             batch.clear();
             cursor = store.scan(cursor, SCAN_BATCH, &mut batch);
             for key in &batch {
-                if view
-                    .slots
-                    .owner(key_slot(key))
-                    .is_some_and(|owner| owner != view.me)
+                let slot = key_slot(key);
+                // A replica's copy is kept: it is what a failover promotes.
+                if view.slots.owner(slot).is_some()
+                    && !view.slots.holds(slot, view.me)
                     && store.delete(key)
                 {
                     dropped += 1;

@@ -73,6 +73,25 @@ pub struct Forward {
     pub args: Vec<Vec<u8>>,
 }
 
+/// A batch of changes a slot's owner sends to one of its replicas, in the order they were made.
+/// The records are opaque here (the data plane encodes them); `from` is the sending owner, so
+/// the replica can refuse changes to slots it does not know `from` to own.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Replicate {
+    pub from: NodeId,
+    #[serde(with = "serde_bytes")]
+    pub records: Vec<u8>,
+}
+
+/// What a replica did with a [`Replicate`] batch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replicated {
+    /// How many records, from the first, were applied.
+    pub applied: u32,
+    /// Why the record after those was not (`None`: all were).
+    pub refused: Option<String>,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 pub enum BusRequest {
     AppendEntries(AppendEntriesRequest<TypeConfig>),
@@ -84,6 +103,10 @@ pub enum BusRequest {
         member: Member,
     },
     Forward(Forward),
+    /// Changes for a replica to apply.
+    Replicate(Replicate),
+    /// The leader's failure detector asking whether the node is alive.
+    Ping,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -101,6 +124,8 @@ pub enum BusResponse {
     },
     /// The reply bytes of a forwarded command, encoded for the client.
     Forwarded(Vec<u8>),
+    Replicated(Replicated),
+    Pong,
     /// The request could not be handled; the text says why.
     Refused(String),
 }

@@ -28,10 +28,11 @@ pub mod slot;
 pub mod slot_table;
 mod state_machine;
 
-pub use bus::{BusTls, Forward};
+pub use bus::{BusTls, Forward, Replicate, Replicated};
 pub use log_store::LogStore;
 pub use node::{
-    ClusterError, ClusterNode, ClusterOptions, ClusterView, ForwardHandler, RaftStatus, Start,
+    ClusterError, ClusterNode, ClusterOptions, ClusterView, ForwardHandler, RaftStatus,
+    ReplicaHandler, Start,
 };
 pub use raft_types::{Applied, Command, Member, NodeId, TypeConfig};
 pub use state_machine::{ClusterState, StateMachine};

@@ -8,6 +8,12 @@
 //!
 //! The data plane never touches raft: every applied change publishes a new [`ClusterView`],
 //! which a command reads with one atomic load.
+//!
+//! Failure detection: the leader probes every member over the bus (`Ping`) every
+//! [`PROBE_EVERY`]. A member it has not heard from for `node_timeout` is failed through raft
+//! (its slots pass to their first replicas, see [`SlotTable::failed_over`]); a failed member
+//! that answers again is recovered (it comes back owning nothing). Only the leader decides, and
+//! only through a committed command, so a leader cut off from the majority fails nobody.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -22,7 +28,9 @@ use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::bus::{self, BusError, BusHandler, BusRequest, BusResponse, Forward, Peer};
+use crate::bus::{
+    self, BusError, BusHandler, BusRequest, BusResponse, Forward, Peer, Replicate, Replicated,
+};
 use crate::files;
 use crate::log_store::LogStore;
 use crate::network::Network;
@@ -37,6 +45,10 @@ pub const VOTERS: usize = 3;
 /// How long a node keeps trying to join before giving up.
 const JOIN_PATIENCE: Duration = Duration::from_secs(30);
 const JOIN_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the leader probes every member.
+pub const PROBE_EVERY: Duration = Duration::from_millis(200);
+/// How long the leader waits for a failover or recovery to commit before trying again.
+const DECISION_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How a node enters the cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +71,11 @@ pub struct ClusterOptions {
     pub heartbeat: Duration,
     /// Mutual TLS on the bus; `None` speaks plain TCP (loopback and private networks only).
     pub tls: Option<crate::bus::BusTls>,
+    /// Replicas per slot, for a node that forms the cluster (`Start::Init`); joiners and
+    /// resumed members take the cluster's.
+    pub replicas: usize,
+    /// How long the leader goes without hearing from a member before failing it.
+    pub node_timeout: Duration,
 }
 
 impl ClusterOptions {
@@ -69,6 +86,8 @@ impl ClusterOptions {
             start,
             heartbeat: Duration::from_millis(100),
             tls: None,
+            replicas: 0,
+            node_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -102,6 +121,10 @@ pub struct ClusterView {
     pub slots: SlotTable,
     pub members: BTreeMap<NodeId, Member>,
     pub voters: BTreeSet<NodeId>,
+    /// Members the leader failed (they own and replicate nothing until they are back).
+    pub failed: BTreeSet<NodeId>,
+    /// Replicas the cluster keeps of every slot.
+    pub replicas: usize,
 }
 
 impl ClusterView {
@@ -112,7 +135,17 @@ impl ClusterView {
             slots: state.slots.clone(),
             members: membership.nodes().map(|(id, m)| (*id, m.clone())).collect(),
             voters: membership.voter_ids().collect(),
+            failed: state.failed.clone(),
+            replicas: state.replicas,
         }
+    }
+
+    /// The members holding a copy of `slot` besides its owner, with their addresses.
+    pub fn replicas(&self, slot: Slot) -> impl Iterator<Item = (NodeId, &Member)> {
+        self.slots
+            .replicas(slot)
+            .iter()
+            .filter_map(|id| self.members.get(id).map(|m| (*id, m)))
     }
 
     /// The owner of `slot` and its addresses (`None` while the slot has no live owner).
@@ -127,6 +160,12 @@ impl ClusterView {
 /// is a future; the bus serves other requests on the connection meanwhile.
 pub trait ForwardHandler: Send + Sync + 'static {
     fn execute(&self, request: Forward) -> Pin<Box<dyn Future<Output = Vec<u8>> + Send>>;
+}
+
+/// Applies the changes a slot's owner replicates to this node (see [`Replicate`]). Runs on the
+/// bus task that received them; batches are bounded by the sender.
+pub trait ReplicaHandler: Send + Sync + 'static {
+    fn apply(&self, batch: Replicate) -> Replicated;
 }
 
 /// Raft's view of the node, for INFO and the admin API.
@@ -144,6 +183,9 @@ struct Shared {
     view: Arc<ArcSwap<ClusterView>>,
     forward_handler: OnceLock<Arc<dyn ForwardHandler>>,
     forward_peers: Mutex<HashMap<String, Arc<Peer>>>,
+    replica_handler: OnceLock<Arc<dyn ReplicaHandler>>,
+    /// Replication's own connections, so a replication batch never waits behind forwards.
+    replica_peers: Mutex<HashMap<String, Arc<Peer>>>,
     tls: Option<crate::bus::BusTls>,
     joins: tokio::sync::Mutex<()>,
 }
@@ -228,6 +270,8 @@ impl ClusterNode {
             view,
             forward_handler: OnceLock::new(),
             forward_peers: Mutex::new(HashMap::new()),
+            replica_handler: OnceLock::new(),
+            replica_peers: Mutex::new(HashMap::new()),
             tls: options.tls.clone(),
             joins: tokio::sync::Mutex::new(()),
         });
@@ -235,8 +279,13 @@ impl ClusterNode {
         tokio::spawn(bus::serve(
             bus,
             Arc::clone(&shared) as Arc<dyn BusHandler>,
-            stop_rx,
+            stop_rx.clone(),
             options.tls.clone(),
+        ));
+        tokio::spawn(watch_members(
+            Arc::clone(&shared),
+            stop_rx,
+            options.node_timeout,
         ));
         let node = Self {
             shared,
@@ -253,7 +302,7 @@ impl ClusterNode {
             tracing::info!(node = %format_args!("{id:016x}"), "resuming cluster membership from the data directory");
         } else {
             match &options.start {
-                Some(Start::Init) => node.init(&options.advertise).await?,
+                Some(Start::Init) => node.init(&options.advertise, options.replicas).await?,
                 Some(Start::Join(via)) => node.join(via, &options.advertise).await?,
                 None => return Err(ClusterError::NotAMember(options.dir.clone())),
             }
@@ -261,7 +310,7 @@ impl ClusterNode {
         Ok(node)
     }
 
-    async fn init(&self, me: &Member) -> Result<(), ClusterError> {
+    async fn init(&self, me: &Member, replicas: usize) -> Result<(), ClusterError> {
         let raft = &self.shared.raft;
         raft.initialize(BTreeMap::from([(self.shared.id, me.clone())]))
             .await
@@ -270,6 +319,11 @@ impl ClusterNode {
             .current_leader(self.shared.id, "leader of a new cluster")
             .await
             .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        if replicas > 0 {
+            raft.client_write(Command::SetReplicas { count: replicas })
+                .await
+                .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        }
         raft.client_write(Command::Rebalance {
             members: vec![self.shared.id],
         })
@@ -385,6 +439,38 @@ impl ClusterNode {
         }
     }
 
+    /// Where replicated changes are applied on this node; set once, before clients arrive.
+    pub fn set_replica_handler(&self, handler: Arc<dyn ReplicaHandler>) {
+        let _ = self.shared.replica_handler.set(handler);
+    }
+
+    /// Send `batch` to the replica `to` and return what it applied.
+    pub async fn replicate(
+        &self,
+        to: &Member,
+        batch: Replicate,
+        timeout: Duration,
+    ) -> Result<Replicated, BusError> {
+        let peer = Arc::clone(
+            self.shared
+                .replica_peers
+                .lock()
+                .entry(to.bus.clone())
+                .or_insert_with(|| Arc::new(Peer::new(to.bus.clone(), self.shared.tls.clone()))),
+        );
+        match peer.call(&BusRequest::Replicate(batch), timeout).await? {
+            BusResponse::Replicated(done) => Ok(done),
+            BusResponse::Refused(why) => Ok(Replicated {
+                applied: 0,
+                refused: Some(why),
+            }),
+            other => Ok(Replicated {
+                applied: 0,
+                refused: Some(format!("unexpected answer {other:?}")),
+            }),
+        }
+    }
+
     /// Stop raft and the bus server.
     pub async fn shutdown(&self) {
         self.stop.send_replace(true);
@@ -474,7 +560,72 @@ impl BusHandler for Shared {
                     Some(h) => BusResponse::Forwarded(h.execute(f).await),
                     None => BusResponse::Refused("this node is still starting".into()),
                 },
+                BusRequest::Replicate(batch) => match self.replica_handler.get() {
+                    Some(h) => BusResponse::Replicated(h.apply(batch)),
+                    None => BusResponse::Refused("this node is still starting".into()),
+                },
+                BusRequest::Ping => BusResponse::Pong,
             }
         })
+    }
+}
+
+/// The leader's failure detector; see the module docs. Runs on every node, acts only while the
+/// node leads, and starts every member's clock afresh when it becomes leader.
+async fn watch_members(shared: Arc<Shared>, mut stop: watch::Receiver<bool>, timeout: Duration) {
+    let mut last_heard: HashMap<NodeId, tokio::time::Instant> = HashMap::new();
+    let mut peers: HashMap<String, Arc<Peer>> = HashMap::new();
+    let mut tick = tokio::time::interval(PROBE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let probe_timeout = (timeout / 2).clamp(Duration::from_millis(100), Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        if shared.raft.metrics().borrow().current_leader != Some(shared.id) {
+            last_heard.clear();
+            continue;
+        }
+        let view = shared.view.load_full();
+        let mut probes = tokio::task::JoinSet::new();
+        for (&id, member) in view.members.iter().filter(|(id, _)| **id != shared.id) {
+            let peer = Arc::clone(
+                peers
+                    .entry(member.bus.clone())
+                    .or_insert_with(|| Arc::new(Peer::new(member.bus.clone(), shared.tls.clone()))),
+            );
+            probes.spawn(async move {
+                let alive = matches!(
+                    peer.call(&BusRequest::Ping, probe_timeout).await,
+                    Ok(BusResponse::Pong)
+                );
+                (id, alive)
+            });
+        }
+        let now = tokio::time::Instant::now();
+        while let Some(Ok((id, alive))) = probes.join_next().await {
+            let heard = last_heard.entry(id).or_insert(now);
+            let decision = if alive {
+                *heard = tokio::time::Instant::now();
+                view.failed.contains(&id).then_some(Command::Recover { node: id })
+            } else if now.duration_since(*heard) >= timeout && !view.failed.contains(&id) {
+                tracing::warn!(node = %format_args!("{id:016x}"), silent_ms = now.duration_since(*heard).as_millis() as u64, "a member stopped answering");
+                Some(Command::Fail { node: id })
+            } else {
+                None
+            };
+            if let Some(command) = decision {
+                let what = command.to_string();
+                match tokio::time::timeout(DECISION_TIMEOUT, shared.raft.client_write(command)).await {
+                    Ok(Ok(_)) => tracing::info!(decision = %what, "committed"),
+                    Ok(Err(e)) => tracing::warn!(decision = %what, error = %e, "not committed"),
+                    Err(_) => tracing::warn!(decision = %what, "not committed in time (no quorum?)"),
+                }
+            }
+        }
     }
 }

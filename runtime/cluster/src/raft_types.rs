@@ -32,14 +32,26 @@ impl std::fmt::Display for Member {
 /// A change to the replicated cluster state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
-    /// Spread the slots over these members, moving the fewest.
+    /// Spread the slots over these members (those not failed), moving the fewest, and give
+    /// every slot its replicas among them.
     Rebalance { members: Vec<NodeId> },
+    /// Keep this many replicas of every slot (set when the cluster is formed).
+    SetReplicas { count: usize },
+    /// The leader stopped hearing from `node`: its slots pass to their first replicas and it
+    /// replicates nothing until it is back.
+    Fail { node: NodeId },
+    /// A failed node answers again. It comes back owning and replicating nothing (its keys are
+    /// swept); the next rebalance gives it a share.
+    Recover { node: NodeId },
 }
 
 impl std::fmt::Display for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Command::Rebalance { members } => write!(f, "rebalance over {members:?}"),
+            Command::SetReplicas { count } => write!(f, "keep {count} replicas per slot"),
+            Command::Fail { node } => write!(f, "fail node {node:016x}"),
+            Command::Recover { node } => write!(f, "node {node:016x} is back"),
         }
     }
 }

@@ -17,10 +17,14 @@ use serde::{Deserialize, Serialize};
 use crate::NodeId;
 use crate::slot::{SLOTS, Slot};
 
-/// Owner of every slot; `None` only before the cluster has members.
+/// Owner (primary) and replicas of every slot; the owner is `None` only before the cluster has
+/// members.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SlotTable {
     owners: Vec<Option<NodeId>>,
+    /// The members that hold a copy of each slot besides its owner, in promotion order: when
+    /// the owner fails, the first becomes the owner. Empty without replication.
+    replicas: Vec<Vec<NodeId>>,
     /// Bumped by every change, starting at 0 for the empty table.
     pub epoch: u64,
 }
@@ -29,6 +33,7 @@ impl Default for SlotTable {
     fn default() -> Self {
         Self {
             owners: vec![None; usize::from(SLOTS)],
+            replicas: vec![Vec::new(); usize::from(SLOTS)],
             epoch: 0,
         }
     }
@@ -38,6 +43,61 @@ impl SlotTable {
     /// Who owns `slot` (`None` for an unassigned slot or one out of range).
     pub fn owner(&self, slot: Slot) -> Option<NodeId> {
         self.owners.get(usize::from(slot)).copied().flatten()
+    }
+
+    /// The replicas of `slot`, in promotion order (empty for none, or a slot out of range).
+    pub fn replicas(&self, slot: Slot) -> &[NodeId] {
+        self.replicas.get(usize::from(slot)).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether `node` holds `slot`'s keys: as its owner or as one of its replicas.
+    pub fn holds(&self, slot: Slot, node: NodeId) -> bool {
+        self.owner(slot) == Some(node) || self.replicas(slot).contains(&node)
+    }
+
+    /// The same owners, with `count` replicas per slot (fewer when there are not enough other
+    /// members): the members that follow the owner in id order, wrapping around. So every
+    /// member replicates a share of every other member's slots, and the replicas of one
+    /// member's slots are spread rather than all on one node. The epoch is left as it is: this
+    /// completes a change (a rebalance) that already counted.
+    pub fn with_replicas(&self, members: &[NodeId], count: usize) -> SlotTable {
+        let mut members = members.to_vec();
+        members.sort_unstable();
+        members.dedup();
+        let mut next = self.clone();
+        for slot in 0..usize::from(SLOTS) {
+            next.replicas[slot].clear();
+            let Some(owner) = next.owners[slot] else {
+                continue;
+            };
+            let Ok(at) = members.binary_search(&owner) else {
+                continue;
+            };
+            let wanted = count.min(members.len() - 1);
+            next.replicas[slot].extend((1..=wanted).map(|i| members[(at + i) % members.len()]));
+        }
+        next
+    }
+
+    /// The table after `node` failed: each slot it owned passes to its first replica (a slot
+    /// without one stays with `node`, which serves it again from its data directory when it
+    /// returns), and `node` is no longer anyone's replica. Returns the table and how many slots
+    /// were promoted.
+    pub fn failed_over(&self, node: NodeId) -> (SlotTable, usize) {
+        let mut next = self.clone();
+        let mut promoted = 0;
+        for slot in 0..usize::from(SLOTS) {
+            let replicas = &mut next.replicas[slot];
+            replicas.retain(|&r| r != node);
+            if next.owners[slot] == Some(node) && !replicas.is_empty() {
+                next.owners[slot] = Some(replicas.remove(0));
+                promoted += 1;
+            }
+        }
+        if next != *self {
+            next.epoch = self.epoch + 1;
+        }
+        (next, promoted)
     }
 
     /// The table as maximal runs of consecutive slots with one owner, in slot order.
@@ -74,11 +134,13 @@ impl SlotTable {
         members.dedup();
         let mut next = SlotTable {
             owners: self.owners.clone(),
+            replicas: self.replicas.clone(),
             epoch: self.epoch + 1,
         };
         if members.is_empty() {
             let moved = (0..SLOTS).filter(|&s| self.owner(s).is_some()).collect();
             next.owners.fill(None);
+            next.replicas.iter_mut().for_each(Vec::clear);
             return (next, moved);
         }
         let counts = self.counts();
@@ -127,6 +189,26 @@ impl SlotTable {
 struct Runs {
     epoch: u64,
     runs: Vec<(Slot, Slot, NodeId)>,
+    /// Runs of slots with the same replicas (absent in tables written before replication).
+    #[serde(default)]
+    replica_runs: Vec<(Slot, Slot, Vec<NodeId>)>,
+}
+
+impl SlotTable {
+    fn replica_runs(&self) -> Vec<(Slot, Slot, Vec<NodeId>)> {
+        let mut out: Vec<(Slot, Slot, Vec<NodeId>)> = Vec::new();
+        for (slot, replicas) in self.replicas.iter().enumerate() {
+            let slot = slot as Slot;
+            if replicas.is_empty() {
+                continue;
+            }
+            match out.last_mut() {
+                Some((_, end, r)) if r == replicas && *end + 1 == slot => *end = slot,
+                _ => out.push((slot, slot, replicas.clone())),
+            }
+        }
+        out
+    }
 }
 
 impl Serialize for SlotTable {
@@ -138,6 +220,7 @@ impl Serialize for SlotTable {
                 .into_iter()
                 .map(|(r, o)| (*r.start(), *r.end(), o))
                 .collect(),
+            replica_runs: self.replica_runs(),
         }
         .serialize(s)
     }
@@ -158,6 +241,16 @@ impl<'de> Deserialize<'de> for SlotTable {
             }
             for slot in start..=end {
                 table.owners[usize::from(slot)] = Some(owner);
+            }
+        }
+        for (start, end, replicas) in runs.replica_runs {
+            if start > end || end >= SLOTS {
+                return Err(serde::de::Error::custom(format!(
+                    "replica run {start}..={end} is outside 0..{SLOTS}"
+                )));
+            }
+            for slot in start..=end {
+                table.replicas[usize::from(slot)].clone_from(&replicas);
             }
         }
         Ok(table)
@@ -221,9 +314,47 @@ mod tests {
         let bad = rmp_serde::to_vec(&Runs {
             epoch: 1,
             runs: vec![(10, 20000, 1)],
+            replica_runs: Vec::new(),
         })
         .unwrap();
         assert!(rmp_serde::from_slice::<SlotTable>(&bad).is_err());
+    }
+
+    #[test]
+    fn replicas_follow_the_owner_and_round_trip() {
+        let t = spread(&[1, 2, 3]).with_replicas(&[1, 2, 3], 1);
+        for slot in [0, 6000, 16383] {
+            let owner = t.owner(slot).unwrap();
+            let replicas = t.replicas(slot);
+            assert_eq!(replicas.len(), 1);
+            assert_ne!(replicas[0], owner);
+            assert_eq!(replicas[0], owner % 3 + 1, "the next member in id order");
+        }
+        // Asking for more replicas than there are other members gives every other member.
+        let all = spread(&[1, 2]).with_replicas(&[1, 2], 5);
+        assert_eq!(all.replicas(0).len(), 1);
+        let bytes = rmp_serde::to_vec(&t).unwrap();
+        assert!(bytes.len() < 300, "{} bytes", bytes.len());
+        assert_eq!(rmp_serde::from_slice::<SlotTable>(&bytes).unwrap(), t);
+    }
+
+    #[test]
+    fn a_failed_owner_s_slots_pass_to_their_first_replica() {
+        let t = spread(&[1, 2, 3]).with_replicas(&[1, 2, 3], 1);
+        let owned_by_2: Vec<Slot> = (0..SLOTS).filter(|&s| t.owner(s) == Some(2)).collect();
+        let (after, promoted) = t.failed_over(2);
+        assert_eq!(promoted, owned_by_2.len());
+        assert_eq!(after.epoch, t.epoch + 1);
+        for s in 0..SLOTS {
+            assert_ne!(after.owner(s), Some(2));
+            assert!(!after.replicas(s).contains(&2));
+        }
+        assert!(owned_by_2.iter().all(|&s| after.owner(s) == Some(3)));
+        // Without a replica a slot stays with its failed owner, to be served again on return.
+        let bare = spread(&[1, 2]);
+        let (same, promoted) = bare.failed_over(2);
+        assert_eq!((promoted, same.epoch), (0, bare.epoch));
+        assert_eq!(same.counts(), bare.counts());
     }
 
     proptest! {

@@ -8,6 +8,7 @@
 //! Every apply publishes a fresh [`ClusterView`](crate::ClusterView) through the `on_change`
 //! callback, which is how the data plane learns the new slot owners without touching raft.
 
+use std::collections::BTreeSet;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::files;
 use crate::raft_types::{
-    Applied, Command, Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+    Applied, Command, NodeId, Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
 use crate::slot_table::SlotTable;
 
@@ -31,20 +32,66 @@ pub struct ClusterState {
     pub last_applied: Option<LogId>,
     pub membership: StoredMembership,
     pub slots: SlotTable,
+    /// Replicas kept of every slot (0: every slot has one copy).
+    #[serde(default)]
+    pub replicas: usize,
+    /// Members the leader stopped hearing from; they own and replicate nothing.
+    #[serde(default)]
+    pub failed: BTreeSet<NodeId>,
 }
 
 impl ClusterState {
+    /// The members that may own and replicate slots.
+    fn live_members(&self) -> Vec<NodeId> {
+        self.membership
+            .membership()
+            .nodes()
+            .map(|(id, _)| *id)
+            .filter(|id| !self.failed.contains(id))
+            .collect()
+    }
+
     fn apply(&mut self, command: &Command) -> Applied {
         match command {
             Command::Rebalance { members } => {
-                let (next, moved) = self.slots.rebalanced(members);
+                let live: Vec<NodeId> = members
+                    .iter()
+                    .copied()
+                    .filter(|m| !self.failed.contains(m))
+                    .collect();
+                let (next, moved) = self.slots.rebalanced(&live);
                 tracing::info!(
                     epoch = next.epoch,
                     moved = moved.len(),
-                    ?members,
+                    members = ?live,
                     "slot table rebalanced"
                 );
+                self.slots = next.with_replicas(&live, self.replicas);
+            }
+            Command::SetReplicas { count } => {
+                self.replicas = *count;
+                let mut next = self.slots.with_replicas(&self.live_members(), *count);
+                if next != self.slots {
+                    next.epoch += 1;
+                }
                 self.slots = next;
+            }
+            Command::Fail { node } => {
+                if self.failed.insert(*node) {
+                    let (next, promoted) = self.slots.failed_over(*node);
+                    tracing::warn!(
+                        node = %format_args!("{node:016x}"),
+                        promoted,
+                        epoch = next.epoch,
+                        "member failed: its slots pass to their replicas"
+                    );
+                    self.slots = next;
+                }
+            }
+            Command::Recover { node } => {
+                if self.failed.remove(node) {
+                    tracing::info!(node = %format_args!("{node:016x}"), "failed member is back");
+                }
             }
         }
         Applied {

@@ -201,13 +201,19 @@ fn nodes(view: &ClusterView) -> String {
     let mut out = String::new();
     for (&id, member) in &view.members {
         let (_, bus_port) = host_port(&member.bus);
-        let flags = if id == view.me {
-            "myself,master"
+        let flags = match (id == view.me, view.failed.contains(&id)) {
+            (true, false) => "myself,master",
+            (true, true) => "myself,master,fail",
+            (false, false) => "master",
+            (false, true) => "master,fail",
+        };
+        let link = if view.failed.contains(&id) {
+            "disconnected"
         } else {
-            "master"
+            "connected"
         };
         out.push_str(&format!(
-            "{} {}@{bus_port} {flags} - 0 0 {} connected",
+            "{} {}@{bus_port} {flags} - 0 0 {} {link}",
             node_name(id),
             member.resp,
             view.slots.epoch
