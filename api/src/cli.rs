@@ -149,6 +149,28 @@ pub struct ServeArgs {
     /// cluster-aware clients) instead of running it there and relaying the answer.
     #[arg(long, env = "LARDER_CLUSTER_REDIRECT", requires = "bus_addr")]
     pub cluster_redirect: bool,
+    /// Copies of every slot kept on other members besides its owner (with --cluster-init; the
+    /// cluster keeps the number it was formed with). A write is acknowledged only once every
+    /// replica of its slot has it, so a failed owner's slots pass to a replica without loss.
+    #[arg(
+        long,
+        env = "LARDER_CLUSTER_REPLICAS",
+        value_name = "N",
+        default_value_t = 0,
+        requires = "cluster_init",
+        value_parser = clap::value_parser!(u8).range(0..=2)
+    )]
+    pub cluster_replicas: u8,
+    /// How long the raft leader goes without an answer from a member before failing it over.
+    #[arg(
+        long,
+        env = "LARDER_CLUSTER_NODE_TIMEOUT_MS",
+        value_name = "MS",
+        default_value_t = 5000,
+        requires = "bus_addr",
+        value_parser = clap::value_parser!(u64).range(200..=600_000)
+    )]
+    pub cluster_node_timeout_ms: u64,
     /// The operator key: turns authentication on for both ports (needed to listen beyond
     /// loopback). Prefer the key file.
     #[arg(
@@ -232,6 +254,8 @@ impl ServeArgs {
             cluster_init: self.cluster_init,
             join: self.join.clone(),
             cluster_redirect: self.cluster_redirect,
+            cluster_replicas: self.cluster_replicas,
+            cluster_node_timeout_ms: Some(self.cluster_node_timeout_ms),
             operator_key: self.operator_key.clone(),
             operator_key_file: self.operator_key_file.clone(),
             tls_cert_file: self.tls_cert_file.clone(),

@@ -169,6 +169,10 @@ pub struct ClusterConfig {
     pub mode: crate::state::ClusterMode,
     /// Mutual TLS on the bus; `None`: clear text, loopback only and only without authentication.
     pub tls: Option<crate::tls::BusTlsConfig>,
+    /// Replicas per slot for a cluster this node forms (see docs/cluster.md, "Replication").
+    pub replicas: usize,
+    /// How long the leader waits on a silent member before failing it over.
+    pub node_timeout: std::time::Duration,
 }
 
 impl Default for Config {
@@ -284,6 +288,10 @@ pub struct Overrides {
     pub join: Option<String>,
     /// `--cluster-redirect`: answer MOVED instead of forwarding.
     pub cluster_redirect: bool,
+    /// `--cluster-replicas`.
+    pub cluster_replicas: u8,
+    /// `--cluster-node-timeout-ms` (default 5000).
+    pub cluster_node_timeout_ms: Option<u64>,
     /// The operator key itself (`LARDER_OPERATOR_KEY`); wins over a key file.
     pub operator_key: Option<String>,
     pub operator_key_file: Option<PathBuf>,
@@ -388,6 +396,10 @@ impl Config {
                     crate::state::ClusterMode::Proxy
                 },
                 tls: bus_tls.clone(),
+                replicas: usize::from(overrides.cluster_replicas),
+                node_timeout: std::time::Duration::from_millis(
+                    overrides.cluster_node_timeout_ms.unwrap_or(5000),
+                ),
             }),
             operator_key,
             session_ttl: file.session_ttl_secs.map_or(

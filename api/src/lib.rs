@@ -16,6 +16,7 @@
 //! | `tenants` | tenants: their namespaces' names, owned plugins, quotas and the checks changes make |
 //! | `tls` | TLS for the RESP and HTTP ports (rustls, ring), reloadable; `larder certs` |
 //! | `cluster_cleanup` | a cluster member drops the keys of slots other members own now |
+//! | `replication` | a cluster member's changes reach its slots' replicas before writes are acknowledged |
 //! | `data_dir_lock` | one node per data directory (an exclusive lock on `<data-dir>/LOCK`) |
 //! | `cli` | the command line (`larder serve`, `larder openapi`, …) |
 //! | `cli_plugin` | `larder plugin push|list|attach`: upload and attach policy plugins over the admin API |
@@ -30,6 +31,7 @@ pub mod config;
 pub mod data_dir_lock;
 pub mod metrics;
 pub mod persistence;
+pub mod replication;
 pub mod resp;
 pub mod rest;
 pub mod server;

@@ -72,6 +72,7 @@ async fn start_cluster(
     data_dir: &std::path::Path,
     resp: SocketAddr,
     http: SocketAddr,
+    namespaces: &Arc<larder_runtime::Namespaces>,
 ) -> anyhow::Result<crate::state::Cluster> {
     use larder_cluster::{ClusterNode, ClusterOptions, Member, Start};
     let bus = TcpListener::bind(config.bus_addr)
@@ -88,6 +89,8 @@ async fn start_cluster(
         (None, false) => None,
     };
     let mut options = ClusterOptions::new(data_dir.join("cluster"), advertise, start);
+    options.replicas = config.replicas;
+    options.node_timeout = config.node_timeout;
     if let Some(t) = &config.tls {
         options.tls =
             Some(crate::tls::bus_tls(t).context("cannot load the cluster bus's TLS files")?);
@@ -96,9 +99,14 @@ async fn start_cluster(
         .await
         .context("cannot enter the cluster")?;
     tracing::info!(node = %format_args!("{:016x}", node.id()), bus = %node.bus_addr(), mode = ?config.mode, "cluster member");
+    // A write waits for its replicas for longer than the leader takes to fail a silent one, so
+    // a dead replica delays writes (until it is dropped from its slots) rather than failing them.
+    let wait = config.node_timeout + Duration::from_secs(3);
+    let replication = crate::replication::Replication::start(node.clone(), namespaces, wait);
     Ok(crate::state::Cluster {
         node,
         mode: config.mode,
+        replication,
     })
 }
 
@@ -228,7 +236,9 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         None => None,
     };
     let cluster = match (&config.cluster, &config.persist) {
-        (Some(c), Some(p)) => Some(start_cluster(c, &p.data_dir, resp_addr, http_addr).await?),
+        (Some(c), Some(p)) => Some(
+            start_cluster(c, &p.data_dir, resp_addr, http_addr, &namespaces).await?,
+        ),
         _ => None,
     };
     let bus_addr = cluster.as_ref().map(|c| c.node.bus_addr());
@@ -401,6 +411,7 @@ impl RunningServer {
             outcome = &mut http => { record("HTTP", outcome); record("RESP", resp.await); }
         }
         if let Some(cluster) = &state.cluster {
+            cluster.replication.shutdown();
             cluster.node.shutdown().await;
         }
         expiry.abort();

@@ -27,6 +27,8 @@ pub struct AppState {
 pub struct Cluster {
     pub node: larder_cluster::ClusterNode,
     pub mode: ClusterMode,
+    /// Sends this node's changes to its slots' replicas and applies other owners' changes.
+    pub replication: Arc<crate::replication::Replication>,
 }
 
 /// What a node does with a command whose keys live on another node.

@@ -28,6 +28,8 @@ fn config(dir: &std::path::Path, join: Option<String>, mode: ClusterMode) -> Con
             join,
             mode,
             tls: None,
+            replicas: 0,
+            node_timeout: Duration::from_secs(5),
         }),
         ..Default::default()
     }

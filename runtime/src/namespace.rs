@@ -412,8 +412,9 @@ fn hook_error(hook: Hook) -> impl Fn(crate::plugin::PluginError) -> NamespaceErr
 pub struct Namespaces {
     map: DashMap<String, Arc<Namespace>>,
     plugins: Arc<PluginHost>,
-    /// Gives every namespace its write observer (the append-only log), once one is set.
-    observers: RwLock<Option<Arc<dyn ObserverSource>>>,
+    /// Give every namespace its write observers (the append-only log, replication), in the
+    /// order they were added.
+    observers: RwLock<Vec<Arc<dyn ObserverSource>>>,
     /// Gives every namespace its key-event sink (notifications, client-side caching).
     key_events: RwLock<Option<Arc<dyn KeyEventSource>>>,
 }
@@ -428,6 +429,24 @@ pub trait ObserverSource: Send + Sync {
     /// The observer for `namespace`'s store. `created` is true for a namespace created just now
     /// (empty), false for one that existed when the source was set.
     fn observer(&self, namespace: &str, created: bool) -> Arc<dyn WriteObserver>;
+}
+
+/// One observer for `namespace` from all `sources`: the only one itself (no indirection on the
+/// write path of a node with one), several through a [`crate::store::Tee`].
+fn observer_of(
+    sources: &[Arc<dyn ObserverSource>],
+    namespace: &str,
+    created: bool,
+) -> Option<Arc<dyn WriteObserver>> {
+    let mut all: Vec<Arc<dyn WriteObserver>> = sources
+        .iter()
+        .map(|s| s.observer(namespace, created))
+        .collect();
+    match all.len() {
+        0 => None,
+        1 => all.pop(),
+        _ => Some(Arc::new(crate::store::Tee(all))),
+    }
 }
 
 impl std::fmt::Debug for Namespaces {
@@ -474,22 +493,23 @@ impl Namespaces {
         let this = Self {
             map: DashMap::new(),
             plugins,
-            observers: RwLock::new(None),
+            observers: RwLock::new(Vec::new()),
             key_events: RwLock::new(None),
         };
         this.create(DEFAULT_NAMESPACE, default_config)?;
         Ok(this)
     }
 
-    /// From now on, tell `source`'s observers of every change: each existing namespace gets its
-    /// observer now, each namespace created later at creation.
+    /// From now on, also tell `source`'s observers of every change (after those of the sources
+    /// added before): each existing namespace gets its observer now, each namespace created
+    /// later at creation.
     pub fn observe_writes(&self, source: Arc<dyn ObserverSource>) {
-        let mut slot = self.observers.write();
+        let mut sources = self.observers.write();
+        sources.push(source);
         for ns in self.list() {
             ns.store()
-                .set_observer(Some(source.observer(ns.name(), false)));
+                .set_observer(observer_of(&sources, ns.name(), false));
         }
-        *slot = Some(source);
     }
 
     /// From now on, tell `source` that keys changed: each existing namespace gets its sink now,
@@ -545,9 +565,11 @@ impl Namespaces {
             dashmap::Entry::Vacant(slot) => {
                 let ns = Arc::new(Namespace::new(name.to_string(), config, &self.plugins)?);
                 ns.origin.bind(Arc::downgrade(&ns));
-                if let Some(source) = self.observers.read().as_ref() {
-                    ns.store().set_observer(Some(source.observer(name, true)));
+                let sources = self.observers.read();
+                if !sources.is_empty() {
+                    ns.store().set_observer(observer_of(&sources, name, true));
                 }
+                drop(sources);
                 if let Some(source) = self.key_events.read().as_ref() {
                     ns.store().set_key_events(Some(source.key_events(name)));
                 }

@@ -96,8 +96,13 @@ pub struct Connection<S> {
     latency: LatencyRecorder,
     /// The log to wait for before answering writes (`appendfsync always` only).
     sync_log: Option<Arc<AppendLog>>,
+    /// Replication in a cluster: writes wait for the replicas of their slots before answering.
+    replication: Option<Arc<crate::replication::Replication>>,
     /// The batch being answered executed a write command.
     wrote: bool,
+    /// Commands the batch being answered ran (each gets the error if its writes are not
+    /// replicated).
+    ran: usize,
     /// Published messages for this client, once it subscribed.
     pushes: Option<mpsc::Receiver<Push>>,
 }
@@ -116,7 +121,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 .persistence
                 .as_ref()
                 .and_then(|p| p.sync_log().cloned()),
+            replication: ctx
+                .state
+                .cluster
+                .as_ref()
+                .map(|c| Arc::clone(&c.replication)),
             wrote: false,
+            ran: 0,
             pushes: None,
             ctx,
         }
@@ -125,6 +136,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Serve the client until it disconnects, sends QUIT or a bad frame, or `stop` fires.
     pub async fn run(mut self, mut stop: oneshot::Receiver<()>) -> std::io::Result<()> {
         loop {
+            let mark = self.replication.as_ref().map(|r| r.mark());
             let next = self.execute_buffered();
             if let Some(record) = &self.session.record {
                 record.touch();
@@ -132,12 +144,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     record.describe(Described::of(&self.session, self.reply.protocol));
                 }
             }
-            if std::mem::take(&mut self.wrote)
-                && let Some(log) = &self.sync_log
-                && let Err(e) = log.wait_durable(log.appended()).await
-            {
-                tracing::error!(peer = %self.session.peer, error = %e, "closing a connection whose writes are not on disk");
-                return Ok(());
+            let ran = std::mem::take(&mut self.ran);
+            if std::mem::take(&mut self.wrote) {
+                if let Some(log) = &self.sync_log
+                    && let Err(e) = log.wait_durable(log.appended()).await
+                {
+                    tracing::error!(peer = %self.session.peer, error = %e, "closing a connection whose writes are not on disk");
+                    return Ok(());
+                }
+                if let (Some(replication), Some(mark)) = (&self.replication, mark)
+                    && let Err(e) = replication.wait(mark).await
+                {
+                    // Each command of the batch is answered with the error: a write that may
+                    // not survive a failover is never acknowledged.
+                    tracing::warn!(peer = %self.session.peer, error = %e, "writes not acknowledged");
+                    self.reply.buf.clear();
+                    let message = e.to_string();
+                    for _ in 0..ran.max(1) {
+                        self.reply.error(&message);
+                    }
+                }
             }
             if !self.reply.buf.is_empty() {
                 self.stream.write_all(&self.reply.buf).await?;
@@ -328,9 +354,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         {
                             self.reply.buf.truncate(before);
                         }
+                        self.ran += 1;
                         if let Some(kind) = kind {
                             self.latency.record(kind);
-                            if self.sync_log.is_some()
+                            if (self.sync_log.is_some() || self.replication.is_some())
                                 && (kind == command::CommandKind::Exec
                                     || kind.spec().flags.contains(&"write"))
                             {

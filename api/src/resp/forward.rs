@@ -92,8 +92,11 @@ async fn run(ctx: &ServerContext, request: Forward) -> Vec<u8> {
         read_through::answer(fetch, &session, &mut reply).await;
         return reply.buf.to_vec();
     }
+    let replication = ctx.state.cluster.as_ref().map(|c| &c.replication);
+    let mark = replication.map(|r| r.mark());
     let kind = command::execute(&args, &mut session, ctx, &mut reply);
-    if kind.is_some_and(|k| k.spec().flags.contains(&"write"))
+    let wrote = kind.is_some_and(|k| k.spec().flags.contains(&"write"));
+    if wrote
         && let Some(log) = ctx.state.persistence.as_ref().and_then(|p| p.sync_log())
         && let Err(e) = log.wait_durable(log.appended()).await
     {
@@ -101,6 +104,12 @@ async fn run(ctx: &ServerContext, request: Forward) -> Vec<u8> {
         tracing::error!(error = %e, "a forwarded write is not on disk");
         reply.buf.clear();
         reply.error("ERR the write could not be made durable on the slot's owner");
+    } else if wrote
+        && let (Some(replication), Some(mark)) = (replication, mark)
+        && let Err(e) = replication.wait(mark).await
+    {
+        reply.buf.clear();
+        reply.error(&e.to_string());
     }
     reply.buf.to_vec()
 }

@@ -91,7 +91,8 @@ impl std::str::FromStr for Fsync {
 }
 
 /// One logged change, as read back. Deadlines are Unix milliseconds; 0 is "no expiry".
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// Serialised exactly as the log writes it (replication sends records in this form too).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LogRecord {
     Put {
         ns: String,
@@ -705,15 +706,14 @@ struct NamespaceLog {
     ns: Box<str>,
 }
 
-impl NamespaceLog {
-    /// A store deadline as Unix milliseconds.
-    fn unix_deadline(expires_at: u64) -> u64 {
-        match expires_at {
-            0 => 0,
-            at => unix_now_ms()
-                .saturating_add(at.saturating_sub(now_ms()))
-                .max(1),
-        }
+/// A store deadline ([`crate::clock::now_ms`]; 0 = none) as Unix milliseconds (0 = none), the
+/// form records carry it in so another process (a restart, a replica) can place it on its clock.
+pub fn unix_deadline(expires_at: u64) -> u64 {
+    match expires_at {
+        0 => 0,
+        at => unix_now_ms()
+            .saturating_add(at.saturating_sub(now_ms()))
+            .max(1),
     }
 }
 
@@ -723,7 +723,7 @@ impl WriteObserver for NamespaceLog {
             ns: &self.ns,
             key: serde_bytes::Bytes::new(key),
             value: serde_bytes::Bytes::new(value),
-            expires_at_unix_ms: Self::unix_deadline(expires_at),
+            expires_at_unix_ms: unix_deadline(expires_at),
             compressed: form.compressed,
             kind: form.kind,
         });
@@ -733,7 +733,7 @@ impl WriteObserver for NamespaceLog {
         self.log.append(&RecordRef::Expire {
             ns: &self.ns,
             key: serde_bytes::Bytes::new(key),
-            expires_at_unix_ms: Self::unix_deadline(expires_at),
+            expires_at_unix_ms: unix_deadline(expires_at),
         });
     }
 

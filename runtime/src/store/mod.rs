@@ -16,7 +16,7 @@ mod watch;
 pub use entry::{ENTRY_OVERHEAD, Form, MAX_KEY_LEN, ValueKind};
 pub use events::{KeyChange, KeyEvents};
 pub use keyspace::CopyOutcome;
-pub use observer::WriteObserver;
+pub use observer::{Tee, WriteObserver};
 pub use watch::WatchToken;
 
 use std::sync::Arc;

@@ -1,5 +1,7 @@
-//! The write observer: how something outside the store (the append-only log today, replication
-//! tomorrow) learns of every change to a namespace's contents.
+//! The write observer: how something outside the store (the append-only log, a cluster's
+//! replication) learns of every change to a namespace's contents.
+
+use std::sync::Arc;
 
 /// Told of every change to a store's contents, **under the lock of the key's shard**, in the
 /// order the changes happen there: two changes to one key always arrive in the order they were
@@ -20,4 +22,25 @@ pub trait WriteObserver: Send + Sync {
     /// Every key of the store was dropped (a flush; reported once, with every shard locked, so no
     /// write is reported between two halves of it).
     fn clear(&self);
+}
+
+/// Several observers told of each change in turn (a node that logs to disk and replicates).
+pub struct Tee(pub Vec<Arc<dyn WriteObserver>>);
+
+impl WriteObserver for Tee {
+    fn put(&self, key: &[u8], value: &[u8], form: super::Form, expires_at: u64) {
+        self.0.iter().for_each(|o| o.put(key, value, form, expires_at));
+    }
+
+    fn set_expiry(&self, key: &[u8], expires_at: u64) {
+        self.0.iter().for_each(|o| o.set_expiry(key, expires_at));
+    }
+
+    fn remove(&self, key: &[u8]) {
+        self.0.iter().for_each(|o| o.remove(key));
+    }
+
+    fn clear(&self) {
+        self.0.iter().for_each(|o| o.clear());
+    }
 }
