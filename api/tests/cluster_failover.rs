@@ -1,7 +1,8 @@
 //! Replication and failover with real `larder` processes: three members formed with one replica
 //! per slot; every acknowledged write is on two nodes; `kill -9` of the raft leader (which also
 //! owns a third of the slots) loses no acknowledged write, and the survivors serve and accept
-//! writes for every slot again.
+//! writes for every slot again. A paused replica delays writes until the leader drops it; a
+//! paused owner acknowledges nothing it cannot replicate.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -129,6 +130,47 @@ fn slot_owners(member: &Member) -> (String, Vec<(u16, u16, String)>) {
     (me, ranges)
 }
 
+/// The id of the member owning `key`'s slot, by `member`'s slot map.
+fn owner_of(member: &Member, key: &str) -> String {
+    let slot = key_slot(key.as_bytes());
+    slot_owners(member)
+        .1
+        .into_iter()
+        .find(|(s, e, _)| (*s..=*e).contains(&slot))
+        .map(|(_, _, id)| id)
+        .expect("every slot has an owner")
+}
+
+fn my_id(member: &Member) -> String {
+    redis::cmd("CLUSTER").arg("MYID").query(&mut connect(member)).unwrap()
+}
+
+fn signal(member: &Member, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &member.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Three settled members.
+fn three(dirs: &[tempfile::TempDir]) -> [Member; 3] {
+    let first = spawn(dirs[0].path(), None);
+    let second = spawn(dirs[1].path(), Some(first.bus));
+    let third = spawn(dirs[2].path(), Some(first.bus));
+    until_settled(&[&first, &second, &third], 3);
+    [first, second, third]
+}
+
+/// A key whose slot `owner` owns and `replica` replicates (the member after the owner in id
+/// order, as the slot table assigns them).
+fn key_owned_by(observer: &Member, owner: &str) -> String {
+    (0..)
+        .map(|i| format!("probe:{i}"))
+        .find(|k| owner_of(observer, k) == owner)
+        .unwrap()
+}
+
 fn dbsize(member: &Member) -> u64 {
     redis::cmd("DBSIZE").query(&mut connect(member)).unwrap()
 }
@@ -186,6 +228,16 @@ fn killing_the_leader_loses_no_acknowledged_write() {
         .arg(3600)
         .query(&mut cons[0])
         .unwrap();
+    // WAIT: the writes were answered, so the slot's replica has them already.
+    let replicas: i64 = redis::cmd("WAIT").arg(1).arg(1000).query(&mut cons[0]).unwrap();
+    assert_eq!(replicas, 1);
+    let info: String = redis::cmd("INFO")
+        .arg("replication")
+        .query(&mut cons[0])
+        .unwrap();
+    assert_eq!(info_field(&info, "cluster_replicas_per_slot").as_deref(), Some("1"));
+    let sent: u64 = info_field(&info, "replicated_changes_sent").unwrap().parse().unwrap();
+    assert!(sent > 300, "{info}");
     let on_leader = expected.keys().filter(|k| owned_by_leader(k)).count();
     assert!(on_leader > 300, "the leader owns a share: {on_leader}");
 
@@ -260,4 +312,93 @@ fn killing_the_leader_loses_no_acknowledged_write() {
         let got: i64 = redis::cmd("GET").arg(&key).query(&mut cons[(i + 1) % 2]).unwrap();
         assert_eq!(got, i as i64);
     }
+}
+
+#[test]
+fn a_paused_replica_delays_writes_until_the_leader_drops_it() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let [first, second, third] = three(&dirs);
+    let members = [&first, &second, &third];
+    let ids = [my_id(&first), my_id(&second), my_id(&third)];
+    // A slot's replica is the member after its owner in id order. Pick a follower as owner
+    // whose replica is a follower too (the first member leads, and must keep leading).
+    let mut sorted = ids.clone();
+    sorted.sort();
+    let next = |id: &String| sorted[(sorted.iter().position(|s| s == id).unwrap() + 1) % 3].clone();
+    let owner_at = (1..3).find(|&i| next(&ids[i]) != ids[0]).unwrap();
+    let replica_id = next(&ids[owner_at]);
+    let replica = members[ids.iter().position(|id| *id == replica_id).unwrap()];
+    let owner_member = members[owner_at];
+    let key = key_owned_by(&first, &ids[owner_at]);
+    signal(replica, "-STOP");
+    // Sent to the owner directly: it waits for the paused replica, until the leader fails it
+    // and drops it from the slot; then the write is acknowledged.
+    let mut owner = connect(owner_member);
+    let answer: redis::RedisResult<()> = redis::cmd("SET").arg(&key).arg("v").query(&mut owner);
+    signal(replica, "-CONT");
+    answer.expect("acknowledged once the replica was dropped");
+    let got: Option<String> = redis::cmd("GET").arg(&key).query(&mut owner).unwrap();
+    assert_eq!(got.as_deref(), Some("v"));
+    let nodes: String = redis::cmd("CLUSTER")
+        .arg("NODES")
+        .query(&mut connect(&first))
+        .unwrap();
+    assert!(
+        nodes.lines().any(|l| l.starts_with(replica_id.as_str()) && l.contains("fail")),
+        "{nodes}"
+    );
+}
+
+#[test]
+fn a_paused_owner_acknowledges_no_write_it_could_not_replicate() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let [first, second, third] = three(&dirs);
+    let owner_id = my_id(&second);
+    let key = key_owned_by(&first, &owner_id);
+    let () = redis::cmd("SET").arg(&key).arg("before").query(&mut connect(&second)).unwrap();
+    let mut to_owner = connect(&second);
+    signal(&second, "-STOP");
+    // Sent while the owner is paused: it reads the command only once it runs again.
+    let writer = std::thread::spawn(move || {
+        let answer: redis::RedisResult<()> =
+            redis::cmd("SET").arg(&key).arg("during").query(&mut to_owner);
+        (key, answer)
+    });
+    let deadline = Instant::now() + SETTLE;
+    let probe = "{probe}";
+    while owner_of(&first, &key_owned_by_any(&first, &owner_id, probe)) == owner_id {
+        assert!(Instant::now() < deadline, "the paused owner was not failed over");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    signal(&second, "-CONT");
+    let (key, answer) = writer.join().unwrap();
+    eprintln!("the paused owner answered {answer:?}");
+    let now: Option<String> = redis::cmd("GET").arg(&key).query(&mut connect(&third)).unwrap();
+    match answer {
+        // Run where the slot lives now (the resumed node knew it had lost the slot).
+        Ok(()) => assert_eq!(now.as_deref(), Some("during")),
+        // Forwarded to the new owner, which did not answer in time: either value.
+        Err(e) if e.code() == Some("TRYAGAIN") => {
+            assert!(matches!(now.as_deref(), Some("before" | "during")), "{now:?}");
+        }
+        // Refused or lost: what the new owner holds is the last acknowledged value.
+        Err(e) => assert_eq!(now.as_deref(), Some("before"), "after {e}"),
+    }
+}
+
+/// Whether `owner` still owns any slot, as a key of one of them (or `fallback` when none).
+fn key_owned_by_any(observer: &Member, owner: &str, fallback: &str) -> String {
+    slot_owners(observer)
+        .1
+        .into_iter()
+        .find(|(_, _, id)| id == owner)
+        .map(|(start, _, _)| key_in_slot(start))
+        .unwrap_or_else(|| fallback.to_string())
+}
+
+fn key_in_slot(slot: u16) -> String {
+    (0..)
+        .map(|i| format!("k{i}"))
+        .find(|k| key_slot(k.as_bytes()) == slot)
+        .unwrap()
 }

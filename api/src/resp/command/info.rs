@@ -62,9 +62,7 @@ pub fn info(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut
             "memory" => memory(&mut out, &view, ctx, session),
             "stats" => stats(&mut out, &view, ctx),
             "persistence" => persistence(&mut out, ctx),
-            "replication" => out.push_str(
-                "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n",
-            ),
+            "replication" => replication(&mut out, ctx),
             "cpu" => cpu(&mut out),
             "commandstats" => commandstats(&mut out, ctx),
             "cluster" => out.push_str(if ctx.state.cluster.is_some() {
@@ -285,5 +283,33 @@ fn human(bytes: u64) -> String {
         format!("{bytes}B")
     } else {
         format!("{value:.2}{}", UNITS[unit])
+    }
+}
+
+/// `# Replication`: in Redis's words (every member is a primary for its slots); in a cluster
+/// with replicas, also the changes queued for each replica (`replica_backlog_<node id>`) and the
+/// changes applied both ways.
+fn replication(out: &mut String, ctx: &ServerContext) {
+    use std::fmt::Write;
+    use std::sync::atomic::Ordering;
+    let Some(cluster) = &ctx.state.cluster else {
+        out.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n");
+        return;
+    };
+    let r = &cluster.replication;
+    let backlog = r.backlog();
+    let _ = write!(
+        out,
+        "# Replication\r\nrole:master\r\nconnected_slaves:{}\r\nmaster_repl_offset:{}\r\n\
+         cluster_replicas_per_slot:{}\r\nreplicated_changes_sent:{}\r\n\
+         replicated_changes_applied:{}\r\n",
+        backlog.len(),
+        r.mark(),
+        cluster.node.view().replicas,
+        r.applied_by_replicas.load(Ordering::Relaxed),
+        r.applied_here.load(Ordering::Relaxed),
+    );
+    for (id, queued) in backlog {
+        let _ = write!(out, "replica_backlog_{id:016x}:{queued}\r\n");
     }
 }

@@ -245,6 +245,7 @@ fn run(
         K::Save => server::save(ctx, reply),
         K::BgSave => server::bgsave(args, ctx, reply),
         K::LastSave => server::lastsave(ctx, reply),
+        K::Wait => server::wait(args, ctx, reply),
         K::Subscribe => pubsub::subscribe(args, false, session, ctx, reply),
         K::PSubscribe => pubsub::subscribe(args, true, session, ctx, reply),
         K::Unsubscribe => pubsub::unsubscribe(args, false, session, ctx, reply),

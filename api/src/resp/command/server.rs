@@ -72,6 +72,34 @@ pub fn lastsave(ctx: &ServerContext, reply: &mut Reply) {
     reply.integer(at as i64);
 }
 
+/// `WAIT numreplicas timeout`: the number of replicas that hold this connection's writes.
+///
+/// A cluster member with replication answers a write only once every replica of its slot has
+/// it (see `crate::replication`), and a batch whose writes do not all reach their replicas is
+/// answered with errors, WAIT's reply included. So WAIT never has to wait: every replica of
+/// this node's slots holds the writes before the answer goes out, and that number — the fewest
+/// replicas any slot this node owns has — is the answer. A single node has no replicas: 0.
+pub fn wait(args: &Args<'_>, ctx: &ServerContext, reply: &mut Reply) {
+    let (Some(wanted), Some(timeout)) = (
+        super::parse_i64_arg(args.get(1)),
+        super::parse_i64_arg(args.get(2)),
+    ) else {
+        return reply.error("ERR value is not an integer or out of range");
+    };
+    if wanted < 0 || timeout < 0 {
+        return reply.error("ERR timeout is negative");
+    }
+    let replicas = ctx.state.cluster.as_ref().map_or(0, |cluster| {
+        let view = cluster.node.view();
+        (0..larder_cluster::slot::SLOTS)
+            .filter(|&s| view.slots.owner(s) == Some(view.me))
+            .map(|s| view.slots.replicas(s).len())
+            .min()
+            .unwrap_or(0)
+    });
+    reply.integer(replicas as i64);
+}
+
 /// `FUNCTION FLUSH [ASYNC|SYNC]` and `FUNCTION LIST …`: Larder runs no server-side scripts (its
 /// programmability is the plugin hooks), so there is never a function to flush or list. Answered
 /// rather than refused because tools and test harnesses flush functions as part of a reset.

@@ -274,6 +274,8 @@ commands! {
         "Starts writing a snapshot of every namespace in the background.";
     LastSave b"LASTSAVE" "lastsave" 1 ["loading" "stale" "fast"] (0 0 0) "server" "1.0.0"
         "Unix time of the last successful snapshot (the start time when there was none).";
+    Wait b"WAIT" "wait" 3 ["blocking"] (0 0 0) "generic" "3.0.0"
+        "How many replicas hold this connection's writes (they all do once it was answered).";
     Function b"FUNCTION" "function" -2 ["noscript"] (0 0 0) "scripting" "7.0.0"
         "Server-side functions: none can be loaded here, so FLUSH and LIST are trivially empty.";
     Debug b"DEBUG" "debug" -2 ["admin" "noscript" "loading" "stale"] (0 0 0) "server" "1.0.0"
