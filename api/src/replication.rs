@@ -248,6 +248,7 @@ impl Replication {
 
     /// The sender for replica `to`: see the module docs.
     async fn send_to(self: Arc<Self>, to: NodeId, wake: Arc<Notify>) {
+        let mut last_refusal: Option<String> = None;
         loop {
             if self.stopped.load(Ordering::Acquire) {
                 return;
@@ -317,9 +318,17 @@ impl Replication {
                 }
                 self.publish_acked(&outbox);
             }
-            if let Some(why) = refused {
-                tracing::debug!(replica = %format_args!("{to:016x}"), reason = %why, "replication batch not applied; retrying");
-                tokio::time::sleep(RETRY_AFTER).await;
+            match refused {
+                Some(why) => {
+                    // Once per distinct reason: a replica that refuses for a while (a missing
+                    // namespace, a long partition) would otherwise log ten times a second.
+                    if last_refusal.as_deref() != Some(why.as_str()) {
+                        tracing::warn!(replica = %format_args!("{to:016x}"), reason = %why, "a replica did not apply changes; retrying");
+                        last_refusal = Some(why);
+                    }
+                    tokio::time::sleep(RETRY_AFTER).await;
+                }
+                None => last_refusal = None,
             }
         }
     }
@@ -432,7 +441,10 @@ impl ReplicaHandler for ReplicaApplier {
                         | LogRecord::Expire { key, .. }
                         | LogRecord::Remove { key, .. } => key,
                         LogRecord::Clear { .. } => {
-                            return refused(applied, "a whole-namespace clear is not replicated".into());
+                            return refused(
+                                applied,
+                                "a whole-namespace clear is not replicated".into(),
+                            );
                         }
                     };
                     let slot = key_slot(key);
@@ -446,6 +458,20 @@ impl ReplicaHandler for ReplicaApplier {
                                  this node's slot table (epoch {})",
                                 view.slots.epoch
                             ),
+                        );
+                    }
+                    let ns = match &record {
+                        LogRecord::Put { ns, .. }
+                        | LogRecord::Expire { ns, .. }
+                        | LogRecord::Remove { ns, .. }
+                        | LogRecord::Clear { ns } => ns,
+                    };
+                    if self.namespaces.get(ns).is_err() {
+                        // Applying nothing and answering "applied" would lose the write on a
+                        // failover; refusing holds the owner's writes until it is created here.
+                        return refused(
+                            applied,
+                            format!("namespace '{ns}' does not exist on this replica"),
                         );
                     }
                     append_log::replay(&self.namespaces, vec![record], &mut summary);

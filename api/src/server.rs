@@ -236,9 +236,9 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         None => None,
     };
     let cluster = match (&config.cluster, &config.persist) {
-        (Some(c), Some(p)) => Some(
-            start_cluster(c, &p.data_dir, resp_addr, http_addr, &namespaces).await?,
-        ),
+        (Some(c), Some(p)) => {
+            Some(start_cluster(c, &p.data_dir, resp_addr, http_addr, &namespaces).await?)
+        }
         _ => None,
     };
     let bus_addr = cluster.as_ref().map(|c| c.node.bus_addr());

@@ -36,9 +36,20 @@ impl Drop for Member {
 /// Start a member in `dir`: forming the cluster (`join` None) or joining through a bus address.
 fn spawn(dir: &Path, join: Option<SocketAddr>) -> Member {
     let mut command = Command::new(BIN);
-    command.args(["serve", "--resp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"]);
+    command.args([
+        "serve",
+        "--resp-addr",
+        "127.0.0.1:0",
+        "--http-addr",
+        "127.0.0.1:0",
+    ]);
     command.arg("--data-dir").arg(dir.join("data"));
-    command.args(["--bus-addr", "127.0.0.1:0", "--cluster-node-timeout-ms", "1000"]);
+    command.args([
+        "--bus-addr",
+        "127.0.0.1:0",
+        "--cluster-node-timeout-ms",
+        "1000",
+    ]);
     match join {
         None => command.args(["--cluster-init", "--cluster-replicas", "1"]),
         Some(via) => command.args(["--join", &via.to_string()]),
@@ -142,7 +153,10 @@ fn owner_of(member: &Member, key: &str) -> String {
 }
 
 fn my_id(member: &Member) -> String {
-    redis::cmd("CLUSTER").arg("MYID").query(&mut connect(member)).unwrap()
+    redis::cmd("CLUSTER")
+        .arg("MYID")
+        .query(&mut connect(member))
+        .unwrap()
 }
 
 fn signal(member: &Member, signal: &str) {
@@ -229,14 +243,24 @@ fn killing_the_leader_loses_no_acknowledged_write() {
         .query(&mut cons[0])
         .unwrap();
     // WAIT: the writes were answered, so the slot's replica has them already.
-    let replicas: i64 = redis::cmd("WAIT").arg(1).arg(1000).query(&mut cons[0]).unwrap();
+    let replicas: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(1000)
+        .query(&mut cons[0])
+        .unwrap();
     assert_eq!(replicas, 1);
     let info: String = redis::cmd("INFO")
         .arg("replication")
         .query(&mut cons[0])
         .unwrap();
-    assert_eq!(info_field(&info, "cluster_replicas_per_slot").as_deref(), Some("1"));
-    let sent: u64 = info_field(&info, "replicated_changes_sent").unwrap().parse().unwrap();
+    assert_eq!(
+        info_field(&info, "cluster_replicas_per_slot").as_deref(),
+        Some("1")
+    );
+    let sent: u64 = info_field(&info, "replicated_changes_sent")
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(sent > 300, "{info}");
     let on_leader = expected.keys().filter(|k| owned_by_leader(k)).count();
     assert!(on_leader > 300, "the leader owns a share: {on_leader}");
@@ -260,7 +284,10 @@ fn killing_the_leader_loses_no_acknowledged_write() {
         if ranges.iter().all(|(_, _, id)| *id != leader_id) {
             break;
         }
-        assert!(Instant::now() < deadline, "the dead member still owns slots");
+        assert!(
+            Instant::now() < deadline,
+            "the dead member still owns slots"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let nodes: String = redis::cmd("CLUSTER")
@@ -298,7 +325,10 @@ fn killing_the_leader_loses_no_acknowledged_write() {
             .unwrap();
         assert!(!gone, "a replicated delete stays deleted");
     }
-    let ttl: i64 = redis::cmd("TTL").arg("session:x").query(&mut cons[0]).unwrap();
+    let ttl: i64 = redis::cmd("TTL")
+        .arg("session:x")
+        .query(&mut cons[0])
+        .unwrap();
     assert!((3000..=3600).contains(&ttl), "the deadline survived: {ttl}");
 
     // And every slot takes writes again, the dead member's included.
@@ -309,7 +339,10 @@ fn killing_the_leader_loses_no_acknowledged_write() {
             .arg(i)
             .query(&mut cons[i % 2])
             .unwrap();
-        let got: i64 = redis::cmd("GET").arg(&key).query(&mut cons[(i + 1) % 2]).unwrap();
+        let got: i64 = redis::cmd("GET")
+            .arg(&key)
+            .query(&mut cons[(i + 1) % 2])
+            .unwrap();
         assert_eq!(got, i as i64);
     }
 }
@@ -344,7 +377,9 @@ fn a_paused_replica_delays_writes_until_the_leader_drops_it() {
         .query(&mut connect(&first))
         .unwrap();
     assert!(
-        nodes.lines().any(|l| l.starts_with(replica_id.as_str()) && l.contains("fail")),
+        nodes
+            .lines()
+            .any(|l| l.starts_with(replica_id.as_str()) && l.contains("fail")),
         "{nodes}"
     );
 }
@@ -355,31 +390,46 @@ fn a_paused_owner_acknowledges_no_write_it_could_not_replicate() {
     let [first, second, third] = three(&dirs);
     let owner_id = my_id(&second);
     let key = key_owned_by(&first, &owner_id);
-    let () = redis::cmd("SET").arg(&key).arg("before").query(&mut connect(&second)).unwrap();
+    let () = redis::cmd("SET")
+        .arg(&key)
+        .arg("before")
+        .query(&mut connect(&second))
+        .unwrap();
     let mut to_owner = connect(&second);
     signal(&second, "-STOP");
     // Sent while the owner is paused: it reads the command only once it runs again.
     let writer = std::thread::spawn(move || {
-        let answer: redis::RedisResult<()> =
-            redis::cmd("SET").arg(&key).arg("during").query(&mut to_owner);
+        let answer: redis::RedisResult<()> = redis::cmd("SET")
+            .arg(&key)
+            .arg("during")
+            .query(&mut to_owner);
         (key, answer)
     });
     let deadline = Instant::now() + SETTLE;
     let probe = "{probe}";
     while owner_of(&first, &key_owned_by_any(&first, &owner_id, probe)) == owner_id {
-        assert!(Instant::now() < deadline, "the paused owner was not failed over");
+        assert!(
+            Instant::now() < deadline,
+            "the paused owner was not failed over"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     signal(&second, "-CONT");
     let (key, answer) = writer.join().unwrap();
     eprintln!("the paused owner answered {answer:?}");
-    let now: Option<String> = redis::cmd("GET").arg(&key).query(&mut connect(&third)).unwrap();
+    let now: Option<String> = redis::cmd("GET")
+        .arg(&key)
+        .query(&mut connect(&third))
+        .unwrap();
     match answer {
         // Run where the slot lives now (the resumed node knew it had lost the slot).
         Ok(()) => assert_eq!(now.as_deref(), Some("during")),
         // Forwarded to the new owner, which did not answer in time: either value.
         Err(e) if e.code() == Some("TRYAGAIN") => {
-            assert!(matches!(now.as_deref(), Some("before" | "during")), "{now:?}");
+            assert!(
+                matches!(now.as_deref(), Some("before" | "during")),
+                "{now:?}"
+            );
         }
         // Refused or lost: what the new owner holds is the last acknowledged value.
         Err(e) => assert_eq!(now.as_deref(), Some("before"), "after {e}"),

@@ -678,6 +678,69 @@ impl Namespaces {
 mod tests {
     use super::*;
 
+    /// Counts the changes its observers see, per namespace.
+    #[derive(Default)]
+    struct Counting(parking_lot::Mutex<Vec<String>>);
+
+    struct CountingObserver(Arc<Counting>, String);
+
+    impl WriteObserver for CountingObserver {
+        fn put(&self, key: &[u8], _: &[u8], _: crate::store::Form, _: u64) {
+            let line = format!("{} put {}", self.1, String::from_utf8_lossy(key));
+            self.0.0.lock().push(line);
+        }
+        fn set_expiry(&self, _: &[u8], _: u64) {}
+        fn remove(&self, key: &[u8]) {
+            let line = format!("{} remove {}", self.1, String::from_utf8_lossy(key));
+            self.0.0.lock().push(line);
+        }
+        fn clear(&self) {}
+    }
+
+    struct CountingSource(Arc<Counting>);
+
+    impl ObserverSource for CountingSource {
+        fn observer(&self, namespace: &str, _: bool) -> Arc<dyn WriteObserver> {
+            Arc::new(CountingObserver(Arc::clone(&self.0), namespace.into()))
+        }
+    }
+
+    #[test]
+    fn every_observer_source_sees_every_change_in_existing_and_new_namespaces() {
+        let all = Namespaces::new(NamespaceConfig::default()).unwrap();
+        let (first, second) = (Arc::new(Counting::default()), Arc::new(Counting::default()));
+        all.observe_writes(Arc::new(CountingSource(Arc::clone(&first))));
+        let default = all.get(DEFAULT_NAMESPACE).unwrap();
+        default
+            .store()
+            .set(b"a", b"1", crate::SetOptions::default())
+            .unwrap();
+        all.observe_writes(Arc::new(CountingSource(Arc::clone(&second))));
+        let other = all.create("other", NamespaceConfig::default()).unwrap();
+        default
+            .store()
+            .set(b"b", b"2", crate::SetOptions::default())
+            .unwrap();
+        other
+            .store()
+            .set(b"c", b"3", crate::SetOptions::default())
+            .unwrap();
+        other.store().delete(b"c");
+        assert_eq!(
+            *first.0.lock(),
+            [
+                "default put a",
+                "default put b",
+                "other put c",
+                "other remove c"
+            ]
+        );
+        assert_eq!(
+            *second.0.lock(),
+            ["default put b", "other put c", "other remove c"]
+        );
+    }
+
     #[test]
     fn default_namespace_exists_and_cannot_be_deleted() {
         let all = Namespaces::new(NamespaceConfig::default()).unwrap();

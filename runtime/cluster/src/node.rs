@@ -593,11 +593,10 @@ async fn watch_members(shared: Arc<Shared>, mut stop: watch::Receiver<bool>, tim
         let view = shared.view.load_full();
         let mut probes = tokio::task::JoinSet::new();
         for (&id, member) in view.members.iter().filter(|(id, _)| **id != shared.id) {
-            let peer = Arc::clone(
-                peers
-                    .entry(member.bus.clone())
-                    .or_insert_with(|| Arc::new(Peer::new(member.bus.clone(), shared.tls.clone()))),
-            );
+            let peer =
+                Arc::clone(peers.entry(member.bus.clone()).or_insert_with(|| {
+                    Arc::new(Peer::new(member.bus.clone(), shared.tls.clone()))
+                }));
             probes.spawn(async move {
                 let alive = matches!(
                     peer.call(&BusRequest::Ping, probe_timeout).await,
@@ -611,7 +610,9 @@ async fn watch_members(shared: Arc<Shared>, mut stop: watch::Receiver<bool>, tim
             let heard = last_heard.entry(id).or_insert(now);
             let decision = if alive {
                 *heard = tokio::time::Instant::now();
-                view.failed.contains(&id).then_some(Command::Recover { node: id })
+                view.failed
+                    .contains(&id)
+                    .then_some(Command::Recover { node: id })
             } else if now.duration_since(*heard) >= timeout && !view.failed.contains(&id) {
                 tracing::warn!(node = %format_args!("{id:016x}"), silent_ms = now.duration_since(*heard).as_millis() as u64, "a member stopped answering");
                 Some(Command::Fail { node: id })
@@ -620,10 +621,14 @@ async fn watch_members(shared: Arc<Shared>, mut stop: watch::Receiver<bool>, tim
             };
             if let Some(command) = decision {
                 let what = command.to_string();
-                match tokio::time::timeout(DECISION_TIMEOUT, shared.raft.client_write(command)).await {
+                match tokio::time::timeout(DECISION_TIMEOUT, shared.raft.client_write(command))
+                    .await
+                {
                     Ok(Ok(_)) => tracing::info!(decision = %what, "committed"),
                     Ok(Err(e)) => tracing::warn!(decision = %what, error = %e, "not committed"),
-                    Err(_) => tracing::warn!(decision = %what, "not committed in time (no quorum?)"),
+                    Err(_) => {
+                        tracing::warn!(decision = %what, "not committed in time (no quorum?)")
+                    }
                 }
             }
         }

@@ -47,7 +47,9 @@ impl SlotTable {
 
     /// The replicas of `slot`, in promotion order (empty for none, or a slot out of range).
     pub fn replicas(&self, slot: Slot) -> &[NodeId] {
-        self.replicas.get(usize::from(slot)).map_or(&[], Vec::as_slice)
+        self.replicas
+            .get(usize::from(slot))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Whether `node` holds `slot`'s keys: as its owner or as one of its replicas.

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::files;
 use crate::raft_types::{
-    Applied, Command, NodeId, Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+    Applied, Command, Entry, LogId, NodeId, SnapshotMeta, StorageError, StoredMembership,
+    TypeConfig,
 };
 use crate::slot_table::SlotTable;
 

@@ -29,7 +29,9 @@ pub struct Tee(pub Vec<Arc<dyn WriteObserver>>);
 
 impl WriteObserver for Tee {
     fn put(&self, key: &[u8], value: &[u8], form: super::Form, expires_at: u64) {
-        self.0.iter().for_each(|o| o.put(key, value, form, expires_at));
+        self.0
+            .iter()
+            .for_each(|o| o.put(key, value, form, expires_at));
     }
 
     fn set_expiry(&self, key: &[u8], expires_at: u64) {

@@ -293,7 +293,9 @@ fn replication(out: &mut String, ctx: &ServerContext) {
     use std::fmt::Write;
     use std::sync::atomic::Ordering;
     let Some(cluster) = &ctx.state.cluster else {
-        out.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n");
+        out.push_str(
+            "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n",
+        );
         return;
     };
     let r = &cluster.replication;
