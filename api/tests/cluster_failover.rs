@@ -21,6 +21,7 @@ const SETTLE: Duration = Duration::from_secs(30);
 struct Member {
     child: Child,
     resp: SocketAddr,
+    http: SocketAddr,
     bus: SocketAddr,
 }
 
@@ -77,6 +78,7 @@ fn spawn(dir: &Path, join: Option<SocketAddr>) -> Member {
             };
             return Member {
                 resp: field("resp_addr"),
+                http: field("http_addr"),
                 bus: field("bus_addr"),
                 child,
             };
@@ -185,6 +187,30 @@ fn key_owned_by(observer: &Member, owner: &str) -> String {
         .unwrap()
 }
 
+/// `GET /v1/cluster` of a member, as JSON.
+fn cluster_json(member: &Member) -> serde_json::Value {
+    let url = format!("http://{}/v1/cluster", member.http);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let response = reqwest::get(&url).await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.json().await.unwrap()
+        })
+}
+
+/// The member `id` in a `/v1/cluster` answer (`id` as CLUSTER MYID gives it: 40 hex digits).
+fn member_json<'a>(cluster: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    cluster["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| id.ends_with(m["id"].as_str().unwrap()))
+        .unwrap_or_else(|| panic!("{id} in {cluster}"))
+}
+
 fn dbsize(member: &Member) -> u64 {
     redis::cmd("DBSIZE").query(&mut connect(member)).unwrap()
 }
@@ -270,6 +296,18 @@ fn killing_the_leader_loses_no_acknowledged_write() {
     let copies: u64 = [&leader, &second, &third].iter().map(|m| dbsize(m)).sum();
     assert_eq!(copies, 2 * stored as u64, "every key on two members");
 
+    // The operator's view: three healthy members, each owning and replicating a share.
+    let before = cluster_json(&second);
+    assert_eq!(before["replicas_per_slot"], 1);
+    assert_eq!(before["under_replicated_slots"], 0);
+    assert_eq!(before["unowned_slots"], 0);
+    assert_eq!(before["leader"], member_json(&before, &leader_id)["id"]);
+    for m in before["members"].as_array().unwrap() {
+        assert_eq!(m["failed"], false);
+        assert!(m["owned_slots"].as_u64().unwrap() >= 5461, "{m}");
+        assert!(m["replicated_slots"].as_u64().unwrap() >= 5461, "{m}");
+    }
+
     // kill -9 of the raft leader, which owns a third of the slots.
     let mut leader = leader;
     leader.child.kill().unwrap();
@@ -299,6 +337,14 @@ fn killing_the_leader_loses_no_acknowledged_write() {
         .find(|l| l.starts_with(&leader_id))
         .expect("the dead member is listed");
     assert!(dead.contains("fail"), "{dead}");
+    let after = cluster_json(&third);
+    let gone = member_json(&after, &leader_id);
+    assert_eq!(gone["failed"], true);
+    assert_eq!(gone["owned_slots"], 0);
+    assert_eq!(gone["replicated_slots"], 0);
+    assert_eq!(after["unowned_slots"], 0);
+    assert_ne!(after["leader"], gone["id"], "a survivor leads");
+    assert!(after["under_replicated_slots"].as_u64().unwrap() > 0);
 
     // Not one acknowledged write is missing or changed, read through either survivor.
     let mut cons = [connect(&second), connect(&third)];
@@ -368,14 +414,15 @@ fn a_paused_replica_delays_writes_until_the_leader_drops_it() {
     // and drops it from the slot; then the write is acknowledged.
     let mut owner = connect(owner_member);
     let answer: redis::RedisResult<()> = redis::cmd("SET").arg(&key).arg("v").query(&mut owner);
-    signal(replica, "-CONT");
-    answer.expect("acknowledged once the replica was dropped");
-    let got: Option<String> = redis::cmd("GET").arg(&key).query(&mut owner).unwrap();
-    assert_eq!(got.as_deref(), Some("v"));
+    // Read before the replica resumes: once it answers pings again it is recovered.
     let nodes: String = redis::cmd("CLUSTER")
         .arg("NODES")
         .query(&mut connect(&first))
         .unwrap();
+    signal(replica, "-CONT");
+    answer.expect("acknowledged once the replica was dropped");
+    let got: Option<String> = redis::cmd("GET").arg(&key).query(&mut owner).unwrap();
+    assert_eq!(got.as_deref(), Some("v"));
     assert!(
         nodes
             .lines()

@@ -15,8 +15,8 @@ use utoipa::openapi::{Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    alerts, api_keys, batch, dictionaries, error, experiments, keys, namespaces, observability,
-    openapi_constraints, plugins, session, tenants,
+    alerts, api_keys, batch, cluster, dictionaries, error, experiments, keys, namespaces,
+    observability, openapi_constraints, plugins, session, tenants,
 };
 use crate::state::AppState;
 use openapi_constraints::Constraints;
@@ -79,6 +79,7 @@ use openapi_constraints::Constraints;
         tenants::delete_tenant,
         observability::healthz,
         observability::node,
+        cluster::get_cluster,
         observability::metrics,
         openapi_json,
     ),
