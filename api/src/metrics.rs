@@ -124,6 +124,14 @@ impl ServerMetrics {
         }
     }
 
+    /// Add a cluster member's metrics (see [`crate::cluster_metrics`]).
+    pub fn register_cluster(&self, cluster: &crate::state::Cluster) {
+        let collector = crate::cluster_metrics::ClusterCollector::new(cluster.clone());
+        if let Err(e) = self.registry.register(Box::new(collector)) {
+            tracing::warn!(error = %e, "the cluster metrics were not registered");
+        }
+    }
+
     /// The latency histogram for one protocol and operation; call once and keep the handle.
     pub fn latency(&self, protocol: &str, op: &str) -> Histogram {
         self.latency.with_label_values(&[protocol, op])

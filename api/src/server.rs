@@ -241,6 +241,9 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         }
         _ => None,
     };
+    if let Some(c) = &cluster {
+        metrics.register_cluster(c);
+    }
     let bus_addr = cluster.as_ref().map(|c| c.node.bus_addr());
     let state = AppState {
         namespaces: Arc::clone(&namespaces),

@@ -201,6 +201,14 @@ fn cluster_json(member: &Member) -> serde_json::Value {
         })
 }
 
+fn http_text(url: &str) -> String {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() })
+}
+
 /// The member `id` in a `/v1/cluster` answer (`id` as CLUSTER MYID gives it: 40 hex digits).
 fn member_json<'a>(cluster: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
     cluster["members"]
@@ -345,6 +353,10 @@ fn killing_the_leader_loses_no_acknowledged_write() {
     assert_eq!(after["unowned_slots"], 0);
     assert_ne!(after["leader"], gone["id"], "a survivor leads");
     assert!(after["under_replicated_slots"].as_u64().unwrap() > 0);
+    let metrics = http_text(&format!("http://{}/metrics", third.http));
+    assert!(metrics.contains("\nlarder_cluster_failed_members 1\n"), "{metrics}");
+    assert!(metrics.contains("\nlarder_cluster_members 3\n"), "{metrics}");
+    assert!(metrics.contains("larder_replication_changes_applied_total "), "{metrics}");
 
     // Not one acknowledged write is missing or changed, read through either survivor.
     let mut cons = [connect(&second), connect(&third)];
