@@ -354,9 +354,18 @@ fn killing_the_leader_loses_no_acknowledged_write() {
     assert_ne!(after["leader"], gone["id"], "a survivor leads");
     assert!(after["under_replicated_slots"].as_u64().unwrap() > 0);
     let metrics = http_text(&format!("http://{}/metrics", third.http));
-    assert!(metrics.contains("\nlarder_cluster_failed_members 1\n"), "{metrics}");
-    assert!(metrics.contains("\nlarder_cluster_members 3\n"), "{metrics}");
-    assert!(metrics.contains("larder_replication_changes_applied_total "), "{metrics}");
+    assert!(
+        metrics.contains("\nlarder_cluster_failed_members 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nlarder_cluster_members 3\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("larder_replication_changes_applied_total "),
+        "{metrics}"
+    );
 
     // Not one acknowledged write is missing or changed, read through either survivor.
     let mut cons = [connect(&second), connect(&third)];
