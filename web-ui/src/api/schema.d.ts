@@ -148,6 +148,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/cluster": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_cluster"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/namespaces": {
         parameters: {
             query?: never;
@@ -758,6 +774,50 @@ export interface components {
             /** @description Label in reports and metrics (`[A-Za-z0-9_.-]`, up to 64 characters). */
             name: string;
         };
+        ClusterInfo: {
+            /**
+             * Format: uint64
+             * @description The slot table's epoch: bumped by every change of owners or replicas.
+             */
+            epoch: number;
+            /** @description The raft leader's id, when one is known. */
+            leader?: string | null;
+            /** @description This member's id (16 hex digits; `CLUSTER MYID` pads it to Redis's 40). */
+            me: string;
+            members: components["schemas"]["ClusterMember"][];
+            /** @description This member's raft role: `Leader`, `Follower`, `Candidate` or `Learner`. */
+            raft_state: string;
+            /** Format: uint64 */
+            raft_term: number;
+            /** @description Replicas kept of every slot besides its owner. */
+            replicas_per_slot: number;
+            /** @description Changes this member queued for each replica and that are not confirmed yet. */
+            replication_backlog: components["schemas"]["ReplicaBacklog"][];
+            /**
+             * Format: uint32
+             * @description Slots that have fewer replicas than `replicas_per_slot` (after a failover).
+             */
+            under_replicated_slots: number;
+            /**
+             * Format: uint32
+             * @description Slots with no owner (the cluster answers `-CLUSTERDOWN` for them).
+             */
+            unowned_slots: number;
+        };
+        ClusterMember: {
+            bus_addr: string;
+            /** @description Failed by the leader after it stopped answering: it owns and replicates nothing. */
+            failed: boolean;
+            http_addr: string;
+            id: string;
+            /** Format: uint32 */
+            owned_slots: number;
+            /** Format: uint32 */
+            replicated_slots: number;
+            resp_addr: string;
+            /** @description Whether it votes in raft (the first three members do). */
+            voter: boolean;
+        };
         /**
          * @description The compression algorithm.
          * @enum {string}
@@ -1282,6 +1342,10 @@ export interface components {
              * @example 1000
              */
             per_second: number;
+        };
+        ReplicaBacklog: {
+            queued_changes: number;
+            replica: string;
         };
         /**
          * @description A scope, as the API spells it.
@@ -2134,6 +2198,62 @@ export interface operations {
             };
             /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_cluster: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Members, slots, raft and replication as this member sees them */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClusterInfo"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `read` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_a_cluster`: this node runs alone */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
