@@ -23,8 +23,8 @@ bin="${CARGO_TARGET_DIR:-$root/target}/debug/larder"
   cargo build --release --target wasm32-unknown-unknown -p larder-plugin-sieve)
 export LARDER_E2E_PLUGIN="$root/plugins/target/wasm32-unknown-unknown/release/larder_plugin_sieve.wasm"
 
-# Two nodes: an open one (zero configuration, what most tests drive) and one with an operator
-# key and short dashboard sessions (the login tests).
+# Three nodes: an open one (zero configuration, what most tests drive), one with an operator key
+# and short dashboard sessions (the login tests), and a one-member cluster (the Cluster page).
 work="$(mktemp -d)"
 export LARDER_OPERATOR_KEY="e2e-operator-key-$(date +%s)-0123456789"
 printf '%s' "$LARDER_OPERATOR_KEY" >"$work/operator-key"
@@ -40,7 +40,10 @@ trap cleanup EXIT
 # it bound ("http_addr=127.0.0.1:PORT"); sets $addr.
 start_node() {
   local log="$1"; shift
-  env -u LARDER_OPERATOR_KEY "$bin" serve --http-addr 127.0.0.1:0 --resp-addr 127.0.0.1:0 --no-persist \
+  local keep="--no-persist"
+  # A cluster member keeps its raft log in its data directory (given in the flags).
+  case " $* " in *" --data-dir "*) keep="" ;; esac
+  env -u LARDER_OPERATOR_KEY "$bin" serve --http-addr 127.0.0.1:0 --resp-addr 127.0.0.1:0 $keep \
     --log-format text --log-level info "$@" >"$log" 2>&1 &
   local pid=$!
   pids+=("$pid")
@@ -58,5 +61,8 @@ start_node "$work/open.log"
 export LARDER_URL="http://$addr"
 start_node "$work/auth.log" --config "$work/auth.toml"
 export LARDER_AUTH_URL="http://$addr"
-echo "larder serving at $LARDER_URL (open) and $LARDER_AUTH_URL (operator key, 4 s sessions)"
+# A one-member cluster, for the Cluster page.
+start_node "$work/cluster.log" --data-dir "$work/cluster" --bus-addr 127.0.0.1:0 --cluster-init
+export LARDER_CLUSTER_URL="http://$addr"
+echo "larder serving at $LARDER_URL (open), $LARDER_AUTH_URL (operator key, 4 s sessions) and $LARDER_CLUSTER_URL (one-member cluster)"
 npx playwright test "$@"

@@ -13,6 +13,7 @@ export type AlertRule = Schemas['AlertRule'];
 export type AlertRuleList = Schemas['AlertRuleList'];
 export type NamespaceList = Schemas['NamespaceList'];
 export type NodeInfo = Schemas['NodeInfo'];
+export type ClusterInfo = Schemas['ClusterInfo'];
 export type PluginDetails = Schemas['PluginDetails'];
 export type PluginList = Schemas['PluginList'];
 export type UploadedPlugin = Schemas['UploadedPlugin'];
@@ -84,6 +85,7 @@ export const api = {
   health: async (): Promise<boolean> => (await fetch('/healthz')).ok,
   namespaces: () => call<NamespaceList>('GET', '/v1/namespaces'),
   node: () => call<NodeInfo>('GET', '/v1/node'),
+  cluster: () => call<ClusterInfo>('GET', '/v1/cluster'),
   createNamespace: (req: CreateNamespace) => call<NamespaceInfo>('POST', '/v1/namespaces', req),
   updateNamespace: (name: string, config: NamespaceConfig) =>
     call<NamespaceInfo>('PUT', `/v1/namespaces/${encodeURIComponent(name)}`, config),
