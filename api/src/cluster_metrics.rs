@@ -35,7 +35,7 @@ impl ClusterCollector {
         let owned_slots = gauge("larder_cluster_owned_slots", "Hash slots this member owns.");
         let under_replicated = gauge(
             "larder_cluster_under_replicated_slots",
-            "Slots with fewer replicas than the cluster keeps (after a failover).",
+            "Slots with fewer in-sync replicas than the cluster keeps (after a failure, until new replicas have their copy).",
         );
         let backlog = IntGaugeVec::new(
             Opts::new(
@@ -87,7 +87,7 @@ impl Collector for ClusterCollector {
         let (mut owned, mut under) = (0, 0);
         for slot in 0..larder_cluster::slot::SLOTS {
             owned += i64::from(view.slots.owner(slot) == Some(view.me));
-            under += i64::from(view.slots.replicas(slot).len() < view.replicas);
+            under += i64::from(view.slots.in_sync_count(slot) < view.replicas);
         }
         self.owned_slots.set(owned);
         self.under_replicated.set(under);

@@ -16,6 +16,7 @@
 //! | `tenants` | tenants: their namespaces' names, owned plugins, quotas and the checks changes make |
 //! | `tls` | TLS for the RESP and HTTP ports (rustls, ring), reloadable; `larder certs` |
 //! | `cluster_cleanup` | a cluster member drops the keys of slots other members own now |
+//! | `slot_sync` | an owner copies its slots' keys to a replica that is syncing, then commits it in sync |
 //! | `cluster_metrics` | a cluster member's Prometheus metrics: members, slots, replication backlog |
 //! | `replication` | a cluster member's changes reach its slots' replicas before writes are acknowledged |
 //! | `data_dir_lock` | one node per data directory (an exclusive lock on `<data-dir>/LOCK`) |
@@ -28,6 +29,7 @@ pub mod cli;
 pub mod cli_plugin;
 pub mod cli_sim;
 pub mod cluster_cleanup;
+pub mod slot_sync;
 pub mod cluster_metrics;
 pub mod config;
 pub mod data_dir_lock;

@@ -56,6 +56,13 @@ enum Change {
     Key(LogRecord),
     /// The namespace was flushed on the sender: drop the keys of every slot it owns.
     ClearOwned { ns: String },
+    /// The start of a slot copy (see `slot_sync`): drop what this replica holds of these slots
+    /// (inclusive runs), which the sender owns in its view at `epoch`; the copy follows.
+    ClearSlots {
+        ns: String,
+        slots: Vec<(Slot, Slot)>,
+        epoch: u64,
+    },
 }
 
 /// A change queued for one replica.
@@ -75,7 +82,23 @@ struct Outbox {
 
 struct Queue {
     records: VecDeque<Queued>,
+    /// The numbers of the queued changes writes wait for, in order: every change except a slot
+    /// copy's, which no write waits on (a copy of a large slot must not hold up every write).
+    awaited: VecDeque<u64>,
     wake: Arc<Notify>,
+}
+
+impl Queue {
+    /// Forget awaited numbers of changes no longer queued.
+    fn trim_awaited(&mut self) {
+        let first = self.records.front().map(|r| r.seq);
+        while let Some(&a) = self.awaited.front() {
+            if first.is_some_and(|f| a >= f) {
+                break;
+            }
+            self.awaited.pop_front();
+        }
+    }
 }
 
 /// Why a write was not acknowledged.
@@ -176,6 +199,65 @@ impl Replication {
         out
     }
 
+    /// This node's id.
+    pub(crate) fn me(&self) -> NodeId {
+        self.me
+    }
+
+    /// The cluster membership this replication serves.
+    pub(crate) fn node(&self) -> &ClusterNode {
+        &self.node
+    }
+
+    /// Queue the start of a copy of `slots` of namespace `ns` for replica `to`; see `slot_sync`.
+    pub(crate) fn queue_copy_start(
+        self: &Arc<Self>,
+        to: NodeId,
+        ns: &str,
+        slots: Vec<(Slot, Slot)>,
+        epoch: u64,
+    ) {
+        let change = Change::ClearSlots {
+            ns: ns.to_string(),
+            slots,
+            epoch,
+        };
+        self.queue_as(None, &[to], &change, false);
+    }
+
+    /// Queue one copied entry for replica `to`; called under the key's shard lock.
+    pub(crate) fn queue_copied_entry(
+        self: &Arc<Self>,
+        to: NodeId,
+        ns: &str,
+        key: &[u8],
+        value: &[u8],
+        form: Form,
+        expires_at: u64,
+    ) {
+        let change = Change::Key(LogRecord::Put {
+            ns: ns.to_string(),
+            key: key.to_vec(),
+            value: value.to_vec(),
+            expires_at_unix_ms: unix_deadline(expires_at),
+            compressed: form.compressed,
+            kind: form.kind,
+        });
+        self.queue_as(Some(key_slot(key)), &[to], &change, false);
+    }
+
+    /// How many changes wait for replica `to`, and whether none numbered `seq` or lower does.
+    pub(crate) fn queued_for(&self, to: NodeId, seq: u64) -> (usize, bool) {
+        let outbox = self.outbox.lock();
+        match outbox.queues.get(&to) {
+            Some(q) => (
+                q.records.len(),
+                q.records.front().is_none_or(|r| r.seq > seq),
+            ),
+            None => (0, true),
+        }
+    }
+
     /// Stop the senders (shutdown); queued changes are dropped.
     pub fn shutdown(&self) {
         self.stopped.store(true, Ordering::Release);
@@ -188,6 +270,17 @@ impl Replication {
 
     /// Queue `change` for `replicas`; called under the key's shard lock.
     fn queue(self: &Arc<Self>, slot: Option<Slot>, replicas: &[NodeId], change: &Change) {
+        self.queue_as(slot, replicas, change, true);
+    }
+
+    /// Queue `change` for `replicas`; `awaited`: whether writes wait for it (not a copy's).
+    fn queue_as(
+        self: &Arc<Self>,
+        slot: Option<Slot>,
+        replicas: &[NodeId],
+        change: &Change,
+        awaited: bool,
+    ) {
         if self.stopped.load(Ordering::Acquire) {
             return;
         }
@@ -204,9 +297,13 @@ impl Replication {
                     .spawn(Arc::clone(self).send_to(to, Arc::clone(&wake)));
                 Queue {
                     records: VecDeque::new(),
+                    awaited: VecDeque::new(),
                     wake,
                 }
             });
+            if awaited {
+                queue.awaited.push_back(seq);
+            }
             queue.records.push_back(Queued {
                 seq,
                 slot,
@@ -223,8 +320,8 @@ impl Replication {
         let acked = outbox
             .queues
             .values()
-            .filter_map(|q| q.records.front())
-            .map(|r| r.seq - 1)
+            .filter_map(|q| q.awaited.front())
+            .map(|seq| seq - 1)
             .min()
             .unwrap_or(outbox.last);
         self.acked.send_if_modified(|a| {
@@ -266,10 +363,13 @@ impl Replication {
                         Ok(true) => break,
                         Ok(false) => {}
                         Err(()) => {
-                            self.lost.fetch_max(front.seq, Ordering::AcqRel);
+                            if queue.awaited.front() == Some(&front.seq) {
+                                self.lost.fetch_max(front.seq, Ordering::AcqRel);
+                            }
                         }
                     }
                     queue.records.pop_front();
+                    queue.trim_awaited();
                     dropped = true;
                 }
                 let mut records = Vec::new();
@@ -315,6 +415,7 @@ impl Replication {
                 if let Some(queue) = outbox.queues.get_mut(&to) {
                     let applied = applied.min(count).min(queue.records.len());
                     queue.records.drain(..applied);
+                    queue.trim_awaited();
                 }
                 self.publish_acked(&outbox);
             }
@@ -481,6 +582,23 @@ impl ReplicaHandler for ReplicaApplier {
                         clear_owned(&namespace, &view, batch.from);
                     }
                 }
+                Change::ClearSlots { ns, slots, epoch } => {
+                    if view.slots.epoch < epoch {
+                        // This node may not know yet that it replicates these slots: clearing
+                        // only some of them would leave stale keys behind the copy.
+                        return refused(
+                            applied,
+                            format!(
+                                "a slot copy from epoch {epoch} is ahead of this node's slot \
+                                 table (epoch {})",
+                                view.slots.epoch
+                            ),
+                        );
+                    }
+                    if let Ok(namespace) = self.namespaces.get(&ns) {
+                        clear_slots(&namespace, &view, batch.from, &slots);
+                    }
+                }
             }
             applied += 1;
         }
@@ -498,6 +616,38 @@ fn refused(applied: u32, why: String) -> Replicated {
     Replicated {
         applied,
         refused: Some(why),
+    }
+}
+
+/// Delete the keys of `namespace` in `slots` that `owner` owns and this node replicates (the
+/// others moved on since the copy started; their changes are refused or dropped).
+fn clear_slots(
+    namespace: &larder_runtime::Namespace,
+    view: &ClusterView,
+    owner: NodeId,
+    slots: &[(Slot, Slot)],
+) {
+    let mut clear = vec![false; usize::from(SLOTS)];
+    for &(start, end) in slots {
+        for slot in start..=end.min(SLOTS - 1) {
+            clear[usize::from(slot)] = view.slots.owner(slot) == Some(owner)
+                && view.slots.replicas(slot).contains(&view.me);
+        }
+    }
+    let store = namespace.store();
+    let mut cursor = 0;
+    let mut batch = Vec::with_capacity(1024);
+    loop {
+        batch.clear();
+        cursor = store.scan(cursor, 1024, &mut batch);
+        for key in &batch {
+            if clear[usize::from(key_slot(key))] {
+                store.delete(key);
+            }
+        }
+        if cursor == 0 {
+            return;
+        }
     }
 }
 

@@ -51,7 +51,8 @@ pub struct RunningServer {
     http: JoinHandle<std::io::Result<()>>,
     expiry: JoinHandle<()>,
     /// A cluster member's sweep of keys in slots it lost.
-    slot_sweeps: Option<JoinHandle<()>>,
+    /// The cluster's background tasks: the slot sweep and the slot copies.
+    slot_sweeps: Option<[JoinHandle<()>; 2]>,
     alerting: JoinHandle<()>,
     snapshots: Option<JoinHandle<()>>,
 }
@@ -329,10 +330,15 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     ));
     let alerting = tokio::spawn(Arc::clone(&alerts).run());
     let slot_sweeps = state.cluster.clone().map(|cluster| {
-        tokio::spawn(crate::cluster_cleanup::run(
+        let copies = tokio::spawn(crate::slot_sync::run(
+            Arc::clone(&cluster.replication),
+            Arc::clone(&state.namespaces),
+        ));
+        let sweeps = tokio::spawn(crate::cluster_cleanup::run(
             cluster,
             Arc::clone(&state.namespaces),
-        ))
+        ));
+        [sweeps, copies]
     });
     tracing::info!(%resp_addr, %http_addr, "larder started");
     Ok(RunningServer {
@@ -418,8 +424,8 @@ impl RunningServer {
             cluster.node.shutdown().await;
         }
         expiry.abort();
-        if let Some(sweeps) = slot_sweeps {
-            sweeps.abort();
+        for task in slot_sweeps.iter().flatten() {
+            task.abort();
         }
         alerting.abort();
         if let Some(timer) = snapshots {

@@ -25,8 +25,11 @@ pub struct ClusterInfo {
     pub replicas_per_slot: usize,
     /// Slots with no owner (the cluster answers `-CLUSTERDOWN` for them).
     pub unowned_slots: u32,
-    /// Slots that have fewer replicas than `replicas_per_slot` (after a failover).
+    /// Slots with fewer in-sync replicas than `replicas_per_slot` (after a failure, until new
+    /// replicas have their copy; or for good, when too few members are left).
     pub under_replicated_slots: u32,
+    /// Replica roles still receiving their slot's older keys (slot and replica pairs).
+    pub syncing_replicas: u32,
     pub members: Vec<ClusterMember>,
     /// Changes this member queued for each replica and that are not confirmed yet.
     pub replication_backlog: Vec<ReplicaBacklog>,
@@ -43,7 +46,10 @@ pub struct ClusterMember {
     /// Failed by the leader after it stopped answering: it owns and replicates nothing.
     pub failed: bool,
     pub owned_slots: u32,
+    /// Slots it holds a copy of, syncing ones included.
     pub replicated_slots: u32,
+    /// Of those, the slots whose older keys it is still receiving (it cannot be promoted there).
+    pub syncing_slots: u32,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -74,15 +80,20 @@ pub async fn get_cluster(State(state): State<AppState>) -> Result<Json<ClusterIn
     let id = |n: u64| format!("{n:016x}");
     let mut owned = std::collections::HashMap::new();
     let mut replicated = std::collections::HashMap::new();
-    let (mut unowned, mut under) = (0, 0);
+    let mut syncing = std::collections::HashMap::new();
+    let (mut unowned, mut under, mut syncing_total) = (0, 0, 0);
     for slot in 0..SLOTS {
         match view.slots.owner(slot) {
             Some(owner) => *owned.entry(owner).or_insert(0u32) += 1,
             None => unowned += 1,
         }
         let replicas = view.slots.replicas(slot);
-        if replicas.len() < view.replicas {
+        if view.slots.in_sync_count(slot) < view.replicas {
             under += 1;
+        }
+        for (r, _) in view.slots.syncing(slot) {
+            *syncing.entry(*r).or_insert(0u32) += 1;
+            syncing_total += 1;
         }
         for r in replicas {
             *replicated.entry(*r).or_insert(0u32) += 1;
@@ -100,6 +111,7 @@ pub async fn get_cluster(State(state): State<AppState>) -> Result<Json<ClusterIn
             failed: view.failed.contains(n),
             owned_slots: owned.get(n).copied().unwrap_or(0),
             replicated_slots: replicated.get(n).copied().unwrap_or(0),
+            syncing_slots: syncing.get(n).copied().unwrap_or(0),
         })
         .collect();
     Ok(Json(ClusterInfo {
@@ -111,6 +123,7 @@ pub async fn get_cluster(State(state): State<AppState>) -> Result<Json<ClusterIn
         replicas_per_slot: view.replicas,
         unowned_slots: unowned,
         under_replicated_slots: under,
+        syncing_replicas: syncing_total,
         members,
         replication_backlog: cluster
             .replication

@@ -33,7 +33,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use crate::raft_types::{Member, NodeId, TypeConfig};
+use crate::raft_types::{Command, Member, NodeId, TypeConfig};
 
 /// The largest frame either side accepts.
 pub const MAX_FRAME: usize = 64 << 20;
@@ -107,6 +107,8 @@ pub enum BusRequest {
     Replicate(Replicate),
     /// The leader's failure detector asking whether the node is alive.
     Ping,
+    /// A member asks the leader to commit a control-plane command.
+    Propose(Command),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -126,6 +128,8 @@ pub enum BusResponse {
     Forwarded(Vec<u8>),
     Replicated(Replicated),
     Pong,
+    /// The proposed command is committed and applied on the leader.
+    Committed,
     /// The request could not be handled; the text says why.
     Refused(String),
 }

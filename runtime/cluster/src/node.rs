@@ -307,6 +307,25 @@ impl ClusterNode {
                 None => return Err(ClusterError::NotAMember(options.dir.clone())),
             }
         }
+        // Tell the cluster this is a new process, so a restart that lost memory is resynced. In
+        // the background: a member that resumes while the others are down must still start.
+        let started = Command::Started {
+            node: id,
+            boot: rand::random(),
+        };
+        let announcer = node.clone();
+        tokio::spawn(async move {
+            loop {
+                match announcer.propose(started.clone(), JOIN_PATIENCE).await {
+                    Ok(()) => return,
+                    Err(e) if *announcer.stop.borrow() => {
+                        tracing::debug!(error = %e, "stopped before the start was committed");
+                        return;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "this start is not committed yet; retrying"),
+                }
+            }
+        });
         Ok(node)
     }
 
@@ -471,6 +490,47 @@ impl ClusterNode {
         }
     }
 
+    /// Commit `command` through the leader, wherever it is; retries (a leader change, a leader
+    /// not known yet) until `patience` runs out.
+    pub async fn propose(&self, command: Command, patience: Duration) -> Result<(), ClusterError> {
+        let deadline = tokio::time::Instant::now() + patience;
+        let mut last_error = String::from("no leader");
+        loop {
+            let leader = self.shared.raft.metrics().borrow().current_leader;
+            let outcome: Result<(), String> = match leader {
+                Some(l) if l == self.shared.id => {
+                    match self.shared.handle_propose(command.clone()).await {
+                        BusResponse::Committed => return Ok(()),
+                        other => Err(format!("{other:?}")),
+                    }
+                }
+                Some(l) => match self.view().members.get(&l).cloned() {
+                    Some(member) => {
+                        match Peer::new(member.bus.clone(), self.shared.tls.clone())
+                            .call(&BusRequest::Propose(command.clone()), JOIN_CALL_TIMEOUT)
+                            .await
+                        {
+                            Ok(BusResponse::Committed) => return Ok(()),
+                            Ok(other) => Err(format!("{other:?}")),
+                            Err(e) => Err(e.to_string()),
+                        }
+                    }
+                    None => Err("the leader's address is not known yet".into()),
+                },
+                None => Err("no leader yet".into()),
+            };
+            if let Err(e) = outcome {
+                last_error = e;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ClusterError::Raft(format!(
+                    "could not commit \"{command}\": {last_error}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Stop raft and the bus server.
     pub async fn shutdown(&self) {
         self.stop.send_replace(true);
@@ -479,6 +539,21 @@ impl ClusterNode {
 }
 
 impl Shared {
+    /// Commit `command` if this node leads; otherwise say who does.
+    async fn handle_propose(&self, command: Command) -> BusResponse {
+        let metrics = self.raft.metrics().borrow().clone();
+        if metrics.current_leader != Some(self.id) {
+            let leader = metrics
+                .current_leader
+                .and_then(|l| metrics.membership_config.membership().get_node(&l).cloned());
+            return BusResponse::NotLeader { leader };
+        }
+        match self.raft.client_write(command).await {
+            Ok(_) => BusResponse::Committed,
+            Err(e) => BusResponse::Refused(format!("not committed: {e}")),
+        }
+    }
+
     async fn handle_join(&self, id: NodeId, member: Member) -> BusResponse {
         let metrics = self.raft.metrics().borrow().clone();
         if metrics.current_leader != Some(self.id) {
@@ -565,6 +640,7 @@ impl BusHandler for Shared {
                     None => BusResponse::Refused("this node is still starting".into()),
                 },
                 BusRequest::Ping => BusResponse::Pong,
+                BusRequest::Propose(command) => self.handle_propose(command).await,
             }
         })
     }

@@ -40,9 +40,21 @@ pub enum Command {
     /// The leader stopped hearing from `node`: its slots pass to their first replicas and it
     /// replicates nothing until it is back.
     Fail { node: NodeId },
-    /// A failed node answers again. It comes back owning and replicating nothing (its keys are
-    /// swept); the next rebalance gives it a share.
+    /// A failed node answers again. It comes back owning nothing; slots short of replicas
+    /// take it as a syncing replica, and the next rebalance gives it a share.
     Recover { node: NodeId },
+    /// `node` started with a fresh process (`boot` is random per start). When it had started
+    /// before, what it held in memory may be gone: its slots pass to their in-sync replicas and
+    /// the replica roles it had become syncing ones again, exactly as after a failure.
+    Started { node: NodeId, boot: u64 },
+    /// `owner` copied every older key of `slots` (inclusive runs) to their syncing replica
+    /// `node`, starting from a view at epoch `copied_at`: the replica is in sync there now.
+    Synced {
+        owner: NodeId,
+        node: NodeId,
+        slots: Vec<(u16, u16)>,
+        copied_at: u64,
+    },
 }
 
 impl std::fmt::Display for Command {
@@ -52,6 +64,12 @@ impl std::fmt::Display for Command {
             Command::SetReplicas { count } => write!(f, "keep {count} replicas per slot"),
             Command::Fail { node } => write!(f, "fail node {node:016x}"),
             Command::Recover { node } => write!(f, "node {node:016x} is back"),
+            Command::Started { node, .. } => write!(f, "node {node:016x} started"),
+            Command::Synced { owner, node, slots, .. } => write!(
+                f,
+                "node {node:016x} has {} slot run(s) of {owner:016x}",
+                slots.len()
+            ),
         }
     }
 }

@@ -8,6 +8,12 @@
 //! [`SlotTable::rebalanced`] moves the fewest slots that leave every member with ⌊16384/N⌋ or
 //! ⌈16384/N⌉: each member keeps what it owns up to its share, and only the excess (and the slots
 //! of members that left) changes hands. Going from 3 to 4 members moves exactly 4096 slots.
+//!
+//! **Syncing replicas.** A member that becomes a replica of a slot it did not hold (a top-up
+//! after a failure, a member that is back, a rebalance) starts *syncing*: it receives new writes
+//! at once, but it has the slot's older keys only once the owner has copied them over and
+//! reported so ([`SlotTable::marked_synced`]). A syncing replica is never promoted, so a failover
+//! never hands a slot to a member that lacks part of it.
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -25,6 +31,9 @@ pub struct SlotTable {
     /// The members that hold a copy of each slot besides its owner, in promotion order: when
     /// the owner fails, the first becomes the owner. Empty without replication.
     replicas: Vec<Vec<NodeId>>,
+    /// The replicas of each slot still receiving its older keys, with the epoch at which each
+    /// started; a subset of `replicas`.
+    syncing: Vec<Vec<(NodeId, u64)>>,
     /// Bumped by every change, starting at 0 for the empty table.
     pub epoch: u64,
 }
@@ -34,6 +43,7 @@ impl Default for SlotTable {
         Self {
             owners: vec![None; usize::from(SLOTS)],
             replicas: vec![Vec::new(); usize::from(SLOTS)],
+            syncing: vec![Vec::new(); usize::from(SLOTS)],
             epoch: 0,
         }
     }
@@ -52,7 +62,24 @@ impl SlotTable {
             .map_or(&[], Vec::as_slice)
     }
 
-    /// Whether `node` holds `slot`'s keys: as its owner or as one of its replicas.
+    /// The replicas of `slot` still receiving its older keys, each with the epoch at which it
+    /// started syncing.
+    pub fn syncing(&self, slot: Slot) -> &[(NodeId, u64)] {
+        self.syncing.get(usize::from(slot)).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether `node` is a replica of `slot` that has all of it.
+    pub fn in_sync(&self, slot: Slot, node: NodeId) -> bool {
+        self.replicas(slot).contains(&node) && !self.syncing(slot).iter().any(|(n, _)| *n == node)
+    }
+
+    /// How many replicas of `slot` have all of it.
+    pub fn in_sync_count(&self, slot: Slot) -> usize {
+        self.replicas(slot).len() - self.syncing(slot).len()
+    }
+
+    /// Whether `node` holds `slot`'s keys: as its owner or as one of its replicas (syncing ones
+    /// included: they hold what they have received, and must keep it).
     pub fn holds(&self, slot: Slot, node: NodeId) -> bool {
         self.owner(slot) == Some(node) || self.replicas(slot).contains(&node)
     }
@@ -62,13 +89,18 @@ impl SlotTable {
     /// member replicates a share of every other member's slots, and the replicas of one
     /// member's slots are spread rather than all on one node. The epoch is left as it is: this
     /// completes a change (a rebalance) that already counted.
-    pub fn with_replicas(&self, members: &[NodeId], count: usize) -> SlotTable {
+    ///
+    /// A replica that did not have the whole slot in `before` (the table before the change this
+    /// completes: it was not the slot's owner or an in-sync replica there) is syncing from this
+    /// table's epoch.
+    pub fn with_replicas(&self, members: &[NodeId], count: usize, before: &SlotTable) -> SlotTable {
         let mut members = members.to_vec();
         members.sort_unstable();
         members.dedup();
         let mut next = self.clone();
         for slot in 0..usize::from(SLOTS) {
             next.replicas[slot].clear();
+            next.syncing[slot].clear();
             let Some(owner) = next.owners[slot] else {
                 continue;
             };
@@ -76,23 +108,111 @@ impl SlotTable {
                 continue;
             };
             let wanted = count.min(members.len() - 1);
-            next.replicas[slot].extend((1..=wanted).map(|i| members[(at + i) % members.len()]));
+            for i in 1..=wanted {
+                let replica = members[(at + i) % members.len()];
+                next.replicas[slot].push(replica);
+                let had =
+                    before.owners[slot] == Some(replica) || before.in_sync(slot as Slot, replica);
+                if !had {
+                    let since = before
+                        .syncing(slot as Slot)
+                        .iter()
+                        .find(|(n, _)| *n == replica)
+                        .map_or(next.epoch, |(_, e)| *e);
+                    next.syncing[slot].push((replica, since));
+                }
+            }
         }
         next
     }
 
-    /// The table after `node` failed: each slot it owned passes to its first replica (a slot
-    /// without one stays with `node`, which serves it again from its data directory when it
-    /// returns), and `node` is no longer anyone's replica. Returns the table and how many slots
-    /// were promoted.
+    /// The table with every owned slot given up to `count` replicas among `members` (fewer when
+    /// there are not enough): the replicas a slot has are kept, and the members that follow its
+    /// owner in id order fill the gaps, syncing from the new epoch. Returns the table (its epoch
+    /// bumped when anything changed) and how many replicas were added.
+    pub fn topped_up(&self, members: &[NodeId], count: usize) -> (SlotTable, usize) {
+        let mut members = members.to_vec();
+        members.sort_unstable();
+        members.dedup();
+        let mut next = self.clone();
+        let epoch = self.epoch + 1;
+        let mut added = 0;
+        for slot in 0..usize::from(SLOTS) {
+            let Some(owner) = next.owners[slot] else {
+                continue;
+            };
+            let Ok(at) = members.binary_search(&owner) else {
+                continue;
+            };
+            let wanted = count.min(members.len() - 1);
+            for i in 1..members.len() {
+                if next.replicas[slot].len() >= wanted {
+                    break;
+                }
+                let candidate = members[(at + i) % members.len()];
+                if !next.replicas[slot].contains(&candidate) {
+                    next.replicas[slot].push(candidate);
+                    next.syncing[slot].push((candidate, epoch));
+                    added += 1;
+                }
+            }
+        }
+        if added > 0 {
+            next.epoch = epoch;
+        }
+        (next, added)
+    }
+
+    /// The table after `owner` reported that `node` has every older key of `slots`, copied from
+    /// a view at `copied_at` or later: `node` stops syncing those of them that `owner` still owns,
+    /// where it started syncing at or before `copied_at` (a replica dropped and added again since
+    /// needs a fresh copy). Returns the table (epoch bumped when anything changed) and how many
+    /// slots are in sync now.
+    pub fn marked_synced(
+        &self,
+        owner: NodeId,
+        node: NodeId,
+        slots: &[(Slot, Slot)],
+        copied_at: u64,
+    ) -> (SlotTable, usize) {
+        let mut next = self.clone();
+        let mut done = 0;
+        for &(start, end) in slots {
+            for slot in start..=end.min(SLOTS - 1) {
+                let i = usize::from(slot);
+                if next.owners[i] != Some(owner) {
+                    continue;
+                }
+                let before = next.syncing[i].len();
+                next.syncing[i].retain(|&(n, since)| !(n == node && since <= copied_at));
+                done += before - next.syncing[i].len();
+            }
+        }
+        if done > 0 {
+            next.epoch = self.epoch + 1;
+        }
+        (next, done)
+    }
+
+    /// The table after `node` failed: each slot it owned passes to its first in-sync replica (a
+    /// slot without one stays with `node`, which serves it again from its data directory when
+    /// it returns), and `node` is no longer anyone's replica. Returns the table and how many
+    /// slots were promoted.
     pub fn failed_over(&self, node: NodeId) -> (SlotTable, usize) {
         let mut next = self.clone();
         let mut promoted = 0;
         for slot in 0..usize::from(SLOTS) {
-            let replicas = &mut next.replicas[slot];
-            replicas.retain(|&r| r != node);
-            if next.owners[slot] == Some(node) && !replicas.is_empty() {
-                next.owners[slot] = Some(replicas.remove(0));
+            next.replicas[slot].retain(|&r| r != node);
+            next.syncing[slot].retain(|&(r, _)| r != node);
+            if next.owners[slot] != Some(node) {
+                continue;
+            }
+            let syncing = &next.syncing[slot];
+            let heir = next.replicas[slot]
+                .iter()
+                .position(|r| !syncing.iter().any(|(s, _)| s == r));
+            if let Some(at) = heir {
+                next.owners[slot] = Some(next.replicas[slot].remove(at));
                 promoted += 1;
             }
         }
@@ -137,12 +257,14 @@ impl SlotTable {
         let mut next = SlotTable {
             owners: self.owners.clone(),
             replicas: self.replicas.clone(),
+            syncing: self.syncing.clone(),
             epoch: self.epoch + 1,
         };
         if members.is_empty() {
             let moved = (0..SLOTS).filter(|&s| self.owner(s).is_some()).collect();
             next.owners.fill(None);
             next.replicas.iter_mut().for_each(Vec::clear);
+            next.syncing.iter_mut().for_each(Vec::clear);
             return (next, moved);
         }
         let counts = self.counts();
@@ -194,23 +316,44 @@ struct Runs {
     /// Runs of slots with the same replicas (absent in tables written before replication).
     #[serde(default)]
     replica_runs: Vec<(Slot, Slot, Vec<NodeId>)>,
+    /// Runs of slots with the same syncing replicas (absent in tables written before syncing).
+    #[serde(default)]
+    syncing_runs: Vec<(Slot, Slot, Vec<(NodeId, u64)>)>,
 }
 
-impl SlotTable {
-    fn replica_runs(&self) -> Vec<(Slot, Slot, Vec<NodeId>)> {
-        let mut out: Vec<(Slot, Slot, Vec<NodeId>)> = Vec::new();
-        for (slot, replicas) in self.replicas.iter().enumerate() {
-            let slot = slot as Slot;
-            if replicas.is_empty() {
-                continue;
-            }
-            match out.last_mut() {
-                Some((_, end, r)) if r == replicas && *end + 1 == slot => *end = slot,
-                _ => out.push((slot, slot, replicas.clone())),
-            }
+/// Maximal runs of consecutive slots with equal, non-empty lists.
+fn runs_of<T: Clone + PartialEq>(per_slot: &[Vec<T>]) -> Vec<(Slot, Slot, Vec<T>)> {
+    let mut out: Vec<(Slot, Slot, Vec<T>)> = Vec::new();
+    for (slot, list) in per_slot.iter().enumerate() {
+        let slot = slot as Slot;
+        if list.is_empty() {
+            continue;
         }
-        out
+        match out.last_mut() {
+            Some((_, end, l)) if l == list && *end + 1 == slot => *end = slot,
+            _ => out.push((slot, slot, list.clone())),
+        }
     }
+    out
+}
+
+/// Put each run's list on its slots, refusing runs outside the table.
+fn fill_runs<T: Clone, E: serde::de::Error>(
+    per_slot: &mut [Vec<T>],
+    runs: Vec<(Slot, Slot, Vec<T>)>,
+    what: &str,
+) -> Result<(), E> {
+    for (start, end, list) in runs {
+        if start > end || end >= SLOTS {
+            return Err(E::custom(format!(
+                "{what} run {start}..={end} is outside 0..{SLOTS}"
+            )));
+        }
+        for slot in start..=end {
+            per_slot[usize::from(slot)].clone_from(&list);
+        }
+    }
+    Ok(())
 }
 
 impl Serialize for SlotTable {
@@ -222,7 +365,8 @@ impl Serialize for SlotTable {
                 .into_iter()
                 .map(|(r, o)| (*r.start(), *r.end(), o))
                 .collect(),
-            replica_runs: self.replica_runs(),
+            replica_runs: runs_of(&self.replicas),
+            syncing_runs: runs_of(&self.syncing),
         }
         .serialize(s)
     }
@@ -245,16 +389,8 @@ impl<'de> Deserialize<'de> for SlotTable {
                 table.owners[usize::from(slot)] = Some(owner);
             }
         }
-        for (start, end, replicas) in runs.replica_runs {
-            if start > end || end >= SLOTS {
-                return Err(serde::de::Error::custom(format!(
-                    "replica run {start}..={end} is outside 0..{SLOTS}"
-                )));
-            }
-            for slot in start..=end {
-                table.replicas[usize::from(slot)].clone_from(&replicas);
-            }
-        }
+        fill_runs(&mut table.replicas, runs.replica_runs, "replica")?;
+        fill_runs(&mut table.syncing, runs.syncing_runs, "syncing")?;
         Ok(table)
     }
 }
@@ -317,6 +453,7 @@ mod tests {
             epoch: 1,
             runs: vec![(10, 20000, 1)],
             replica_runs: Vec::new(),
+            syncing_runs: Vec::new(),
         })
         .unwrap();
         assert!(rmp_serde::from_slice::<SlotTable>(&bad).is_err());
@@ -324,7 +461,7 @@ mod tests {
 
     #[test]
     fn replicas_follow_the_owner_and_round_trip() {
-        let t = spread(&[1, 2, 3]).with_replicas(&[1, 2, 3], 1);
+        let t = spread(&[1, 2, 3]).with_replicas(&[1, 2, 3], 1, &SlotTable::default());
         for slot in [0, 6000, 16383] {
             let owner = t.owner(slot).unwrap();
             let replicas = t.replicas(slot);
@@ -333,16 +470,75 @@ mod tests {
             assert_eq!(replicas[0], owner % 3 + 1, "the next member in id order");
         }
         // Asking for more replicas than there are other members gives every other member.
-        let all = spread(&[1, 2]).with_replicas(&[1, 2], 5);
+        let all = spread(&[1, 2]).with_replicas(&[1, 2], 5, &SlotTable::default());
         assert_eq!(all.replicas(0).len(), 1);
         let bytes = rmp_serde::to_vec(&t).unwrap();
         assert!(bytes.len() < 300, "{} bytes", bytes.len());
         assert_eq!(rmp_serde::from_slice::<SlotTable>(&bytes).unwrap(), t);
     }
 
+    /// `table` with every replica in sync, as after the copies.
+    fn synced(mut table: SlotTable) -> SlotTable {
+        table.syncing.iter_mut().for_each(Vec::clear);
+        table
+    }
+
+    #[test]
+    fn new_replicas_sync_and_only_in_sync_ones_are_promoted() {
+        let members = [1, 2, 3];
+        let empty = SlotTable::default();
+        let t = spread(&members).with_replicas(&members, 1, &empty);
+        // Nobody had the slots before: every replica starts syncing.
+        assert!((0..SLOTS).all(|s| t.syncing(s).len() == 1 && t.in_sync_count(s) == 0));
+        // A syncing replica is never promoted: the slot stays with its failed owner.
+        let (same, promoted) = t.failed_over(2);
+        assert_eq!(promoted, 0);
+        assert!((0..SLOTS).all(|s| same.owner(s) == t.owner(s)));
+        // The owner reports the copy of its slots to their replica: those are in sync now.
+        let owned_by_2: Vec<Slot> = (0..SLOTS).filter(|&s| t.owner(s) == Some(2)).collect();
+        let run = (owned_by_2[0], *owned_by_2.last().unwrap());
+        let (after, done) = t.marked_synced(2, 3, &[run], t.epoch);
+        assert_eq!(done, owned_by_2.len());
+        assert_eq!(after.epoch, t.epoch + 1);
+        assert!(owned_by_2.iter().all(|&s| after.in_sync(s, 3)));
+        // A report from another owner, or from a copy older than the syncing, changes nothing.
+        assert_eq!(t.marked_synced(1, 3, &[run], t.epoch).1, 0);
+        let (readded, _) = synced(t.clone()).failed_over(3).0.topped_up(&[1, 2, 3], 1);
+        let stale = readded.marked_synced(2, 3, &[run], t.epoch).1;
+        assert_eq!(stale, 0, "a copy from before the replica was re-added does not count");
+    }
+
+    #[test]
+    fn topping_up_keeps_in_sync_replicas_and_adds_syncing_ones() {
+        let members = [1, 2, 3, 4];
+        let t = synced(spread(&members).with_replicas(&members, 1, &SlotTable::default()));
+        let (failed, _) = t.failed_over(2);
+        let live = [1, 3, 4];
+        let short = (0..SLOTS).filter(|&s| failed.replicas(s).is_empty()).count();
+        assert!(short > 0);
+        let (topped, added) = failed.topped_up(&live, 1);
+        assert_eq!(added, short);
+        assert_eq!(topped.epoch, failed.epoch + 1);
+        for s in 0..SLOTS {
+            assert_eq!(topped.replicas(s).len(), 1, "slot {s}");
+            assert_ne!(topped.replicas(s)[0], topped.owner(s).unwrap());
+            assert!(!topped.holds(s, 2));
+            if failed.replicas(s).is_empty() {
+                assert_eq!(topped.syncing(s), &[(topped.replicas(s)[0], topped.epoch)]);
+            } else {
+                assert_eq!(topped.replicas(s), failed.replicas(s), "kept as it was");
+                assert!(topped.in_sync(s, topped.replicas(s)[0]));
+            }
+        }
+        // Nothing short: nothing changes.
+        assert_eq!(topped.topped_up(&live, 1).1, 0);
+        let bytes = rmp_serde::to_vec(&topped).unwrap();
+        assert_eq!(rmp_serde::from_slice::<SlotTable>(&bytes).unwrap(), topped);
+    }
+
     #[test]
     fn a_failed_owner_s_slots_pass_to_their_first_replica() {
-        let t = spread(&[1, 2, 3]).with_replicas(&[1, 2, 3], 1);
+        let t = synced(spread(&[1, 2, 3]).with_replicas(&[1, 2, 3], 1, &SlotTable::default()));
         let owned_by_2: Vec<Slot> = (0..SLOTS).filter(|&s| t.owner(s) == Some(2)).collect();
         let (after, promoted) = t.failed_over(2);
         assert_eq!(promoted, owned_by_2.len());

@@ -8,7 +8,7 @@
 //! Every apply publishes a fresh [`ClusterView`](crate::ClusterView) through the `on_change`
 //! callback, which is how the data plane learns the new slot owners without touching raft.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,6 +39,9 @@ pub struct ClusterState {
     /// Members the leader stopped hearing from; they own and replicate nothing.
     #[serde(default)]
     pub failed: BTreeSet<NodeId>,
+    /// Each member's last process start (see [`Command::Started`]).
+    #[serde(default)]
+    pub boots: BTreeMap<NodeId, u64>,
 }
 
 impl ClusterState {
@@ -50,6 +53,19 @@ impl ClusterState {
             .map(|(id, _)| *id)
             .filter(|id| !self.failed.contains(id))
             .collect()
+    }
+
+    /// Give slots short of replicas new ones among the live members (they start syncing).
+    fn top_up(&mut self) {
+        let (next, added) = self.slots.topped_up(&self.live_members(), self.replicas);
+        if added > 0 {
+            tracing::info!(
+                added,
+                epoch = next.epoch,
+                "slots short of replicas got new ones; they are syncing"
+            );
+            self.slots = next;
+        }
     }
 
     fn apply(&mut self, command: &Command) -> Applied {
@@ -67,11 +83,13 @@ impl ClusterState {
                     members = ?live,
                     "slot table rebalanced"
                 );
-                self.slots = next.with_replicas(&live, self.replicas);
+                self.slots = next.with_replicas(&live, self.replicas, &self.slots);
             }
             Command::SetReplicas { count } => {
                 self.replicas = *count;
-                let mut next = self.slots.with_replicas(&self.live_members(), *count);
+                let mut next = self
+                    .slots
+                    .with_replicas(&self.live_members(), *count, &self.slots);
                 if next != self.slots {
                     next.epoch += 1;
                 }
@@ -87,11 +105,45 @@ impl ClusterState {
                         "member failed: its slots pass to their replicas"
                     );
                     self.slots = next;
+                    self.top_up();
                 }
             }
             Command::Recover { node } => {
                 if self.failed.remove(node) {
                     tracing::info!(node = %format_args!("{node:016x}"), "failed member is back");
+                    self.top_up();
+                }
+            }
+            Command::Started { node, boot } => {
+                let before = self.boots.insert(*node, *boot);
+                if before.is_some_and(|b| b != *boot) && !self.failed.contains(node) {
+                    let (next, promoted) = self.slots.failed_over(*node);
+                    tracing::warn!(
+                        node = %format_args!("{node:016x}"),
+                        promoted,
+                        epoch = next.epoch,
+                        "member restarted: its slots pass to their replicas and it resyncs"
+                    );
+                    self.slots = next;
+                    self.top_up();
+                }
+            }
+            Command::Synced {
+                owner,
+                node,
+                slots,
+                copied_at,
+            } => {
+                let (next, done) = self.slots.marked_synced(*owner, *node, slots, *copied_at);
+                if done > 0 {
+                    tracing::info!(
+                        node = %format_args!("{node:016x}"),
+                        owner = %format_args!("{owner:016x}"),
+                        slots = done,
+                        epoch = next.epoch,
+                        "replica has every key of its slots"
+                    );
+                    self.slots = next;
                 }
             }
         }

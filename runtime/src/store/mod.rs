@@ -943,6 +943,23 @@ impl Store {
         });
     }
 
+    /// Call `f` with every live entry of shard `index` — key, stored value (as
+    /// [`EntryCopy::value`]), form and deadline (the store's clock, 0 for none, as a
+    /// [`WriteObserver`] is told) — *while holding the shard's lock*, so no write to those keys
+    /// happens between the read and what `f` does with it. For copying a slot to a new replica:
+    /// what `f` queues is ordered before any later change to the key. `f` must be short and
+    /// must not touch this store.
+    pub fn visit_shard_locked(&self, index: usize, mut f: impl FnMut(&[u8], &[u8], Form, u64)) {
+        let Some(shard) = self.shards.get(index) else {
+            return;
+        };
+        let now = now_ms();
+        shard
+            .0
+            .lock()
+            .for_each_live(now, |e| f(e.key(), e.value(), e.form(), e.expires_at));
+    }
+
     /// Put back an entry from a snapshot: `ttl_ms` is what remains of its life (`None`: no
     /// expiry). Bypasses the admission hook; eviction applies as to any write. Fails only on a
     /// key or value this namespace does not accept (its limits changed since the save).
