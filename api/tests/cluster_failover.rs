@@ -1,8 +1,9 @@
 //! Replication and failover with real `larder` processes: three members formed with one replica
 //! per slot; every acknowledged write is on two nodes; `kill -9` of the raft leader (which also
 //! owns a third of the slots) loses no acknowledged write, and the survivors serve and accept
-//! writes for every slot again. A paused replica delays writes until the leader drops it; a
-//! paused owner acknowledges nothing it cannot replicate.
+//! writes for every slot again; the slots left short of a replica get a new one, which receives
+//! a copy of their keys, so a second failure loses nothing either. A paused replica delays
+//! writes until the leader drops it; a paused owner acknowledges nothing it cannot replicate.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -107,8 +108,28 @@ fn info_field(text: &str, name: &str) -> Option<String> {
         .map(|v| v.trim().to_string())
 }
 
-/// Wait until every member sees `known` members and a complete slot map.
+/// Wait until every member sees `known` members and a complete slot map, with every replica
+/// that can be had in sync.
 fn until_settled(members: &[&Member], known: usize) {
+    until_known(members, known);
+    let deadline = Instant::now() + SETTLE;
+    for member in members {
+        loop {
+            let cluster = cluster_json(member);
+            if cluster["under_replicated_slots"] == 0 && cluster["syncing_replicas"] == 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "replicas did not get in sync: {cluster}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Wait until every member sees `known` members and a complete slot map.
+fn until_known(members: &[&Member], known: usize) {
     let deadline = Instant::now() + SETTLE;
     loop {
         let settled = members.iter().all(|m| {
@@ -322,7 +343,8 @@ fn killing_the_leader_loses_no_acknowledged_write() {
     leader.child.wait().unwrap();
     drop(cons);
 
-    // The survivors elect a leader, fail the dead member and promote its slots' replicas.
+    // The survivors elect a leader, fail the dead member and promote its slots' replicas; the
+    // slots left without a replica get the other survivor, which is sent a copy of their keys.
     until_settled(&[&second, &third], 3);
     let deadline = Instant::now() + SETTLE;
     loop {
@@ -352,7 +374,10 @@ fn killing_the_leader_loses_no_acknowledged_write() {
     assert_eq!(gone["replicated_slots"], 0);
     assert_eq!(after["unowned_slots"], 0);
     assert_ne!(after["leader"], gone["id"], "a survivor leads");
-    assert!(after["under_replicated_slots"].as_u64().unwrap() > 0);
+    assert_eq!(after["under_replicated_slots"], 0);
+    for survivor in [&second, &third] {
+        assert_eq!(dbsize(survivor), stored as u64, "each survivor holds every key");
+    }
     let metrics = http_text(&format!("http://{}/metrics", third.http));
     assert!(
         metrics.contains("\nlarder_cluster_failed_members 1\n"),
@@ -519,4 +544,61 @@ fn key_in_slot(slot: u16) -> String {
         .map(|i| format!("k{i}"))
         .find(|k| key_slot(k.as_bytes()) == slot)
         .unwrap()
+}
+
+#[test]
+fn a_second_failure_loses_nothing_once_the_first_one_s_slots_have_new_replicas() {
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let first = spawn(dirs[0].path(), None);
+    let mut others: Vec<Member> = dirs[1..]
+        .iter()
+        .map(|d| spawn(d.path(), Some(first.bus)))
+        .collect();
+    until_settled(&[&first, &others[0], &others[1], &others[2]], 4);
+    let keys = 1200;
+    {
+        let mut cons: Vec<redis::Connection> =
+            std::iter::once(&first).chain(&others).map(connect).collect();
+        for i in 0..keys {
+            let () = redis::cmd("SET")
+                .arg(format!("k:{i}"))
+                .arg(i)
+                .query(&mut cons[i % 4])
+                .unwrap();
+        }
+    }
+    let copies: u64 = std::iter::once(&first).chain(&others).map(dbsize).sum();
+    assert_eq!(copies, 2 * keys as u64);
+
+    // Two failures in a row, leaving two of the three voters: the fourth member (a learner),
+    // then a voter that does not lead.
+    let fourth = others.pop().unwrap();
+    let fourth_id = my_id(&fourth);
+    drop(fourth);
+    until_settled(&[&first, &others[0], &others[1]], 4);
+    let cluster = cluster_json(&first);
+    assert_eq!(member_json(&cluster, &fourth_id)["failed"], true);
+    let leader = cluster["leader"].as_str().unwrap().to_string();
+    let victim = others
+        .iter()
+        .position(|m| !my_id(m).ends_with(&leader))
+        .unwrap();
+    drop(others.remove(victim));
+    let survivors = [&first, &others[0]];
+    until_settled(&survivors, 4);
+
+    // Every slot has an owner among the survivors, and every key is there.
+    let cluster = cluster_json(&first);
+    assert_eq!(cluster["unowned_slots"], 0);
+    for survivor in survivors {
+        assert_eq!(dbsize(survivor), keys as u64, "each survivor holds every key");
+    }
+    let mut cons = [connect(&first), connect(&others[0])];
+    for i in 0..keys {
+        let got: Option<i64> = redis::cmd("GET")
+            .arg(format!("k:{i}"))
+            .query(&mut cons[i % 2])
+            .unwrap();
+        assert_eq!(got, Some(i as i64), "k:{i}");
+    }
 }
