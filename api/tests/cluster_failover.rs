@@ -112,6 +112,7 @@ fn info_field(text: &str, name: &str) -> Option<String> {
 /// that can be had in sync.
 fn until_settled(members: &[&Member], known: usize) {
     until_known(members, known);
+    until_failed_known(members);
     let deadline = Instant::now() + SETTLE;
     for member in members {
         loop {
@@ -122,6 +123,28 @@ fn until_settled(members: &[&Member], known: usize) {
             assert!(
                 Instant::now() < deadline,
                 "replicas did not get in sync: {cluster}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Wait until no member lists a failed member that still owns or replicates slots (a failure
+/// detected but not yet acted on).
+fn until_failed_known(members: &[&Member]) {
+    let deadline = Instant::now() + SETTLE;
+    for member in members {
+        loop {
+            let cluster = cluster_json(member);
+            let pending = cluster["members"].as_array().unwrap().iter().any(|m| {
+                m["failed"] == true && (m["owned_slots"] != 0 || m["replicated_slots"] != 0)
+            });
+            if !pending {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "a failure was not acted on: {cluster}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -345,7 +368,7 @@ fn killing_the_leader_loses_no_acknowledged_write() {
 
     // The survivors elect a leader, fail the dead member and promote its slots' replicas; the
     // slots left without a replica get the other survivor, which is sent a copy of their keys.
-    until_settled(&[&second, &third], 3);
+    until_known(&[&second, &third], 3);
     let deadline = Instant::now() + SETTLE;
     loop {
         let (_, ranges) = slot_owners(&second);
@@ -358,6 +381,7 @@ fn killing_the_leader_loses_no_acknowledged_write() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    until_settled(&[&second, &third], 3);
     let nodes: String = redis::cmd("CLUSTER")
         .arg("NODES")
         .query(&mut connect(&third))
@@ -376,7 +400,11 @@ fn killing_the_leader_loses_no_acknowledged_write() {
     assert_ne!(after["leader"], gone["id"], "a survivor leads");
     assert_eq!(after["under_replicated_slots"], 0);
     for survivor in [&second, &third] {
-        assert_eq!(dbsize(survivor), stored as u64, "each survivor holds every key");
+        assert_eq!(
+            dbsize(survivor),
+            stored as u64,
+            "each survivor holds every key"
+        );
     }
     let metrics = http_text(&format!("http://{}/metrics", third.http));
     assert!(
@@ -557,8 +585,10 @@ fn a_second_failure_loses_nothing_once_the_first_one_s_slots_have_new_replicas()
     until_settled(&[&first, &others[0], &others[1], &others[2]], 4);
     let keys = 1200;
     {
-        let mut cons: Vec<redis::Connection> =
-            std::iter::once(&first).chain(&others).map(connect).collect();
+        let mut cons: Vec<redis::Connection> = std::iter::once(&first)
+            .chain(&others)
+            .map(connect)
+            .collect();
         for i in 0..keys {
             let () = redis::cmd("SET")
                 .arg(format!("k:{i}"))
@@ -575,6 +605,7 @@ fn a_second_failure_loses_nothing_once_the_first_one_s_slots_have_new_replicas()
     let fourth = others.pop().unwrap();
     let fourth_id = my_id(&fourth);
     drop(fourth);
+    until_failed(&first, &fourth_id);
     until_settled(&[&first, &others[0], &others[1]], 4);
     let cluster = cluster_json(&first);
     assert_eq!(member_json(&cluster, &fourth_id)["failed"], true);
@@ -583,7 +614,9 @@ fn a_second_failure_loses_nothing_once_the_first_one_s_slots_have_new_replicas()
         .iter()
         .position(|m| !my_id(m).ends_with(&leader))
         .unwrap();
+    let victim_id = my_id(&others[victim]);
     drop(others.remove(victim));
+    until_failed(&first, &victim_id);
     let survivors = [&first, &others[0]];
     until_settled(&survivors, 4);
 
@@ -591,7 +624,11 @@ fn a_second_failure_loses_nothing_once_the_first_one_s_slots_have_new_replicas()
     let cluster = cluster_json(&first);
     assert_eq!(cluster["unowned_slots"], 0);
     for survivor in survivors {
-        assert_eq!(dbsize(survivor), keys as u64, "each survivor holds every key");
+        assert_eq!(
+            dbsize(survivor),
+            keys as u64,
+            "each survivor holds every key"
+        );
     }
     let mut cons = [connect(&first), connect(&others[0])];
     for i in 0..keys {
@@ -600,5 +637,14 @@ fn a_second_failure_loses_nothing_once_the_first_one_s_slots_have_new_replicas()
             .query(&mut cons[i % 2])
             .unwrap();
         assert_eq!(got, Some(i as i64), "k:{i}");
+    }
+}
+
+/// Wait until `observer` lists member `id` as failed.
+fn until_failed(observer: &Member, id: &str) {
+    let deadline = Instant::now() + SETTLE;
+    while member_json(&cluster_json(observer), id)["failed"] != true {
+        assert!(Instant::now() < deadline, "{id} was not failed");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }

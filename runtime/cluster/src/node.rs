@@ -322,7 +322,9 @@ impl ClusterNode {
                         tracing::debug!(error = %e, "stopped before the start was committed");
                         return;
                     }
-                    Err(e) => tracing::warn!(error = %e, "this start is not committed yet; retrying"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "this start is not committed yet; retrying")
+                    }
                 }
             }
         });

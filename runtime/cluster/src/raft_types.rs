@@ -65,7 +65,9 @@ impl std::fmt::Display for Command {
             Command::Fail { node } => write!(f, "fail node {node:016x}"),
             Command::Recover { node } => write!(f, "node {node:016x} is back"),
             Command::Started { node, .. } => write!(f, "node {node:016x} started"),
-            Command::Synced { owner, node, slots, .. } => write!(
+            Command::Synced {
+                owner, node, slots, ..
+            } => write!(
                 f,
                 "node {node:016x} has {} slot run(s) of {owner:016x}",
                 slots.len()

@@ -65,7 +65,9 @@ impl SlotTable {
     /// The replicas of `slot` still receiving its older keys, each with the epoch at which it
     /// started syncing.
     pub fn syncing(&self, slot: Slot) -> &[(NodeId, u64)] {
-        self.syncing.get(usize::from(slot)).map_or(&[], Vec::as_slice)
+        self.syncing
+            .get(usize::from(slot))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Whether `node` is a replica of `slot` that has all of it.
@@ -505,7 +507,10 @@ mod tests {
         assert_eq!(t.marked_synced(1, 3, &[run], t.epoch).1, 0);
         let (readded, _) = synced(t.clone()).failed_over(3).0.topped_up(&[1, 2, 3], 1);
         let stale = readded.marked_synced(2, 3, &[run], t.epoch).1;
-        assert_eq!(stale, 0, "a copy from before the replica was re-added does not count");
+        assert_eq!(
+            stale, 0,
+            "a copy from before the replica was re-added does not count"
+        );
     }
 
     #[test]
@@ -514,7 +519,9 @@ mod tests {
         let t = synced(spread(&members).with_replicas(&members, 1, &SlotTable::default()));
         let (failed, _) = t.failed_over(2);
         let live = [1, 3, 4];
-        let short = (0..SLOTS).filter(|&s| failed.replicas(s).is_empty()).count();
+        let short = (0..SLOTS)
+            .filter(|&s| failed.replicas(s).is_empty())
+            .count();
         assert!(short > 0);
         let (topped, added) = failed.topped_up(&live, 1);
         assert_eq!(added, short);
