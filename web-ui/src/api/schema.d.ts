@@ -795,7 +795,13 @@ export interface components {
             replication_backlog: components["schemas"]["ReplicaBacklog"][];
             /**
              * Format: uint32
-             * @description Slots that have fewer replicas than `replicas_per_slot` (after a failover).
+             * @description Replica roles still receiving their slot's older keys (slot and replica pairs).
+             */
+            syncing_replicas: number;
+            /**
+             * Format: uint32
+             * @description Slots with fewer in-sync replicas than `replicas_per_slot` (after a failure, until new
+             *     replicas have their copy; or for good, when too few members are left).
              */
             under_replicated_slots: number;
             /**
@@ -812,9 +818,17 @@ export interface components {
             id: string;
             /** Format: uint32 */
             owned_slots: number;
-            /** Format: uint32 */
+            /**
+             * Format: uint32
+             * @description Slots it holds a copy of, syncing ones included.
+             */
             replicated_slots: number;
             resp_addr: string;
+            /**
+             * Format: uint32
+             * @description Of those, the slots whose older keys it is still receiving (it cannot be promoted there).
+             */
+            syncing_slots: number;
             /** @description Whether it votes in raft (the first three members do). */
             voter: boolean;
         };
