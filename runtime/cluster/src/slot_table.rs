@@ -310,6 +310,9 @@ impl SlotTable {
     }
 }
 
+/// Consecutive slots with the same syncing replicas (each with the epoch it started syncing).
+type SyncingRun = (Slot, Slot, Vec<(NodeId, u64)>);
+
 /// On the wire and in snapshots the table travels as runs, not 16384 entries.
 #[derive(Serialize, Deserialize)]
 struct Runs {
@@ -320,7 +323,7 @@ struct Runs {
     replica_runs: Vec<(Slot, Slot, Vec<NodeId>)>,
     /// Runs of slots with the same syncing replicas (absent in tables written before syncing).
     #[serde(default)]
-    syncing_runs: Vec<(Slot, Slot, Vec<(NodeId, u64)>)>,
+    syncing_runs: Vec<SyncingRun>,
 }
 
 /// Maximal runs of consecutive slots with equal, non-empty lists.
