@@ -634,35 +634,26 @@ fn clear_slots(
                 && view.slots.replicas(slot).contains(&view.me);
         }
     }
-    let store = namespace.store();
-    let mut cursor = 0;
-    let mut batch = Vec::with_capacity(1024);
-    loop {
-        batch.clear();
-        cursor = store.scan(cursor, 1024, &mut batch);
-        for key in &batch {
-            if clear[usize::from(key_slot(key))] {
-                store.delete(key);
-            }
-        }
-        if cursor == 0 {
-            return;
-        }
-    }
+    delete_keys_where(namespace, |key| clear[usize::from(key_slot(key))]);
 }
 
 /// Delete the keys of `namespace` whose slots `owner` owns.
 fn clear_owned(namespace: &larder_runtime::Namespace, view: &ClusterView, owner: NodeId) {
+    delete_keys_where(namespace, |key| {
+        view.slots.owner(key_slot(key)) == Some(owner)
+    });
+}
+
+/// Delete every key of `namespace` that `doomed` picks, a batch of keys per shard lock.
+fn delete_keys_where(namespace: &larder_runtime::Namespace, doomed: impl Fn(&[u8]) -> bool) {
     let store = namespace.store();
     let mut cursor = 0;
     let mut batch = Vec::with_capacity(1024);
     loop {
         batch.clear();
         cursor = store.scan(cursor, 1024, &mut batch);
-        for key in &batch {
-            if view.slots.owner(key_slot(key)) == Some(owner) {
-                store.delete(key);
-            }
+        for key in batch.iter().filter(|k| doomed(k)) {
+            store.delete(key);
         }
         if cursor == 0 {
             return;

@@ -541,14 +541,22 @@ impl ClusterNode {
 }
 
 impl Shared {
+    /// `None` when this node leads; otherwise the answer naming the leader (when known).
+    fn unless_leader(&self) -> Option<BusResponse> {
+        let metrics = self.raft.metrics().borrow().clone();
+        if metrics.current_leader == Some(self.id) {
+            return None;
+        }
+        let leader = metrics
+            .current_leader
+            .and_then(|l| metrics.membership_config.membership().get_node(&l).cloned());
+        Some(BusResponse::NotLeader { leader })
+    }
+
     /// Commit `command` if this node leads; otherwise say who does.
     async fn handle_propose(&self, command: Command) -> BusResponse {
-        let metrics = self.raft.metrics().borrow().clone();
-        if metrics.current_leader != Some(self.id) {
-            let leader = metrics
-                .current_leader
-                .and_then(|l| metrics.membership_config.membership().get_node(&l).cloned());
-            return BusResponse::NotLeader { leader };
+        if let Some(not_leader) = self.unless_leader() {
+            return not_leader;
         }
         match self.raft.client_write(command).await {
             Ok(_) => BusResponse::Committed,
@@ -557,12 +565,8 @@ impl Shared {
     }
 
     async fn handle_join(&self, id: NodeId, member: Member) -> BusResponse {
-        let metrics = self.raft.metrics().borrow().clone();
-        if metrics.current_leader != Some(self.id) {
-            let leader = metrics
-                .current_leader
-                .and_then(|l| metrics.membership_config.membership().get_node(&l).cloned());
-            return BusResponse::NotLeader { leader };
+        if let Some(not_leader) = self.unless_leader() {
+            return not_leader;
         }
         let _one_at_a_time = self.joins.lock().await;
         let membership = self
