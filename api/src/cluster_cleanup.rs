@@ -1,12 +1,17 @@
-//! A cluster member drops the keys of slots it no longer owns.
+//! A cluster member drops the keys of slots it no longer holds.
 //!
-//! A rebalance hands slots to other members without copying their keys (slot migration is still
-//! to come), so without this the old owner would keep them: unreachable memory, and stale values
-//! served again should the slot ever come back. After every change of the slot table — and once
+//! When a slot passes to another member (a rebalance or a drain, once the new owner has its
+//! keys) or a replica role moves, the member it left keeps its keys until this sweep drops them:
+//! otherwise they would be unreachable memory, and stale values served again should the slot
+//! ever come back. After every change of the slot table — and once
 //! at start, for a member that was down while slots moved — a background sweep walks every
 //! namespace and deletes each key whose slot another member owns and this one does not replicate
 //! (a replica keeps its copies: they are what a failover promotes). A slot with no owner (a table
 //! not yet known, a member restarting) is left alone, so an incomplete view never drops data.
+//!
+//! Each key is judged by the slot table *current when its shard is locked*, not the one the
+//! sweep started with: a member that joins sweeps with an old table while the slots it was just
+//! given are being copied to it, and a verdict from that table would drop the copies.
 //!
 //! The sweep is O(keys) per change and runs on the blocking pool, a batch of keys per shard lock
 //! (the store's SCAN), so requests keep flowing while it runs.
@@ -39,7 +44,9 @@ pub async fn run(cluster: Cluster, namespaces: Arc<Namespaces>) {
         swept_epoch = view.slots.epoch;
         let namespaces = Arc::clone(&namespaces);
         let epoch = view.slots.epoch;
-        match tokio::task::spawn_blocking(move || sweep(&view, &namespaces)).await {
+        let node = cluster.node.clone();
+        let current = move || Arc::clone(&node.view());
+        match tokio::task::spawn_blocking(move || sweep(current, &namespaces)).await {
             Ok(0) => {}
             Ok(dropped) => {
                 tracing::info!(
@@ -53,8 +60,9 @@ pub async fn run(cluster: Cluster, namespaces: Arc<Namespaces>) {
     }
 }
 
-/// Delete every key of every namespace whose slot another member owns; returns how many.
-pub fn sweep(view: &ClusterView, namespaces: &Namespaces) -> usize {
+/// Delete every key of every namespace whose slot another member owns and this one does not
+/// replicate, by the table `current` gives when the key's shard is locked; returns how many.
+pub fn sweep(current: impl Fn() -> Arc<ClusterView>, namespaces: &Namespaces) -> usize {
     let mut dropped = 0;
     let mut batch = Vec::with_capacity(SCAN_BATCH);
     for namespace in namespaces.list() {
@@ -66,10 +74,11 @@ pub fn sweep(view: &ClusterView, namespaces: &Namespaces) -> usize {
             for key in &batch {
                 let slot = key_slot(key);
                 // A replica's copy is kept: it is what a failover promotes.
-                if view.slots.owner(slot).is_some()
-                    && !view.slots.holds(slot, view.me)
-                    && store.delete(key)
-                {
+                let doomed = || {
+                    let view = current();
+                    view.slots.owner(slot).is_some() && !view.slots.holds(slot, view.me)
+                };
+                if store.delete_if(key, doomed) {
                     dropped += 1;
                 }
             }

@@ -113,6 +113,17 @@ pub enum NotReplicated {
     Lost,
 }
 
+/// Where a batch started: the last change queued and the slot table it was checked against.
+pub struct Mark {
+    seq: u64,
+    view: Arc<ClusterView>,
+}
+
+/// Whether `me` owned a slot in `before` that it does not own in `now`.
+fn lost_a_slot(before: &ClusterView, now: &ClusterView, me: NodeId) -> bool {
+    (0..SLOTS).any(|s| before.slots.owner(s) == Some(me) && now.slots.owner(s) != Some(me))
+}
+
 /// This node's replication: the owner's queues and their senders; see the module docs.
 pub struct Replication {
     node: ClusterNode,
@@ -163,16 +174,39 @@ impl Replication {
         this
     }
 
-    /// The number of the last change queued: what a connection notes before running a batch.
+    /// The number of the last change queued.
     #[inline]
-    pub fn mark(&self) -> u64 {
+    pub(crate) fn last_seq(&self) -> u64 {
         self.last_queued.load(Ordering::Acquire)
     }
 
-    /// Wait until every change queued after `mark` (and before now) reached its replicas.
-    /// Returns at once when nothing was queued since `mark` (no replicated write ran).
-    pub async fn wait(&self, mark: u64) -> Result<(), NotReplicated> {
-        let last = self.mark();
+    /// What a connection notes before running a batch, for [`Replication::wait`].
+    #[inline]
+    pub fn mark(&self) -> Mark {
+        Mark {
+            seq: self.last_seq(),
+            view: Arc::clone(&self.node.view()),
+        }
+    }
+
+    /// Wait until every change queued after `mark` (and before now) reached its replicas; call
+    /// it after a batch that wrote. Returns at once when nothing was queued since `mark` and
+    /// this node still owns every slot it owned then.
+    ///
+    /// A write to a slot that passed to another member while the batch ran (its check said
+    /// "mine", the write observer then saw the new owner) is queued for nobody, and the new
+    /// owner never gets it: such a batch is answered [`NotReplicated::Lost`]. The check is by
+    /// slot table, not by key — a batch that straddles a handover away from this node is refused
+    /// whole, which is safe (the client retries) and rare.
+    pub async fn wait(&self, mark: Mark) -> Result<(), NotReplicated> {
+        {
+            let now = self.node.view();
+            if now.slots.epoch != mark.view.slots.epoch && lost_a_slot(&mark.view, &now, self.me) {
+                return Err(NotReplicated::Lost);
+            }
+        }
+        let mark = mark.seq;
+        let last = self.last_seq();
         if last == mark {
             return Ok(());
         }

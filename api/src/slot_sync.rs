@@ -41,11 +41,11 @@ const COMMIT_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Start copies for syncing replicas of this node's slots, until the task is aborted.
 pub async fn run(replication: Arc<Replication>, namespaces: Arc<Namespaces>) {
-    let mut running: HashMap<NodeId, tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut running: HashMap<NodeId, AbortOnDrop> = HashMap::new();
     let mut tick = tokio::time::interval(CHECK_EVERY);
     loop {
         tick.tick().await;
-        running.retain(|_, task| !task.is_finished());
+        running.retain(|_, task| !task.0.is_finished());
         let view = Arc::clone(&replication.node().view());
         for (replica, slots) in syncing_replicas(&view) {
             if running.contains_key(&replica) {
@@ -58,8 +58,17 @@ pub async fn run(replication: Arc<Replication>, namespaces: Arc<Namespaces>) {
                 slots,
                 view.slots.epoch,
             ));
-            running.insert(replica, task);
+            running.insert(replica, AbortOnDrop(task));
         }
+    }
+}
+
+/// A copy in flight, stopped when the task that started it is (a node shutting down).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -139,7 +148,7 @@ async fn copy(
         }
     }
     // Everything queued so far, the copy included, must reach the replica.
-    let end = replication.mark();
+    let end = replication.last_seq();
     loop {
         if replication.queued_for(replica, end).1 {
             break;

@@ -83,6 +83,7 @@ pub fn operator_only(path: &str) -> bool {
         || path.starts_with("/v1/alerts")
         || path == "/v1/node"
         || path == "/v1/cluster"
+        || path.starts_with("/v1/cluster/")
 }
 
 /// `/v1/namespaces/{ns}/keys/…`, `/v1/namespaces/{ns}/batch/…` or `/v1/namespaces/{ns}/flush`,

@@ -7,7 +7,7 @@
 //! | `namespaces` | admin: `GET/POST /v1/namespaces`, `GET/PUT/DELETE /v1/namespaces/{ns}`, flush |
 //! | `dictionaries` | admin: train, list and stop a namespace's compression dictionary |
 //! | `observability` | `GET /healthz`, `GET /metrics` (Prometheus text) |
-//! | `cluster` | operator: `GET /v1/cluster`: members, health, slots, raft and replication backlog |
+//! | `cluster` | operator: `GET /v1/cluster`: members, health, slots, raft and replication backlog; `POST /v1/cluster/rebalance`, `POST /v1/cluster/members/{id}/drain` |
 //! | `openapi` | `GET /openapi.json` and the document itself (its links); Swagger UI is mounted at `/docs` |
 //! | `openapi_constraints` | the limits the server enforces, added to the document's schemas and parameters |
 //! | `alerts` | admin: `GET /v1/alerts`, `GET/POST /v1/alerts/rules`, `DELETE /v1/alerts/rules/{name}` |
@@ -119,6 +119,11 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/healthz", get(observability::healthz))
         .route("/v1/node", get(observability::node))
         .route("/v1/cluster", get(cluster::get_cluster))
+        .route("/v1/cluster/rebalance", post(cluster::rebalance))
+        .route(
+            "/v1/cluster/members/{id}/drain",
+            post(cluster::drain_member),
+        )
         .route("/metrics", get(observability::metrics))
         .route("/openapi.json", get(openapi::openapi_json))
         .merge(api_keys::routes())

@@ -80,6 +80,8 @@ use openapi_constraints::Constraints;
         observability::healthz,
         observability::node,
         cluster::get_cluster,
+        cluster::rebalance,
+        cluster::drain_member,
         observability::metrics,
         openapi_json,
     ),

@@ -199,7 +199,8 @@ pub trait BusHandler: Send + Sync + 'static {
 }
 
 /// Accept bus connections on `listener` until `stop` turns true; with `tls`, only members with
-/// a certificate of the cluster's CA.
+/// a certificate of the cluster's CA. `stop` also closes the connections already accepted, so
+/// peers reconnect to whatever listens on the address next (a member restarted in place).
 pub async fn serve(
     listener: TcpListener,
     handler: Arc<dyn BusHandler>,
@@ -214,6 +215,7 @@ pub async fn serve(
                     let _ = stream.set_nodelay(true);
                     let handler = Arc::clone(&handler);
                     let tls = tls.clone();
+                    let mut stop = stop.clone();
                     tokio::spawn(async move {
                         let halves = match tls {
                             None => split(stream),
@@ -229,8 +231,13 @@ pub async fn serve(
                                 }
                             },
                         };
-                        if let Err(e) = serve_connection(halves, handler).await {
-                            tracing::debug!(%peer, error = %e, "bus connection closed");
+                        tokio::select! {
+                            _ = async { let _ = stop.wait_for(|s| *s).await; } => {}
+                            served = serve_connection(halves, handler) => {
+                                if let Err(e) = served {
+                                    tracing::debug!(%peer, error = %e, "bus connection closed");
+                                }
+                            }
                         }
                     });
                 }

@@ -35,7 +35,7 @@ use crate::files;
 use crate::log_store::LogStore;
 use crate::network::Network;
 use crate::raft_types::{Command, Member, NodeId, Raft};
-use crate::slot::Slot;
+use crate::slot::{SLOTS, Slot};
 use crate::slot_table::SlotTable;
 use crate::state_machine::{ClusterState, StateMachine};
 
@@ -123,6 +123,8 @@ pub struct ClusterView {
     pub voters: BTreeSet<NodeId>,
     /// Members the leader failed (they own and replicate nothing until they are back).
     pub failed: BTreeSet<NodeId>,
+    /// Members being emptied by an operator (they take no new slots or replica roles).
+    pub draining: BTreeSet<NodeId>,
     /// Replicas the cluster keeps of every slot.
     pub replicas: usize,
 }
@@ -136,6 +138,7 @@ impl ClusterView {
             members: membership.nodes().map(|(id, m)| (*id, m.clone())).collect(),
             voters: membership.voter_ids().collect(),
             failed: state.failed.clone(),
+            draining: state.draining.clone(),
             replicas: state.replicas,
         }
     }
@@ -399,9 +402,14 @@ impl ClusterNode {
             )
             .await
             .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        // The rebalance gives us slots to receive (we own them once their owners copied them to
+        // us, which needs this node serving: so wait for the plan, not the handover).
         let view = self.shared.view.clone();
         let until = tokio::time::Instant::now() + JOIN_PATIENCE;
-        while !view.load().slots.counts().contains_key(&id) && tokio::time::Instant::now() < until {
+        let planned = |slots: &SlotTable| {
+            slots.counts().contains_key(&id) || (0..SLOTS).any(|s| slots.incoming(s) == Some(id))
+        };
+        while !planned(&view.load().slots) && tokio::time::Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         tracing::info!(node = %format_args!("{id:016x}"), via, "joined the cluster");

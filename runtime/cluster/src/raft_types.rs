@@ -32,9 +32,13 @@ impl std::fmt::Display for Member {
 /// A change to the replicated cluster state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
-    /// Spread the slots over these members (those not failed), moving the fewest, and give
-    /// every slot its replicas among them.
+    /// Spread the slots over these members (those not failed or draining), moving the fewest,
+    /// and give every slot its replicas among them. A slot that changes owner passes once its
+    /// new owner has received its keys.
     Rebalance { members: Vec<NodeId> },
+    /// Empty `node`: its slots move to the other members (each once copied), and it takes no
+    /// slots or replica roles from then on.
+    Drain { node: NodeId },
     /// Keep this many replicas of every slot (set when the cluster is formed).
     SetReplicas { count: usize },
     /// The leader stopped hearing from `node`: its slots pass to their first replicas and it
@@ -61,6 +65,7 @@ impl std::fmt::Display for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Command::Rebalance { members } => write!(f, "rebalance over {members:?}"),
+            Command::Drain { node } => write!(f, "drain node {node:016x}"),
             Command::SetReplicas { count } => write!(f, "keep {count} replicas per slot"),
             Command::Fail { node } => write!(f, "fail node {node:016x}"),
             Command::Recover { node } => write!(f, "node {node:016x} is back"),

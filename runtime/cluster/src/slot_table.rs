@@ -14,6 +14,11 @@
 //! at once, but it has the slot's older keys only once the owner has copied them over and
 //! reported so ([`SlotTable::marked_synced`]). A syncing replica is never promoted, so a failover
 //! never hands a slot to a member that lacks part of it.
+//!
+//! **Migrating slots.** A rebalance does not hand a slot to its new owner at once: the slot
+//! keeps its owner, and the new one joins it as an *incoming* syncing replica
+//! ([`SlotTable::migrating_to`]). Once the owner has copied the slot to it, ownership passes
+//! ([`SlotTable::handed_over`]), so a slot that moves keeps its keys.
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -34,6 +39,9 @@ pub struct SlotTable {
     /// The replicas of each slot still receiving its older keys, with the epoch at which each
     /// started; a subset of `replicas`.
     syncing: Vec<Vec<(NodeId, u64)>>,
+    /// The member each slot is moving to, when a rebalance gave it a new owner that does not
+    /// have it yet; that member is one of the slot's replicas until it takes over.
+    incoming: Vec<Option<NodeId>>,
     /// Bumped by every change, starting at 0 for the empty table.
     pub epoch: u64,
 }
@@ -44,6 +52,7 @@ impl Default for SlotTable {
             owners: vec![None; usize::from(SLOTS)],
             replicas: vec![Vec::new(); usize::from(SLOTS)],
             syncing: vec![Vec::new(); usize::from(SLOTS)],
+            incoming: vec![None; usize::from(SLOTS)],
             epoch: 0,
         }
     }
@@ -68,6 +77,16 @@ impl SlotTable {
         self.syncing
             .get(usize::from(slot))
             .map_or(&[], Vec::as_slice)
+    }
+
+    /// The member `slot` is moving to, while a rebalance's new owner is still receiving it.
+    pub fn incoming(&self, slot: Slot) -> Option<NodeId> {
+        self.incoming.get(usize::from(slot)).copied().flatten()
+    }
+
+    /// How many slots are moving to a new owner.
+    pub fn migrating_count(&self) -> usize {
+        self.incoming.iter().flatten().count()
     }
 
     /// Whether `node` is a replica of `slot` that has all of it.
@@ -101,31 +120,116 @@ impl SlotTable {
         members.dedup();
         let mut next = self.clone();
         for slot in 0..usize::from(SLOTS) {
-            next.replicas[slot].clear();
-            next.syncing[slot].clear();
-            let Some(owner) = next.owners[slot] else {
-                continue;
-            };
-            let Ok(at) = members.binary_search(&owner) else {
-                continue;
-            };
-            let wanted = count.min(members.len() - 1);
-            for i in 1..=wanted {
-                let replica = members[(at + i) % members.len()];
-                next.replicas[slot].push(replica);
-                let had =
-                    before.owners[slot] == Some(replica) || before.in_sync(slot as Slot, replica);
-                if !had {
-                    let since = before
-                        .syncing(slot as Slot)
-                        .iter()
-                        .find(|(n, _)| *n == replica)
-                        .map_or(next.epoch, |(_, e)| *e);
-                    next.syncing[slot].push((replica, since));
-                }
-            }
+            next.fill_replicas(slot, &members, count, before);
         }
         next
+    }
+
+    /// Give `slot` its `count` replicas following its owner among `members` (sorted), as
+    /// [`SlotTable::with_replicas`] does, plus its incoming member when it is moving. A replica
+    /// that was not the owner or an in-sync replica in `before` is syncing (from when it started
+    /// there, or from this table's epoch).
+    fn fill_replicas(&mut self, slot: usize, members: &[NodeId], count: usize, before: &SlotTable) {
+        self.replicas[slot].clear();
+        self.syncing[slot].clear();
+        let Some(owner) = self.owners[slot] else {
+            return;
+        };
+        // An owner that is leaving (draining) gets no new followers, only its incoming member.
+        let followers: Vec<NodeId> = match members.binary_search(&owner) {
+            Ok(at) => {
+                let wanted = count.min(members.len() - 1);
+                (1..=wanted)
+                    .map(|i| members[(at + i) % members.len()])
+                    .collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        let incoming = self.incoming[slot].filter(|n| *n != owner);
+        for replica in followers.into_iter().chain(incoming) {
+            if self.replicas[slot].contains(&replica) {
+                continue;
+            }
+            self.replicas[slot].push(replica);
+            let had = before.owners[slot] == Some(replica) || before.in_sync(slot as Slot, replica);
+            if !had {
+                let since = before
+                    .syncing(slot as Slot)
+                    .iter()
+                    .find(|(n, _)| *n == replica)
+                    .map_or(self.epoch, |(_, e)| *e);
+                self.syncing[slot].push((replica, since));
+            }
+        }
+    }
+
+    /// The table on its way to `plan` (a [`SlotTable::rebalanced`] table) without losing keys:
+    /// a slot whose owner changes stays with its owner when that owner is among `members`, and
+    /// the new owner becomes its incoming member and a syncing replica; slots whose new owner
+    /// already has them are handed over at once. Other slots take `plan`'s owner (an unowned
+    /// slot, or one of a departed member, has nothing to copy). Every slot gets its `count`
+    /// replicas among `members`, as with [`SlotTable::with_replicas`].
+    ///
+    /// `sources` are the members that can copy their slots out: `members` and those leaving
+    /// (a draining member owns nothing in `plan` but hands its slots over like any other).
+    pub fn migrating_to(
+        &self,
+        plan: &SlotTable,
+        sources: &[NodeId],
+        members: &[NodeId],
+        count: usize,
+    ) -> SlotTable {
+        let mut members = members.to_vec();
+        members.sort_unstable();
+        members.dedup();
+        let mut next = plan.clone();
+        for slot in 0..usize::from(SLOTS) {
+            let (was, will) = (self.owners[slot], plan.owners[slot]);
+            next.incoming[slot] = None;
+            if let (Some(was), Some(will)) = (was, will)
+                && was != will
+                && sources.contains(&was)
+            {
+                next.owners[slot] = Some(was);
+                next.incoming[slot] = Some(will);
+            }
+            next.fill_replicas(slot, &members, count, self);
+        }
+        // Slots whose new owner was an in-sync replica pass at once (one more epoch).
+        next.handed_over(&members, count).0
+    }
+
+    /// The table with every moving slot whose incoming member is in sync handed over to it:
+    /// it owns the slot, and the slot's replicas are the `count` members following it among
+    /// `members` (the old owner keeps its copy only if it is one of them). Returns the table
+    /// (epoch bumped when anything changed) and how many slots changed hands.
+    pub fn handed_over(&self, members: &[NodeId], count: usize) -> (SlotTable, usize) {
+        let mut members = members.to_vec();
+        members.sort_unstable();
+        members.dedup();
+        let mut next = self.clone();
+        let mut moved = 0;
+        next.epoch = self.epoch + 1;
+        for slot in 0..usize::from(SLOTS) {
+            let Some(incoming) = self.incoming[slot] else {
+                continue;
+            };
+            if self.owners[slot] == Some(incoming) {
+                next.incoming[slot] = None;
+                continue;
+            }
+            if !self.in_sync(slot as Slot, incoming) {
+                continue;
+            }
+            next.owners[slot] = Some(incoming);
+            next.incoming[slot] = None;
+            next.fill_replicas(slot, &members, count, self);
+            moved += 1;
+        }
+        if next.owners == self.owners && next.incoming == self.incoming {
+            return (self.clone(), 0);
+        }
+        (next, moved)
     }
 
     /// The table with every owned slot given up to `count` replicas among `members` (fewer when
@@ -206,6 +310,9 @@ impl SlotTable {
         for slot in 0..usize::from(SLOTS) {
             next.replicas[slot].retain(|&r| r != node);
             next.syncing[slot].retain(|&(r, _)| r != node);
+            if next.incoming[slot] == Some(node) {
+                next.incoming[slot] = None;
+            }
             if next.owners[slot] != Some(node) {
                 continue;
             }
@@ -214,7 +321,11 @@ impl SlotTable {
                 .iter()
                 .position(|r| !syncing.iter().any(|(s, _)| s == r));
             if let Some(at) = heir {
-                next.owners[slot] = Some(next.replicas[slot].remove(at));
+                let heir = next.replicas[slot].remove(at);
+                next.owners[slot] = Some(heir);
+                if next.incoming[slot] == Some(heir) {
+                    next.incoming[slot] = None;
+                }
                 promoted += 1;
             }
         }
@@ -260,6 +371,7 @@ impl SlotTable {
             owners: self.owners.clone(),
             replicas: self.replicas.clone(),
             syncing: self.syncing.clone(),
+            incoming: self.incoming.clone(),
             epoch: self.epoch + 1,
         };
         if members.is_empty() {
@@ -267,6 +379,7 @@ impl SlotTable {
             next.owners.fill(None);
             next.replicas.iter_mut().for_each(Vec::clear);
             next.syncing.iter_mut().for_each(Vec::clear);
+            next.incoming.fill(None);
             return (next, moved);
         }
         let counts = self.counts();
@@ -324,6 +437,9 @@ struct Runs {
     /// Runs of slots with the same syncing replicas (absent in tables written before syncing).
     #[serde(default)]
     syncing_runs: Vec<SyncingRun>,
+    /// Runs of slots moving to the same member (absent in tables written before migration).
+    #[serde(default)]
+    incoming_runs: Vec<(Slot, Slot, Vec<NodeId>)>,
 }
 
 /// Maximal runs of consecutive slots with equal, non-empty lists.
@@ -372,6 +488,13 @@ impl Serialize for SlotTable {
                 .collect(),
             replica_runs: runs_of(&self.replicas),
             syncing_runs: runs_of(&self.syncing),
+            incoming_runs: runs_of(
+                &self
+                    .incoming
+                    .iter()
+                    .map(|n| n.iter().copied().collect())
+                    .collect::<Vec<Vec<NodeId>>>(),
+            ),
         }
         .serialize(s)
     }
@@ -396,6 +519,9 @@ impl<'de> Deserialize<'de> for SlotTable {
         }
         fill_runs(&mut table.replicas, runs.replica_runs, "replica")?;
         fill_runs(&mut table.syncing, runs.syncing_runs, "syncing")?;
+        let mut incoming = vec![Vec::new(); usize::from(SLOTS)];
+        fill_runs(&mut incoming, runs.incoming_runs, "incoming")?;
+        table.incoming = incoming.into_iter().map(|n| n.first().copied()).collect();
         Ok(table)
     }
 }
@@ -459,6 +585,7 @@ mod tests {
             runs: vec![(10, 20000, 1)],
             replica_runs: Vec::new(),
             syncing_runs: Vec::new(),
+            incoming_runs: Vec::new(),
         })
         .unwrap();
         assert!(rmp_serde::from_slice::<SlotTable>(&bad).is_err());
@@ -563,6 +690,76 @@ mod tests {
         let (same, promoted) = bare.failed_over(2);
         assert_eq!((promoted, same.epoch), (0, bare.epoch));
         assert_eq!(same.counts(), bare.counts());
+    }
+
+    #[test]
+    fn a_rebalanced_slot_keeps_its_owner_until_the_new_one_has_it() {
+        let three = [1, 2, 3];
+        let four = [1, 2, 3, 4];
+        let t = synced(spread(&three).with_replicas(&three, 1, &SlotTable::default()));
+        let (plan, moved) = t.rebalanced(&four);
+        assert_eq!(moved.len(), 4096);
+        let m = t.migrating_to(&plan, &four, &four, 1);
+        // Nothing changed hands yet: every moving slot is incoming to 4, which syncs it.
+        assert_eq!(m.counts(), t.counts());
+        assert_eq!(m.migrating_count(), 4096);
+        for &s in &moved {
+            assert_eq!(m.incoming(s), Some(4));
+            assert!(m.replicas(s).contains(&4) && !m.in_sync(s, 4), "slot {s}");
+            assert_eq!(m.owner(s), t.owner(s));
+        }
+        let bytes = rmp_serde::to_vec(&m).unwrap();
+        assert_eq!(rmp_serde::from_slice::<SlotTable>(&bytes).unwrap(), m);
+        // 1's copy to 4 is reported: 1's moving slots pass to 4, the others wait.
+        let from_1: Vec<Slot> = moved
+            .iter()
+            .copied()
+            .filter(|&s| t.owner(s) == Some(1))
+            .collect();
+        let runs: Vec<(Slot, Slot)> = from_1.iter().map(|&s| (s, s)).collect();
+        let (synced_1, done) = m.marked_synced(1, 4, &runs, m.epoch);
+        assert!(done >= from_1.len());
+        let (handed, n) = synced_1.handed_over(&four, 1);
+        assert_eq!(n, from_1.len());
+        for &s in &moved {
+            if t.owner(s) == Some(1) {
+                assert_eq!((handed.owner(s), handed.incoming(s)), (Some(4), None));
+                // The new owner's replicas follow it; one that had the slot is in sync.
+                assert_eq!(handed.replicas(s), &[1]);
+                assert!(handed.in_sync(s, 1));
+            } else {
+                assert_eq!(handed.incoming(s), Some(4));
+            }
+        }
+        // Nothing more is in sync: nothing more is handed over.
+        assert_eq!(handed.handed_over(&four, 1).1, 0);
+        // The incoming member fails: the slots it was receiving stay where they are.
+        let (failed, _) = handed.failed_over(4);
+        assert_eq!(failed.migrating_count(), 0);
+        // Without replicas, the incoming member is the slot's one replica while it syncs.
+        let bare = spread(&three);
+        let (plan, _) = bare.rebalanced(&four);
+        let m = bare.migrating_to(&plan, &four, &four, 0);
+        for s in 0..SLOTS {
+            let expect: &[NodeId] = if m.incoming(s).is_some() { &[4] } else { &[] };
+            assert_eq!(m.replicas(s), expect);
+        }
+    }
+
+    #[test]
+    fn a_slot_moving_to_an_in_sync_replica_passes_at_once() {
+        // Two members, one replica each: each has the other's slots, so moving them copies
+        // nothing.
+        let two = [1, 2];
+        let t = synced(spread(&two).with_replicas(&two, 1, &SlotTable::default()));
+        let (plan, moved) = t.rebalanced(&[1]);
+        assert_eq!(moved.len(), 8192);
+        // 2 is leaving (a drain): its slots go to 1, which has them already, and 2 keeps no
+        // replica role.
+        let m = t.migrating_to(&plan, &two, &[1], 1);
+        assert_eq!(m.counts().get(&1), Some(&16384));
+        assert_eq!(m.migrating_count(), 0);
+        assert!((0..SLOTS).all(|s| !m.holds(s, 2)));
     }
 
     proptest! {

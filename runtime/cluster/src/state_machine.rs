@@ -42,6 +42,9 @@ pub struct ClusterState {
     /// Each member's last process start (see [`Command::Started`]).
     #[serde(default)]
     pub boots: BTreeMap<NodeId, u64>,
+    /// Members an operator is emptying: they are handing their slots over and take no new ones.
+    #[serde(default)]
+    pub draining: BTreeSet<NodeId>,
 }
 
 impl ClusterState {
@@ -55,9 +58,56 @@ impl ClusterState {
             .collect()
     }
 
-    /// Give slots short of replicas new ones among the live members (they start syncing).
+    /// The live members that may take slots and replica roles: not draining.
+    pub fn hosts(&self) -> Vec<NodeId> {
+        let mut hosts = self.live_members();
+        hosts.retain(|m| !self.draining.contains(m));
+        hosts
+    }
+
+    /// Spread the slots over the hosts among `members`, moving the fewest; a slot that changes
+    /// owner stays with its owner until the new one has received it (see
+    /// [`SlotTable::migrating_to`]).
+    fn rebalance(&mut self, members: &[NodeId]) {
+        let sources: Vec<NodeId> = members
+            .iter()
+            .copied()
+            .filter(|m| !self.failed.contains(m))
+            .collect();
+        let hosts: Vec<NodeId> = sources
+            .iter()
+            .copied()
+            .filter(|m| !self.draining.contains(m))
+            .collect();
+        let (plan, moved) = self.slots.rebalanced(&hosts);
+        self.slots = self
+            .slots
+            .migrating_to(&plan, &sources, &hosts, self.replicas);
+        tracing::info!(
+            epoch = self.slots.epoch,
+            moved = moved.len(),
+            migrating = self.slots.migrating_count(),
+            members = ?hosts,
+            "slot table rebalanced; moving slots pass once their new owner has them"
+        );
+    }
+
+    /// Hand moving slots over to their incoming owners where those are in sync.
+    fn hand_over(&mut self) {
+        let (next, moved) = self.slots.handed_over(&self.hosts(), self.replicas);
+        if moved > 0 {
+            tracing::info!(
+                moved,
+                epoch = next.epoch,
+                "slots passed to their new owners"
+            );
+            self.slots = next;
+        }
+    }
+
+    /// Give slots short of replicas new ones among the hosts (they start syncing).
     fn top_up(&mut self) {
-        let (next, added) = self.slots.topped_up(&self.live_members(), self.replicas);
+        let (next, added) = self.slots.topped_up(&self.hosts(), self.replicas);
         if added > 0 {
             tracing::info!(
                 added,
@@ -70,26 +120,19 @@ impl ClusterState {
 
     fn apply(&mut self, command: &Command) -> Applied {
         match command {
-            Command::Rebalance { members } => {
-                let live: Vec<NodeId> = members
-                    .iter()
-                    .copied()
-                    .filter(|m| !self.failed.contains(m))
-                    .collect();
-                let (next, moved) = self.slots.rebalanced(&live);
-                tracing::info!(
-                    epoch = next.epoch,
-                    moved = moved.len(),
-                    members = ?live,
-                    "slot table rebalanced"
-                );
-                self.slots = next.with_replicas(&live, self.replicas, &self.slots);
+            Command::Rebalance { members } => self.rebalance(members),
+            Command::Drain { node } => {
+                if self.draining.insert(*node) {
+                    tracing::info!(
+                        node = %format_args!("{node:016x}"),
+                        "member is draining: its slots move to the others"
+                    );
+                }
+                self.rebalance(&self.live_members());
             }
             Command::SetReplicas { count } => {
                 self.replicas = *count;
-                let mut next = self
-                    .slots
-                    .with_replicas(&self.live_members(), *count, &self.slots);
+                let mut next = self.slots.with_replicas(&self.hosts(), *count, &self.slots);
                 if next != self.slots {
                     next.epoch += 1;
                 }
@@ -106,6 +149,7 @@ impl ClusterState {
                     );
                     self.slots = next;
                     self.top_up();
+                    self.hand_over();
                 }
             }
             Command::Recover { node } => {
@@ -126,6 +170,7 @@ impl ClusterState {
                     );
                     self.slots = next;
                     self.top_up();
+                    self.hand_over();
                 }
             }
             Command::Synced {
@@ -144,6 +189,7 @@ impl ClusterState {
                         "replica has every key of its slots"
                     );
                     self.slots = next;
+                    self.hand_over();
                 }
             }
         }

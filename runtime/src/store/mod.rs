@@ -693,6 +693,21 @@ impl Store {
         self.remove(key, Removal::Deleted)
     }
 
+    /// Remove `key` if `doomed` still says so once the key's shard is locked, so a write to the
+    /// key (which takes the same lock) cannot slip between the check and the removal; true if it
+    /// was removed. For sweeps that decide by state that changes while they run.
+    pub fn delete_if(&self, key: &[u8], doomed: impl FnOnce() -> bool) -> bool {
+        let hash = key_hash(key);
+        let mut shard = self.shard_of(key, hash).lock();
+        match shard.find_live(hash, key, now_ms()) {
+            Some(slot) if doomed() => {
+                shard.remove_slot(slot, Removal::Deleted);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Evict `key` now, as if the policy had chosen it (counted as an eviction).
     pub fn evict(&self, key: &[u8]) -> bool {
         self.remove(key, Removal::Evicted)

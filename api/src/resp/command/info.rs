@@ -306,7 +306,7 @@ fn replication(out: &mut String, ctx: &ServerContext) {
          cluster_replicas_per_slot:{}\r\nreplicated_changes_sent:{}\r\n\
          replicated_changes_applied:{}\r\n",
         backlog.len(),
-        r.mark(),
+        r.last_seq(),
         cluster.node.view().replicas,
         r.applied_by_replicas.load(Ordering::Relaxed),
         r.applied_here.load(Ordering::Relaxed),
