@@ -14,6 +14,10 @@ test('the Cluster page shows the members, their slots and the raft leader', asyn
   await expect(page.getByRole('heading', { name: 'Cluster' })).toBeVisible();
   await expect(page.getByTestId('cluster-summary')).toContainText('1 members, 0 failed');
   await expect(page.getByTestId('cluster-summary')).toContainText(`leader ${info.me}`);
+  // Nothing is syncing or moving on a settled one-member cluster.
+  await expect(page.getByTestId('cluster-summary')).toContainText(
+    '0 syncing replica role(s) · 0 slot(s) moving',
+  );
   const row = page.getByTestId(`member-${info.me}`);
   await expect(row).toContainText('(this node)');
   await expect(row).toContainText('up, leader');

@@ -1,5 +1,6 @@
 // Cluster (operators only): the members as this node sees them — health, raft role, the slots each
-// owns and replicates — and this node's replication backlog per replica.
+// owns, is receiving (a rebalance or drain in progress) and replicates (syncing ones: still
+// receiving their copy) — and this node's replication backlog per replica.
 import { api, ApiError } from '../api/client';
 import { usePoll } from '../lib/poll';
 
@@ -29,7 +30,8 @@ export function Cluster() {
             {data.members.length} members, {data.members.filter((m) => m.failed).length} failed ·
             leader {data.leader ?? 'none'} · raft term {data.raft_term} · slot epoch {data.epoch} ·{' '}
             {data.replicas_per_slot} replica(s) per slot · {data.unowned_slots} unowned,{' '}
-            {data.under_replicated_slots} under-replicated slots
+            {data.under_replicated_slots} under-replicated slots · {data.syncing_replicas} syncing
+            replica role(s) · {data.migrating_slots} slot(s) moving
           </p>
           <table data-testid="cluster-members">
             <thead>
@@ -50,13 +52,19 @@ export function Cluster() {
                     {m.id === data.me ? ' (this node)' : ''}
                   </td>
                   <td>
-                    {m.failed ? 'failed' : 'up'}
+                    {m.failed ? 'failed' : m.draining ? 'draining' : 'up'}
                     {m.id === data.leader ? ', leader' : m.voter ? ', voter' : ', learner'}
                   </td>
                   <td>{m.resp_addr}</td>
                   <td>{m.http_addr}</td>
-                  <td>{m.owned_slots}</td>
-                  <td>{m.replicated_slots}</td>
+                  <td>
+                    {m.owned_slots}
+                    {m.incoming_slots > 0 ? ` (+${m.incoming_slots} incoming)` : ''}
+                  </td>
+                  <td>
+                    {m.replicated_slots}
+                    {m.syncing_slots > 0 ? ` (${m.syncing_slots} syncing)` : ''}
+                  </td>
                 </tr>
               ))}
             </tbody>
