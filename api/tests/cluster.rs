@@ -1,6 +1,7 @@
 //! A three-node cluster on loopback, spoken to with the `redis` crate: formation and joins, the
-//! slot map as CLUSTER reports it, proxying through any node, MOVED in redirect mode, CROSSSLOT,
-//! and a member that restarts from its data directory.
+//! slot map as CLUSTER reports it, proxying through any node, multi-key commands split over the
+//! owners in proxy mode, MOVED and CROSSSLOT in redirect mode, and a member that restarts from
+//! its data directory.
 
 use std::time::{Duration, Instant};
 
@@ -219,11 +220,44 @@ async fn three_nodes_form_a_cluster_that_any_node_answers_for() {
     }
     assert_eq!(total, 2);
 
-    // Keys in two slots are refused; hash tags keep them together.
-    let cross = redis::cmd("MGET")
+    // Proxy mode splits MGET, EXISTS and DEL over the owners of their keys and gathers the
+    // answers in the client's order; commands that do not split stay CROSSSLOT.
+    let spread: Vec<String> = (0..30).map(|i| format!("spread:{i}")).collect();
+    let owners: std::collections::BTreeSet<u16> =
+        spread.iter().map(|k| key_slot(k.as_bytes())).collect();
+    assert!(owners.len() > 1);
+    for (i, key) in spread.iter().enumerate() {
+        let () = redis::cmd("SET")
+            .arg(key)
+            .arg(i)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+    }
+    let mut mget = redis::cmd("MGET");
+    mget.arg("spread:missing").arg(&spread);
+    let values: Vec<Option<i64>> = mget.query_async(&mut con).await.unwrap();
+    let expected: Vec<Option<i64>> = std::iter::once(None).chain((0..30).map(Some)).collect();
+    assert_eq!(values, expected, "values in the order the keys were given");
+    let mut exists = redis::cmd("EXISTS");
+    exists.arg(&spread).arg(&spread[0]).arg("spread:missing");
+    let n: i64 = exists.query_async(&mut con).await.unwrap();
+    assert_eq!(n, 31, "every key counted, the repeated one twice");
+    let mut del = redis::cmd("DEL");
+    del.arg(&spread[..20]).arg("spread:missing");
+    let n: i64 = del.query_async(&mut con).await.unwrap();
+    assert_eq!(n, 20);
+    let mut mget = redis::cmd("MGET");
+    mget.arg(&spread);
+    let values: Vec<Option<i64>> = mget.query_async(&mut connect(&second).await).await.unwrap();
+    assert!(values[..20].iter().all(Option::is_none), "{values:?}");
+    assert_eq!(values[20..], (20..30).map(Some).collect::<Vec<_>>());
+    let cross = redis::cmd("MSET")
         .arg("a")
+        .arg("1")
         .arg("b")
-        .query_async::<Vec<Option<String>>>(&mut con)
+        .arg("2")
+        .query_async::<()>(&mut con)
         .await
         .unwrap_err();
     assert_eq!(cross.code(), Some("CROSSSLOT"), "{cross}");
@@ -246,6 +280,14 @@ async fn three_nodes_form_a_cluster_that_any_node_answers_for() {
     // Redirect mode (the third node): a key it does not own is answered MOVED to the owner.
     let (foreign3, _) = keys_by_owner(&third).await;
     let mut con3 = connect(&third).await;
+    // Redirect mode splits nothing: keys in two slots are CROSSSLOT, as in Redis Cluster.
+    let cross = redis::cmd("MGET")
+        .arg("a")
+        .arg("b")
+        .query_async::<Vec<Option<String>>>(&mut con3)
+        .await
+        .unwrap_err();
+    assert_eq!(cross.code(), Some("CROSSSLOT"), "{cross}");
     let moved = redis::cmd("GET")
         .arg(&foreign3)
         .query_async::<Option<String>>(&mut con3)

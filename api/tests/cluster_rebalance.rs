@@ -2,7 +2,8 @@
 //! (one replica per slot) while a client keeps writing: the slots it takes over reach it with
 //! their keys before it owns them. Draining it moves them back: it ends owning, replicating and
 //! holding nothing. No acknowledged write is lost on the way, and every key written before is
-//! still served.
+//! still served. A member killed and started again at once is not trusted with what it held:
+//! it owns nothing until a rebalance, which gives it its share back with the keys.
 
 mod cluster_support;
 
@@ -49,6 +50,73 @@ fn writer(
     })
 }
 
+/// The `KEYS` keys, by slot.
+fn keys_by_slot() -> BTreeMap<u16, Vec<String>> {
+    let mut by_slot: BTreeMap<u16, Vec<String>> = BTreeMap::new();
+    for i in 0..KEYS {
+        let key = format!("key:{i}");
+        by_slot
+            .entry(key_slot(key.as_bytes()))
+            .or_default()
+            .push(key);
+    }
+    by_slot
+}
+
+/// Check that `member` has, in its own keyspace, every key of `by_slot` whose slot it owns by
+/// its `CLUSTER SLOTS`; returns how many that is.
+fn assert_holds_its_keys(member: &Member, by_slot: &BTreeMap<u16, Vec<String>>) -> usize {
+    let me = my_id(member);
+    let (_, ranges) = slot_owners(member);
+    let owned = |slot: u16| {
+        ranges
+            .iter()
+            .any(|(s, e, id)| (*s..=*e).contains(&slot) && *id == me)
+    };
+    let mut local = connect(member);
+    let mut held_keys = 0;
+    for (slot, keys) in by_slot.iter().filter(|(s, _)| owned(**s)) {
+        let held: Vec<String> = redis::cmd("CLUSTER")
+            .arg("GETKEYSINSLOT")
+            .arg(*slot)
+            .arg(1_000_000)
+            .query(&mut local)
+            .unwrap();
+        for key in keys {
+            assert!(
+                held.contains(key),
+                "{key} (slot {slot}) is not on its owner"
+            );
+            held_keys += 1;
+        }
+    }
+    held_keys
+}
+
+/// Every `KEYS` key reads back its value through `member`.
+fn assert_all_keys_served(member: &Member) {
+    let mut pipe = redis::pipe();
+    for i in 0..KEYS {
+        pipe.cmd("GET").arg(format!("key:{i}"));
+    }
+    let got: Vec<Option<String>> = pipe.query(&mut connect(member)).unwrap();
+    for (i, value) in got.iter().enumerate() {
+        assert_eq!(value.as_deref(), Some(format!("v{i}").as_str()), "key:{i}");
+    }
+}
+
+/// Write the `KEYS` keys (`key:{i}` = `v{i}`) through `member`.
+fn write_keys(member: &Member) {
+    let mut pipe = redis::pipe();
+    for i in 0..KEYS {
+        pipe.cmd("SET")
+            .arg(format!("key:{i}"))
+            .arg(format!("v{i}"))
+            .ignore();
+    }
+    let () = pipe.query(&mut connect(member)).unwrap();
+}
+
 /// Wait until `observer` reports member `id` owning and replicating no slot.
 fn until_empty(observer: &Member, id: &str) {
     let deadline = Instant::now() + SETTLE;
@@ -70,15 +138,7 @@ fn until_empty(observer: &Member, id: &str) {
 fn a_joining_member_receives_its_slots_keys_and_a_drained_one_ends_empty() {
     let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
     let [first, second, third] = three(&dirs);
-    let mut con = connect(&first);
-    let mut pipe = redis::pipe();
-    for i in 0..KEYS {
-        pipe.cmd("SET")
-            .arg(format!("key:{i}"))
-            .arg(format!("v{i}"))
-            .ignore();
-    }
-    let () = pipe.query(&mut con).unwrap();
+    write_keys(&first);
 
     let stop = Arc::new(AtomicBool::new(false));
     let live = writer(second.resp, Arc::clone(&stop));
@@ -96,37 +156,7 @@ fn a_joining_member_receives_its_slots_keys_and_a_drained_one_ends_empty() {
     );
 
     // The keys of the slots it took over were copied to it: they are in its own keyspace.
-    let mut by_slot: BTreeMap<u16, Vec<String>> = BTreeMap::new();
-    for i in 0..KEYS {
-        let key = format!("key:{i}");
-        by_slot
-            .entry(key_slot(key.as_bytes()))
-            .or_default()
-            .push(key);
-    }
-    let (_, ranges) = slot_owners(&fourth);
-    let owned = |slot: u16| {
-        ranges
-            .iter()
-            .any(|(s, e, id)| (*s..=*e).contains(&slot) && *id == id4)
-    };
-    let mut local = connect(&fourth);
-    let mut moved = 0;
-    for (slot, keys) in by_slot.iter().filter(|(s, _)| owned(**s)) {
-        let held: Vec<String> = redis::cmd("CLUSTER")
-            .arg("GETKEYSINSLOT")
-            .arg(*slot)
-            .arg(1_000_000)
-            .query(&mut local)
-            .unwrap();
-        for key in keys {
-            assert!(
-                held.contains(key),
-                "{key} (slot {slot}) is not on its new owner"
-            );
-            moved += 1;
-        }
-    }
+    let moved = assert_holds_its_keys(&fourth, &keys_by_slot());
     assert!(moved > KEYS / 8, "only {moved} of {KEYS} keys moved");
 
     // Drain it again: an unknown id is refused; the member's own is taken.
@@ -187,4 +217,48 @@ fn a_joining_member_receives_its_slots_keys_and_a_drained_one_ends_empty() {
         "{} acknowledged writes, {unknown} unknown; lost: {lost:?}",
         acked.len()
     );
+}
+
+#[test]
+fn a_member_restarted_at_once_resyncs_and_a_rebalance_gives_it_its_share_back() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let [first, second, mut third] = three(&dirs);
+    write_keys(&first);
+    let id3 = my_id(&third);
+    // kill -9 and start again at once: what it held in memory is not trusted, so its slots
+    // pass to their in-sync replicas and its replica roles are synced again — whether the
+    // leader saw the restart (`Started`) or first the silence (`Fail`, then `Recover`).
+    signal(&third, "-KILL");
+    third.child.wait().unwrap();
+    let third = respawn(dirs[2].path(), &third);
+    let all = [&first, &second, &third];
+    let deadline = Instant::now() + SETTLE;
+    while member_json(&cluster_json(&first), &id3)["owned_slots"] != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the restarted member kept its slots"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    until_settled(&all, 3);
+    let log = std::fs::read_to_string(dirs[0].path().join("stderr.log")).unwrap();
+    let seen_as = if log.contains("member restarted") {
+        "a restart"
+    } else {
+        "a failure and a return"
+    };
+    eprintln!("the restart was seen as {seen_as}");
+    for member in all {
+        assert_all_keys_served(member);
+    }
+    // The operator rebalances: it gets a third of the slots back, with their keys.
+    let (status, body) = post_json(&second, "/v1/cluster/rebalance");
+    assert_eq!(status, 200, "{body}");
+    until_settled(&all, 3);
+    let owned = member_json(&cluster_json(&first), &id3)["owned_slots"].clone();
+    assert!(owned == 5461 || owned == 5462, "{owned}");
+    assert!(assert_holds_its_keys(&third, &keys_by_slot()) > KEYS / 8);
+    for member in all {
+        assert_all_keys_served(member);
+    }
 }

@@ -4,7 +4,9 @@
 //! keys. The slot is Redis Cluster's (`crc16` of the key's hash tag, mod 16384), read from the
 //! command table's key positions, so a cluster-aware client computes the same one.
 //!
-//! - Keys in more than one slot: `-CROSSSLOT`, as Redis answers.
+//! - Keys in more than one slot: `-CROSSSLOT`, as Redis answers — except, in proxy mode and
+//!   outside a transaction, `MGET`, `DEL`, `UNLINK`, `EXISTS` and `TOUCH`, which are split by
+//!   owner and gathered (`resp::cluster_split`).
 //! - A slot without an owner (a cluster still forming): `-CLUSTERDOWN Hash slot not served`.
 //! - Another node's slot: in proxy mode (the default) the command is forwarded over the cluster
 //!   bus and the owner's answer relayed; in redirect mode it is answered
@@ -21,6 +23,7 @@ use std::time::Duration;
 use larder_cluster::slot::{Slot, key_slot};
 use larder_cluster::{Forward, Member};
 
+use super::cluster_split::{self, Split};
 use super::command::{self, Args, CommandKind};
 use super::context::ServerContext;
 use super::reply::{Protocol, Reply};
@@ -40,11 +43,15 @@ pub enum Route {
     Forward(Forwarding),
 }
 
-/// A command to run on the owner of its slot.
+/// A command to run on the owner of its slot, or split over the owners of its keys.
 pub struct Forwarding {
     pub kind: CommandKind,
-    owner: Member,
-    request: Forward,
+    target: Target,
+}
+
+enum Target {
+    Owner { owner: Member, request: Forward },
+    Split(Split),
 }
 
 /// Decide where the command in `args` runs; see the module docs.
@@ -74,6 +81,30 @@ pub fn route(
         Ok(Some(slot)) => slot,
         Ok(None) => return Route::Local,
         Err(CrossSlot) => {
+            if cluster.mode == ClusterMode::Proxy
+                && session.transaction.is_none()
+                && larder_runtime::tenant::split(session.namespace.name())
+                    .0
+                    .is_none()
+                && let Some(split) = cluster_split::plan(
+                    kind,
+                    args,
+                    &cluster.node.view(),
+                    forwarded_namespace(session.namespace.name()),
+                    reply.protocol == Protocol::Resp3,
+                )
+            {
+                return match split {
+                    Ok(split) => Route::Forward(Forwarding {
+                        kind,
+                        target: Target::Split(split),
+                    }),
+                    Err(message) => {
+                        reply.error(message);
+                        Route::Answered
+                    }
+                };
+            }
             command::transaction::refuse(session);
             reply.error("CROSSSLOT Keys in request don't hash to the same slot");
             return Route::Answered;
@@ -98,11 +129,13 @@ pub fn route(
     }
     Route::Forward(Forwarding {
         kind,
-        owner: member.clone(),
-        request: Forward {
-            namespace: forwarded_namespace(session.namespace.name()),
-            resp3: reply.protocol == Protocol::Resp3,
-            args: args.from(0).map(<[u8]>::to_vec).collect(),
+        target: Target::Owner {
+            owner: member.clone(),
+            request: Forward {
+                namespace: forwarded_namespace(session.namespace.name()),
+                resp3: reply.protocol == Protocol::Resp3,
+                args: args.from(0).map(<[u8]>::to_vec).collect(),
+            },
         },
     })
 }
@@ -114,15 +147,15 @@ impl Forwarding {
         let Some(cluster) = &ctx.state.cluster else {
             return reply.error("ERR This instance has cluster support disabled");
         };
-        match cluster
-            .node
-            .forward(&self.owner, self.request, FORWARD_TIMEOUT)
-            .await
-        {
+        let (owner, request) = match self.target {
+            Target::Owner { owner, request } => (owner, request),
+            Target::Split(split) => return split.answer(ctx, reply).await,
+        };
+        match cluster.node.forward(&owner, request, FORWARD_TIMEOUT).await {
             Ok(bytes) => reply.buf.extend_from_slice(&bytes),
             Err(e) => reply.error_fmt(format_args!(
                 "TRYAGAIN the slot's owner at {} did not answer: {e}",
-                self.owner.resp
+                owner.resp
             )),
         }
     }

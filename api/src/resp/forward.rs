@@ -47,7 +47,7 @@ impl ForwardHandler for ForwardExecutor {
     }
 }
 
-async fn run(ctx: &ServerContext, request: Forward) -> Vec<u8> {
+pub(super) async fn run(ctx: &ServerContext, request: Forward) -> Vec<u8> {
     let mut reply = Reply::new(256);
     if request.resp3 {
         reply.protocol = Protocol::Resp3;

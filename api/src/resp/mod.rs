@@ -16,6 +16,7 @@
 //! | `notify` | keyspace notifications (`notify-keyspace-events`), per namespace |
 //! | `pubsub` | the server-wide channel and pattern registry, bounded per-subscriber queues |
 //! | `cluster_route` | in a cluster: run here, forward to the slot's owner, or answer `MOVED` |
+//! | `cluster_split` | proxy mode: `MGET`/`DEL`/`UNLINK`/`EXISTS`/`TOUCH` across owners, split and gathered |
 //! | `forward` | the owner's side of a forwarded command |
 //! | `read_through` | GET/MGET in a namespace with an origin: fetch misses, then answer |
 //! | `tracking` | client-side caching: CLIENT TRACKING's tables and invalidations |
@@ -53,6 +54,7 @@ mod auth_gate;
 mod blocking;
 mod clients;
 mod cluster_route;
+mod cluster_split;
 mod command;
 mod connection;
 mod context;

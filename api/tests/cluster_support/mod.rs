@@ -35,30 +35,42 @@ impl Drop for Member {
 
 /// Start a member in `dir`: forming the cluster (`join` None) or joining through a bus address.
 pub fn spawn(dir: &Path, join: Option<SocketAddr>) -> Member {
-    let mut command = Command::new(BIN);
-    command.args([
-        "serve",
-        "--resp-addr",
-        "127.0.0.1:0",
-        "--http-addr",
-        "127.0.0.1:0",
-    ]);
-    command.arg("--data-dir").arg(dir.join("data"));
-    command.args([
-        "--bus-addr",
-        "127.0.0.1:0",
-        "--cluster-node-timeout-ms",
-        "1000",
-    ]);
+    let any = "127.0.0.1:0".parse().unwrap();
     match join {
-        None => command.args(["--cluster-init", "--cluster-replicas", "1"]),
-        Some(via) => command.args(["--join", &via.to_string()]),
-    };
+        None => launch(
+            dir,
+            [any; 3],
+            &["--cluster-init", "--cluster-replicas", "1"],
+        ),
+        Some(via) => launch(dir, [any; 3], &["--join", &via.to_string()]),
+    }
+}
+
+/// Start `member` again from its data directory `dir`, on the addresses it had (the others
+/// reach it there); it resumes its membership without `--cluster-init` or `--join`.
+pub fn respawn(dir: &Path, member: &Member) -> Member {
+    launch(dir, [member.resp, member.http, member.bus], &[])
+}
+
+/// `larder serve` in `dir` on the given RESP, HTTP and bus addresses, with `flags` added.
+fn launch(dir: &Path, [resp, http, bus]: [SocketAddr; 3], flags: &[&str]) -> Member {
+    let mut command = Command::new(BIN);
+    command.arg("serve");
+    command.arg("--resp-addr").arg(resp.to_string());
+    command.arg("--http-addr").arg(http.to_string());
+    command.arg("--data-dir").arg(dir.join("data"));
+    command.arg("--bus-addr").arg(bus.to_string());
+    command.args(["--cluster-node-timeout-ms", "1000"]);
+    command.args(flags);
     for var in ["LARDER_CONFIG", "LARDER_DATA_DIR", "LARDER_NO_PERSIST"] {
         command.env_remove(var);
     }
     // The log goes to a file (a pipe nobody reads would fill and stall the member).
-    let log = std::fs::File::create(dir.join("stderr.log")).unwrap();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("stderr.log"))
+        .unwrap();
     command
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
