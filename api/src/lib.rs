@@ -15,6 +15,7 @@
 //! | `auth` | the operator key, API keys and their scopes: who may do what on both ports |
 //! | `tenants` | tenants: their namespaces' names, owned plugins, quotas and the checks changes make |
 //! | `tls` | TLS for the RESP and HTTP ports (rustls, ring), reloadable; `larder certs` |
+//! | `cluster_alerts` | the cluster's signals for the `member_down` and `replication_backlog_above` alert rules |
 //! | `cluster_cleanup` | a cluster member drops the keys of slots other members own now |
 //! | `slot_sync` | an owner copies its slots' keys to a replica that is syncing, then commits it in sync |
 //! | `cluster_metrics` | a cluster member's Prometheus metrics: members, slots, replication backlog |
@@ -28,6 +29,7 @@ pub mod auth;
 pub mod cli;
 pub mod cli_plugin;
 pub mod cli_sim;
+pub mod cluster_alerts;
 pub mod cluster_cleanup;
 pub mod cluster_metrics;
 pub mod config;

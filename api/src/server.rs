@@ -328,6 +328,9 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         namespaces,
         EXPIRY_INTERVAL,
     ));
+    if let Some(cluster) = &state.cluster {
+        alerts.set_cluster_probe(crate::cluster_alerts::probe(cluster.clone()));
+    }
     let alerting = tokio::spawn(Arc::clone(&alerts).run());
     let slot_sweeps = state.cluster.clone().map(|cluster| {
         let copies = tokio::spawn(crate::slot_sync::run(

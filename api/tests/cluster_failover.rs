@@ -106,6 +106,14 @@ fn killing_the_leader_loses_no_acknowledged_write() {
         assert!(m["replicated_slots"].as_u64().unwrap() >= 5461, "{m}");
     }
 
+    // The survivors-to-be watch for a member down (alert rules are per member).
+    for member in [&second, &third] {
+        let rule = serde_json::json!({"name": "node-down", "condition": {"kind": "member_down"},
+            "severity": "critical", "window_secs": 1, "cooldown_secs": 0});
+        let (status, body) = post_body(member, "/v1/alerts/rules", Some(rule));
+        assert_eq!(status, 201, "{body}");
+    }
+
     // kill -9 of the raft leader, which owns a third of the slots.
     let mut leader = leader;
     leader.child.kill().unwrap();
@@ -144,6 +152,33 @@ fn killing_the_leader_loses_no_acknowledged_write() {
     assert_eq!(gone["replicated_slots"], 0);
     assert_eq!(after["unowned_slots"], 0);
     assert_ne!(after["leader"], gone["id"], "a survivor leads");
+    // The new leader, and only it, raises the member-down alert about the dead member.
+    let subject = format!("member {}", gone["id"].as_str().unwrap());
+    let new_leader = after["leader"].as_str().unwrap().to_string();
+    let (leads, follows) = if my_id(&second).ends_with(&new_leader) {
+        (&second, &third)
+    } else {
+        (&third, &second)
+    };
+    let alerts = |member: &Member| {
+        let url = format!("http://{}/v1/alerts", member.http);
+        let list: serde_json::Value = serde_json::from_str(&http_text(&url)).unwrap();
+        list["active"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["rule"] == "node-down" && a["namespace"] == subject.as_str())
+            .count()
+    };
+    let deadline = Instant::now() + SETTLE;
+    while alerts(leads) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no member-down alert on the leader"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(alerts(follows), 0, "only the leader alerts about a member");
     assert_eq!(after["under_replicated_slots"], 0);
     for survivor in [&second, &third] {
         assert_eq!(

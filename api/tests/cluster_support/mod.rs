@@ -260,13 +260,26 @@ pub fn cluster_json(member: &Member) -> serde_json::Value {
 
 /// `POST` to a member's REST API with no body: the status and the JSON answer.
 pub fn post_json(member: &Member, path: &str) -> (u16, serde_json::Value) {
+    post_body(member, path, None)
+}
+
+/// `POST` to a member's REST API, with `body` as JSON when given: the status and the answer.
+pub fn post_body(
+    member: &Member,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
     let url = format!("http://{}{path}", member.http);
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
         .block_on(async {
-            let response = reqwest::Client::new().post(&url).send().await.unwrap();
+            let mut request = reqwest::Client::new().post(&url);
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            let response = request.send().await.unwrap();
             let status = response.status().as_u16();
             (status, response.json().await.unwrap())
         })

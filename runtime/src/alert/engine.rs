@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 use super::AlertError;
 use super::config::AlertsConfig;
 use super::dispatch::{Dispatcher, NotifierStatus};
-use super::evaluator::{AlertList, Evaluator};
+use super::evaluator::{AlertList, ClusterSignals, Evaluator};
 use super::notifier::Notifier;
 use super::rule::AlertRule;
 use crate::Namespaces;
@@ -22,8 +22,12 @@ pub fn unix_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Reads the cluster's signals on every tick (set by a cluster member).
+pub type ClusterProbe = Box<dyn Fn() -> ClusterSignals + Send + Sync>;
+
 pub struct AlertEngine {
     namespaces: Arc<Namespaces>,
+    cluster: std::sync::OnceLock<ClusterProbe>,
     evaluator: Mutex<Evaluator>,
     dispatcher: Dispatcher,
     every: Duration,
@@ -50,10 +54,17 @@ impl AlertEngine {
         }
         Ok(Self {
             namespaces,
+            cluster: std::sync::OnceLock::new(),
             evaluator: Mutex::new(evaluator),
             dispatcher: Dispatcher::new(notifiers),
             every: Duration::from_millis(config.evaluate_every_ms),
         })
+    }
+
+    /// Give the cluster conditions their signals (a cluster member calls this once at start;
+    /// without it they never breach).
+    pub fn set_cluster_probe(&self, probe: ClusterProbe) {
+        let _ = self.cluster.set(probe);
     }
 
     pub fn rules(&self) -> Vec<AlertRule> {
@@ -80,7 +91,11 @@ impl AlertEngine {
     /// Evaluate once at `now_ms` (Unix milliseconds) and deliver what changed. The loop calls it
     /// with the wall clock; tests call it directly to step time deterministically.
     pub async fn tick(&self, now_ms: u64) {
-        let notifications = self.evaluator.lock().evaluate(now_ms, &self.namespaces);
+        let signals = self.cluster.get().map(|probe| probe()).unwrap_or_default();
+        let notifications = self
+            .evaluator
+            .lock()
+            .evaluate_with(now_ms, &self.namespaces, &signals);
         if !notifications.is_empty() {
             self.dispatcher.deliver(now_ms, &notifications).await;
         }

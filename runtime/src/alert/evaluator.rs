@@ -30,6 +30,8 @@ pub enum AlertState {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Alert {
     pub rule: String,
+    /// The namespace it is about; for a cluster condition, the member (`member <id>`) or
+    /// replica (`replica <id>`).
     pub namespace: String,
     pub severity: Severity,
     pub state: AlertState,
@@ -51,6 +53,16 @@ pub struct AlertList {
     pub recent: Vec<Alert>,
 }
 
+/// What the cluster looks like on one tick, for the cluster conditions (none on a single node).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClusterSignals {
+    /// Members the cluster has failed, by id; only the raft leader reports them (so one node
+    /// notifies), everyone else reports none.
+    pub failed_members: Vec<String>,
+    /// Changes this node queued for each replica and that are not confirmed yet, by replica id.
+    pub backlogs: Vec<(String, u64)>,
+}
+
 /// A rule's judgement of one namespace on one tick.
 enum Verdict {
     Breach(f64),
@@ -65,6 +77,8 @@ pub struct Evaluator {
     history: History,
     /// Notifications produced outside a tick (a rule deleted while firing), sent with the next.
     pending: Vec<Notification>,
+    /// Since when each (rule, subject) of a cluster condition has breached without a break.
+    breaching_since: BTreeMap<(String, String), u64>,
 }
 
 impl Evaluator {
@@ -76,6 +90,7 @@ impl Evaluator {
             recent_limit,
             history: History::default(),
             pending: Vec::new(),
+            breaching_since: BTreeMap::new(),
         }
     }
 
@@ -133,6 +148,16 @@ impl Evaluator {
 
     /// One tick: sample every namespace, judge every rule, return what must be announced.
     pub fn evaluate(&mut self, now_ms: u64, namespaces: &Namespaces) -> Vec<Notification> {
+        self.evaluate_with(now_ms, namespaces, &ClusterSignals::default())
+    }
+
+    /// [`Evaluator::evaluate`] with the cluster's signals for the cluster conditions.
+    pub fn evaluate_with(
+        &mut self,
+        now_ms: u64,
+        namespaces: &Namespaces,
+        cluster: &ClusterSignals,
+    ) -> Vec<Notification> {
         let live: Vec<String> = namespaces
             .list()
             .into_iter()
@@ -146,6 +171,10 @@ impl Evaluator {
 
         for i in 0..self.rules.len() {
             let rule = self.rules[i].clone();
+            if rule.condition.is_cluster() {
+                self.judge_cluster(&rule, cluster, now_ms);
+                continue;
+            }
             let mut subjects: Vec<String> = match &rule.namespace {
                 Some(ns) => live.iter().filter(|l| *l == ns).cloned().collect(),
                 None => live.clone(),
@@ -162,6 +191,50 @@ impl Evaluator {
             }
         }
         std::mem::take(&mut self.pending)
+    }
+
+    /// Judge a cluster condition: each member or replica it is about is a subject, breaching
+    /// once its signal has been bad for the whole window.
+    fn judge_cluster(&mut self, rule: &AlertRule, cluster: &ClusterSignals, now_ms: u64) {
+        let bad: Vec<(String, f64)> = match &rule.condition {
+            AlertCondition::MemberDown {} => cluster
+                .failed_members
+                .iter()
+                .map(|m| (format!("member {m}"), 1.0))
+                .collect(),
+            AlertCondition::ReplicationBacklogAbove { changes } => cluster
+                .backlogs
+                .iter()
+                .filter(|(_, queued)| queued > changes)
+                .map(|(r, queued)| (format!("replica {r}"), *queued as f64))
+                .collect(),
+            _ => Vec::new(),
+        };
+        self.breaching_since
+            .retain(|(r, subject), _| *r != rule.name || bad.iter().any(|(s, _)| s == subject));
+        let mut subjects: Vec<String> = bad.iter().map(|(s, _)| s.clone()).collect();
+        for (r, subject) in self.active.keys() {
+            if *r == rule.name && !subjects.contains(subject) {
+                subjects.push(subject.clone());
+            }
+        }
+        for subject in subjects {
+            let verdict = match bad.iter().find(|(s, _)| *s == subject) {
+                Some((_, value)) => {
+                    let since = *self
+                        .breaching_since
+                        .entry((rule.name.clone(), subject.clone()))
+                        .or_insert(now_ms);
+                    if now_ms.saturating_sub(since) >= rule.window_ms() {
+                        Verdict::Breach(*value)
+                    } else {
+                        Verdict::Clear
+                    }
+                }
+                None => Verdict::Clear,
+            };
+            self.apply(rule, subject, verdict, now_ms);
+        }
     }
 
     fn judge(&self, rule: &AlertRule, namespace: &str, now_ms: u64) -> Verdict {
@@ -181,6 +254,10 @@ impl Evaluator {
                     Some(used) if used > *share => Verdict::Breach(used),
                     _ => Verdict::Clear,
                 }
+            }
+            // Judged in `judge_cluster`.
+            AlertCondition::MemberDown {} | AlertCondition::ReplicationBacklogAbove { .. } => {
+                Verdict::Clear
             }
         }
     }
@@ -238,5 +315,96 @@ impl Evaluator {
             .max()
             .unwrap_or(0);
         self.history.set_keep_ms(longest);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NamespaceConfig;
+
+    fn rule(json: &str) -> AlertRule {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn signals(failed: &[&str], backlogs: &[(&str, u64)]) -> ClusterSignals {
+        ClusterSignals {
+            failed_members: failed.iter().map(|s| s.to_string()).collect(),
+            backlogs: backlogs.iter().map(|(r, n)| (r.to_string(), *n)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_member_down_for_the_window_fires_once_and_resolves_when_it_is_back() {
+        let namespaces = Namespaces::new(NamespaceConfig::default()).unwrap();
+        let mut e = Evaluator::new(10);
+        e.add_rule(
+            rule(r#"{"name":"down","condition":{"kind":"member_down"},"window_secs":2,"cooldown_secs":0}"#),
+            &namespaces,
+        )
+        .unwrap();
+        let down = signals(&["00000000000000aa"], &[]);
+        assert!(
+            e.evaluate_with(0, &namespaces, &down).is_empty(),
+            "not for the window yet"
+        );
+        assert!(e.evaluate_with(1_000, &namespaces, &down).is_empty());
+        let fired = e.evaluate_with(2_000, &namespaces, &down);
+        assert_eq!(fired.len(), 1);
+        let alert = &e.list().active[0];
+        assert_eq!(
+            (alert.namespace.as_str(), alert.state),
+            ("member 00000000000000aa", AlertState::Firing)
+        );
+        assert!(
+            e.evaluate_with(3_000, &namespaces, &down).is_empty(),
+            "no repeat"
+        );
+        let back = e.evaluate_with(4_000, &namespaces, &ClusterSignals::default());
+        assert_eq!(back.len(), 1);
+        assert!(e.list().active.is_empty());
+        assert_eq!(e.list().recent[0].state, AlertState::Resolved);
+        // A failure shorter than the window never fires.
+        assert!(e.evaluate_with(5_000, &namespaces, &down).is_empty());
+        assert!(
+            e.evaluate_with(6_000, &namespaces, &ClusterSignals::default())
+                .is_empty()
+        );
+        assert!(e.evaluate_with(8_000, &namespaces, &down).is_empty());
+    }
+
+    #[test]
+    fn a_backlog_above_the_threshold_for_the_window_fires_per_replica() {
+        let namespaces = Namespaces::new(NamespaceConfig::default()).unwrap();
+        let mut e = Evaluator::new(10);
+        e.add_rule(
+            rule(r#"{"name":"lag","condition":{"kind":"replication_backlog_above","changes":100},"window_secs":1,"cooldown_secs":0}"#),
+            &namespaces,
+        )
+        .unwrap();
+        let lagging = signals(&[], &[("r1", 500), ("r2", 100)]);
+        assert!(e.evaluate_with(0, &namespaces, &lagging).is_empty());
+        let fired = e.evaluate_with(1_000, &namespaces, &lagging);
+        assert_eq!(fired.len(), 1, "r2 is at the threshold, not above it");
+        let alert = &e.list().active[0];
+        assert_eq!(alert.namespace, "replica r1");
+        assert_eq!(alert.value, 500.0);
+        assert!(alert.summary.contains("500 changes"), "{}", alert.summary);
+        let caught_up = signals(&[], &[("r1", 3)]);
+        assert_eq!(e.evaluate_with(2_000, &namespaces, &caught_up).len(), 1);
+        assert!(e.list().active.is_empty());
+    }
+
+    #[test]
+    fn a_cluster_condition_names_no_namespace() {
+        let namespaces = Namespaces::new(NamespaceConfig::default()).unwrap();
+        let mut e = Evaluator::new(10);
+        let err = e
+            .add_rule(
+                rule(r#"{"name":"down","namespace":"default","condition":{"kind":"member_down"}}"#),
+                &namespaces,
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("namespace"), "{err}");
     }
 }

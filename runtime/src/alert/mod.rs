@@ -38,7 +38,7 @@ pub mod rule;
 pub use config::AlertsConfig;
 pub use dispatch::NotifierStatus;
 pub use engine::AlertEngine;
-pub use evaluator::{Alert, AlertList, AlertState};
+pub use evaluator::{Alert, AlertList, AlertState, ClusterSignals};
 pub use notifier::{Notification, Notifier, NotifierConfig, NotifyError, WebhookFormat};
 pub use rule::{AlertCondition, AlertRule, Severity};
 

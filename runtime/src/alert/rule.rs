@@ -43,6 +43,14 @@ pub enum AlertCondition {
     },
     /// Bytes in use stayed above `share` (0..=1) of the namespace's capacity for the whole window.
     MemoryAbove { share: f64 },
+    /// A cluster member has been failed (silent past the node timeout) for the whole window.
+    /// Judged by the raft leader only, so one notification goes out per member, and about the
+    /// member (`member <id>` where a namespace would be); a rule with it names no namespace.
+    MemberDown {},
+    /// More than `changes` changes have waited for one replica, on the node that owns their
+    /// slots, for the whole window (a slow or cut-off replica). Each owner judges its own
+    /// queues; the alert is about the replica (`replica <id>`).
+    ReplicationBacklogAbove { changes: u64 },
 }
 
 fn default_min_reads() -> u64 {
@@ -55,7 +63,17 @@ impl AlertCondition {
         match self {
             Self::HitRatioBelow { threshold, .. } => *threshold,
             Self::MemoryAbove { share } => *share,
+            Self::MemberDown {} => 0.0,
+            Self::ReplicationBacklogAbove { changes } => *changes as f64,
         }
+    }
+
+    /// Whether the condition watches the cluster rather than namespaces.
+    pub fn is_cluster(&self) -> bool {
+        matches!(
+            self,
+            Self::MemberDown {} | Self::ReplicationBacklogAbove { .. }
+        )
     }
 
     /// One line a human reads in a notification, e.g. "hit ratio 12.0% below 50.0% over 60s".
@@ -70,6 +88,12 @@ impl AlertCondition {
                 "memory {:.1}% of capacity, above {:.1}% for {window_secs}s",
                 value * 100.0,
                 share * 100.0
+            ),
+            Self::MemberDown {} => {
+                format!("cluster member failed (silent past the node timeout) for {window_secs}s")
+            }
+            Self::ReplicationBacklogAbove { changes } => format!(
+                "{value:.0} changes waiting for the replica, above {changes} for {window_secs}s"
             ),
         }
     }
@@ -148,6 +172,10 @@ impl AlertRule {
             AlertCondition::MemoryAbove { share } if !unit(*share) => {
                 bad("condition.share", "must be a ratio between 0 and 1")
             }
+            c if c.is_cluster() && self.namespace.is_some() => bad(
+                "namespace",
+                "a cluster condition watches members, not a namespace: omit it",
+            ),
             _ => Ok(()),
         }
     }

@@ -556,6 +556,10 @@ export interface components {
         Alert: {
             /** Format: uint64 */
             last_breach_at_ms: number;
+            /**
+             * @description The namespace it is about; for a cluster condition, the member (`member <id>`) or
+             *     replica (`replica <id>`).
+             */
             namespace: string;
             /** Format: uint64 */
             resolved_at_ms?: number | null;
@@ -587,6 +591,14 @@ export interface components {
             kind: "memory_above";
             /** Format: double */
             share: number;
+        } | {
+            /** @enum {string} */
+            kind: "member_down";
+        } | {
+            /** Format: uint64 */
+            changes: number;
+            /** @enum {string} */
+            kind: "replication_backlog_above";
         };
         /**
          * @description One alert rule. Serialised as JSON by the admin API and as TOML in the server config:

@@ -75,9 +75,16 @@ export function Alerts() {
 
 function describe(r: AlertRule): string {
   const c = r.condition;
-  return c.kind === 'hit_ratio_below'
-    ? `hit ratio below ${percent(c.threshold)} (at least ${c.min_reads ?? 100} reads)`
-    : `memory above ${percent(c.share)} of capacity`;
+  switch (c.kind) {
+    case 'hit_ratio_below':
+      return `hit ratio below ${percent(c.threshold)} (at least ${c.min_reads ?? 100} reads)`;
+    case 'memory_above':
+      return `memory above ${percent(c.share)} of capacity`;
+    case 'member_down':
+      return 'a cluster member is down';
+    case 'replication_backlog_above':
+      return `more than ${c.changes} changes waiting for a replica`;
+  }
 }
 
 function AlertTable({ alerts, testid, empty }: { alerts: Alert[]; testid: string; empty: string }) {
