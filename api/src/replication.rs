@@ -119,6 +119,14 @@ pub struct Mark {
     view: Arc<ClusterView>,
 }
 
+impl Mark {
+    /// The slot table the batch started with: what to check ownership against, so that a slot
+    /// lost after the check is caught by [`Replication::wait`].
+    pub fn view(&self) -> &ClusterView {
+        &self.view
+    }
+}
+
 /// Whether `me` owned a slot in `before` that it does not own in `now`.
 fn lost_a_slot(before: &ClusterView, now: &ClusterView, me: NodeId) -> bool {
     (0..SLOTS).any(|s| before.slots.owner(s) == Some(me) && now.slots.owner(s) != Some(me))

@@ -298,6 +298,14 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         }
         snapshots = Some(tokio::spawn(Arc::clone(p).run_periodic()));
     }
+    if state.cluster.is_some() {
+        // Inside authentication, outside the catalog and log writers: a forwarded request runs
+        // them on its owner.
+        app = app.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rest::cluster_forward::route_to_owner,
+        ));
+    }
     if let Some(auth) = &auth {
         // Outermost, so nothing (not even the catalog writer) runs for a refused request.
         app = app.layer(axum::middleware::from_fn_with_state(

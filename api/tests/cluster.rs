@@ -277,6 +277,51 @@ async fn three_nodes_form_a_cluster_that_any_node_answers_for() {
         .unwrap();
     assert_eq!(both, ["1", "2"]);
 
+    // REST forwards a key route to the key's owner, whichever member it reaches: a value put
+    // through the first node lives on the owner only, and reads back through any member.
+    let http = reqwest::Client::new();
+    let url = |node: &RunningServer, key: &str| {
+        format!("http://{}/v1/namespaces/default/keys/{key}", node.http_addr)
+    };
+    let owned_here = owned_by(&first).await;
+    let rest_key = (0..)
+        .map(|i| format!("rest:{i}"))
+        .find(|k| !owned_here(k))
+        .unwrap();
+    let before_here: i64 = redis::cmd("DBSIZE").query_async(&mut con).await.unwrap();
+    let put = http
+        .put(url(&first, &rest_key))
+        .body("over-rest")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 204);
+    let after_here: i64 = redis::cmd("DBSIZE").query_async(&mut con).await.unwrap();
+    assert_eq!(
+        after_here, before_here,
+        "the value is stored on its owner, not here"
+    );
+    for node in [&first, &second, &third] {
+        let got = http.get(url(node, &rest_key)).send().await.unwrap();
+        assert_eq!(got.status(), 200);
+        assert_eq!(got.text().await.unwrap(), "over-rest");
+    }
+    let got: Option<String> = redis::cmd("GET")
+        .arg(&rest_key)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(got.as_deref(), Some("over-rest"));
+    // The owner's errors come back as they are.
+    let missing = http.get(url(&first, "rest:missing")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let body: serde_json::Value = missing.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "key_not_found");
+    let deleted = http.delete(url(&first, &rest_key)).send().await.unwrap();
+    assert_eq!(deleted.status(), 204);
+    let gone = http.get(url(&second, &rest_key)).send().await.unwrap();
+    assert_eq!(gone.status(), 404);
+
     // Redirect mode (the third node): a key it does not own is answered MOVED to the owner.
     let (foreign3, _) = keys_by_owner(&third).await;
     let mut con3 = connect(&third).await;

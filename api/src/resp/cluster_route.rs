@@ -21,7 +21,7 @@
 use std::time::Duration;
 
 use larder_cluster::slot::{Slot, key_slot};
-use larder_cluster::{Forward, Member};
+use larder_cluster::{ClusterView, Forward, Member};
 
 use super::cluster_split::{self, Split};
 use super::command::{self, Args, CommandKind};
@@ -159,6 +159,21 @@ impl Forwarding {
             )),
         }
     }
+}
+
+/// Whether `view`'s member owns the slot of every key of the command in `args` (true for a
+/// command without keys). The owner of a forwarded command checks this before it runs it: the
+/// forwarding node may have acted on a slot table older than its own.
+pub(super) fn keys_are_mine(args: &Args<'_>, view: &ClusterView) -> bool {
+    let Some(kind) = CommandKind::lookup(args.get(0)) else {
+        return true;
+    };
+    let numkeys = kind
+        .numkeys_at()
+        .and_then(|(at, _)| command::parse_i64_arg(args.get(at)));
+    kind.key_positions(args.len(), numkeys)
+        .into_iter()
+        .all(|i| view.slots.owner(key_slot(args.get(i))) == Some(view.me))
 }
 
 /// The keys span more than one slot.

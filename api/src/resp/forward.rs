@@ -94,6 +94,16 @@ pub(super) async fn run(ctx: &ServerContext, request: Forward) -> Vec<u8> {
     }
     let replication = ctx.state.cluster.as_ref().map(|c| &c.replication);
     let mark = replication.map(|r| r.mark());
+    // The sender chose this node by its own slot table; if the slot has moved on since (a
+    // handover this node already knows of), running it here would store a key nobody serves.
+    if let Some(mark) = &mark
+        && !super::cluster_route::keys_are_mine(&args, mark.view())
+    {
+        reply.error(
+            "TRYAGAIN the slot moved to another member while the command was on its way; retry",
+        );
+        return reply.buf.to_vec();
+    }
     let kind = command::execute(&args, &mut session, ctx, &mut reply);
     let wrote = kind.is_some_and(|k| k.spec().flags.contains(&"write"));
     if wrote

@@ -7,6 +7,7 @@
 //! | `namespaces` | admin: `GET/POST /v1/namespaces`, `GET/PUT/DELETE /v1/namespaces/{ns}`, flush |
 //! | `dictionaries` | admin: train, list and stop a namespace's compression dictionary |
 //! | `observability` | `GET /healthz`, `GET /metrics` (Prometheus text) |
+//! | `cluster_forward` | in a cluster: key routes run on the slot's owner; data writes wait for the replicas |
 //! | `cluster` | operator: `GET /v1/cluster`: members, health, slots, raft and replication backlog; `POST /v1/cluster/rebalance`, `POST /v1/cluster/members/{id}/drain` |
 //! | `openapi` | `GET /openapi.json` and the document itself (its links); Swagger UI is mounted at `/docs` |
 //! | `openapi_constraints` | the limits the server enforces, added to the document's schemas and parameters |
@@ -29,6 +30,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod batch;
 pub mod cluster;
+pub mod cluster_forward;
 pub mod dashboard;
 pub mod dictionaries;
 pub mod error;
