@@ -317,6 +317,48 @@ async fn three_nodes_form_a_cluster_that_any_node_answers_for() {
     assert_eq!(missing.status(), 404);
     let body: serde_json::Value = missing.json().await.unwrap();
     assert_eq!(body["error"]["code"], "key_not_found");
+    // A batch runs on the member it reaches: one with a key another member owns is refused
+    // whole, before anything is written; one with only its own keys runs.
+    let own_key = (0..)
+        .map(|i| format!("batch:{i}"))
+        .find(|k| owned_here(k))
+        .unwrap();
+    let batch = |keys: Vec<&str>| {
+        let items: Vec<_> = keys
+            .iter()
+            .map(|k| serde_json::json!({"key": k, "value": "b"}))
+            .collect();
+        serde_json::json!({ "items": items })
+    };
+    let batch_url = format!("http://{}/v1/namespaces/default/batch/set", first.http_addr);
+    let mixed = http
+        .post(&batch_url)
+        .json(&batch(vec![
+            own_key.as_str(),
+            "batch:foreign-probe",
+            &rest_key,
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mixed.status(), 421);
+    let body: serde_json::Value = mixed.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "wrong_node", "{body}");
+    let untouched = http.get(url(&first, &own_key)).send().await.unwrap();
+    assert_eq!(
+        untouched.status(),
+        404,
+        "nothing of a refused batch is written"
+    );
+    let own = http
+        .post(&batch_url)
+        .json(&batch(vec![own_key.as_str()]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200);
+    let stored = http.get(url(&second, &own_key)).send().await.unwrap();
+    assert_eq!(stored.text().await.unwrap(), "b");
     let deleted = http.delete(url(&first, &rest_key)).send().await.unwrap();
     assert_eq!(deleted.status(), 204);
     let gone = http.get(url(&second, &rest_key)).send().await.unwrap();

@@ -120,6 +120,7 @@ pub struct BatchDeleteResponse {
         (status = 400, description = "bad_json, bad_base64 or key_too_long", body = ErrorBody),
         (status = 404, description = "namespace_not_found", body = ErrorBody),
         (status = 413, description = "batch_too_large or body_too_large", body = ErrorBody),
+        (status = 421, description = "wrong_node: in a cluster, a key's slot is another member's (named in the message); nothing ran", body = ErrorBody),
     )
 )]
 pub async fn batch_get(
@@ -130,6 +131,7 @@ pub async fn batch_get(
     check_batch_len(request.keys.len())?;
     let ns = ns.open(&state)?;
     let keys = decode_keys(&request.keys, request.encoding)?;
+    check_owned(&state, "keys", keys.iter().map(Vec::as_slice))?;
     let store = ns.store();
     let items = request
         .keys
@@ -164,6 +166,7 @@ pub async fn batch_get(
         (status = 400, description = "bad_json, bad_base64, invalid_ttl, empty_key or key_too_long, naming the item", body = ErrorBody),
         (status = 404, description = "namespace_not_found", body = ErrorBody),
         (status = 413, description = "value_too_large (naming the item), batch_too_large or body_too_large", body = ErrorBody),
+        (status = 421, description = "wrong_node: in a cluster, a key's slot is another member's (named in the message); nothing ran", body = ErrorBody),
     )
 )]
 pub async fn batch_set(
@@ -193,6 +196,7 @@ pub async fn batch_set(
         };
         writes.push((key, value, expiry));
     }
+    check_owned(&state, "items", writes.iter().map(|(k, _, _)| k.as_slice()))?;
     let store = ns.store();
     for (i, (key, value, expiry)) in writes.iter().enumerate() {
         let options = SetOptions {
@@ -220,6 +224,7 @@ pub async fn batch_set(
         (status = 400, description = "bad_json or bad_base64", body = ErrorBody),
         (status = 404, description = "namespace_not_found", body = ErrorBody),
         (status = 413, description = "batch_too_large or body_too_large", body = ErrorBody),
+        (status = 421, description = "wrong_node: in a cluster, a key's slot is another member's (named in the message); nothing ran", body = ErrorBody),
     )
 )]
 pub async fn batch_delete(
@@ -230,9 +235,48 @@ pub async fn batch_delete(
     check_batch_len(request.keys.len())?;
     let ns = ns.open(&state)?;
     let keys = decode_keys(&request.keys, request.encoding)?;
+    check_owned(&state, "keys", keys.iter().map(Vec::as_slice))?;
     let store = ns.store();
     let deleted = keys.iter().filter(|key| store.delete(key)).count();
     Ok(Json(BatchDeleteResponse { deleted }))
+}
+
+/// In a cluster, refuse the whole batch (before anything runs) when a key's slot is another
+/// member's: a batch runs on the member it reaches, and a key stored where its slot is not
+/// owned would be served by nobody. The answer names the item and the member that owns it;
+/// send that key there (or one request per key: key routes forward).
+fn check_owned<'k>(
+    state: &AppState,
+    field: &str,
+    keys: impl Iterator<Item = &'k [u8]>,
+) -> Result<(), ApiError> {
+    let Some(cluster) = &state.cluster else {
+        return Ok(());
+    };
+    let view = cluster.node.view();
+    for (i, key) in keys.enumerate() {
+        match view.owner(larder_cluster::slot::key_slot(key)) {
+            Some((owner, _)) if owner == view.me => {}
+            Some((_, member)) => {
+                return Err(ApiError::new(
+                    StatusCode::MISDIRECTED_REQUEST,
+                    "wrong_node",
+                    format!(
+                        "{field}[{i}]: the key's slot is owned by the member at {}; a batch runs                          only on the owner of all its keys",
+                        member.http
+                    ),
+                ));
+            }
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "cluster_down",
+                    format!("{field}[{i}]: the key's hash slot has no owner yet"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_batch_len(len: usize) -> Result<(), ApiError> {

@@ -16,8 +16,9 @@
 //!   client's write does, until every change it queued reached the replicas of its slots; if they
 //!   do not confirm, or the slot moved away meanwhile, the answer is `503 not_replicated`.
 //!
-//! Batch routes are not split by owner: they run on the member they reach, for the keys it owns
-//! (use the Redis port's split `MGET`/`DEL`, or one request per key, across owners).
+//! Batch routes are not split by owner: a batch runs only on the member that owns all its keys,
+//! and is refused whole otherwise (`rest::batch`); use the Redis port's split `MGET`/`DEL`, or
+//! one request per key, across owners.
 
 use std::sync::OnceLock;
 use std::time::Duration;

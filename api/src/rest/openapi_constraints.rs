@@ -290,6 +290,16 @@ fn nested_rules() -> Vec<(&'static str, &'static str, Value)> {
             "/oneOf/1",
             json!({"additionalProperties": false}),
         ),
+        (
+            "AlertCondition",
+            "/oneOf/2",
+            json!({"additionalProperties": false}),
+        ),
+        (
+            "AlertCondition",
+            "/oneOf/3",
+            json!({"additionalProperties": false}),
+        ),
         // A key is never empty (in base64 too: the text must decode to at least one byte).
         (
             "BatchKeys",

@@ -396,15 +396,17 @@ mod tests {
     }
 
     #[test]
-    fn a_cluster_condition_names_no_namespace() {
+    fn a_cluster_condition_ignores_the_namespace() {
         let namespaces = Namespaces::new(NamespaceConfig::default()).unwrap();
         let mut e = Evaluator::new(10);
-        let err = e
-            .add_rule(
-                rule(r#"{"name":"down","namespace":"default","condition":{"kind":"member_down"}}"#),
-                &namespaces,
-            )
-            .unwrap_err();
-        assert!(err.to_string().contains("namespace"), "{err}");
+        e.add_rule(
+            rule(r#"{"name":"down","namespace":"default","condition":{"kind":"member_down"},"window_secs":1}"#),
+            &namespaces,
+        )
+        .unwrap();
+        let down = signals(&["ab"], &[]);
+        e.evaluate_with(0, &namespaces, &down);
+        assert_eq!(e.evaluate_with(1_000, &namespaces, &down).len(), 1);
+        assert_eq!(e.list().active[0].namespace, "member ab");
     }
 }

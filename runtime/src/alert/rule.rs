@@ -45,7 +45,7 @@ pub enum AlertCondition {
     MemoryAbove { share: f64 },
     /// A cluster member has been failed (silent past the node timeout) for the whole window.
     /// Judged by the raft leader only, so one notification goes out per member, and about the
-    /// member (`member <id>` where a namespace would be); a rule with it names no namespace.
+    /// member (`member <id>` where a namespace would be); the rule's `namespace` plays no part.
     MemberDown {},
     /// More than `changes` changes have waited for one replica, on the node that owns their
     /// slots, for the whole window (a slow or cut-off replica). Each owner judges its own
@@ -111,7 +111,9 @@ impl AlertCondition {
 pub struct AlertRule {
     /// Unique among rules; letters, digits, `-`, `_` and `.`, at most 64 characters.
     pub name: String,
-    /// The namespace watched; omitted means every namespace, each alerting on its own.
+    /// The namespace watched; omitted means every namespace, each alerting on its own. The
+    /// cluster conditions (`member_down`, `replication_backlog_above`) watch members and
+    /// replicas and ignore it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     pub condition: AlertCondition,
@@ -172,10 +174,6 @@ impl AlertRule {
             AlertCondition::MemoryAbove { share } if !unit(*share) => {
                 bad("condition.share", "must be a ratio between 0 and 1")
             }
-            c if c.is_cluster() && self.namespace.is_some() => bad(
-                "namespace",
-                "a cluster condition watches members, not a namespace: omit it",
-            ),
             _ => Ok(()),
         }
     }

@@ -619,7 +619,11 @@ export interface components {
             cooldown_secs?: number;
             /** @description Unique among rules; letters, digits, `-`, `_` and `.`, at most 64 characters. */
             name: string;
-            /** @description The namespace watched; omitted means every namespace, each alerting on its own. */
+            /**
+             * @description The namespace watched; omitted means every namespace, each alerting on its own. The
+             *     cluster conditions (`member_down`, `replication_backlog_above`) watch members and
+             *     replicas and ignore it.
+             */
             namespace?: string | null;
             severity?: components["schemas"]["Severity"];
             /**
@@ -2908,6 +2912,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description wrong_node: in a cluster, a key's slot is another member's (named in the message); nothing ran */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
             429: {
                 headers: {
@@ -2992,6 +3005,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description wrong_node: in a cluster, a key's slot is another member's (named in the message); nothing ran */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
             429: {
                 headers: {
@@ -3069,6 +3091,15 @@ export interface operations {
             };
             /** @description value_too_large (naming the item), batch_too_large or body_too_large */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description wrong_node: in a cluster, a key's slot is another member's (named in the message); nothing ran */
+            421: {
                 headers: {
                     [name: string]: unknown;
                 };
