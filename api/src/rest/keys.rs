@@ -33,6 +33,17 @@ use crate::state::AppState;
 
 /// The 414 of every key route. The HTTP layer's own refusal has no body, so the answer is
 /// documented without one.
+/// A key route in a cluster, on a member whose HTTP port speaks TLS (see `rest::cluster_forward`).
+pub const WRONG_NODE_DOC: &str = "wrong_node (cluster, TLS on the HTTP port): another member owns \
+     the key's slot; its HTTP address is in x-larder-owner";
+/// A key route's owner did not answer a forward.
+pub const OWNER_UNREACHABLE_DOC: &str = "owner_unreachable (cluster): the member owning the key's \
+     slot did not answer the forward (a write may or may not have run there)";
+/// The cluster answers of a key route that no single node gives.
+pub const CLUSTER_UNAVAILABLE_DOC: &str = "cluster_down (the key's slot has no owner yet), \
+     slot_moved (a forward reached a member that no longer owns the slot; retry) or, for \
+     writes, not_replicated (the slot's replicas did not confirm it)";
+
 pub const KEY_TOO_LONG_DOC: &str = "key_too_long: the key is over 65536 bytes (a JSON error); or \
      the request line is over 65534 bytes, which a long key can make it once percent-encoded, \
      refused by the HTTP layer with an empty answer";
@@ -150,8 +161,10 @@ pub struct Counter {
         (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
         (status = 409, description = "wrong_type: the key holds a hash, list, set or sorted set (written over the Redis protocol); this route reads strings", body = ErrorBody),
         (status = 414, description = KEY_TOO_LONG_DOC),
+        (status = 421, description = WRONG_NODE_DOC, body = ErrorBody),
+        (status = 503, description = CLUSTER_UNAVAILABLE_DOC, body = ErrorBody),
         (status = 431, description = HEAD_TOO_LARGE_DOC),
-        (status = 502, description = "origin_unavailable, origin_status or origin_value_too_large: the namespace's origin failed", body = ErrorBody),
+        (status = 502, description = "origin_unavailable, origin_status or origin_value_too_large: the namespace's origin failed; or, in a cluster, owner_unreachable: the member owning the key's slot did not answer the forward", body = ErrorBody),
         (status = 504, description = "origin_timeout: the namespace's origin did not answer in time", body = ErrorBody),
     )
 )]
@@ -214,6 +227,9 @@ pub async fn get_key(
         (status = 412, description = "condition_not_met: nx and the key exists, or xx and it does not", body = ErrorBody),
         (status = 413, description = "value_too_large (over the namespace's max_item_size) or body_too_large", body = ErrorBody),
         (status = 414, description = KEY_TOO_LONG_DOC),
+        (status = 421, description = WRONG_NODE_DOC, body = ErrorBody),
+        (status = 502, description = OWNER_UNREACHABLE_DOC, body = ErrorBody),
+        (status = 503, description = CLUSTER_UNAVAILABLE_DOC, body = ErrorBody),
         (status = 431, description = HEAD_TOO_LARGE_DOC),
     )
 )]
@@ -281,6 +297,9 @@ pub async fn put_key(
         (status = 400, description = "bad_tags", body = ErrorBody),
         (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
         (status = 414, description = KEY_TOO_LONG_DOC),
+        (status = 421, description = WRONG_NODE_DOC, body = ErrorBody),
+        (status = 502, description = OWNER_UNREACHABLE_DOC, body = ErrorBody),
+        (status = 503, description = CLUSTER_UNAVAILABLE_DOC, body = ErrorBody),
         (status = 431, description = HEAD_TOO_LARGE_DOC),
     )
 )]
@@ -309,6 +328,9 @@ pub async fn delete_key(
         (status = 400, description = "invalid_ttl (missing, zero or not a number) or bad_tags", body = ErrorBody),
         (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
         (status = 414, description = KEY_TOO_LONG_DOC),
+        (status = 421, description = WRONG_NODE_DOC, body = ErrorBody),
+        (status = 502, description = OWNER_UNREACHABLE_DOC, body = ErrorBody),
+        (status = 503, description = CLUSTER_UNAVAILABLE_DOC, body = ErrorBody),
         (status = 431, description = HEAD_TOO_LARGE_DOC),
     )
 )]
@@ -340,6 +362,9 @@ pub async fn expire_key(
         (status = 400, description = "bad_tags", body = ErrorBody),
         (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
         (status = 414, description = KEY_TOO_LONG_DOC),
+        (status = 421, description = WRONG_NODE_DOC, body = ErrorBody),
+        (status = 502, description = OWNER_UNREACHABLE_DOC, body = ErrorBody),
+        (status = 503, description = CLUSTER_UNAVAILABLE_DOC, body = ErrorBody),
         (status = 431, description = HEAD_TOO_LARGE_DOC),
     )
 )]
@@ -368,6 +393,9 @@ pub async fn persist_key(
         (status = 400, description = "invalid_ttl or bad_tags", body = ErrorBody),
         (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
         (status = 414, description = KEY_TOO_LONG_DOC),
+        (status = 421, description = WRONG_NODE_DOC, body = ErrorBody),
+        (status = 502, description = OWNER_UNREACHABLE_DOC, body = ErrorBody),
+        (status = 503, description = CLUSTER_UNAVAILABLE_DOC, body = ErrorBody),
         (status = 431, description = HEAD_TOO_LARGE_DOC),
     )
 )]
@@ -399,6 +427,9 @@ pub async fn touch_key(
         (status = 404, description = "namespace_not_found", body = ErrorBody),
         (status = 409, description = "not_an_integer, overflow, or wrong_type (the key holds a collection)", body = ErrorBody),
         (status = 414, description = KEY_TOO_LONG_DOC),
+        (status = 421, description = WRONG_NODE_DOC, body = ErrorBody),
+        (status = 502, description = OWNER_UNREACHABLE_DOC, body = ErrorBody),
+        (status = 503, description = CLUSTER_UNAVAILABLE_DOC, body = ErrorBody),
         (status = 431, description = HEAD_TOO_LARGE_DOC),
     )
 )]
@@ -427,6 +458,9 @@ pub async fn incr_key(
         (status = 400, description = "bad_tags", body = ErrorBody),
         (status = 404, description = "key_not_found or namespace_not_found", body = ErrorBody),
         (status = 414, description = KEY_TOO_LONG_DOC),
+        (status = 421, description = WRONG_NODE_DOC, body = ErrorBody),
+        (status = 502, description = OWNER_UNREACHABLE_DOC, body = ErrorBody),
+        (status = 503, description = CLUSTER_UNAVAILABLE_DOC, body = ErrorBody),
         (status = 431, description = HEAD_TOO_LARGE_DOC),
     )
 )]

@@ -3797,6 +3797,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description wrong_node (cluster, TLS on the HTTP port): another member owns the key's slot; its HTTP address is in x-larder-owner */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
             429: {
                 headers: {
@@ -3813,8 +3822,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description origin_unavailable, origin_status or origin_value_too_large: the namespace's origin failed */
+            /** @description origin_unavailable, origin_status or origin_value_too_large: the namespace's origin failed; or, in a cluster, owner_unreachable: the member owning the key's slot did not answer the forward */
             502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description cluster_down (the key's slot has no owner yet), slot_moved (a forward reached a member that no longer owns the slot; retry) or, for writes, not_replicated (the slot's replicas did not confirm it) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3940,6 +3958,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description wrong_node (cluster, TLS on the HTTP port): another member owns the key's slot; its HTTP address is in x-larder-owner */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
             429: {
                 headers: {
@@ -3955,6 +3982,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description owner_unreachable (cluster): the member owning the key's slot did not answer the forward (a write may or may not have run there) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description cluster_down (the key's slot has no owner yet), slot_moved (a forward reached a member that no longer owns the slot; retry) or, for writes, not_replicated (the slot's replicas did not confirm it) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -4028,6 +4073,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description wrong_node (cluster, TLS on the HTTP port): another member owns the key's slot; its HTTP address is in x-larder-owner */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
             429: {
                 headers: {
@@ -4043,6 +4097,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description owner_unreachable (cluster): the member owning the key's slot did not answer the forward (a write may or may not have run there) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description cluster_down (the key's slot has no owner yet), slot_moved (a forward reached a member that no longer owns the slot; retry) or, for writes, not_replicated (the slot's replicas did not confirm it) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -4116,6 +4188,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description wrong_node (cluster, TLS on the HTTP port): another member owns the key's slot; its HTTP address is in x-larder-owner */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
             429: {
                 headers: {
@@ -4131,6 +4212,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description owner_unreachable (cluster): the member owning the key's slot did not answer the forward (a write may or may not have run there) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description cluster_down (the key's slot has no owner yet), slot_moved (a forward reached a member that no longer owns the slot; retry) or, for writes, not_replicated (the slot's replicas did not confirm it) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -4209,6 +4308,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description wrong_node (cluster, TLS on the HTTP port): another member owns the key's slot; its HTTP address is in x-larder-owner */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
             429: {
                 headers: {
@@ -4224,6 +4332,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description owner_unreachable (cluster): the member owning the key's slot did not answer the forward (a write may or may not have run there) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description cluster_down (the key's slot has no owner yet), slot_moved (a forward reached a member that no longer owns the slot; retry) or, for writes, not_replicated (the slot's replicas did not confirm it) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -4311,6 +4437,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description wrong_node (cluster, TLS on the HTTP port): another member owns the key's slot; its HTTP address is in x-larder-owner */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
             429: {
                 headers: {
@@ -4326,6 +4461,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description owner_unreachable (cluster): the member owning the key's slot did not answer the forward (a write may or may not have run there) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description cluster_down (the key's slot has no owner yet), slot_moved (a forward reached a member that no longer owns the slot; retry) or, for writes, not_replicated (the slot's replicas did not confirm it) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -4399,6 +4552,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description wrong_node (cluster, TLS on the HTTP port): another member owns the key's slot; its HTTP address is in x-larder-owner */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
             429: {
                 headers: {
@@ -4414,6 +4576,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description owner_unreachable (cluster): the member owning the key's slot did not answer the forward (a write may or may not have run there) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description cluster_down (the key's slot has no owner yet), slot_moved (a forward reached a member that no longer owns the slot; retry) or, for writes, not_replicated (the slot's replicas did not confirm it) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
@@ -4492,6 +4672,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description wrong_node (cluster, TLS on the HTTP port): another member owns the key's slot; its HTTP address is in x-larder-owner */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
             429: {
                 headers: {
@@ -4507,6 +4696,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description owner_unreachable (cluster): the member owning the key's slot did not answer the forward (a write may or may not have run there) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description cluster_down (the key's slot has no owner yet), slot_moved (a forward reached a member that no longer owns the slot; retry) or, for writes, not_replicated (the slot's replicas did not confirm it) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };
