@@ -16,7 +16,7 @@ use larder_cluster::slot::key_slot;
 use larder_cluster::{ClusterView, Forward, Member, NodeId};
 
 use super::cluster_route::FORWARD_TIMEOUT;
-use super::command::{Args, CommandKind};
+use super::command::{self, Args, CommandKind};
 use super::context::ServerContext;
 use super::forward;
 use super::reply::Reply;
@@ -175,10 +175,7 @@ fn parse_integer(bytes: &[u8]) -> Result<i64, String> {
     if bytes[0] != b':' {
         return Err(malformed("integer"));
     }
-    std::str::from_utf8(line)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| malformed("integer"))
+    command::parse_i64_arg(line).ok_or_else(|| malformed("integer"))
 }
 
 /// An array of bulk strings and nulls (`$-1` in RESP2, `_` in RESP3), as each element's bytes.

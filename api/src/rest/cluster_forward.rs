@@ -72,9 +72,13 @@ pub async fn route_to_owner(
     };
     let path = request.uri().path();
     let data_write = !request.method().is_safe() && path.starts_with("/v1/namespaces/");
+    let key = key_of(path);
+    if key.is_none() && !data_write {
+        return next.run(request).await;
+    }
     // Taken before the ownership check, so a slot lost after it is caught by the wait below.
     let mark = cluster.replication.mark();
-    if let Some(key) = key_of(path) {
+    if let Some(key) = key {
         let view = mark.view();
         let forwarded = request.headers().contains_key(&FORWARDED_HEADER);
         match view.owner(key_slot(&key)) {
@@ -137,15 +141,18 @@ fn wrong_node(owner: &str) -> Response {
 }
 
 /// The client forwards go out on (plain HTTP between members).
-fn client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .timeout(FORWARD_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("a client with static settings")
-    })
+fn client() -> Result<&'static reqwest::Client, String> {
+    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(FORWARD_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| format!("the forwarding client could not be built: {e}"))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 /// Send `request` to the member at `to` and relay its answer.
@@ -164,7 +171,14 @@ async fn forward(to: &str, request: Request) -> Response {
     let mut headers = parts.headers;
     headers.remove(axum::http::header::HOST);
     headers.insert(FORWARDED_HEADER, axum::http::HeaderValue::from_static("1"));
-    let sent = client()
+    let client = match client() {
+        Ok(client) => client,
+        Err(e) => {
+            return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "forward_failed", e)
+                .into_response();
+        }
+    };
+    let sent = client
         .request(parts.method, &url)
         .headers(headers)
         .body(body)
