@@ -122,15 +122,16 @@ thread_local! {
         const { std::cell::Cell::new(None) };
 }
 
-/// Run a collection command (its table group `hash`, `list`, `set` or `sorted-set`) so that the
-/// writes it makes are notified as Redis names them: event = the command's name, class = the
-/// type's. The store tells this module of changes synchronously, on the command's own thread.
+/// Run a collection or bitmap command (its table group `hash`, `list`, `set`, `sorted-set` or
+/// `bitmap`) so that the writes it makes are notified as Redis names them: event = the command's
+/// name, class = the type's (a bitmap is a string). The store tells this module of changes synchronously, on the command's own thread.
 pub fn as_command<R>(name: &'static str, group: &str, f: impl FnOnce() -> R) -> R {
     let class = match group {
         "hash" => HASH,
         "list" => LIST,
         "set" => SET,
         "sorted-set" => ZSET,
+        "bitmap" => STRING,
         _ => return f(),
     };
     COMMAND_EVENT.with(|c| c.set(Some((name, class))));

@@ -6,6 +6,8 @@
 //! | `deadline` | EX/PX/EXAT/PXAT and EXPIRE-family time arguments |
 //! | `strings` | GET, SET, SETNX, SETEX, PSETEX, GETEX, MGET, MSET, INCR/DECR family |
 //! | `string_edits` | APPEND, SETRANGE, GETRANGE/SUBSTR, STRLEN, GETDEL, GETSET, MSETNX, INCRBYFLOAT |
+//! | `bitops` | SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD, BITFIELD_RO |
+//! | `lcs` | LCS (with IDX, LEN, MINMATCHLEN, WITHMATCHLEN) |
 //! | `encodings` | what OBJECT ENCODING answers, and the CONFIG thresholds it answers by |
 //! | `collection` | what the collection commands share: empty-means-deleted, ranges, `*SCAN` |
 //! | `hashes` | HSET, HGET, HMGET, HGETALL, HDEL, HINCRBY, HSCAN, … and per-field expiry (HEXPIRE, HTTL, …) |
@@ -31,6 +33,7 @@
 //! returns a Rust error, because a bad command never affects the connection, only its own reply.
 
 pub mod acl;
+mod bitops;
 mod blocking;
 mod client_admin;
 mod cluster;
@@ -44,6 +47,7 @@ mod info;
 mod introspection;
 mod keys;
 mod keyspace;
+mod lcs;
 mod lists;
 pub mod pubsub;
 mod server;
@@ -196,11 +200,12 @@ fn run(
     let spec = kind.spec();
     // A collection command's writes are notified under its own name (`hset`, `lpush`, …).
     let mut data = || {
-        // HMSET is notified as `hset`, as Redis names it.
-        let event = if kind == CommandKind::HMSet {
-            "hset"
-        } else {
-            spec.name
+        // Some commands are notified under another's name, as Redis names them.
+        let event = match kind {
+            CommandKind::HMSet => "hset",
+            CommandKind::BitField => "setbit",
+            CommandKind::BitOp => "set",
+            _ => spec.name,
         };
         crate::resp::notify::as_command(event, spec.group, || {
             data_command(kind, store, args, reply)
@@ -313,6 +318,14 @@ fn data_command(kind: CommandKind, store: &Store, args: &Args<'_>, reply: &mut R
         K::GetDel => string_edits::getdel(store, args.get(1), reply),
         K::GetSet => string_edits::getset(store, args, reply),
         K::IncrByFloat => string_edits::incrbyfloat(store, args, reply),
+        K::SetBit => bitops::setbit(store, args, reply),
+        K::GetBit => bitops::getbit(store, args, reply),
+        K::BitCount => bitops::bitcount(store, args, reply),
+        K::BitPos => bitops::bitpos(store, args, reply),
+        K::BitOp => bitops::bitop(store, args, reply),
+        K::BitField => bitops::bitfield(store, args, false, reply),
+        K::BitFieldRo => bitops::bitfield(store, args, true, reply),
+        K::Lcs => lcs::lcs(store, args, reply),
         K::Scan => keyspace::scan(store, args, reply),
         K::Keys => keyspace::keys(store, args.get(1), reply),
         K::Type => keyspace::key_type(store, args.get(1), reply),

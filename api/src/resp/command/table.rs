@@ -176,6 +176,22 @@ commands! {
         "Returns the previous string value of a key after setting it to a new value.";
     IncrByFloat b"INCRBYFLOAT" "incrbyfloat" 3 ["write" "denyoom" "fast"] (1 1 1) "string" "2.6.0"
         "Increments the floating point value of a key by a number.";
+    SetBit b"SETBIT" "setbit" 4 ["write" "denyoom"] (1 1 1) "bitmap" "2.2.0"
+        "Sets or clears the bit at offset of the string value.";
+    GetBit b"GETBIT" "getbit" 3 ["readonly" "fast"] (1 1 1) "bitmap" "2.2.0"
+        "Returns a bit value by offset.";
+    BitCount b"BITCOUNT" "bitcount" -2 ["readonly"] (1 1 1) "bitmap" "2.6.0"
+        "Counts the number of set bits (population counting) in a string.";
+    BitPos b"BITPOS" "bitpos" -3 ["readonly"] (1 1 1) "bitmap" "2.8.7"
+        "Finds the first set (1) or clear (0) bit in a string.";
+    BitOp b"BITOP" "bitop" -4 ["write" "denyoom"] (2 -1 1) "bitmap" "2.6.0"
+        "Performs bitwise operations on multiple strings, and stores the result.";
+    BitField b"BITFIELD" "bitfield" -2 ["write" "denyoom"] (1 1 1) "bitmap" "3.2.0"
+        "Performs arbitrary bitfield integer operations on strings.";
+    BitFieldRo b"BITFIELD_RO" "bitfield_ro" -2 ["readonly" "fast"] (1 1 1) "bitmap" "6.2.0"
+        "Performs arbitrary read-only bitfield integer operations on strings.";
+    Lcs b"LCS" "lcs" -3 ["readonly"] (1 2 1) "string" "7.0.0"
+        "Finds the longest common substring.";
     Del b"DEL" "del" -2 ["write"] (1 -1 1) "generic" "1.0.0"
         "Deletes one or more keys.";
     Unlink b"UNLINK" "unlink" -2 ["write" "fast"] (1 -1 1) "generic" "4.0.0"
