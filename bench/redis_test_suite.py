@@ -27,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 UNITS = [
     "type/string",
+    "bitops",
+    "bitfield",
     "type/incr",
     "type/hash",
     "type/list",
@@ -169,6 +171,16 @@ def run_unit(redis_src: Path, port: int, unit: str, timeout: int) -> dict:
     return result
 
 
+def version_h(redis_src: Path) -> str:
+    """The version in `src/version.h`, for a source tree that is not a git checkout."""
+    try:
+        text = (Path(redis_src) / "src/version.h").read_text()
+    except OSError:
+        return "unknown"
+    m = re.search(r'REDIS_VERSION "([^"]+)"', text)
+    return m.group(1) if m else "unknown"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--redis-src", required=True, type=Path, help="a Redis source tree (has tests/)")
@@ -192,9 +204,13 @@ def main() -> None:
         server.wait(timeout=30)
 
     version = subprocess.run(["git", "-C", str(args.redis_src), "describe", "--tags"],
-                             capture_output=True, text=True).stdout.strip() or "unknown"
+                             capture_output=True, text=True).stdout.strip() or version_h(args.redis_src)
     # The command as run, but without where the suite is checked out on this machine.
-    argv = [a if a != str(args.redis_src) else "REDIS_SRC" for a in sys.argv[1:]]
+    # The binary is shown as `target/<profile>/larder`, wherever the target directory is.
+    larder = Path(args.larder)
+    larder_shown = f"target/{larder.parent.name}/{larder.name}" if larder.is_absolute() else args.larder
+    named = {str(args.redis_src): "REDIS_SRC", args.larder: larder_shown}
+    argv = [named.get(a, a) for a in sys.argv[1:]]
     shown = " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).as_posix()] + argv)
     out = [
         "# Redis test suite against Larder (external mode)",

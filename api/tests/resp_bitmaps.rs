@@ -255,6 +255,19 @@ async fn bitcount_and_bitpos_with_byte_and_bit_ranges() {
         "ERR The bit argument must be 1 or 0.",
     )
     .await;
+    // A bad unit is a syntax error even when the range before it is not a number, as in Redis.
+    expect_error(
+        &mut con,
+        &["BITPOS", "p", "0", "1", "x", "y"],
+        "ERR syntax error",
+    )
+    .await;
+    expect_error(
+        &mut con,
+        &["BITCOUNT", "p", "x", "1", "y"],
+        "ERR syntax error",
+    )
+    .await;
 }
 
 /// Bit `i` of `bytes`, numbered from the most significant bit of byte 0.

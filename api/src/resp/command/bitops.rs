@@ -189,6 +189,18 @@ fn parse_range(args: &Args<'_>, from: usize, reply: &mut Reply) -> Result<Option
         syntax_error(reply);
         return Err(());
     }
+    // The unit is checked before the integers, as Redis checks them.
+    let unit = if n == 3 {
+        match parse_unit(args.get(from + 2)) {
+            Some(unit) => unit,
+            None => {
+                syntax_error(reply);
+                return Err(());
+            }
+        }
+    } else {
+        Unit::Byte
+    };
     let Some(start) = parse_i64(args.get(from)) else {
         not_an_integer(reply);
         return Err(());
@@ -203,17 +215,6 @@ fn parse_range(args: &Args<'_>, from: usize, reply: &mut Reply) -> Result<Option
         }
     } else {
         None
-    };
-    let unit = if n == 3 {
-        match parse_unit(args.get(from + 2)) {
-            Some(unit) => unit,
-            None => {
-                syntax_error(reply);
-                return Err(());
-            }
-        }
-    } else {
-        Unit::Byte
     };
     Ok(Some(Range { start, end, unit }))
 }
