@@ -205,6 +205,58 @@ async fn bcast_prefixes_optin_and_noloop() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bcast_prefixes_add_up_and_may_not_overlap() {
+    let server = start().await;
+    let mut writer = Raw::connect(server.addr).await;
+    let mut b = resp3(server.addr).await;
+    b.roundtrip(
+        &cmd(&["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "FOOBAR", "PREFIX", "FOO"]),
+        b"-ERR Prefix 'FOOBAR' overlaps with another provided prefix 'FOO'. Prefixes for a single client must not overlap.\r\n",
+    )
+    .await;
+    b.roundtrip(
+        &cmd(&[
+            "CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "FOO", "PREFIX", "BAR",
+        ]),
+        b"+OK\r\n",
+    )
+    .await;
+    b.roundtrip(
+        &cmd(&["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "FO"]),
+        b"-ERR Prefix 'FO' overlaps with an existing prefix 'FOO'. Prefixes for a single client must not overlap.\r\n",
+    )
+    .await;
+    // A refused call changes nothing; an accepted one adds its prefix to the others.
+    b.roundtrip(
+        &cmd(&["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "BAZ"]),
+        b"+OK\r\n",
+    )
+    .await;
+    for key in ["FOO:1", "BAZ:1", "QUX:1", "BAR:1"] {
+        writer.roundtrip(&cmd(&["SET", key, "x"]), b"+OK\r\n").await;
+    }
+    expect(&mut b, &invalidate(&["FOO:1"])).await;
+    expect(&mut b, &invalidate(&["BAZ:1"])).await;
+    expect(&mut b, &invalidate(&["BAR:1"])).await;
+    // Every key (no prefix) overlaps every prefix.
+    let mut all = resp3(server.addr).await;
+    all.roundtrip(&cmd(&["CLIENT", "TRACKING", "ON", "BCAST"]), b"+OK\r\n")
+        .await;
+    all.roundtrip(
+        &cmd(&["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "A"]),
+        b"-ERR Prefix 'A' overlaps with an existing prefix ''. Prefixes for a single client must not overlap.\r\n",
+    )
+    .await;
+    b.roundtrip(&cmd(&["CLIENT", "TRACKING", "OFF"]), b"+OK\r\n")
+        .await;
+    b.roundtrip(
+        &cmd(&["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "FO"]),
+        b"+OK\r\n",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resp2_clients_redirect_invalidations_to_a_subscribed_connection() {
     let server = start().await;
     let mut writer = Raw::connect(server.addr).await;

@@ -6,11 +6,21 @@
 //!
 //! The pattern is compiled once into tokens, and matching backtracks only to the last `*`, so
 //! the cost is at most pattern × key length: a hostile pattern like `*a*a*a*a*b` cannot blow up.
+//!
+//! Like Redis, a pattern with more than [`MAX_NESTED_STARS`] `*` before its end matches nothing:
+//! Redis's matcher recurses once per `*` and gives up past that depth, and a client sees the
+//! same answer here.
+
+/// The most `*` runs a pattern may have before its last token and still match (Redis's nesting
+/// limit in `stringmatchlen`).
+pub const MAX_NESTED_STARS: usize = 1000;
 
 /// A compiled pattern.
 #[derive(Debug, Clone)]
 pub struct Glob {
     tokens: Vec<Token>,
+    /// More than [`MAX_NESTED_STARS`] non-final `*` runs: matches nothing, as in Redis.
+    too_nested: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -80,7 +90,15 @@ impl Glob {
             }
             i += 1;
         }
-        Self { tokens }
+        let non_final = tokens.len().saturating_sub(1);
+        let nested_stars = tokens[..non_final]
+            .iter()
+            .filter(|t| matches!(t, Token::Star))
+            .count();
+        Self {
+            tokens,
+            too_nested: nested_stars > MAX_NESTED_STARS,
+        }
     }
 
     /// True for the pattern `*`, which callers can skip matching for.
@@ -89,6 +107,9 @@ impl Glob {
     }
 
     pub fn matches(&self, text: &[u8]) -> bool {
+        if self.too_nested {
+            return false;
+        }
         let tokens = &self.tokens;
         let (mut t, mut s) = (0, 0);
         // Where to resume after the last `*`: the token after it, and the text position it
@@ -157,6 +178,18 @@ mod tests {
         assert!(!m("", "a"));
         assert!(m("", ""));
         assert!(m("\\", "\\"));
+    }
+
+    #[test]
+    fn more_nested_stars_than_redis_allows_match_nothing() {
+        let text = "a".repeat(3000);
+        assert!(m(&"*?".repeat(1000), &text));
+        assert!(!m(&"*?".repeat(1001), &text));
+        // A final `*` is not nested: Redis matches it without recursing.
+        assert!(m(&("*?".repeat(1000) + "*"), &text));
+        // Escaped stars are bytes, not nesting.
+        assert!(!m(&"\\*".repeat(1001), &text));
+        assert!(m(&"\\*".repeat(1001), &"*".repeat(1001)));
     }
 
     #[test]

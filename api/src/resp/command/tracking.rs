@@ -88,6 +88,32 @@ fn tracking(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply: 
     if mode.bcast && (mode.optin || mode.optout) {
         return reply.error("ERR OPTIN and OPTOUT are not compatible with BCAST");
     }
+    if mode.bcast {
+        // As in Redis, BCAST prefixes add to those the connection already broadcasts for, and
+        // a new one may not overlap another (else one key would be announced twice). No
+        // prefix is the empty prefix, every key; here an empty list.
+        let existing: Option<&[Vec<u8>]> = match &session.tracking {
+            Some(t) if t.mode.bcast && t.mode.prefixes.is_empty() => Some(&[][..]),
+            Some(t) if t.mode.bcast => Some(&t.mode.prefixes),
+            _ => None,
+        };
+        let every_key = [Vec::new()];
+        let existing_shown = match existing {
+            Some([]) => &every_key[..],
+            Some(prefixes) => prefixes,
+            None => &[][..],
+        };
+        if let Err(message) = check_prefix_collisions(existing_shown, &mode.prefixes) {
+            return reply.error(&message);
+        }
+        mode.prefixes = match existing {
+            // Either side covering every key covers every key.
+            Some([]) => Vec::new(),
+            _ if mode.prefixes.is_empty() => Vec::new(),
+            Some(prefixes) => [prefixes, &mode.prefixes[..]].concat(),
+            None => mode.prefixes,
+        };
+    }
     // Switching modes starts afresh: what was tracked under the old mode is not carried over.
     session.tracking = None;
     let own = session.push_subscriber();
@@ -98,6 +124,30 @@ fn tracking(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply: 
     );
     session.caching_next = None;
     reply.ok();
+}
+
+/// Redis's check that BCAST prefixes do not overlap: none of `new` may be a prefix of, or start
+/// with, one in `existing` or another in `new` (the empty prefix overlaps every other).
+fn check_prefix_collisions(existing: &[Vec<u8>], new: &[Vec<u8>]) -> Result<(), String> {
+    let overlap = |a: &[u8], b: &[u8]| a.starts_with(b) || b.starts_with(a);
+    let shown = |p: &[u8]| String::from_utf8_lossy(p).into_owned();
+    for (i, p) in new.iter().enumerate() {
+        if let Some(e) = existing.iter().find(|e| overlap(p, e)) {
+            return Err(format!(
+                "ERR Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.",
+                shown(p),
+                shown(e)
+            ));
+        }
+        if let Some(q) = new[i + 1..].iter().find(|q| overlap(p, q)) {
+            return Err(format!(
+                "ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not overlap.",
+                shown(p),
+                shown(q)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `CLIENT CACHING YES|NO`: whether the next command's reads are tracked.
