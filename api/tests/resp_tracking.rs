@@ -292,4 +292,27 @@ async fn resp2_clients_redirect_invalidations_to_a_subscribed_connection() {
         b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n$1\r\nk\r\n",
     )
     .await;
+
+    // A target that speaks RESP3 gets the `invalidate` push instead, as Redis sends it.
+    target
+        .send(&cmd(&["UNSUBSCRIBE", "__redis__:invalidate"]))
+        .await;
+    let unsubscribed = b"*3\r\n$11\r\nunsubscribe\r\n$20\r\n__redis__:invalidate\r\n:0\r\n";
+    assert_eq!(
+        target.read_exact_len(unsubscribed.len()).await,
+        unsubscribed
+    );
+    target.send(&cmd(&["HELLO", "3"])).await;
+    // Skip the HELLO map: read until the SUBSCRIBE reply that follows it is complete.
+    target
+        .send(&cmd(&["SUBSCRIBE", "__redis__:invalidate"]))
+        .await;
+    let subscribed = b">3\r\n$9\r\nsubscribe\r\n$20\r\n__redis__:invalidate\r\n:1\r\n";
+    let mut seen = Vec::new();
+    while !seen.ends_with(subscribed) {
+        seen.extend(target.read_exact_len(1).await);
+    }
+    t.roundtrip(&cmd(&["GET", "k"]), b"$1\r\nv\r\n").await;
+    writer.roundtrip(&cmd(&["SET", "k", "w"]), b"+OK\r\n").await;
+    expect(&mut target, b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n").await;
 }

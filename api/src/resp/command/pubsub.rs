@@ -319,7 +319,9 @@ pub fn write_push(push: &Push, prefix: Option<&[u8]>, reply: &mut Reply) {
             as_message: false, ..
         } if reply.protocol == Protocol::Resp2 => {}
         Push::Invalidate { keys, as_message } => {
-            if *as_message {
+            // A RESP3 connection gets the `invalidate` push even as a REDIRECT target, as Redis
+            // sends it; only a RESP2 target gets the `__redis__:invalidate` message.
+            if *as_message && reply.protocol == Protocol::Resp2 {
                 reply.push(3);
                 reply.bulk(b"message");
                 reply.bulk(crate::resp::tracking::INVALIDATE_CHANNEL);
