@@ -744,6 +744,31 @@ async fn info_sections() {
     assert!(two.contains("# Server") && two.contains("# Clients") && !two.contains("# Stats"));
     let none: String = query(&mut con, &["INFO", "nosuchsection"]).await.unwrap();
     assert_eq!(none, "");
+
+    // Without persistence every change since the start is unsaved; a write that changes
+    // nothing is not counted, as in Redis.
+    async fn dirty(con: &mut resp_support::Con) -> u64 {
+        let info: String = query(con, &["INFO", "persistence"]).await.unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"))
+            .expect("rdb_changes_since_last_save")
+            .trim()
+            .parse()
+            .unwrap()
+    }
+    let before = dirty(&mut con).await;
+    assert!(
+        before >= 5,
+        "MSET, SET, EXPIRE, PERSIST, EXPIRE, DEL made changes: {before}"
+    );
+    let _: i64 = query(&mut con, &["SETBIT", "bits", "0", "1"])
+        .await
+        .unwrap();
+    assert_eq!(dirty(&mut con).await, before + 1);
+    let _: i64 = query(&mut con, &["SETBIT", "bits", "0", "1"])
+        .await
+        .unwrap();
+    assert_eq!(dirty(&mut con).await, before + 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

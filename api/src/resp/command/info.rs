@@ -157,7 +157,19 @@ fn memory(out: &mut String, view: &NsView, ctx: &ServerContext, session: &Sessio
 fn persistence(out: &mut String, ctx: &ServerContext) {
     out.push_str("# Persistence\r\nloading:0\r\n");
     let Some(p) = &ctx.state.persistence else {
-        out.push_str("rdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:0\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\n");
+        // Nothing was ever saved: every change since the start is unsaved, as Redis counts its
+        // dirty writes with persistence off.
+        let changes: u64 = ctx
+            .state
+            .namespaces
+            .list()
+            .iter()
+            .map(|ns| ns.store().changes())
+            .sum();
+        let _ = write!(
+            out,
+            "rdb_changes_since_last_save:{changes}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:0\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\n"
+        );
         return;
     };
     let _ = write!(
