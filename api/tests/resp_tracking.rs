@@ -205,6 +205,31 @@ async fn bcast_prefixes_optin_and_noloop() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalidation_goes_out_before_the_reply_to_the_next_command() {
+    let server = start().await;
+    let mut writer = Raw::connect(server.addr).await;
+    let mut t = resp3(server.addr).await;
+    t.roundtrip(&cmd(&["CLIENT", "TRACKING", "ON"]), b"+OK\r\n")
+        .await;
+    for round in 0..50 {
+        let key = format!("k{round}");
+        t.roundtrip(&cmd(&["GET", &key]), b"_\r\n").await;
+        writer
+            .roundtrip(&cmd(&["SET", &key, "v"]), b"+OK\r\n")
+            .await;
+        // The write was answered, so its invalidation is queued: it must precede PONG.
+        t.send(&cmd(&["PING"])).await;
+        let mut expected = invalidate(&[&key]);
+        expected.extend_from_slice(b"+PONG\r\n");
+        assert_eq!(
+            t.read_exact_len(expected.len()).await,
+            expected,
+            "round {round}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bcast_prefixes_add_up_and_may_not_overlap() {
     let server = start().await;
     let mut writer = Raw::connect(server.addr).await;

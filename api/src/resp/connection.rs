@@ -261,27 +261,50 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     if read? == 0 {
                         return Ok(());
                     }
+                    // What was pushed before these commands arrived goes out before their
+                    // replies (an invalidation before the reply that follows it, as in Redis).
+                    if let Some(Ok(push)) = self.pushes.as_mut().map(|r| r.try_recv())
+                        && !self.write_pushes(push)
+                    {
+                        return Ok(());
+                    }
                 }
                 Some(push) = next_push(&mut self.pushes) => {
-                    if auth_gate::lost_rights(&self.session, &self.ctx) {
-                        tracing::debug!(peer = %self.session.peer, "closing a subscriber whose key was revoked or token expired");
+                    if !self.write_pushes(push) {
                         return Ok(());
-                    }
-                    if self.session.push.as_ref().is_some_and(|q| q.overflowed.load(std::sync::atomic::Ordering::Relaxed)) {
-                        tracing::warn!(peer = %self.session.peer, "closing a pub/sub client that fell too far behind");
-                        return Ok(());
-                    }
-                    command::pubsub::write_push(&push, self.session.subscriptions.as_ref().and_then(|s| s.prefix()), &mut self.reply);
-                    let mut more = 1;
-                    while more < PUSH_BATCH
-                        && let Some(Ok(push)) = self.pushes.as_mut().map(|r| r.try_recv())
-                    {
-                        command::pubsub::write_push(&push, self.session.subscriptions.as_ref().and_then(|s| s.prefix()), &mut self.reply);
-                        more += 1;
                     }
                 }
             }
         }
+    }
+
+    /// Write `first` and up to a batch of the pushes queued behind it into the reply buffer;
+    /// `false` when the connection must close instead (its rights were revoked, or it fell
+    /// too far behind).
+    fn write_pushes(&mut self, first: Push) -> bool {
+        if auth_gate::lost_rights(&self.session, &self.ctx) {
+            tracing::debug!(peer = %self.session.peer, "closing a subscriber whose key was revoked or token expired");
+            return false;
+        }
+        if self
+            .session
+            .push
+            .as_ref()
+            .is_some_and(|q| q.overflowed.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            tracing::warn!(peer = %self.session.peer, "closing a pub/sub client that fell too far behind");
+            return false;
+        }
+        let prefix = self.session.subscriptions.as_ref().and_then(|s| s.prefix());
+        command::pubsub::write_push(&first, prefix, &mut self.reply);
+        let mut more = 1;
+        while more < PUSH_BATCH
+            && let Some(Ok(push)) = self.pushes.as_mut().map(|r| r.try_recv())
+        {
+            command::pubsub::write_push(&push, prefix, &mut self.reply);
+            more += 1;
+        }
+        true
     }
 
     /// Execute every complete frame in the read buffer, appending replies to the write buffer.
