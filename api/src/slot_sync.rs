@@ -13,7 +13,8 @@
 //!    copy's read (and the copy carries its result) or after the copy's put: the replica ends
 //!    with the owner's value either way, and a change the clear wiped is re-sent by the copy.
 //! 3. It waits until the replica applied everything queued up to the copy's end, then commits
-//!    `Synced` through raft: the replica is in sync, and may be promoted from then on.
+//!    `Synced` through raft: the replica is in sync, and may be promoted from then on. The copy
+//!    ends only once this node's own view shows that, so the next check cannot redo it.
 //!
 //! Copied changes are not *awaited*: a client's write waits for its own change, not for a
 //! copy queued before it. The copy is paced — a shard at a time, holding back while the
@@ -165,18 +166,40 @@ async fn copy(
         copied_at: epoch,
     };
     match replication.node().propose(synced, COMMIT_PATIENCE).await {
-        Ok(()) => tracing::info!(
-            replica = %format_args!("{replica:016x}"),
-            slots = slots.len(),
-            keys = copied,
-            ms = started.elapsed().as_millis() as u64,
-            "copied slots to a syncing replica"
-        ),
+        Ok(()) => {
+            tracing::info!(
+                replica = %format_args!("{replica:016x}"),
+                slots = slots.len(),
+                keys = copied,
+                ms = started.elapsed().as_millis() as u64,
+                "copied slots to a syncing replica"
+            );
+            // The commit may reach this node's view later than the leader's answer. Until it
+            // does, the check would see the replica still syncing and start the copy again,
+            // and a copy begins by clearing the replica's keys of those slots: if ownership
+            // then passed to the replica, the redone copy stops half-way and the new owner
+            // lacks keys. So this copy ends only once the view shows its slots in sync.
+            let deadline = tokio::time::Instant::now() + COMMIT_PATIENCE;
+            while syncing_any(&replication, replica, &slots)
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
         Err(e) => {
             tracing::warn!(replica = %format_args!("{replica:016x}"), error = %e, "a slot copy finished but was not committed; it will be redone");
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
+}
+
+/// Whether this node's view still has `replica` syncing one of `slots` this node owns.
+fn syncing_any(replication: &Replication, replica: NodeId, slots: &[Slot]) -> bool {
+    let view = replication.node().view();
+    slots.iter().any(|&slot| {
+        view.slots.owner(slot) == Some(view.me)
+            && view.slots.syncing(slot).iter().any(|(r, _)| *r == replica)
+    })
 }
 
 /// Whether `replica` still syncs any slot of this node (otherwise the copy is moot).
