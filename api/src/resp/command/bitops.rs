@@ -9,6 +9,7 @@
 
 use larder_runtime::{Change, Condition, Expiry, SetOptions, Store, StoreError, ValueKind};
 
+use super::string_edits::{edit_error, put_keeping_ttl};
 use super::{Args, is, not_an_integer, parse_i64, store_error, syntax_error};
 use crate::resp::reply::Reply;
 
@@ -35,15 +36,6 @@ fn parse_offset(arg: &[u8], hash_unit: Option<u64>) -> Option<u64> {
 /// The refusal for a write that would grow the value past the namespace's max item size.
 fn too_large(len: usize, max: u64) -> StoreError {
     StoreError::ValueTooLarge { len, max }
-}
-
-fn write_error(error: &StoreError, reply: &mut Reply) {
-    match error {
-        StoreError::ValueTooLarge { max, .. } => reply.error_fmt(format_args!(
-            "ERR string exceeds maximum allowed size (this namespace's max item size is {max} bytes)"
-        )),
-        e => store_error(e, reply),
-    }
 }
 
 #[inline]
@@ -99,7 +91,7 @@ pub fn setbit(store: &Store, args: &Args<'_>, reply: &mut Reply) {
     });
     match result {
         Ok(old) => reply.integer(i64::from(old)),
-        Err(e) => write_error(&e, reply),
+        Err(e) => edit_error(&e, reply),
     }
 }
 
@@ -354,7 +346,7 @@ pub fn bitop(store: &Store, args: &Args<'_>, reply: &mut Reply) {
     };
     match store.set(dst, &result, opts) {
         Ok(_) => reply.integer(len as i64),
-        Err(e) => write_error(&e, reply),
+        Err(e) => edit_error(&e, reply),
     }
 }
 
@@ -617,7 +609,7 @@ pub fn bitfield(store: &Store, args: &Args<'_>, read_only: bool, reply: &mut Rep
             })
     };
     if let Err(e) = outcome {
-        return write_error(&e, reply);
+        return edit_error(&e, reply);
     }
     reply.array(results.len());
     for r in results {
@@ -625,13 +617,6 @@ pub fn bitfield(store: &Store, args: &Args<'_>, read_only: bool, reply: &mut Rep
             Some(n) => reply.integer(n),
             None => reply.null(),
         }
-    }
-}
-
-fn put_keeping_ttl(value: Vec<u8>) -> Change {
-    Change::Put {
-        value,
-        expiry: Expiry::Keep,
     }
 }
 

@@ -217,7 +217,8 @@ pub(super) fn format_float(x: f64) -> String {
     rounded.to_string()
 }
 
-fn put_keeping_ttl(value: Vec<u8>) -> Change {
+/// An in-place edit's write: the new value, the key's deadline kept.
+pub(super) fn put_keeping_ttl(value: Vec<u8>) -> Change {
     Change::Put {
         value,
         expiry: Expiry::Keep,
@@ -226,7 +227,7 @@ fn put_keeping_ttl(value: Vec<u8>) -> Change {
 
 /// A size refusal in Redis's words (test suites match "maximum allowed size"), other errors as
 /// the store words them.
-fn edit_error(error: &StoreError, reply: &mut Reply) {
+pub(super) fn edit_error(error: &StoreError, reply: &mut Reply) {
     match error {
         StoreError::ValueTooLarge { max, .. } => reply.error_fmt(format_args!(
             "ERR string exceeds maximum allowed size (this namespace's max item size is {max} bytes)"
