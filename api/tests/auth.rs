@@ -692,3 +692,63 @@ async fn only_admins_create_databases_and_revoked_subscribers_are_cut_off() {
     );
     node.shutdown().await.unwrap();
 }
+
+/// Guessing credentials on the Redis port is slow: an address that failed `AUTH` a burst of
+/// times is refused unchecked — even the right key — until its budget refills, and right keys
+/// never spend the budget, so a pool of well-configured clients is never slowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_auths_throttle_the_address_and_right_keys_never_spend_its_budget() {
+    use larder::auth::failed_auths::{BURST, PER_SECOND};
+    let node = server::start(&config(None)).await.unwrap();
+    let (_, key) = make_key(&node, "pool", "read").await;
+    let right = format!("AUTH {key}\r\n");
+
+    // A pool's worth of right AUTHs, then all but one of the burst of wrong ones: not throttled.
+    for _ in 0..50 {
+        assert_eq!(raw(&node, right.as_bytes()).await, "+OK\r\n");
+    }
+    for _ in 0..(BURST as usize - 1) {
+        assert_eq!(
+            raw(&node, b"AUTH guess\r\n").await,
+            "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+        );
+    }
+    assert_eq!(raw(&node, right.as_bytes()).await, "+OK\r\n");
+
+    // The last failure of the burst spends it: the right key is now refused, on a new
+    // connection as on an old one, and so is HELLO's AUTH.
+    assert!(
+        raw(&node, b"AUTH guess\r\n")
+            .await
+            .starts_with("-WRONGPASS")
+    );
+    let throttled = raw(&node, right.as_bytes()).await;
+    assert!(
+        throttled.starts_with(
+            "-ERR too many failed authentication attempts from this address; retry in "
+        ),
+        "{throttled}"
+    );
+    let hello = raw(&node, format!("HELLO 3 AUTH pool {key}\r\n").as_bytes()).await;
+    assert!(hello.starts_with("-ERR too many failed"), "{hello}");
+
+    // The budget refills: after one failure's worth of time, the right key works again.
+    tokio::time::sleep(Duration::from_secs_f64(1.5 / PER_SECOND)).await;
+    assert_eq!(raw(&node, right.as_bytes()).await, "+OK\r\n");
+
+    let metrics = Client::new()
+        .get(format!("{}/metrics", base(&node)))
+        .bearer_auth(OPERATOR_KEY)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let rate_limited = metrics
+        .lines()
+        .find(|l| l.contains("protocol=\"resp\"") && l.contains("reason=\"rate_limited\""))
+        .unwrap_or_else(|| panic!("no resp rate_limited refusals in {metrics}"));
+    assert!(rate_limited.ends_with(" 2"), "{rate_limited}");
+    node.shutdown().await.unwrap();
+}

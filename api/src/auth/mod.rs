@@ -6,6 +6,7 @@
 //! | `api_keys` | the API key table: making, listing, revoking keys; their text and hash |
 //! | `jwt` | OAuth 2.0 / OIDC bearer tokens checked against the provider's JWKS |
 //! | `sessions` | the dashboard's login sessions (HttpOnly cookie, CSRF token), rate-limited logins |
+//! | `failed_auths` | failed authentications per client address; an address that spent its budget is refused unchecked |
 //!
 //! ## The rules
 //!
@@ -29,6 +30,7 @@
 //!   key whenever the table's [`Auth::epoch`] moved, before their next command.
 
 mod api_keys;
+pub mod failed_auths;
 pub mod jwt;
 pub mod sessions;
 
@@ -141,6 +143,7 @@ pub struct Auth {
     jwt: Option<jwt::JwtVerifier>,
     tenants: Tenants,
     sessions: sessions::Sessions,
+    failed: failed_auths::FailedAuths,
 }
 
 /// The name the operator key authenticates as.
@@ -161,6 +164,7 @@ impl Auth {
             jwt: oidc.map(jwt::JwtVerifier::new),
             tenants: Tenants::default(),
             sessions: sessions::Sessions::default(),
+            failed: failed_auths::FailedAuths::default(),
         })
     }
 
@@ -238,6 +242,11 @@ impl Auth {
 
     pub fn tenants(&self) -> &Tenants {
         &self.tenants
+    }
+
+    /// Failed authentications per client address (RESP `AUTH`, dashboard logins).
+    pub fn failed_auths(&self) -> &failed_auths::FailedAuths {
+        &self.failed
     }
 
     /// The dashboard's login sessions.

@@ -11,6 +11,10 @@
 //! A key with a rate limit spends one operation per command (queued ones included); over it,
 //! the command answers `-ERR rate limit exceeded for <name>: retry in <ms> ms` and does nothing.
 //!
+//! Failed AUTHs spend the client address's budget (`crate::auth::failed_auths`); an address
+//! that spent it gets `-ERR too many failed authentication attempts …` without its credential
+//! being checked (a JWT is not even verified), until the budget refills.
+//!
 //! A session that authenticated with a JWT (`[oidc]`) loses its rights at the token's expiry:
 //! the next command answers `-NOAUTH`. Checking a token may need the provider's keys, so the
 //! connection checks it before the AUTH or HELLO runs (`token_to_verify`), off the command path.
@@ -139,9 +143,44 @@ fn scope_from_flags(kind: CommandKind) -> Scope {
     }
 }
 
+/// Why `AUTH` (or `HELLO … AUTH`) was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthRefusal {
+    /// No such credential, or the username does not match it.
+    WrongPass,
+    /// The tenant has all the connections its quota allows.
+    MaxClients,
+    /// The client's address failed too often lately; the credential was not checked.
+    Throttled(std::time::Duration),
+}
+
+impl AuthRefusal {
+    /// Write the refusal as Redis words it (throttling has no Redis word: it says what to do)
+    /// and count it.
+    pub fn answer(self, ctx: &ServerContext, reply: &mut Reply) {
+        let refusals = &ctx.state.metrics.auth_refusals.resp;
+        match self {
+            AuthRefusal::WrongPass => {
+                refusals.bad_credentials.inc();
+                reply.error("WRONGPASS invalid username-password pair or user is disabled.")
+            }
+            AuthRefusal::MaxClients => reply.error(MAX_CLIENTS),
+            AuthRefusal::Throttled(wait) => {
+                refusals.rate_limited.inc();
+                reply.error_fmt(format_args!(
+                    "ERR too many failed authentication attempts from this address; retry in {} ms",
+                    wait.as_millis().max(1)
+                ))
+            }
+        }
+    }
+}
+
 /// `AUTH [username] password` and HELLO's AUTH option with authentication on: the password is
 /// the operator key or an API key; the username, when given, must be `default` or the key's
-/// name. On failure the session keeps whatever rights it had (as in Redis).
+/// name. On failure the session keeps whatever rights it had (as in Redis), and the failure
+/// spends the client address's budget ([`crate::auth::failed_auths`]); an address that spent
+/// it is refused without its credential being checked.
 ///
 /// A tenant's caller takes one of the tenant's connection slots (`max_connections`) and lands
 /// in the tenant's `default` namespace; moving to another tenant (or to the operator) selects
@@ -152,8 +191,28 @@ pub fn authenticate(
     username: Option<&[u8]>,
     password: &[u8],
     session: &mut Session,
-) -> Result<(), &'static str> {
-    const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+) -> Result<(), AuthRefusal> {
+    let failures = auth.failed_auths();
+    if let Some(wait) = failures.blocked(session.peer.ip()) {
+        session.verified_token = None;
+        return Err(AuthRefusal::Throttled(wait));
+    }
+    let checked = check_credential(auth, namespaces, username, password, session);
+    if checked == Err(AuthRefusal::WrongPass) {
+        failures.failed(session.peer.ip());
+    }
+    checked
+}
+
+fn check_credential(
+    auth: &Auth,
+    namespaces: &Namespaces,
+    username: Option<&[u8]>,
+    password: &[u8],
+    session: &mut Session,
+) -> Result<(), AuthRefusal> {
+    const WRONGPASS: AuthRefusal = AuthRefusal::WrongPass;
+    const MAX_CLIENTS: AuthRefusal = AuthRefusal::MaxClients;
     // Read before the lookup: a revocation between the two then moves the epoch past this
     // value, and the next command re-checks the key.
     let epoch = auth.epoch();
@@ -218,7 +277,8 @@ pub fn token_to_verify(
         }
         _ => return None,
     };
-    if !auth.is_token(password) {
+    if !auth.is_token(password) || auth.failed_auths().blocked(session.peer.ip()).is_some() {
+        // A throttled address's token is refused unchecked, by `authenticate`.
         return None;
     }
     match &session.verified_token {

@@ -82,8 +82,7 @@ pub fn hello(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply:
                     password,
                     session,
                 ) {
-                    ctx.state.metrics.auth_refusals.resp.bad_credentials.inc();
-                    return reply.error(refusal);
+                    return refusal.answer(ctx, reply);
                 }
             }
             None if session.principal.is_none() => {
@@ -140,10 +139,7 @@ pub fn auth(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply: 
             session,
         ) {
             Ok(()) => reply.ok(),
-            Err(refusal) => {
-                ctx.state.metrics.auth_refusals.resp.bad_credentials.inc();
-                reply.error(refusal)
-            }
+            Err(refusal) => refusal.answer(ctx, reply),
         };
     }
     match args.len() {

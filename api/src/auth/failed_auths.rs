@@ -1,0 +1,122 @@
+//! Failed authentications, counted per client address, so guessing credentials is slow.
+//!
+//! Each address has a budget of [`BURST`] failures that refills at [`PER_SECOND`]. Only
+//! failures spend it: a client that authenticates correctly is never slowed, however many
+//! connections it opens at once (a pool of a hundred connections all sending `AUTH` at start
+//! is normal). Once an address has spent its budget, its attempts are refused *before* the
+//! credential is checked — so a guess made then cannot succeed, and an expensive check (an
+//! argon2id password) costs the node nothing — until the budget refills.
+//!
+//! IPv6 addresses count per /64, the block one host usually holds; IPv4 per address. The
+//! table forgets addresses whose budget is whole again, and holds at most [`MAX_TRACKED`].
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+/// Failures an address may make in a burst.
+pub const BURST: f64 = 20.0;
+/// Failures per second the budget refills by.
+pub const PER_SECOND: f64 = 5.0;
+/// Addresses tracked at most; past it, the ones whose budget is whole are forgotten first.
+const MAX_TRACKED: usize = 65_536;
+
+#[derive(Clone, Copy)]
+struct Budget {
+    left: f64,
+    at: Instant,
+}
+
+impl Budget {
+    fn refilled(self, now: Instant) -> f64 {
+        (self.left + now.duration_since(self.at).as_secs_f64() * PER_SECOND).min(BURST)
+    }
+}
+
+/// The failure budgets of the addresses that failed lately.
+#[derive(Default)]
+pub struct FailedAuths {
+    by_source: Mutex<HashMap<IpAddr, Budget>>,
+}
+
+/// The address a budget is kept under: IPv6 by its /64 (IPv4-mapped ones as IPv4).
+fn source(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+    }
+}
+
+impl FailedAuths {
+    /// `Some(wait)` when `ip` has spent its budget: refuse its attempt unchecked, and say it
+    /// may try again after `wait`.
+    pub fn blocked(&self, ip: IpAddr) -> Option<Duration> {
+        let now = Instant::now();
+        let budget = *self.by_source.lock().get(&source(ip))?;
+        let left = budget.refilled(now);
+        (left < 1.0).then(|| Duration::from_secs_f64((1.0 - left) / PER_SECOND))
+    }
+
+    /// Count one failed attempt from `ip`.
+    pub fn failed(&self, ip: IpAddr) {
+        let now = Instant::now();
+        let mut table = self.by_source.lock();
+        if table.len() >= MAX_TRACKED {
+            table.retain(|_, b| b.refilled(now) < BURST);
+            if table.len() >= MAX_TRACKED {
+                // A flood from more addresses than the table holds: start over rather than
+                // grow without bound.
+                table.clear();
+            }
+        }
+        let budget = table.entry(source(ip)).or_insert(Budget {
+            left: BURST,
+            at: now,
+        });
+        budget.left = (budget.refilled(now) - 1.0).max(0.0);
+        budget.at = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_is_blocked_after_its_burst_of_failures_and_others_are_not() {
+        let failures = FailedAuths::default();
+        let guesser: IpAddr = "10.0.0.7".parse().unwrap();
+        let other: IpAddr = "10.0.0.8".parse().unwrap();
+        for _ in 0..BURST as usize {
+            assert!(failures.blocked(guesser).is_none());
+            failures.failed(guesser);
+        }
+        let wait = failures.blocked(guesser).expect("budget spent");
+        assert!(wait > Duration::ZERO && wait <= Duration::from_secs_f64(1.0 / PER_SECOND));
+        assert!(failures.blocked(other).is_none());
+    }
+
+    #[test]
+    fn ipv6_counts_per_64_block() {
+        let failures = FailedAuths::default();
+        for i in 0..BURST as u16 {
+            let ip: IpAddr = format!("2001:db8::{i:x}").parse().unwrap();
+            failures.failed(ip);
+        }
+        assert!(
+            failures
+                .blocked("2001:db8::ffff".parse().unwrap())
+                .is_some()
+        );
+        assert!(
+            failures
+                .blocked("2001:db8:0:1::1".parse().unwrap())
+                .is_none()
+        );
+    }
+}
