@@ -183,6 +183,10 @@ pub struct ServeArgs {
     /// A file holding the operator key.
     #[arg(long, env = "LARDER_OPERATOR_KEY_FILE", value_name = "PATH")]
     pub operator_key_file: Option<PathBuf>,
+    /// A file holding a bearer token that reads `/metrics` and nothing else (for a Prometheus
+    /// scraper).
+    #[arg(long, env = "LARDER_METRICS_TOKEN_FILE", value_name = "PATH")]
+    pub metrics_token_file: Option<PathBuf>,
     /// TLS: the server certificate chain (PEM). `larder certs` makes one to try.
     #[arg(long, env = "LARDER_TLS_CERT_FILE", value_name = "PATH")]
     pub tls_cert_file: Option<PathBuf>,
@@ -258,6 +262,7 @@ impl ServeArgs {
             cluster_node_timeout_ms: Some(self.cluster_node_timeout_ms),
             operator_key: self.operator_key.clone(),
             operator_key_file: self.operator_key_file.clone(),
+            metrics_token_file: self.metrics_token_file.clone(),
             tls_cert_file: self.tls_cert_file.clone(),
             tls_key_file: self.tls_key_file.clone(),
             tls_ca_file: self.tls_ca_file.clone(),

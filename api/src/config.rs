@@ -30,6 +30,7 @@
 //! encryption_key_file = "/etc/larder/keys"  # encrypt every file at rest (`larder keygen`)
 //! operator_key_file = "/etc/larder/operator-key"  # turns authentication on (see `auth`)
 //! session_ttl_secs = 28800     # how long a dashboard login lasts
+//! metrics_token_file = "/etc/larder/metrics-token"  # a bearer that reads /metrics only
 //!
 //! [tls]                        # `larder certs` makes a local CA and certificates to try it
 //! cert_file = "certs/server.pem"
@@ -129,6 +130,9 @@ pub struct Config {
     /// The operator key; `None` serves without authentication, which only loopback addresses
     /// may do.
     pub operator_key: Option<Secret>,
+    /// A bearer token that reads `/metrics` and nothing else (for a Prometheus scraper); needs
+    /// an operator key.
+    pub metrics_token: Option<Secret>,
     /// How long a dashboard login lasts.
     pub session_ttl: std::time::Duration,
     /// TLS for the RESP and HTTP ports; `None` serves them in clear.
@@ -188,6 +192,7 @@ impl Default for Config {
             persist: None,
             cluster: None,
             operator_key: None,
+            metrics_token: None,
             session_ttl: crate::auth::sessions::DEFAULT_TTL,
             tls: None,
             oidc: None,
@@ -234,6 +239,7 @@ struct FileConfig {
     appendfsync: Option<Fsync>,
     encryption_key_file: Option<PathBuf>,
     operator_key_file: Option<PathBuf>,
+    metrics_token_file: Option<PathBuf>,
     session_ttl_secs: Option<u64>,
     tls: Option<FileTls>,
     oidc: Option<crate::auth::jwt::OidcConfig>,
@@ -295,6 +301,8 @@ pub struct Overrides {
     /// The operator key itself (`LARDER_OPERATOR_KEY`); wins over a key file.
     pub operator_key: Option<String>,
     pub operator_key_file: Option<PathBuf>,
+    /// `--metrics-token-file`; wins over the config file's.
+    pub metrics_token_file: Option<PathBuf>,
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
     pub tls_ca_file: Option<PathBuf>,
@@ -333,6 +341,21 @@ impl Config {
         let defaults = Config::default();
         let encryption = Self::encryption_keys(&overrides, file.encryption_key_file.as_deref())?;
         let operator_key = Self::operator_key(&overrides, file.operator_key_file.as_deref())?;
+        let metrics_token = match overrides
+            .metrics_token_file
+            .as_deref()
+            .or(file.metrics_token_file.as_deref())
+        {
+            None => None,
+            Some(path) => {
+                let text = Self::secret_file(path, "metrics_token_file")?;
+                Some(Self::checked_secret(
+                    &text,
+                    "metrics_token_file",
+                    "the metrics token",
+                )?)
+            }
+        };
         let tls = Self::tls(&overrides, file.tls.unwrap_or_default())?;
         let bus_tls = Self::bus_tls(&overrides)?;
         let append_log = overrides
@@ -402,6 +425,7 @@ impl Config {
                 ),
             }),
             operator_key,
+            metrics_token,
             session_ttl: file.session_ttl_secs.map_or(
                 crate::auth::sessions::DEFAULT_TTL,
                 std::time::Duration::from_secs,
@@ -480,25 +504,37 @@ impl Config {
                 let Some(path) = from_flag.as_deref().or(file_setting) else {
                     return Ok(None);
                 };
-                let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
-                    field: "operator_key_file".into(),
-                    reason: format!("cannot read {}: {e}", path.display()),
-                })?;
-                (text, "operator_key_file")
+                (
+                    Self::secret_file(path, "operator_key_file")?,
+                    "operator_key_file",
+                )
             }
         };
+        Self::checked_secret(&text, field, "the operator key").map(Some)
+    }
+
+    /// The text of a file holding a secret.
+    fn secret_file(path: &Path, field: &str) -> Result<String, ConfigError> {
+        std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+            field: field.into(),
+            reason: format!("cannot read {}: {e}", path.display()),
+        })
+    }
+
+    /// `text` as a secret, when it is long enough to be one; `what` names it in the error.
+    fn checked_secret(text: &str, field: &str, what: &str) -> Result<Secret, ConfigError> {
         // A key file written with `echo` ends in a newline that is not part of the key.
         let key = text.trim();
         if key.len() < MIN_OPERATOR_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(ConfigError::Invalid {
                 field: field.into(),
                 reason: format!(
-                    "the operator key must be at least {MIN_OPERATOR_KEY_LEN} printable characters without spaces \
+                    "{what} must be at least {MIN_OPERATOR_KEY_LEN} printable characters without spaces \
                      (for example: `openssl rand -hex 32`)"
                 ),
             });
         }
-        Ok(Some(Secret(key.to_string())))
+        Ok(Secret(key.to_string()))
     }
 
     /// TLS from flags over `[tls]`; `None` when no port asks for it. The files are loaded here
@@ -592,6 +628,21 @@ impl Config {
                 field: "log_level".into(),
                 reason: format!("{:?} is not a valid filter: {e}", self.log_level),
             });
+        }
+        if let Some(token) = &self.metrics_token {
+            let Some(operator) = &self.operator_key else {
+                return Err(ConfigError::Invalid {
+                    field: "metrics_token_file".into(),
+                    reason: "a metrics token needs authentication on: set an operator key too"
+                        .into(),
+                });
+            };
+            if operator.0 == token.0 {
+                return Err(ConfigError::Invalid {
+                    field: "metrics_token_file".into(),
+                    reason: "the metrics token must differ from the operator key".into(),
+                });
+            }
         }
         if self.oidc.is_some() && self.operator_key.is_none() {
             return Err(ConfigError::Invalid {
@@ -786,6 +837,38 @@ mod tests {
         let default = config.default_namespace();
         assert_eq!(default.capacity_bytes, 33554432);
         assert_eq!(default.default_ttl_secs, 7);
+    }
+
+    #[test]
+    fn a_metrics_token_needs_an_operator_key_and_must_differ_from_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("metrics-token");
+        std::fs::write(&token_file, "metrics-token-0123456789abcdef\n").unwrap();
+        let with = |operator_key: Option<&str>| Overrides {
+            operator_key: operator_key.map(str::to_string),
+            metrics_token_file: Some(token_file.clone()),
+            ..Default::default()
+        };
+        let err = Config::load(None, with(None)).unwrap_err().to_string();
+        assert!(err.contains("needs authentication on"), "{err}");
+        let err = Config::load(None, with(Some("metrics-token-0123456789abcdef")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must differ"), "{err}");
+        let config = Config::load(None, with(Some("operator-key-0123456789abcdef"))).unwrap();
+        assert_eq!(
+            config.metrics_token.map(|t| t.0).as_deref(),
+            Some("metrics-token-0123456789abcdef"),
+            "the file's newline is not part of the token"
+        );
+        std::fs::write(&token_file, "short").unwrap();
+        let err = Config::load(None, with(Some("operator-key-0123456789abcdef")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("metrics_token_file") && err.contains("at least"),
+            "{err}"
+        );
     }
 
     #[test]

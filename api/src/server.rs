@@ -179,7 +179,11 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     let saved_api_keys = catalog_api_keys(loaded.as_ref());
     let auth = match &config.operator_key {
         Some(key) => {
-            let auth = Auth::with_oidc(&key.0, config.oidc.clone());
+            let auth = Auth::with_settings(
+                &key.0,
+                config.oidc.clone(),
+                config.metrics_token.as_ref().map(|t| t.0.as_str()),
+            );
             auth.sessions().set_ttl(config.session_ttl);
             if let Some(jwt) = auth.jwt() {
                 jwt.prime().await;

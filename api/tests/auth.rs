@@ -752,3 +752,54 @@ async fn failed_auths_throttle_the_address_and_right_keys_never_spend_its_budget
     assert!(rate_limited.ends_with(" 2"), "{rate_limited}");
     node.shutdown().await.unwrap();
 }
+
+/// The metrics token reads `/metrics` and nothing else: a Prometheus scraper's configuration
+/// then holds no secret that reads or changes data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_token_reads_metrics_and_nothing_else() {
+    const METRICS_TOKEN: &str = "metrics-token-for-tests-0123456789";
+    let node = server::start(&Config {
+        metrics_token: Some(Secret(METRICS_TOKEN.to_string())),
+        ..config(None)
+    })
+    .await
+    .unwrap();
+    let get = |path: &str, token: &str| {
+        Client::new()
+            .get(format!("{}{path}", base(&node)))
+            .bearer_auth(token)
+            .send()
+    };
+    let scraped = get("/metrics", METRICS_TOKEN).await.unwrap();
+    assert_eq!(scraped.status(), StatusCode::OK);
+    let text = scraped.text().await.unwrap();
+    assert!(
+        text.contains("larder_auth_refusals_total") && text.contains("namespace=\"default\""),
+        "the whole node's exposition: {text}"
+    );
+    for path in [
+        "/v1/namespaces",
+        "/v1/namespaces/default/keys/k",
+        "/v1/node",
+    ] {
+        let refused = get(path, METRICS_TOKEN).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    let changed = Client::new()
+        .put(format!("{}/v1/namespaces/default/keys/k", base(&node)))
+        .bearer_auth(METRICS_TOKEN)
+        .body("v")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        raw(&node, format!("AUTH {METRICS_TOKEN}\r\n").as_bytes()).await,
+        "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    );
+    let wrong = get("/metrics", "metrics-token-for-tests-012345678X")
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    node.shutdown().await.unwrap();
+}

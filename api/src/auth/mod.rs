@@ -144,6 +144,8 @@ pub struct Auth {
     tenants: Tenants,
     sessions: sessions::Sessions,
     failed: failed_auths::FailedAuths,
+    /// SHA-256 of the metrics token: it reads `/metrics` and nothing else.
+    metrics_token: Option<[u8; 32]>,
 }
 
 /// The name the operator key authenticates as.
@@ -157,6 +159,17 @@ impl Auth {
 
     /// Also accept JWTs of the provider `oidc` describes.
     pub fn with_oidc(operator_key: &str, oidc: Option<jwt::OidcConfig>) -> Arc<Self> {
+        Self::with_settings(operator_key, oidc, None)
+    }
+
+    /// Authentication with the operator key, `[oidc]` tokens when configured, and a metrics
+    /// token when given (`metrics_token_file`): a secret for a Prometheus scraper that reads
+    /// `/metrics` and nothing else, so the scraper's configuration holds no key that reads data.
+    pub fn with_settings(
+        operator_key: &str,
+        oidc: Option<jwt::OidcConfig>,
+        metrics_token: Option<&str>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             operator: api_keys::sha256(operator_key.as_bytes()),
             keys: ApiKeys::default(),
@@ -165,7 +178,14 @@ impl Auth {
             tenants: Tenants::default(),
             sessions: sessions::Sessions::default(),
             failed: failed_auths::FailedAuths::default(),
+            metrics_token: metrics_token.map(|t| api_keys::sha256(t.as_bytes())),
         })
+    }
+
+    /// Whether `secret` is the metrics token (compared in constant time).
+    pub fn is_metrics_token(&self, secret: &[u8]) -> bool {
+        self.metrics_token
+            .is_some_and(|hash| bool::from(api_keys::sha256(secret).ct_eq(&hash)))
     }
 
     pub fn jwt(&self) -> Option<&jwt::JwtVerifier> {

@@ -14,7 +14,8 @@
 //! A missing or malformed credential answers `401` with `WWW-Authenticate: Bearer realm="larder"`
 //! (plus `error="invalid_token"` for a credential that is not a key); a valid caller without the
 //! scope answers `403` (`error="insufficient_scope"`); a key over its rate limit answers `429`
-//! with `Retry-After`. Unknown routes need a credential too, so
+//! with `Retry-After`. The metrics token, when configured, is a bearer for `GET /metrics` alone
+//! (anywhere else it is no credential). Unknown routes need a credential too, so
 //! an unauthenticated caller cannot map the API. The caller, once known, travels to the handler
 //! as a [`Principal`] request extension.
 
@@ -95,6 +96,9 @@ fn is_data_write(segments: &[&str]) -> bool {
     )
 }
 
+/// The name the metrics token (`metrics_token_file`) authenticates as, on `/metrics` only.
+pub const METRICS_SCRAPER: &str = "metrics";
+
 /// What the middleware needs: who may call, and where refusals are counted.
 #[derive(Clone)]
 pub struct Gate {
@@ -147,6 +151,19 @@ pub async fn require_credentials(
                 "the Authorization header is not `Bearer <API key>`",
                 Some("invalid_request"),
             );
+        }
+        Token::Present(token)
+            if request.uri().path() == "/metrics" && auth.is_metrics_token(token.as_bytes()) =>
+        {
+            // The scraper's token: this route only, and never a tenant's share of it.
+            Principal {
+                name: METRICS_SCRAPER.to_string(),
+                key_id: None,
+                scope: Scope::Read,
+                limiter: None,
+                expires_at_unix: None,
+                tenant: None,
+            }
         }
         Token::Present(token) => match auth.authenticate_any(token.as_bytes()).await {
             Some(principal) => principal,
