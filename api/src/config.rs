@@ -43,7 +43,7 @@
 //! [oidc]                       # also accept JWTs from an identity provider
 //! issuer = "https://id.example.com/"
 //! audience = "larder"
-//! jwks_url = "https://id.example.com/.well-known/jwks.json"
+//! jwks_url = "https://id.example.com/.well-known/jwks.json"  # absent: discovered from the issuer
 //! algorithms = ["RS256", "ES256"]
 //! leeway_secs = 30
 //! scope_claim = "scope"        # space-separated: read, write, admin
@@ -198,23 +198,6 @@ impl Default for Config {
             oidc: None,
         }
     }
-}
-
-/// `https://…`, or `http://` to a loopback address (a provider on the same machine, tests).
-fn jwks_url_is_safe(url: &str) -> bool {
-    if url.starts_with("https://") {
-        return true;
-    }
-    let Some(rest) = url.strip_prefix("http://") else {
-        return false;
-    };
-    let host = rest.split(['/', '?']).next().unwrap_or("");
-    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn parse_const_addr(addr: &str) -> SocketAddr {
@@ -650,17 +633,22 @@ impl Config {
                 reason: "bearer tokens need authentication on: set an operator key too".into(),
             });
         }
-        if let Some(oidc) = &self.oidc
-            && !jwks_url_is_safe(&oidc.jwks_url)
-        {
-            return Err(ConfigError::Invalid {
-                field: "oidc.jwks_url".into(),
-                reason: format!(
-                    "{} is not https: whoever sits on the path could hand out signing keys \
-                     (plain http is allowed for loopback addresses only)",
-                    oidc.jwks_url
-                ),
-            });
+        if let Some(oidc) = &self.oidc {
+            // Without `jwks_url` the keys' address comes from the issuer's discovery document,
+            // so the issuer's address must be as safe as a JWKS address.
+            let (field, url) = match &oidc.jwks_url {
+                Some(url) => ("oidc.jwks_url", url.clone()),
+                None => ("oidc.issuer", crate::auth::jwt::discovery_url(&oidc.issuer)),
+            };
+            if !crate::auth::jwt::url_is_safe(&url) {
+                return Err(ConfigError::Invalid {
+                    field: field.into(),
+                    reason: format!(
+                        "{url} is not https: whoever sits on the path could hand out signing keys \
+                         (plain http is allowed for loopback addresses only)"
+                    ),
+                });
+            }
         }
         if let Some(oidc) = &self.oidc
             && oidc.algorithms.is_empty()

@@ -92,7 +92,7 @@ async fn node(jwks_url: &str) -> RunningServer {
         oidc: Some(OidcConfig {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),
-            jwks_url: jwks_url.into(),
+            jwks_url: Some(jwks_url.into()),
             algorithms: vec![Algorithm::ES256],
             leeway_secs: LEEWAY,
             scope_claim: "scope".into(),
@@ -289,7 +289,7 @@ fn a_jwks_url_must_be_https_beyond_loopback() {
         oidc: Some(OidcConfig {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),
-            jwks_url: url.into(),
+            jwks_url: Some(url.into()),
             algorithms: vec![Algorithm::ES256],
             leeway_secs: LEEWAY,
             scope_claim: "scope".into(),
@@ -391,4 +391,139 @@ async fn a_tokens_tenant_claim_makes_it_speak_for_that_tenant_only() {
         .unwrap();
     assert_eq!(got, json!("acme's"));
     node.shutdown().await.unwrap();
+}
+
+/// A provider that publishes a discovery document: its issuer is its own address; `doc` makes
+/// the document from (issuer, the real JWKS address). Returns the issuer and the count of
+/// discovery fetches.
+async fn discovering_provider(
+    key: &SigningKey,
+    doc: impl Fn(&str, &str) -> Value + Clone + Send + Sync + 'static,
+) -> (String, Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}/realms/test", listener.local_addr().unwrap());
+    let jwks_uri = format!("{issuer}/certs");
+    let discoveries = Arc::new(AtomicU64::new(0));
+    let jwks = json!({"keys": [key.jwk.clone()]});
+    let app = axum::Router::new()
+        .route(
+            "/realms/test/.well-known/openid-configuration",
+            get({
+                let (issuer, discoveries) = (issuer.clone(), Arc::clone(&discoveries));
+                move || {
+                    discoveries.fetch_add(1, Ordering::SeqCst);
+                    let body = doc(&issuer, &jwks_uri);
+                    async move { axum::Json(body) }
+                }
+            }),
+        )
+        .route(
+            "/realms/test/certs",
+            get(move || {
+                let jwks = jwks.clone();
+                async move { axum::Json(jwks) }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (issuer, discoveries)
+}
+
+async fn node_discovering(issuer: &str) -> RunningServer {
+    server::start(&Config {
+        resp_addr: "127.0.0.1:0".parse().unwrap(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        operator_key: Some(Secret("operator-key-for-tests-0123456789".into())),
+        oidc: Some(OidcConfig {
+            issuer: issuer.into(),
+            audience: AUDIENCE.into(),
+            jwks_url: None,
+            algorithms: vec![Algorithm::ES256],
+            leeway_secs: LEEWAY,
+            scope_claim: "scope".into(),
+            tenant_claim: "tenant".into(),
+            require_tenant: false,
+        }),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// Without `jwks_url`, the keys are found through the issuer's discovery document — and only
+/// when the document names the configured issuer and a safe JWKS address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_jwks_url_the_keys_are_discovered_from_the_issuer() {
+    let k1 = signing_key("k1");
+    let claims_for = |issuer: &str| {
+        let mut c = claims("read", now() + 300);
+        c["iss"] = json!(issuer);
+        c
+    };
+
+    let (issuer, discoveries) = discovering_provider(
+        &k1,
+        |issuer, jwks| json!({"issuer": issuer, "jwks_uri": jwks}),
+    )
+    .await;
+    let node = node_discovering(&issuer).await;
+    let valid = token(&k1, claims_for(&issuer));
+    assert_eq!(get_status(&node, &valid).await, StatusCode::NOT_FOUND);
+    assert_eq!(
+        discoveries.load(Ordering::SeqCst),
+        1,
+        "discovered once, at start"
+    );
+    let unknown_kid = signing_key("k2");
+    assert_eq!(
+        get_status(&node, &token(&unknown_kid, claims_for(&issuer))).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        discoveries.load(Ordering::SeqCst),
+        1,
+        "a refetch for an unknown kid reuses the address found"
+    );
+    node.shutdown().await.unwrap();
+
+    // A document speaking for another issuer is not trusted: no keys, every token refused.
+    let (issuer, discoveries) = discovering_provider(
+        &k1,
+        |_, jwks| json!({"issuer": "https://id.other.test/", "jwks_uri": jwks}),
+    )
+    .await;
+    let node = node_discovering(&issuer).await;
+    assert_eq!(
+        get_status(&node, &token(&k1, claims_for(&issuer))).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(discoveries.load(Ordering::SeqCst) >= 1);
+    node.shutdown().await.unwrap();
+}
+
+#[test]
+fn without_a_jwks_url_the_issuer_must_be_https_beyond_loopback() {
+    let with = |issuer: &str| Config {
+        operator_key: Some(Secret("operator-key-for-tests-0123456789".into())),
+        oidc: Some(OidcConfig {
+            issuer: issuer.into(),
+            audience: AUDIENCE.into(),
+            jwks_url: None,
+            algorithms: vec![Algorithm::ES256],
+            leeway_secs: LEEWAY,
+            scope_claim: "scope".into(),
+            tenant_claim: "tenant".into(),
+            require_tenant: false,
+        }),
+        ..Default::default()
+    };
+    assert!(with("https://id.example.com/").validate().is_ok());
+    assert!(with("http://127.0.0.1:9000/realms/x").validate().is_ok());
+    let refused = with("http://id.example.com/")
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("oidc.issuer") && refused.contains("https"),
+        "{refused}"
+    );
 }

@@ -15,6 +15,15 @@
 //! provider rotated its keys) triggers one refetch, at most one per [`MIN_REFETCH`] and one at a
 //! time, so a flood of tokens with made-up `kid`s costs the provider at most one request a
 //! second.
+//!
+//! ## Discovery
+//!
+//! Without `jwks_url`, the keys' address is discovered: the provider's
+//! `{issuer}/.well-known/openid-configuration` is fetched, its `issuer` must be the configured
+//! one exactly (OpenID Connect Discovery 1.0, §4.3: otherwise another provider could speak for
+//! this one), and its `jwks_uri` must be https (or http to loopback), as a configured URL must.
+//! The address found is kept; a JWKS fetch from it that fails forgets it, so the next fetch
+//! discovers again (a provider that moved its keys is followed).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,8 +49,10 @@ pub struct OidcConfig {
     pub issuer: String,
     /// The `aud` tokens must carry.
     pub audience: String,
-    /// Where the provider publishes its keys (`jwks_uri` of its discovery document).
-    pub jwks_url: String,
+    /// Where the provider publishes its keys. Absent: discovered from the issuer's
+    /// `/.well-known/openid-configuration` (its `jwks_uri`).
+    #[serde(default)]
+    pub jwks_url: Option<String>,
     /// Signature algorithms accepted [default: RS256 and ES256]. `none` is never accepted.
     #[serde(default = "default_algorithms")]
     pub algorithms: Vec<Algorithm>,
@@ -94,9 +105,59 @@ pub enum JwtError {
     NoScope,
 }
 
+/// Why the JWKS could not be fetched (logged; tokens are refused until a fetch succeeds).
+#[derive(Debug, thiserror::Error)]
+enum FetchError {
+    #[error("{url}: {source}")]
+    Http { url: String, source: reqwest::Error },
+    #[error("{url} says its issuer is {found:?}, not the configured {expected:?}")]
+    WrongIssuer {
+        url: String,
+        found: String,
+        expected: String,
+    },
+    #[error("{url} gives jwks_uri {jwks_uri:?}, which is not https (nor http to loopback)")]
+    UnsafeJwksUri { url: String, jwks_uri: String },
+}
+
+/// The fields of a discovery document Larder reads.
+#[derive(Deserialize)]
+struct Discovery {
+    issuer: String,
+    jwks_uri: String,
+}
+
+/// `https://…`, or `http://` to a loopback address (a provider on the same machine, tests):
+/// whoever sits on the path of a plain-http fetch could hand out signing keys.
+pub fn url_is_safe(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The discovery document's address for `issuer` (a trailing `/` is not doubled).
+pub fn discovery_url(issuer: &str) -> String {
+    format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    )
+}
+
 /// Verifies tokens of one provider.
 pub struct JwtVerifier {
     config: OidcConfig,
+    /// The JWKS address: the configured one, or the one discovery found (`None` until then).
+    jwks_url: RwLock<Option<String>>,
     keys: RwLock<HashMap<String, DecodingKey>>,
     /// One fetch at a time; holds when the last one started.
     fetching: tokio::sync::Mutex<Option<Instant>>,
@@ -129,6 +190,7 @@ struct Claims {
 impl JwtVerifier {
     pub fn new(config: OidcConfig) -> Self {
         Self {
+            jwks_url: RwLock::new(config.jwks_url.clone()),
             config,
             keys: RwLock::new(HashMap::new()),
             fetching: tokio::sync::Mutex::new(None),
@@ -154,33 +216,75 @@ impl JwtVerifier {
 
     async fn fetch(&self) {
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        let fetched = async {
+        match self.fetch_keys().await {
+            Ok((url, keys)) => {
+                tracing::info!(%url, keys = keys.len(), "JWKS fetched");
+                *self.keys.write() = keys;
+            }
+            Err(e) => tracing::warn!(error = %e, "JWKS fetch failed"),
+        }
+    }
+
+    /// The provider's keys by `kid`, and the address they came from.
+    async fn fetch_keys(&self) -> Result<(String, HashMap<String, DecodingKey>), FetchError> {
+        let known = self.jwks_url.read().clone();
+        let url = match known {
+            Some(url) => url,
+            None => self.discover().await?,
+        };
+        let set = self.get_json::<JwkSet>(&url).await;
+        if set.is_err() && self.config.jwks_url.is_none() {
+            // Perhaps the provider moved its keys: discover again next time.
+            *self.jwks_url.write() = None;
+        }
+        let keys = set?
+            .keys
+            .iter()
+            .filter_map(|jwk| {
+                let kid = jwk.common.key_id.clone()?;
+                DecodingKey::from_jwk(jwk).ok().map(|key| (kid, key))
+            })
+            .collect();
+        Ok((url, keys))
+    }
+
+    /// Find the JWKS address in the issuer's discovery document, checked, and keep it.
+    async fn discover(&self) -> Result<String, FetchError> {
+        let url = discovery_url(&self.config.issuer);
+        let doc = self.get_json::<Discovery>(&url).await?;
+        if doc.issuer != self.config.issuer {
+            return Err(FetchError::WrongIssuer {
+                url,
+                found: doc.issuer,
+                expected: self.config.issuer.clone(),
+            });
+        }
+        if !url_is_safe(&doc.jwks_uri) {
+            return Err(FetchError::UnsafeJwksUri {
+                url,
+                jwks_uri: doc.jwks_uri,
+            });
+        }
+        tracing::info!(%url, jwks_uri = %doc.jwks_uri, "OIDC discovery");
+        *self.jwks_url.write() = Some(doc.jwks_uri.clone());
+        Ok(doc.jwks_uri)
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, FetchError> {
+        async {
             self.http
-                .get(&self.config.jwks_url)
+                .get(url)
                 .send()
                 .await?
                 .error_for_status()?
-                .json::<JwkSet>()
+                .json::<T>()
                 .await
         }
-        .await;
-        match fetched {
-            Ok(set) => {
-                let keys: HashMap<_, _> = set
-                    .keys
-                    .iter()
-                    .filter_map(|jwk| {
-                        let kid = jwk.common.key_id.clone()?;
-                        DecodingKey::from_jwk(jwk).ok().map(|key| (kid, key))
-                    })
-                    .collect();
-                tracing::info!(url = %self.config.jwks_url, keys = keys.len(), "JWKS fetched");
-                *self.keys.write() = keys;
-            }
-            Err(e) => {
-                tracing::warn!(url = %self.config.jwks_url, error = %e, "JWKS fetch failed")
-            }
-        }
+        .await
+        .map_err(|source| FetchError::Http {
+            url: url.to_string(),
+            source,
+        })
     }
 
     /// Refetch for an unknown `kid`, unless one ran within [`MIN_REFETCH`].
