@@ -95,11 +95,12 @@ pub enum SaveError {
     Failed(#[from] PersistError),
 }
 
-/// The API keys and tenants a catalog holds, kept as they are while authentication is off.
+/// The API keys, tenants and users a catalog holds, kept as they are while authentication is off.
 #[derive(Debug, Clone, Default)]
 pub struct DormantAuth {
     pub api_keys: Vec<larder_runtime::persist::CatalogApiKey>,
     pub tenants: Vec<larder_runtime::persist::CatalogTenant>,
+    pub users: Vec<larder_runtime::persist::CatalogUser>,
 }
 
 pub struct Persistence {
@@ -267,9 +268,11 @@ impl Persistence {
         if let Some(auth) = self.auth.get() {
             catalog.api_keys = auth.keys().capture();
             catalog.tenants = auth.tenants().capture();
+            catalog.users = auth.users().capture();
         } else if let Some(saved) = self.dormant_api_keys.get() {
             catalog.api_keys = saved.api_keys.clone();
             catalog.tenants = saved.tenants.clone();
+            catalog.users = saved.users.clone();
         }
         catalog.save(&self.config.data_dir, &self.namespaces, self.config.keys())
     }

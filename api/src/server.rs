@@ -194,17 +194,24 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
             auth.keys()
                 .restore(&saved_api_keys.api_keys, auth.tenants())
                 .context("the catalog's API keys cannot be read")?;
+            auth.users()
+                .restore(&saved_api_keys.users, auth.tenants())
+                .context("the catalog's users cannot be read")?;
             if let Some(p) = &persistence {
                 p.set_auth(Arc::clone(&auth));
             }
             Some(auth)
         }
         None => {
-            if !saved_api_keys.api_keys.is_empty() || !saved_api_keys.tenants.is_empty() {
+            if !saved_api_keys.api_keys.is_empty()
+                || !saved_api_keys.tenants.is_empty()
+                || !saved_api_keys.users.is_empty()
+            {
                 tracing::warn!(
                     keys = saved_api_keys.api_keys.len(),
                     tenants = saved_api_keys.tenants.len(),
-                    "authentication is off (no operator key): the catalog's API keys and tenants are kept but not used"
+                    users = saved_api_keys.users.len(),
+                    "authentication is off (no operator key): the catalog's API keys, tenants and users are kept but not used"
                 );
             }
             if let Some(p) = &persistence {
@@ -379,6 +386,7 @@ fn catalog_api_keys(loaded: Option<&persistence::Loaded>) -> persistence::Dorman
         .map(|c| persistence::DormantAuth {
             api_keys: c.catalog.api_keys.clone(),
             tenants: c.catalog.tenants.clone(),
+            users: c.catalog.users.clone(),
         })
         .unwrap_or_default()
 }

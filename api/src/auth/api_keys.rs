@@ -164,6 +164,7 @@ impl ApiKeys {
         bool::from(record.sha256.ct_eq(digest)).then(|| Principal {
             name: record.info.name.clone(),
             key_id: Some(record.info.id.clone()),
+            user_id: None,
             scope: record.info.scope,
             limiter: record.limiter.clone(),
             expires_at_unix: None,

@@ -361,6 +361,7 @@ impl JwtVerifier {
         let principal = Principal {
             name,
             key_id: None,
+            user_id: None,
             scope,
             limiter: None,
             expires_at_unix: Some(claims.exp.saturating_add(self.config.leeway_secs)),

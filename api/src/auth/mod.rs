@@ -5,6 +5,7 @@
 //! | `mod.rs` | [`Auth`] (is authentication on, and who a secret belongs to), [`Principal`], [`Scope`] |
 //! | `api_keys` | the API key table: making, listing, revoking keys; their text and hash |
 //! | `jwt` | OAuth 2.0 / OIDC bearer tokens checked against the provider's JWKS |
+//! | `users` | users with passwords (argon2id), Redis ACL style: `AUTH <tenant>/<user> <password>` |
 //! | `sessions` | the dashboard's login sessions (HttpOnly cookie, CSRF token), rate-limited logins |
 //! | `failed_auths` | failed authentications per client address; an address that spent its budget is refused unchecked |
 //!
@@ -33,6 +34,7 @@ mod api_keys;
 pub mod failed_auths;
 pub mod jwt;
 pub mod sessions;
+pub mod users;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -90,6 +92,8 @@ pub struct Principal {
     pub name: String,
     /// The API key's id; `None` for the operator.
     pub key_id: Option<String>,
+    /// The user's id, for a user who logged in with a password (`users`).
+    pub user_id: Option<u64>,
     /// The highest scope held (the lower ones come with it).
     pub scope: Scope,
     /// The key's rate limiter, when it has a limit.
@@ -137,6 +141,7 @@ pub struct Auth {
     /// SHA-256 of the operator key.
     operator: [u8; 32],
     keys: ApiKeys,
+    users: users::Users,
     /// Moves on every revocation, so sessions know when to re-check their key.
     epoch: AtomicU64,
     /// OIDC bearer tokens, when configured.
@@ -173,6 +178,7 @@ impl Auth {
         Arc::new(Self {
             operator: api_keys::sha256(operator_key.as_bytes()),
             keys: ApiKeys::default(),
+            users: users::Users::default(),
             epoch: AtomicU64::new(0),
             jwt: oidc.map(jwt::JwtVerifier::new),
             tenants: Tenants::default(),
@@ -239,6 +245,7 @@ impl Auth {
             return Some(Principal {
                 name: OPERATOR.to_string(),
                 key_id: None,
+                user_id: None,
                 scope: Scope::Admin,
                 limiter: None,
                 expires_at_unix: None,
@@ -254,10 +261,26 @@ impl Auth {
         if principal.tenant.as_ref().is_some_and(|t| t.is_deleted()) {
             return false;
         }
+        if let Some(id) = principal.user_id
+            && !self.users.still_grants(id, principal.scope)
+        {
+            return false;
+        }
         match &principal.key_id {
             None => true,
             Some(id) => self.keys.contains(id),
         }
+    }
+
+    /// The users with passwords.
+    pub fn users(&self) -> &users::Users {
+        &self.users
+    }
+
+    /// Open sessions must re-check their rights before their next command: a user was
+    /// deleted, turned off or narrowed.
+    pub fn rights_changed(&self) {
+        self.epoch.fetch_add(1, Ordering::Release);
     }
 
     pub fn tenants(&self) -> &Tenants {
@@ -279,6 +302,7 @@ impl Auth {
     pub fn remove_tenant(&self, name: &str) -> Option<Arc<Tenant>> {
         let tenant = self.tenants.remove(name)?;
         self.keys.revoke_tenant(name);
+        self.users.remove_tenant(name);
         self.epoch.fetch_add(1, Ordering::Release);
         Some(tenant)
     }

@@ -166,6 +166,7 @@ mod tests {
         Principal {
             name: "operator".into(),
             key_id: None,
+            user_id: None,
             scope: Scope::Admin,
             limiter: None,
             expires_at_unix: None,

@@ -176,9 +176,75 @@ impl AuthRefusal {
     }
 }
 
+/// A credential the connection checked off the command path, and who it belongs to (`None`:
+/// refused). `login` is the user name of a password login; `None` for a token.
+#[derive(Debug)]
+pub struct Verified {
+    pub login: Option<Vec<u8>>,
+    pub secret: Vec<u8>,
+    pub principal: Option<Principal>,
+}
+
+/// Passwords and their argon2id hashes, made for the `ACL SETUSER` about to run.
+pub type Hashed = Result<Vec<(Vec<u8>, String)>, crate::auth::users::UserError>;
+
+/// Work a command needs done off the event loop before it runs (see [`work_before`]).
+#[derive(Debug)]
+pub enum Work {
+    /// Check a JWT (this may fetch the provider's keys).
+    Token(Vec<u8>),
+    /// Check a user's password (argon2id).
+    Password { login: Vec<u8>, password: Vec<u8> },
+    /// Hash `ACL SETUSER`'s new passwords.
+    Hash(Vec<Vec<u8>>),
+}
+
+impl Work {
+    /// Do the work and leave its result in the session for the command's second run.
+    pub async fn run(self, auth: &Auth, session: &mut Session) {
+        match self {
+            Work::Token(token) => {
+                let principal = auth.verify_token(&token).await;
+                session.verified = Some(Verified {
+                    login: None,
+                    secret: token,
+                    principal,
+                });
+            }
+            Work::Password { login, password } => {
+                let principal = auth.users().verify(&login, &password).await;
+                session.verified = Some(Verified {
+                    login: Some(login),
+                    secret: password,
+                    principal,
+                });
+            }
+            Work::Hash(passwords) => {
+                let hashed = auth
+                    .users()
+                    .hash_passwords(passwords.clone())
+                    .await
+                    .map(|hashes| passwords.into_iter().zip(hashes).collect());
+                session.hashed_passwords = Some(hashed);
+            }
+        }
+    }
+}
+
+/// The principal `password` names at once (the operator key or an API key), when `username`
+/// (if given) is `default` or its name.
+fn key_principal(auth: &Auth, username: Option<&[u8]>, password: &[u8]) -> Option<Principal> {
+    let principal = auth.authenticate(password)?;
+    match username {
+        Some(user) if user != b"default" && user != principal.name.as_bytes() => None,
+        _ => Some(principal),
+    }
+}
+
 /// `AUTH [username] password` and HELLO's AUTH option with authentication on: the password is
-/// the operator key or an API key; the username, when given, must be `default` or the key's
-/// name. On failure the session keeps whatever rights it had (as in Redis), and the failure
+/// the operator key, an API key or a JWT — the username, when given, then being `default` or
+/// the key's name — or the password of user `username` (`tenant/user` for a tenant's user;
+/// see [`crate::auth::users`]). On failure the session keeps whatever rights it had (as in Redis), and the failure
 /// spends the client address's budget ([`crate::auth::failed_auths`]); an address that spent
 /// it is refused without its credential being checked.
 ///
@@ -194,7 +260,7 @@ pub fn authenticate(
 ) -> Result<(), AuthRefusal> {
     let failures = auth.failed_auths();
     if let Some(wait) = failures.blocked(session.peer.ip()) {
-        session.verified_token = None;
+        session.verified = None;
         return Err(AuthRefusal::Throttled(wait));
     }
     let checked = check_credential(auth, namespaces, username, password, session);
@@ -216,22 +282,24 @@ fn check_credential(
     // Read before the lookup: a revocation between the two then moves the epoch past this
     // value, and the next command re-checks the key.
     let epoch = auth.epoch();
+    let verified = session.verified.take();
     let principal: Principal = if auth.is_token(password) {
         // Checked by the connection before this command ran (it may have fetched keys).
-        match session.verified_token.take() {
-            Some((token, principal)) if token == password => principal,
+        match verified {
+            Some(v) if v.login.is_none() && v.secret == password => v.principal,
             _ => None,
         }
+        .filter(|p| username.is_none_or(|u| u == b"default" || u == p.name.as_bytes()))
+    } else if let Some(principal) = key_principal(auth, username, password) {
+        Some(principal)
     } else {
-        auth.authenticate(password)
+        // A user's password, checked (argon2id) by the connection before this command ran.
+        match verified {
+            Some(v) if v.login.as_deref() == username && v.secret == password => v.principal,
+            _ => None,
+        }
     }
     .ok_or(WRONGPASS)?;
-    if let Some(user) = username
-        && user != b"default"
-        && user != principal.name.as_bytes()
-    {
-        return Err(WRONGPASS);
-    }
     let same_tenant = match (&principal.tenant, session.tenant()) {
         (Some(new), Some(old)) => new.name() == old.name(),
         (None, None) => true,
@@ -259,31 +327,76 @@ fn check_credential(
     Ok(())
 }
 
-/// The JWT an AUTH or `HELLO … AUTH` in `args` carries, when the connection must check it
-/// (asynchronously) before running the command; `None` to run it at once.
-pub fn token_to_verify(
+/// What must be done off the event loop before the command in `args` runs: a JWT or a user's
+/// password to check for AUTH or `HELLO … AUTH`, new passwords to hash for `ACL SETUSER`.
+/// `None` to run it at once (also when the work's result is already in the session).
+pub fn work_before(
     kind: Option<CommandKind>,
     args: &Args<'_>,
     session: &Session,
     ctx: &ServerContext,
-) -> Option<Vec<u8>> {
+) -> Option<Work> {
     let auth = ctx.state.auth.as_ref()?;
-    auth.jwt()?;
-    let password = match kind? {
-        CommandKind::Auth => args.get(args.len() - 1),
+    let (username, password) = match kind? {
+        CommandKind::Auth if args.len() == 3 => (Some(args.get(1)), args.get(2)),
+        CommandKind::Auth => (None, args.get(args.len() - 1)),
         CommandKind::Hello => {
             let at = (2..args.len()).find(|&i| args.get(i).eq_ignore_ascii_case(b"AUTH"))?;
-            args.get(at + 2)
+            if at + 2 >= args.len() {
+                return None;
+            }
+            (Some(args.get(at + 1)), args.get(at + 2))
         }
+        CommandKind::Acl => return passwords_to_hash(args, session),
         _ => return None,
     };
-    if !auth.is_token(password) || auth.failed_auths().blocked(session.peer.ip()).is_some() {
-        // A throttled address's token is refused unchecked, by `authenticate`.
+    if auth.failed_auths().blocked(session.peer.ip()).is_some() {
+        // A throttled address's credential is refused unchecked, by `authenticate`.
         return None;
     }
-    match &session.verified_token {
-        Some((token, _)) if token == password => None,
-        _ => Some(password.to_vec()),
+    if auth.is_token(password) {
+        return match &session.verified {
+            Some(v) if v.login.is_none() && v.secret == password => None,
+            _ => Some(Work::Token(password.to_vec())),
+        };
+    }
+    let user = username.filter(|u| *u != b"default")?;
+    if key_principal(auth, username, password).is_some() {
+        return None;
+    }
+    match &session.verified {
+        Some(v) if v.login.as_deref() == Some(user) && v.secret == password => None,
+        _ => Some(Work::Password {
+            login: user.to_vec(),
+            password: password.to_vec(),
+        }),
+    }
+}
+
+/// `ACL SETUSER name … >password …` by a caller who may run it, outside MULTI: the passwords to
+/// hash, unless the session holds their hashes already.
+fn passwords_to_hash(args: &Args<'_>, session: &Session) -> Option<Work> {
+    if !args.get(1).eq_ignore_ascii_case(b"SETUSER")
+        || session.transaction.is_some()
+        || !session
+            .principal
+            .as_ref()
+            .is_some_and(|p| p.may(Scope::Admin))
+    {
+        return None;
+    }
+    let passwords: Vec<Vec<u8>> = args
+        .from(3)
+        .filter_map(|rule| rule.strip_prefix(b">"))
+        .map(<[u8]>::to_vec)
+        .collect();
+    if passwords.is_empty() || passwords.len() > crate::auth::users::MAX_PASSWORDS {
+        return None;
+    }
+    match &session.hashed_passwords {
+        Some(Err(_)) => None,
+        Some(Ok(done)) if passwords.iter().all(|p| done.iter().any(|(q, _)| q == p)) => None,
+        _ => Some(Work::Hash(passwords)),
     }
 }
 

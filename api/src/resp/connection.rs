@@ -73,9 +73,11 @@ enum Next {
     /// A command for a slot another cluster member owns: write, await its answer from there,
     /// then keep executing.
     Forward(Forwarding),
-    /// AUTH or HELLO with a JWT: write, check the token (which may fetch the provider's keys),
-    /// then run the same command again with the result at hand.
-    VerifyToken(Vec<u8>),
+    /// AUTH or HELLO with a JWT or a user's password, or ACL SETUSER with new passwords: write,
+    /// do the work off the event loop (check the token, which may fetch the provider's keys;
+    /// check or hash passwords with argon2id), then run the same command again with the result
+    /// at hand.
+    Credential(auth_gate::Work),
     /// A blocking command (BLPOP, …) found nothing: write, wait for its keys or its timeout
     /// (see `resp::blocking`), then run the same command again.
     Block,
@@ -197,12 +199,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     self.latency.finish_batch();
                     continue;
                 }
-                Next::VerifyToken(token) => {
-                    let principal = match &self.ctx.state.auth {
-                        Some(auth) => auth.verify_token(&token).await,
-                        None => None,
-                    };
-                    self.session.verified_token = Some((token, principal));
+                Next::Credential(work) => {
+                    if let Some(auth) = &self.ctx.state.auth {
+                        work.run(auth, &mut self.session).await;
+                    }
                     continue;
                 }
                 Next::Block => {
@@ -320,11 +320,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     if !args.is_empty() {
                         if self.ctx.state.auth.is_some() {
                             let kind = command::CommandKind::lookup(args.get(0));
-                            if let Some(token) =
-                                auth_gate::token_to_verify(kind, &args, &self.session, &self.ctx)
+                            if let Some(work) =
+                                auth_gate::work_before(kind, &args, &self.session, &self.ctx)
                             {
-                                // Not consumed: the frame runs again once the token is checked.
-                                next = Next::VerifyToken(token);
+                                // Not consumed: the frame runs again once the work is done.
+                                next = Next::Credential(work);
                                 break;
                             }
                             if auth_gate::refuses(

@@ -60,9 +60,11 @@ pub struct Session {
     pub auth_epoch: u64,
     /// The tenant connection slot `principal` holds, when it is a tenant's.
     pub tenant_slot: Option<crate::tenants::ConnectionSlot>,
-    /// A JWT the connection checked (asynchronously) for the AUTH or HELLO it is about to run,
-    /// and who it belongs to (`None`: refused).
-    pub verified_token: Option<(Vec<u8>, Option<crate::auth::Principal>)>,
+    /// A JWT or user password the connection checked (asynchronously) for the AUTH or HELLO it
+    /// is about to run, and who it belongs to.
+    pub verified: Option<super::auth_gate::Verified>,
+    /// The new passwords of the `ACL SETUSER` about to run, hashed off the event loop.
+    pub hashed_passwords: Option<super::auth_gate::Hashed>,
     /// A blocking command (BLPOP, …) waiting for its keys; see `resp::blocking`.
     pub blocked: Option<super::blocking::Blocked>,
     /// Set by a blocking command that found nothing yet: run this frame again later.
@@ -182,7 +184,8 @@ impl Session {
             principal: None,
             auth_epoch: 0,
             tenant_slot: None,
-            verified_token: None,
+            verified: None,
+            hashed_passwords: None,
             blocked: None,
             wants_retry: false,
             in_exec: false,

@@ -159,6 +159,7 @@ pub async fn require_credentials(
             Principal {
                 name: METRICS_SCRAPER.to_string(),
                 key_id: None,
+                user_id: None,
                 scope: Scope::Read,
                 limiter: None,
                 expires_at_unix: None,

@@ -45,6 +45,9 @@ pub struct Catalog {
     /// when it is made, and never stored). Filled in by the server, which owns authentication.
     #[serde(default)]
     pub api_keys: Vec<CatalogApiKey>,
+    /// Users with passwords, by their argon2id hashes only. Filled in by the server.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<CatalogUser>,
     /// Tenants, their quotas and the plugin versions each owns. Filled in by the server.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tenants: Vec<CatalogTenant>,
@@ -88,6 +91,21 @@ pub struct CatalogApiKey {
     /// The tenant the key belongs to; none: an operator-level key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+}
+
+/// One user with passwords as the catalog keeps it: its rights and argon2id hashes (PHC form).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogUser {
+    pub name: String,
+    /// The tenant the user belongs to; none: an operator-level user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// The highest scope held; empty: no commands.
+    pub scopes: Vec<String>,
+    pub enabled: bool,
+    pub password_hashes: Vec<String>,
+    pub created_unix_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,6 +230,7 @@ impl Catalog {
             shadows,
             api_keys: Vec::new(),
             tenants: Vec::new(),
+            users: Vec::new(),
         }
     }
 

@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 pub use append_log::{AppendLog, Fsync, LogFailed};
 pub use catalog::{
     Catalog, CatalogApiKey, CatalogNamespace, CatalogPlugin, CatalogRateLimit, CatalogTenant,
-    CatalogTenantPlugin, LoadedCatalog,
+    CatalogTenantPlugin, CatalogUser, LoadedCatalog,
 };
 pub use crypto::KeyRing;
 pub use snapshot::{RestoreSummary, SavedEntry, SnapshotData, SnapshotSummary};

@@ -24,7 +24,7 @@
 //! | `cluster` | CLUSTER INFO / SLOTS / SHARDS / NODES / KEYSLOT / MYID / …, READONLY, READWRITE, ASKING |
 //! | `info` | INFO |
 //! | `introspection` | COMMAND |
-//! | `acl` | ACL: WHOAMI, USERS, LIST, GETUSER, DELUSER, CAT, GENPASS over the API keys |
+//! | `acl` | ACL: WHOAMI, USERS, LIST, GETUSER, SETUSER, DELUSER, CAT, GENPASS over users and API keys |
 //! | [`pubsub`] | SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB |
 //! | `tracking` | CLIENT TRACKING, CACHING, GETREDIR, TRACKINGINFO; what tracking clients read |
 //! | [`transaction`] | MULTI, EXEC, DISCARD, WATCH, UNWATCH |

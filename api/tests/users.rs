@@ -1,0 +1,279 @@
+//! Users with passwords end to end: a real node with an operator key on 127.0.0.1:0, tenants made
+//! through the admin API, users made with `ACL SETUSER` and logged in with `AUTH tenant/user
+//! password` by the `redis` crate and raw sockets.
+
+mod auth_support;
+use auth_support::{OPERATOR_KEY, config, raw};
+
+use larder::server::{self, RunningServer};
+use redis::AsyncCommands;
+use serde_json::{Value, json};
+
+/// Whether a refusal carries Redis's error code `code` (the crate rewords some codes' case).
+fn says(err: &redis::RedisError, code: &str) -> bool {
+    err.to_string().to_uppercase().contains(code)
+}
+
+async fn post(node: &RunningServer, path: &str, body: Value) -> Value {
+    let response = reqwest::Client::new()
+        .post(format!("http://{}{path}", node.http_addr))
+        .bearer_auth(OPERATOR_KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+    response.json().await.unwrap()
+}
+
+/// Make tenant `name` and an admin key of it; returns the key text.
+async fn tenant_admin(node: &RunningServer, name: &str) -> String {
+    post(node, "/v1/tenants", json!({"name": name})).await;
+    let key = post(
+        node,
+        "/v1/api-keys",
+        json!({"name": format!("{name}-admin"), "scopes": ["admin"], "tenant": name}),
+    )
+    .await;
+    key["key"].as_str().unwrap().to_string()
+}
+
+async fn connect(
+    node: &RunningServer,
+    user: &str,
+    password: &str,
+) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    let escape = |text: &str| {
+        text.replace('%', "%25")
+            .replace('/', "%2F")
+            .replace(' ', "%20")
+    };
+    let url = format!(
+        "redis://{}:{}@{}/",
+        escape(user),
+        escape(password),
+        node.resp_addr
+    );
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+}
+
+async fn acl(
+    con: &mut redis::aio::MultiplexedConnection,
+    args: &[&str],
+) -> redis::RedisResult<redis::Value> {
+    let mut cmd = redis::cmd("ACL");
+    for a in args {
+        cmd.arg(*a);
+    }
+    cmd.query_async(con).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_admin_makes_users_who_log_in_with_passwords_within_the_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = server::start(&config(Some(dir.path()))).await.unwrap();
+    let acme = tenant_admin(&node, "acme").await;
+    let other = tenant_admin(&node, "other").await;
+    let mut admin = connect(&node, "default", &acme).await.unwrap();
+
+    acl(
+        &mut admin,
+        &["SETUSER", "alice", "on", ">correct horse", "+@write"],
+    )
+    .await
+    .expect("a user is made");
+    let mut alice = connect(&node, "acme/alice", "correct horse")
+        .await
+        .expect("the user logs in with its password");
+    let who: String = redis::cmd("ACL")
+        .arg("WHOAMI")
+        .query_async(&mut alice)
+        .await
+        .unwrap();
+    assert_eq!(who, "alice");
+    let () = alice.set("k", "from alice").await.unwrap();
+    let seen: String = admin.get("k").await.unwrap();
+    assert_eq!(seen, "from alice", "in the tenant's own default namespace");
+    let err = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory")
+        .query_async::<redis::Value>(&mut alice)
+        .await
+        .unwrap_err();
+    assert!(
+        says(&err, "NOPERM"),
+        "write is not admin: {err}"
+    );
+
+    // Wrong passwords, unknown users and other tenants' names are all the same refusal.
+    for (user, password) in [
+        ("acme/alice", "wrong"),
+        ("acme/bob", "correct horse"),
+        ("other/alice", "correct horse"),
+        ("alice", "correct horse"),
+    ] {
+        let line = raw(&node, format!("AUTH {user} \"{password}\"\r\n").as_bytes()).await;
+        assert!(line.starts_with("-WRONGPASS"), "{user}/{password}: {line}");
+    }
+    let line = raw(&node, b"HELLO 3 AUTH acme/alice \"correct horse\"\r\n").await;
+    assert!(
+        line.starts_with("%"),
+        "HELLO … AUTH logs a user in too: {line}"
+    );
+
+    // Another tenant cannot see, change or delete acme's user.
+    let mut other_admin = connect(&node, "default", &other).await.unwrap();
+    let users = acl(&mut other_admin, &["USERS"]).await.unwrap();
+    assert!(!format!("{users:?}").contains("alice"), "{users:?}");
+    assert_eq!(
+        acl(&mut other_admin, &["GETUSER", "alice"]).await.unwrap(),
+        redis::Value::Nil
+    );
+    assert_eq!(
+        acl(&mut other_admin, &["DELUSER", "alice"]).await.unwrap(),
+        redis::Value::Int(0)
+    );
+    let users = acl(&mut admin, &["LIST"]).await.unwrap();
+    assert!(
+        format!("{users:?}").contains("user alice on sanitize-payload ~* &* -@all +@read +@write"),
+        "{users:?}"
+    );
+
+    // Rules outside the model are refused whole: nothing is made.
+    for rule in ["nopass", "~cache:*", "+get", "<correct horse"] {
+        let err = acl(&mut admin, &["SETUSER", "bob", "on", rule])
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(rule), "{rule}: {err}");
+    }
+    assert_eq!(
+        acl(&mut admin, &["GETUSER", "bob"]).await.unwrap(),
+        redis::Value::Nil
+    );
+
+    // Only argon2id hashes reach the disk.
+    let catalog = std::fs::read_to_string(dir.path().join("catalog.json")).unwrap();
+    assert!(catalog.contains("$argon2id$"), "{catalog}");
+    assert!(!catalog.contains("correct horse"));
+
+    // Narrowing the user ends the open session's rights before its next command.
+    acl(&mut admin, &["SETUSER", "alice", "-@write"])
+        .await
+        .unwrap();
+    let err = alice.get::<_, Option<String>>("k").await.unwrap_err();
+    assert!(says(&err, "NOAUTH"), "{err}");
+    let mut alice = connect(&node, "acme/alice", "correct horse").await.unwrap();
+    let seen: String = alice.get("k").await.unwrap();
+    assert_eq!(
+        seen, "from alice",
+        "it logs in again with what is left: read"
+    );
+    let err = alice.set::<_, _, ()>("k", "x").await.unwrap_err();
+    assert!(says(&err, "NOPERM"), "{err}");
+
+    // A second password, then the restart: the users come back from the catalog.
+    acl(&mut admin, &["SETUSER", "alice", ">battery staple"])
+        .await
+        .unwrap();
+    node.shutdown().await.unwrap();
+    let node = server::start(&config(Some(dir.path()))).await.unwrap();
+    for password in ["correct horse", "battery staple"] {
+        connect(&node, "acme/alice", password)
+            .await
+            .expect("after a restart, either password logs in");
+    }
+    let mut admin = connect(&node, "default", &acme).await.unwrap();
+    let mut alice = connect(&node, "acme/alice", "battery staple")
+        .await
+        .unwrap();
+    assert_eq!(
+        acl(&mut admin, &["DELUSER", "alice"]).await.unwrap(),
+        redis::Value::Int(1)
+    );
+    let err = alice.get::<_, Option<String>>("k").await.unwrap_err();
+    assert!(
+        says(&err, "NOAUTH"),
+        "deleting ends the session: {err}"
+    );
+    assert!(
+        connect(&node, "acme/alice", "battery staple")
+            .await
+            .is_err()
+    );
+    node.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_makes_users_of_any_tenant_and_of_its_own() {
+    let node = server::start(&config(None)).await.unwrap();
+    tenant_admin(&node, "acme").await;
+    let mut op = connect(&node, "default", OPERATOR_KEY).await.unwrap();
+    acl(
+        &mut op,
+        &["SETUSER", "acme/carol", "on", ">pw-carol", "+@read"],
+    )
+    .await
+    .unwrap();
+    acl(&mut op, &["SETUSER", "ops", "on", ">pw-ops", "+@all"])
+        .await
+        .unwrap();
+    let users = acl(&mut op, &["USERS"]).await.unwrap();
+    let shown = format!("{users:?}");
+    assert!(
+        shown.contains("acme/carol") && shown.contains("ops"),
+        "{shown}"
+    );
+    let err = acl(&mut op, &["SETUSER", "nowhere/dave", "on"])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no tenant"), "{err}");
+
+    let mut carol = connect(&node, "acme/carol", "pw-carol").await.unwrap();
+    let err = carol.set::<_, _, ()>("k", "v").await.unwrap_err();
+    assert!(says(&err, "NOPERM"), "{err}");
+    let mut ops = connect(&node, "ops", "pw-ops").await.unwrap();
+    let who: String = redis::cmd("ACL")
+        .arg("WHOAMI")
+        .query_async(&mut ops)
+        .await
+        .unwrap();
+    assert_eq!(who, "ops");
+    let () = ops.set("k", "v").await.unwrap();
+
+    // A user that is off cannot log in, and its open session ends.
+    acl(&mut op, &["SETUSER", "ops", "off"]).await.unwrap();
+    assert!(
+        ops.get::<_, Option<String>>("k")
+            .await
+            .unwrap_err()
+            .to_string()
+            .to_uppercase()
+            .contains("NOAUTH")
+    );
+    assert!(connect(&node, "ops", "pw-ops").await.is_err());
+
+    // A SETUSER with a password cannot be queued in MULTI (the hash is made before it runs).
+    let err = redis::pipe()
+        .atomic()
+        .cmd("ACL")
+        .arg("SETUSER")
+        .arg("eve")
+        .arg("on")
+        .arg(">pw")
+        .query_async::<redis::Value>(&mut op)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("MULTI"), "{err}");
+    assert_eq!(
+        acl(&mut op, &["GETUSER", "eve"]).await.unwrap(),
+        redis::Value::Nil
+    );
+    node.shutdown().await.unwrap();
+}
