@@ -61,6 +61,8 @@ start_node "$work/open.log"
 export LARDER_URL="http://$addr"
 start_node "$work/auth.log" --config "$work/auth.toml"
 export LARDER_AUTH_URL="http://$addr"
+# The same node's Redis port: the tests make users with ACL SETUSER there.
+export LARDER_AUTH_RESP="$(grep -o 'resp_addr=[0-9.:]*' "$work/auth.log" | head -n1 | cut -d= -f2)"
 # A one-member cluster, for the Cluster page.
 start_node "$work/cluster.log" --data-dir "$work/cluster" --bus-addr 127.0.0.1:0 --cluster-init
 export LARDER_CLUSTER_URL="http://$addr"

@@ -107,10 +107,7 @@ async fn a_tenant_admin_makes_users_who_log_in_with_passwords_within_the_tenant(
         .query_async::<redis::Value>(&mut alice)
         .await
         .unwrap_err();
-    assert!(
-        says(&err, "NOPERM"),
-        "write is not admin: {err}"
-    );
+    assert!(says(&err, "NOPERM"), "write is not admin: {err}");
 
     // Wrong passwords, unknown users and other tenants' names are all the same refusal.
     for (user, password) in [
@@ -198,10 +195,7 @@ async fn a_tenant_admin_makes_users_who_log_in_with_passwords_within_the_tenant(
         redis::Value::Int(1)
     );
     let err = alice.get::<_, Option<String>>("k").await.unwrap_err();
-    assert!(
-        says(&err, "NOAUTH"),
-        "deleting ends the session: {err}"
-    );
+    assert!(says(&err, "NOAUTH"), "deleting ends the session: {err}");
     assert!(
         connect(&node, "acme/alice", "battery staple")
             .await
@@ -246,6 +240,32 @@ async fn the_operator_makes_users_of_any_tenant_and_of_its_own() {
         .unwrap();
     assert_eq!(who, "ops");
     let () = ops.set("k", "v").await.unwrap();
+
+    // The dashboard's login takes a user and password too.
+    let session = |body: Value| {
+        let url = format!("http://{}/v1/session", node.http_addr);
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let logged_in = session(json!({"username": "acme/carol", "password": "pw-carol"})).await;
+    assert_eq!(logged_in.status(), 201);
+    assert!(logged_in.headers().contains_key("set-cookie"));
+    let who: Value = logged_in.json().await.unwrap();
+    assert_eq!(
+        (who["name"].as_str(), who["tenant"].as_str()),
+        (Some("carol"), Some("acme"))
+    );
+    assert_eq!(who["scope"], "read");
+    let refused = session(json!({"username": "acme/carol", "password": "pw-wrong"})).await;
+    assert_eq!(refused.status(), 401);
+    let both = session(json!({"key": OPERATOR_KEY, "username": "ops", "password": "pw-ops"})).await;
+    assert_eq!(both.status(), 400);
 
     // A user that is off cannot log in, and its open session ends.
     acl(&mut op, &["SETUSER", "ops", "off"]).await.unwrap();

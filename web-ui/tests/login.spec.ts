@@ -1,6 +1,7 @@
 // The dashboard on a node with authentication on (run-e2e.sh starts it with an operator key and
 // 4-second sessions): login, logout, a tenant's view that shows nothing of another tenant's, and a
 // session that expires.
+import { connect } from 'node:net';
 import { expect, test, type APIRequestContext } from '@playwright/test';
 
 const authURL = process.env.LARDER_AUTH_URL;
@@ -8,6 +9,28 @@ const operatorKey = process.env.LARDER_OPERATOR_KEY;
 if (!authURL || !operatorKey) throw new Error('run the browser tests through ./run-e2e.sh');
 
 test.use({ baseURL: authURL });
+
+/** Send `commands` (each a list of arguments) to the node's Redis port as the operator; returns
+ * everything it answered once it has answered each (one line per reply, as these are). */
+async function redis(commands: string[][]): Promise<string> {
+  const [host, port] = (process.env.LARDER_AUTH_RESP ?? '').split(':');
+  if (!port) throw new Error('run-e2e.sh exports LARDER_AUTH_RESP');
+  const all = [['AUTH', operatorKey!], ...commands];
+  const frame = (args: string[]) =>
+    `*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('');
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), host, () => socket.write(all.map(frame).join('')));
+    let got = '';
+    socket.on('data', (chunk) => {
+      got += chunk.toString();
+      if (got.split('\r\n').length > all.length) {
+        socket.end();
+        resolve(got);
+      }
+    });
+    socket.on('error', reject);
+  });
+}
 
 const asOperator = { authorization: `Bearer ${operatorKey}` };
 
@@ -98,6 +121,25 @@ test("a tenant's session shows its own namespaces and nothing of another tenant'
   }
   const tenants = await page.request.get('/v1/tenants');
   expect(tenants.status()).toBe(403);
+});
+
+test('a user made with ACL SETUSER logs in with its name and password', async ({ page, request }) => {
+  const run = Date.now();
+  await tenant(request, `e2e-u-${run}`);
+  const answered = await redis([['ACL', 'SETUSER', `e2e-u-${run}/dana`, 'on', '>a long passphrase', '+@write']]);
+  expect(answered).toBe('+OK\r\n+OK\r\n');
+
+  await page.goto('/');
+  await page.getByLabel('a user and password').check();
+  await page.getByLabel('User (tenant/user)').fill(`e2e-u-${run}/dana`);
+  await page.getByLabel('Password').fill('not the passphrase');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page.getByRole('alert')).toContainText('not valid');
+
+  await page.getByLabel('Password').fill('a long passphrase');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page.getByTestId('who')).toHaveText(`dana (e2e-u-${run})`);
+  await expect(page.getByRole('link', { name: 'Tenants' })).toHaveCount(0);
 });
 
 test('an expired session brings the login page back', async ({ page }) => {

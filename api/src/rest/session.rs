@@ -1,4 +1,5 @@
-//! The dashboard's login: `POST /v1/session` (a key in, an `HttpOnly` cookie out),
+//! The dashboard's login: `POST /v1/session` (a key, or a user's name and password, in; an
+//! `HttpOnly` cookie out),
 //! `GET /v1/session` (who is logged in, and the CSRF token), `DELETE /v1/session` (log out).
 //!
 //! The cookie is `HttpOnly; SameSite=Strict; Path=/`, and `Secure` when the node serves HTTP
@@ -32,9 +33,17 @@ pub fn routes() -> Router<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
-    /// An API key, or the operator key.
+    /// An API key, or the operator key. Give either this or `username` and `password`.
+    #[serde(default)]
     #[schema(example = "lk_3f9a0c12b7e4_…")]
-    pub key: String,
+    pub key: Option<String>,
+    /// A user made with `ACL SETUSER`: `tenant/user`, or `user` for an operator-level one.
+    #[serde(default)]
+    #[schema(example = "acme/alice")]
+    pub username: Option<String>,
+    /// The user's password (checked against its argon2id hash).
+    #[serde(default)]
+    pub password: Option<String>,
 }
 
 /// Who is logged in, and what a changing request must echo.
@@ -84,7 +93,7 @@ fn cookie_header(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
     request_body = Login,
     responses(
         (status = 201, description = "Logged in: the answer sets the session cookie", body = SessionInfo),
-        (status = 400, description = "bad_json", body = ErrorBody),
+        (status = 400, description = "bad_json; bad_request: neither a key nor a username and password, or both", body = ErrorBody),
         (status = 401, description = "invalid_credentials", body = ErrorBody),
         (status = 409, description = "auth_disabled", body = ErrorBody),
         (status = 429, description = "rate_limited: too many logins on this node; see Retry-After", body = ErrorBody),
@@ -95,7 +104,21 @@ pub async fn login(
     JsonBody(body): JsonBody<Login>,
 ) -> Result<Response, ApiError> {
     let auth = auth_of(&state)?;
-    let principal = auth.authenticate_any(body.key.trim().as_bytes()).await;
+    let principal = match (&body.key, &body.username, &body.password) {
+        (Some(key), None, None) => auth.authenticate_any(key.trim().as_bytes()).await,
+        (None, Some(user), Some(password)) => {
+            auth.users()
+                .verify(user.trim().as_bytes(), password.as_bytes())
+                .await
+        }
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "log in with either a key, or a username and a password",
+            ));
+        }
+    };
     // Only failed attempts spend the node's login budget, so someone guessing cannot lock the
     // holders of real keys out of the dashboard.
     if principal.is_none()
@@ -114,7 +137,7 @@ pub async fn login(
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",
-            "that is not a valid key for this node",
+            "that is not a valid key, or user and password, for this node",
         ));
     };
     let who = principal.clone();

@@ -115,6 +115,8 @@ export const api = {
   stopShadow: (ns: string) => call<ShadowReport>('DELETE', `${nsPath(ns)}/shadow`),
   session: () => call<SessionInfo>('GET', '/v1/session'),
   login: (key: string) => call<SessionInfo>('POST', '/v1/session', { key }),
+  loginUser: (username: string, password: string) =>
+    call<SessionInfo>('POST', '/v1/session', { username, password }),
   logout: () => call<void>('DELETE', '/v1/session'),
   tenants: () => call<TenantList>('GET', '/v1/tenants'),
   alerts: () => call<AlertsOverview>('GET', '/v1/alerts'),

@@ -1144,10 +1144,17 @@ export interface components {
         };
         Login: {
             /**
-             * @description An API key, or the operator key.
+             * @description An API key, or the operator key. Give either this or `username` and `password`.
              * @example lk_3f9a0c12b7e4_…
              */
-            key: string;
+            key?: string | null;
+            /** @description The user's password (checked against its argon2id hash). */
+            password?: string | null;
+            /**
+             * @description A user made with `ACL SETUSER`: `tenant/user`, or `user` for an operator-level one.
+             * @example acme/alice
+             */
+            username?: string | null;
         };
         /** @description Configuration of one namespace. Every field has a default, so `{}` is a valid config. */
         NamespaceConfig: {
@@ -5267,7 +5274,7 @@ export interface operations {
                     "application/json": components["schemas"]["SessionInfo"];
                 };
             };
-            /** @description bad_json */
+            /** @description bad_json; bad_request: neither a key nor a username and password, or both */
             400: {
                 headers: {
                     [name: string]: unknown;

@@ -1,22 +1,31 @@
 // The login page, shown when the node has authentication on and there is no live session: an API
-// key (or the operator key) in, a session cookie out (HttpOnly: this page never sees it).
+// key (or the operator key), or a user's name and password (users made with ACL SETUSER), in; a
+// session cookie out (HttpOnly: this page never sees it).
 import { useState } from 'preact/hooks';
 import { ApiError, api, type SessionInfo } from '../api/client';
 
+type Mode = 'key' | 'password';
+
 export function Login({ onLogin, ended }: { onLogin: (s: SessionInfo) => void; ended: boolean }) {
+  const [mode, setMode] = useState<Mode>('key');
   const [key, setKey] = useState('');
+  const [username, setUsername] = useState('');
+  const [password, setPassword] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const ready = mode === 'key' ? key.trim() !== '' : username.trim() !== '' && password !== '';
   const submit = async (e: Event) => {
     e.preventDefault();
     setBusy(true);
     setError(null);
     try {
-      onLogin(await api.login(key.trim()));
+      onLogin(mode === 'key' ? await api.login(key.trim()) : await api.loginUser(username.trim(), password));
     } catch (err) {
       setError(
         err instanceof ApiError && err.code === 'invalid_credentials'
-          ? 'That key is not valid on this node.'
+          ? mode === 'key'
+            ? 'That key is not valid on this node.'
+            : 'That user and password are not valid on this node.'
           : err instanceof Error
             ? err.message
             : String(err),
@@ -25,6 +34,7 @@ export function Login({ onLogin, ended }: { onLogin: (s: SessionInfo) => void; e
       setBusy(false);
     }
   };
+  const input = (set: (v: string) => void) => (e: Event) => set((e.target as HTMLInputElement).value);
   return (
     <section class="login">
       <h2>Log in</h2>
@@ -33,19 +43,50 @@ export function Login({ onLogin, ended }: { onLogin: (s: SessionInfo) => void; e
           Your session has ended. Log in again.
         </p>
       )}
-      <form onSubmit={submit}>
+      <fieldset class="login-mode">
+        <legend>Log in with</legend>
         <label>
-          API key
-          <input
-            type="password"
-            name="key"
-            autocomplete="off"
-            value={key}
-            onInput={(e) => setKey((e.target as HTMLInputElement).value)}
-            required
-          />
+          <input type="radio" name="mode" checked={mode === 'key'} onChange={() => setMode('key')} />
+          an API key
         </label>
-        <button type="submit" disabled={busy || key.trim() === ''}>
+        <label>
+          <input type="radio" name="mode" checked={mode === 'password'} onChange={() => setMode('password')} />
+          a user and password
+        </label>
+      </fieldset>
+      <form onSubmit={submit}>
+        {mode === 'key' ? (
+          <label>
+            API key
+            <input type="password" name="key" autocomplete="off" value={key} onInput={input(setKey)} required />
+          </label>
+        ) : (
+          <>
+            <label>
+              User (tenant/user)
+              <input
+                type="text"
+                name="username"
+                autocomplete="username"
+                value={username}
+                onInput={input(setUsername)}
+                required
+              />
+            </label>
+            <label>
+              Password
+              <input
+                type="password"
+                name="password"
+                autocomplete="current-password"
+                value={password}
+                onInput={input(setPassword)}
+                required
+              />
+            </label>
+          </>
+        )}
+        <button type="submit" disabled={busy || !ready}>
           Log in
         </button>
       </form>
