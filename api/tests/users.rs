@@ -14,6 +14,22 @@ fn says(err: &redis::RedisError, code: &str) -> bool {
     err.to_string().to_uppercase().contains(code)
 }
 
+/// Every string in a reply, depth first: what the assertions on `ACL LOG` look through.
+fn texts(value: &redis::Value) -> Vec<String> {
+    match value {
+        redis::Value::BulkString(b) => vec![String::from_utf8_lossy(b).into_owned()],
+        redis::Value::SimpleString(s) => vec![s.clone()],
+        redis::Value::Array(items) | redis::Value::Set(items) => {
+            items.iter().flat_map(texts).collect()
+        }
+        redis::Value::Map(pairs) => pairs
+            .iter()
+            .flat_map(|(k, v)| texts(k).into_iter().chain(texts(v)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 async fn post(node: &RunningServer, path: &str, body: Value) -> Value {
     let response = reqwest::Client::new()
         .post(format!("http://{}{path}", node.http_addr))
@@ -141,6 +157,38 @@ async fn a_tenant_admin_makes_users_who_log_in_with_passwords_within_the_tenant(
     assert!(
         format!("{users:?}").contains("user alice on sanitize-payload ~* &* -@all +@read +@write"),
         "{users:?}"
+    );
+
+    // ACL LOG: each tenant's admin sees its own callers' refusals and its own names' failed
+    // log-ins, grouped; nothing of the other tenant's.
+    let acme_reply = acl(&mut admin, &["LOG"]).await.unwrap();
+    let entries = |reply: &redis::Value| match reply {
+        redis::Value::Array(items) => items.len(),
+        other => panic!("ACL LOG answers an array: {other:?}"),
+    };
+    let acme_log = texts(&acme_reply);
+    for seen in ["acme/alice", "acme/bob", "config", "alice"] {
+        assert!(acme_log.iter().any(|t| t == seen), "{seen} in {acme_log:?}");
+    }
+    assert!(!acme_log.iter().any(|t| t == "other/alice"), "{acme_log:?}");
+    let other_log = texts(&acl(&mut other_admin, &["LOG"]).await.unwrap());
+    assert!(
+        other_log.iter().any(|t| t == "other/alice"),
+        "{other_log:?}"
+    );
+    assert!(
+        !other_log.iter().any(|t| t.starts_with("acme")),
+        "{other_log:?}"
+    );
+    acl(&mut other_admin, &["LOG", "RESET"]).await.unwrap();
+    assert_eq!(
+        acl(&mut other_admin, &["LOG"]).await.unwrap(),
+        redis::Value::Array(vec![])
+    );
+    assert_eq!(
+        entries(&acl(&mut admin, &["LOG"]).await.unwrap()),
+        entries(&acme_reply),
+        "a reset forgets the caller's own entries only"
     );
 
     // Rules outside the model are refused whole: nothing is made.

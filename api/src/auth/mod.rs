@@ -6,6 +6,7 @@
 //! | `api_keys` | the API key table: making, listing, revoking keys; their text and hash |
 //! | `jwt` | OAuth 2.0 / OIDC bearer tokens checked against the provider's JWKS |
 //! | `users` | users with passwords (argon2id), Redis ACL style: `AUTH <tenant>/<user> <password>` |
+//! | `acl_log` | `ACL LOG`: the latest refusals on the Redis port, each visible to its tenant |
 //! | `sessions` | the dashboard's login sessions (HttpOnly cookie, CSRF token), rate-limited logins |
 //! | `failed_auths` | failed authentications per client address; an address that spent its budget is refused unchecked |
 //!
@@ -30,6 +31,7 @@
 //! - **Revoking** a key ends its rights on open connections too: RESP sessions re-check their
 //!   key whenever the table's [`Auth::epoch`] moved, before their next command.
 
+pub mod acl_log;
 mod api_keys;
 pub mod failed_auths;
 pub mod jwt;
@@ -149,6 +151,7 @@ pub struct Auth {
     tenants: Tenants,
     sessions: sessions::Sessions,
     failed: failed_auths::FailedAuths,
+    acl_log: acl_log::AclLog,
     /// SHA-256 of the metrics token: it reads `/metrics` and nothing else.
     metrics_token: Option<[u8; 32]>,
 }
@@ -184,6 +187,7 @@ impl Auth {
             tenants: Tenants::default(),
             sessions: sessions::Sessions::default(),
             failed: failed_auths::FailedAuths::default(),
+            acl_log: acl_log::AclLog::default(),
             metrics_token: metrics_token.map(|t| api_keys::sha256(t.as_bytes())),
         })
     }
@@ -290,6 +294,11 @@ impl Auth {
     /// Failed authentications per client address (RESP `AUTH`, dashboard logins).
     pub fn failed_auths(&self) -> &failed_auths::FailedAuths {
         &self.failed
+    }
+
+    /// The latest refusals on the Redis port (`ACL LOG`).
+    pub fn acl_log(&self) -> &acl_log::AclLog {
+        &self.acl_log
     }
 
     /// The dashboard's login sessions.

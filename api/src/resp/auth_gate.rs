@@ -27,6 +27,7 @@ use super::command::{Args, CommandKind, transaction};
 use super::context::ServerContext;
 use super::reply::Reply;
 use super::session::Session;
+use crate::auth::acl_log::{Reason, Refusal};
 use crate::auth::{Auth, Principal, Scope};
 use crate::tenants::NsView;
 use larder_runtime::{DEFAULT_NAMESPACE, Namespaces};
@@ -90,6 +91,18 @@ fn check(
     };
     if !principal.may(needed_scope(kind)) || (principal.tenant.is_some() && operator_only(kind)) {
         refusals.no_permission.inc();
+        auth.acl_log().record(Refusal {
+            reason: Reason::Command,
+            context: if session.transaction.is_some() {
+                "multi"
+            } else {
+                "toplevel"
+            },
+            object: kind.spec().name,
+            username: &principal.name,
+            client_info: client_info(session, &principal.name),
+            tenant: principal.tenant.as_ref().map(|t| t.name()),
+        });
         reply.error_fmt(format_args!(
             "NOPERM User {} has no permissions to run the '{}' command",
             principal.name,
@@ -266,8 +279,30 @@ pub fn authenticate(
     let checked = check_credential(auth, namespaces, username, password, session);
     if checked == Err(AuthRefusal::WrongPass) {
         failures.failed(session.peer.ip());
+        log_failed_auth(auth, username, session);
     }
     checked
+}
+
+/// What `ACL LOG` shows of the client: its id and addresses, and who it tried to be.
+fn client_info(session: &Session, user: &str) -> String {
+    format!("id={} addr={} user={user}", session.id, session.peer)
+}
+
+/// Record a failed log-in in `ACL LOG`: visible to the tenant a `tenant/user` name points at
+/// (when it exists), otherwise to the operator alone.
+fn log_failed_auth(auth: &Auth, username: Option<&[u8]>, session: &Session) {
+    let login = String::from_utf8_lossy(username.unwrap_or(b"default"));
+    let (tenant, _) = crate::auth::users::split_login(&login);
+    let tenant = tenant.and_then(|t| auth.tenants().get(t));
+    auth.acl_log().record(Refusal {
+        reason: Reason::Auth,
+        context: "toplevel",
+        object: "AUTH",
+        username: &login,
+        client_info: client_info(session, &login),
+        tenant: tenant.as_ref().map(|t| t.name()),
+    });
 }
 
 fn check_credential(

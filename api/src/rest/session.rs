@@ -30,20 +30,30 @@ pub fn routes() -> Router<AppState> {
     )
 }
 
+/// A key, or a user's name and password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Login {
+    Key(KeyLogin),
+    User(UserLogin),
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Login {
-    /// An API key, or the operator key. Give either this or `username` and `password`.
-    #[serde(default)]
+pub struct KeyLogin {
+    /// An API key, or the operator key.
     #[schema(example = "lk_3f9a0c12b7e4_…")]
-    pub key: Option<String>,
+    pub key: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserLogin {
     /// A user made with `ACL SETUSER`: `tenant/user`, or `user` for an operator-level one.
-    #[serde(default)]
     #[schema(example = "acme/alice")]
-    pub username: Option<String>,
+    pub username: String,
     /// The user's password (checked against its argon2id hash).
-    #[serde(default)]
-    pub password: Option<String>,
+    pub password: String,
 }
 
 /// Who is logged in, and what a changing request must echo.
@@ -93,7 +103,7 @@ fn cookie_header(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
     request_body = Login,
     responses(
         (status = 201, description = "Logged in: the answer sets the session cookie", body = SessionInfo),
-        (status = 400, description = "bad_json; bad_request: neither a key nor a username and password, or both", body = ErrorBody),
+        (status = 400, description = "bad_json: neither a key nor a username and password, or both", body = ErrorBody),
         (status = 401, description = "invalid_credentials", body = ErrorBody),
         (status = 409, description = "auth_disabled", body = ErrorBody),
         (status = 429, description = "rate_limited: too many logins on this node; see Retry-After", body = ErrorBody),
@@ -104,19 +114,12 @@ pub async fn login(
     JsonBody(body): JsonBody<Login>,
 ) -> Result<Response, ApiError> {
     let auth = auth_of(&state)?;
-    let principal = match (&body.key, &body.username, &body.password) {
-        (Some(key), None, None) => auth.authenticate_any(key.trim().as_bytes()).await,
-        (None, Some(user), Some(password)) => {
+    let principal = match &body {
+        Login::Key(login) => auth.authenticate_any(login.key.trim().as_bytes()).await,
+        Login::User(login) => {
             auth.users()
-                .verify(user.trim().as_bytes(), password.as_bytes())
+                .verify(login.username.trim().as_bytes(), login.password.as_bytes())
                 .await
-        }
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                "log in with either a key, or a username and a password",
-            ));
         }
     };
     // Only failed attempts spend the node's login budget, so someone guessing cannot lock the

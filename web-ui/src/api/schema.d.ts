@@ -1116,6 +1116,13 @@ export interface components {
              */
             timed_calls: number;
         };
+        KeyLogin: {
+            /**
+             * @description An API key, or the operator key.
+             * @example lk_3f9a0c12b7e4_…
+             */
+            key: string;
+        };
         /** @description Operation latency inside the store (lock wait included), from the per-shard histograms. */
         LatencyReport: {
             /** Format: double */
@@ -1142,20 +1149,8 @@ export interface components {
              */
             requests: number;
         };
-        Login: {
-            /**
-             * @description An API key, or the operator key. Give either this or `username` and `password`.
-             * @example lk_3f9a0c12b7e4_…
-             */
-            key?: string | null;
-            /** @description The user's password (checked against its argon2id hash). */
-            password?: string | null;
-            /**
-             * @description A user made with `ACL SETUSER`: `tenant/user`, or `user` for an operator-level one.
-             * @example acme/alice
-             */
-            username?: string | null;
-        };
+        /** @description A key, or a user's name and password. */
+        Login: components["schemas"]["KeyLogin"] | components["schemas"]["UserLogin"];
         /** @description Configuration of one namespace. Every field has a default, so `{}` is a valid config. */
         NamespaceConfig: {
             /**
@@ -1603,6 +1598,15 @@ export interface components {
         UploadedPlugin: components["schemas"]["PluginInfo"] & {
             /** @description False when these exact bytes had been uploaded before (the existing version is returned). */
             created: boolean;
+        };
+        UserLogin: {
+            /** @description The user's password (checked against its argon2id hash). */
+            password: string;
+            /**
+             * @description A user made with `ACL SETUSER`: `tenant/user`, or `user` for an operator-level one.
+             * @example acme/alice
+             */
+            username: string;
         };
     };
     responses: never;
@@ -5274,7 +5278,7 @@ export interface operations {
                     "application/json": components["schemas"]["SessionInfo"];
                 };
             };
-            /** @description bad_json; bad_request: neither a key nor a username and password, or both */
+            /** @description bad_json: neither a key nor a username and password, or both */
             400: {
                 headers: {
                     [name: string]: unknown;

@@ -3,8 +3,8 @@
 //! A Redis "user" here is a user with passwords (`crate::auth::users`) or an API key, named by
 //! its key name; a tenant's caller sees its tenant's users and keys only, by their bare names
 //! (the operator sees a tenant's user as `tenant/name`, the name it logs in with). `WHOAMI`,
-//! `CAT`, `GENPASS` and `HELP` are open to everyone; `USERS`, `LIST`, `GETUSER`, `SETUSER` and
-//! `DELUSER` need the admin scope (Redis flags them `admin`). Rights are the three scopes, shown
+//! `CAT`, `GENPASS` and `HELP` are open to everyone; `USERS`, `LIST`, `GETUSER`, `SETUSER`,
+//! `DELUSER` and `LOG` need the admin scope (Redis flags them `admin`). Rights are the three scopes, shown
 //! as Redis categories (`+@read`, `+@read +@write`, `+@all`).
 //!
 //! `SETUSER` takes the rules that map onto that model: `on`, `off`, `>password`, `resetpass`,
@@ -208,6 +208,57 @@ fn parse_rules(
     Ok(edit)
 }
 
+/// `ACL LOG [count | RESET]`: the caller's tenant's entries (the operator's: all), newest first.
+fn log(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Reply) {
+    let Some(auth) = &ctx.state.auth else {
+        // Nothing is ever refused on a node without authentication.
+        return if args.len() == 3 && is(args.get(2), "RESET") {
+            reply.ok()
+        } else {
+            reply.array(0)
+        };
+    };
+    let tenant = session.tenant().map(|t| t.name());
+    let count = if args.len() == 3 {
+        if is(args.get(2), "RESET") {
+            auth.acl_log().reset(tenant);
+            return reply.ok();
+        }
+        match super::parse_i64(args.get(2)) {
+            Some(n) if n >= 0 => n as usize,
+            _ => return reply.error("ERR value is out of range, must be positive"),
+        }
+    } else {
+        10
+    };
+    let now = larder_runtime::persist::unix_now_ms();
+    let entries = auth.acl_log().latest(tenant, count);
+    reply.array(entries.len());
+    for e in entries {
+        reply.map(10);
+        reply.bulk(b"count");
+        reply.integer(e.count as i64);
+        reply.bulk(b"reason");
+        reply.bulk(e.reason.as_str().as_bytes());
+        reply.bulk(b"context");
+        reply.bulk(e.context.as_bytes());
+        reply.bulk(b"object");
+        reply.bulk(e.object.as_bytes());
+        reply.bulk(b"username");
+        reply.bulk(e.username.as_bytes());
+        reply.bulk(b"age-seconds");
+        reply.double(now.saturating_sub(e.created_unix_ms) as f64 / 1000.0);
+        reply.bulk(b"client-info");
+        reply.bulk(e.client_info.as_bytes());
+        reply.bulk(b"entry-id");
+        reply.integer(e.id as i64);
+        reply.bulk(b"timestamp-created");
+        reply.integer(e.created_unix_ms as i64);
+        reply.bulk(b"timestamp-last-updated");
+        reply.integer(e.updated_unix_ms as i64);
+    }
+}
+
 fn setuser(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply: &mut Reply) {
     let hashed = session.hashed_passwords.take();
     let (tenant, name) = match target(args.get(2), session, ctx) {
@@ -276,7 +327,7 @@ pub(super) fn may_administer(session: &Session, ctx: &ServerContext) -> bool {
 pub fn acl(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply: &mut Reply) {
     let sub = args.get(1);
     let argc = args.len();
-    let admin_only = ["USERS", "LIST", "GETUSER", "DELUSER", "SETUSER"]
+    let admin_only = ["USERS", "LIST", "GETUSER", "DELUSER", "SETUSER", "LOG"]
         .iter()
         .any(|s| is(sub, s));
     if admin_only && !may_administer(session, ctx) {
@@ -406,6 +457,8 @@ pub fn acl(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply: &
         reply.integer(removed);
     } else if is(sub, "SETUSER") && argc >= 3 {
         setuser(args, session, ctx, reply);
+    } else if is(sub, "LOG") && argc <= 3 {
+        log(args, session, ctx, reply);
     } else if is(sub, "CAT") && argc == 2 {
         reply.array(CATEGORIES.len());
         for c in CATEGORIES {
@@ -459,6 +512,8 @@ pub fn acl(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply: &
             "    Make or change a user with passwords: on, off, >password, resetpass, reset, +@read, +@write, +@all, -@all.",
             "DELUSER <username> [<username> ...]",
             "    Delete the users, and revoke the API keys, of those names.",
+            "LOG [<count> | RESET]",
+            "    Show the latest refusals (failed log-ins, commands outside a user's rights), or forget them.",
             "CAT [<category>]",
             "    List the categories, or the commands in one.",
             "GENPASS [<bits>]",
