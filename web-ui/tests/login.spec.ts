@@ -130,7 +130,7 @@ test('a user made with ACL SETUSER logs in with its name and password', async ({
   expect(answered).toBe('+OK\r\n+OK\r\n');
 
   await page.goto('/');
-  await page.getByLabel('a user and password').check();
+  await page.getByLabel('a user name').check();
   await page.getByLabel('User (tenant/user)').fill(`e2e-u-${run}/dana`);
   await page.getByLabel('Password').fill('not the passphrase');
   await page.getByRole('button', { name: 'Log in' }).click();

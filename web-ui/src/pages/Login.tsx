@@ -47,11 +47,11 @@ export function Login({ onLogin, ended }: { onLogin: (s: SessionInfo) => void; e
         <legend>Log in with</legend>
         <label>
           <input type="radio" name="mode" checked={mode === 'key'} onChange={() => setMode('key')} />
-          an API key
+          a key
         </label>
         <label>
           <input type="radio" name="mode" checked={mode === 'password'} onChange={() => setMode('password')} />
-          a user and password
+          a user name
         </label>
       </fieldset>
       <form onSubmit={submit}>
