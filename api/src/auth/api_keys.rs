@@ -242,13 +242,8 @@ impl ApiKeys {
                 return Err(bad("the id is not 12 hex digits"));
             }
             check_name(&entry.name).map_err(|e| bad(&e.to_string()))?;
-            let scope = entry
-                .scopes
-                .iter()
-                .map(|s| Scope::parse(s).ok_or_else(|| bad("unknown scope")))
-                .collect::<Result<Vec<_>, _>>()?
-                .into_iter()
-                .max()
+            let scope = Scope::highest(&entry.scopes)
+                .map_err(|_| bad("unknown scope"))?
                 .ok_or_else(|| bad("no scope"))?;
             let sha256 =
                 parse_digest(&entry.sha256).ok_or_else(|| bad("sha256 is not 64 hex digits"))?;
@@ -300,13 +295,18 @@ fn key_id(secret: &[u8]) -> Option<&str> {
     std::str::from_utf8(id).ok()
 }
 
-fn check_name(name: &str) -> Result<(), ApiKeyError> {
-    let ok = !name.is_empty()
+/// Whether `name` is a valid name for an API key or a user: 1 to [`MAX_NAME_LEN`] letters,
+/// digits, '.', '_', '-' and '@' (no '/', which separates a tenant from a user).
+pub(super) fn valid_name(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= MAX_NAME_LEN
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
-    if ok {
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'))
+}
+
+fn check_name(name: &str) -> Result<(), ApiKeyError> {
+    if valid_name(name) {
         Ok(())
     } else {
         Err(ApiKeyError::InvalidName)

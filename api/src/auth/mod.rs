@@ -85,6 +85,15 @@ impl Scope {
     pub fn parse(text: &str) -> Option<Scope> {
         Scope::ALL.into_iter().find(|s| s.as_str() == text)
     }
+
+    /// The highest of the scopes a catalog entry lists (`None` for none); `Err` names the
+    /// first entry that is no scope.
+    pub fn highest(names: &[String]) -> Result<Option<Scope>, &str> {
+        names
+            .iter()
+            .map(|s| Scope::parse(s).ok_or(s.as_str()))
+            .try_fold(None, |best, scope| Ok(best.max(Some(scope?))))
+    }
 }
 
 /// An authenticated caller.
@@ -266,7 +275,12 @@ impl Auth {
             return false;
         }
         if let Some(id) = principal.user_id
-            && !self.users.still_grants(id, principal.scope)
+            && !self.users.still_grants(
+                principal.tenant.as_ref().map(|t| t.name()),
+                &principal.name,
+                id,
+                principal.scope,
+            )
         {
             return false;
         }

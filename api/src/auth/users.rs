@@ -158,12 +158,7 @@ pub fn split_login(login: &str) -> (Option<&str>, &str) {
 }
 
 pub fn check_name(name: &str) -> Result<(), UserError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
-    if ok {
+    if super::api_keys::valid_name(name) {
         Ok(())
     } else {
         Err(UserError::InvalidName)
@@ -179,7 +174,11 @@ impl Users {
         {
             return Err(UserError::InvalidPassword);
         }
-        let _permit = self.work.acquire().await.expect("never closed");
+        let _permit = self
+            .work
+            .acquire()
+            .await
+            .map_err(|e| UserError::Hash(e.to_string()))?;
         tokio::task::spawn_blocking(move || passwords.iter().map(|p| hash_one(p)).collect())
             .await
             .map_err(|e| UserError::Hash(e.to_string()))?
@@ -204,7 +203,7 @@ impl Users {
             _ => vec![self.decoy_hash()?],
         };
         let password = password.to_vec();
-        let _permit = self.work.acquire().await.expect("never closed");
+        let _permit = self.work.acquire().await.ok()?;
         let right = tokio::task::spawn_blocking(move || {
             // Every hash is checked, so which of them matched does not show in the timing.
             hashes
@@ -336,14 +335,14 @@ impl Users {
         all
     }
 
-    /// Whether the session of user `id` with `scope` still holds it: the user exists, is on,
-    /// and its scope was not narrowed.
-    pub fn still_grants(&self, id: u64, scope: Scope) -> bool {
+    /// Whether the session of user `name` of `tenant`, made as `id` with `scope`, still holds
+    /// it: the user exists (and was not deleted and made again), is on, and its scope was not
+    /// narrowed.
+    pub fn still_grants(&self, tenant: Option<&str>, name: &str, id: u64, scope: Scope) -> bool {
         self.by_name
             .read()
-            .values()
-            .find(|r| r.id == id)
-            .is_some_and(|r| r.info.enabled && r.info.scope >= Some(scope))
+            .get(&(tenant.map(str::to_string), name.to_string()))
+            .is_some_and(|r| r.id == id && r.info.enabled && r.info.scope >= Some(scope))
     }
 
     /// Delete every user of `tenant`.
@@ -387,13 +386,7 @@ impl Users {
                 reason: reason.to_string(),
             };
             check_name(&entry.name).map_err(|e| bad(&e.to_string()))?;
-            let scope = entry
-                .scopes
-                .iter()
-                .map(|s| Scope::parse(s).ok_or_else(|| bad("unknown scope")))
-                .collect::<Result<Vec<_>, _>>()?
-                .into_iter()
-                .max();
+            let scope = Scope::highest(&entry.scopes).map_err(|_| bad("unknown scope"))?;
             if entry.password_hashes.len() > MAX_PASSWORDS {
                 return Err(bad("too many passwords"));
             }
@@ -476,7 +469,7 @@ mod tests {
                 users.set(None, "alice", off).unwrap(),
                 "turning off narrows"
             );
-            assert!(!users.still_grants(who.user_id.unwrap(), who.scope));
+            assert!(!users.still_grants(None, "alice", who.user_id.unwrap(), who.scope));
             assert!(users.verify(b"alice", b"first").await.is_none());
         });
     }
