@@ -199,10 +199,12 @@ impl GuestInstance {
         need_bytes: u64,
         max_victims: usize,
     ) -> Result<i32, Fault> {
-        let Some(f) = self.exports.evict.clone() else {
+        // Armed before the export is looked up: borrowing it (not cloning, which costs a
+        // reference count round trip per call) keeps `self` borrowed until the call.
+        self.arm();
+        let Some(f) = &self.exports.evict else {
             return Ok(0);
         };
-        self.arm();
         let args = (
             n_events as i32,
             need_bytes.min(i64::MAX as u64) as i64,
@@ -212,27 +214,27 @@ impl GuestInstance {
     }
 
     pub fn evict_capacity(&mut self, bytes: u64) -> Result<(), Fault> {
-        let Some(f) = self.exports.evict_capacity.clone() else {
+        self.arm();
+        let Some(f) = &self.exports.evict_capacity else {
             return Ok(());
         };
-        self.arm();
         f.call(&mut self.store, bytes.min(i64::MAX as u64) as i64)
             .map_err(|e| self.fault(e))
     }
 
     pub fn evict_clear(&mut self) -> Result<(), Fault> {
-        let Some(f) = self.exports.evict_clear.clone() else {
+        self.arm();
+        let Some(f) = &self.exports.evict_clear else {
             return Ok(());
         };
-        self.arm();
         f.call(&mut self.store, ()).map_err(|e| self.fault(e))
     }
 
     pub fn admit(&mut self, hash: u64, size: u32, ttl_ms: u64) -> Result<i32, Fault> {
-        let Some(f) = self.exports.admit.clone() else {
+        self.arm();
+        let Some(f) = &self.exports.admit else {
             return Ok(1);
         };
-        self.arm();
         let args = (
             hash as i64,
             size.min(i32::MAX as u32) as i32,
@@ -243,20 +245,20 @@ impl GuestInstance {
 
     /// Key bytes must already be at the start of the scratch buffer.
     pub fn prefetch(&mut self, hash: u64, key_len: usize, hit: bool) -> Result<i32, Fault> {
-        let Some(f) = self.exports.prefetch.clone() else {
+        self.arm();
+        let Some(f) = &self.exports.prefetch else {
             return Ok(0);
         };
-        self.arm();
         f.call(&mut self.store, (hash as i64, key_len as i32, hit as i32))
             .map_err(|e| self.fault(e))
     }
 
     /// Key bytes must already be at the start of the scratch buffer.
     pub fn route(&mut self, hash: u64, key_len: usize) -> Result<i64, Fault> {
-        let Some(f) = self.exports.route.clone() else {
+        self.arm();
+        let Some(f) = &self.exports.route else {
             return Ok(abi::ROUTE_WHOLE_KEY);
         };
-        self.arm();
         f.call(&mut self.store, (hash as i64, key_len as i32))
             .map_err(|e| self.fault(e))
     }
