@@ -10,6 +10,8 @@
 //! are in milliseconds and a tick is at most 4 ms, so a key may outlive its deadline by up to one
 //! tick; Redis, which caches its clock per event-loop turn, is no closer.
 
+use std::sync::OnceLock;
+
 /// Milliseconds since the process's clock origin; always ≥ 1 so it never collides with "no deadline".
 #[inline]
 pub fn now_ms() -> u64 {
@@ -41,6 +43,20 @@ mod source {
         let origin = origin();
         coarse_nanos().saturating_sub(origin) / 1_000_000
     }
+
+    pub fn tick_ms() -> u64 {
+        static TICK: OnceLock<u64> = OnceLock::new();
+        *TICK.get_or_init(|| {
+            let mut res = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: as in `coarse_nanos`.
+            unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut res) };
+            let nanos = res.tv_sec as u64 * 1_000_000_000 + res.tv_nsec as u64;
+            nanos.div_ceil(1_000_000).clamp(1, 100)
+        })
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -57,6 +73,41 @@ mod source {
     pub fn millis_since_origin() -> u64 {
         origin().elapsed().as_millis() as u64
     }
+
+    pub fn tick_ms() -> u64 {
+        1
+    }
+}
+
+/// How far the store's clock may trail the real time: the coarse clock's tick, in whole
+/// milliseconds rounded up (1 where the clock is precise).
+pub fn tick_ms() -> u64 {
+    source::tick_ms()
+}
+
+/// Wall-clock milliseconds minus [`now_ms`], fixed once: `now_ms() + unix_offset_ms()` is "now"
+/// on the Unix clock, and turning an absolute deadline into the store's time and back gives the
+/// same number. Chosen so that it never trails the wall clock (a client that reads its clock and
+/// sends `PEXPIREAT now+5000` never sees a PTTL above 5000) and leads it by at most one tick and
+/// two milliseconds: the offset is taken right after the coarse clock ticks (a wait of at most one
+/// tick, once) and one tick is added for the lag that builds up until the next one.
+pub fn unix_offset_ms() -> i64 {
+    static OFFSET: OnceLock<i64> = OnceLock::new();
+    *OFFSET.get_or_init(|| {
+        let started = std::time::Instant::now();
+        let first = now_ms();
+        let mut mono = first;
+        while mono == first && started.elapsed().as_millis() <= 2 * tick_ms() as u128 {
+            std::hint::spin_loop();
+            mono = now_ms();
+        }
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        // +1: the wall clock was read after the store's clock, and truncation to milliseconds.
+        wall - mono as i64 + 1 + tick_ms() as i64
+    })
 }
 
 /// Seconds since the Unix epoch (for display and for plugins' time-of-day).
@@ -65,4 +116,44 @@ pub fn unix_secs() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wall_ms() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    }
+
+    #[test]
+    fn unix_now_never_trails_the_wall_clock_and_leads_it_by_at_most_a_tick() {
+        // One tick, the +1 and the two truncations to milliseconds.
+        let lead_limit = tick_ms() as i64 + 2;
+        for _ in 0..200 {
+            let before = wall_ms();
+            let ours = now_ms() as i64 + unix_offset_ms();
+            let after = wall_ms();
+            assert!(ours >= before, "trails the wall clock: {ours} < {before}");
+            assert!(
+                ours <= after + lead_limit,
+                "leads by more than a tick: {ours} > {after} + {lead_limit}"
+            );
+            std::thread::sleep(std::time::Duration::from_micros(300));
+        }
+    }
+
+    #[test]
+    fn the_store_clock_never_goes_back_and_is_never_zero() {
+        let mut last = now_ms();
+        assert!(last >= 1);
+        for _ in 0..10_000 {
+            let t = now_ms();
+            assert!(t >= last);
+            last = t;
+        }
+    }
 }

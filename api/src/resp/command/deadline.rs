@@ -89,23 +89,11 @@ impl Deadline {
 
 /// Milliseconds since the Unix epoch on the wall clock.
 ///
-/// Read off the store's monotonic clock plus the wall-clock time at its origin (taken once), so
-/// an absolute deadline turned into the store's time and back (PEXPIREAT, then PEXPIRETIME)
-/// comes back as given: two independent clocks truncated separately would differ by a
-/// millisecond about half the time. A wall-clock step after start is not followed: deadlines
+/// Read off the store's monotonic clock plus a wall-clock offset taken once
+/// ([`larder_runtime::clock::unix_offset_ms`]), so an absolute deadline turned into the store's
+/// time and back (PEXPIREAT, then PEXPIRETIME) comes back as given, and "now" never trails a
+/// client's clock read just before. A wall-clock step after start is not followed: deadlines
 /// are kept on the monotonic clock anyway.
 pub fn unix_now_ms() -> i64 {
-    static UNIX_AT_ORIGIN: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
-    let base = *UNIX_AT_ORIGIN.get_or_init(|| {
-        let mono = larder_runtime::clock::now_ms() as i64;
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
-            - mono
-            // Round up: the origin's wall time was read after its monotonic time, so this
-            // keeps our "now" from trailing a client's clock read just before by a millisecond.
-            + 1
-    });
-    base + larder_runtime::clock::now_ms() as i64
+    larder_runtime::clock::now_ms() as i64 + larder_runtime::clock::unix_offset_ms()
 }
