@@ -159,15 +159,30 @@ async fn a_tenant_admin_makes_users_who_log_in_with_passwords_within_the_tenant(
         "{users:?}"
     );
 
+    // A failed dashboard login with acme's user name is acme's log-in too.
+    let refused = reqwest::Client::new()
+        .post(format!("http://{}/v1/session", node.http_addr))
+        .json(&json!({"username": "acme/alice", "password": "not it"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+
     // ACL LOG: each tenant's admin sees its own callers' refusals and its own names' failed
-    // log-ins, grouped; nothing of the other tenant's.
+    // log-ins (RESP and dashboard), grouped; nothing of the other tenant's.
     let acme_reply = acl(&mut admin, &["LOG"]).await.unwrap();
     let entries = |reply: &redis::Value| match reply {
         redis::Value::Array(items) => items.len(),
         other => panic!("ACL LOG answers an array: {other:?}"),
     };
     let acme_log = texts(&acme_reply);
-    for seen in ["acme/alice", "acme/bob", "config", "alice"] {
+    for seen in [
+        "acme/alice",
+        "acme/bob",
+        "config",
+        "alice",
+        "POST /v1/session",
+    ] {
         assert!(acme_log.iter().any(|t| t == seen), "{seen} in {acme_log:?}");
     }
     assert!(!acme_log.iter().any(|t| t == "other/alice"), "{acme_log:?}");

@@ -310,9 +310,25 @@ impl Auth {
         &self.failed
     }
 
-    /// The latest refusals on the Redis port (`ACL LOG`).
+    /// The latest refusals on the Redis port and failed dashboard logins (`ACL LOG`).
     pub fn acl_log(&self) -> &acl_log::AclLog {
         &self.acl_log
+    }
+
+    /// Record a failed log-in as `login` (`default`, a user name or `tenant/user`) in `ACL LOG`:
+    /// visible to the tenant a `tenant/user` name points at (when it exists), otherwise to the
+    /// operator alone. `object` is what was tried (`AUTH`, `POST /v1/session`).
+    pub fn log_failed_login(&self, login: &str, object: &str, client_info: String) {
+        let (tenant, _) = users::split_login(login);
+        let tenant = tenant.and_then(|t| self.tenants.get(t));
+        self.acl_log.record(acl_log::Refusal {
+            reason: acl_log::Reason::Auth,
+            context: "toplevel",
+            object,
+            username: login,
+            client_info,
+            tenant: tenant.as_ref().map(|t| t.name()),
+        });
     }
 
     /// The dashboard's login sessions.

@@ -289,20 +289,10 @@ fn client_info(session: &Session, user: &str) -> String {
     format!("id={} addr={} user={user}", session.id, session.peer)
 }
 
-/// Record a failed log-in in `ACL LOG`: visible to the tenant a `tenant/user` name points at
-/// (when it exists), otherwise to the operator alone.
+/// Record a failed log-in in `ACL LOG` ([`Auth::log_failed_login`]).
 fn log_failed_auth(auth: &Auth, username: Option<&[u8]>, session: &Session) {
     let login = String::from_utf8_lossy(username.unwrap_or(b"default"));
-    let (tenant, _) = crate::auth::users::split_login(&login);
-    let tenant = tenant.and_then(|t| auth.tenants().get(t));
-    auth.acl_log().record(Refusal {
-        reason: Reason::Auth,
-        context: "toplevel",
-        object: "AUTH",
-        username: &login,
-        client_info: client_info(session, &login),
-        tenant: tenant.as_ref().map(|t| t.name()),
-    });
+    auth.log_failed_login(&login, "AUTH", client_info(session, &login));
 }
 
 fn check_credential(

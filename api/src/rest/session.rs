@@ -137,6 +137,11 @@ pub async fn login(
     }
     let Some(principal) = principal else {
         state.metrics.auth_refusals.http.bad_credentials.inc();
+        let login = match &body {
+            Login::Key(_) => "default",
+            Login::User(login) => login.username.trim(),
+        };
+        auth.log_failed_login(login, "POST /v1/session", format!("http user={login}"));
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",
