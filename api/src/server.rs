@@ -67,6 +67,37 @@ impl ShutdownTrigger {
     }
 }
 
+/// What the `SHUTDOWN` command needs: a way to stop the node from inside it, and whether the
+/// final snapshot is skipped (`SHUTDOWN NOSAVE`). A channel of its own, not a clone of the
+/// node's shutdown sender, so dropping a [`RunningServer`] still stops its servers.
+pub struct ShutdownControl {
+    requested: watch::Sender<bool>,
+    nosave: std::sync::atomic::AtomicBool,
+}
+
+impl ShutdownControl {
+    fn new() -> Self {
+        Self {
+            requested: watch::channel(false).0,
+            nosave: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Stop accepting connections and shut down as on SIGTERM; `save: false` skips the
+    /// final data snapshot.
+    pub fn request(&self, save: bool) {
+        if !save {
+            self.nosave
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.requested.send_replace(true);
+    }
+
+    fn skips_save(&self) -> bool {
+        self.nosave.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// Bind the cluster bus and enter the cluster (form it, join it, or resume membership).
 async fn start_cluster(
     config: &crate::config::ClusterConfig,
@@ -264,14 +295,22 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         cluster,
         auth: auth.clone(),
         tls: tls.clone(),
+        shutdown: Some(Arc::new(ShutdownControl::new())),
     };
 
     let (shutdown, _) = watch::channel(false);
+    let requested = |state: &AppState| {
+        state
+            .shutdown
+            .as_ref()
+            .map(|c| c.requested.subscribe())
+            .unwrap_or_else(|| watch::channel(false).1)
+    };
     let resp = tokio::spawn(crate::resp::serve(
         resp_listener,
         tls_resp_listener,
         state.clone(),
-        shutdown_signal(shutdown.subscribe()),
+        shutdown_signal(shutdown.subscribe(), requested(&state)),
     ));
     let alerts = Arc::new(
         AlertEngine::new(&config.alerts, Arc::clone(&namespaces))
@@ -327,7 +366,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
             rest::auth::require_credentials,
         ));
     }
-    let http_shutdown = shutdown_signal(shutdown.subscribe());
+    let http_shutdown = shutdown_signal(shutdown.subscribe(), requested(&state));
     let http = match tls.clone().filter(|t| t.config().http) {
         Some(tls) => {
             let listener = crate::tls::TlsListener::new(http_listener, tls)?;
@@ -391,9 +430,18 @@ fn catalog_api_keys(loaded: Option<&persistence::Loaded>) -> persistence::Dorman
         .unwrap_or_default()
 }
 
-/// Resolves when shutdown is triggered, or when every sender is gone.
-async fn shutdown_signal(mut rx: watch::Receiver<bool>) {
-    let _ = rx.wait_for(|&stop| stop).await;
+/// Resolves when shutdown is triggered, or when every sender of `rx` is gone, or when a
+/// `SHUTDOWN` command asks for it (`requested`; its sender going away is no request).
+async fn shutdown_signal(mut rx: watch::Receiver<bool>, mut requested: watch::Receiver<bool>) {
+    let asked = async move {
+        if requested.wait_for(|&stop| stop).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        _ = rx.wait_for(|&stop| stop) => {}
+        () = asked => {}
+    }
 }
 
 impl RunningServer {
@@ -454,11 +502,20 @@ impl RunningServer {
         if let Some(timer) = snapshots {
             timer.abort();
         }
-        // Both servers have stopped: nothing writes any more, so this snapshot is the last word.
+        // Both servers have stopped: nothing writes any more, so this snapshot is the last word
+        // (unless SHUTDOWN NOSAVE said to skip it).
+        let save_data = !state.shutdown.as_ref().is_some_and(|c| c.skips_save());
         if let Some(p) = state.persistence {
             let saved = tokio::task::spawn_blocking(move || {
                 p.save_catalog()?;
-                let saved = p.save_if_changed().map(drop);
+                let saved = if save_data {
+                    p.save_if_changed().map(drop)
+                } else {
+                    tracing::warn!(
+                        "SHUTDOWN NOSAVE: no final snapshot; changes since the last one survive only in an append log"
+                    );
+                    Ok(())
+                };
                 p.close_log();
                 saved
             })

@@ -20,6 +20,9 @@ pub struct AppState {
     pub auth: Option<Arc<crate::auth::Auth>>,
     /// The TLS settings of the TLS ports; `None` without TLS.
     pub tls: Option<Arc<crate::tls::ServerTls>>,
+    /// Lets `SHUTDOWN` stop the node; `None` where nothing runs the node's shutdown (tests
+    /// that serve one protocol alone).
+    pub shutdown: Option<Arc<crate::server::ShutdownControl>>,
 }
 
 /// A cluster member's handle and how it treats a command for a slot another node owns.

@@ -125,11 +125,11 @@ fn check(
 }
 
 /// Commands that act on the whole node, which a tenant's caller may not run whatever its
-/// scope: snapshots of every tenant's data, and DEBUG.
+/// scope: snapshots of every tenant's data, DEBUG and SHUTDOWN.
 fn operator_only(kind: CommandKind) -> bool {
     matches!(
         kind,
-        CommandKind::Save | CommandKind::BgSave | CommandKind::Debug
+        CommandKind::Save | CommandKind::BgSave | CommandKind::Debug | CommandKind::Shutdown
     )
 }
 

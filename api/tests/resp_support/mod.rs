@@ -34,6 +34,7 @@ pub fn fresh_state() -> AppState {
         cluster: None,
         auth: None,
         tls: None,
+        shutdown: None,
     }
 }
 

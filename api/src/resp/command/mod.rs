@@ -248,6 +248,7 @@ fn run(
         K::Function => server::function(args, reply),
         K::Config => config::config(args, session, ctx, reply),
         K::Save => server::save(ctx, reply),
+        K::Shutdown => server::shutdown(args, session, ctx, reply),
         K::BgSave => server::bgsave(args, ctx, reply),
         K::LastSave => server::lastsave(ctx, reply),
         K::Wait => server::wait(args, ctx, reply),

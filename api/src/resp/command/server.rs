@@ -47,6 +47,43 @@ pub fn save(ctx: &ServerContext, reply: &mut Reply) {
     }
 }
 
+/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]` (operator only): stop the node as SIGTERM
+/// does — stop accepting, finish what is in flight, write the final snapshot — and close this
+/// connection without an answer, as Redis does. `NOSAVE` skips the snapshot; `SAVE` on a node
+/// without a data directory is refused and nothing stops. `NOW` and `FORCE` are accepted:
+/// there is no replica wait to skip, and a failed final snapshot is logged, never a reason to
+/// keep serving. `ABORT` has nothing to abort: shutdown starts at once.
+pub fn shutdown(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply: &mut Reply) {
+    let (mut save, mut nosave) = (false, false);
+    for i in 1..args.len() {
+        let arg = args.get(i);
+        if is(arg, "SAVE") {
+            save = true;
+        } else if is(arg, "NOSAVE") {
+            nosave = true;
+        } else if is(arg, "ABORT") {
+            return reply.error("ERR No shutdown in progress.");
+        } else if !(is(arg, "NOW") || is(arg, "FORCE")) {
+            return syntax_error(reply);
+        }
+    }
+    if save && nosave {
+        return syntax_error(reply);
+    }
+    if save && ctx.state.persistence.is_none() {
+        return reply.error(
+            "ERR SHUTDOWN SAVE needs a data directory, and this node keeps everything in memory \
+             only; nothing was shut down",
+        );
+    }
+    let Some(control) = &ctx.state.shutdown else {
+        return reply.error("ERR SHUTDOWN is not available on this server");
+    };
+    tracing::warn!(client = session.id, nosave, "SHUTDOWN requested over RESP");
+    control.request(!nosave);
+    session.quit = true;
+}
+
 /// `BGSAVE [SCHEDULE]`: start a snapshot in the background.
 pub fn bgsave(args: &Args<'_>, ctx: &ServerContext, reply: &mut Reply) {
     if args.len() > 2 || (args.len() == 2 && !is(args.get(1), "SCHEDULE")) {

@@ -288,6 +288,8 @@ commands! {
         "Writes a snapshot of every namespace to the data directory, then answers.";
     BgSave b"BGSAVE" "bgsave" -1 ["admin" "noscript"] (0 0 0) "server" "1.0.0"
         "Starts writing a snapshot of every namespace in the background.";
+    Shutdown b"SHUTDOWN" "shutdown" -1 ["admin" "noscript" "loading" "stale"] (0 0 0) "server" "1.0.0"
+        "Stops the node as SIGTERM does: stop accepting, finish in-flight requests, snapshot (NOSAVE skips it).";
     LastSave b"LASTSAVE" "lastsave" 1 ["loading" "stale" "fast"] (0 0 0) "server" "1.0.0"
         "Unix time of the last successful snapshot (the start time when there was none).";
     Wait b"WAIT" "wait" 3 ["blocking"] (0 0 0) "generic" "3.0.0"
