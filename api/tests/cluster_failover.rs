@@ -269,21 +269,30 @@ fn a_paused_replica_delays_writes_until_the_leader_drops_it() {
     // and drops it from the slot; then the write is acknowledged.
     let mut owner = connect(owner_member);
     let answer: redis::RedisResult<()> = redis::cmd("SET").arg(&key).arg("v").query(&mut owner);
-    // Read before the replica resumes: once it answers pings again it is recovered.
-    let nodes: String = redis::cmd("CLUSTER")
-        .arg("NODES")
-        .query(&mut connect(&first))
-        .unwrap();
+    // Read before the replica resumes: once it answers pings again it is recovered. The
+    // failure mark and the slot change are separate raft entries, and `first` may apply the
+    // mark a moment after the owner saw the slot change, so wait for it (bounded).
+    let replica_failed = |nodes: &str| {
+        nodes
+            .lines()
+            .any(|l| l.starts_with(replica_id.as_str()) && l.contains("fail"))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let nodes = loop {
+        let nodes: String = redis::cmd("CLUSTER")
+            .arg("NODES")
+            .query(&mut connect(&first))
+            .unwrap();
+        if replica_failed(&nodes) || std::time::Instant::now() > deadline {
+            break nodes;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     signal(replica, "-CONT");
     answer.expect("acknowledged once the replica was dropped");
     let got: Option<String> = redis::cmd("GET").arg(&key).query(&mut owner).unwrap();
     assert_eq!(got.as_deref(), Some("v"));
-    assert!(
-        nodes
-            .lines()
-            .any(|l| l.starts_with(replica_id.as_str()) && l.contains("fail")),
-        "{nodes}"
-    );
+    assert!(replica_failed(&nodes), "{nodes}");
 }
 
 #[test]
