@@ -288,6 +288,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         metrics.register_cluster(c);
     }
     let bus_addr = cluster.as_ref().map(|c| c.node.bus_addr());
+    let shutdown_control = Arc::new(ShutdownControl::new());
     let state = AppState {
         namespaces: Arc::clone(&namespaces),
         metrics,
@@ -295,22 +296,16 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         cluster,
         auth: auth.clone(),
         tls: tls.clone(),
-        shutdown: Some(Arc::new(ShutdownControl::new())),
+        shutdown: Some(Arc::clone(&shutdown_control)),
     };
 
     let (shutdown, _) = watch::channel(false);
-    let requested = |state: &AppState| {
-        state
-            .shutdown
-            .as_ref()
-            .map(|c| c.requested.subscribe())
-            .unwrap_or_else(|| watch::channel(false).1)
-    };
+    let requested = || shutdown_control.requested.subscribe();
     let resp = tokio::spawn(crate::resp::serve(
         resp_listener,
         tls_resp_listener,
         state.clone(),
-        shutdown_signal(shutdown.subscribe(), requested(&state)),
+        shutdown_signal(shutdown.subscribe(), requested()),
     ));
     let alerts = Arc::new(
         AlertEngine::new(&config.alerts, Arc::clone(&namespaces))
@@ -366,7 +361,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
             rest::auth::require_credentials,
         ));
     }
-    let http_shutdown = shutdown_signal(shutdown.subscribe(), requested(&state));
+    let http_shutdown = shutdown_signal(shutdown.subscribe(), requested());
     let http = match tls.clone().filter(|t| t.config().http) {
         Some(tls) => {
             let listener = crate::tls::TlsListener::new(http_listener, tls)?;

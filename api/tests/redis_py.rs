@@ -127,16 +127,7 @@ async fn redis_py_over_tls_logs_in_a_user_and_is_refused_without_the_right_certi
     let node = larder::server::start(&config).await.unwrap();
 
     // The operator makes a user of its own on the plain port.
-    let mut admin = redis::Client::open(format!("redis://{}/", node.resp_addr))
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let () = redis::cmd("AUTH")
-        .arg(auth_support::OPERATOR_KEY)
-        .query_async(&mut admin)
-        .await
-        .unwrap();
+    let mut admin = auth_support::connect_with_key(&node, auth_support::OPERATOR_KEY).await;
     let () = redis::cmd("ACL")
         .arg(&["SETUSER", "py", "on", ">a long TLS password", "+@all"])
         .query_async(&mut admin)

@@ -36,17 +36,7 @@ async fn stopped(node: RunningServer) {
 }
 
 async fn operator(node: &RunningServer) -> redis::aio::MultiplexedConnection {
-    let mut c = redis::Client::open(format!("redis://{}/", node.resp_addr))
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let () = redis::cmd("AUTH")
-        .arg(OPERATOR_KEY)
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    c
+    auth_support::connect_with_key(node, OPERATOR_KEY).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,37 +99,8 @@ async fn refused_shutdowns_leave_the_node_serving() {
     }
 
     // A tenant's admin may not stop the node.
-    let made: serde_json::Value = reqwest::Client::new()
-        .post(format!("http://{}/v1/tenants", node.http_addr))
-        .bearer_auth(OPERATOR_KEY)
-        .json(&serde_json::json!({"name": "acme"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(made["name"], "acme", "{made}");
-    let key: serde_json::Value = reqwest::Client::new()
-        .post(format!("http://{}/v1/api-keys", node.http_addr))
-        .bearer_auth(OPERATOR_KEY)
-        .json(&serde_json::json!({"name": "acme-admin", "scopes": ["admin"], "tenant": "acme"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut tenant = redis::Client::open(format!("redis://{}/", node.resp_addr))
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let () = redis::cmd("AUTH")
-        .arg(key["key"].as_str().expect("the new key's secret"))
-        .query_async(&mut tenant)
-        .await
-        .unwrap();
+    let key = auth_support::tenant_admin(&node, "acme").await;
+    let mut tenant = auth_support::connect_with_key(&node, &key).await;
     let err = redis::cmd("SHUTDOWN")
         .query_async::<()>(&mut tenant)
         .await

@@ -30,34 +30,6 @@ fn texts(value: &redis::Value) -> Vec<String> {
     }
 }
 
-async fn post(node: &RunningServer, path: &str, body: Value) -> Value {
-    let response = reqwest::Client::new()
-        .post(format!("http://{}{path}", node.http_addr))
-        .bearer_auth(OPERATOR_KEY)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "{path}: {}",
-        response.status()
-    );
-    response.json().await.unwrap()
-}
-
-/// Make tenant `name` and an admin key of it; returns the key text.
-async fn tenant_admin(node: &RunningServer, name: &str) -> String {
-    post(node, "/v1/tenants", json!({"name": name})).await;
-    let key = post(
-        node,
-        "/v1/api-keys",
-        json!({"name": format!("{name}-admin"), "scopes": ["admin"], "tenant": name}),
-    )
-    .await;
-    key["key"].as_str().unwrap().to_string()
-}
-
 async fn connect(
     node: &RunningServer,
     user: &str,
@@ -95,8 +67,8 @@ async fn acl(
 async fn a_tenant_admin_makes_users_who_log_in_with_passwords_within_the_tenant() {
     let dir = tempfile::tempdir().unwrap();
     let node = server::start(&config(Some(dir.path()))).await.unwrap();
-    let acme = tenant_admin(&node, "acme").await;
-    let other = tenant_admin(&node, "other").await;
+    let acme = auth_support::tenant_admin(&node, "acme").await;
+    let other = auth_support::tenant_admin(&node, "other").await;
     let mut admin = connect(&node, "default", &acme).await.unwrap();
 
     acl(
@@ -270,7 +242,7 @@ async fn a_tenant_admin_makes_users_who_log_in_with_passwords_within_the_tenant(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_makes_users_of_any_tenant_and_of_its_own() {
     let node = server::start(&config(None)).await.unwrap();
-    tenant_admin(&node, "acme").await;
+    auth_support::tenant_admin(&node, "acme").await;
     let mut op = connect(&node, "default", OPERATOR_KEY).await.unwrap();
     acl(
         &mut op,

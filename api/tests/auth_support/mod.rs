@@ -44,3 +44,50 @@ pub async fn raw(node: &RunningServer, request: &[u8]) -> String {
     }
     String::from_utf8(got).unwrap()
 }
+
+/// POST `body` to `path` as the operator; the answer's JSON, after checking it succeeded.
+pub async fn post(node: &RunningServer, path: &str, body: serde_json::Value) -> serde_json::Value {
+    let response = reqwest::Client::new()
+        .post(format!("http://{}{path}", node.http_addr))
+        .bearer_auth(OPERATOR_KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+    response.json().await.unwrap()
+}
+
+/// Make tenant `name` and an admin key of it; returns the key text.
+pub async fn tenant_admin(node: &RunningServer, name: &str) -> String {
+    post(node, "/v1/tenants", serde_json::json!({"name": name})).await;
+    let key = post(
+        node,
+        "/v1/api-keys",
+        serde_json::json!({"name": format!("{name}-admin"), "scopes": ["admin"], "tenant": name}),
+    )
+    .await;
+    key["key"].as_str().unwrap().to_string()
+}
+
+/// A RESP connection on the plain port, logged in with `AUTH <key>`.
+pub async fn connect_with_key(
+    node: &RunningServer,
+    key: &str,
+) -> redis::aio::MultiplexedConnection {
+    let mut c = redis::Client::open(format!("redis://{}/", node.resp_addr))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let () = redis::cmd("AUTH")
+        .arg(key)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    c
+}
