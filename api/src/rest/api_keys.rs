@@ -166,7 +166,7 @@ pub fn auth_of(state: &AppState) -> Result<&Auth, ApiError> {
             StatusCode::CONFLICT,
             "auth_disabled",
             "authentication is off on this node: set an operator key (LARDER_OPERATOR_KEY or \
-             --operator-key-file) to use API keys",
+             --operator-key-file) to use API keys and users",
         )
     })
 }

@@ -9,7 +9,7 @@
 //!   (`/`, `/assets/*`) — what a load balancer, a client generator and a browser need first;
 //! - `read`: every GET (`/metrics` and `/v1/node` included) and `POST …/batch/get`;
 //! - `write`: the other key and batch routes, and a namespace flush;
-//! - `admin`: every other change, and everything under `/v1/api-keys` and `/v1/admin`.
+//! - `admin`: every other change, and everything under `/v1/api-keys`, `/v1/users` and `/v1/admin`.
 //!
 //! A missing or malformed credential answers `401` with `WWW-Authenticate: Bearer realm="larder"`
 //! (plus `error="invalid_token"` for a credential that is not a key); a valid caller without the
@@ -45,6 +45,7 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
         return (method != Method::POST).then_some(Scope::Read);
     }
     if path.starts_with("/v1/api-keys")
+        || path.starts_with("/v1/users")
         || path.starts_with("/v1/admin/")
         || path.starts_with("/v1/tenants")
     {
@@ -332,6 +333,7 @@ mod tests {
         );
         assert_eq!(required_scope(&post, "/v1/namespaces"), Some(Scope::Admin));
         assert_eq!(required_scope(&get, "/v1/api-keys"), Some(Scope::Admin));
+        assert_eq!(required_scope(&get, "/v1/users/alice"), Some(Scope::Admin));
         assert_eq!(required_scope(&post, "/healthz"), Some(Scope::Admin));
         // A namespace named like a data route is still an admin route.
         assert_eq!(

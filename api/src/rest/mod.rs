@@ -14,6 +14,7 @@
 //! | `alerts` | admin: `GET /v1/alerts`, `GET/POST /v1/alerts/rules`, `DELETE /v1/alerts/rules/{name}` |
 //! | `auth` | with authentication on: the bearer-token middleware and the scope of every route |
 //! | `api_keys` | admin: `GET/POST /v1/api-keys`, `GET/DELETE /v1/api-keys/{id}`, `POST /v1/admin/tls/reload` |
+//! | `users` | admin: `GET /v1/users`, `GET/PUT/DELETE /v1/users/{name}`: users with passwords (as `ACL SETUSER`) |
 //! | `session` | the dashboard's login: `POST/GET/DELETE /v1/session` (cookie + CSRF token) |
 //! | `tenants` | operator: `GET/POST /v1/tenants`, `GET/PUT/DELETE /v1/tenants/{name}`: tenants and their quotas |
 //! | `dashboard` | the embedded web UI at `/` and `/assets/*` |
@@ -46,6 +47,7 @@ pub mod session;
 pub mod tags;
 pub mod tenants;
 pub mod timing;
+pub mod users;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -129,6 +131,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/metrics", get(observability::metrics))
         .route("/openapi.json", get(openapi::openapi_json))
         .merge(api_keys::routes())
+        .merge(users::routes())
         .merge(tenants::routes())
         .merge(session::routes())
         .merge(experiments::routes())

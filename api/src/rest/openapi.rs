@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     alerts, api_keys, batch, cluster, dictionaries, error, experiments, keys, namespaces,
-    observability, openapi_constraints, plugins, session, tenants,
+    observability, openapi_constraints, plugins, session, tenants, users,
 };
 use crate::state::AppState;
 use openapi_constraints::Constraints;
@@ -69,6 +69,10 @@ use openapi_constraints::Constraints;
         api_keys::get_api_key,
         api_keys::revoke_api_key,
         api_keys::reload_tls,
+        users::list_users,
+        users::get_user,
+        users::put_user,
+        users::delete_user,
         session::login,
         session::current_session,
         session::logout,
@@ -93,7 +97,7 @@ use openapi_constraints::Constraints;
         (name = "alerts", description = "Admin: alert rules, firing and recent alerts, notifier status"),
         (name = "plugins", description = "Admin: WebAssembly policy plugins (upload, list, describe)"),
         (name = "experiments", description = "Admin: A/B experiments and shadow evaluation"),
-        (name = "security", description = "Admin: API keys and TLS certificate reload"),
+        (name = "security", description = "Admin: API keys, users with passwords and TLS certificate reload"),
         (name = "tenants", description = "Operator: tenants, their quotas and usage"),
         (name = "operations", description = "Health, metrics and this document"),
     )

@@ -548,6 +548,38 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_users"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_user"];
+        put: operations["put_user"];
+        post?: never;
+        delete: operations["delete_user"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1407,6 +1439,38 @@ export interface components {
             /** @description The experiment's numbers at the moment it ended. */
             report: components["schemas"]["ExperimentReport"];
         };
+        /**
+         * @description What `PUT /v1/users/{name}` takes. Every field is optional: a field left out keeps the
+         *     user's current setting, and a new user starts as Redis makes one (off, no passwords, no
+         *     scope).
+         */
+        PutUser: {
+            /**
+             * @description Add these to the user's passwords (rotation: add the new one, move clients, then set
+             *     `passwords` to the new one alone). Exclusive with `passwords`.
+             */
+            add_passwords?: string[] | null;
+            /**
+             * @description Whether the user may log in (`ACL SETUSER … on|off`). Turning a user off ends its open
+             *     sessions' rights before their next command.
+             */
+            enabled?: boolean | null;
+            /**
+             * @description Replace every password with these (`resetpass` then `>password` each).
+             * @example [
+             *       "correct horse battery staple"
+             *     ]
+             */
+            passwords?: string[] | null;
+            /**
+             * @description `read`, `write` (implies read) or `admin` (implies both); the highest one listed counts;
+             *     an empty list: no rights at all.
+             * @example [
+             *       "write"
+             *     ]
+             */
+            scopes?: components["schemas"]["ScopeName"][] | null;
+        };
         /** @description A rate limit: `per_second` on average, up to `burst` at once. */
         RateLimitBody: {
             /**
@@ -1599,6 +1663,9 @@ export interface components {
             /** @description False when these exact bytes had been uploaded before (the existing version is returned). */
             created: boolean;
         };
+        UserList: {
+            users: components["schemas"]["UserView"][];
+        };
         UserLogin: {
             /** @description The user's password (checked against its argon2id hash). */
             password: string;
@@ -1607,6 +1674,25 @@ export interface components {
              * @example acme/alice
              */
             username: string;
+        };
+        /** @description A user as listed: never a password or its hash. */
+        UserView: {
+            /** Format: uint64 */
+            created_unix_ms: number;
+            enabled: boolean;
+            /**
+             * @description What it logs in as: `<tenant>/<name>`, or `<name>` for an operator-level user.
+             * @example acme/alice
+             */
+            login: string;
+            /** @example alice */
+            name: string;
+            /** @description How many passwords it has. */
+            passwords: number;
+            /** @description Every scope the user holds (the implied ones included); empty: none. */
+            scopes: components["schemas"]["ScopeName"][];
+            /** @description Its tenant; absent for an operator-level user. */
+            tenant?: string | null;
         };
     };
     responses: never;
@@ -5700,6 +5786,334 @@ export interface operations {
                 };
             };
             /** @description tenant_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description auth_disabled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_users: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's tenant's users (the operator's: every user), by tenant and name */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserList"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description auth_disabled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_user: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The user's tenant (operators only; a tenant's admin always means its own tenant, and may
+                 *     name it). Omitted by an operator: an operator-level user.
+                 * @example acme
+                 */
+                tenant?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The user's name, without its tenant */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user, without its passwords */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserView"];
+                };
+            };
+            /** @description bad_query, or tenant_not_found (`?tenant=` names no tenant of the caller's) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description user_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description auth_disabled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_user: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The user's tenant (operators only; a tenant's admin always means its own tenant, and may
+                 *     name it). Omitted by an operator: an operator-level user.
+                 * @example acme
+                 */
+                tenant?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The user's name, without its tenant: 1 to 64 of letters, digits, '.', '_', '-', '@' */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PutUser"];
+            };
+        };
+        responses: {
+            /** @description Changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserView"];
+                };
+            };
+            /** @description Made */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserView"];
+                };
+            };
+            /** @description bad_json, bad_query, tenant_not_found or invalid_user (name, password length, too many passwords) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description auth_disabled or too_many_users */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_user: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The user's tenant (operators only; a tenant's admin always means its own tenant, and may
+                 *     name it). Omitted by an operator: an operator-level user.
+                 * @example acme
+                 */
+                tenant?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The user's name, without its tenant */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted: its open sessions lose their rights before their next command */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description bad_query or tenant_not_found */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `credentials_required` or `invalid_credentials` (authentication on): no bearer token, or not a valid key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description user_not_found */
             404: {
                 headers: {
                     [name: string]: unknown;
