@@ -366,15 +366,23 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         Some(tls) => {
             let listener = crate::tls::TlsListener::new(http_listener, tls)?;
             tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(http_shutdown)
-                    .await
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<crate::rest::extract::ClientAddr>(),
+                )
+                .with_graceful_shutdown(http_shutdown)
+                .await
             })
         }
         None => tokio::spawn(async move {
-            axum::serve(http_listener, app)
-                .with_graceful_shutdown(http_shutdown)
-                .await
+            // The peer's address travels with each request: failed credentials are throttled,
+            // and failed dashboard logins logged, per client address.
+            axum::serve(
+                http_listener,
+                app.into_make_service_with_connect_info::<crate::rest::extract::ClientAddr>(),
+            )
+            .with_graceful_shutdown(http_shutdown)
+            .await
         }),
     };
     let expiry = tokio::spawn(larder_runtime::expiry::run_active_expiry(

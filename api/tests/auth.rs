@@ -234,8 +234,15 @@ async fn rest_refuses_every_operation_without_a_valid_credential() {
     let ops = every_operation();
     assert!(ops.len() > 30, "the document lists the API: {}", ops.len());
     let mut refused = 0;
-    for (method, path) in &ops {
+    for (i, (method, path)) in ops.iter().enumerate() {
         let url = format!("{}{path}", base(&node));
+        // Bad tokens spend their address's failure budget (20), after which the answer is 429:
+        // each operation's guesses come from a loopback address of their own, so every answer
+        // here is the 401 this test is about.
+        let http = Client::builder()
+            .local_address(std::net::IpAddr::from([127, 0, 1, (i % 250) as u8 + 1]))
+            .build()
+            .unwrap();
         for token in [
             None,
             Some("wrong"),
@@ -750,6 +757,62 @@ async fn failed_auths_throttle_the_address_and_right_keys_never_spend_its_budget
         .find(|l| l.contains("protocol=\"resp\"") && l.contains("reason=\"rate_limited\""))
         .unwrap_or_else(|| panic!("no resp rate_limited refusals in {metrics}"));
     assert!(rate_limited.ends_with(" 2"), "{rate_limited}");
+    node.shutdown().await.unwrap();
+}
+
+/// Bad bearer tokens spend the same per-address budget as `AUTH`: once spent, REST answers `429`
+/// with `Retry-After` before checking the token — the right key included — and the Redis port
+/// refuses that address's `AUTH` too; right keys never spend it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_bearer_tokens_spend_the_address_budget_shared_with_auth() {
+    use larder::auth::failed_auths::{BURST, PER_SECOND};
+    let node = server::start(&config(None)).await.unwrap();
+    let (_, key) = make_key(&node, "reader", "read").await;
+    let get = |token: String| {
+        Client::new()
+            .get(format!("{}/v1/namespaces", base(&node)))
+            .bearer_auth(token)
+            .send()
+    };
+    for _ in 0..50 {
+        assert_eq!(get(key.clone()).await.unwrap().status(), StatusCode::OK);
+    }
+    for _ in 0..BURST as usize {
+        let refused = get("lk_000000000000_guess".to_string()).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    }
+    let throttled = get(key.clone()).await.unwrap();
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = throttled.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    let body: Value = throttled.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("too many failed authentication attempts from this address"),
+        "{body}"
+    );
+    let resp = raw(&node, format!("AUTH {key}\r\n").as_bytes()).await;
+    assert!(
+        resp.starts_with("-ERR too many failed"),
+        "shared with RESP: {resp}"
+    );
+    // A request without a credential is no guess: it still gets its 401.
+    let anonymous = Client::new()
+        .get(format!("{}/v1/namespaces", base(&node)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    tokio::time::sleep(Duration::from_secs_f64(1.5 / PER_SECOND)).await;
+    assert_eq!(get(key.clone()).await.unwrap().status(), StatusCode::OK);
     node.shutdown().await.unwrap();
 }
 

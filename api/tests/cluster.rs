@@ -317,48 +317,113 @@ async fn three_nodes_form_a_cluster_that_any_node_answers_for() {
     assert_eq!(missing.status(), 404);
     let body: serde_json::Value = missing.json().await.unwrap();
     assert_eq!(body["error"]["code"], "key_not_found");
-    // A batch runs on the member it reaches: one with a key another member owns is refused
-    // whole, before anything is written; one with only its own keys runs.
+    // A batch is split by owner: the member it reaches runs its own part and sends the others
+    // theirs; the answers are gathered, a batch get's in request order.
     let own_key = (0..)
         .map(|i| format!("batch:{i}"))
         .find(|k| owned_here(k))
         .unwrap();
-    let batch = |keys: Vec<&str>| {
+    let foreign_keys: Vec<String> = (0..)
+        .map(|i| format!("batch:f{i}"))
+        .filter(|k| !owned_here(k))
+        .take(3)
+        .collect();
+    let mixed_keys: Vec<&str> = std::iter::once(own_key.as_str())
+        .chain(foreign_keys.iter().map(String::as_str))
+        .collect();
+    let batch = |keys: &[&str]| {
         let items: Vec<_> = keys
             .iter()
-            .map(|k| serde_json::json!({"key": k, "value": "b"}))
+            .map(|k| serde_json::json!({"key": k, "value": format!("b-{k}")}))
             .collect();
         serde_json::json!({ "items": items })
     };
-    let batch_url = format!("http://{}/v1/namespaces/default/batch/set", first.http_addr);
+    let batch_url = |node: &RunningServer, op: &str| {
+        format!("http://{}/v1/namespaces/default/batch/{op}", node.http_addr)
+    };
+    let dbsize_before: i64 = redis::cmd("DBSIZE").query_async(&mut con).await.unwrap();
     let mixed = http
-        .post(&batch_url)
-        .json(&batch(vec![
-            own_key.as_str(),
-            "batch:foreign-probe",
-            &rest_key,
-        ]))
+        .post(batch_url(&first, "set"))
+        .json(&batch(&mixed_keys))
         .send()
         .await
         .unwrap();
-    assert_eq!(mixed.status(), 421);
+    assert_eq!(mixed.status(), 200);
     let body: serde_json::Value = mixed.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "wrong_node", "{body}");
-    let untouched = http.get(url(&first, &own_key)).send().await.unwrap();
+    assert_eq!(body["written"], 4, "{body}");
+    let dbsize_after: i64 = redis::cmd("DBSIZE").query_async(&mut con).await.unwrap();
     assert_eq!(
-        untouched.status(),
-        404,
-        "nothing of a refused batch is written"
+        dbsize_after,
+        dbsize_before + 1,
+        "only the key this member owns is stored here"
     );
-    let own = http
-        .post(&batch_url)
-        .json(&batch(vec![own_key.as_str()]))
+    for key in &mixed_keys {
+        let got = http.get(url(&third, key)).send().await.unwrap();
+        assert_eq!(got.status(), 200, "{key}");
+        assert_eq!(got.text().await.unwrap(), format!("b-{key}"));
+    }
+    let mut asked: Vec<&str> = mixed_keys.iter().rev().copied().collect();
+    asked.insert(2, "batch:absent");
+    let got = http
+        .post(batch_url(&second, "get"))
+        .json(&serde_json::json!({ "keys": asked }))
         .send()
         .await
         .unwrap();
-    assert_eq!(own.status(), 200);
-    let stored = http.get(url(&second, &own_key)).send().await.unwrap();
-    assert_eq!(stored.text().await.unwrap(), "b");
+    assert_eq!(got.status(), 200);
+    let body: serde_json::Value = got.json().await.unwrap();
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), asked.len(), "{body}");
+    for (item, key) in items.iter().zip(&asked) {
+        assert_eq!(item["key"], *key, "request order: {body}");
+        if *key == "batch:absent" {
+            assert!(item["value"].is_null(), "{body}");
+        } else {
+            assert_eq!(item["value"], format!("b-{key}"), "{body}");
+        }
+    }
+    // A bad item refuses the whole batch before any part is sent.
+    let bad = http
+        .post(batch_url(&first, "set"))
+        .json(&serde_json::json!({"items": [
+            {"key": foreign_keys[0], "value": "changed"},
+            {"key": own_key, "value": "x", "ttl": 0},
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let kept = http
+        .get(url(&second, &foreign_keys[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.text().await.unwrap(), format!("b-{}", foreign_keys[0]));
+    // A part that was already forwarded is never sent on: a key not owned where it lands is
+    // refused whole.
+    let bounced = http
+        .post(batch_url(&first, "get"))
+        .header("x-larder-forwarded", "1")
+        .json(&serde_json::json!({ "keys": [own_key, foreign_keys[0]] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bounced.status(), 503);
+    let body: serde_json::Value = bounced.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "slot_moved", "{body}");
+    let deleted = http
+        .post(batch_url(&third, "delete"))
+        .json(&serde_json::json!({ "keys": asked }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let body: serde_json::Value = deleted.json().await.unwrap();
+    assert_eq!(body["deleted"], 4, "the absent key is not counted: {body}");
+    for key in &mixed_keys {
+        let got = http.get(url(&first, key)).send().await.unwrap();
+        assert_eq!(got.status(), 404, "{key} is gone everywhere");
+    }
     let deleted = http.delete(url(&first, &rest_key)).send().await.unwrap();
     assert_eq!(deleted.status(), 204);
     let gone = http.get(url(&second, &rest_key)).send().await.unwrap();

@@ -106,7 +106,14 @@ async fn node(jwks_url: &str) -> RunningServer {
 }
 
 async fn get_status(node: &RunningServer, token: &str) -> StatusCode {
-    reqwest::Client::new()
+    // Refused tokens spend their address's failure budget (20, then `429`); each request comes
+    // from the next loopback address, so the answers here are the token checks themselves.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 3, (n % 250) as u8 + 1]))
+        .build()
+        .unwrap()
         .get(format!(
             "http://{}/v1/namespaces/default/keys/k",
             node.http_addr

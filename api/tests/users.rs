@@ -157,6 +157,12 @@ async fn a_tenant_admin_makes_users_who_log_in_with_passwords_within_the_tenant(
     ] {
         assert!(acme_log.iter().any(|t| t == seen), "{seen} in {acme_log:?}");
     }
+    assert!(
+        acme_log
+            .iter()
+            .any(|t| t.starts_with("http addr=127.0.0.1:") && t.ends_with(" user=acme/alice")),
+        "the dashboard login's entry names the client's address: {acme_log:?}"
+    );
     assert!(!acme_log.iter().any(|t| t == "other/alice"), "{acme_log:?}");
     let other_log = texts(&acl(&mut other_admin, &["LOG"]).await.unwrap());
     assert!(

@@ -14,11 +14,14 @@
 //! A missing or malformed credential answers `401` with `WWW-Authenticate: Bearer realm="larder"`
 //! (plus `error="invalid_token"` for a credential that is not a key); a valid caller without the
 //! scope answers `403` (`error="insufficient_scope"`); a key over its rate limit answers `429`
-//! with `Retry-After`. The metrics token, when configured, is a bearer for `GET /metrics` alone
+//! with `Retry-After`. Bad bearer tokens spend the client address's failure budget, shared with
+//! `AUTH` on the Redis port (`crate::auth::failed_auths`): an address that spent it answers `429`
+//! before its token is checked. The metrics token, when configured, is a bearer for `GET /metrics` alone
 //! (anywhere else it is no credential). Unknown routes need a credential too, so
 //! an unauthenticated caller cannot map the API. The caller, once known, travels to the handler
 //! as a [`Principal`] request extension.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -116,6 +119,24 @@ pub async fn require_credentials(
     let Some(needed) = required_scope(request.method(), request.uri().path()) else {
         return next.run(request).await;
     };
+    let peer = peer_ip(request.extensions());
+    // An address that spent its failure budget is refused before its token is checked, so a
+    // guess made then cannot succeed (as `AUTH` on the Redis port).
+    if let Some(wait) = peer.and_then(|ip| auth.failed_auths().blocked(ip))
+        && matches!(bearer_token(&request), Token::Present(_))
+    {
+        refusals.rate_limited.inc();
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "too many failed authentication attempts from this address; retry in {} ms",
+                wait.as_millis().max(1)
+            ),
+        )
+        .retry_after(wait)
+        .into_response();
+    }
     let principal = match bearer_token(&request) {
         Token::Missing => match session_of(&auth, &request) {
             SessionCheck::None => {
@@ -170,6 +191,9 @@ pub async fn require_credentials(
         Token::Present(token) => match auth.authenticate_any(token.as_bytes()).await {
             Some(principal) => principal,
             None => {
+                if let Some(ip) = peer {
+                    auth.failed_auths().failed(ip);
+                }
                 refusals.bad_credentials.inc();
                 return unauthorized(
                     "invalid_credentials",
@@ -223,6 +247,10 @@ pub async fn require_credentials(
     }
     request.extensions_mut().insert::<Principal>(principal);
     next.run(request).await
+}
+
+fn peer_ip(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+    super::extract::peer_addr(extensions).map(|addr| addr.ip())
 }
 
 enum SessionCheck {

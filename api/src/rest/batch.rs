@@ -21,16 +21,23 @@
 //! TTL, encoding) before writing any, so a bad item rejects the whole batch with an error that
 //! names it (`items[3]: ...`). Writes are then applied one by one; another client can observe a
 //! batch half-applied.
+//!
+//! ## In a cluster
+//!
+//! A batch is split by the owner of each key's slot (`batch_split`): the member it reaches runs
+//! its own part and sends each other owner its part, and gathers the answers. Every item is
+//! checked before any part is sent.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use larder_runtime::{Expiry, SetOptions, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::batch_split;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, NsPath};
 use super::keys::{check_key, ttl_ms};
@@ -84,7 +91,7 @@ pub struct BatchSetRequest {
     pub encoding: Encoding,
 }
 
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchSetItem {
     pub key: String,
@@ -120,39 +127,76 @@ pub struct BatchDeleteResponse {
         (status = 400, description = "bad_json, bad_base64 or key_too_long", body = ErrorBody),
         (status = 404, description = "namespace_not_found", body = ErrorBody),
         (status = 413, description = "batch_too_large or body_too_large", body = ErrorBody),
-        (status = 421, description = "wrong_node: in a cluster, a key's slot is another member's (named in the message); nothing ran", body = ErrorBody),
+        (status = 421, description = "wrong_node: in a cluster whose members serve HTTPS, a key's slot is another member's (named in the message); nothing ran", body = ErrorBody),
+        (status = 502, description = "owner_unreachable or owner_failed: in a cluster, another owner did not answer its part (a write's other parts may have run)", body = ErrorBody),
+        (status = 503, description = "cluster_down (a key's slot has no owner) or slot_moved (a forwarded part met a slot that moved; retry)", body = ErrorBody),
     )
 )]
 pub async fn batch_get(
     State(state): State<AppState>,
     ns: NsPath,
+    uri: Uri,
+    headers: HeaderMap,
     JsonBody(request): JsonBody<BatchKeys>,
 ) -> Result<Json<BatchGetResponse>, ApiError> {
     check_batch_len(request.keys.len())?;
     let ns = ns.open(&state)?;
     let keys = decode_keys(&request.keys, request.encoding)?;
-    check_owned(&state, "keys", keys.iter().map(Vec::as_slice))?;
+    let split = batch_split::split(&state, &headers, "keys", keys.iter().map(Vec::as_slice))?;
     let store = ns.store();
-    let items = request
-        .keys
-        .into_iter()
-        .zip(keys)
-        .map(|(key, raw)| {
-            let (value, encoding) = match store.get_vec(&raw) {
-                Some(bytes) => {
-                    let (text, encoding) = encode(bytes, request.encoding);
-                    (Some(text), Some(encoding))
-                }
-                None => (None, None),
-            };
-            BatchGetItem {
-                key,
-                value,
-                encoding,
+    let read = |i: usize| {
+        let (value, encoding) = match store.get_vec(&keys[i]) {
+            Some(bytes) => {
+                let (text, encoding) = encode(bytes, request.encoding);
+                (Some(text), Some(encoding))
+            }
+            None => (None, None),
+        };
+        BatchGetItem {
+            key: request.keys[i].clone(),
+            value,
+            encoding,
+        }
+    };
+    let Some(split) = split else {
+        let items = (0..keys.len()).map(read).collect();
+        return Ok(Json(BatchGetResponse { items }));
+    };
+    let answers: Vec<BatchGetResponse> =
+        batch_split::send_parts(&split.remote, uri.path(), &headers, false, |part| {
+            BatchKeys {
+                keys: part
+                    .items
+                    .iter()
+                    .map(|&i| request.keys[i].clone())
+                    .collect(),
+                encoding: request.encoding,
             }
         })
-        .collect();
+        .await?;
+    let mut items: Vec<Option<BatchGetItem>> = (0..keys.len()).map(|_| None).collect();
+    for i in split.local {
+        items[i] = Some(read(i));
+    }
+    for (part, answer) in split.remote.iter().zip(answers) {
+        if answer.items.len() != part.items.len() {
+            return Err(owner_mismatch(&part.http));
+        }
+        for (&i, item) in part.items.iter().zip(answer.items) {
+            items[i] = Some(item);
+        }
+    }
+    let items = items.into_iter().flatten().collect();
     Ok(Json(BatchGetResponse { items }))
+}
+
+/// An owner answered its part with another number of items than it was sent.
+fn owner_mismatch(owner: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        "owner_failed",
+        format!("the member at {owner} answered its part of the batch with another item count"),
+    )
 }
 
 #[utoipa::path(
@@ -166,12 +210,16 @@ pub async fn batch_get(
         (status = 400, description = "bad_json, bad_base64, invalid_ttl, empty_key or key_too_long, naming the item", body = ErrorBody),
         (status = 404, description = "namespace_not_found", body = ErrorBody),
         (status = 413, description = "value_too_large (naming the item), batch_too_large or body_too_large", body = ErrorBody),
-        (status = 421, description = "wrong_node: in a cluster, a key's slot is another member's (named in the message); nothing ran", body = ErrorBody),
+        (status = 421, description = "wrong_node: in a cluster whose members serve HTTPS, a key's slot is another member's (named in the message); nothing ran", body = ErrorBody),
+        (status = 502, description = "owner_unreachable or owner_failed: in a cluster, another owner did not answer its part (a write's other parts may have run)", body = ErrorBody),
+        (status = 503, description = "cluster_down (a key's slot has no owner) or slot_moved (a forwarded part met a slot that moved; retry)", body = ErrorBody),
     )
 )]
 pub async fn batch_set(
     State(state): State<AppState>,
     ns: NsPath,
+    uri: Uri,
+    headers: HeaderMap,
     JsonBody(request): JsonBody<BatchSetRequest>,
 ) -> Result<Json<BatchSetResponse>, ApiError> {
     check_batch_len(request.items.len())?;
@@ -196,9 +244,15 @@ pub async fn batch_set(
         };
         writes.push((key, value, expiry));
     }
-    check_owned(&state, "items", writes.iter().map(|(k, _, _)| k.as_slice()))?;
+    let split = batch_split::split(
+        &state,
+        &headers,
+        "items",
+        writes.iter().map(|(k, _, _)| k.as_slice()),
+    )?;
     let store = ns.store();
-    for (i, (key, value, expiry)) in writes.iter().enumerate() {
+    let write = |i: usize| {
+        let (key, value, expiry) = &writes[i];
         let options = SetOptions {
             expiry: *expiry,
             ..Default::default()
@@ -206,11 +260,36 @@ pub async fn batch_set(
         // Only a concurrent reconfiguration of the namespace can make this fail after the checks.
         store
             .set(key, value, options)
-            .map_err(|e| at_item("items", i, e.into()))?;
-    }
-    Ok(Json(BatchSetResponse {
-        written: writes.len(),
-    }))
+            .map(drop)
+            .map_err(|e| at_item("items", i, e.into()))
+    };
+    let Some(split) = split else {
+        for i in 0..writes.len() {
+            write(i)?;
+        }
+        return Ok(Json(BatchSetResponse {
+            written: writes.len(),
+        }));
+    };
+    let sent = batch_split::send_parts::<_, BatchSetResponse>(
+        &split.remote,
+        uri.path(),
+        &headers,
+        true,
+        |part| BatchSetRequest {
+            items: part
+                .items
+                .iter()
+                .map(|&i| request.items[i].clone())
+                .collect(),
+            encoding: request.encoding,
+        },
+    );
+    let local = split.local.iter().try_for_each(|&i| write(i));
+    let answers = sent.await?;
+    local?;
+    let written = split.local.len() + answers.iter().map(|a| a.written).sum::<usize>();
+    Ok(Json(BatchSetResponse { written }))
 }
 
 #[utoipa::path(
@@ -224,59 +303,49 @@ pub async fn batch_set(
         (status = 400, description = "bad_json or bad_base64", body = ErrorBody),
         (status = 404, description = "namespace_not_found", body = ErrorBody),
         (status = 413, description = "batch_too_large or body_too_large", body = ErrorBody),
-        (status = 421, description = "wrong_node: in a cluster, a key's slot is another member's (named in the message); nothing ran", body = ErrorBody),
+        (status = 421, description = "wrong_node: in a cluster whose members serve HTTPS, a key's slot is another member's (named in the message); nothing ran", body = ErrorBody),
+        (status = 502, description = "owner_unreachable or owner_failed: in a cluster, another owner did not answer its part (a write's other parts may have run)", body = ErrorBody),
+        (status = 503, description = "cluster_down (a key's slot has no owner) or slot_moved (a forwarded part met a slot that moved; retry)", body = ErrorBody),
     )
 )]
 pub async fn batch_delete(
     State(state): State<AppState>,
     ns: NsPath,
+    uri: Uri,
+    headers: HeaderMap,
     JsonBody(request): JsonBody<BatchKeys>,
 ) -> Result<Json<BatchDeleteResponse>, ApiError> {
     check_batch_len(request.keys.len())?;
     let ns = ns.open(&state)?;
     let keys = decode_keys(&request.keys, request.encoding)?;
-    check_owned(&state, "keys", keys.iter().map(Vec::as_slice))?;
+    let split = batch_split::split(&state, &headers, "keys", keys.iter().map(Vec::as_slice))?;
     let store = ns.store();
-    let deleted = keys.iter().filter(|key| store.delete(key)).count();
-    Ok(Json(BatchDeleteResponse { deleted }))
-}
-
-/// In a cluster, refuse the whole batch (before anything runs) when a key's slot is another
-/// member's: a batch runs on the member it reaches, and a key stored where its slot is not
-/// owned would be served by nobody. The answer names the item and the member that owns it;
-/// send that key there (or one request per key: key routes forward).
-fn check_owned<'k>(
-    state: &AppState,
-    field: &str,
-    keys: impl Iterator<Item = &'k [u8]>,
-) -> Result<(), ApiError> {
-    let Some(cluster) = &state.cluster else {
-        return Ok(());
+    let Some(split) = split else {
+        let deleted = keys.iter().filter(|key| store.delete(key)).count();
+        return Ok(Json(BatchDeleteResponse { deleted }));
     };
-    let view = cluster.node.view();
-    for (i, key) in keys.enumerate() {
-        match view.owner(larder_cluster::slot::key_slot(key)) {
-            Some((owner, _)) if owner == view.me => {}
-            Some((_, member)) => {
-                return Err(ApiError::new(
-                    StatusCode::MISDIRECTED_REQUEST,
-                    "wrong_node",
-                    format!(
-                        "{field}[{i}]: the key's slot is owned by the member at {}; a batch runs                          only on the owner of all its keys",
-                        member.http
-                    ),
-                ));
-            }
-            None => {
-                return Err(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "cluster_down",
-                    format!("{field}[{i}]: the key's hash slot has no owner yet"),
-                ));
-            }
-        }
-    }
-    Ok(())
+    let sent = batch_split::send_parts::<_, BatchDeleteResponse>(
+        &split.remote,
+        uri.path(),
+        &headers,
+        true,
+        |part| BatchKeys {
+            keys: part
+                .items
+                .iter()
+                .map(|&i| request.keys[i].clone())
+                .collect(),
+            encoding: request.encoding,
+        },
+    );
+    let here = split
+        .local
+        .iter()
+        .filter(|&&i| store.delete(&keys[i]))
+        .count();
+    let answers = sent.await?;
+    let deleted = here + answers.iter().map(|a| a.deleted).sum::<usize>();
+    Ok(Json(BatchDeleteResponse { deleted }))
 }
 
 fn check_batch_len(len: usize) -> Result<(), ApiError> {

@@ -16,9 +16,8 @@
 //!   client's write does, until every change it queued reached the replicas of its slots; if they
 //!   do not confirm, or the slot moved away meanwhile, the answer is `503 not_replicated`.
 //!
-//! Batch routes are not split by owner: a batch runs only on the member that owns all its keys,
-//! and is refused whole otherwise (`rest::batch`); use the Redis port's split `MGET`/`DEL`, or
-//! one request per key, across owners.
+//! Batch routes are split by owner in the handlers (`rest::batch_split`): each owner runs its
+//! part, and this middleware waits for the replicas of the part that ran here.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -140,8 +139,8 @@ fn wrong_node(owner: &str) -> Response {
     response
 }
 
-/// The client forwards go out on (plain HTTP between members).
-fn client() -> Result<&'static reqwest::Client, String> {
+/// The client forwards go out on (plain HTTP between members); batch parts use it too.
+pub(super) fn forwarding_client() -> Result<&'static reqwest::Client, String> {
     static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
     CLIENT
         .get_or_init(|| {
@@ -171,7 +170,7 @@ async fn forward(to: &str, request: Request) -> Response {
     let mut headers = parts.headers;
     headers.remove(axum::http::header::HOST);
     headers.insert(FORWARDED_HEADER, axum::http::HeaderValue::from_static("1"));
-    let client = match client() {
+    let client = match forwarding_client() {
         Ok(client) => client,
         Err(e) => {
             return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "forward_failed", e)

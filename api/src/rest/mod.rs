@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `keys` | one key: `GET/PUT/DELETE /v1/namespaces/{ns}/keys/{key}`, expire, persist, touch, incr, evict |
 //! | `batch` | many keys: `POST /v1/namespaces/{ns}/batch/{get,set,delete}` (JSON, utf8 or base64) |
+//! | `batch_split` | in a cluster: a batch split by the owner of each key's slot, parts sent to their owners, answers gathered |
 //! | `namespaces` | admin: `GET/POST /v1/namespaces`, `GET/PUT/DELETE /v1/namespaces/{ns}`, flush |
 //! | `dictionaries` | admin: train, list and stop a namespace's compression dictionary |
 //! | `observability` | `GET /healthz`, `GET /metrics` (Prometheus text) |
@@ -30,6 +31,7 @@ pub mod alerts;
 pub mod api_keys;
 pub mod auth;
 pub mod batch;
+pub mod batch_split;
 pub mod cluster;
 pub mod cluster_forward;
 pub mod dashboard;

@@ -4,8 +4,8 @@
 //!
 //! The cookie is `HttpOnly; SameSite=Strict; Path=/`, and `Secure` when the node serves HTTP
 //! over TLS. A request authenticated by the cookie that changes something must carry the
-//! session's CSRF token in `X-CSRF-Token` (`403 csrf_failed` otherwise). Logins are limited
-//! node-wide (`429 rate_limited`); the session ends at its expiry, at logout, or when its key is
+//! session's CSRF token in `X-CSRF-Token` (`403 csrf_failed` otherwise). Failed logins are
+//! limited node-wide and per client address (`429 rate_limited`); the session ends at its expiry, at logout, or when its key is
 //! revoked.
 
 use axum::extract::State;
@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 
 use super::api_keys::{ScopeName, auth_of};
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, JsonBody};
+use super::extract::{Caller, JsonBody, Peer};
 use crate::auth::Principal;
 use crate::auth::sessions::{COOKIE, cookie_in};
 use crate::state::AppState;
@@ -111,9 +111,24 @@ fn cookie_header(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
 )]
 pub async fn login(
     State(state): State<AppState>,
+    Peer(peer): Peer,
     JsonBody(body): JsonBody<Login>,
 ) -> Result<Response, ApiError> {
     let auth = auth_of(&state)?;
+    // An address that spent its failure budget (shared with bearer tokens and `AUTH` on the
+    // Redis port) is refused before its credential is checked.
+    if let Some(wait) = peer.and_then(|p| auth.failed_auths().blocked(p.ip())) {
+        state.metrics.auth_refusals.http.rate_limited.inc();
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "too many failed authentication attempts from this address; retry in {} ms",
+                wait.as_millis().max(1)
+            ),
+        )
+        .retry_after(wait));
+    }
     let principal = match &body {
         Login::Key(login) => auth.authenticate_any(login.key.trim().as_bytes()).await,
         Login::User(login) => {
@@ -122,6 +137,11 @@ pub async fn login(
                 .await
         }
     };
+    if principal.is_none()
+        && let Some(p) = peer
+    {
+        auth.failed_auths().failed(p.ip());
+    }
     // Only failed attempts spend the node's login budget, so someone guessing cannot lock the
     // holders of real keys out of the dashboard.
     if principal.is_none()
@@ -141,7 +161,11 @@ pub async fn login(
             Login::Key(_) => "default",
             Login::User(login) => login.username.trim(),
         };
-        auth.log_failed_login(login, "POST /v1/session", format!("http user={login}"));
+        let client_info = match peer {
+            Some(addr) => format!("http addr={addr} user={login}"),
+            None => format!("http user={login}"),
+        };
+        auth.log_failed_login(login, "POST /v1/session", client_info);
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",

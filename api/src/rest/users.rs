@@ -60,7 +60,8 @@ pub struct PutUser {
     #[schema(max_items = 8, example = json!(["correct horse battery staple"]))]
     pub passwords: Option<Vec<String>>,
     /// Add these to the user's passwords (rotation: add the new one, move clients, then set
-    /// `passwords` to the new one alone). Exclusive with `passwords`.
+    /// `passwords` to the new one alone); with `passwords`, added after the replacement. A user
+    /// holds at most 8.
     #[schema(max_items = 8)]
     pub add_passwords: Option<Vec<String>>,
 }
@@ -125,12 +126,20 @@ impl From<UserError> for ApiError {
     }
 }
 
+/// The `?tenant=` a route names does not exist (or is not the caller's).
+fn no_tenant(name: &str) -> ApiError {
+    let mut err = tenant_not_found(name);
+    err.status = StatusCode::NOT_FOUND;
+    err
+}
+
 fn user_not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "user_not_found", "no such user")
 }
 
 /// The tenant `?tenant=` means for this caller: a tenant's admin means its own (naming another
-/// is the answer for a missing tenant); the operator means the named one, or none.
+/// is the answer for a missing tenant, `404 tenant_not_found`); the operator means the named
+/// one, or none.
 fn tenant_for(
     auth: &Auth,
     caller: &Caller,
@@ -139,12 +148,8 @@ fn tenant_for(
     match (caller.tenant(), named) {
         (Some(own), None) => Ok(Some(Arc::clone(own))),
         (Some(own), Some(n)) if n == own.name() => Ok(Some(Arc::clone(own))),
-        (Some(_), Some(n)) => Err(tenant_not_found(n)),
-        (None, Some(n)) => auth
-            .tenants()
-            .get(n)
-            .map(Some)
-            .ok_or_else(|| tenant_not_found(n)),
+        (Some(_), Some(n)) => Err(no_tenant(n)),
+        (None, Some(n)) => auth.tenants().get(n).map(Some).ok_or_else(|| no_tenant(n)),
         (None, None) => Ok(None),
     }
 }
@@ -181,8 +186,8 @@ pub async fn list_users(
     params(("name" = String, Path, description = "The user's name, without its tenant"), UserParams),
     responses(
         (status = 200, description = "The user, without its passwords", body = UserView),
-        (status = 400, description = "bad_query, or tenant_not_found (`?tenant=` names no tenant of the caller's)", body = ErrorBody),
-        (status = 404, description = "user_not_found", body = ErrorBody),
+        (status = 400, description = "bad_query", body = ErrorBody),
+        (status = 404, description = "user_not_found, or tenant_not_found (`?tenant=` names no tenant of the caller's)", body = ErrorBody),
         (status = 409, description = "auth_disabled", body = ErrorBody),
     )
 )]
@@ -209,7 +214,8 @@ pub async fn get_user(
     responses(
         (status = 200, description = "Changed", body = UserView),
         (status = 201, description = "Made", body = UserView),
-        (status = 400, description = "bad_json, bad_query, tenant_not_found or invalid_user (name, password length, too many passwords)", body = ErrorBody),
+        (status = 400, description = "bad_json, bad_query or invalid_user (name, password length, too many passwords)", body = ErrorBody),
+        (status = 404, description = "tenant_not_found (`?tenant=` names no tenant of the caller's)", body = ErrorBody),
         (status = 409, description = "auth_disabled or too_many_users", body = ErrorBody),
     )
 )]
@@ -223,14 +229,13 @@ pub async fn put_user(
     let auth = auth_of(&state)?;
     let tenant = tenant_for(auth, &caller, params.tenant.as_deref())?;
     crate::auth::users::check_name(&name)?;
-    if body.passwords.is_some() && body.add_passwords.is_some() {
-        return Err(ApiError::bad_request(
-            "invalid_user",
-            "give either passwords (replace them all) or add_passwords (add to them), not both",
-        ));
-    }
     let replace = body.passwords.is_some();
-    let plain = body.passwords.or(body.add_passwords).unwrap_or_default();
+    let plain: Vec<String> = body
+        .passwords
+        .into_iter()
+        .chain(body.add_passwords)
+        .flatten()
+        .collect();
     if plain.len() > MAX_PASSWORDS {
         return Err(UserError::TooManyPasswords.into());
     }
@@ -273,8 +278,8 @@ pub async fn put_user(
     params(("name" = String, Path, description = "The user's name, without its tenant"), UserParams),
     responses(
         (status = 204, description = "Deleted: its open sessions lose their rights before their next command"),
-        (status = 400, description = "bad_query or tenant_not_found", body = ErrorBody),
-        (status = 404, description = "user_not_found", body = ErrorBody),
+        (status = 400, description = "bad_query", body = ErrorBody),
+        (status = 404, description = "user_not_found or tenant_not_found", body = ErrorBody),
         (status = 409, description = "auth_disabled", body = ErrorBody),
     )
 )]

@@ -1447,7 +1447,8 @@ export interface components {
         PutUser: {
             /**
              * @description Add these to the user's passwords (rotation: add the new one, move clients, then set
-             *     `passwords` to the new one alone). Exclusive with `passwords`.
+             *     `passwords` to the new one alone); with `passwords`, added after the replacement. A user
+             *     holds at most 8.
              */
             add_passwords?: string[] | null;
             /**
@@ -3009,7 +3010,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description wrong_node: in a cluster, a key's slot is another member's (named in the message); nothing ran */
+            /** @description wrong_node: in a cluster whose members serve HTTPS, a key's slot is another member's (named in the message); nothing ran */
             421: {
                 headers: {
                     [name: string]: unknown;
@@ -3020,6 +3021,24 @@ export interface operations {
             };
             /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description owner_unreachable or owner_failed: in a cluster, another owner did not answer its part (a write's other parts may have run) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description cluster_down (a key's slot has no owner) or slot_moved (a forwarded part met a slot that moved; retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3102,7 +3121,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description wrong_node: in a cluster, a key's slot is another member's (named in the message); nothing ran */
+            /** @description wrong_node: in a cluster whose members serve HTTPS, a key's slot is another member's (named in the message); nothing ran */
             421: {
                 headers: {
                     [name: string]: unknown;
@@ -3113,6 +3132,24 @@ export interface operations {
             };
             /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description owner_unreachable or owner_failed: in a cluster, another owner did not answer its part (a write's other parts may have run) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description cluster_down (a key's slot has no owner) or slot_moved (a forwarded part met a slot that moved; retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3195,7 +3232,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description wrong_node: in a cluster, a key's slot is another member's (named in the message); nothing ran */
+            /** @description wrong_node: in a cluster whose members serve HTTPS, a key's slot is another member's (named in the message); nothing ran */
             421: {
                 headers: {
                     [name: string]: unknown;
@@ -3206,6 +3243,24 @@ export interface operations {
             };
             /** @description `rate_limited` (authentication on): the key is over its rate limit; `Retry-After` says when to try again */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description owner_unreachable or owner_failed: in a cluster, another owner did not answer its part (a write's other parts may have run) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description cluster_down (a key's slot has no owner) or slot_moved (a forwarded part met a slot that moved; retry) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5907,7 +5962,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserView"];
                 };
             };
-            /** @description bad_query, or tenant_not_found (`?tenant=` names no tenant of the caller's) */
+            /** @description bad_query */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5934,7 +5989,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description user_not_found */
+            /** @description user_not_found, or tenant_not_found (`?tenant=` names no tenant of the caller's) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6004,7 +6059,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserView"];
                 };
             };
-            /** @description bad_json, bad_query, tenant_not_found or invalid_user (name, password length, too many passwords) */
+            /** @description bad_json, bad_query or invalid_user (name, password length, too many passwords) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6024,6 +6079,15 @@ export interface operations {
             };
             /** @description `insufficient_scope` (authentication on): this operation needs the `admin` scope */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description tenant_not_found (`?tenant=` names no tenant of the caller's) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6086,7 +6150,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description bad_query or tenant_not_found */
+            /** @description bad_query */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6113,7 +6177,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description user_not_found */
+            /** @description user_not_found or tenant_not_found */
             404: {
                 headers: {
                     [name: string]: unknown;
