@@ -98,6 +98,20 @@ async fn refused_shutdowns_leave_the_node_serving() {
         assert!(err.to_string().contains(expected), "{args:?}: {err}");
     }
 
+    // Inside MULTI it is refused, as Redis refuses it, and the transaction is aborted.
+    let mut c2 = operator(&node).await;
+    let mut multi = redis::pipe();
+    multi.cmd("MULTI").cmd("SHUTDOWN").cmd("EXEC");
+    let err = multi
+        .query_async::<redis::Value>(&mut c2)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("not allowed inside a transaction")
+            || err.to_string().to_uppercase().contains("EXECABORT"),
+        "{err}"
+    );
+
     // A tenant's admin may not stop the node.
     let key = auth_support::tenant_admin(&node, "acme").await;
     let mut tenant = auth_support::connect_with_key(&node, &key).await;

@@ -195,6 +195,11 @@ async fn a_tenant_admin_manages_its_users_over_rest_and_they_log_in_over_resp() 
             json!({"add_passwords": ["1", "2", "3", "4", "5", "6", "7", "8"]}),
             "invalid_user",
         ),
+        (
+            "/v1/users/alice",
+            json!({"add_passwords": ["é".repeat(1025)]}),
+            "invalid_user",
+        ),
         ("/v1/users/alice", json!({"scopes": ["root"]}), "bad_json"),
         (
             "/v1/users/alice",
@@ -206,6 +211,19 @@ async fn a_tenant_admin_manages_its_users_over_rest_and_they_log_in_over_resp() 
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {answer}");
         assert_eq!(code(&answer), want, "{path} {body}: {answer}");
     }
+    let (status, longest) = call(
+        &node,
+        &acme,
+        Method::PUT,
+        "/v1/users/carol",
+        Some(json!({"passwords": ["é".repeat(1024)]})),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "1024 characters of 2 bytes: {longest}"
+    );
     let (_, unchanged) = call(&node, &acme, Method::GET, "/v1/users/alice", None).await;
     assert_eq!(unchanged["passwords"], 1);
     assert_eq!(unchanged["scopes"], json!(["read"]));

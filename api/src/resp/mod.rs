@@ -23,6 +23,7 @@
 //! | `auth_gate` | with authentication on: NOAUTH before AUTH, NOPERM outside the caller's scope |
 //! | `limits` | [`RespLimits`], the request-size caps |
 //! | `glob` | Redis's glob patterns (KEYS, SCAN MATCH, CONFIG GET) |
+//! | `dump_payload` | the `DUMP`/`RESTORE` payload: Redis's serialization of one value, read and written |
 //!
 //! ## Namespaces
 //!
@@ -58,6 +59,7 @@ mod cluster_split;
 mod command;
 mod connection;
 mod context;
+pub mod dump_payload;
 mod forward;
 mod gate;
 mod glob;

@@ -307,6 +307,17 @@ fn nested_rules() -> Vec<(&'static str, &'static str, Value)> {
             json!({"minLength": 1}),
         ),
         ("BatchSetItem", "/properties/key", json!({"minLength": 1})),
+        // Passwords (rest::users): characters, which always fit the byte limit.
+        (
+            "PutUser",
+            "/properties/passwords/items",
+            json!({"minLength": 1, "maxLength": crate::auth::users::MAX_PASSWORD_CHARS}),
+        ),
+        (
+            "PutUser",
+            "/properties/add_passwords/items",
+            json!({"minLength": 1, "maxLength": crate::auth::users::MAX_PASSWORD_CHARS}),
+        ),
     ]
 }
 

@@ -20,7 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::api_keys::{ScopeName, auth_of, tenant_not_found};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, JsonBody, Query};
-use crate::auth::users::{MAX_PASSWORDS, UserEdit, UserError, UserInfo};
+use crate::auth::users::{MAX_PASSWORD_CHARS, MAX_PASSWORDS, UserEdit, UserError, UserInfo};
 use crate::auth::{Auth, Scope};
 use crate::state::AppState;
 use crate::tenants::Tenant;
@@ -56,7 +56,8 @@ pub struct PutUser {
     /// an empty list: no rights at all.
     #[schema(example = json!(["write"]))]
     pub scopes: Option<Vec<ScopeName>>,
-    /// Replace every password with these (`resetpass` then `>password` each).
+    /// Replace every password with these (`resetpass` then `>password` each); a password is 1
+    /// to 1024 characters.
     #[schema(max_items = 8, example = json!(["correct horse battery staple"]))]
     pub passwords: Option<Vec<String>>,
     /// Add these to the user's passwords (rotation: add the new one, move clients, then set
@@ -238,6 +239,12 @@ pub async fn put_user(
         .collect();
     if plain.len() > MAX_PASSWORDS {
         return Err(UserError::TooManyPasswords.into());
+    }
+    if plain.iter().any(|p| p.chars().count() > MAX_PASSWORD_CHARS) {
+        return Err(ApiError::bad_request(
+            "invalid_user",
+            format!("a password is 1 to {MAX_PASSWORD_CHARS} characters"),
+        ));
     }
     // Hashing takes tens of milliseconds per password, on the blocking pool; it runs before
     // the change so a failure changes nothing.

@@ -1457,7 +1457,8 @@ export interface components {
              */
             enabled?: boolean | null;
             /**
-             * @description Replace every password with these (`resetpass` then `>password` each).
+             * @description Replace every password with these (`resetpass` then `>password` each); a password is 1
+             *     to 1024 characters.
              * @example [
              *       "correct horse battery staple"
              *     ]

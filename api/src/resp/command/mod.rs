@@ -41,6 +41,7 @@ mod collection;
 mod config;
 mod connection;
 mod deadline;
+mod dump;
 mod encodings;
 mod hashes;
 mod info;
@@ -243,6 +244,8 @@ fn run(
         K::Command => introspection::command(args, reply),
         K::Copy => keyspace::copy(args, session, ctx, reply),
         K::Move => keyspace::move_key(args, session, ctx, reply),
+        K::Dump => dump::dump(args, session, reply),
+        K::Restore => dump::restore(args, session, reply),
         K::Time => server::time(reply),
         K::Debug => server::debug(args, reply),
         K::Function => server::function(args, reply),

@@ -234,6 +234,10 @@ commands! {
         "Copies the value of a key to a new key.";
     Move b"MOVE" "move" 3 ["write" "fast"] (1 1 1) "generic" "1.0.0"
         "Moves a key to another database (namespace), with its expiry.";
+    Dump b"DUMP" "dump" 2 ["readonly"] (1 1 1) "generic" "2.6.0"
+        "Returns a serialized representation of the value stored at a key.";
+    Restore b"RESTORE" "restore" -4 ["write" "denyoom"] (1 1 1) "generic" "2.6.0"
+        "Creates a key from the serialized representation of a value.";
     Time b"TIME" "time" 1 ["loading" "stale" "fast"] (0 0 0) "server" "2.6.0"
         "Returns the server time: Unix seconds and microseconds.";
     Object b"OBJECT" "object" -2 ["readonly"] (2 2 1) "generic" "2.2.3"

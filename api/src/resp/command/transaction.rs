@@ -65,7 +65,7 @@ pub fn runs_in_multi(kind: CommandKind) -> bool {
 
 /// Commands Redis refuses inside a transaction (its `no-multi` flag), which abort it.
 pub fn refused_in_multi(kind: CommandKind) -> bool {
-    matches!(kind, CommandKind::Save)
+    matches!(kind, CommandKind::Save | CommandKind::Shutdown)
 }
 
 /// Queue `args` (already known to be a command with the right arity).
