@@ -349,8 +349,13 @@ async fn serve_until_signal(config: &Config) -> anyhow::Result<()> {
     let mut signals = Termination::install()?;
     let running = server::start(config).await?;
     print_banner(&running, config);
-    if let Some(tls) = running.state.tls.clone() {
-        reload_tls_on_sighup(tls)?;
+    let bus_tls = running
+        .state
+        .cluster
+        .as_ref()
+        .and_then(|c| c.bus_tls.clone());
+    if running.state.tls.is_some() || bus_tls.is_some() {
+        reload_tls_on_sighup(running.state.tls.clone(), bus_tls)?;
     }
     let trigger = running.shutdown_trigger();
     tokio::spawn(async move {
@@ -364,19 +369,31 @@ async fn serve_until_signal(config: &Config) -> anyhow::Result<()> {
     running.wait().await
 }
 
-/// SIGHUP reloads the TLS certificate, key and client CA (Unix only).
-fn reload_tls_on_sighup(tls: std::sync::Arc<crate::tls::ServerTls>) -> std::io::Result<()> {
+/// SIGHUP reloads the TLS certificates, keys and CAs of the ports and of the cluster bus (Unix
+/// only). Each reload stands alone: one whose files do not load keeps its old certificate.
+fn reload_tls_on_sighup(
+    tls: Option<std::sync::Arc<crate::tls::ServerTls>>,
+    bus_tls: Option<crate::tls::BusTlsLive>,
+) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let mut hangups = signal(SignalKind::hangup())?;
         tokio::spawn(async move {
             while hangups.recv().await.is_some() {
-                let tls = std::sync::Arc::clone(&tls);
-                match tokio::task::spawn_blocking(move || tls.reload()).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        tracing::error!(error = %e, "TLS reload failed; the old certificate still serves")
+                let (tls, bus_tls) = (tls.clone(), bus_tls.clone());
+                let reloaded = tokio::task::spawn_blocking(move || {
+                    (tls.map(|t| t.reload()), bus_tls.map(|b| b.reload()))
+                })
+                .await;
+                match reloaded {
+                    Ok((ports, bus)) => {
+                        if let Some(Err(e)) = ports {
+                            tracing::error!(error = %e, "TLS reload failed; the old certificate still serves")
+                        }
+                        if let Some(Err(e)) = bus {
+                            tracing::error!(error = %e, "cluster bus TLS reload failed; the old certificate still serves")
+                        }
                     }
                     Err(e) => tracing::error!(error = %e, "TLS reload panicked"),
                 }
@@ -384,7 +401,7 @@ fn reload_tls_on_sighup(tls: std::sync::Arc<crate::tls::ServerTls>) -> std::io::
         });
     }
     #[cfg(not(unix))]
-    let _ = tls;
+    let _ = (tls, bus_tls);
     Ok(())
 }
 

@@ -123,10 +123,14 @@ async fn start_cluster(
     let mut options = ClusterOptions::new(data_dir.join("cluster"), advertise, start);
     options.replicas = config.replicas;
     options.node_timeout = config.node_timeout;
-    if let Some(t) = &config.tls {
-        options.tls =
-            Some(crate::tls::bus_tls(t).context("cannot load the cluster bus's TLS files")?);
-    }
+    let bus_tls = match &config.tls {
+        Some(t) => Some(crate::tls::BusTlsLive {
+            live: crate::tls::bus_tls(t).context("cannot load the cluster bus's TLS files")?,
+            config: t.clone(),
+        }),
+        None => None,
+    };
+    options.tls = bus_tls.as_ref().map(|t| t.live.clone());
     let node = ClusterNode::start(options, bus)
         .await
         .context("cannot enter the cluster")?;
@@ -139,6 +143,7 @@ async fn start_cluster(
         node,
         mode: config.mode,
         replication,
+        bus_tls,
     })
 }
 

@@ -32,6 +32,8 @@ pub struct Cluster {
     pub mode: ClusterMode,
     /// Sends this node's changes to its slots' replicas and applies other owners' changes.
     pub replication: Arc<crate::replication::Replication>,
+    /// Mutual TLS on the bus, when configured: reloaded with the ports' certificates.
+    pub bus_tls: Option<crate::tls::BusTlsLive>,
 }
 
 /// What a node does with a command whose keys live on another node.

@@ -652,6 +652,75 @@ async fn members_speak_mutual_tls_on_the_bus_and_strangers_are_refused() {
     first.shutdown().await.unwrap();
 }
 
+/// The bus's certificates reload with the ports' (`POST /v1/admin/tls/reload`, or SIGHUP), no
+/// restart: once a member's files are replaced by another CA's and reloaded, a member of that
+/// CA joins — which needs the reloaded member to accept, and to present, the new certificates.
+/// Files that do not load are refused whole and the old certificates keep serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bus_certificates_reload_without_a_restart() {
+    let live = tempfile::tempdir().unwrap();
+    larder::tls::certs::write_all(live.path(), &["127.0.0.1".into()], true).unwrap();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let first = server::start(&with_bus_tls(
+        config(dirs[0].path(), None, ClusterMode::Proxy),
+        live.path(),
+    ))
+    .await
+    .unwrap();
+    let bus = first.bus_addr.unwrap();
+    let reload = || {
+        reqwest::Client::new()
+            .post(format!("http://{}/v1/admin/tls/reload", first.http_addr))
+            .send()
+    };
+
+    let rotated = tempfile::tempdir().unwrap();
+    larder::tls::certs::write_all(rotated.path(), &["127.0.0.1".into()], true).unwrap();
+    let kept = std::fs::read(live.path().join("node.pem")).unwrap();
+    std::fs::write(live.path().join("node.pem"), "not a certificate").unwrap();
+    let refused = reload().await.unwrap();
+    assert_eq!(refused.status(), 422);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "tls_reload_failed", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cluster bus"),
+        "{body}"
+    );
+    std::fs::write(live.path().join("node.pem"), kept).unwrap();
+
+    for file in ["node.pem", "node-key.pem", "cluster-ca.pem"] {
+        std::fs::copy(rotated.path().join(file), live.path().join(file)).unwrap();
+    }
+    let reloaded = reload().await.unwrap();
+    assert_eq!(reloaded.status(), 200);
+    let body: serde_json::Value = reloaded.json().await.unwrap();
+    assert!(
+        body["bus_cert_file"]
+            .as_str()
+            .unwrap()
+            .ends_with("node.pem"),
+        "{body}"
+    );
+    assert!(body.get("cert_file").is_none(), "no TLS port here: {body}");
+
+    let second = tokio::time::timeout(
+        Duration::from_secs(60),
+        server::start(&with_bus_tls(
+            config(dirs[1].path(), Some(bus.to_string()), ClusterMode::Proxy),
+            rotated.path(),
+        )),
+    )
+    .await
+    .expect("the join does not hang")
+    .expect("a member of the new CA joins over the reloaded certificates");
+    until_settled(&[&first, &second], 2).await;
+    second.shutdown().await.unwrap();
+    first.shutdown().await.unwrap();
+}
+
 #[test]
 fn a_bus_beyond_loopback_needs_mutual_tls() {
     let dir = tempfile::tempdir().unwrap();

@@ -334,11 +334,15 @@ pub async fn revoke_api_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// What a TLS reload reports.
+/// What a TLS reload reports: the certificate files read again.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TlsReloaded {
-    /// The certificate file that was read.
-    pub cert_file: String,
+    /// The ports' certificate file; absent on a node whose ports serve no TLS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<String>,
+    /// The cluster bus's certificate file; absent without mutual TLS on the bus.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bus_cert_file: Option<String>,
 }
 
 #[utoipa::path(
@@ -346,36 +350,53 @@ pub struct TlsReloaded {
     path = "/v1/admin/tls/reload",
     tag = "security",
     responses(
-        (status = 200, description = "Reloaded: new connections get the new certificate, open ones keep theirs", body = TlsReloaded),
-        (status = 409, description = "tls_disabled (no TLS port on this node)", body = ErrorBody),
-        (status = 422, description = "tls_reload_failed: a file did not load; the old certificate still serves", body = ErrorBody),
+        (status = 200, description = "Reloaded, the ports' certificate and the cluster bus's alike: new connections get the new certificates, open ones keep theirs", body = TlsReloaded),
+        (status = 409, description = "tls_disabled (no TLS port and no TLS cluster bus on this node)", body = ErrorBody),
+        (status = 422, description = "tls_reload_failed: a file did not load; that certificate still serves (the other one, if any, was not reloaded)", body = ErrorBody),
     )
 )]
 pub async fn reload_tls(State(state): State<AppState>) -> Result<Json<TlsReloaded>, ApiError> {
-    let Some(tls) = state.tls.clone() else {
+    let ports = state.tls.clone();
+    let bus = state.cluster.as_ref().and_then(|c| c.bus_tls.clone());
+    if ports.is_none() && bus.is_none() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "tls_disabled",
-            "this node serves no TLS port",
+            "this node serves no TLS port and has no TLS cluster bus",
         ));
-    };
-    let reloaded = tokio::task::spawn_blocking(move || tls.reload().map(|()| tls))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "tls_reload_failed",
-                e.to_string(),
-            )
-        })?;
-    match reloaded {
-        Ok(tls) => Ok(Json(TlsReloaded {
-            cert_file: tls.config().cert_file.display().to_string(),
-        })),
-        Err(e) => Err(ApiError::new(
+    }
+    let reloaded = tokio::task::spawn_blocking(move || -> Result<TlsReloaded, String> {
+        // Both files are read before either is swapped in, so a failure changes nothing.
+        if let Some(tls) = &ports {
+            tls.check().map_err(|e| e.to_string())?;
+        }
+        if let Some(bus) = &bus {
+            bus.check().map_err(|e| format!("cluster bus: {e}"))?;
+        }
+        if let Some(tls) = &ports {
+            tls.reload().map_err(|e| e.to_string())?;
+        }
+        if let Some(bus) = &bus {
+            bus.reload().map_err(|e| format!("cluster bus: {e}"))?;
+        }
+        Ok(TlsReloaded {
+            cert_file: ports.map(|t| t.config().cert_file.display().to_string()),
+            bus_cert_file: bus.map(|b| b.config.cert_file.display().to_string()),
+        })
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "tls_reload_failed",
+            e.to_string(),
+        )
+    })?;
+    reloaded.map(Json).map_err(|e| {
+        ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "tls_reload_failed",
-            format!("{e}; the old certificate still serves"),
-        )),
-    }
+            format!("{e}; the old certificates still serve"),
+        )
+    })
 }

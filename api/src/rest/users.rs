@@ -32,6 +32,15 @@ pub fn routes() -> Router<AppState> {
     )
 }
 
+/// The user a route names (without its tenant).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct UserName {
+    /// 1 to 64 of letters, digits, '.', '_', '-' and '@'.
+    #[param(pattern = "^[A-Za-z0-9._@-]{1,64}$", example = "alice")]
+    pub name: String,
+}
+
 /// Which tenant's user a route means.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -115,9 +124,11 @@ pub struct UserList {
 impl From<UserError> for ApiError {
     fn from(err: UserError) -> Self {
         let (status, code) = match err {
-            UserError::InvalidName | UserError::InvalidPassword | UserError::TooManyPasswords => {
+            UserError::InvalidName | UserError::InvalidPassword => {
                 (StatusCode::BAD_REQUEST, "invalid_user")
             }
+            // The limit is on what the user holds, which depends on what it held before.
+            UserError::TooManyPasswords => (StatusCode::CONFLICT, "too_many_passwords"),
             UserError::TooMany => (StatusCode::CONFLICT, "too_many_users"),
             UserError::Random | UserError::Hash(_) | UserError::BadRecord { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "user_unavailable")
@@ -184,7 +195,7 @@ pub async fn list_users(
     get,
     path = "/v1/users/{name}",
     tag = "security",
-    params(("name" = String, Path, description = "The user's name, without its tenant"), UserParams),
+    params(UserName, UserParams),
     responses(
         (status = 200, description = "The user, without its passwords", body = UserView),
         (status = 400, description = "bad_query", body = ErrorBody),
@@ -195,7 +206,7 @@ pub async fn list_users(
 pub async fn get_user(
     State(state): State<AppState>,
     caller: Caller,
-    Path(name): Path<String>,
+    Path(UserName { name }): Path<UserName>,
     Query(params): Query<UserParams>,
 ) -> Result<Json<UserView>, ApiError> {
     let auth = auth_of(&state)?;
@@ -210,20 +221,20 @@ pub async fn get_user(
     put,
     path = "/v1/users/{name}",
     tag = "security",
-    params(("name" = String, Path, description = "The user's name, without its tenant: 1 to 64 of letters, digits, '.', '_', '-', '@'"), UserParams),
+    params(UserName, UserParams),
     request_body = PutUser,
     responses(
         (status = 200, description = "Changed", body = UserView),
         (status = 201, description = "Made", body = UserView),
-        (status = 400, description = "bad_json, bad_query or invalid_user (name, password length, too many passwords)", body = ErrorBody),
+        (status = 400, description = "bad_json, bad_query or invalid_user (name, password length)", body = ErrorBody),
         (status = 404, description = "tenant_not_found (`?tenant=` names no tenant of the caller's)", body = ErrorBody),
-        (status = 409, description = "auth_disabled or too_many_users", body = ErrorBody),
+        (status = 409, description = "auth_disabled, too_many_users, or too_many_passwords (the user would hold more than 8)", body = ErrorBody),
     )
 )]
 pub async fn put_user(
     State(state): State<AppState>,
     caller: Caller,
-    Path(name): Path<String>,
+    Path(UserName { name }): Path<UserName>,
     Query(params): Query<UserParams>,
     JsonBody(body): JsonBody<PutUser>,
 ) -> Result<Response, ApiError> {
@@ -282,7 +293,7 @@ pub async fn put_user(
     delete,
     path = "/v1/users/{name}",
     tag = "security",
-    params(("name" = String, Path, description = "The user's name, without its tenant"), UserParams),
+    params(UserName, UserParams),
     responses(
         (status = 204, description = "Deleted: its open sessions lose their rights before their next command"),
         (status = 400, description = "bad_query", body = ErrorBody),
@@ -293,7 +304,7 @@ pub async fn put_user(
 pub async fn delete_user(
     State(state): State<AppState>,
     caller: Caller,
-    Path(name): Path<String>,
+    Path(UserName { name }): Path<UserName>,
     Query(params): Query<UserParams>,
 ) -> Result<StatusCode, ApiError> {
     let auth = auth_of(&state)?;

@@ -12,6 +12,8 @@
 //! a file that does not load leaves the old ones serving. Each handshake takes the config current
 //! at its start, so new connections see the new certificate and open ones keep what they
 //! negotiated. The binary reloads on SIGHUP; the admin API has `POST /v1/admin/tls/reload`.
+//! Both reach the cluster bus too ([`BusTlsLive::reload`]): its accept loop and its peers take
+//! the new certificate and CA for the connections they open from then on.
 //!
 //! ## Handshakes never stall the accept loop
 //!
@@ -125,6 +127,11 @@ impl ServerTls {
         }))
     }
 
+    /// Whether the files load now, without serving them.
+    pub fn check(&self) -> Result<(), TlsError> {
+        build(&self.config).map(drop)
+    }
+
     /// Read the files again; on success new handshakes use them, on failure nothing changes.
     pub fn reload(&self) -> Result<(), TlsError> {
         let built = build(&self.config)?;
@@ -158,9 +165,38 @@ impl ServerTls {
 }
 
 /// Mutual TLS for the cluster bus: members must present a certificate of the cluster's CA, and
-/// this node presents its own both when accepting and when connecting. Loaded once at start (a
-/// reload does not reach the bus yet).
+/// this node presents its own both when accepting and when connecting.
 pub fn bus_tls(config: &BusTlsConfig) -> Result<larder_cluster::BusTls, TlsError> {
+    let (acceptor, connector) = bus_configs(config)?;
+    Ok(larder_cluster::BusTls::new(acceptor, connector))
+}
+
+/// The bus's live TLS and the files it came from, so it can be read again.
+#[derive(Clone)]
+pub struct BusTlsLive {
+    pub live: larder_cluster::BusTls,
+    pub config: BusTlsConfig,
+}
+
+impl BusTlsLive {
+    /// Whether the files load now, without serving them.
+    pub fn check(&self) -> Result<(), TlsError> {
+        bus_configs(&self.config).map(drop)
+    }
+
+    /// Read the bus's certificate, key and CA again and serve new bus connections with them
+    /// (accepted and opened alike); on an error nothing changes.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        let (acceptor, connector) = bus_configs(&self.config)?;
+        self.live.replace(acceptor, connector);
+        tracing::info!(cert = %self.config.cert_file.display(), "cluster bus TLS certificate reloaded");
+        Ok(())
+    }
+}
+
+fn bus_configs(
+    config: &BusTlsConfig,
+) -> Result<(TlsAcceptor, tokio_rustls::TlsConnector), TlsError> {
     let server = build(&TlsConfig {
         cert_file: config.cert_file.clone(),
         key_file: config.key_file.clone(),
@@ -173,10 +209,10 @@ pub fn bus_tls(config: &BusTlsConfig) -> Result<larder_cluster::BusTls, TlsError
         .with_safe_default_protocol_versions()?
         .with_root_certificates(read_roots(&config.ca_file)?)
         .with_client_auth_cert(read_certs(&config.cert_file)?, read_key(&config.key_file)?)?;
-    Ok(larder_cluster::BusTls {
-        acceptor: TlsAcceptor::from(server),
-        connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
-    })
+    Ok((
+        TlsAcceptor::from(server),
+        tokio_rustls::TlsConnector::from(Arc::new(client)),
+    ))
 }
 
 /// The one crypto provider: ring (no aws-lc build).

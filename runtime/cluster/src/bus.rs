@@ -42,10 +42,34 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Mutual TLS for the bus: how this node accepts members and how it connects to them. Both
 /// configs come from the server (they must require and present certificates of one CA).
+///
+/// Clones share one live pair: [`BusTls::replace`] (a certificate reload) reaches the accept
+/// loop and every peer at once, for the connections opened from then on; open connections keep
+/// the certificates they were made with.
 #[derive(Clone)]
 pub struct BusTls {
-    pub acceptor: TlsAcceptor,
-    pub connector: TlsConnector,
+    live: Arc<parking_lot::RwLock<(TlsAcceptor, TlsConnector)>>,
+}
+
+impl BusTls {
+    pub fn new(acceptor: TlsAcceptor, connector: TlsConnector) -> Self {
+        Self {
+            live: Arc::new(parking_lot::RwLock::new((acceptor, connector))),
+        }
+    }
+
+    /// Serve new connections with these from now on.
+    pub fn replace(&self, acceptor: TlsAcceptor, connector: TlsConnector) {
+        *self.live.write() = (acceptor, connector);
+    }
+
+    fn acceptor(&self) -> TlsAcceptor {
+        self.live.read().0.clone()
+    }
+
+    fn connector(&self) -> TlsConnector {
+        self.live.read().1.clone()
+    }
 }
 
 impl std::fmt::Debug for BusTls {
@@ -219,7 +243,7 @@ pub async fn serve(
                     tokio::spawn(async move {
                         let halves = match tls {
                             None => split(stream),
-                            Some(tls) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream)).await {
+                            Some(tls) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await {
                                 Ok(Ok(stream)) => split(stream),
                                 Ok(Err(e)) => {
                                     tracing::warn!(%peer, error = %e, "bus TLS handshake refused");
@@ -332,7 +356,7 @@ impl Peer {
             .trim_end_matches(']');
         let name = ServerName::try_from(host.to_string())
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        Ok(split(tls.connector.connect(name, stream).await?))
+        Ok(split(tls.connector().connect(name, stream).await?))
     }
 
     pub fn addr(&self) -> &str {

@@ -1639,10 +1639,12 @@ export interface components {
             quotas: components["schemas"]["TenantQuotas"];
             usage: components["schemas"]["TenantUsage"];
         };
-        /** @description What a TLS reload reports. */
+        /** @description What a TLS reload reports: the certificate files read again. */
         TlsReloaded: {
-            /** @description The certificate file that was read. */
-            cert_file: string;
+            /** @description The cluster bus's certificate file; absent without mutual TLS on the bus. */
+            bus_cert_file?: string | null;
+            /** @description The ports' certificate file; absent on a node whose ports serve no TLS. */
+            cert_file?: string | null;
         };
         /** @description What training produced. */
         TrainedDictionary: {
@@ -1801,7 +1803,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Reloaded: new connections get the new certificate, open ones keep theirs */
+            /** @description Reloaded, the ports' certificate and the cluster bus's alike: new connections get the new certificates, open ones keep theirs */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1828,7 +1830,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description tls_disabled (no TLS port on this node) */
+            /** @description tls_disabled (no TLS port and no TLS cluster bus on this node) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1837,7 +1839,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description tls_reload_failed: a file did not load; the old certificate still serves */
+            /** @description tls_reload_failed: a file did not load; that certificate still serves (the other one, if any, was not reloaded) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5947,7 +5949,10 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description The user's name, without its tenant */
+                /**
+                 * @description 1 to 64 of letters, digits, '.', '_', '-' and '@'.
+                 * @example alice
+                 */
                 name: string;
             };
             cookie?: never;
@@ -6031,7 +6036,10 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description The user's name, without its tenant: 1 to 64 of letters, digits, '.', '_', '-', '@' */
+                /**
+                 * @description 1 to 64 of letters, digits, '.', '_', '-' and '@'.
+                 * @example alice
+                 */
                 name: string;
             };
             cookie?: never;
@@ -6060,7 +6068,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserView"];
                 };
             };
-            /** @description bad_json, bad_query or invalid_user (name, password length, too many passwords) */
+            /** @description bad_json, bad_query or invalid_user (name, password length) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6096,7 +6104,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description auth_disabled or too_many_users */
+            /** @description auth_disabled, too_many_users, or too_many_passwords (the user would hold more than 8) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6137,7 +6145,10 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description The user's name, without its tenant */
+                /**
+                 * @description 1 to 64 of letters, digits, '.', '_', '-' and '@'.
+                 * @example alice
+                 */
                 name: string;
             };
             cookie?: never;
