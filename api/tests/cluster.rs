@@ -430,7 +430,7 @@ async fn three_nodes_form_a_cluster_that_any_node_answers_for() {
     assert_eq!(gone.status(), 404);
 
     // Redirect mode (the third node): a key it does not own is answered MOVED to the owner.
-    let (foreign3, _) = keys_by_owner(&third).await;
+    let (foreign3, local3) = keys_by_owner(&third).await;
     let mut con3 = connect(&third).await;
     // Redirect mode splits nothing: keys in two slots are CROSSSLOT, as in Redis Cluster.
     let cross = redis::cmd("MGET")
@@ -440,6 +440,31 @@ async fn three_nodes_form_a_cluster_that_any_node_answers_for() {
         .await
         .unwrap_err();
     assert_eq!(cross.code(), Some("CROSSSLOT"), "{cross}");
+    // SORT's patterns form keys of any slot: refused in a cluster, as in Redis Cluster; a
+    // STORE into another slot is CROSSSLOT.
+    let patterned = redis::cmd("SORT")
+        .arg(&local3)
+        .arg("BY")
+        .arg("w_*")
+        .query_async::<Vec<String>>(&mut con3)
+        .await
+        .unwrap_err();
+    assert!(
+        patterned.to_string().contains("patterns of SORT"),
+        "{patterned}"
+    );
+    let elsewhere = (0..)
+        .map(|i| format!("sorted:{i}"))
+        .find(|k| key_slot(k.as_bytes()) != key_slot(local3.as_bytes()))
+        .unwrap();
+    let stored = redis::cmd("SORT")
+        .arg(&local3)
+        .arg("STORE")
+        .arg(&elsewhere)
+        .query_async::<i64>(&mut con3)
+        .await
+        .unwrap_err();
+    assert_eq!(stored.code(), Some("CROSSSLOT"), "{stored}");
     let moved = redis::cmd("GET")
         .arg(&foreign3)
         .query_async::<Option<String>>(&mut con3)

@@ -53,6 +53,7 @@ mod lists;
 pub mod pubsub;
 mod server;
 mod sets;
+mod sort;
 mod string_edits;
 mod strings;
 pub mod table;
@@ -245,6 +246,8 @@ fn run(
         K::Copy => keyspace::copy(args, session, ctx, reply),
         K::Move => keyspace::move_key(args, session, ctx, reply),
         K::Dump => dump::dump(args, session, reply),
+        K::Sort => sort::sort(args, session, ctx, false, reply),
+        K::SortRo => sort::sort(args, session, ctx, true, reply),
         K::Restore => dump::restore(args, session, reply),
         K::Time => server::time(reply),
         K::Debug => server::debug(args, reply),

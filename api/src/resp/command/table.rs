@@ -234,6 +234,10 @@ commands! {
         "Copies the value of a key to a new key.";
     Move b"MOVE" "move" 3 ["write" "fast"] (1 1 1) "generic" "1.0.0"
         "Moves a key to another database (namespace), with its expiry.";
+    Sort b"SORT" "sort" -2 ["write" "denyoom"] (1 1 1) "generic" "1.0.0"
+        "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.";
+    SortRo b"SORT_RO" "sort_ro" -2 ["readonly"] (1 1 1) "generic" "7.0.0"
+        "Returns the sorted elements of a list, a set, or a sorted set.";
     Dump b"DUMP" "dump" 2 ["readonly"] (1 1 1) "generic" "2.6.0"
         "Returns a serialized representation of the value stored at a key.";
     Restore b"RESTORE" "restore" -4 ["write" "denyoom"] (1 1 1) "generic" "2.6.0"
