@@ -20,6 +20,9 @@
 //! copy queued before it. The copy is paced — a shard at a time, holding back while the
 //! replica's queue is long — so a large slot does not fill the owner's memory.
 //!
+//! A namespace configured `rebalance = "drop"` is cleared on the replica but not copied: the
+//! replica starts empty for it and refills from traffic.
+//!
 //! One copy runs per replica at a time; a copy that fails (the replica left, the commit did not
 //! go through) is simply started again from scratch by the next check.
 
@@ -30,6 +33,7 @@ use std::time::Duration;
 use larder_cluster::slot::{SLOTS, Slot, key_slot};
 use larder_cluster::{ClusterView, Command, NodeId};
 use larder_runtime::Namespaces;
+use larder_runtime::namespace::RebalanceMode;
 
 use crate::replication::Replication;
 
@@ -118,6 +122,10 @@ async fn copy(
     for namespace in namespaces.list() {
         let ns = namespace.name().to_string();
         replication.queue_copy_start(replica, &ns, runs.clone(), epoch);
+        if namespace.config().rebalance == RebalanceMode::Drop {
+            // The clear above still runs: the replica keeps nothing stale of these slots.
+            continue;
+        }
         for shard in 0..namespace.store().shard_count() {
             while replication.queued_for(replica, 0).0 > QUEUE_HIGH_WATER {
                 if !still_syncing(&replication, replica) {

@@ -525,12 +525,36 @@ async fn three_nodes_form_a_cluster_that_any_node_answers_for() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slots_a_rebalance_moves_keep_their_keys_and_the_old_owner_drops_them() {
+    // `scratch` (on every member, as namespaces are configured today) is `rebalance = drop`:
+    // its keys stay behind when their slots move.
+    let with_scratch = |mut c: Config| {
+        c.namespaces.insert(
+            "scratch".into(),
+            larder_runtime::NamespaceConfig {
+                capacity_bytes: 8 << 20,
+                rebalance: larder_runtime::namespace::RebalanceMode::Drop,
+                ..Default::default()
+            },
+        );
+        c
+    };
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let first = server::start(&config(dirs[0].path(), None, ClusterMode::Proxy))
-        .await
-        .expect("first node forms the cluster");
+    let first = server::start(&with_scratch(config(
+        dirs[0].path(),
+        None,
+        ClusterMode::Proxy,
+    )))
+    .await
+    .expect("first node forms the cluster");
     until_settled(&[&first], 1).await;
     let mut con = connect(&first).await;
+    let http = reqwest::Client::new();
+    let scratch = |node: &RunningServer, i: usize| {
+        format!(
+            "http://{}/v1/namespaces/scratch/keys/key:{i}",
+            node.http_addr
+        )
+    };
     for i in 0..200 {
         let () = redis::cmd("SET")
             .arg(format!("key:{i}"))
@@ -538,12 +562,14 @@ async fn slots_a_rebalance_moves_keep_their_keys_and_the_old_owner_drops_them() 
             .query_async(&mut con)
             .await
             .unwrap();
+        let put = http.put(scratch(&first, i)).body("s").send().await.unwrap();
+        assert_eq!(put.status(), 204);
     }
-    let second = server::start(&config(
+    let second = server::start(&with_scratch(config(
         dirs[1].path(),
         Some(first.bus_addr.unwrap().to_string()),
         ClusterMode::Proxy,
-    ))
+    )))
     .await
     .expect("second node joins");
     until_settled(&[&first, &second], 2).await;
@@ -585,6 +611,20 @@ async fn slots_a_rebalance_moves_keep_their_keys_and_the_old_owner_drops_them() 
         200 - owned_here,
         "the new owner holds the keys that moved"
     );
+    // The `drop` namespace: what the first node still owns is served, what moved was not
+    // copied (and the old owner dropped it), through either member.
+    for node in [&first, &second] {
+        for i in 0..200 {
+            let got = http.get(scratch(node, i)).send().await.unwrap();
+            let want = if owned(&format!("key:{i}")) { 200 } else { 404 };
+            assert_eq!(
+                got.status(),
+                want,
+                "scratch key:{i} through {}",
+                node.http_addr
+            );
+        }
+    }
     first.shutdown().await.unwrap();
     second.shutdown().await.unwrap();
 }

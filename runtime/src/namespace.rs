@@ -78,6 +78,31 @@ pub struct NamespaceConfig {
     /// saves at least `min_savings`; clients always see the plain value. Absent: stored as sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compression: Option<CompressionConfig>,
+    /// In a cluster, what happens to this namespace's keys when their slots move to another
+    /// member (a join, a drain, a rebalance, a replica topped up after a failure): `migrate`
+    /// (the default) copies them first, `drop` does not — the new holder starts empty for this
+    /// namespace and refills from traffic (or its origin), which makes moves cheaper for data
+    /// that is cheap to lose. With `drop`, keys written before a move are lost if the slot's
+    /// owner then fails.
+    #[serde(default, skip_serializing_if = "RebalanceMode::is_migrate")]
+    pub rebalance: RebalanceMode,
+}
+
+/// What a cluster does with a namespace's keys when their slots move ([`NamespaceConfig::rebalance`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RebalanceMode {
+    /// Copy the keys to the slot's new holder before it serves them.
+    #[default]
+    Migrate,
+    /// Leave them behind: the new holder starts empty for this namespace.
+    Drop,
+}
+
+impl RebalanceMode {
+    pub fn is_migrate(&self) -> bool {
+        *self == Self::Migrate
+    }
 }
 
 fn default_capacity() -> u64 {
@@ -103,6 +128,7 @@ impl Default for NamespaceConfig {
             origin: None,
             shards: None,
             compression: None,
+            rebalance: RebalanceMode::Migrate,
         }
     }
 }

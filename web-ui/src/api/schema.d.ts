@@ -1230,6 +1230,15 @@ export interface components {
              */
             prefetch?: string | null;
             /**
+             * @description In a cluster, what happens to this namespace's keys when their slots move to another
+             *     member (a join, a drain, a rebalance, a replica topped up after a failure): `migrate`
+             *     (the default) copies them first, `drop` does not — the new holder starts empty for this
+             *     namespace and refills from traffic (or its origin), which makes moves cheaper for data
+             *     that is cheap to lose. With `drop`, keys written before a move are lost if the slot's
+             *     owner then fails.
+             */
+            rebalance?: components["schemas"]["RebalanceMode"];
+            /**
              * @description Routing hook (`plugin:<version id>`): picks the part of a key that decides its shard (and
              *     its node in a cluster). Absent: the whole key. Fixed once the namespace exists.
              */
@@ -1486,6 +1495,11 @@ export interface components {
              */
             per_second: number;
         };
+        /**
+         * @description What a cluster does with a namespace's keys when their slots move ([`NamespaceConfig::rebalance`]).
+         * @enum {string}
+         */
+        RebalanceMode: "migrate" | "drop";
         ReplicaBacklog: {
             queued_changes: number;
             replica: string;
