@@ -76,7 +76,7 @@ fn check(
     let Some(principal) = &session.principal else {
         if matches!(
             kind,
-            Some(CommandKind::Auth | CommandKind::Hello | CommandKind::Quit)
+            Some(CommandKind::Auth | CommandKind::Hello | CommandKind::Quit | CommandKind::Reset)
         ) {
             return false;
         }

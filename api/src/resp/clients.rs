@@ -368,6 +368,7 @@ pub fn describes_client(kind: CommandKind) -> bool {
             | K::Discard
             | K::Watch
             | K::Unwatch
+            | K::Reset
     )
 }
 

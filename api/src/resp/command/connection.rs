@@ -400,3 +400,30 @@ fn check_client_name(name: &[u8]) -> Result<(), &'static str> {
         Err("ERR Client names cannot contain spaces, newlines or special characters.")
     }
 }
+
+/// `RESET`: the connection as it was when it opened — no transaction or WATCH, no
+/// subscriptions, tracking off, replies on, no name or tags, RESP2, the default namespace, and,
+/// with authentication on, not authenticated (Redis's default user). Runs at once inside
+/// `MULTI` (discarding it) and in subscribed mode; answers `+RESET`.
+pub fn reset(session: &mut Session, ctx: &ServerContext, reply: &mut Reply) {
+    session.transaction = None;
+    super::transaction::unwatch_all(session);
+    if ctx.state.auth.is_some() {
+        // Also ends subscriptions and tracking.
+        session.drop_principal();
+    }
+    session.subscriptions = None;
+    session.tracking = None;
+    session.caching_next = None;
+    session.reply_mode = crate::resp::session::ReplyMode::On;
+    session.name = None;
+    session.tags = Default::default();
+    if let Ok(home) = session
+        .view()
+        .get(&ctx.state.namespaces, larder_runtime::DEFAULT_NAMESPACE)
+    {
+        session.namespace = home;
+    }
+    reply.protocol = Protocol::Resp2;
+    reply.simple("RESET");
+}

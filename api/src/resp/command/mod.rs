@@ -234,6 +234,7 @@ fn run(
         K::Client if tracking::client(args, session, ctx, reply) => {}
         K::Client => connection::client(args, session, ctx, reply),
         K::Acl => acl::acl(args, session, ctx, reply),
+        K::Reset => connection::reset(session, ctx, reply),
         K::Quit => {
             reply.ok();
             session.quit = true;

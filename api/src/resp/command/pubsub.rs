@@ -100,7 +100,13 @@ pub fn allowed_when_subscribed(kind: CommandKind) -> bool {
     use CommandKind as K;
     matches!(
         kind,
-        K::Subscribe | K::Unsubscribe | K::PSubscribe | K::PUnsubscribe | K::Ping | K::Quit
+        K::Subscribe
+            | K::Unsubscribe
+            | K::PSubscribe
+            | K::PUnsubscribe
+            | K::Ping
+            | K::Quit
+            | K::Reset
     )
 }
 

@@ -262,6 +262,8 @@ commands! {
         "Access control: WHOAMI (the caller's API key, token subject or `operator`).";
     Quit b"QUIT" "quit" -1 ["noscript" "loading" "stale" "fast"] (0 0 0) "connection" "1.0.0"
         "Closes the connection.";
+    Reset b"RESET" "reset" 1 ["noscript" "loading" "stale" "fast" "no_auth" "allow_busy"] (0 0 0) "connection" "6.2.0"
+        "Resets the connection.";
     Multi b"MULTI" "multi" 1 ["noscript" "loading" "stale" "fast"] (0 0 0) "transactions" "1.2.0"
         "Starts a transaction.";
     Exec b"EXEC" "exec" 1 ["noscript" "loading" "stale"] (0 0 0) "transactions" "1.2.0"

@@ -60,7 +60,10 @@ pub struct Watched {
 /// Commands that act on the transaction itself rather than being queued.
 pub fn runs_in_multi(kind: CommandKind) -> bool {
     use CommandKind as K;
-    matches!(kind, K::Exec | K::Discard | K::Multi | K::Watch | K::Quit)
+    matches!(
+        kind,
+        K::Exec | K::Discard | K::Multi | K::Watch | K::Quit | K::Reset
+    )
 }
 
 /// Commands Redis refuses inside a transaction (its `no-multi` flag), which abort it.
