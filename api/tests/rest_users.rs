@@ -347,6 +347,64 @@ async fn the_operator_names_a_tenants_user_with_a_query_and_its_own_without() {
     node.shutdown().await.unwrap();
 }
 
+/// A tenant's users count against its `max_users` quota, over REST and `ACL SETUSER` alike;
+/// changing an existing user is not a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_users_are_held_to_its_quota() {
+    let node = server::start(&config(None)).await.unwrap();
+    auth_support::post(
+        &node,
+        "/v1/tenants",
+        json!({"name": "small", "quotas": {"max_users": 1}}),
+    )
+    .await;
+    let key = auth_support::post(
+        &node,
+        "/v1/api-keys",
+        json!({"name": "small-admin", "scopes": ["admin"], "tenant": "small"}),
+    )
+    .await["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, _) = call(&node, &key, Method::PUT, "/v1/users/one", Some(json!({}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, again) = call(
+        &node,
+        &key,
+        Method::PUT,
+        "/v1/users/one",
+        Some(json!({"enabled": true})),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "changing a user is not a new one: {again}"
+    );
+    let (status, refused) = call(&node, &key, Method::PUT, "/v1/users/two", Some(json!({}))).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{refused}");
+    assert_eq!(code(&refused), "quota_exceeded");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_users"),
+        "{refused}"
+    );
+    let mut resp = auth_support::connect_with_key(&node, &key).await;
+    let err = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("three")
+        .query_async::<()>(&mut resp)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("quota exceeded"), "{err}");
+    let (_, list) = call(&node, &key, Method::GET, "/v1/users", None).await;
+    assert_eq!(list["users"].as_array().unwrap().len(), 1);
+    node.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn without_authentication_the_user_routes_say_so() {
     let node = server::start(&larder::config::Config {

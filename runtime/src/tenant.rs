@@ -74,6 +74,10 @@ pub struct TenantQuotas {
     #[serde(default = "default_max_api_keys")]
     #[schema(minimum = 1, example = 100)]
     pub max_api_keys: u32,
+    /// Users with passwords the tenant may hold (`ACL SETUSER`, `PUT /v1/users/{name}`).
+    #[serde(default = "default_max_users")]
+    #[schema(example = 100)]
+    pub max_users: u32,
     /// Operations per second over all its keys and connections (each RESP command and REST
     /// request is one); absent: unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -108,6 +112,9 @@ fn default_max_plugin_memory_bytes() -> u64 {
 fn default_max_api_keys() -> u32 {
     100
 }
+fn default_max_users() -> u32 {
+    100
+}
 fn default_max_connections() -> u32 {
     1000
 }
@@ -122,6 +129,7 @@ impl Default for TenantQuotas {
             max_plugin_memory_bytes: default_max_plugin_memory_bytes(),
             max_connections: default_max_connections(),
             max_api_keys: default_max_api_keys(),
+            max_users: default_max_users(),
             ops_per_second: None,
             ops_burst: None,
             allow_private_origins: false,

@@ -79,6 +79,9 @@ pub enum UserError {
     TooManyPasswords,
     #[error("this node already holds {MAX_USERS} users; delete some first")]
     TooMany,
+    /// The tenant's `max_users` quota (REST `429`, RESP `-ERR quota exceeded`).
+    #[error(transparent)]
+    Quota(#[from] crate::tenants::QuotaError),
     #[error("the operating system's random source failed")]
     Random,
     #[error("password hashing failed: {0}")]
@@ -253,8 +256,24 @@ impl Users {
             name.to_string(),
         );
         let mut table = self.by_name.write();
-        if !table.contains_key(&key) && table.len() >= MAX_USERS {
-            return Err(UserError::TooMany);
+        if !table.contains_key(&key) {
+            if table.len() >= MAX_USERS {
+                return Err(UserError::TooMany);
+            }
+            // Checked under the table's lock, so two makes at once cannot both pass.
+            if let Some(t) = &tenant {
+                let held = table.keys().filter(|(of, _)| of == &key.0).count() as u64;
+                let limit = u64::from(t.quotas().max_users);
+                if held >= limit {
+                    return Err(crate::tenants::QuotaError::Exceeded {
+                        what: "users",
+                        quota: "max_users",
+                        would_be: held + 1,
+                        limit,
+                    }
+                    .into());
+                }
+            }
         }
         let before = table.get(&key).map(|r| (r.info.enabled, r.info.scope));
         let mut next = match table.get(&key) {

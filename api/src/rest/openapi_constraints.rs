@@ -234,6 +234,7 @@ fn property_rules() -> Vec<(&'static str, &'static str, Value)> {
         ("TenantQuotas", "max_capacity_bytes", json!({"minimum": 1})),
         ("TenantQuotas", "max_connections", json!({"minimum": 1})),
         ("TenantQuotas", "max_api_keys", json!({"minimum": 0})),
+        ("TenantQuotas", "max_users", json!({"minimum": 0})),
         (
             "TenantQuotas",
             "ops_per_second",
@@ -658,7 +659,7 @@ mod tests {
             f(&mut quotas);
             quotas.validate().is_ok()
         };
-        assert!(q(|q| q.max_api_keys = 0));
+        assert!(q(|q| q.max_api_keys = 0) && q(|q| q.max_users = 0));
         assert!(!q(|q| q.max_namespaces = 0) && !q(|q| q.max_connections = 0));
         assert!(!q(|q| q.max_capacity_bytes = 0));
         assert!(q(|q| q.ops_per_second = Some(TenantQuotas::MAX_RATE)));

@@ -124,6 +124,7 @@ pub struct UserList {
 impl From<UserError> for ApiError {
     fn from(err: UserError) -> Self {
         let (status, code) = match err {
+            UserError::Quota(quota) => return quota.into(),
             UserError::InvalidName | UserError::InvalidPassword => {
                 (StatusCode::BAD_REQUEST, "invalid_user")
             }
@@ -229,6 +230,7 @@ pub async fn get_user(
         (status = 400, description = "bad_json, bad_query or invalid_user (name, password length)", body = ErrorBody),
         (status = 404, description = "tenant_not_found (`?tenant=` names no tenant of the caller's)", body = ErrorBody),
         (status = 409, description = "auth_disabled, too_many_users, or too_many_passwords (the user would hold more than 8)", body = ErrorBody),
+        (status = 429, description = "quota_exceeded: a new user over the tenant's max_users (see Retry-After)", body = ErrorBody),
     )
 )]
 pub async fn put_user(

@@ -1621,6 +1621,12 @@ export interface components {
             max_plugins?: number;
             /**
              * Format: uint32
+             * @description Users with passwords the tenant may hold (`ACL SETUSER`, `PUT /v1/users/{name}`).
+             * @example 100
+             */
+            max_users?: number;
+            /**
+             * Format: uint32
              * @description Operations allowed at once above the rate; defaults to a tenth of a second's worth.
              * @example 1000
              */
