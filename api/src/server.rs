@@ -362,6 +362,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
             rest::auth::Gate {
                 auth: Arc::clone(auth),
                 refusals: state.metrics.auth_refusals.http.clone(),
+                cluster: state.cluster.as_ref().map(|c| c.node.clone()),
             },
             rest::auth::require_credentials,
         ));

@@ -237,6 +237,14 @@ async fn bad_payloads_and_arguments_are_refused_and_change_nothing() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("Invalid FREQ value"), "{err}");
+    // A value over the namespace's max item size (1 MiB here) is refused before REPLACE
+    // removes anything.
+    use larder::resp::dump_payload::{Payload, dump as encode};
+    let big = encode(&Payload::List(vec![vec![b'x'; 2 << 20]]));
+    let err = restore(&mut con, "k", 0, &big, &["REPLACE"])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("max item size"), "{err}");
     expect_error_starting(&mut con, &["DUMP"], "ERR wrong number of arguments").await;
     let v: String = con.get("k").await.unwrap();
     assert_eq!(v, "v");

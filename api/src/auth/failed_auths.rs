@@ -80,6 +80,23 @@ impl FailedAuths {
         (left < 1.0).then(|| Duration::from_secs_f64((1.0 - left) / PER_SECOND))
     }
 
+    /// Give back one failure charged in advance ([`FailedAuths::failed`] before a slow check,
+    /// so attempts in flight at once cannot all pass [`FailedAuths::blocked`]) once the
+    /// attempt succeeded.
+    pub fn refund(&self, ip: IpAddr) {
+        let now = Instant::now();
+        let mut table = self.by_source.lock();
+        let key = source(ip);
+        if let Some(budget) = table.get_mut(&key) {
+            budget.left = (budget.refilled(now) + 1.0).min(BURST);
+            budget.at = now;
+            if budget.left >= BURST {
+                table.remove(&key);
+            }
+        }
+        self.any.store(!table.is_empty(), Ordering::Relaxed);
+    }
+
     /// Count one failed attempt from `ip`.
     pub fn failed(&self, ip: IpAddr) {
         let now = Instant::now();

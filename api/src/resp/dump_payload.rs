@@ -14,7 +14,9 @@
 //!   of listpacks (18), the intset (11) and the old sorted set with text scores (3) — with RDB
 //!   versions up to 12. The ziplist encodings of Redis 6 and older are refused with a message
 //!   saying so. Every length is checked against what is left of the payload before it is used,
-//!   so no payload can make the parser allocate more than its own size or read past its end.
+//!   so no payload makes the parser read past its end; and everything a payload decodes to —
+//!   decompressed strings, the elements of nested listpacks — is charged to one budget the
+//!   caller sets ([`parse_within`]), so a small payload cannot expand into a large allocation.
 
 use thiserror::Error;
 
@@ -63,7 +65,12 @@ pub enum PayloadError {
     Ziplist(u8),
     #[error("the payload holds a value of RDB type {0}, which Larder does not store")]
     UnknownType(u8),
+    #[error("the payload's value is larger than this namespace's max item size allows")]
+    TooLarge,
 }
+
+/// What each decoded element costs the budget besides its bytes (its place in a collection).
+const ELEMENT_COST: usize = 16;
 
 /// The payload of `value`.
 pub fn dump(value: &Payload) -> Vec<u8> {
@@ -106,8 +113,15 @@ pub fn dump(value: &Payload) -> Vec<u8> {
     out
 }
 
-/// The value a payload holds, after checking its footer.
+/// The value a payload holds, after checking its footer, with no budget (tests and trusted
+/// payloads).
 pub fn parse(payload: &[u8]) -> Result<Payload, PayloadError> {
+    parse_within(payload, usize::MAX)
+}
+
+/// The value a payload holds, decoding at most `budget` bytes (plus [`ELEMENT_COST`] per
+/// element) in all: `TooLarge` past it.
+pub fn parse_within(payload: &[u8], budget: usize) -> Result<Payload, PayloadError> {
     if payload.len() < 10 {
         return Err(PayloadError::Footer);
     }
@@ -117,8 +131,10 @@ pub fn parse(payload: &[u8]) -> Result<Payload, PayloadError> {
     if version > MAX_RDB_VERSION || CRC.checksum(body) != crc {
         return Err(PayloadError::Footer);
     }
+    let budget = std::cell::Cell::new(budget);
     let mut r = Reader {
         bytes: &body[..body.len() - 2],
+        budget: &budget,
     };
     let value = r.value()?;
     if !r.bytes.is_empty() {
@@ -155,9 +171,21 @@ enum Len {
 
 struct Reader<'a> {
     bytes: &'a [u8],
+    /// What may still be decoded, shared with the readers of nested blobs.
+    budget: &'a std::cell::Cell<usize>,
 }
 
 impl<'a> Reader<'a> {
+    fn charge(&self, bytes: usize) -> Result<(), PayloadError> {
+        let left = self
+            .budget
+            .get()
+            .checked_sub(bytes.saturating_add(ELEMENT_COST))
+            .ok_or(PayloadError::TooLarge)?;
+        self.budget.set(left);
+        Ok(())
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8], PayloadError> {
         if n > self.bytes.len() {
             return Err(PayloadError::Format);
@@ -200,7 +228,9 @@ impl<'a> Reader<'a> {
         match self.len_or_encoding()? {
             Len::Plain(n) => {
                 let n = usize::try_from(n).map_err(|_| PayloadError::Format)?;
-                Ok(self.take(n)?.to_vec())
+                let bytes = self.take(n)?;
+                self.charge(n)?;
+                Ok(bytes.to_vec())
             }
             Len::Encoded(0) => Ok((self.byte()? as i8).to_string().into_bytes()),
             Len::Encoded(1) => Ok(i16::from_le_bytes(self.array()?).to_string().into_bytes()),
@@ -209,6 +239,7 @@ impl<'a> Reader<'a> {
                 let compressed = self.plain_len()?;
                 let original = self.plain_len()?;
                 let data = self.take(compressed)?;
+                self.charge(original)?;
                 lzf_decompress(data, original)
             }
             Len::Encoded(_) => Err(PayloadError::Format),
@@ -269,10 +300,14 @@ impl<'a> Reader<'a> {
                 }
                 Payload::SortedSet(items)
             }
-            TYPE_SET_INTSET => Payload::Set(intset(&self.string()?)?),
-            TYPE_SET_LISTPACK => Payload::Set(listpack(&self.string()?)?),
+            TYPE_SET_INTSET => {
+                let members = intset(&self.string()?)?;
+                self.charge(members.len().saturating_mul(20))?;
+                Payload::Set(members)
+            }
+            TYPE_SET_LISTPACK => Payload::Set(listpack(&self.string()?, self.budget)?),
             TYPE_HASH_LISTPACK => {
-                let flat = listpack(&self.string()?)?;
+                let flat = listpack(&self.string()?, self.budget)?;
                 if flat.len() % 2 != 0 {
                     return Err(PayloadError::Format);
                 }
@@ -284,7 +319,7 @@ impl<'a> Reader<'a> {
                 Payload::Hash(fields)
             }
             TYPE_ZSET_LISTPACK => {
-                let flat = listpack(&self.string()?)?;
+                let flat = listpack(&self.string()?, self.budget)?;
                 if flat.len() % 2 != 0 {
                     return Err(PayloadError::Format);
                 }
@@ -302,7 +337,7 @@ impl<'a> Reader<'a> {
                     match self.plain_len()? {
                         // A plain node: one large element.
                         1 => items.push(self.string()?),
-                        2 => items.extend(listpack(&self.string()?)?),
+                        2 => items.extend(listpack(&self.string()?, self.budget)?),
                         _ => return Err(PayloadError::Format),
                     }
                 }
@@ -357,7 +392,7 @@ fn intset(blob: &[u8]) -> Result<Vec<Vec<u8>>, PayloadError> {
 
 /// A listpack blob's elements, integers as their decimal text: `total_bytes: u32 LE`,
 /// `count: u16 LE`, entries (encoding, data, back-length), `0xFF`.
-fn listpack(blob: &[u8]) -> Result<Vec<Vec<u8>>, PayloadError> {
+fn listpack(blob: &[u8], budget: &std::cell::Cell<usize>) -> Result<Vec<Vec<u8>>, PayloadError> {
     if blob.len() < 7 || blob.last() != Some(&0xFF) {
         return Err(PayloadError::Format);
     }
@@ -367,6 +402,7 @@ fn listpack(blob: &[u8]) -> Result<Vec<Vec<u8>>, PayloadError> {
     }
     let mut r = Reader {
         bytes: &blob[6..blob.len() - 1],
+        budget,
     };
     let mut out = Vec::new();
     while !r.bytes.is_empty() {
@@ -402,14 +438,16 @@ fn listpack(blob: &[u8]) -> Result<Vec<Vec<u8>>, PayloadError> {
             }
         };
         let entry_len = start - r.bytes.len();
+        // Redis's lpEncodeBacklen: the boundaries are 127, 16383, 2097151 and 268435455.
         let back_len = match entry_len {
-            0..128 => 1,
-            128..16_384 => 2,
-            16_384..2_097_152 => 3,
-            2_097_152..268_435_456 => 4,
+            0..=127 => 1,
+            128..16_383 => 2,
+            16_383..2_097_151 => 3,
+            2_097_151..268_435_455 => 4,
             _ => 5,
         };
         r.take(back_len)?;
+        r.charge(element.len())?;
         out.push(element);
     }
     Ok(out)
@@ -577,6 +615,21 @@ mod tests {
             Err(PayloadError::Footer),
             "RDB 13 is too new"
         );
+    }
+
+    /// A payload that decompresses (or whose nested listpacks expand) past the budget is
+    /// refused before the memory is reserved.
+    #[test]
+    fn decoding_is_held_to_the_budget() {
+        let lzf = hex("00c30940c8016161e0bb000161610a001f99f72e01b20de3"); // 200 × 'a'
+        assert_eq!(parse_within(&lzf, 100), Err(PayloadError::TooLarge));
+        assert_eq!(
+            parse_within(&lzf, 1000),
+            Ok(Payload::String(vec![b'a'; 200]))
+        );
+        let list = dump(&Payload::List(vec![b"x".to_vec(); 1000]));
+        assert_eq!(parse_within(&list, 5_000), Err(PayloadError::TooLarge));
+        assert!(parse_within(&list, 100_000).is_ok());
     }
 
     /// Random bodies with a valid footer: the parser answers, and never panics or reserves

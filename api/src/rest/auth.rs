@@ -108,18 +108,32 @@ pub const METRICS_SCRAPER: &str = "metrics";
 pub struct Gate {
     pub auth: Arc<Auth>,
     pub refusals: RefusalCounters,
+    /// In a cluster: who the members are, so a member forwarding a client's request is not
+    /// charged for the client's bad credentials.
+    pub cluster: Option<larder_cluster::ClusterNode>,
 }
 
 /// Middleware: refuse requests without the credential their route needs.
 pub async fn require_credentials(
-    State(Gate { auth, refusals }): State<Gate>,
+    State(Gate {
+        auth,
+        refusals,
+        cluster,
+    }): State<Gate>,
     mut request: Request,
     next: Next,
 ) -> Response {
     let Some(needed) = required_scope(request.method(), request.uri().path()) else {
         return next.run(request).await;
     };
-    let peer = peer_ip(request.extensions());
+    let peer = peer_ip(request.extensions()).filter(|ip| {
+        // A member forwarding a request (a key route, a batch's part) is not its client: the
+        // client's failures count where it connected, not against the member's address.
+        !(request
+            .headers()
+            .contains_key(super::cluster_forward::FORWARDED_HEADER)
+            && cluster.as_ref().is_some_and(|c| is_member(c, *ip)))
+    });
     // An address that spent its failure budget is refused before its token is checked, so a
     // guess made then cannot succeed (as `AUTH` on the Redis port).
     if let Some(wait) = peer.and_then(|ip| auth.failed_auths().blocked(ip))
@@ -247,6 +261,15 @@ pub async fn require_credentials(
     }
     request.extensions_mut().insert::<Principal>(principal);
     next.run(request).await
+}
+
+/// Whether `ip` is the address of a cluster member's HTTP port (where forwards come from).
+fn is_member(cluster: &larder_cluster::ClusterNode, ip: IpAddr) -> bool {
+    cluster.view().members.values().any(|m| {
+        m.http
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|addr| addr.ip() == ip)
+    })
 }
 
 fn peer_ip(extensions: &axum::http::Extensions) -> Option<IpAddr> {

@@ -8,7 +8,8 @@
 //! own (the slot moved while the batch was on its way) refuses it whole with `503 slot_moved`
 //! and the client retries. A member whose HTTP port speaks TLS does not forward (it would hand
 //! the client's credentials to a peer it cannot authenticate yet) and refuses a batch with
-//! another member's key with `421 wrong_node`, naming the owner, before anything runs.
+//! another member's key with `421 wrong_node`, naming the owner, before anything runs; so does
+//! any member for a batch authenticated by a dashboard session cookie (sessions are per member).
 //!
 //! Every item is checked here before any part is sent, so a bad item refuses the whole batch. A
 //! write batch is not atomic across members (nor on one): when an owner fails or does not
@@ -49,7 +50,11 @@ pub fn split<'k>(
         return Ok(None);
     };
     let forwarded = headers.contains_key(&FORWARDED_HEADER);
-    let tls = state.tls.as_ref().is_some_and(|t| t.config().http);
+    // A dashboard session lives on the member that logged it in: a part sent on with its
+    // cookie would be refused there. Such a batch, like one on a member serving HTTPS, runs
+    // only where all its keys are.
+    let cookie_only = state.auth.is_some() && !headers.contains_key(header::AUTHORIZATION);
+    let tls = cookie_only || state.tls.as_ref().is_some_and(|t| t.config().http);
     let view = cluster.node.view();
     let mut local = Vec::new();
     let mut remote: Vec<RemotePart> = Vec::new();
@@ -72,7 +77,8 @@ pub fn split<'k>(
                     "wrong_node",
                     format!(
                         "{field}[{i}]: the key's slot is owned by the member at {}; a member \
-                         serving HTTPS runs a batch only when it owns all its keys",
+                         serving HTTPS, or a batch sent with a dashboard session, runs only \
+                         where all its keys are",
                         member.http
                     ),
                 ));

@@ -129,6 +129,11 @@ pub async fn login(
         )
         .retry_after(wait));
     }
+    // The failure is charged before the check (which waits for a hashing permit) and given
+    // back on success, so a flood of logins at once cannot all pass the check above.
+    if let Some(p) = peer {
+        auth.failed_auths().failed(p.ip());
+    }
     let principal = match &body {
         Login::Key(login) => auth.authenticate_any(login.key.trim().as_bytes()).await,
         Login::User(login) => {
@@ -137,10 +142,10 @@ pub async fn login(
                 .await
         }
     };
-    if principal.is_none()
+    if principal.is_some()
         && let Some(p) = peer
     {
-        auth.failed_auths().failed(p.ip());
+        auth.failed_auths().refund(p.ip());
     }
     // Only failed attempts spend the node's login budget, so someone guessing cannot lock the
     // holders of real keys out of the dashboard.

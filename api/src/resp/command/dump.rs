@@ -124,13 +124,25 @@ pub fn restore(args: &Args<'_>, session: &Session, reply: &mut Reply) {
     if !replace && store.exists(key) {
         return reply.error("BUSYKEY Target key name already exists.");
     }
-    let payload = match dump_payload::parse(args.get(3)) {
+    let max_item_size = session.namespace.config().max_item_size();
+    // Decoding takes up to about ten times the stored size (each element owned, plus the
+    // listpack it came in); past 16 times the value could not be stored anyway.
+    let budget = usize::try_from(max_item_size)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(16)
+        .max(1 << 20);
+    let payload = match dump_payload::parse_within(args.get(3), budget) {
         Ok(p) => p,
         Err(e) => return reply.error_fmt(format_args!("ERR {e}")),
     };
     let Some((kind, bytes)) = stored_form(payload) else {
         return reply.error("ERR Bad data format");
     };
+    // Checked before REPLACE removes anything: a value the store would refuse leaves the key
+    // as it was.
+    if (key.len() + bytes.len()) as u64 > max_item_size {
+        return reply.error_fmt(format_args!("ERR {}", dump_payload::PayloadError::TooLarge));
+    }
     let expiry = match (ttl, absolute) {
         (0, _) => Expiry::Never,
         (at, true) => {

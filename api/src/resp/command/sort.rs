@@ -237,10 +237,12 @@ pub fn sort(
             .collect()
     };
     match request.store {
-        Some(dest) => match store_list(store, dest, out) {
-            Ok(n) => reply.integer(n as i64),
-            Err(e) => store_error(&e, reply),
-        },
+        Some(dest) => {
+            match store_list(store, dest, out, session.namespace.config().max_item_size()) {
+                Ok(n) => reply.integer(n as i64),
+                Err(e) => store_error(&e, reply),
+            }
+        }
         None => {
             reply.array(out.len());
             for item in out {
@@ -255,16 +257,28 @@ pub fn sort(
 
 /// `STORE dest`: the result as a list replacing whatever `dest` held (missing values as empty
 /// strings, as Redis stores them); an empty result deletes `dest`.
-fn store_list(store: &Store, dest: &[u8], out: Vec<Option<Vec<u8>>>) -> Result<usize, StoreError> {
+fn store_list(
+    store: &Store,
+    dest: &[u8],
+    out: Vec<Option<Vec<u8>>>,
+    max_item_size: u64,
+) -> Result<usize, StoreError> {
     let n = out.len();
-    store.delete(dest);
-    if n == 0 {
-        return Ok(0);
-    }
     let list = List {
         items: out.into_iter().map(Option::unwrap_or_default).collect(),
     };
     let value = list.encode();
+    // A result the store would refuse is refused before the destination is removed.
+    if n > 0 && (dest.len() + value.len()) as u64 > max_item_size {
+        return Err(StoreError::ValueTooLarge {
+            len: value.len(),
+            max: max_item_size,
+        });
+    }
+    store.delete(dest);
+    if n == 0 {
+        return Ok(0);
+    }
     store.update_as(dest, ValueKind::List, |_| {
         Ok((
             Change::Put {
