@@ -786,6 +786,118 @@ async fn the_bus_certificates_reload_without_a_restart() {
     first.shutdown().await.unwrap();
 }
 
+/// Bad credentials on a forwarded request are the client's, not the forwarding member's: a
+/// key known to one member only (keys are per member) fails on the owner every time, and the
+/// owner must not block the forwarding member's address for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_request_is_not_charged_to_the_forwarding_member() {
+    const OPERATOR: &str = "operator-key-for-cluster-tests-0123456789";
+    let certs = tempfile::tempdir().unwrap();
+    larder::tls::certs::write_all(certs.path(), &["127.0.0.1".into()], true).unwrap();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let secured = |c: Config| Config {
+        operator_key: Some(larder::config::Secret(OPERATOR.to_string())),
+        ..with_bus_tls(c, certs.path())
+    };
+    let first = server::start(&secured(config(dirs[0].path(), None, ClusterMode::Proxy)))
+        .await
+        .unwrap();
+    let second = server::start(&secured(config(
+        dirs[1].path(),
+        Some(first.bus_addr.unwrap().to_string()),
+        ClusterMode::Proxy,
+    )))
+    .await
+    .unwrap();
+    let authed = |node: &RunningServer| {
+        redis::Client::open(format!("redis://:{OPERATOR}@{}/", node.resp_addr)).unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut settled = true;
+        for node in [&first, &second] {
+            let mut con = authed(node)
+                .get_multiplexed_async_connection()
+                .await
+                .unwrap();
+            let info = cluster_info(&mut con).await;
+            settled &= field(&info, "cluster_size") == "2" && field(&info, "cluster_state") == "ok";
+        }
+        if settled {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the cluster did not settle");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut con = authed(&second)
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let slots: Vec<(u16, u16, Vec<redis::Value>)> = redis::cmd("CLUSTER")
+        .arg("SLOTS")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let me: String = redis::cmd("CLUSTER")
+        .arg("MYID")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let owned_by_second = |key: &str| {
+        let slot = key_slot(key.as_bytes());
+        slots.iter().any(|(start, end, node)| {
+            (*start..=*end).contains(&slot)
+                && matches!(node.get(2), Some(redis::Value::BulkString(id)) if id == me.as_bytes())
+        })
+    };
+    let foreign = (0..)
+        .map(|i| format!("k{i}"))
+        .find(|k| owned_by_second(k))
+        .unwrap();
+
+    let http = reqwest::Client::new();
+    let made: serde_json::Value = http
+        .post(format!("http://{}/v1/api-keys", first.http_addr))
+        .bearer_auth(OPERATOR)
+        .json(&serde_json::json!({"name": "first-only", "scopes": ["read"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = made["key"].as_str().unwrap().to_string();
+    let url = |node: &RunningServer| {
+        format!(
+            "http://{}/v1/namespaces/default/keys/{foreign}",
+            node.http_addr
+        )
+    };
+    for i in 0..(larder::auth::failed_auths::BURST as usize + 5) {
+        let refused = http
+            .get(url(&first))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            refused.status(),
+            401,
+            "forward {i}: the owner does not know the key, and blocks nobody for it"
+        );
+    }
+    // The test shares the forwarding member's address: it is not blocked on the owner.
+    let direct = http
+        .get(url(&second))
+        .bearer_auth(OPERATOR)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(direct.status(), 404);
+    second.shutdown().await.unwrap();
+    first.shutdown().await.unwrap();
+}
+
 #[test]
 fn a_bus_beyond_loopback_needs_mutual_tls() {
     let dir = tempfile::tempdir().unwrap();
