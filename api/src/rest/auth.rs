@@ -140,16 +140,7 @@ pub async fn require_credentials(
         && matches!(bearer_token(&request), Token::Present(_))
     {
         refusals.rate_limited.inc();
-        return ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!(
-                "too many failed authentication attempts from this address; retry in {} ms",
-                wait.as_millis().max(1)
-            ),
-        )
-        .retry_after(wait)
-        .into_response();
+        return address_throttled(wait).into_response();
     }
     let principal = match bearer_token(&request) {
         Token::Missing => match session_of(&auth, &request) {
@@ -261,6 +252,19 @@ pub async fn require_credentials(
     }
     request.extensions_mut().insert::<Principal>(principal);
     next.run(request).await
+}
+
+/// `429 rate_limited`: the client's address spent its failure budget (`auth::failed_auths`).
+pub fn address_throttled(wait: std::time::Duration) -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!(
+            "too many failed authentication attempts from this address; retry in {} ms",
+            wait.as_millis().max(1)
+        ),
+    )
+    .retry_after(wait)
 }
 
 /// Whether `ip` is the address of a cluster member's HTTP port (where forwards come from).

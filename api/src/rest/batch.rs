@@ -66,6 +66,16 @@ pub struct BatchKeys {
     pub encoding: Encoding,
 }
 
+impl BatchKeys {
+    /// The keys at `items`, in the same encoding: one owner's part of a split batch.
+    fn part(&self, items: &[usize]) -> BatchKeys {
+        BatchKeys {
+            keys: items.iter().map(|&i| self.keys[i].clone()).collect(),
+            encoding: self.encoding,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct BatchGetResponse {
     /// One item per requested key, in request order.
@@ -164,14 +174,7 @@ pub async fn batch_get(
     };
     let answers: Vec<BatchGetResponse> =
         batch_split::send_parts(&split.remote, uri.path(), &headers, false, |part| {
-            BatchKeys {
-                keys: part
-                    .items
-                    .iter()
-                    .map(|&i| request.keys[i].clone())
-                    .collect(),
-                encoding: request.encoding,
-            }
+            request.part(&part.items)
         })
         .await?;
     let mut items: Vec<Option<BatchGetItem>> = (0..keys.len()).map(|_| None).collect();
@@ -329,14 +332,7 @@ pub async fn batch_delete(
         uri.path(),
         &headers,
         true,
-        |part| BatchKeys {
-            keys: part
-                .items
-                .iter()
-                .map(|&i| request.keys[i].clone())
-                .collect(),
-            encoding: request.encoding,
-        },
+        |part| request.part(&part.items),
     );
     let here = split
         .local

@@ -119,15 +119,7 @@ pub async fn login(
     // Redis port) is refused before its credential is checked.
     if let Some(wait) = peer.and_then(|p| auth.failed_auths().blocked(p.ip())) {
         state.metrics.auth_refusals.http.rate_limited.inc();
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!(
-                "too many failed authentication attempts from this address; retry in {} ms",
-                wait.as_millis().max(1)
-            ),
-        )
-        .retry_after(wait));
+        return Err(super::auth::address_throttled(wait));
     }
     // The failure is charged before the check (which waits for a hashing permit) and given
     // back on success, so a flood of logins at once cannot all pass the check above.

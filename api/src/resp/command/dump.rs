@@ -2,7 +2,7 @@
 //! move between Larder and Redis, both ways, with the tools built on these commands.
 
 use larder_runtime::value::{Hash, List, Set, SortedSet};
-use larder_runtime::{Change, Condition, Expiry, SetOptions, Store, StoreError, ValueKind};
+use larder_runtime::{Expiry, StoreError, ValueKind};
 
 use super::{Args, is, parse_i64, store_error, syntax_error};
 use crate::resp::dump_payload::{self, Payload};
@@ -158,53 +158,10 @@ pub fn restore(args: &Args<'_>, session: &Session, reply: &mut Reply) {
         }
         (ms, false) => Expiry::AfterMs(ms as u64),
     };
-    match put(store, key, kind, bytes, expiry, replace) {
+    match super::keyspace::put_whole(store, key, kind, bytes, expiry, replace) {
         Ok(true) => reply.ok(),
         Ok(false) => reply.error("BUSYKEY Target key name already exists."),
         Err(e) => store_error(&e, reply),
-    }
-}
-
-/// Store the restored value; `false` when the key appeared meanwhile and `replace` is off.
-fn put(
-    store: &Store,
-    key: &[u8],
-    kind: ValueKind,
-    bytes: Vec<u8>,
-    expiry: Expiry,
-    replace: bool,
-) -> Result<bool, StoreError> {
-    if kind == ValueKind::String {
-        let options = SetOptions {
-            expiry,
-            condition: if replace {
-                Condition::Always
-            } else {
-                Condition::IfAbsent
-            },
-            return_old: false,
-        };
-        return Ok(store.set(key, &bytes, options)?.written);
-    }
-    if replace {
-        store.delete(key);
-    }
-    let written = store.update_as(key, kind, |current| {
-        Ok(match current {
-            Some(_) => (Change::Keep, false),
-            None => (
-                Change::Put {
-                    value: bytes,
-                    expiry,
-                },
-                true,
-            ),
-        })
-    });
-    match written {
-        // A key of another kind was written in between.
-        Err(StoreError::WrongType) => Ok(false),
-        other => other,
     }
 }
 

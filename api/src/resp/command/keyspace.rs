@@ -209,18 +209,32 @@ fn copy_between(
         Ttl::RemainingMs(ms) if ms > 0 => Expiry::AfterMs(ms),
         _ => Expiry::Never,
     };
+    put_whole(to, dst, kind, value, expiry, replace)
+}
+
+/// Store a whole value of `kind` at `key` (COPY across namespaces, MOVE, RESTORE, SORT … STORE):
+/// only if the key is absent, or over whatever it holds with `replace`. `false` when it was
+/// not written (the key exists, or appeared meanwhile, and `replace` is off).
+pub(super) fn put_whole(
+    store: &Store,
+    key: &[u8],
+    kind: ValueKind,
+    value: Vec<u8>,
+    expiry: Expiry,
+    replace: bool,
+) -> Result<bool, larder_runtime::StoreError> {
     if kind != ValueKind::String {
         if replace {
-            to.delete(dst);
+            store.delete(key);
         }
-        let written = to.update_as(dst, kind, |current| {
+        let written = store.update_as(key, kind, |current| {
             Ok(match current {
                 Some(_) => (Change::Keep, false),
                 None => (Change::Put { value, expiry }, true),
             })
         });
         return match written {
-            // A key of another kind holds the destination and REPLACE was not given.
+            // A key of another kind holds it and `replace` was not given.
             Err(larder_runtime::StoreError::WrongType) => Ok(false),
             other => other,
         };
@@ -234,7 +248,7 @@ fn copy_between(
         },
         return_old: false,
     };
-    Ok(to.set(dst, &value, opts)?.written)
+    Ok(store.set(key, &value, opts)?.written)
 }
 
 /// `OBJECT ENCODING | REFCOUNT | FREQ | IDLETIME | HELP`

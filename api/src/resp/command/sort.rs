@@ -10,7 +10,7 @@
 //! a key of the source's slot, as Redis Cluster requires.
 
 use larder_runtime::value::{List, hash, list, set, zset};
-use larder_runtime::{Change, Expiry, Store, StoreError, ValueKind};
+use larder_runtime::{Expiry, Store, StoreError, ValueKind};
 
 use super::{Args, is, parse_i64, store_error};
 use crate::resp::context::ServerContext;
@@ -275,18 +275,10 @@ fn store_list(
             max: max_item_size,
         });
     }
-    store.delete(dest);
     if n == 0 {
+        store.delete(dest);
         return Ok(0);
     }
-    store.update_as(dest, ValueKind::List, |_| {
-        Ok((
-            Change::Put {
-                value,
-                expiry: Expiry::Never,
-            },
-            (),
-        ))
-    })?;
+    super::keyspace::put_whole(store, dest, ValueKind::List, value, Expiry::Never, true)?;
     Ok(n)
 }
