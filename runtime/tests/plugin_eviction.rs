@@ -195,6 +195,52 @@ fn reference_plugins_keep_exactly_the_builtins_keys() {
     }
 }
 
+/// ABI 3's access map: the SIEVE and S3-FIFO plugins describe their read counters, so reads of
+/// resident keys are bumped in place and cost no call, while the LRU plugin (whose reads reorder
+/// its list) is sent every read as an event, in calls of 256.
+#[test]
+fn reads_cost_no_call_when_the_plugin_describes_its_read_counters() {
+    let namespaces = namespaces(test_limits(Duration::from_secs(60)));
+    for (name, module, map) in [
+        ("sieve", wasm::SIEVE, true),
+        ("s3fifo", wasm::S3FIFO, true),
+        ("lru", wasm::LRU, false),
+    ] {
+        let version = upload(&namespaces, module, name);
+        let ns = namespaces
+            .create(name, small(plugin_ref(&version), 1 << 20, 1))
+            .unwrap();
+        // 300 inserts: the first 256 are delivered in one call when the batch fills.
+        for i in 0..300 {
+            let key = format!("k{i}");
+            ns.store()
+                .set(key.as_bytes(), b"v", Default::default())
+                .unwrap();
+        }
+        let before = version.metrics().snapshot(Hook::Eviction).calls;
+        assert!(before >= 1, "{name}: the first batch was delivered");
+        // Reads of keys whose inserts were delivered.
+        for round in 0..10 {
+            for i in 0..100 {
+                let key = format!("k{i}");
+                assert!(
+                    ns.store().get(key.as_bytes(), |_| ()).is_some(),
+                    "{name} {round}"
+                );
+            }
+        }
+        let after = version.metrics().snapshot(Hook::Eviction).calls;
+        if map {
+            assert_eq!(after, before, "{name}: 1000 reads made calls");
+        } else {
+            assert!(
+                after >= before + 3,
+                "{name}: 1000 reads are 1000 events: {before} → {after}"
+            );
+        }
+    }
+}
+
 /// A module built for ABI version 1 is still served, and is sent what version 1 defines: an
 /// overwrite as a remove and an insert (the fixture traps on any other event kind). Its FIFO
 /// therefore sends an overwritten key to the back of the line, where the built-in FIFO — told of

@@ -99,6 +99,21 @@ pub trait Eviction: Plugin {
     fn victims(&mut self, bytes: u64, out: &mut Victims);
     /// Forget every entry (the namespace was flushed).
     fn clear(&mut self);
+    /// ABI 3: the plugin's per-slot read counters, for a policy whose read is nothing but a
+    /// saturating increment of one byte (a CLOCK or SIEVE visited bit, an S3-FIFO frequency).
+    /// Return `(counters, max)`: one byte per slot, indexed by slot, saturating at `max` (1 to
+    /// 255). The host then bumps `counters[slot]` itself on a read instead of sending an access
+    /// event, which makes a hit cost the plugin nothing. Default: `None` (every read is an event).
+    ///
+    /// Contract when `Some`: `on_access` does exactly `counters[s] = min(counters[s] + 1, max)`
+    /// and nothing else (the host still sends a read as an event when it cannot bump in place:
+    /// the slot's insert is still queued, or the slot lies past `counters`); processing an event
+    /// for one slot never reads or writes another slot's counter (only `victims` may); and the
+    /// slice covers every resident slot whose insert was processed. The SDK asks again after
+    /// every call, so the vector may grow and move.
+    fn access_counters(&mut self) -> Option<(&mut [u8], u8)> {
+        None
+    }
 }
 
 /// What an admission decision sees.

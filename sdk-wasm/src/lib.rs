@@ -21,10 +21,12 @@
 //! Build it as a `cdylib` with `cargo build --target wasm32-unknown-unknown --release` and upload
 //! the `.wasm` file (`POST /v1/plugins` or `larder plugin push`).
 //!
-//! The rest of this page is the **ABI specification, version 2**, complete enough to write a
-//! plugin in any language that compiles to WebAssembly. Version 2 adds one eviction event to
-//! version 1 (the update, §3); the host still serves version-1 modules, sending them an overwrite
-//! as a remove and an insert.
+//! The rest of this page is the **ABI specification, version 3**, complete enough to write a
+//! plugin in any language that compiles to WebAssembly. Version 2 added one eviction event to
+//! version 1 (the update, §3); version 3 adds the optional access map (§3), through which the host
+//! counts reads in the plugin's memory instead of sending them. The host still serves version-1
+//! and version-2 modules: a version-1 module is sent an overwrite as a remove and an insert, and a
+//! module without an access map is sent every read as an event.
 //!
 //! ## 1. Module shape
 //!
@@ -42,7 +44,7 @@
 //!
 //! | export | signature | meaning |
 //! |---|---|---|
-//! | `larder_abi_version` | `() -> i32` | `2` ([`abi::ABI_VERSION`]); `1` is still served ([`abi::OLDEST_ABI_VERSION`]) |
+//! | `larder_abi_version` | `() -> i32` | `3` ([`abi::ABI_VERSION`]); `1` and `2` are still served ([`abi::OLDEST_ABI_VERSION`]) |
 //! | `larder_hooks` | `() -> i32` | bitmask of implemented hooks: 1 eviction, 2 admission, 4 prefetch, 8 routing |
 //! | `larder_scratch` | `() -> i32` | address of the scratch buffer in `memory` |
 //! | `larder_scratch_len` | `() -> i32` | its length in bytes, at least 131072 ([`abi::MIN_SCRATCH_LEN`]) |
@@ -101,6 +103,23 @@
 //!
 //! Optional: `larder_evict_capacity(bytes: i64)` (the shard's capacity changed) and
 //! `larder_evict_clear()` (the namespace was flushed: forget every entry).
+//!
+//! #### The access map (version 3, optional)
+//! `larder_access_map() -> i32` returns the address of a 12-byte descriptor in `memory`:
+//! `ptr: u32, len: u32, max: u32`. It describes `len` one-byte read counters starting at `ptr`,
+//! indexed by slot, saturating at `max` (1 to 255; 0 means "no map"). For a resident slot the map
+//! covers, the host may then apply a read as `counters[slot] = min(counters[slot] + 1, max)` in
+//! place of an access event, so a hit costs no call. The host reads the descriptor again after
+//! every `larder_evict`, `larder_evict_capacity` and `larder_evict_clear` call, so the counters
+//! may grow or move during any of them (the SDK does this for you: implement
+//! [`Eviction::access_counters`]). A descriptor outside `memory` counts as no map.
+//!
+//! A plugin that describes a map promises: its handling of an access event is exactly that
+//! increment and nothing else; handling any other event for one slot reads or writes no other
+//! slot's counter (only victim selection may); and the counters cover every resident slot whose
+//! insert it has applied. The host still sends a read as an access event while the slot's insert
+//! is in the batch not yet delivered, or when the slot lies past `len`. Under these rules a plugin
+//! sees, at every victim request, exactly the counters it would have built from the events.
 //!
 //! When a plugin replaces another (hot swap) or restarts after quarantine, the new instance first
 //! receives one insert event per resident entry, so it starts from what the cache holds.
@@ -236,6 +255,10 @@ macro_rules! __export_hook {
         #[unsafe(no_mangle)]
         pub extern "C" fn larder_evict_clear() {
             $crate::rt::evict_clear::<$ty>(&$cell)
+        }
+        #[unsafe(no_mangle)]
+        pub extern "C" fn larder_access_map() -> i32 {
+            $crate::rt::access_map_addr()
         }
     };
     (admission, $ty:ty, $cell:ident) => {

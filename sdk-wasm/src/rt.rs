@@ -53,6 +53,31 @@ pub fn scratch_addr() -> i32 {
     SCRATCH.0.get() as usize as i32
 }
 
+/// The access map's descriptor (`ptr, len, max`; ABI 3), refreshed after every eviction call.
+static ACCESS_MAP: Buffer<{ abi::ACCESS_MAP_DESCRIPTOR_LEN }> =
+    Buffer(UnsafeCell::new([0; abi::ACCESS_MAP_DESCRIPTOR_LEN]));
+
+pub fn access_map_addr() -> i32 {
+    ACCESS_MAP.0.get() as usize as i32
+}
+
+/// Tell the host where the plugin's read counters are now (or that it has none).
+fn publish_access_map<T: Eviction>(plugin: &mut T) {
+    let (ptr, len, max) = match plugin.access_counters() {
+        Some((counters, max)) if max > 0 => (
+            counters.as_mut_ptr() as usize as u32,
+            counters.len() as u32,
+            max as u32,
+        ),
+        _ => (0, 0, 0),
+    };
+    // SAFETY: single-threaded; nothing else holds the descriptor during a call.
+    let d = unsafe { &mut *ACCESS_MAP.0.get() };
+    d[0..4].copy_from_slice(&ptr.to_le_bytes());
+    d[4..8].copy_from_slice(&len.to_le_bytes());
+    d[8..12].copy_from_slice(&max.to_le_bytes());
+}
+
 fn scratch() -> &'static mut [u8; abi::MIN_SCRATCH_LEN] {
     // SAFETY: single-threaded; callers keep the borrow within one statement or call.
     unsafe { &mut *SCRATCH.0.get() }
@@ -116,23 +141,27 @@ pub fn evict<T: Eviction>(cell: &PluginCell<T>, n_events: i32, need: i64, max: i
             _ => {}
         }
     }
-    if need <= 0 {
-        return 0;
-    }
     let mut victims = Victims {
         len: 0,
         max: (max.max(0) as usize).min(abi::MAX_VICTIMS),
     };
-    plugin.victims(need as u64, &mut victims);
+    if need > 0 {
+        plugin.victims(need as u64, &mut victims);
+    }
+    publish_access_map(plugin);
     victims.len as i32
 }
 
 pub fn evict_capacity<T: Eviction>(cell: &PluginCell<T>, bytes: i64) {
-    cell.get().set_capacity(bytes.max(0) as u64);
+    let plugin = cell.get();
+    plugin.set_capacity(bytes.max(0) as u64);
+    publish_access_map(plugin);
 }
 
 pub fn evict_clear<T: Eviction>(cell: &PluginCell<T>) {
-    cell.get().clear();
+    let plugin = cell.get();
+    plugin.clear();
+    publish_access_map(plugin);
 }
 
 pub fn admit<T: Admission>(cell: &PluginCell<T>, hash: i64, size: i32, ttl_ms: i64) -> i32 {

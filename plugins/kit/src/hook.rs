@@ -76,4 +76,10 @@ impl<P: EvictionPolicy + Default> Eviction for EvictionHook<P> {
     fn clear(&mut self) {
         self.0.clear();
     }
+
+    /// The policy's own read counters (SIEVE's visited bits, S3-FIFO's frequencies), which the
+    /// host bumps in place: the same bytes the built-in's `on_access` bumps.
+    fn access_counters(&mut self) -> Option<(&mut [u8], u8)> {
+        self.0.access_counters().map(|c| (c.counters, c.max))
+    }
 }

@@ -126,6 +126,30 @@ pub trait EvictionPolicy: Send + 'static {
     fn victims(&mut self, bytes: u64, out: &mut dyn VictimSink);
     /// Forget every entry (the namespace was flushed).
     fn clear(&mut self);
+    /// The policy's per-slot read counters, for a policy whose read is nothing but a saturating
+    /// increment of one byte (CLOCK-family: SIEVE's visited bit, S3-FIFO's frequency). Default:
+    /// none, and every read goes through [`EvictionPolicy::on_access`].
+    ///
+    /// A policy that answers `Some` promises that `on_access` of a resident slot `s` does
+    /// exactly `counters[s] = min(counters[s] + 1, max)` and nothing else, that `counters`
+    /// covers every resident slot whose insert it has processed, and that processing an event
+    /// for one slot neither reads nor writes another slot's counter (only `victims` may). A
+    /// driver that batches events (the plugin host) may then apply a read to a resident slot in
+    /// place, ahead of events still queued for other slots, and get the decisions it would have
+    /// got by sending the read. It must send the read instead while the slot's own insert is
+    /// still queued. The slice is valid until the next call that takes `&mut self`.
+    fn access_counters(&mut self) -> Option<AccessCounters<'_>> {
+        None
+    }
+}
+
+/// A policy's per-slot read counters: see [`EvictionPolicy::access_counters`].
+#[derive(Debug)]
+pub struct AccessCounters<'a> {
+    /// One counter per slot, indexed by slot.
+    pub counters: &'a mut [u8],
+    /// Where a counter saturates (1 for a visited bit).
+    pub max: u8,
 }
 
 /// The built-in eviction policies, by the name used in configuration and the API.

@@ -17,8 +17,9 @@
 //! times while in S; M is evicted from whenever it is over its share or S is empty; and until the
 //! first eviction, new keys go to M once S is full (so a cache warming up fills M too).
 //!
-//! Per slot: 8 bytes of queue links, 4 of size, 4 of key fingerprint (for the ghost) and 1 of
-//! state. An overwrite ([`EvictionPolicy::on_update`]) keeps the entry in its queue and
+//! Per slot: 8 bytes of queue links, 4 of size, 4 of key fingerprint (for the ghost), 1 of
+//! queue and 1 of frequency. The frequencies are the policy's [`AccessCounters`]: a read only
+//! bumps a byte, so a driver (the plugin host) may bump it in place instead of sending the read. An overwrite ([`EvictionPolicy::on_update`]) keeps the entry in its queue and
 //! counts as a read.
 
 use alloc::vec::Vec;
@@ -26,14 +27,13 @@ use alloc::vec::Vec;
 use super::dense::{fingerprint, grow};
 use super::ghost::Ghost;
 use super::list::{Links, List};
-use super::{EntryMeta, EvictionPolicy, Slot, VictimSink};
+use super::{AccessCounters, EntryMeta, EvictionPolicy, Slot, VictimSink};
 
 /// Reads while in the small queue that earn promotion to main (libCacheSim's default).
 pub const MOVE_TO_MAIN_THRESHOLD: u8 = 2;
 const MAX_FREQ: u8 = 3;
 
-// State byte: bits 0-1 are the frequency, bits 2-3 the queue.
-const FREQ_MASK: u8 = 0b0011;
+// State byte: which queue holds the slot.
 const QUEUE_MASK: u8 = 0b1100;
 const ABSENT: u8 = 0;
 const SMALL: u8 = 0b0100;
@@ -45,6 +45,9 @@ pub struct S3Fifo {
     small: List,
     main: List,
     state: Vec<u8>,
+    /// Reads since the entry's last pass, saturating at [`MAX_FREQ`]; stale for absent slots
+    /// (an insert resets it).
+    freq: Vec<u8>,
     size: Vec<u32>,
     fingerprint: Vec<u32>,
     small_bytes: u64,
@@ -58,6 +61,14 @@ pub struct S3Fifo {
     /// queues while it chooses, so both orders make the same choices and a newcomer is never
     /// evicted merely for being the newest entry of S.
     arriving: Option<Slot>,
+}
+
+/// One read, saturating.
+#[inline]
+fn bump(freq: &mut u8) {
+    if *freq < MAX_FREQ {
+        *freq += 1;
+    }
 }
 
 impl S3Fifo {
@@ -88,7 +99,8 @@ impl S3Fifo {
             &mut self.main
         };
         self.links.push_front(list, slot);
-        self.state[slot as usize] = queue | freq;
+        self.state[slot as usize] = queue;
+        self.freq[slot as usize] = freq;
         let size = self.size[slot as usize] as u64;
         *self.queue_bytes(queue) += size;
     }
@@ -117,11 +129,11 @@ impl S3Fifo {
         loop {
             if self.main_bytes > self.main_target() || self.small.is_empty() {
                 let slot = self.links.pop_back(&mut self.main)?;
-                let freq = self.state[slot as usize] & FREQ_MASK;
+                let freq = self.freq[slot as usize];
                 let size = self.size[slot as usize] as u64;
                 if freq > 0 {
                     self.links.push_front(&mut self.main, slot);
-                    self.state[slot as usize] = MAIN | (freq - 1);
+                    self.freq[slot as usize] = freq - 1;
                 } else {
                     self.main_bytes -= size;
                     self.state[slot as usize] = ABSENT;
@@ -129,12 +141,13 @@ impl S3Fifo {
                 }
             } else {
                 let slot = self.links.pop_back(&mut self.small)?;
-                let freq = self.state[slot as usize] & FREQ_MASK;
+                let freq = self.freq[slot as usize];
                 let size = self.size[slot as usize];
                 self.small_bytes -= size as u64;
                 if freq >= MOVE_TO_MAIN_THRESHOLD {
                     self.links.push_front(&mut self.main, slot);
                     self.state[slot as usize] = MAIN;
+                    self.freq[slot as usize] = 0;
                     self.main_bytes += size as u64;
                 } else {
                     self.ghost.insert(self.fingerprint[slot as usize], size);
@@ -186,6 +199,7 @@ impl EvictionPolicy for S3Fifo {
             self.detach(slot);
         }
         grow(&mut self.state, slot, ABSENT);
+        grow(&mut self.freq, slot, 0);
         grow(&mut self.size, slot, 0);
         grow(&mut self.fingerprint, slot, 0);
         let fp = fingerprint(entry.hash);
@@ -218,18 +232,14 @@ impl EvictionPolicy for S3Fifo {
         let old = core::mem::replace(&mut self.size[slot as usize], new.size);
         let bytes = self.queue_bytes(queue);
         *bytes = *bytes - old as u64 + new.size as u64;
-        let freq = (state & FREQ_MASK).saturating_add(1).min(MAX_FREQ);
-        self.state[slot as usize] = queue | freq;
+        bump(&mut self.freq[slot as usize]);
     }
 
     fn on_access(&mut self, slots: &[Slot]) {
         // `arriving` survives: the store flushes buffered hits between an insert and its victims.
         for &slot in slots {
-            if let Some(s) = self.state.get_mut(slot as usize)
-                && *s != ABSENT
-                && *s & FREQ_MASK < MAX_FREQ
-            {
-                *s += 1;
+            if self.state(slot) != ABSENT {
+                bump(&mut self.freq[slot as usize]);
             }
         }
     }
@@ -284,7 +294,7 @@ impl EvictionPolicy for S3Fifo {
                 self.state[slot as usize] = ABSENT;
                 out.push(slot);
             } else {
-                let freq = self.state[slot as usize] & FREQ_MASK;
+                let freq = self.freq[slot as usize];
                 self.push(slot, queue, freq);
                 if freed < bytes {
                     // Cut short by a bounded sink: the host asks again at once, and the
@@ -295,11 +305,21 @@ impl EvictionPolicy for S3Fifo {
         }
     }
 
+    /// The frequencies: a read is `freq = min(freq + 1, 3)` and nothing else, and no event for
+    /// one slot reads or writes another slot's frequency.
+    fn access_counters(&mut self) -> Option<AccessCounters<'_>> {
+        Some(AccessCounters {
+            counters: &mut self.freq,
+            max: MAX_FREQ,
+        })
+    }
+
     fn clear(&mut self) {
         self.links.clear();
         self.small = List::default();
         self.main = List::default();
         self.state.clear();
+        self.freq.clear();
         self.size.clear();
         self.fingerprint.clear();
         self.small_bytes = 0;

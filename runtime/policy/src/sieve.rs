@@ -13,19 +13,21 @@ use alloc::vec::Vec;
 
 use super::dense::grow;
 use super::list::{Links, List};
-use super::{EntryMeta, EvictionPolicy, Slot, VictimSink};
+use super::{AccessCounters, EntryMeta, EvictionPolicy, Slot, VictimSink};
 
 const ABSENT: u8 = 0;
 const RESIDENT: u8 = 1;
-const VISITED: u8 = 2;
 
 #[derive(Debug, Default)]
 pub struct Sieve {
     links: Links,
     /// Front is the newest entry, back the oldest.
     queue: List,
-    /// `RESIDENT`, plus `VISITED` once read since the hand last passed.
+    /// `RESIDENT` or `ABSENT`.
     flags: Vec<u8>,
+    /// 1 once read since the hand last passed: the policy's [`AccessCounters`], so a read is one
+    /// byte a driver may set in place. Stale for absent slots (an insert clears it).
+    visited: Vec<u8>,
     /// The next entry to examine; `None` means start from the oldest.
     hand: Option<Slot>,
     /// The newest entry, until the next insert or removal. The paper evicts *before* inserting;
@@ -62,8 +64,8 @@ impl Sieve {
         } else {
             let mut cur = skip_arriving(self.hand).unwrap_or(oldest);
             // Terminates within one lap: every visited entry passed has its bit cleared.
-            while self.flags[cur as usize] & VISITED != 0 {
-                self.flags[cur as usize] = RESIDENT;
+            while self.visited[cur as usize] != 0 {
+                self.visited[cur as usize] = 0;
                 cur = skip_arriving(self.links.newer(cur)).unwrap_or(oldest);
             }
             cur
@@ -91,7 +93,9 @@ impl EvictionPolicy for Sieve {
             self.detach(entry.slot);
         }
         grow(&mut self.flags, entry.slot, ABSENT);
+        grow(&mut self.visited, entry.slot, 0);
         self.flags[entry.slot as usize] = RESIDENT;
+        self.visited[entry.slot as usize] = 0;
         self.links.push_front(&mut self.queue, entry.slot);
         self.arriving = Some(entry.slot);
     }
@@ -99,19 +103,15 @@ impl EvictionPolicy for Sieve {
     /// An overwrite: the entry keeps its place and the write counts as a visit.
     fn on_update(&mut self, _old: EntryMeta, new: EntryMeta) {
         self.arriving = None;
-        if let Some(f) = self.flags.get_mut(new.slot as usize)
-            && *f != ABSENT
-        {
-            *f = RESIDENT | VISITED;
+        if self.flag(new.slot) != ABSENT {
+            self.visited[new.slot as usize] = 1;
         }
     }
 
     fn on_access(&mut self, slots: &[Slot]) {
         for &slot in slots {
-            if let Some(f) = self.flags.get_mut(slot as usize)
-                && *f != ABSENT
-            {
-                *f = RESIDENT | VISITED;
+            if self.flag(slot) != ABSENT {
+                self.visited[slot as usize] = 1;
             }
         }
     }
@@ -132,10 +132,19 @@ impl EvictionPolicy for Sieve {
         }
     }
 
+    /// The visited bits: a read sets one to 1 and does nothing else.
+    fn access_counters(&mut self) -> Option<AccessCounters<'_>> {
+        Some(AccessCounters {
+            counters: &mut self.visited,
+            max: 1,
+        })
+    }
+
     fn clear(&mut self) {
         self.links.clear();
         self.queue = List::default();
         self.flags.clear();
+        self.visited.clear();
         self.hand = None;
         self.arriving = None;
     }

@@ -5,6 +5,15 @@
 //! records and delivered in one `larder_evict` call when [`abi::EVENT_BATCH`] have accumulated, or
 //! together with the next victim request — so in a full cache one insert costs one crossing.
 //!
+//! ## The access map (ABI 3)
+//! A plugin whose reads are nothing but a saturating per-slot counter (SIEVE, S3-FIFO) describes
+//! where those counters are in its memory. A read of a covered slot is then one byte written in
+//! place, not an event: a hit costs the plugin nothing. The host re-reads the description after
+//! every call. A read is still sent as an event while the slot's own insert waits in the current
+//! batch (the guest's insert would reset the counter after the bump) or when the slot lies past
+//! the counters (the guest has not grown them yet); the contract on
+//! [`larder_policy::EvictionPolicy::access_counters`] makes both orders decide the same.
+//!
 //! ## Validation and fallback
 //! The adapter keeps its own table of resident slots (hash and size), which makes every answer
 //! checkable: a victim that is not resident, or named twice, is ignored and counted. An answer with
@@ -20,11 +29,23 @@ use super::abi::{
     EVENT_ACCESS, EVENT_BATCH, EVENT_INSERT, EVENT_LEN, EVENT_REMOVE, EVENT_UPDATE, MAX_VICTIMS,
 };
 use super::hook::Hook;
-use super::instance::{Fault, GuestInstance, InitArgs};
+use super::instance::{AccessMap, Fault, GuestInstance, InitArgs};
 use super::metrics::CounterHandle;
 use super::quarantine::Quarantine;
 use super::registry::PluginVersion;
 use crate::policy::{BuiltinPolicy, EntryMeta, EvictionPolicy, Slot, VictimSink};
+
+/// What the host knows of one slot.
+#[derive(Debug, Clone, Copy, Default)]
+struct Resident {
+    hash: u64,
+    /// 0 marks a slot that is not resident (sizes include the per-entry overhead, so a resident
+    /// entry's is never 0).
+    size: u32,
+    /// The batch that carried (or will carry) the slot's insert event; while it is the current
+    /// one, a read must be sent as an event rather than bumped in place.
+    inserted_in: u32,
+}
 
 /// A plugin serving one shard's eviction hook, with a built-in fallback.
 pub struct WasmEviction {
@@ -34,8 +55,12 @@ pub struct WasmEviction {
     guest: Option<GuestInstance>,
     /// Events written to the guest's scratch buffer and not yet delivered.
     pending: usize,
-    /// Per slot: (key hash, size); size 0 marks a slot that is not resident.
-    resident: Vec<(u64, u32)>,
+    /// Counts deliveries: the number of the batch being written now.
+    batch: u32,
+    /// The guest's read counters, as it described them after the last call.
+    map: AccessMap,
+    /// Per slot: key hash, size, and the batch of the slot's last insert event.
+    resident: Vec<Resident>,
     resident_count: usize,
     fallback_kind: BuiltinPolicy,
     /// Serves while the plugin is quarantined.
@@ -95,6 +120,8 @@ impl WasmEviction {
             init,
             guest,
             pending: 0,
+            batch: 0,
+            map: AccessMap::default(),
             resident: Vec::new(),
             resident_count: 0,
             fallback_kind,
@@ -111,12 +138,12 @@ impl WasmEviction {
 
     fn fallback_from_resident(&self) -> Box<dyn EvictionPolicy> {
         let mut policy = self.fallback_kind.build(self.init.capacity_bytes);
-        for (slot, &(hash, size)) in self.resident.iter().enumerate() {
-            if size != 0 {
+        for (slot, r) in self.resident.iter().enumerate() {
+            if r.size != 0 {
                 policy.on_insert(EntryMeta {
                     slot: slot as Slot,
-                    hash,
-                    size,
+                    hash: r.hash,
+                    size: r.size,
                 });
             }
         }
@@ -126,6 +153,7 @@ impl WasmEviction {
     fn enter_quarantine(&mut self, fault: Fault) {
         self.guest = None;
         self.pending = 0;
+        self.map = AccessMap::default();
         let backoff = self.quarantine.fault();
         self.fallback = Some(self.fallback_from_resident());
         self.counters.set_state(true, true);
@@ -158,10 +186,11 @@ impl WasmEviction {
         if let Err(f) = guest.evict_capacity(self.init.capacity_bytes) {
             return self.fault(f);
         }
+        self.map = guest.access_map();
         self.guest = Some(guest);
         self.pending = 0;
         for slot in 0..self.resident.len() {
-            let (hash, size) = self.resident[slot];
+            let Resident { hash, size, .. } = self.resident[slot];
             if size != 0 {
                 self.push(EVENT_INSERT, slot as Slot, hash, size);
                 if self.guest.is_none() {
@@ -193,6 +222,11 @@ impl WasmEviction {
         let Some(guest) = self.guest.as_mut() else {
             return;
         };
+        if kind == EVENT_INSERT
+            && let Some(r) = self.resident.get_mut(slot as usize)
+        {
+            r.inserted_in = self.batch;
+        }
         let off = self.pending * EVENT_LEN;
         let rec = &mut guest.scratch_mut()[off..off + EVENT_LEN];
         rec[0..8].copy_from_slice(&hash.to_le_bytes());
@@ -213,11 +247,15 @@ impl WasmEviction {
             return Err(());
         };
         let n = std::mem::take(&mut self.pending);
+        self.batch = self.batch.wrapping_add(1);
         let max = if need > 0 { MAX_VICTIMS } else { 0 };
         let timed = self.counters.call().then(Instant::now);
         let result = guest.evict(n, need, max);
         if let Some(t) = timed {
             self.counters.time(t.elapsed().as_nanos() as u64);
+        }
+        if result.is_ok() {
+            self.map = guest.access_map();
         }
         match result {
             Ok(count) if need == 0 => {
@@ -249,13 +287,13 @@ impl WasmEviction {
     /// when it named it).
     fn take(&mut self, slot: Slot, out: &mut dyn VictimSink) -> bool {
         match self.resident.get_mut(slot as usize) {
-            Some(entry) if entry.1 != 0 => {
+            Some(entry) if entry.size != 0 => {
                 if out.is_full() {
-                    let (hash, size) = *entry;
+                    let Resident { hash, size, .. } = *entry;
                     self.push(EVENT_INSERT, slot, hash, size);
                     return true;
                 }
-                entry.1 = 0;
+                entry.size = 0;
                 self.resident_count -= 1;
                 out.push(slot);
                 true
@@ -279,7 +317,7 @@ impl WasmEviction {
 /// The fallback's victims, checked against the resident table as the plugin's are and
 /// forgotten there as they are handed to the store.
 struct Checked<'a> {
-    resident: &'a mut Vec<(u64, u32)>,
+    resident: &'a mut Vec<Resident>,
     resident_count: &'a mut usize,
     out: &'a mut dyn VictimSink,
 }
@@ -291,9 +329,9 @@ impl VictimSink for Checked<'_> {
 
     fn push(&mut self, slot: Slot) {
         if let Some(entry) = self.resident.get_mut(slot as usize)
-            && entry.1 != 0
+            && entry.size != 0
         {
-            entry.1 = 0;
+            entry.size = 0;
             *self.resident_count -= 1;
             self.out.push(slot);
         }
@@ -311,12 +349,14 @@ impl EvictionPolicy for WasmEviction {
             fallback.set_capacity(capacity_bytes);
         }
         if self.guest.is_some() && self.deliver(0).is_ok() {
-            let result = self
-                .guest
-                .as_mut()
-                .map(|g| g.evict_capacity(capacity_bytes));
-            if let Some(Err(f)) = result {
-                self.fault(f);
+            let result = self.guest.as_mut().map(|g| {
+                let r = g.evict_capacity(capacity_bytes);
+                (r, g.access_map())
+            });
+            match result {
+                Some((Err(f), _)) => self.fault(f),
+                Some((Ok(()), map)) => self.map = map,
+                None => {}
             }
         }
     }
@@ -324,14 +364,18 @@ impl EvictionPolicy for WasmEviction {
     fn on_insert(&mut self, entry: EntryMeta) {
         let i = entry.slot as usize;
         if i >= self.resident.len() {
-            self.resident.resize(i + 1, (0, 0));
+            self.resident.resize(i + 1, Resident::default());
         }
-        if self.resident[i].1 == 0 {
+        if self.resident[i].size == 0 {
             self.resident_count += 1;
         }
         // Sizes include the per-entry overhead, so a resident entry's size is never 0.
         let size = entry.size.max(1);
-        self.resident[i] = (entry.hash, size);
+        self.resident[i] = Resident {
+            hash: entry.hash,
+            size,
+            inserted_in: self.batch,
+        };
         match self.fallback.as_mut() {
             Some(fallback) => fallback.on_insert(entry),
             None => self.push(EVENT_INSERT, entry.slot, entry.hash, size),
@@ -342,12 +386,12 @@ impl EvictionPolicy for WasmEviction {
         let Some(r) = self.resident.get_mut(new.slot as usize) else {
             return;
         };
-        if r.1 == 0 {
+        if r.size == 0 {
             return;
         }
-        let old_size = r.1;
+        let old_size = r.size;
         let size = new.size.max(1);
-        r.1 = size;
+        r.size = size;
         match self.fallback.as_mut() {
             Some(fallback) => fallback.on_update(old, new),
             None if self.version.abi_version >= 2 => {
@@ -368,20 +412,29 @@ impl EvictionPolicy for WasmEviction {
             return;
         }
         for &slot in slots {
-            if let Some(&(hash, size)) = self.resident.get(slot as usize)
-                && size != 0
+            let Some(&r) = self.resident.get(slot as usize) else {
+                continue;
+            };
+            if r.size == 0 {
+                continue;
+            }
+            if self.map.covers(slot)
+                && r.inserted_in != self.batch
+                && let Some(guest) = self.guest.as_mut()
             {
-                self.push(EVENT_ACCESS, slot, hash, size);
+                guest.bump(self.map, slot);
+            } else {
+                self.push(EVENT_ACCESS, slot, r.hash, r.size);
             }
         }
     }
 
     fn on_remove(&mut self, entry: EntryMeta) {
         if let Some(r) = self.resident.get_mut(entry.slot as usize)
-            && r.1 != 0
+            && r.size != 0
         {
-            let size = r.1;
-            r.1 = 0;
+            let size = r.size;
+            r.size = 0;
             self.resident_count -= 1;
             match self.fallback.as_mut() {
                 Some(fallback) => fallback.on_remove(entry),
@@ -433,9 +486,14 @@ impl EvictionPolicy for WasmEviction {
         if let Some(fallback) = self.fallback.as_mut() {
             fallback.clear();
         }
-        let result = self.guest.as_mut().map(GuestInstance::evict_clear);
-        if let Some(Err(f)) = result {
-            self.fault(f);
+        let result = self.guest.as_mut().map(|g| {
+            let r = g.evict_clear();
+            (r, g.access_map())
+        });
+        match result {
+            Some((Err(f), _)) => self.fault(f),
+            Some((Ok(()), map)) => self.map = map,
+            None => {}
         }
     }
 }

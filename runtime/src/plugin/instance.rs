@@ -69,11 +69,30 @@ struct Exports {
     route: Option<TypedFunc<(i64, i32), i64>>,
 }
 
+/// Where an eviction plugin keeps its per-slot read counters (ABI 3), as its descriptor last
+/// said: `len` bytes at `ptr` in its memory, saturating at `max`. The default covers no slot.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct AccessMap {
+    ptr: usize,
+    len: usize,
+    max: u8,
+}
+
+impl AccessMap {
+    /// Whether a read of `slot` can be a bump in place.
+    #[inline]
+    pub fn covers(&self, slot: u32) -> bool {
+        (slot as usize) < self.len
+    }
+}
+
 pub(crate) struct GuestInstance {
     store: Store<HostState>,
     memory: Memory,
     scratch: usize,
     scratch_len: usize,
+    /// Address of the access map's descriptor, when the module exports one.
+    access_map: Option<usize>,
     exports: Exports,
     deadline_ticks: u64,
 }
@@ -115,6 +134,7 @@ impl GuestInstance {
         }
         let scratch_fn: Option<TypedFunc<(), i32>> = typed!(abi::EXPORT_SCRATCH);
         let scratch_len_fn: Option<TypedFunc<(), i32>> = typed!(abi::EXPORT_SCRATCH_LEN);
+        let access_map_fn: Option<TypedFunc<(), i32>> = typed!(abi::EXPORT_ACCESS_MAP);
         let exports = Exports {
             init: typed!(abi::EXPORT_INIT),
             evict: typed!(abi::EXPORT_EVICT),
@@ -148,6 +168,19 @@ impl GuestInstance {
                 "scratch buffer lies outside the memory".into(),
             ));
         }
+        let access_map = match access_map_fn {
+            None => None,
+            Some(f) => {
+                let at = f.call(&mut store, ()).map_err(|e| start_fault(&store, e))? as u32;
+                let at = at as usize;
+                if at + abi::ACCESS_MAP_DESCRIPTOR_LEN > memory.data_size(&store) {
+                    return Err(Fault::Start(
+                        "access map descriptor lies outside the memory".into(),
+                    ));
+                }
+                Some(at)
+            }
+        };
         if let Some(init_fn) = &exports.init {
             let args = (
                 init.namespace_id as i64,
@@ -166,6 +199,7 @@ impl GuestInstance {
             memory,
             scratch,
             scratch_len,
+            access_map,
             exports,
             deadline_ticks,
         })
@@ -179,6 +213,42 @@ impl GuestInstance {
     pub fn scratch_mut(&mut self) -> &mut [u8] {
         // In bounds: checked at start, and linear memory never shrinks.
         &mut self.memory.data_mut(&mut self.store)[self.scratch..self.scratch + self.scratch_len]
+    }
+
+    /// The access map as the guest describes it now (read after every eviction call: the guest
+    /// may grow or move its counters during one). A descriptor that points outside the memory,
+    /// or says `max = 0`, is no map: every read is then sent as an event, which is always right.
+    pub fn access_map(&mut self) -> AccessMap {
+        let Some(at) = self.access_map else {
+            return AccessMap::default();
+        };
+        let data = self.memory.data(&self.store);
+        let word = |i: usize| {
+            let b = &data[at + 4 * i..at + 4 * i + 4];
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
+        };
+        let (ptr, len, max) = (word(0), word(1), word(2));
+        if max == 0 || max > u8::MAX as usize || ptr.checked_add(len).is_none_or(|e| e > data.len())
+        {
+            return AccessMap::default();
+        }
+        AccessMap {
+            ptr,
+            len,
+            max: max as u8,
+        }
+    }
+
+    /// One read of `slot`, applied in place: its counter goes up by one, up to the map's `max`.
+    /// `slot` must be one the map covers.
+    #[inline]
+    pub fn bump(&mut self, map: AccessMap, slot: u32) {
+        // In bounds: `covers` was checked, the map was checked against the memory when it was
+        // read, and linear memory never shrinks.
+        let c = &mut self.memory.data_mut(&mut self.store)[map.ptr + slot as usize];
+        if *c < map.max {
+            *c += 1;
+        }
     }
 
     #[inline]

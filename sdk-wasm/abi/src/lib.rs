@@ -15,7 +15,9 @@
 ///
 /// - **1**: the first version.
 /// - **2**: adds [`EVENT_UPDATE`]: an overwrite is one event instead of a remove and an insert.
-pub const ABI_VERSION: i32 = 2;
+/// - **3**: adds the optional access map ([`EXPORT_ACCESS_MAP`]): per-slot read counters in the
+///   guest's memory that the host bumps in place, so a read costs the plugin no event.
+pub const ABI_VERSION: i32 = 3;
 /// The oldest version the host still serves. A version-1 module is sent an overwrite as
 /// [`EVENT_REMOVE`] followed by [`EVENT_INSERT`], as it always was.
 pub const OLDEST_ABI_VERSION: i32 = 1;
@@ -46,6 +48,8 @@ pub const EXPORT_EVICT_CLEAR: &str = "larder_evict_clear";
 pub const EXPORT_ADMIT: &str = "larder_admit";
 pub const EXPORT_PREFETCH: &str = "larder_prefetch";
 pub const EXPORT_ROUTE: &str = "larder_route";
+/// ABI 3, optional, eviction only: `() -> i32`, the address of the access map's descriptor.
+pub const EXPORT_ACCESS_MAP: &str = "larder_access_map";
 
 /// Exported function signatures the host checks at upload: (name, params, results), types as
 /// wasm value type letters (`i` = i32, `I` = i64).
@@ -61,6 +65,7 @@ pub const EXPORT_SIGNATURES: &[(&str, &str, &str)] = &[
     (EXPORT_ADMIT, "IiI", "i"),
     (EXPORT_PREFETCH, "Iii", "i"),
     (EXPORT_ROUTE, "Ii", "I"),
+    (EXPORT_ACCESS_MAP, "", "i"),
 ];
 
 /// Bits of `larder_hooks()`.
@@ -99,6 +104,13 @@ pub const EVENT_UPDATE: u32 = 4;
 pub const EVENT_BATCH: usize = 256;
 /// Most victims one `larder_evict` answer may name (each a `u32` slot at offset 0).
 pub const MAX_VICTIMS: usize = 64;
+
+/// The access map's descriptor, at the address `larder_access_map` returns: `ptr: u32, len: u32,
+/// max: u32`, little-endian. `len` counters of one byte each start at `ptr`, one per slot; `max`
+/// (1 to 255) is where a counter saturates, and 0 means "no map: send every read as an event".
+/// The guest may change the descriptor during any call (its counters grew or moved); the host
+/// reads it again after every call.
+pub const ACCESS_MAP_DESCRIPTOR_LEN: usize = 12;
 
 /// Most keys one `larder_prefetch` answer may name; the rest are ignored and counted.
 pub const MAX_PREFETCH_KEYS: usize = 16;
