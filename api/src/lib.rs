@@ -32,6 +32,7 @@ pub mod cli_sim;
 pub mod cluster_alerts;
 pub mod cluster_cleanup;
 pub mod cluster_metrics;
+pub mod cluster_namespaces;
 pub mod config;
 pub mod data_dir_lock;
 pub mod metrics;

@@ -50,9 +50,9 @@ pub struct RunningServer {
     resp: JoinHandle<std::io::Result<()>>,
     http: JoinHandle<std::io::Result<()>>,
     expiry: JoinHandle<()>,
-    /// A cluster member's sweep of keys in slots it lost.
-    /// The cluster's background tasks: the slot sweep and the slot copies.
-    slot_sweeps: Option<[JoinHandle<()>; 2]>,
+    /// A cluster member's background tasks: the sweep of keys in slots it lost, the slot copies
+    /// and the namespace reconciler.
+    slot_sweeps: Option<[JoinHandle<()>; 3]>,
     alerting: JoinHandle<()>,
     snapshots: Option<JoinHandle<()>>,
 }
@@ -105,6 +105,7 @@ async fn start_cluster(
     resp: SocketAddr,
     http: SocketAddr,
     namespaces: &Arc<larder_runtime::Namespaces>,
+    persistence: Option<Arc<persistence::Persistence>>,
 ) -> anyhow::Result<crate::state::Cluster> {
     use larder_cluster::{ClusterNode, ClusterOptions, Member, Start};
     let bus = TcpListener::bind(config.bus_addr)
@@ -139,11 +140,17 @@ async fn start_cluster(
     // a dead replica delays writes (until it is dropped from its slots) rather than failing them.
     let wait = config.node_timeout + Duration::from_secs(3);
     let replication = crate::replication::Replication::start(node.clone(), namespaces, wait);
+    let shared_namespaces = Arc::new(crate::cluster_namespaces::SharedNamespaces::new(
+        node.clone(),
+        Arc::clone(namespaces),
+        persistence,
+    ));
     Ok(crate::state::Cluster {
         node,
         mode: config.mode,
         replication,
         bus_tls,
+        namespaces: shared_namespaces,
     })
 }
 
@@ -284,9 +291,17 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         None => None,
     };
     let cluster = match (&config.cluster, &config.persist) {
-        (Some(c), Some(p)) => {
-            Some(start_cluster(c, &p.data_dir, resp_addr, http_addr, &namespaces).await?)
-        }
+        (Some(c), Some(p)) => Some(
+            start_cluster(
+                c,
+                &p.data_dir,
+                resp_addr,
+                http_addr,
+                &namespaces,
+                persistence.clone(),
+            )
+            .await?,
+        ),
         _ => None,
     };
     if let Some(c) = &cluster {
@@ -404,11 +419,14 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
             Arc::clone(&cluster.replication),
             Arc::clone(&state.namespaces),
         ));
+        let reconciler = tokio::spawn(crate::cluster_namespaces::run(Arc::clone(
+            &cluster.namespaces,
+        )));
         let sweeps = tokio::spawn(crate::cluster_cleanup::run(
             cluster,
             Arc::clone(&state.namespaces),
         ));
-        [sweeps, copies]
+        [sweeps, copies, reconciler]
     });
     tracing::info!(%resp_addr, %http_addr, "larder started");
     Ok(RunningServer {

@@ -34,6 +34,8 @@ pub struct Cluster {
     pub replication: Arc<crate::replication::Replication>,
     /// Mutual TLS on the bus, when configured: reloaded with the ports' certificates.
     pub bus_tls: Option<crate::tls::BusTlsLive>,
+    /// The namespaces configured for the whole cluster, and this node's reconciler of them.
+    pub namespaces: Arc<crate::cluster_namespaces::SharedNamespaces>,
 }
 
 /// What a node does with a command whose keys live on another node.

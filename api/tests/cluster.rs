@@ -630,6 +630,172 @@ async fn slots_a_rebalance_moves_keep_their_keys_and_the_old_owner_drops_them() 
 }
 
 /// `config` with mutual TLS on the bus, the member certificate and cluster CA from `certs`.
+/// Poll `url` until `done` holds for its status and JSON body (20 s at most).
+async fn until_http(
+    http: &reqwest::Client,
+    url: &str,
+    what: &str,
+    done: impl Fn(reqwest::StatusCode, &serde_json::Value) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let last = match http.get(url).send().await {
+            Ok(r) => {
+                let status = r.status();
+                let body: serde_json::Value = r.json().await.unwrap_or_default();
+                if done(status, &body) {
+                    return;
+                }
+                format!("{status} {body}")
+            }
+            Err(e) => e.to_string(),
+        };
+        assert!(Instant::now() < deadline, "{what}: last answer {last}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A namespace created, reconfigured or deleted through any member's REST API is committed to
+/// the cluster and reaches every member; keys written into it through one member are served
+/// through another (its owner has it too); a member that was down while namespaces changed
+/// catches up when it comes back, dropping the one deleted meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_configured_on_one_member_reach_every_member() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let first = server::start(&config(dirs[0].path(), None, ClusterMode::Proxy))
+        .await
+        .expect("first node forms the cluster");
+    let via = first.bus_addr.unwrap().to_string();
+    let join = |i: usize| config(dirs[i].path(), Some(via.clone()), ClusterMode::Proxy);
+    let second = server::start(&join(1)).await.expect("second node joins");
+    let third = server::start(&join(2)).await.expect("third node joins");
+    until_settled(&[&first, &second, &third], 3).await;
+    let http = reqwest::Client::new();
+    let ns_url = |node: &RunningServer, name: &str| {
+        format!("http://{}/v1/namespaces/{name}", node.http_addr)
+    };
+    let capacity_is = |bytes: u64| {
+        move |status: reqwest::StatusCode, body: &serde_json::Value| {
+            status == 200 && body["config"]["capacity_bytes"] == bytes
+        }
+    };
+
+    // Created through a member that is not the leader.
+    let created = http
+        .post(format!("http://{}/v1/namespaces", second.http_addr))
+        .json(&serde_json::json!({"name": "orders", "config": {"capacity_bytes": 8_388_608}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+    for node in [&first, &third] {
+        until_http(
+            &http,
+            &ns_url(node, "orders"),
+            "orders reaches every member",
+            capacity_is(8_388_608),
+        )
+        .await;
+    }
+
+    // Keys in it, written through one member and read through each.
+    for i in 0..20 {
+        let put = http
+            .put(format!("{}/keys/order:{i}", ns_url(&third, "orders")))
+            .body(format!("v{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert!(put.status().is_success(), "{}", put.text().await.unwrap());
+    }
+    for node in [&first, &second] {
+        for i in 0..20 {
+            let got = http
+                .get(format!("{}/keys/order:{i}", ns_url(node, "orders")))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(got.status(), 200);
+            assert_eq!(got.text().await.unwrap(), format!("v{i}"));
+        }
+    }
+
+    // Reconfigured through a third member.
+    let put = http
+        .put(ns_url(&third, "orders"))
+        .json(&serde_json::json!({"capacity_bytes": 4_194_304}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200, "{}", put.text().await.unwrap());
+    for node in [&first, &second] {
+        until_http(
+            &http,
+            &ns_url(node, "orders"),
+            "the new config reaches every member",
+            capacity_is(4_194_304),
+        )
+        .await;
+    }
+
+    // The default namespace stays undeletable, and nothing is committed for it.
+    let refused = http.delete(ns_url(&first, "default")).send().await.unwrap();
+    assert_eq!(refused.status(), 409);
+
+    // A member down while one namespace is deleted and another created.
+    let (resp, http_addr, bus) = (third.resp_addr, third.http_addr, third.bus_addr.unwrap());
+    third.shutdown().await.unwrap();
+    let deleted = http.delete(ns_url(&first, "orders")).send().await.unwrap();
+    assert_eq!(deleted.status(), 204);
+    let created = http
+        .put(ns_url(&second, "sessions"))
+        .json(&serde_json::json!({"capacity_bytes": 2_097_152}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+    for node in [&first, &second] {
+        until_http(
+            &http,
+            &ns_url(node, "orders"),
+            "the deletion reaches every member",
+            |s, _| s == 404,
+        )
+        .await;
+        until_http(
+            &http,
+            &ns_url(node, "sessions"),
+            "sessions reaches the live members",
+            capacity_is(2_097_152),
+        )
+        .await;
+    }
+    let mut restart = config(dirs[2].path(), None, ClusterMode::Proxy);
+    restart.resp_addr = resp;
+    restart.http_addr = http_addr;
+    let cluster = restart.cluster.as_mut().unwrap();
+    cluster.init = false;
+    cluster.bus_addr = bus;
+    let third = server::start(&restart).await.expect("third node resumes");
+    until_http(
+        &http,
+        &ns_url(&third, "sessions"),
+        "the returning member creates sessions",
+        capacity_is(2_097_152),
+    )
+    .await;
+    until_http(
+        &http,
+        &ns_url(&third, "orders"),
+        "the returning member drops orders",
+        |s, _| s == 404,
+    )
+    .await;
+    for node in [first, second, third] {
+        node.shutdown().await.unwrap();
+    }
+}
+
 fn with_bus_tls(mut config: Config, certs: &std::path::Path) -> Config {
     if let Some(c) = config.cluster.as_mut() {
         c.tls = Some(larder::tls::BusTlsConfig {

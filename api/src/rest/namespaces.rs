@@ -3,6 +3,10 @@
 //! Changes take effect live: a smaller `capacity_bytes` evicts down to it at once, a new
 //! `eviction` policy is swapped in shard by shard and told about the resident keys. `shards` is
 //! fixed once a namespace exists.
+//!
+//! On a cluster member a create, replace or delete is also committed to the cluster, and every
+//! member applies it (see [`crate::cluster_namespaces`]); a commit that fails for want of a
+//! quorum is `503 cluster_unavailable`.
 
 use axum::Json;
 use axum::extract::State;
@@ -14,8 +18,25 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, JsonBody, NsPath};
+use crate::cluster_namespaces::{NotCommitted, SharedNamespaces};
 use crate::state::AppState;
 use crate::tenants::{self, NsView};
+
+/// The cluster's namespace configuration, on a cluster member.
+fn shared(state: &AppState) -> Option<std::sync::Arc<SharedNamespaces>> {
+    state
+        .cluster
+        .as_ref()
+        .map(|c| std::sync::Arc::clone(&c.namespaces))
+}
+
+fn not_committed(e: NotCommitted, outcome: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "cluster_unavailable",
+        format!("{e}; {outcome}"),
+    )
+}
 
 /// A namespace: its configuration, the policy serving it now, and live statistics.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -164,6 +185,7 @@ fn check_tenant_exists(state: &AppState, view: &NsView, internal: &str) -> Resul
         (status = 201, description = "Created", body = NamespaceInfo),
         (status = 400, description = "bad_json or invalid_config (the message names the field)", body = ErrorBody),
         (status = 409, description = "namespace_exists", body = ErrorBody),
+        (status = 503, description = "cluster_unavailable: a cluster member could not commit the namespace to the cluster (no quorum); nothing was created", body = ErrorBody),
     )
 )]
 pub async fn create_namespace(
@@ -175,11 +197,25 @@ pub async fn create_namespace(
     let internal = view.name_to_create(&request.name);
     larder_runtime::namespace::check_name(&internal).map_err(|e| view.localize(e))?;
     check_tenant_exists(&state, &view, &internal)?;
-    let _admitted = admit_change(&state, &view, &internal, &mut request.config)?;
-    let ns = state
-        .namespaces
-        .create(&internal, request.config)
-        .map_err(|e| view.localize(e))?;
+    let shared = shared(&state);
+    let _one = match &shared {
+        Some(s) => Some(s.lock().await),
+        None => None,
+    };
+    let ns = {
+        let _admitted = admit_change(&state, &view, &internal, &mut request.config)?;
+        state
+            .namespaces
+            .create(&internal, request.config)
+            .map_err(|e| view.localize(e))?
+    };
+    if let Some(shared) = &shared
+        && let Err(e) = shared.commit_put(&internal, &ns.config()).await
+    {
+        // Made here a moment ago and still empty: undone, so the cluster stays of one mind.
+        let _ = state.namespaces.delete(&internal);
+        return Err(not_committed(e, "the namespace was not created"));
+    }
     Ok(created(&view, &ns))
 }
 
@@ -212,21 +248,48 @@ pub async fn get_namespace(
         (status = 201, description = "Did not exist; created", body = NamespaceInfo),
         (status = 400, description = "bad_json, invalid_config (the message names the field) or tenant_not_found (an operator's `tenant/name` for no such tenant)", body = ErrorBody),
         (status = 409, description = "experiment_running: the change would replace the policies an experiment's arms run; stop or promote it first", body = ErrorBody),
+        (status = 503, description = "cluster_unavailable: a cluster member applied the config but could not commit it to the cluster (no quorum); repeat the request", body = ErrorBody),
     )
 )]
 pub async fn put_namespace(
     State(state): State<AppState>,
     path: NsPath,
-    JsonBody(mut config): JsonBody<NamespaceConfig>,
+    JsonBody(config): JsonBody<NamespaceConfig>,
+) -> Result<Response, ApiError> {
+    let name = path.internal()?;
+    let shared = shared(&state);
+    let _one = match &shared {
+        Some(s) => Some(s.lock().await),
+        None => None,
+    };
+    let response = put_here(&state, &path, &name, config)?;
+    if let Some(shared) = &shared
+        && let Ok(ns) = state.namespaces.get(&name)
+        && let Err(e) = shared.commit_put(&name, &ns.config()).await
+    {
+        return Err(not_committed(
+            e,
+            "the config is live on this member only: repeat the request to apply it everywhere",
+        ));
+    }
+    Ok(response)
+}
+
+/// A `PUT`'s change on this node: reconfigure, or create.
+fn put_here(
+    state: &AppState,
+    path: &NsPath,
+    name: &str,
+    mut config: NamespaceConfig,
 ) -> Result<Response, ApiError> {
     let view = &path.view;
-    let name = path.internal()?;
-    let _admitted = admit_change(&state, view, &name, &mut config)?;
+    let name = name.to_string();
+    let _admitted = admit_change(state, view, &name, &mut config)?;
     let local = |e: NamespaceError| ApiError::from(view.localize(e));
     match state.namespaces.update(&name, config.clone()) {
         Ok(ns) => Ok(Json(info(view, &ns)).into_response()),
         Err(NamespaceError::NotFound(_)) => {
-            match check_tenant_exists(&state, view, &name).and_then(|()| {
+            match check_tenant_exists(state, view, &name).and_then(|()| {
                 state
                     .namespaces
                     .create(&name, config.clone())
@@ -254,6 +317,7 @@ pub async fn put_namespace(
         (status = 204, description = "Deleted with all its keys"),
         (status = 404, description = "namespace_not_found", body = ErrorBody),
         (status = 409, description = "default_undeletable", body = ErrorBody),
+        (status = 503, description = "cluster_unavailable: a cluster member could not commit the deletion to the cluster (no quorum); nothing was deleted", body = ErrorBody),
     )
 )]
 pub async fn delete_namespace(
@@ -261,11 +325,32 @@ pub async fn delete_namespace(
     path: NsPath,
 ) -> Result<StatusCode, ApiError> {
     let name = path.internal()?;
-    state
-        .namespaces
-        .delete(&name)
-        .map_err(|e| path.view.localize(e))?;
-    Ok(StatusCode::NO_CONTENT)
+    let shared = shared(&state);
+    let _one = match &shared {
+        Some(s) => Some(s.lock().await),
+        None => None,
+    };
+    let mut committed = false;
+    if let (Some(shared), Some(cluster)) = (&shared, &state.cluster) {
+        let is_default =
+            larder_runtime::tenant::split(&name).1 == larder_runtime::namespace::DEFAULT_NAMESPACE;
+        // Known here or to the cluster (a member may have failed to create it).
+        let known = state.namespaces.get(&name).is_ok()
+            || cluster.node.view().namespaces.contains_key(&name);
+        if known && !is_default {
+            shared
+                .commit_delete(&name)
+                .await
+                .map_err(|e| not_committed(e, "nothing was deleted"))?;
+            committed = true;
+        }
+    }
+    match state.namespaces.delete(&name) {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        // The reconciler applied the committed deletion first.
+        Err(NamespaceError::NotFound(_)) if committed => Ok(StatusCode::NO_CONTENT),
+        Err(e) => Err(path.view.localize(e).into()),
+    }
 }
 
 #[utoipa::path(

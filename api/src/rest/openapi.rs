@@ -122,11 +122,16 @@ impl Modify for NotDurable {
                 &mut item.delete,
             ];
             for operation in writes.into_iter().flatten() {
+                let not_durable = "`not_durable`: the change is live, but this node could not \
+                                   write it to its data directory (disk full, permissions); it \
+                                   may be lost on restart";
+                // A route with a 503 of its own (a cluster commit) keeps it beside this one.
+                let description = match operation.responses.responses.get("503") {
+                    Some(RefOr::T(own)) => format!("{}; or {not_durable}", own.description),
+                    _ => not_durable.to_string(),
+                };
                 let response = ResponseBuilder::new()
-                    .description(
-                        "`not_durable`: the change is live, but this node could not write it to \
-                         its data directory (disk full, permissions); it may be lost on restart",
-                    )
+                    .description(description)
                     .content(
                         "application/json",
                         ContentBuilder::new()

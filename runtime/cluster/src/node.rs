@@ -127,6 +127,10 @@ pub struct ClusterView {
     pub draining: BTreeSet<NodeId>,
     /// Replicas the cluster keeps of every slot.
     pub replicas: usize,
+    /// Namespaces every member serves (name → config as JSON) and those deleted through the
+    /// cluster; see [`crate::Command::PutNamespace`].
+    pub namespaces: BTreeMap<String, String>,
+    pub deleted_namespaces: BTreeSet<String>,
 }
 
 impl ClusterView {
@@ -140,6 +144,8 @@ impl ClusterView {
             failed: state.failed.clone(),
             draining: state.draining.clone(),
             replicas: state.replicas,
+            namespaces: state.namespaces.clone(),
+            deleted_namespaces: state.deleted_namespaces.clone(),
         }
     }
 
@@ -191,6 +197,8 @@ struct Shared {
     replica_peers: Mutex<HashMap<String, Arc<Peer>>>,
     tls: Option<crate::bus::BusTls>,
     joins: tokio::sync::Mutex<()>,
+    /// Bumped after every change to the state, once the new view is published.
+    changes: watch::Sender<u64>,
 }
 
 /// A running cluster member. Cheap to clone.
@@ -240,10 +248,13 @@ impl ClusterNode {
             me: id,
             ..ClusterView::default()
         }));
+        let (changes, _) = watch::channel(0u64);
         let publish = {
             let view = Arc::clone(&view);
+            let changes = changes.clone();
             Arc::new(move |state: &ClusterState| {
-                view.store(Arc::new(ClusterView::from_state(id, state)))
+                view.store(Arc::new(ClusterView::from_state(id, state)));
+                changes.send_modify(|n| *n += 1);
             })
         };
         let sm = StateMachine::open(&options.dir, publish).map_err(storage)?;
@@ -277,6 +288,7 @@ impl ClusterNode {
             replica_peers: Mutex::new(HashMap::new()),
             tls: options.tls.clone(),
             joins: tokio::sync::Mutex::new(()),
+            changes,
         });
         let (stop, stop_rx) = watch::channel(false);
         tokio::spawn(bus::serve(
@@ -428,6 +440,11 @@ impl ClusterNode {
     /// The current view; one atomic load.
     pub fn view(&self) -> arc_swap::Guard<Arc<ClusterView>> {
         self.shared.view.load()
+    }
+
+    /// Wakes after every change to the cluster state (the view is already the new one).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.shared.changes.subscribe()
     }
 
     pub fn raft_status(&self) -> RaftStatus {

@@ -59,6 +59,11 @@ pub enum Command {
         slots: Vec<(u16, u16)>,
         copied_at: u64,
     },
+    /// Every member serves namespace `name` with `config` (the namespace config as JSON, which
+    /// this crate does not interpret): created where it is missing, reconfigured where it differs.
+    PutNamespace { name: String, config: String },
+    /// Every member drops namespace `name` with its keys.
+    DeleteNamespace { name: String },
 }
 
 impl std::fmt::Display for Command {
@@ -77,6 +82,8 @@ impl std::fmt::Display for Command {
                 "node {node:016x} has {} slot run(s) of {owner:016x}",
                 slots.len()
             ),
+            Command::PutNamespace { name, .. } => write!(f, "configure namespace {name:?}"),
+            Command::DeleteNamespace { name } => write!(f, "delete namespace {name:?}"),
         }
     }
 }

@@ -45,6 +45,13 @@ pub struct ClusterState {
     /// Members an operator is emptying: they are handing their slots over and take no new ones.
     #[serde(default)]
     pub draining: BTreeSet<NodeId>,
+    /// Namespaces every member serves: name → config (JSON, opaque to the cluster).
+    #[serde(default)]
+    pub namespaces: BTreeMap<String, String>,
+    /// Namespaces deleted through the cluster and not configured again since: a member that
+    /// still holds one (it was down, or has it in its config file) drops it.
+    #[serde(default)]
+    pub deleted_namespaces: BTreeSet<String>,
 }
 
 impl ClusterState {
@@ -191,6 +198,14 @@ impl ClusterState {
                     self.slots = next;
                     self.hand_over();
                 }
+            }
+            Command::PutNamespace { name, config } => {
+                self.deleted_namespaces.remove(name);
+                self.namespaces.insert(name.clone(), config.clone());
+            }
+            Command::DeleteNamespace { name } => {
+                self.namespaces.remove(name);
+                self.deleted_namespaces.insert(name.clone());
             }
         }
         Applied {

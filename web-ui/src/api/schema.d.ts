@@ -2525,7 +2525,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            /** @description `no_quorum`: the change could not be committed (no leader reachable); or `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2590,7 +2590,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            /** @description `no_quorum`: the change could not be committed (no leader reachable); or `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2715,7 +2715,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            /** @description cluster_unavailable: a cluster member could not commit the namespace to the cluster (no quorum); nothing was created; or `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2871,7 +2871,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            /** @description cluster_unavailable: a cluster member applied the config but could not commit it to the cluster (no quorum); repeat the request; or `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2949,7 +2949,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            /** @description cluster_unavailable: a cluster member could not commit the deletion to the cluster (no quorum); nothing was deleted; or `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
                     [name: string]: unknown;
