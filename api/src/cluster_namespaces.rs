@@ -15,10 +15,11 @@
 //!   node joined) is left alone: it stays this node's own until it is changed through the API.
 //!
 //! A REST change holds [`SharedNamespaces::lock`] from its local change to its commit, and the
-//! reconciler holds it for a pass, so a pass never sees a change half made. When the commit
-//! fails (no quorum), a create is undone here and the caller gets `503 cluster_unavailable`.
-//! An update stays applied here (it is answered `503` too, and saying so): retrying the same `PUT`
-//! commits it.
+//! reconciler holds it for a pass, so a pass never sees a change half made. When no quorum
+//! confirms the commit in time, a create is undone here and the caller gets
+//! `503 cluster_unavailable`; an update stays applied here (it is answered `503` too, saying so),
+//! and retrying the same `PUT` commits it. Should the leader's entry commit later after all, the
+//! reconcilers apply it then.
 
 use std::collections::HashMap;
 use std::sync::Arc;

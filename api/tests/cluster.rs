@@ -796,6 +796,41 @@ async fn namespaces_configured_on_one_member_reach_every_member() {
     }
 }
 
+/// Without a quorum a namespace change is not committed: the create is answered
+/// `503 cluster_unavailable` and undone, so the member does not serve a namespace the cluster
+/// never agreed on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_change_without_a_quorum_is_refused_and_undone() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let first = server::start(&config(dirs[0].path(), None, ClusterMode::Proxy))
+        .await
+        .expect("first node forms the cluster");
+    let via = first.bus_addr.unwrap().to_string();
+    let second = server::start(&config(dirs[1].path(), Some(via), ClusterMode::Proxy))
+        .await
+        .expect("second node joins");
+    until_settled(&[&first, &second], 2).await;
+    // Two voters: with one gone, nothing commits.
+    second.shutdown().await.unwrap();
+    let http = reqwest::Client::new();
+    let answer = http
+        .post(format!("http://{}/v1/namespaces", first.http_addr))
+        .json(&serde_json::json!({"name": "orders", "config": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 503);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "cluster_unavailable", "{body}");
+    let got = http
+        .get(format!("http://{}/v1/namespaces/orders", first.http_addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 404, "the uncommitted namespace was undone");
+    first.shutdown().await.unwrap();
+}
+
 fn with_bus_tls(mut config: Config, certs: &std::path::Path) -> Config {
     if let Some(c) = config.cluster.as_mut() {
         c.tls = Some(larder::tls::BusTlsConfig {

@@ -185,7 +185,7 @@ fn check_tenant_exists(state: &AppState, view: &NsView, internal: &str) -> Resul
         (status = 201, description = "Created", body = NamespaceInfo),
         (status = 400, description = "bad_json or invalid_config (the message names the field)", body = ErrorBody),
         (status = 409, description = "namespace_exists", body = ErrorBody),
-        (status = 503, description = "cluster_unavailable: a cluster member could not commit the namespace to the cluster (no quorum); nothing was created", body = ErrorBody),
+        (status = 503, description = "cluster_unavailable: a cluster member could not get the namespace committed by a quorum in time; this member does not serve it (should the entry still commit when the members are back, every member creates it then)", body = ErrorBody),
     )
 )]
 pub async fn create_namespace(
@@ -214,7 +214,11 @@ pub async fn create_namespace(
     {
         // Made here a moment ago and still empty: undone, so the cluster stays of one mind.
         let _ = state.namespaces.delete(&internal);
-        return Err(not_committed(e, "the namespace was not created"));
+        return Err(not_committed(
+            e,
+            "this member does not serve the namespace; should the change still commit once the \
+             members are back, every member creates it then",
+        ));
     }
     Ok(created(&view, &ns))
 }
@@ -317,7 +321,7 @@ fn put_here(
         (status = 204, description = "Deleted with all its keys"),
         (status = 404, description = "namespace_not_found", body = ErrorBody),
         (status = 409, description = "default_undeletable", body = ErrorBody),
-        (status = 503, description = "cluster_unavailable: a cluster member could not commit the deletion to the cluster (no quorum); nothing was deleted", body = ErrorBody),
+        (status = 503, description = "cluster_unavailable: a cluster member could not get the deletion committed by a quorum in time; nothing was deleted here (should the entry still commit when the members are back, every member deletes it then)", body = ErrorBody),
     )
 )]
 pub async fn delete_namespace(
@@ -338,10 +342,13 @@ pub async fn delete_namespace(
         let known = state.namespaces.get(&name).is_ok()
             || cluster.node.view().namespaces.contains_key(&name);
         if known && !is_default {
-            shared
-                .commit_delete(&name)
-                .await
-                .map_err(|e| not_committed(e, "nothing was deleted"))?;
+            shared.commit_delete(&name).await.map_err(|e| {
+                not_committed(
+                    e,
+                    "nothing was deleted here; should the change still commit once the \
+                         members are back, every member deletes it then",
+                )
+            })?;
             committed = true;
         }
     }

@@ -518,7 +518,9 @@ impl ClusterNode {
     }
 
     /// Commit `command` through the leader, wherever it is; retries (a leader change, a leader
-    /// not known yet) until `patience` runs out.
+    /// not known yet) until `patience` runs out. Without a quorum the leader's own attempt would
+    /// wait for one indefinitely; it is cut at `patience` too. An `Err` therefore means "not known
+    /// to be committed": an entry the leader appended may still commit once a quorum is back.
     pub async fn propose(&self, command: Command, patience: Duration) -> Result<(), ClusterError> {
         let deadline = tokio::time::Instant::now() + patience;
         let mut last_error = String::from("no leader");
@@ -526,9 +528,14 @@ impl ClusterNode {
             let leader = self.shared.raft.metrics().borrow().current_leader;
             let outcome: Result<(), String> = match leader {
                 Some(l) if l == self.shared.id => {
-                    match self.shared.handle_propose(command.clone()).await {
-                        BusResponse::Committed => return Ok(()),
-                        other => Err(format!("{other:?}")),
+                    let attempt = self.shared.handle_propose(command.clone());
+                    match tokio::time::timeout_at(deadline, attempt).await {
+                        Ok(BusResponse::Committed) => return Ok(()),
+                        Ok(other) => Err(format!("{other:?}")),
+                        Err(_) => Err(format!(
+                            "no quorum confirmed it within {} ms",
+                            patience.as_millis()
+                        )),
                     }
                 }
                 Some(l) => match self.view().members.get(&l).cloned() {

@@ -2715,7 +2715,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description cluster_unavailable: a cluster member could not commit the namespace to the cluster (no quorum); nothing was created; or `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            /** @description cluster_unavailable: a cluster member could not get the namespace committed by a quorum in time; this member does not serve it (should the entry still commit when the members are back, every member creates it then); or `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2949,7 +2949,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description cluster_unavailable: a cluster member could not commit the deletion to the cluster (no quorum); nothing was deleted; or `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            /** @description cluster_unavailable: a cluster member could not get the deletion committed by a quorum in time; nothing was deleted here (should the entry still commit when the members are back, every member deletes it then); or `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
                     [name: string]: unknown;
