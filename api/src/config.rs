@@ -31,6 +31,9 @@
 //! operator_key_file = "/etc/larder/operator-key"  # turns authentication on (see `auth`)
 //! session_ttl_secs = 28800     # how long a dashboard login lasts
 //! metrics_token_file = "/etc/larder/metrics-token"  # a bearer that reads /metrics only
+//! auth_failure_burst = 20      # failed logins, tokens and AUTHs an address may make at once (0: no limit)
+//! auth_failure_refill_per_sec = 5.0
+//! trusted_proxies = ["10.0.0.0/8"]  # HTTP: believe their X-Forwarded-For about the client
 //!
 //! [tls]                        # `larder certs` makes a local CA and certificates to try it
 //! cert_file = "certs/server.pem"
@@ -139,6 +142,8 @@ pub struct Config {
     pub tls: Option<crate::tls::TlsConfig>,
     /// OAuth 2.0 / OIDC bearer tokens (`[oidc]`); needs an operator key.
     pub oidc: Option<crate::auth::jwt::OidcConfig>,
+    /// The failure budget per client address, and the proxies trusted to name the client.
+    pub auth_limits: crate::auth::AuthLimits,
 }
 
 /// A secret from the configuration: never printed, logged or serialized.
@@ -194,6 +199,7 @@ impl Default for Config {
             operator_key: None,
             metrics_token: None,
             session_ttl: crate::auth::sessions::DEFAULT_TTL,
+            auth_limits: crate::auth::AuthLimits::default(),
             tls: None,
             oidc: None,
         }
@@ -224,6 +230,10 @@ struct FileConfig {
     operator_key_file: Option<PathBuf>,
     metrics_token_file: Option<PathBuf>,
     session_ttl_secs: Option<u64>,
+    auth_failure_burst: Option<u32>,
+    auth_failure_refill_per_sec: Option<f64>,
+    #[serde(default)]
+    trusted_proxies: Vec<ipnet::IpNet>,
     tls: Option<FileTls>,
     oidc: Option<crate::auth::jwt::OidcConfig>,
     #[serde(default)]
@@ -415,6 +425,19 @@ impl Config {
             ),
             tls,
             oidc: file.oidc,
+            auth_limits: crate::auth::AuthLimits {
+                failure_budget: crate::auth::failed_auths::FailureBudget {
+                    burst: file
+                        .auth_failure_burst
+                        .unwrap_or(crate::auth::failed_auths::BURST as u32),
+                    per_second: file
+                        .auth_failure_refill_per_sec
+                        .unwrap_or(crate::auth::failed_auths::PER_SECOND),
+                },
+                trusted_proxies: crate::auth::client_addr::TrustedProxies::new(
+                    file.trusted_proxies,
+                ),
+            },
         };
         if config.cluster.is_some() && config.persist.is_none() {
             return Err(ConfigError::Invalid {
@@ -606,6 +629,13 @@ impl Config {
 
     /// Check everything a file or flag can get wrong that the types alone do not catch.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let per_second = self.auth_limits.failure_budget.per_second;
+        if !(per_second.is_finite() && per_second > 0.0) {
+            return Err(ConfigError::Invalid {
+                field: "auth_failure_refill_per_sec".into(),
+                reason: format!("{per_second} is not a positive number of failures per second"),
+            });
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
             return Err(ConfigError::Invalid {
                 field: "log_level".into(),

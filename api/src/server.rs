@@ -226,6 +226,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
                 &key.0,
                 config.oidc.clone(),
                 config.metrics_token.as_ref().map(|t| t.0.as_str()),
+                config.auth_limits.clone(),
             );
             auth.sessions().set_ttl(config.session_ttl);
             if let Some(jwt) = auth.jwt() {

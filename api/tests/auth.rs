@@ -760,6 +760,66 @@ async fn failed_auths_throttle_the_address_and_right_keys_never_spend_its_budget
     node.shutdown().await.unwrap();
 }
 
+/// Behind a load balancer every client shares its address: with the balancer's block in
+/// `trusted_proxies`, the budget is kept per client its `X-Forwarded-For` names, so one client's
+/// guesses do not lock the others out. A peer outside the trusted blocks cannot choose its
+/// address by writing the header. The budget's size is configurable too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_the_budget_is_per_forwarded_client() {
+    let mut cfg = config(None);
+    cfg.auth_limits.failure_budget.burst = 3;
+    cfg.auth_limits.trusted_proxies =
+        larder::auth::client_addr::TrustedProxies::new(vec!["127.0.0.2/32".parse().unwrap()]);
+    let node = server::start(&cfg).await.unwrap();
+    let (_, key) = make_key(&node, "reader", "read").await;
+    let from = |local: &str| {
+        Client::builder()
+            .local_address(local.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap()
+    };
+    let (proxy, stranger) = (from("127.0.0.2"), from("127.0.0.3"));
+    let get = |client: &Client, forwarded: &str, token: &str| {
+        client
+            .get(format!("{}/v1/namespaces", base(&node)))
+            .header("x-forwarded-for", forwarded)
+            .bearer_auth(token)
+            .send()
+    };
+    for _ in 0..3 {
+        let r = get(&proxy, "203.0.113.5", "lk_000000000000_guess")
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let guesser = get(&proxy, "203.0.113.5", &key).await.unwrap();
+    assert_eq!(
+        guesser.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "three failures spend a budget of three"
+    );
+    let neighbour = get(&proxy, "203.0.113.6", &key).await.unwrap();
+    assert_eq!(
+        neighbour.status(),
+        StatusCode::OK,
+        "another client behind the same proxy"
+    );
+    // An untrusted peer's header is not believed: its failures are its own address's.
+    for i in 0..3 {
+        let r = get(
+            &stranger,
+            &format!("198.51.100.{i}"),
+            "lk_000000000000_guess",
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let spoofer = get(&stranger, "198.51.100.99", &key).await.unwrap();
+    assert_eq!(spoofer.status(), StatusCode::TOO_MANY_REQUESTS);
+    node.shutdown().await.unwrap();
+}
+
 /// Bad bearer tokens spend the same per-address budget as `AUTH`: once spent, REST answers `429`
 /// with `Retry-After` before checking the token — the right key included — and the Redis port
 /// refuses that address's `AUTH` too; right keys never spend it.

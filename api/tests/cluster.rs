@@ -220,8 +220,8 @@ async fn three_nodes_form_a_cluster_that_any_node_answers_for() {
     }
     assert_eq!(total, 2);
 
-    // Proxy mode splits MGET, EXISTS and DEL over the owners of their keys and gathers the
-    // answers in the client's order; commands that do not split stay CROSSSLOT.
+    // Proxy mode splits MGET, MSET, EXISTS and DEL over the owners of their keys and gathers
+    // the answers in the client's order; commands that do not split stay CROSSSLOT.
     let spread: Vec<String> = (0..30).map(|i| format!("spread:{i}")).collect();
     let owners: std::collections::BTreeSet<u16> =
         spread.iter().map(|k| key_slot(k.as_bytes())).collect();
@@ -252,7 +252,31 @@ async fn three_nodes_form_a_cluster_that_any_node_answers_for() {
     let values: Vec<Option<i64>> = mget.query_async(&mut connect(&second).await).await.unwrap();
     assert!(values[..20].iter().all(Option::is_none), "{values:?}");
     assert_eq!(values[20..], (20..30).map(Some).collect::<Vec<_>>());
-    let cross = redis::cmd("MSET")
+    let mut mset = redis::cmd("MSET");
+    for (i, key) in spread.iter().enumerate() {
+        mset.arg(key).arg(100 + i);
+    }
+    let () = mset.query_async(&mut con).await.unwrap();
+    let mut mget = redis::cmd("MGET");
+    mget.arg(&spread);
+    let values: Vec<i64> = mget.query_async(&mut connect(&second).await).await.unwrap();
+    assert_eq!(
+        values,
+        (100..130).collect::<Vec<_>>(),
+        "every key written on its owner"
+    );
+    let odd = redis::cmd("MSET")
+        .arg("a")
+        .arg("1")
+        .arg("b")
+        .query_async::<()>(&mut con)
+        .await
+        .unwrap_err();
+    assert!(
+        odd.to_string().contains("wrong number of arguments"),
+        "{odd}"
+    );
+    let cross = redis::cmd("MSETNX")
         .arg("a")
         .arg("1")
         .arg("b")

@@ -33,6 +33,7 @@
 
 pub mod acl_log;
 mod api_keys;
+pub mod client_addr;
 pub mod failed_auths;
 pub mod jwt;
 pub mod sessions;
@@ -160,9 +161,18 @@ pub struct Auth {
     tenants: Tenants,
     sessions: sessions::Sessions,
     failed: failed_auths::FailedAuths,
+    /// Proxies whose `X-Forwarded-For` names the client (HTTP only).
+    trusted_proxies: client_addr::TrustedProxies,
     acl_log: acl_log::AclLog,
     /// SHA-256 of the metrics token: it reads `/metrics` and nothing else.
     metrics_token: Option<[u8; 32]>,
+}
+
+/// How failed attempts are throttled and whose word on a client's address is taken.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct AuthLimits {
+    pub failure_budget: failed_auths::FailureBudget,
+    pub trusted_proxies: client_addr::TrustedProxies,
 }
 
 /// The name the operator key authenticates as.
@@ -176,7 +186,7 @@ impl Auth {
 
     /// Also accept JWTs of the provider `oidc` describes.
     pub fn with_oidc(operator_key: &str, oidc: Option<jwt::OidcConfig>) -> Arc<Self> {
-        Self::with_settings(operator_key, oidc, None)
+        Self::with_settings(operator_key, oidc, None, AuthLimits::default())
     }
 
     /// Authentication with the operator key, `[oidc]` tokens when configured, and a metrics
@@ -186,6 +196,7 @@ impl Auth {
         operator_key: &str,
         oidc: Option<jwt::OidcConfig>,
         metrics_token: Option<&str>,
+        limits: AuthLimits,
     ) -> Arc<Self> {
         Arc::new(Self {
             operator: api_keys::sha256(operator_key.as_bytes()),
@@ -195,7 +206,8 @@ impl Auth {
             jwt: oidc.map(jwt::JwtVerifier::new),
             tenants: Tenants::default(),
             sessions: sessions::Sessions::default(),
-            failed: failed_auths::FailedAuths::default(),
+            failed: failed_auths::FailedAuths::new(limits.failure_budget),
+            trusted_proxies: limits.trusted_proxies,
             acl_log: acl_log::AclLog::default(),
             metrics_token: metrics_token.map(|t| api_keys::sha256(t.as_bytes())),
         })
@@ -308,6 +320,15 @@ impl Auth {
     /// Failed authentications per client address (RESP `AUTH`, dashboard logins).
     pub fn failed_auths(&self) -> &failed_auths::FailedAuths {
         &self.failed
+    }
+
+    /// The client behind an HTTP request from `peer` (see [`client_addr`]).
+    pub fn http_client(
+        &self,
+        peer: std::net::IpAddr,
+        headers: &axum::http::HeaderMap,
+    ) -> std::net::IpAddr {
+        self.trusted_proxies.client(peer, headers)
     }
 
     /// The latest refusals on the Redis port and failed dashboard logins (`ACL LOG`).

@@ -1,13 +1,15 @@
-//! Proxy mode's multi-key split: `MGET`, `DEL`, `UNLINK`, `EXISTS` and `TOUCH` whose keys fall
-//! in slots of different owners.
+//! Proxy mode's multi-key split: `MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS` and `TOUCH` whose
+//! keys fall in slots of different owners.
 //!
 //! Redis Cluster answers these `-CROSSSLOT`, and so does redirect mode. In proxy mode a plain
 //! client does not know the slots exist, so the node it reached splits the command by owner,
 //! runs each part where its keys live (this node's part in a short-lived session, as a forward
 //! from another node would run; the others over the bus), and gathers the answers: `MGET`'s
-//! values in the order the client gave the keys, the other commands' counts summed. This is safe
-//! because each of them is a set of independent single-key operations; the parts are not atomic
-//! together (nor are they in Redis Cluster, which refuses them). A part that fails (an error,
+//! values in the order the client gave the keys, `MSET`'s `OK` once every part said it, the other
+//! commands' counts summed. This is safe because each of them is a set of independent single-key
+//! operations; the parts are not atomic together (nor are they in Redis Cluster, which refuses
+//! them): a reader may see some of an `MSET`'s keys written before the others. `MSETNX`, whose
+//! point is all or nothing, does not split. A part that fails (an error,
 //! an owner that does not answer) fails the whole command with that part's error; the other
 //! parts may have run, as with any forwarded command that times out.
 
@@ -28,6 +30,8 @@ enum Gather {
     Values,
     /// The parts' integer answers, summed.
     Sum,
+    /// `+OK` once every part answered it.
+    Ok,
 }
 
 /// A command split by owner, ready to run.
@@ -55,15 +59,20 @@ pub fn plan(
     namespace: String,
     resp3: bool,
 ) -> Option<Result<Split, &'static str>> {
-    let gather = match kind {
-        CommandKind::MGet => Gather::Values,
+    // How many arguments each key comes with: a key, or a key and its value.
+    let (gather, step) = match kind {
+        CommandKind::MGet => (Gather::Values, 1),
         CommandKind::Del | CommandKind::Unlink | CommandKind::Exists | CommandKind::Touch => {
-            Gather::Sum
+            (Gather::Sum, 1)
         }
+        CommandKind::MSet => (Gather::Ok, 2),
         _ => return None,
     };
+    if (args.len() - 1) % step != 0 {
+        return Some(Err("ERR wrong number of arguments for 'mset' command"));
+    }
     let mut parts: Vec<(NodeId, Part)> = Vec::new();
-    for (position, i) in (1..args.len()).enumerate() {
+    for (position, i) in (1..args.len()).step_by(step).enumerate() {
         let key = args.get(i);
         let Some((owner, member)) = view.owner(key_slot(key)) else {
             return Some(Err("CLUSTERDOWN Hash slot not served"));
@@ -89,10 +98,13 @@ pub fn plan(
         let part = &mut parts[at].1;
         part.positions.push(position);
         part.request.args.push(key.to_vec());
+        if step == 2 {
+            part.request.args.push(args.get(i + 1).to_vec());
+        }
     }
     Some(Ok(Split {
         gather,
-        keys: args.len() - 1,
+        keys: (args.len() - 1) / step,
         parts: parts.into_iter().map(|(_, p)| p).collect(),
     }))
 }
@@ -136,6 +148,8 @@ impl Split {
                 return Err(String::from_utf8_lossy(line).into_owned());
             }
             match self.gather {
+                Gather::Ok if bytes == b"+OK\r\n" => {}
+                Gather::Ok => return Err(malformed("status")),
                 Gather::Sum => sum += parse_integer(bytes)?,
                 Gather::Values => {
                     let elements = parse_array(bytes)?;
@@ -153,6 +167,7 @@ impl Split {
             }
         }
         Ok(match self.gather {
+            Gather::Ok => b"+OK\r\n".to_vec(),
             Gather::Sum => format!(":{sum}\r\n").into_bytes(),
             Gather::Values => {
                 let mut out = format!("*{}\r\n", self.keys).into_bytes();

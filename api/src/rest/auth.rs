@@ -126,14 +126,16 @@ pub async fn require_credentials(
     let Some(needed) = required_scope(request.method(), request.uri().path()) else {
         return next.run(request).await;
     };
-    let peer = peer_ip(request.extensions()).filter(|ip| {
-        // A member forwarding a request (a key route, a batch's part) is not its client: the
-        // client's failures count where it connected, not against the member's address.
-        !(request
-            .headers()
-            .contains_key(super::cluster_forward::FORWARDED_HEADER)
-            && cluster.as_ref().is_some_and(|c| is_member(c, *ip)))
-    });
+    let peer = peer_ip(request.extensions())
+        .filter(|ip| {
+            // A member forwarding a request (a key route, a batch's part) is not its client: the
+            // client's failures count where it connected, not against the member's address.
+            !(request
+                .headers()
+                .contains_key(super::cluster_forward::FORWARDED_HEADER)
+                && cluster.as_ref().is_some_and(|c| is_member(c, *ip)))
+        })
+        .map(|ip| auth.http_client(ip, request.headers()));
     // An address that spent its failure budget is refused before its token is checked, so a
     // guess made then cannot succeed (as `AUTH` on the Redis port).
     if let Some(wait) = peer.and_then(|ip| auth.failed_auths().blocked(ip))

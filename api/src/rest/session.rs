@@ -112,19 +112,22 @@ fn cookie_header(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
 pub async fn login(
     State(state): State<AppState>,
     Peer(peer): Peer,
+    headers: axum::http::HeaderMap,
     JsonBody(body): JsonBody<Login>,
 ) -> Result<Response, ApiError> {
     let auth = auth_of(&state)?;
+    // Behind a trusted proxy, the client it names; otherwise the connection's peer.
+    let client = peer.map(|p| auth.http_client(p.ip(), &headers));
     // An address that spent its failure budget (shared with bearer tokens and `AUTH` on the
     // Redis port) is refused before its credential is checked.
-    if let Some(wait) = peer.and_then(|p| auth.failed_auths().blocked(p.ip())) {
+    if let Some(wait) = client.and_then(|ip| auth.failed_auths().blocked(ip)) {
         state.metrics.auth_refusals.http.rate_limited.inc();
         return Err(super::auth::address_throttled(wait));
     }
     // The failure is charged before the check (which waits for a hashing permit) and given
     // back on success, so a flood of logins at once cannot all pass the check above.
-    if let Some(p) = peer {
-        auth.failed_auths().failed(p.ip());
+    if let Some(ip) = client {
+        auth.failed_auths().failed(ip);
     }
     let principal = match &body {
         Login::Key(login) => auth.authenticate_any(login.key.trim().as_bytes()).await,
@@ -135,9 +138,9 @@ pub async fn login(
         }
     };
     if principal.is_some()
-        && let Some(p) = peer
+        && let Some(ip) = client
     {
-        auth.failed_auths().refund(p.ip());
+        auth.failed_auths().refund(ip);
     }
     // Only failed attempts spend the node's login budget, so someone guessing cannot lock the
     // holders of real keys out of the dashboard.
@@ -158,9 +161,10 @@ pub async fn login(
             Login::Key(_) => "default",
             Login::User(login) => login.username.trim(),
         };
-        let client_info = match peer {
-            Some(addr) => format!("http addr={addr} user={login}"),
-            None => format!("http user={login}"),
+        let client_info = match (peer, client) {
+            (Some(addr), Some(ip)) if ip == addr.ip() => format!("http addr={addr} user={login}"),
+            (Some(addr), Some(ip)) => format!("http addr={ip} proxy={addr} user={login}"),
+            _ => format!("http user={login}"),
         };
         auth.log_failed_login(login, "POST /v1/session", client_info);
         return Err(ApiError::new(
