@@ -68,7 +68,7 @@ pub fn plan(
         CommandKind::MSet => (Gather::Ok, 2),
         _ => return None,
     };
-    if (args.len() - 1) % step != 0 {
+    if !(args.len() - 1).is_multiple_of(step) {
         return Some(Err("ERR wrong number of arguments for 'mset' command"));
     }
     let mut parts: Vec<(NodeId, Part)> = Vec::new();
