@@ -15,6 +15,7 @@ import { Namespaces } from './pages/Namespaces';
 import { Overview } from './pages/Overview';
 import { Plugins } from './pages/Plugins';
 import { Tenants } from './pages/Tenants';
+import { Users } from './pages/Users';
 import { Cluster } from './pages/Cluster';
 import './style.css';
 
@@ -25,6 +26,7 @@ const PAGES = [
   { path: 'experiments', label: 'Experiments', view: Experiments, operator: false },
   { path: 'alerts', label: 'Alerts', view: Alerts, operator: true },
   { path: 'tenants', label: 'Tenants', view: Tenants, operator: true },
+  { path: 'users', label: 'Users', view: Users, operator: false },
   { path: 'cluster', label: 'Cluster', view: Cluster, operator: true },
 ];
 

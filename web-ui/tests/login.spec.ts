@@ -152,3 +152,46 @@ test('an expired session brings the login page back', async ({ page }) => {
   await expect(page.getByTestId('session-ended')).toBeVisible({ timeout: 15_000 });
   await expect(page.getByRole('heading', { name: 'Log in' })).toBeVisible();
 });
+
+test('the operator makes a user on the Users page, it logs in, and deleting it ends that', async ({ page }) => {
+  const name = `e2e-user-${Date.now()}`;
+  const operatorLogin = async () => {
+    await page.goto('/');
+    await page.getByLabel('API key').fill(operatorKey!);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await expect(page.getByTestId('who')).toHaveText('operator');
+    await page.getByRole('link', { name: 'Users' }).click();
+  };
+  const userLogin = async (password: string) => {
+    await page.getByLabel('a user name').check();
+    await page.getByLabel('User (tenant/user)').fill(name);
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+  };
+
+  await operatorLogin();
+  const form = page.getByRole('form', { name: 'save user' });
+  await form.getByLabel('name').fill(name);
+  await form.getByLabel('password').fill('a passphrase for the page');
+  await form.getByLabel('scope').selectOption('write');
+  await form.getByRole('button', { name: 'Save user' }).click();
+  const row = page.getByTestId(`user-${name}`);
+  await expect(row).toContainText('write');
+  await expect(row).toContainText('on');
+  // No password is ever shown: the page knows only how many there are.
+  await expect(page.getByTestId('users')).not.toContainText('a passphrase for the page');
+  await page.getByRole('button', { name: 'Log out' }).click();
+
+  await userLogin('a passphrase for the page');
+  await expect(page.getByTestId('who')).toHaveText(name);
+  await page.getByRole('button', { name: 'Log out' }).click();
+
+  await operatorLogin();
+  page.once('dialog', (dialog) => dialog.accept());
+  await page.getByTestId(`user-${name}`).getByRole('button', { name: 'Delete' }).click();
+  await expect(page.getByTestId(`user-${name}`)).toHaveCount(0);
+  await page.getByRole('button', { name: 'Log out' }).click();
+
+  await userLogin('a passphrase for the page');
+  await expect(page.getByRole('alert')).toContainText('not valid');
+});

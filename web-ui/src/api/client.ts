@@ -27,6 +27,9 @@ export type ShadowReport = Schemas['ShadowReport'];
 export type SessionInfo = Schemas['SessionInfo'];
 export type TenantList = Schemas['TenantList'];
 export type TenantView = Schemas['TenantView'];
+export type UserList = Schemas['UserList'];
+export type UserView = Schemas['UserView'];
+export type PutUser = Schemas['PutUser'];
 
 /** The session's CSRF token, sent on every request that changes something (see /v1/session). */
 let csrfToken: string | null = null;
@@ -119,6 +122,10 @@ export const api = {
     call<SessionInfo>('POST', '/v1/session', { username, password }),
   logout: () => call<void>('DELETE', '/v1/session'),
   tenants: () => call<TenantList>('GET', '/v1/tenants'),
+  users: () => call<UserList>('GET', '/v1/users'),
+  putUser: (name: string, change: PutUser) =>
+    call<UserView>('PUT', `/v1/users/${encodeURIComponent(name)}`, change),
+  deleteUser: (name: string) => call<void>('DELETE', `/v1/users/${encodeURIComponent(name)}`),
   alerts: () => call<AlertsOverview>('GET', '/v1/alerts'),
   alertRules: () => call<AlertRuleList>('GET', '/v1/alerts/rules'),
   createAlertRule: (rule: AlertRule) => call<AlertRule>('POST', '/v1/alerts/rules', rule),

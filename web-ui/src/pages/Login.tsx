@@ -1,5 +1,5 @@
 // The login page, shown when the node has authentication on and there is no live session: an API
-// key (or the operator key), or a user's name and password (users made with ACL SETUSER), in; a
+// key (or the operator key), or a user's name and password (users made on the Users page, with PUT /v1/users or with ACL SETUSER), in; a
 // session cookie out (HttpOnly: this page never sees it).
 import { useState } from 'preact/hooks';
 import { ApiError, api, type SessionInfo } from '../api/client';
