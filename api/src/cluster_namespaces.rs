@@ -46,7 +46,7 @@ pub struct SharedNamespaces {
     node: ClusterNode,
     namespaces: Arc<Namespaces>,
     persistence: Option<Arc<Persistence>>,
-    lock: tokio::sync::Mutex<()>,
+    lock: Arc<tokio::sync::Mutex<()>>,
     /// The last failure reported per namespace, so a retry that fails the same way is quiet.
     reported: Mutex<HashMap<String, String>>,
 }
@@ -61,14 +61,14 @@ impl SharedNamespaces {
             node,
             namespaces,
             persistence,
-            lock: tokio::sync::Mutex::new(()),
+            lock: Arc::new(tokio::sync::Mutex::new(())),
             reported: Mutex::new(HashMap::new()),
         }
     }
 
     /// Serialises namespace changes on this node with the reconciler's passes.
-    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.lock.lock().await
+    pub async fn lock(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        Arc::clone(&self.lock).lock_owned().await
     }
 
     /// Commit `config` for `name` to the cluster (the caller made the change here already).

@@ -36,6 +36,25 @@ fn config(dir: &std::path::Path, join: Option<String>, mode: ClusterMode) -> Con
     }
 }
 
+/// The config that restarts a member from its data directory on the addresses it had: no
+/// `--cluster-init` or `--join`, the membership is resumed from disk.
+fn resumed(
+    dir: &std::path::Path,
+    (resp, http, bus): (
+        std::net::SocketAddr,
+        std::net::SocketAddr,
+        std::net::SocketAddr,
+    ),
+) -> Config {
+    let mut restart = config(dir, None, ClusterMode::Proxy);
+    restart.resp_addr = resp;
+    restart.http_addr = http;
+    let cluster = restart.cluster.as_mut().unwrap();
+    cluster.init = false;
+    cluster.bus_addr = bus;
+    restart
+}
+
 async fn connect(node: &RunningServer) -> MultiplexedConnection {
     redis::Client::open(format!("redis://{}/", node.resp_addr))
         .unwrap()
@@ -506,15 +525,11 @@ async fn three_nodes_form_a_cluster_that_any_node_answers_for() {
 
     // A member restarts from its data directory and serves again.
     drop(con);
-    let (resp, http, bus) = (second.resp_addr, second.http_addr, second.bus_addr.unwrap());
+    let addrs = (second.resp_addr, second.http_addr, second.bus_addr.unwrap());
     second.shutdown().await.unwrap();
-    let mut restart = config(dirs[1].path(), None, ClusterMode::Proxy);
-    restart.resp_addr = resp;
-    restart.http_addr = http;
-    let cluster = restart.cluster.as_mut().unwrap();
-    cluster.init = false;
-    cluster.bus_addr = bus;
-    let second = server::start(&restart).await.expect("second node resumes");
+    let second = server::start(&resumed(dirs[1].path(), addrs))
+        .await
+        .expect("second node resumes");
     let mut con = connect(&first).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -767,7 +782,7 @@ async fn namespaces_configured_on_one_member_reach_every_member() {
     assert_eq!(refused.status(), 409);
 
     // A member down while one namespace is deleted and another created.
-    let (resp, http_addr, bus) = (third.resp_addr, third.http_addr, third.bus_addr.unwrap());
+    let addrs = (third.resp_addr, third.http_addr, third.bus_addr.unwrap());
     third.shutdown().await.unwrap();
     let deleted = http.delete(ns_url(&first, "orders")).send().await.unwrap();
     assert_eq!(deleted.status(), 204);
@@ -794,13 +809,9 @@ async fn namespaces_configured_on_one_member_reach_every_member() {
         )
         .await;
     }
-    let mut restart = config(dirs[2].path(), None, ClusterMode::Proxy);
-    restart.resp_addr = resp;
-    restart.http_addr = http_addr;
-    let cluster = restart.cluster.as_mut().unwrap();
-    cluster.init = false;
-    cluster.bus_addr = bus;
-    let third = server::start(&restart).await.expect("third node resumes");
+    let third = server::start(&resumed(dirs[2].path(), addrs))
+        .await
+        .expect("third node resumes");
     until_http(
         &http,
         &ns_url(&third, "sessions"),

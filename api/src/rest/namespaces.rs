@@ -22,12 +22,17 @@ use crate::cluster_namespaces::{NotCommitted, SharedNamespaces};
 use crate::state::AppState;
 use crate::tenants::{self, NsView};
 
-/// The cluster's namespace configuration, on a cluster member.
-fn shared(state: &AppState) -> Option<std::sync::Arc<SharedNamespaces>> {
-    state
-        .cluster
-        .as_ref()
-        .map(|c| std::sync::Arc::clone(&c.namespaces))
+/// On a cluster member: the cluster's namespace configuration, locked for one change (so the
+/// reconciler's pass never sees it half made).
+async fn lock_shared(
+    state: &AppState,
+) -> Option<(
+    std::sync::Arc<SharedNamespaces>,
+    tokio::sync::OwnedMutexGuard<()>,
+)> {
+    let shared = std::sync::Arc::clone(&state.cluster.as_ref()?.namespaces);
+    let guard = shared.lock().await;
+    Some((shared, guard))
 }
 
 fn not_committed(e: NotCommitted, outcome: &str) -> ApiError {
@@ -197,11 +202,7 @@ pub async fn create_namespace(
     let internal = view.name_to_create(&request.name);
     larder_runtime::namespace::check_name(&internal).map_err(|e| view.localize(e))?;
     check_tenant_exists(&state, &view, &internal)?;
-    let shared = shared(&state);
-    let _one = match &shared {
-        Some(s) => Some(s.lock().await),
-        None => None,
-    };
+    let shared = lock_shared(&state).await;
     let ns = {
         let _admitted = admit_change(&state, &view, &internal, &mut request.config)?;
         state
@@ -209,7 +210,7 @@ pub async fn create_namespace(
             .create(&internal, request.config)
             .map_err(|e| view.localize(e))?
     };
-    if let Some(shared) = &shared
+    if let Some((shared, _)) = &shared
         && let Err(e) = shared.commit_put(&internal, &ns.config()).await
     {
         // Made here a moment ago and still empty: undone, so the cluster stays of one mind.
@@ -261,13 +262,9 @@ pub async fn put_namespace(
     JsonBody(config): JsonBody<NamespaceConfig>,
 ) -> Result<Response, ApiError> {
     let name = path.internal()?;
-    let shared = shared(&state);
-    let _one = match &shared {
-        Some(s) => Some(s.lock().await),
-        None => None,
-    };
+    let shared = lock_shared(&state).await;
     let response = put_here(&state, &path, &name, config)?;
-    if let Some(shared) = &shared
+    if let Some((shared, _)) = &shared
         && let Ok(ns) = state.namespaces.get(&name)
         && let Err(e) = shared.commit_put(&name, &ns.config()).await
     {
@@ -329,13 +326,9 @@ pub async fn delete_namespace(
     path: NsPath,
 ) -> Result<StatusCode, ApiError> {
     let name = path.internal()?;
-    let shared = shared(&state);
-    let _one = match &shared {
-        Some(s) => Some(s.lock().await),
-        None => None,
-    };
+    let shared = lock_shared(&state).await;
     let mut committed = false;
-    if let (Some(shared), Some(cluster)) = (&shared, &state.cluster) {
+    if let (Some((shared, _)), Some(cluster)) = (&shared, &state.cluster) {
         let is_default =
             larder_runtime::tenant::split(&name).1 == larder_runtime::namespace::DEFAULT_NAMESPACE;
         // Known here or to the cluster (a member may have failed to create it).
