@@ -20,9 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use larder_cluster::ClusterView;
-use larder_cluster::slot::key_slot;
 use larder_runtime::Namespaces;
 
+use crate::slot_rule::SlotRule;
 use crate::state::Cluster;
 
 /// How often the slot table's epoch is compared with the last one swept.
@@ -67,12 +67,13 @@ pub fn sweep(current: impl Fn() -> Arc<ClusterView>, namespaces: &Namespaces) ->
     let mut batch = Vec::with_capacity(SCAN_BATCH);
     for namespace in namespaces.list() {
         let store = namespace.store();
+        let rule = SlotRule::of(store);
         let mut cursor = 0;
         loop {
             batch.clear();
             cursor = store.scan(cursor, SCAN_BATCH, &mut batch);
             for key in &batch {
-                let slot = key_slot(key);
+                let slot = rule.slot(key);
                 // A replica's copy is kept: it is what a failover promotes.
                 let doomed = || {
                     let view = current();

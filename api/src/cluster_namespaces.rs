@@ -14,6 +14,9 @@
 //! - a namespace the state does not name at all (this node's config file, or made before the
 //!   node joined) is left alone: it stays this node's own until it is changed through the API.
 //!
+//! Before each pass, the plugin versions the cluster serves and this member lacks are fetched
+//! (see [`crate::cluster_plugins`]), so a namespace naming one is created on the same pass.
+//!
 //! A REST change holds [`SharedNamespaces::lock`] from its local change to its commit, and the
 //! reconciler holds it for a pass, so a pass never sees a change half made. When no quorum
 //! confirms the commit in time, a create is undone here and the caller gets
@@ -29,6 +32,8 @@ use larder_cluster::{ClusterNode, Command};
 use larder_runtime::{NamespaceConfig, Namespaces};
 use parking_lot::Mutex;
 
+use crate::auth::Auth;
+use crate::cluster_plugins::{ModuleFetcher, commit_plugins_of};
 use crate::persistence::Persistence;
 
 /// How long a REST change waits for its commit before answering 503.
@@ -41,6 +46,12 @@ const RETRY_EVERY: Duration = Duration::from_secs(2);
 #[error("the change could not be committed to the cluster: {0}")]
 pub struct NotCommitted(String);
 
+impl NotCommitted {
+    pub(crate) fn new(why: String) -> Self {
+        Self(why)
+    }
+}
+
 /// This member's side of the cluster's namespace configuration.
 pub struct SharedNamespaces {
     node: ClusterNode,
@@ -49,6 +60,11 @@ pub struct SharedNamespaces {
     lock: Arc<tokio::sync::Mutex<()>>,
     /// The last failure reported per namespace, so a retry that fails the same way is quiet.
     reported: Mutex<HashMap<String, String>>,
+    /// Brings the plugin versions the cluster serves here before a pass creates namespaces.
+    modules: ModuleFetcher,
+    /// Tenants, API keys and users, reconciled before namespaces (a tenant's namespace needs
+    /// its tenant); see [`crate::cluster_access`].
+    auth: Option<Arc<Auth>>,
 }
 
 impl SharedNamespaces {
@@ -56,11 +72,14 @@ impl SharedNamespaces {
         node: ClusterNode,
         namespaces: Arc<Namespaces>,
         persistence: Option<Arc<Persistence>>,
+        auth: Option<Arc<Auth>>,
     ) -> Self {
         Self {
+            modules: ModuleFetcher::new(node.clone(), Arc::clone(namespaces.plugins())),
             node,
             namespaces,
             persistence,
+            auth,
             lock: Arc::new(tokio::sync::Mutex::new(())),
             reported: Mutex::new(HashMap::new()),
         }
@@ -71,12 +90,14 @@ impl SharedNamespaces {
         Arc::clone(&self.lock).lock_owned().await
     }
 
-    /// Commit `config` for `name` to the cluster (the caller made the change here already).
+    /// Commit `config` for `name` to the cluster (the caller made the change here already),
+    /// after the plugin versions it names, so every member can fetch them.
     pub async fn commit_put(
         &self,
         name: &str,
         config: &NamespaceConfig,
     ) -> Result<(), NotCommitted> {
+        commit_plugins_of(&self.node, self.namespaces.plugins(), config).await?;
         let config = serde_json::to_string(config).map_err(|e| NotCommitted(e.to_string()))?;
         let command = Command::PutNamespace {
             name: name.to_string(),
@@ -102,9 +123,17 @@ impl SharedNamespaces {
 
     /// One pass: make this node's namespaces agree with the cluster state. Blocking (creating a
     /// namespace may start plugin instances; saving the catalog syncs a file).
-    fn reconcile(&self) {
+    fn reconcile(&self, plugins_added: bool) {
+        let mut changed = plugins_added;
+        if let Some(auth) = &self.auth {
+            let (access_changed, failed) =
+                crate::cluster_access::reconcile(&self.node, auth, &self.namespaces);
+            changed |= access_changed;
+            for (record, why) in failed {
+                self.report(&record, &why);
+            }
+        }
         let view = self.node.view();
-        let mut changed = false;
         for name in &view.deleted_namespaces {
             if self.namespaces.get(name).is_ok() {
                 match self.namespaces.delete(name) {
@@ -161,9 +190,9 @@ impl SharedNamespaces {
         let mut reported = self.reported.lock();
         if reported.get(name).map(String::as_str) != Some(why) {
             tracing::warn!(
-                namespace = %name,
+                config = %name,
                 error = %why,
-                "this member cannot apply the cluster's namespace config; it retries"
+                "this member cannot apply the cluster's config for it; it retries"
             );
             reported.insert(name.to_string(), why.to_string());
         }
@@ -176,8 +205,10 @@ pub async fn run(shared: Arc<SharedNamespaces>) {
     loop {
         {
             let _one = shared.lock().await;
+            let plugins_added = shared.modules.fetch_missing().await;
             let this = Arc::clone(&shared);
-            if let Err(e) = tokio::task::spawn_blocking(move || this.reconcile()).await {
+            if let Err(e) = tokio::task::spawn_blocking(move || this.reconcile(plugins_added)).await
+            {
                 tracing::error!(error = %e, "the namespace reconciler panicked");
             }
         }

@@ -30,15 +30,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use larder_cluster::slot::{SLOTS, Slot, key_slot};
+use larder_cluster::slot::{SLOTS, Slot};
 use larder_cluster::{ClusterNode, ClusterView, NodeId, ReplicaHandler, Replicate, Replicated};
 use larder_runtime::Namespaces;
 use larder_runtime::namespace::ObserverSource;
 use larder_runtime::persist::append_log::{self, LogRecord, ReplaySummary, unix_deadline};
-use larder_runtime::store::{Form, WriteObserver};
+use larder_runtime::store::{Form, Store, WriteObserver};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
+
+use crate::slot_rule::{SlotRule, slot_in};
 
 /// Most changes in one `Replicate` batch.
 const BATCH_RECORDS: usize = 512;
@@ -267,11 +269,13 @@ impl Replication {
         self.queue_as(None, &[to], &change, false);
     }
 
-    /// Queue one copied entry for replica `to`; called under the key's shard lock.
+    /// Queue one copied entry (of `slot`) for replica `to`; called under the key's shard lock.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn queue_copied_entry(
         self: &Arc<Self>,
         to: NodeId,
         ns: &str,
+        slot: Slot,
         key: &[u8],
         value: &[u8],
         form: Form,
@@ -285,7 +289,7 @@ impl Replication {
             compressed: form.compressed,
             kind: form.kind,
         });
-        self.queue_as(Some(key_slot(key)), &[to], &change, false);
+        self.queue_as(Some(slot), &[to], &change, false);
     }
 
     /// How many changes wait for replica `to`, and whether none numbered `seq` or lower does.
@@ -481,10 +485,11 @@ impl Replication {
 struct Source(Arc<Replication>);
 
 impl ObserverSource for Source {
-    fn observer(&self, namespace: &str, _created: bool) -> Arc<dyn WriteObserver> {
+    fn observer(&self, namespace: &str, store: &Store, _created: bool) -> Arc<dyn WriteObserver> {
         Arc::new(NamespaceReplication {
             replication: Arc::clone(&self.0),
             ns: namespace.into(),
+            rule: SlotRule::of(store),
         })
     }
 }
@@ -493,13 +498,14 @@ impl ObserverSource for Source {
 struct NamespaceReplication {
     replication: Arc<Replication>,
     ns: Box<str>,
+    rule: SlotRule,
 }
 
 impl NamespaceReplication {
     /// Queue the change `make` builds, if `key`'s slot is this node's and has replicas.
     #[inline]
     fn key_change(&self, key: &[u8], make: impl FnOnce(String) -> LogRecord) {
-        let slot = key_slot(key);
+        let slot = self.rule.slot(key);
         let view = self.replication.node.view();
         let replicas = view.slots.replicas(slot);
         if replicas.is_empty() || view.slots.owner(slot) != Some(self.replication.me) {
@@ -590,7 +596,21 @@ impl ReplicaHandler for ReplicaApplier {
                             );
                         }
                     };
-                    let slot = key_slot(key);
+                    let ns = match &record {
+                        LogRecord::Put { ns, .. }
+                        | LogRecord::Expire { ns, .. }
+                        | LogRecord::Remove { ns, .. }
+                        | LogRecord::Clear { ns } => ns,
+                    };
+                    let Ok(namespace) = self.namespaces.get(ns) else {
+                        // Applying nothing and answering "applied" would lose the write on a
+                        // failover; refusing holds the owner's writes until it is created here.
+                        return refused(
+                            applied,
+                            format!("namespace '{ns}' does not exist on this replica"),
+                        );
+                    };
+                    let slot = slot_in(&namespace, key);
                     if view.slots.owner(slot) != Some(batch.from)
                         || !view.slots.replicas(slot).contains(&me)
                     {
@@ -601,20 +621,6 @@ impl ReplicaHandler for ReplicaApplier {
                                  this node's slot table (epoch {})",
                                 view.slots.epoch
                             ),
-                        );
-                    }
-                    let ns = match &record {
-                        LogRecord::Put { ns, .. }
-                        | LogRecord::Expire { ns, .. }
-                        | LogRecord::Remove { ns, .. }
-                        | LogRecord::Clear { ns } => ns,
-                    };
-                    if self.namespaces.get(ns).is_err() {
-                        // Applying nothing and answering "applied" would lose the write on a
-                        // failover; refusing holds the owner's writes until it is created here.
-                        return refused(
-                            applied,
-                            format!("namespace '{ns}' does not exist on this replica"),
                         );
                     }
                     append_log::replay(&self.namespaces, vec![record], &mut summary);
@@ -676,13 +682,13 @@ fn clear_slots(
                 && view.slots.replicas(slot).contains(&view.me);
         }
     }
-    delete_keys_where(namespace, |key| clear[usize::from(key_slot(key))]);
+    delete_keys_where(namespace, |key| clear[usize::from(slot_in(namespace, key))]);
 }
 
 /// Delete the keys of `namespace` whose slots `owner` owns.
 fn clear_owned(namespace: &larder_runtime::Namespace, view: &ClusterView, owner: NodeId) {
     delete_keys_where(namespace, |key| {
-        view.slots.owner(key_slot(key)) == Some(owner)
+        view.slots.owner(slot_in(namespace, key)) == Some(owner)
     });
 }
 

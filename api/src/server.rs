@@ -106,6 +106,7 @@ async fn start_cluster(
     http: SocketAddr,
     namespaces: &Arc<larder_runtime::Namespaces>,
     persistence: Option<Arc<persistence::Persistence>>,
+    auth: Option<Arc<Auth>>,
 ) -> anyhow::Result<crate::state::Cluster> {
     use larder_cluster::{ClusterNode, ClusterOptions, Member, Start};
     let bus = TcpListener::bind(config.bus_addr)
@@ -140,10 +141,14 @@ async fn start_cluster(
     // a dead replica delays writes (until it is dropped from its slots) rather than failing them.
     let wait = config.node_timeout + Duration::from_secs(3);
     let replication = crate::replication::Replication::start(node.clone(), namespaces, wait);
+    node.set_module_source(Arc::new(crate::cluster_plugins::ModulesHere(Arc::clone(
+        namespaces.plugins(),
+    ))));
     let shared_namespaces = Arc::new(crate::cluster_namespaces::SharedNamespaces::new(
         node.clone(),
         Arc::clone(namespaces),
         persistence,
+        auth,
     ));
     Ok(crate::state::Cluster {
         node,
@@ -300,6 +305,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
                 http_addr,
                 &namespaces,
                 persistence.clone(),
+                auth.clone(),
             )
             .await?,
         ),
@@ -370,6 +376,14 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         app = app.layer(axum::middleware::from_fn_with_state(
             state.clone(),
             rest::cluster_forward::route_to_owner,
+        ));
+    }
+    if state.cluster.is_some() && auth.is_some() {
+        // Inside authentication (only a change that was allowed is shared), outside the
+        // catalog writer (an undone change is saved again).
+        app = app.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::cluster_access::share_access_changes,
         ));
     }
     if let Some(auth) = &auth {

@@ -30,12 +30,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use larder_cluster::slot::{SLOTS, Slot, key_slot};
+use larder_cluster::slot::{SLOTS, Slot};
 use larder_cluster::{ClusterView, Command, NodeId};
 use larder_runtime::Namespaces;
 use larder_runtime::namespace::RebalanceMode;
 
 use crate::replication::Replication;
+use crate::slot_rule::SlotRule;
 
 /// How often the slot table is checked for replicas to sync.
 const CHECK_EVERY: Duration = Duration::from_millis(200);
@@ -141,12 +142,15 @@ async fn copy(
             );
             let visited = tokio::task::spawn_blocking(move || {
                 let mut n = 0;
+                let rule = SlotRule::of(namespace.store());
                 namespace
                     .store()
                     .visit_shard_locked(shard, |key, value, form, expires_at| {
-                        if wanted[usize::from(key_slot(key))] {
-                            replication
-                                .queue_copied_entry(replica, &ns, key, value, form, expires_at);
+                        let slot = rule.slot(key);
+                        if wanted[usize::from(slot)] {
+                            replication.queue_copied_entry(
+                                replica, &ns, slot, key, value, form, expires_at,
+                            );
                             n += 1;
                         }
                     });

@@ -452,9 +452,10 @@ pub trait KeyEventSource: Send + Sync {
 
 /// Where namespaces get their [`WriteObserver`] from (the append-only log).
 pub trait ObserverSource: Send + Sync {
-    /// The observer for `namespace`'s store. `created` is true for a namespace created just now
-    /// (empty), false for one that existed when the source was set.
-    fn observer(&self, namespace: &str, created: bool) -> Arc<dyn WriteObserver>;
+    /// The observer for `namespace`'s `store` (which it must not hold: the store holds the
+    /// observer). `created` is true for a namespace created just now (empty), false for one that
+    /// existed when the source was set.
+    fn observer(&self, namespace: &str, store: &Store, created: bool) -> Arc<dyn WriteObserver>;
 }
 
 /// One observer for `namespace` from all `sources`: the only one itself (no indirection on the
@@ -462,11 +463,12 @@ pub trait ObserverSource: Send + Sync {
 fn observer_of(
     sources: &[Arc<dyn ObserverSource>],
     namespace: &str,
+    store: &Store,
     created: bool,
 ) -> Option<Arc<dyn WriteObserver>> {
     let mut all: Vec<Arc<dyn WriteObserver>> = sources
         .iter()
-        .map(|s| s.observer(namespace, created))
+        .map(|s| s.observer(namespace, store, created))
         .collect();
     match all.len() {
         0 => None,
@@ -534,7 +536,7 @@ impl Namespaces {
         sources.push(source);
         for ns in self.list() {
             ns.store()
-                .set_observer(observer_of(&sources, ns.name(), false));
+                .set_observer(observer_of(&sources, ns.name(), ns.store(), false));
         }
     }
 
@@ -593,7 +595,8 @@ impl Namespaces {
                 ns.origin.bind(Arc::downgrade(&ns));
                 let sources = self.observers.read();
                 if !sources.is_empty() {
-                    ns.store().set_observer(observer_of(&sources, name, true));
+                    ns.store()
+                        .set_observer(observer_of(&sources, name, ns.store(), true));
                 }
                 drop(sources);
                 if let Some(source) = self.key_events.read().as_ref() {
@@ -726,7 +729,7 @@ mod tests {
     struct CountingSource(Arc<Counting>);
 
     impl ObserverSource for CountingSource {
-        fn observer(&self, namespace: &str, _: bool) -> Arc<dyn WriteObserver> {
+        fn observer(&self, namespace: &str, _: &Store, _: bool) -> Arc<dyn WriteObserver> {
             Arc::new(CountingObserver(Arc::clone(&self.0), namespace.into()))
         }
     }

@@ -2,7 +2,9 @@
 //!
 //! Before a command runs, the connection asks [`route`] whether this node owns the slot of its
 //! keys. The slot is Redis Cluster's (`crc16` of the key's hash tag, mod 16384), read from the
-//! command table's key positions, so a cluster-aware client computes the same one.
+//! command table's key positions, so a cluster-aware client computes the same one — unless the
+//! namespace has a routing hook, whose routing key replaces the hash tag
+//! ([`crate::slot_rule`]); such a namespace is forwarded, never redirected.
 //!
 //! - Keys in more than one slot: `-CROSSSLOT`, as Redis answers — except, in proxy mode and
 //!   outside a transaction, `MGET`, `DEL`, `UNLINK`, `EXISTS` and `TOUCH`, which are split by
@@ -20,14 +22,16 @@
 
 use std::time::Duration;
 
-use larder_cluster::slot::{Slot, key_slot};
+use larder_cluster::slot::Slot;
 use larder_cluster::{ClusterView, Forward, Member};
+use larder_runtime::Namespace;
 
 use super::cluster_split::{self, Split};
 use super::command::{self, Args, CommandKind};
 use super::context::ServerContext;
 use super::reply::{Protocol, Reply};
 use super::session::Session;
+use crate::slot_rule::{SlotRule, slot_in};
 use crate::state::ClusterMode;
 
 /// How long a forwarded command may take, round trip, before the client gets an error.
@@ -77,7 +81,8 @@ pub fn route(
     {
         return Route::Local;
     }
-    let slot = match slot_of_keys(kind, args) {
+    let rule = SlotRule::of(session.namespace.store());
+    let slot = match slot_of_keys(kind, args, &rule) {
         Ok(Some(slot)) => slot,
         Ok(None) => return Route::Local,
         Err(CrossSlot) => {
@@ -90,6 +95,7 @@ pub fn route(
                     kind,
                     args,
                     &cluster.node.view(),
+                    &rule,
                     forwarded_namespace(session.namespace.name()),
                     reply.protocol == Protocol::Resp3,
                 )
@@ -119,7 +125,9 @@ pub fn route(
     if owner == view.me {
         return Route::Local;
     }
-    let redirect = cluster.mode == ClusterMode::Redirect
+    // A client cannot compute a routing hook's slots: such a namespace is forwarded even in
+    // redirect mode (a MOVED would send a cluster client to the slot its own rule computes).
+    let redirect = (cluster.mode == ClusterMode::Redirect && rule.client_computable())
         || session.transaction.is_some()
         || kind == CommandKind::Watch;
     if redirect {
@@ -164,7 +172,7 @@ impl Forwarding {
 /// Whether `view`'s member owns the slot of every key of the command in `args` (true for a
 /// command without keys). The owner of a forwarded command checks this before it runs it: the
 /// forwarding node may have acted on a slot table older than its own.
-pub(super) fn keys_are_mine(args: &Args<'_>, view: &ClusterView) -> bool {
+pub(super) fn keys_are_mine(args: &Args<'_>, view: &ClusterView, namespace: &Namespace) -> bool {
     let Some(kind) = CommandKind::lookup(args.get(0)) else {
         return true;
     };
@@ -173,20 +181,24 @@ pub(super) fn keys_are_mine(args: &Args<'_>, view: &ClusterView) -> bool {
         .and_then(|(at, _)| command::parse_i64_arg(args.get(at)));
     kind.key_positions(args.len(), numkeys)
         .into_iter()
-        .all(|i| view.slots.owner(key_slot(args.get(i))) == Some(view.me))
+        .all(|i| view.slots.owner(slot_in(namespace, args.get(i))) == Some(view.me))
 }
 
 /// The keys span more than one slot.
 struct CrossSlot;
 
 /// The one slot every key of the command falls in, `None` for a command given no keys.
-fn slot_of_keys(kind: CommandKind, args: &Args<'_>) -> Result<Option<Slot>, CrossSlot> {
+fn slot_of_keys(
+    kind: CommandKind,
+    args: &Args<'_>,
+    rule: &SlotRule,
+) -> Result<Option<Slot>, CrossSlot> {
     let numkeys = kind
         .numkeys_at()
         .and_then(|(at, _)| command::parse_i64_arg(args.get(at)));
     let mut slot = None;
     for i in kind.key_positions(args.len(), numkeys) {
-        let this = key_slot(args.get(i));
+        let this = rule.slot(args.get(i));
         match slot {
             None => slot = Some(this),
             Some(s) if s != this => return Err(CrossSlot),
@@ -213,6 +225,7 @@ fn forwarded_namespace(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use larder_cluster::slot::key_slot;
 
     fn slot(parts: &[&str]) -> Result<Option<Slot>, ()> {
         let mut frame = Vec::new();
@@ -224,7 +237,7 @@ mod tests {
         }
         let args = Args::new(&frame, &ranges);
         let kind = CommandKind::lookup(args.get(0)).unwrap();
-        slot_of_keys(kind, &args).map_err(|_| ())
+        slot_of_keys(kind, &args, &SlotRule::default()).map_err(|_| ())
     }
 
     #[test]

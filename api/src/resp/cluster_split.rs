@@ -14,7 +14,6 @@
 //! parts may have run, as with any forwarded command that times out.
 
 use futures_util::future::join_all;
-use larder_cluster::slot::key_slot;
 use larder_cluster::{ClusterView, Forward, Member, NodeId};
 
 use super::cluster_route::FORWARD_TIMEOUT;
@@ -22,6 +21,7 @@ use super::command::{self, Args, CommandKind};
 use super::context::ServerContext;
 use super::forward;
 use super::reply::Reply;
+use crate::slot_rule::SlotRule;
 
 /// How the parts' answers combine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +56,7 @@ pub fn plan(
     kind: CommandKind,
     args: &Args<'_>,
     view: &ClusterView,
+    rule: &SlotRule,
     namespace: String,
     resp3: bool,
 ) -> Option<Result<Split, &'static str>> {
@@ -74,7 +75,7 @@ pub fn plan(
     let mut parts: Vec<(NodeId, Part)> = Vec::new();
     for (position, i) in (1..args.len()).step_by(step).enumerate() {
         let key = args.get(i);
-        let Some((owner, member)) = view.owner(key_slot(key)) else {
+        let Some((owner, member)) = view.owner(rule.slot(key)) else {
             return Some(Err("CLUSTERDOWN Hash slot not served"));
         };
         let at = match parts.iter().position(|(o, _)| *o == owner) {

@@ -107,6 +107,10 @@ pub struct Connection<S> {
     ran: usize,
     /// Published messages for this client, once it subscribed.
     pushes: Option<mpsc::Receiver<Push>>,
+    /// An `ACL SETUSER`/`DELUSER` on a cluster member ended the batch: the users before it, and
+    /// where its answer starts in the reply, so the change is committed to the cluster before
+    /// the answer goes out (and the answer replaced should it not be).
+    access_change: Option<(crate::cluster_access::AccessSnapshot, usize)>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
@@ -131,6 +135,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             wrote: false,
             ran: 0,
             pushes: None,
+            access_change: None,
             ctx,
         }
     }
@@ -166,6 +171,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         self.reply.error(&message);
                     }
                 }
+            }
+            if let Some((before, at)) = self.access_change.take()
+                && let Err(e) = crate::cluster_access::commit_since(&self.ctx.state, before).await
+            {
+                self.reply.buf.truncate(at);
+                self.reply.error_fmt(format_args!("CLUSTERDOWN {e}"));
             }
             if !self.reply.buf.is_empty() {
                 self.stream.write_all(&self.reply.buf).await?;
@@ -363,8 +374,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         }
                         self.latency.start();
                         let before = self.reply.buf.len();
+                        let access_before = self.changes_users(&args).then(|| {
+                            let auth = self.ctx.state.auth.as_deref();
+                            auth.map(crate::cluster_access::AccessSnapshot::take)
+                        });
                         let kind =
                             command::execute(&args, &mut self.session, &self.ctx, &mut self.reply);
+                        if let Some(Some(snapshot)) = access_before {
+                            self.access_change = Some((snapshot, before));
+                        }
                         if std::mem::take(&mut self.session.wants_retry) {
                             // Not consumed: the blocked command runs again once woken.
                             next = Next::Block;
@@ -389,6 +407,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         }
                     }
                     consumed += len;
+                    if self.access_change.is_some() {
+                        // Committed before the answer is written; the batch ends here.
+                        next = Next::Write;
+                        break;
+                    }
                     if self.session.quit {
                         next = Next::Close;
                         break;
@@ -410,6 +433,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.input.advance(consumed);
         self.latency.finish_batch();
         next
+    }
+}
+
+impl<S> Connection<S> {
+    /// Whether `args` is an `ACL SETUSER` or `DELUSER` that a cluster member with
+    /// authentication shares with the other members (outside a transaction: queued, it runs
+    /// at EXEC and stays this member's).
+    fn changes_users(&self, args: &Args<'_>) -> bool {
+        self.ctx.state.cluster.is_some()
+            && self.ctx.state.auth.is_some()
+            && self.session.transaction.is_none()
+            && args.len() >= 2
+            && args.get(0).eq_ignore_ascii_case(b"ACL")
+            && (args.get(1).eq_ignore_ascii_case(b"SETUSER")
+                || args.get(1).eq_ignore_ascii_case(b"DELUSER"))
     }
 }
 

@@ -97,7 +97,7 @@ pub(super) async fn run(ctx: &ServerContext, request: Forward) -> Vec<u8> {
     // The sender chose this node by its own slot table; if the slot has moved on since (a
     // handover this node already knows of), running it here would store a key nobody serves.
     if let Some(mark) = &mark
-        && !super::cluster_route::keys_are_mine(&args, mark.view())
+        && !super::cluster_route::keys_are_mine(&args, mark.view(), &session.namespace)
     {
         reply.error(
             "TRYAGAIN the slot moved to another member while the command was on its way; retry",

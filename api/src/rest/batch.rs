@@ -152,7 +152,13 @@ pub async fn batch_get(
     check_batch_len(request.keys.len())?;
     let ns = ns.open(&state)?;
     let keys = decode_keys(&request.keys, request.encoding)?;
-    let split = batch_split::split(&state, &headers, "keys", keys.iter().map(Vec::as_slice))?;
+    let split = batch_split::split(
+        &state,
+        &ns,
+        &headers,
+        "keys",
+        keys.iter().map(Vec::as_slice),
+    )?;
     let store = ns.store();
     let read = |i: usize| {
         let (value, encoding) = match store.get_vec(&keys[i]) {
@@ -249,6 +255,7 @@ pub async fn batch_set(
     }
     let split = batch_split::split(
         &state,
+        &ns,
         &headers,
         "items",
         writes.iter().map(|(k, _, _)| k.as_slice()),
@@ -321,7 +328,13 @@ pub async fn batch_delete(
     check_batch_len(request.keys.len())?;
     let ns = ns.open(&state)?;
     let keys = decode_keys(&request.keys, request.encoding)?;
-    let split = batch_split::split(&state, &headers, "keys", keys.iter().map(Vec::as_slice))?;
+    let split = batch_split::split(
+        &state,
+        &ns,
+        &headers,
+        "keys",
+        keys.iter().map(Vec::as_slice),
+    )?;
     let store = ns.store();
     let Some(split) = split else {
         let deleted = keys.iter().filter(|key| store.delete(key)).count();

@@ -17,11 +17,13 @@
 
 use axum::http::{HeaderMap, StatusCode, header};
 use futures_util::future::join_all;
+use larder_runtime::Namespace;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::cluster_forward::{FORWARDED_HEADER, forwarding_client};
 use super::error::ApiError;
+use crate::slot_rule::slot_in;
 use crate::state::AppState;
 
 /// The items of one owner: its HTTP address and the items' positions in the request.
@@ -42,6 +44,7 @@ pub struct Split {
 /// member's (or there is no cluster), so the batch runs here as it is.
 pub fn split<'k>(
     state: &AppState,
+    namespace: &Namespace,
     headers: &HeaderMap,
     field: &str,
     keys: impl Iterator<Item = &'k [u8]>,
@@ -59,7 +62,7 @@ pub fn split<'k>(
     let mut local = Vec::new();
     let mut remote: Vec<RemotePart> = Vec::new();
     for (i, key) in keys.enumerate() {
-        match view.owner(larder_cluster::slot::key_slot(key)) {
+        match view.owner(slot_in(namespace, key)) {
             Some((owner, _)) if owner == view.me => local.push(i),
             Some(_) if forwarded => {
                 return Err(ApiError::new(

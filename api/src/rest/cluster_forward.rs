@@ -31,7 +31,10 @@ use larder_cluster::slot::key_slot;
 
 use super::error::ApiError;
 use super::extract::percent_decode;
+use crate::auth::Principal;
+use crate::slot_rule::slot_in;
 use crate::state::AppState;
+use crate::tenants::NsView;
 
 /// Marks a request one member forwarded to another.
 pub const FORWARDED_HEADER: HeaderName = HeaderName::from_static("x-larder-forwarded");
@@ -40,8 +43,9 @@ const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest answer relayed from an owner.
 const MAX_ANSWER_BYTES: usize = 512 * 1024 * 1024;
 
-/// The key of a key route (`/v1/namespaces/{ns}/keys/{key}[/…]`), percent-decoded.
-fn key_of(path: &str) -> Option<Vec<u8>> {
+/// The namespace (as the caller names it) and key of a key route
+/// (`/v1/namespaces/{ns}/keys/{key}[/…]`), percent-decoded.
+fn key_of(path: &str) -> Option<(String, Vec<u8>)> {
     let mut segments = path.split('/');
     match (
         segments.next(),
@@ -51,10 +55,11 @@ fn key_of(path: &str) -> Option<Vec<u8>> {
         segments.next(),
         segments.next(),
     ) {
-        (Some(""), Some("v1"), Some("namespaces"), Some(_), Some("keys"), Some(key))
+        (Some(""), Some("v1"), Some("namespaces"), Some(ns), Some("keys"), Some(key))
             if !key.is_empty() =>
         {
-            Some(percent_decode(key.as_bytes()))
+            let ns = String::from_utf8_lossy(&percent_decode(ns.as_bytes())).into_owned();
+            Some((ns, percent_decode(key.as_bytes())))
         }
         _ => None,
     }
@@ -77,10 +82,17 @@ pub async fn route_to_owner(
     }
     // Taken before the ownership check, so a slot lost after it is caught by the wait below.
     let mark = cluster.replication.mark();
-    if let Some(key) = key {
+    if let Some((ns, key)) = key {
         let view = mark.view();
         let forwarded = request.headers().contains_key(&FORWARDED_HEADER);
-        match view.owner(key_slot(&key)) {
+        // The slot by the namespace's rule (its routing hook, if any). A namespace this member
+        // does not have falls back to the hash-tag rule: the owner answers "not found" alike.
+        let slot =
+            match NsView::of(request.extensions().get::<Principal>()).get(&state.namespaces, &ns) {
+                Ok(namespace) => slot_in(&namespace, &key),
+                Err(_) => key_slot(&key),
+            };
+        match view.owner(slot) {
             None => {
                 return ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -225,11 +237,11 @@ mod tests {
     fn only_key_routes_have_a_key() {
         assert_eq!(
             key_of("/v1/namespaces/default/keys/a%2Fb"),
-            Some(b"a/b".to_vec())
+            Some(("default".into(), b"a/b".to_vec()))
         );
         assert_eq!(
-            key_of("/v1/namespaces/default/keys/k/expire"),
-            Some(b"k".to_vec())
+            key_of("/v1/namespaces/feeds%20x/keys/k/expire"),
+            Some(("feeds x".into(), b"k".to_vec()))
         );
         assert_eq!(key_of("/v1/namespaces/default/keys/"), None);
         assert_eq!(key_of("/v1/namespaces/default/batch/get"), None);

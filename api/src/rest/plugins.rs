@@ -10,6 +10,9 @@
 //! uses one by naming it in its config: `"eviction": "plugin:<id>"` (likewise `admission`,
 //! `prefetch`, `routing`) via `PUT /v1/namespaces/{ns}`, which hot-swaps it in. Checking and
 //! compiling a module takes milliseconds of CPU, so uploads run on the blocking pool.
+//!
+//! On a cluster member an upload is also committed to the cluster (see
+//! [`crate::cluster_plugins`]): every member fetches the module and serves the version.
 
 use std::collections::BTreeMap;
 
@@ -140,6 +143,7 @@ fn details(state: &AppState, view: &NsView, version: &PluginVersion) -> PluginDe
         (status = 200, description = "These bytes were uploaded before: the existing version", body = UploadedPlugin),
         (status = 400, description = "Refused, the message says why: invalid_module, missing_export, bad_export, unknown_import, unsupported_abi, bad_hooks, over_limits, plugin_start_failed", body = ErrorBody),
         (status = 413, description = "module_too_large", body = ErrorBody),
+        (status = 503, description = "cluster_unavailable: a cluster member could not get the version committed by a quorum in time; this member serves it, the others do not yet (uploading the same bytes again commits it)", body = ErrorBody),
     )
 )]
 pub async fn upload_plugin(
@@ -191,6 +195,20 @@ pub async fn upload_plugin(
         )
     })???;
     let (version, created, tenant) = uploaded;
+    // On a cluster member the version is the cluster's: every member fetches it (also when
+    // these bytes were here already, so retrying an upload that was not committed commits it).
+    if let Some(cluster) = &state.cluster
+        && let Err(e) = crate::cluster_plugins::commit_upload(&cluster.node, &version).await
+    {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cluster_unavailable",
+            format!(
+                "{e}; this member serves the version, the others do not yet: upload the same \
+                 bytes again to commit it"
+            ),
+        ));
+    }
     let status = if created {
         StatusCode::CREATED
     } else {

@@ -246,6 +246,30 @@ impl Tenants {
         Ok(tenant)
     }
 
+    /// Make the tenant `entry` describes, or bring the one of that name to it (quotas and owned
+    /// plugins), keeping its live state (connections, rate limiter, the keys that point at it).
+    pub fn apply_record(&self, entry: &CatalogTenant) -> Result<(), TenantError> {
+        let Some(tenant) = self.get(&entry.name) else {
+            return self.restore(std::slice::from_ref(entry));
+        };
+        if tenant.quotas() != entry.quotas {
+            self.set_quotas(&entry.name, entry.quotas.clone())?;
+        }
+        *tenant.plugins.write() = entry
+            .plugins
+            .iter()
+            .map(|p| {
+                let meta = OwnedPlugin {
+                    name: p.name.clone(),
+                    description: p.description.clone(),
+                    uploaded_at_unix_ms: p.uploaded_at_unix_ms,
+                };
+                (p.id.clone(), meta)
+            })
+            .collect();
+        Ok(())
+    }
+
     /// Take a tenant out of the table and mark it deleted; the caller drops its namespaces
     /// and keys.
     pub fn remove(&self, name: &str) -> Option<Arc<Tenant>> {

@@ -1,4 +1,5 @@
-//! The cluster bus: one TCP port per node for raft's RPCs, joins and forwarded commands.
+//! The cluster bus: one TCP port per node for raft's RPCs, joins, forwarded commands,
+//! replication and plugin module fetches.
 //!
 //! A frame is `[len u32 BE][MessagePack envelope]`; an envelope carries a request id, so one
 //! connection carries many requests at once and answers come back in any order. [`Peer`] is the
@@ -133,6 +134,10 @@ pub enum BusRequest {
     Ping,
     /// A member asks the leader to commit a control-plane command.
     Propose(Command),
+    /// A member asks for the module bytes of plugin version `id` (see [`Command::PutPlugin`]).
+    FetchModule {
+        id: String,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -154,6 +159,8 @@ pub enum BusResponse {
     Pong,
     /// The proposed command is committed and applied on the leader.
     Committed,
+    /// The module bytes of a fetched plugin version (`None`: this member does not have it).
+    Module(Option<serde_bytes::ByteBuf>),
     /// The request could not be handled; the text says why.
     Refused(String),
 }

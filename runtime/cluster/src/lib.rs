@@ -8,7 +8,7 @@
 //! | `raft_types` | openraft's type configuration, the replicated [`Command`]s, [`Member`] addresses |
 //! | `log_store` | the raft log and vote on disk (fsynced appends, torn-tail recovery) |
 //! | `state_machine` | the replicated [`ClusterState`] and its snapshots (written atomically) |
-//! | [`bus`] | framed, pipelined MessagePack over TCP: raft RPCs, joins, forwarded commands |
+//! | [`bus`] | framed, pipelined MessagePack over TCP: raft RPCs, joins, forwarded commands, module fetches |
 //! | `network` | openraft's network over the bus |
 //! | [`node`] | one member: start, join or resume; the [`ClusterView`] the data plane reads |
 //!
@@ -31,10 +31,10 @@ mod state_machine;
 pub use bus::{BusTls, Forward, Replicate, Replicated};
 pub use log_store::LogStore;
 pub use node::{
-    ClusterError, ClusterNode, ClusterOptions, ClusterView, ForwardHandler, RaftStatus,
-    ReplicaHandler, Start,
+    ClusterError, ClusterNode, ClusterOptions, ClusterView, ForwardHandler, ModuleSource,
+    RaftStatus, ReplicaHandler, Start,
 };
-pub use raft_types::{Applied, Command, Member, NodeId, TypeConfig};
+pub use raft_types::{Applied, Command, Member, NodeId, PluginMeta, TypeConfig};
 pub use state_machine::{ClusterState, StateMachine};
 
 /// openraft's server states, for callers that report them.

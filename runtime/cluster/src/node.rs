@@ -34,7 +34,7 @@ use crate::bus::{
 use crate::files;
 use crate::log_store::LogStore;
 use crate::network::Network;
-use crate::raft_types::{Command, Member, NodeId, Raft};
+use crate::raft_types::{Command, Member, NodeId, PluginMeta, Raft};
 use crate::slot::{SLOTS, Slot};
 use crate::slot_table::SlotTable;
 use crate::state_machine::{ClusterState, StateMachine};
@@ -131,6 +131,10 @@ pub struct ClusterView {
     /// cluster; see [`crate::Command::PutNamespace`].
     pub namespaces: BTreeMap<String, String>,
     pub deleted_namespaces: BTreeSet<String>,
+    /// Plugin versions every member serves, by id; see [`crate::Command::PutPlugin`].
+    pub plugins: BTreeMap<String, PluginMeta>,
+    /// Shared tables (see [`crate::Command::PutRecord`]): table → key → value, `None` deleted.
+    pub records: BTreeMap<String, BTreeMap<String, Option<String>>>,
 }
 
 impl ClusterView {
@@ -146,6 +150,8 @@ impl ClusterView {
             replicas: state.replicas,
             namespaces: state.namespaces.clone(),
             deleted_namespaces: state.deleted_namespaces.clone(),
+            plugins: state.plugins.clone(),
+            records: state.records.clone(),
         }
     }
 
@@ -177,6 +183,13 @@ pub trait ReplicaHandler: Send + Sync + 'static {
     fn apply(&self, batch: Replicate) -> Replicated;
 }
 
+/// Answers other members' requests for plugin module bytes (see
+/// [`crate::Command::PutPlugin`]): the module of version `id`, when this node has it. The
+/// caller checks the bytes against the id, so a source need not.
+pub trait ModuleSource: Send + Sync + 'static {
+    fn module(&self, id: &str) -> Option<Arc<[u8]>>;
+}
+
 /// Raft's view of the node, for INFO and the admin API.
 #[derive(Debug, Clone)]
 pub struct RaftStatus {
@@ -195,6 +208,7 @@ struct Shared {
     replica_handler: OnceLock<Arc<dyn ReplicaHandler>>,
     /// Replication's own connections, so a replication batch never waits behind forwards.
     replica_peers: Mutex<HashMap<String, Arc<Peer>>>,
+    module_source: OnceLock<Arc<dyn ModuleSource>>,
     tls: Option<crate::bus::BusTls>,
     joins: tokio::sync::Mutex<()>,
     /// Bumped after every change to the state, once the new view is published.
@@ -286,6 +300,7 @@ impl ClusterNode {
             forward_peers: Mutex::new(HashMap::new()),
             replica_handler: OnceLock::new(),
             replica_peers: Mutex::new(HashMap::new()),
+            module_source: OnceLock::new(),
             tls: options.tls.clone(),
             joins: tokio::sync::Mutex::new(()),
             changes,
@@ -485,6 +500,27 @@ impl ClusterNode {
         }
     }
 
+    /// What answers other members' module fetches; set once, at start.
+    pub fn set_module_source(&self, source: Arc<dyn ModuleSource>) {
+        let _ = self.shared.module_source.set(source);
+    }
+
+    /// Ask `from` for the module bytes of plugin version `id` (`None`: it does not have them).
+    /// Rare and large, so on a connection of its own rather than the forwarding pool's.
+    pub async fn fetch_module(
+        &self,
+        from: &Member,
+        id: &str,
+        timeout: Duration,
+    ) -> Result<Option<Vec<u8>>, BusError> {
+        let peer = Peer::new(from.bus.clone(), self.shared.tls.clone());
+        let request = BusRequest::FetchModule { id: id.to_string() };
+        match peer.call(&request, timeout).await? {
+            BusResponse::Module(bytes) => Ok(bytes.map(serde_bytes::ByteBuf::into_vec)),
+            _ => Ok(None),
+        }
+    }
+
     /// Where replicated changes are applied on this node; set once, before clients arrive.
     pub fn set_replica_handler(&self, handler: Arc<dyn ReplicaHandler>) {
         let _ = self.shared.replica_handler.set(handler);
@@ -679,6 +715,12 @@ impl BusHandler for Shared {
                 },
                 BusRequest::Ping => BusResponse::Pong,
                 BusRequest::Propose(command) => self.handle_propose(command).await,
+                BusRequest::FetchModule { id } => BusResponse::Module(
+                    self.module_source
+                        .get()
+                        .and_then(|source| source.module(&id))
+                        .map(|bytes| serde_bytes::ByteBuf::from(bytes.to_vec())),
+                ),
             }
         })
     }

@@ -64,6 +64,27 @@ pub enum Command {
     PutNamespace { name: String, config: String },
     /// Every member drops namespace `name` with its keys.
     DeleteNamespace { name: String },
+    /// Every member serves plugin version `id` (the hex SHA-256 of its module). The module's
+    /// bytes are not in the log: a member that lacks them fetches them from another member over
+    /// the bus and checks them against `id`.
+    PutPlugin { id: String, plugin: PluginMeta },
+    /// Set record `key` of the shared table `table` to `value` (an opaque encoding the data
+    /// plane chooses), or mark it deleted (`None`), on every member. Tenants, API keys and users
+    /// travel this way.
+    PutRecord {
+        table: String,
+        key: String,
+        value: Option<String>,
+    },
+}
+
+/// What the cluster state records of a plugin version besides its id.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginMeta {
+    pub name: String,
+    pub description: String,
+    /// The module's size, so a member can tell a truncated fetch before hashing it.
+    pub size_bytes: u64,
 }
 
 impl std::fmt::Display for Command {
@@ -84,6 +105,20 @@ impl std::fmt::Display for Command {
             ),
             Command::PutNamespace { name, .. } => write!(f, "configure namespace {name:?}"),
             Command::DeleteNamespace { name } => write!(f, "delete namespace {name:?}"),
+            Command::PutRecord {
+                table, key, value, ..
+            } => match value {
+                Some(_) => write!(f, "set {table} record {key:?}"),
+                None => write!(f, "delete {table} record {key:?}"),
+            },
+            Command::PutPlugin { id, plugin } => {
+                write!(
+                    f,
+                    "serve plugin {:?} ({})",
+                    plugin.name,
+                    &id[..id.len().min(12)]
+                )
+            }
         }
     }
 }

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::files;
 use crate::raft_types::{
-    Applied, Command, Entry, LogId, NodeId, SnapshotMeta, StorageError, StoredMembership,
-    TypeConfig,
+    Applied, Command, Entry, LogId, NodeId, PluginMeta, SnapshotMeta, StorageError,
+    StoredMembership, TypeConfig,
 };
 use crate::slot_table::SlotTable;
 
@@ -52,6 +52,13 @@ pub struct ClusterState {
     /// still holds one (it was down, or has it in its config file) drops it.
     #[serde(default)]
     pub deleted_namespaces: BTreeSet<String>,
+    /// Plugin versions every member serves: id (hex SHA-256 of the module) → what it is.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginMeta>,
+    /// Shared tables: table → record key → value (`None`: deleted through the cluster, so a
+    /// member that still holds it drops it).
+    #[serde(default)]
+    pub records: BTreeMap<String, BTreeMap<String, Option<String>>>,
 }
 
 impl ClusterState {
@@ -206,6 +213,18 @@ impl ClusterState {
             Command::DeleteNamespace { name } => {
                 self.namespaces.remove(name);
                 self.deleted_namespaces.insert(name.clone());
+            }
+            Command::PutRecord { table, key, value } => {
+                self.records
+                    .entry(table.clone())
+                    .or_default()
+                    .insert(key.clone(), value.clone());
+            }
+            Command::PutPlugin { id, plugin } => {
+                // The first upload's name stays (a version is its bytes; names are labels).
+                self.plugins
+                    .entry(id.clone())
+                    .or_insert_with(|| plugin.clone());
             }
         }
         Applied {

@@ -48,7 +48,7 @@ use super::frame::{FrameReader, FrameWriter, HEADER_LEN};
 use super::{PersistError, unix_now_ms};
 use crate::clock::now_ms;
 use crate::namespace::{Namespaces, ObserverSource};
-use crate::store::{Form, ValueKind, WriteObserver};
+use crate::store::{Form, Store, ValueKind, WriteObserver};
 
 pub const MAGIC: &[u8; 8] = b"LARDALOG";
 pub const VERSION: u16 = 1;
@@ -689,7 +689,7 @@ pub fn remove_before(dir: &Path, generation: u64) -> Result<(), PersistError> {
 struct LogObservers(Arc<AppendLog>);
 
 impl ObserverSource for LogObservers {
-    fn observer(&self, namespace: &str, created: bool) -> Arc<dyn WriteObserver> {
+    fn observer(&self, namespace: &str, _: &Store, created: bool) -> Arc<dyn WriteObserver> {
         if created {
             self.0.log_cleared(namespace);
         }

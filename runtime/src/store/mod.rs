@@ -118,7 +118,7 @@ pub struct Store {
     max_item_size: AtomicU64,
     /// The routing hook, when the namespace has one: it picks the part of the key whose hash
     /// picks the shard. Fixed for the store's life, so a key never changes shard.
-    router: Option<Router>,
+    router: Option<Arc<Router>>,
     /// Record per-shard operation latencies (on only while an experiment runs: two clock reads
     /// per operation are not free).
     timing: AtomicBool,
@@ -324,7 +324,13 @@ impl Store {
     /// Route keys through a routing hook from now on. Only while the store is not yet shared
     /// (at namespace creation): routing decides which shard holds a key.
     pub fn set_router(&mut self, router: Router) {
-        self.router = Some(router);
+        self.router = Some(Arc::new(router));
+    }
+
+    /// The routing hook placing this store's keys, if one is attached (it decides the key's
+    /// shard here, and in a cluster its hash slot).
+    pub fn router(&self) -> Option<&Arc<Router>> {
+        self.router.as_ref()
     }
 
     /// The part of `key` that decides its placement: what the routing hook names, or the whole key.

@@ -5285,7 +5285,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            /** @description cluster_unavailable: a cluster member could not get the version committed by a quorum in time; this member serves it, the others do not yet (uploading the same bytes again commits it); or `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
                     [name: string]: unknown;

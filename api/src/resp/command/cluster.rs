@@ -5,13 +5,14 @@
 //! is a primary (replicas arrive with replication). COUNTKEYSINSLOT and GETKEYSINSLOT walk the
 //! selected namespace's keys: correct, but O(keys), meant for operators, not hot paths.
 
-use larder_cluster::slot::{SLOTS, key_slot};
+use larder_cluster::slot::SLOTS;
 use larder_cluster::{ClusterView, Member, NodeId};
 
 use super::{Args, is, not_an_integer, parse_i64};
 use crate::resp::context::ServerContext;
 use crate::resp::reply::Reply;
 use crate::resp::session::Session;
+use crate::slot_rule::slot_in;
 
 const DISABLED: &str = "ERR This instance has cluster support disabled";
 
@@ -29,7 +30,8 @@ pub fn cluster(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &
     let sub = args.get(1);
     if is(sub, "KEYSLOT") {
         return match args.len() {
-            3 => reply.integer(i64::from(key_slot(args.get(2)))),
+            // In the connection's namespace: its routing hook, when it has one, decides.
+            3 => reply.integer(i64::from(slot_in(&session.namespace, args.get(2)))),
             _ => wrong_sub_arity("keyslot", reply),
         };
     }
@@ -264,7 +266,11 @@ fn keys_in_slot(args: &Args<'_>, session: &Session, reply: &mut Reply) {
     loop {
         batch.clear();
         cursor = store.scan(cursor, 1024, &mut batch);
-        found.extend(batch.drain(..).filter(|k| key_slot(k) == slot));
+        found.extend(
+            batch
+                .drain(..)
+                .filter(|k| slot_in(&session.namespace, k) == slot),
+        );
         if cursor == 0 || found.len() >= limit {
             break;
         }

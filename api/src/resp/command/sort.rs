@@ -16,7 +16,7 @@ use super::{Args, is, parse_i64, store_error};
 use crate::resp::context::ServerContext;
 use crate::resp::reply::Reply;
 use crate::resp::session::Session;
-use larder_cluster::slot::key_slot;
+use crate::slot_rule::slot_in;
 
 /// What the arguments ask for.
 struct Request<'a> {
@@ -142,7 +142,7 @@ pub fn sort(
     if ctx.state.cluster.is_some() {
         // The command runs where the source's slot lives; keys a pattern forms, or the STORE
         // destination, may live elsewhere (Redis Cluster refuses the same).
-        let source = key_slot(args.get(1));
+        let source = slot_in(&session.namespace, args.get(1));
         let patterned = request
             .by
             .iter()
@@ -154,7 +154,10 @@ pub fn sort(
                  may be in other slots",
             );
         }
-        if request.store.is_some_and(|dest| key_slot(dest) != source) {
+        if request
+            .store
+            .is_some_and(|dest| slot_in(&session.namespace, dest) != source)
+        {
             return reply.error("CROSSSLOT Keys in request don't hash to the same slot");
         }
     }

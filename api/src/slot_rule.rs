@@ -1,0 +1,55 @@
+//! Which hash slot a namespace's key lives in.
+//!
+//! `slot = crc16(routing key) mod 16384`. The routing key is what the namespace's routing hook
+//! names; without a hook it is the key's Redis hash tag (`{user42}:cart` → `user42`), so a
+//! cluster-aware client computes the same slot itself. A namespace with a hook places keys where
+//! no client can compute, so its commands are forwarded to the owner even in redirect mode
+//! ([`SlotRule::client_computable`]).
+//!
+//! Every member runs the same plugin version (plugins are shared through the cluster state), and
+//! a routing plugin must be a pure function of the key (its contract), so every member computes
+//! the same slot for a key. A plugin instance that faulted routes by the whole key, as it does for
+//! shards.
+
+use std::sync::Arc;
+
+use larder_cluster::slot::{SLOTS, Slot, crc16, key_slot};
+use larder_runtime::Namespace;
+use larder_runtime::hash::key_hash;
+use larder_runtime::plugin::Router;
+use larder_runtime::store::Store;
+
+/// A namespace's slot rule: the hash-tag rule, or its routing hook. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct SlotRule(Option<Arc<Router>>);
+
+impl SlotRule {
+    /// The rule of the namespace `store` belongs to.
+    pub fn of(store: &Store) -> Self {
+        Self(store.router().cloned())
+    }
+
+    /// The slot of `key`.
+    #[inline]
+    pub fn slot(&self, key: &[u8]) -> Slot {
+        slot_by(self.0.as_deref(), key)
+    }
+
+    /// Whether a cluster-aware client computes the same slots (no routing hook).
+    pub fn client_computable(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+/// The slot of `key` in `namespace`.
+#[inline]
+pub fn slot_in(namespace: &Namespace, key: &[u8]) -> Slot {
+    slot_by(namespace.store().router().map(|r| &**r), key)
+}
+
+fn slot_by(router: Option<&Router>, key: &[u8]) -> Slot {
+    match router {
+        None => key_slot(key),
+        Some(router) => crc16(router.route(key, key_hash(key))) % SLOTS,
+    }
+}
