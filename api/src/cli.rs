@@ -202,6 +202,10 @@ pub struct ServeArgs {
     /// A Redis-protocol port with TLS, beside the plain one (Redis's tls-port).
     #[arg(long, env = "LARDER_TLS_RESP_ADDR", value_name = "IP:PORT")]
     pub tls_resp_addr: Option<SocketAddr>,
+    /// Serve the Redis protocol on the TLS port only: no plain port is bound (--resp-addr is
+    /// unused).
+    #[arg(long, env = "LARDER_TLS_RESP_ONLY", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub tls_resp_only: Option<bool>,
     /// Serve the HTTP port (REST, dashboard, metrics) with TLS.
     #[arg(long, env = "LARDER_TLS_HTTP", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub tls_http: Option<bool>,
@@ -268,6 +272,7 @@ impl ServeArgs {
             tls_ca_file: self.tls_ca_file.clone(),
             tls_client_auth: self.tls_client_auth,
             tls_resp_addr: self.tls_resp_addr,
+            tls_resp_only: self.tls_resp_only,
             tls_http: self.tls_http,
             bus_tls_cert_file: self.bus_tls_cert_file.clone(),
             bus_tls_key_file: self.bus_tls_key_file.clone(),
@@ -441,12 +446,21 @@ fn print_banner(running: &server::RunningServer, config: &Config) {
         }
         None => "none: memory only (--no-persist)".to_string(),
     };
+    let plain = if config.plain_resp_off() {
+        "  Redis protocol  TLS only (no plain port)\n".to_string()
+    } else {
+        format!(
+            "  Redis protocol  {resp}   (redis-cli -h {} -p {})\n",
+            resp.ip(),
+            resp.port()
+        )
+    };
     let mut out = std::io::stdout().lock();
     // stdout may be closed (e.g. piped into a finished `head`); serving matters more than the banner.
     let _ = writeln!(
         out,
         "larder {version} serving\n\
-         \x20 Redis protocol  {resp}   (redis-cli -h {rip} -p {rport})\n\
+         {plain}\
          {tls_resp}\
          \x20 dashboard       {base}/\n\
          \x20 REST API        {base}/v1/namespaces\n\
@@ -463,8 +477,6 @@ fn print_banner(running: &server::RunningServer, config: &Config) {
         cluster = bus.map_or(String::new(), |b| format!("  cluster bus     {b}\n")),
         bus_field = bus.map_or(String::new(), |b| format!(" bus_addr={b}")),
         version = env!("CARGO_PKG_VERSION"),
-        rip = resp.ip(),
-        rport = resp.port(),
     );
     let _ = out.flush();
 }

@@ -1,6 +1,7 @@
 //! A cluster member's Prometheus metrics, read from the cluster view and replication at each
 //! scrape: members and failed members, slots owned and under-replicated, and per replica the
-//! changes queued and not yet confirmed (the replication-lag signal an alert rule watches).
+//! changes queued and not yet confirmed (the replication-lag signal an alert rule watches), and
+//! published messages that could not go to the other members.
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
@@ -17,6 +18,7 @@ pub struct ClusterCollector {
     backlog: IntGaugeVec,
     sent: IntCounter,
     applied: IntCounter,
+    publish_dropped: IntCounter,
     descs: Vec<Desc>,
 }
 
@@ -53,12 +55,17 @@ impl ClusterCollector {
             "larder_replication_changes_applied_total",
             "Changes this member applied as a replica of other members' slots.",
         );
+        let publish_dropped = counter(
+            "larder_cluster_publish_dropped_total",
+            "Messages published here that did not go to the other members: the queue to them was full.",
+        );
         let descs = [&members, &failed, &owned_slots, &under_replicated]
             .iter()
             .flat_map(|g| g.desc().into_iter().cloned())
             .chain(backlog.desc().into_iter().cloned())
             .chain(sent.desc().into_iter().cloned())
             .chain(applied.desc().into_iter().cloned())
+            .chain(publish_dropped.desc().into_iter().cloned())
             .collect();
         Self {
             cluster,
@@ -69,6 +76,7 @@ impl ClusterCollector {
             backlog,
             sent,
             applied,
+            publish_dropped,
             descs,
         }
     }
@@ -108,6 +116,7 @@ impl Collector for ClusterCollector {
                 &self.applied,
                 replication.applied_here.load(Ordering::Relaxed),
             ),
+            (&self.publish_dropped, self.cluster.node.publish_dropped()),
         ] {
             counter.reset();
             counter.inc_by(total);
@@ -123,6 +132,7 @@ impl Collector for ClusterCollector {
         .chain(self.backlog.collect())
         .chain(self.sent.collect())
         .chain(self.applied.collect())
+        .chain(self.publish_dropped.collect())
         .collect()
     }
 }

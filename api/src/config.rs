@@ -41,6 +41,7 @@
 //! ca_file = "certs/ca.pem"     # client certificates must chain to it
 //! client_auth = "optional"     # none (default), optional or required
 //! resp_addr = "127.0.0.1:6391" # a RESP port with TLS beside the plain one
+//! resp_only = false            # true: that port only, no plain RESP port
 //! http = true                  # the HTTP port speaks HTTPS
 //!
 //! [oidc]                       # also accept JWTs from an identity provider
@@ -144,6 +145,13 @@ pub struct Config {
     pub oidc: Option<crate::auth::jwt::OidcConfig>,
     /// The failure budget per client address, and the proxies trusted to name the client.
     pub auth_limits: crate::auth::AuthLimits,
+}
+
+impl Config {
+    /// Whether the Redis protocol is served on the TLS port only (no plain port).
+    pub fn plain_resp_off(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.resp_only)
+    }
 }
 
 /// A secret from the configuration: never printed, logged or serialized.
@@ -251,6 +259,8 @@ struct FileTls {
     ca_file: Option<PathBuf>,
     client_auth: Option<crate::tls::ClientAuth>,
     resp_addr: Option<SocketAddr>,
+    /// `true`: the TLS RESP port only, no plain one.
+    resp_only: Option<bool>,
     http: Option<bool>,
 }
 
@@ -301,6 +311,8 @@ pub struct Overrides {
     pub tls_ca_file: Option<PathBuf>,
     pub tls_client_auth: Option<crate::tls::ClientAuth>,
     pub tls_resp_addr: Option<SocketAddr>,
+    /// `--tls-resp-only`: no plain RESP port.
+    pub tls_resp_only: Option<bool>,
     pub tls_http: Option<bool>,
     /// `--bus-tls-cert-file`, `--bus-tls-key-file`, `--bus-tls-ca-file`: mutual TLS on the bus.
     pub bus_tls_cert_file: Option<PathBuf>,
@@ -550,6 +562,15 @@ impl Config {
         file: FileTls,
     ) -> Result<Option<crate::tls::TlsConfig>, ConfigError> {
         let resp_addr = overrides.tls_resp_addr.or(file.resp_addr);
+        let resp_only = overrides.tls_resp_only.or(file.resp_only).unwrap_or(false);
+        if resp_only && resp_addr.is_none() {
+            return Err(ConfigError::Invalid {
+                field: "tls.resp_only".into(),
+                reason: "the Redis protocol on TLS only needs a TLS port: add --tls-resp-addr \
+                         (or `resp_addr` under [tls])"
+                    .into(),
+            });
+        }
         let http = overrides.tls_http.or(file.http).unwrap_or(false);
         let cert_file = overrides.tls_cert_file.clone().or(file.cert_file);
         let key_file = overrides.tls_key_file.clone().or(file.key_file);
@@ -577,6 +598,7 @@ impl Config {
                 .or(file.client_auth)
                 .unwrap_or_default(),
             resp_addr,
+            resp_only,
             http,
         };
         crate::tls::ServerTls::load(&config).map_err(|e| ConfigError::Invalid {
@@ -731,8 +753,10 @@ impl Config {
         }
         if self.operator_key.is_none() {
             let tls_resp = self.tls.as_ref().and_then(|t| t.resp_addr);
+            // A plain port that is not bound exposes nothing.
+            let plain_resp = Some(self.resp_addr).filter(|_| !self.plain_resp_off());
             for (field, addr) in [
-                ("resp_addr", Some(self.resp_addr)),
+                ("resp_addr", plain_resp),
                 ("http_addr", Some(self.http_addr)),
                 ("tls.resp_addr", tls_resp),
             ] {

@@ -36,7 +36,8 @@ pub const EXPIRY_INTERVAL: Duration = Duration::from_millis(100);
 /// A node that is serving. Dropping it without [`RunningServer::shutdown`] also stops the
 /// servers (the shutdown channel closes), but then nobody waits for in-flight requests.
 pub struct RunningServer {
-    /// Where the Redis-protocol server listens (the real port when configured with port 0).
+    /// Where the Redis-protocol server listens (the real port when configured with port 0): the
+    /// plain port, or the TLS port when the Redis protocol is served with TLS only.
     pub resp_addr: SocketAddr,
     /// Where the HTTP server listens.
     pub http_addr: SocketAddr,
@@ -274,12 +275,16 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         None => None,
     };
 
-    let resp_listener = TcpListener::bind(config.resp_addr).await.with_context(|| {
-        format!(
-            "cannot listen for the Redis protocol on {}",
-            config.resp_addr
-        )
-    })?;
+    let resp_listener = if config.plain_resp_off() {
+        None
+    } else {
+        Some(TcpListener::bind(config.resp_addr).await.with_context(|| {
+            format!(
+                "cannot listen for the Redis protocol on {}",
+                config.resp_addr
+            )
+        })?)
+    };
     let http_listener = TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", config.http_addr))?;
@@ -290,11 +295,16 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
             })?),
             None => None,
         };
-    let resp_addr = resp_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
     let tls_resp_addr = match &tls_resp_listener {
         Some(l) => Some(l.local_addr()?),
         None => None,
+    };
+    // TLS only: the TLS port is where the Redis protocol is (and what a cluster advertises).
+    let resp_addr = match (&resp_listener, tls_resp_addr) {
+        (Some(l), _) => l.local_addr()?,
+        (None, Some(tls)) => tls,
+        (None, None) => anyhow::bail!("no port serves the Redis protocol"),
     };
     let cluster = match (&config.cluster, &config.persist) {
         (Some(c), Some(p)) => Some(

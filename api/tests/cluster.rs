@@ -1330,6 +1330,60 @@ async fn tenants_keys_and_users_made_on_one_member_hold_on_every_member() {
     }
 }
 
+/// A message published on one member reaches subscribers on every member, in the order it was
+/// published, channel and pattern subscriptions alike; the publisher's count is its own
+/// member's receivers, as Redis Cluster answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_published_on_one_member_reaches_subscribers_on_every_member() {
+    use futures_util::StreamExt;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let first = server::start(&config(dirs[0].path(), None, ClusterMode::Proxy))
+        .await
+        .expect("first node forms the cluster");
+    let via = first.bus_addr.unwrap().to_string();
+    let join = |i: usize| config(dirs[i].path(), Some(via.clone()), ClusterMode::Proxy);
+    let second = server::start(&join(1)).await.expect("second node joins");
+    let third = server::start(&join(2)).await.expect("third node joins");
+    until_settled(&[&first, &second, &third], 3).await;
+    let client =
+        |node: &RunningServer| redis::Client::open(format!("redis://{}/", node.resp_addr)).unwrap();
+    let mut on_second = client(&second).get_async_pubsub().await.unwrap();
+    on_second.subscribe("orders").await.unwrap();
+    let mut on_third = client(&third).get_async_pubsub().await.unwrap();
+    on_third.psubscribe("ord*").await.unwrap();
+
+    let mut publisher = connect(&first).await;
+    for i in 0..200 {
+        let here: i64 = redis::cmd("PUBLISH")
+            .arg("orders")
+            .arg(format!("order {i}"))
+            .query_async(&mut publisher)
+            .await
+            .unwrap();
+        assert_eq!(here, 0, "no subscriber on the publishing member");
+    }
+    for (mut stream, what) in [
+        (on_second.on_message(), "channel subscriber on the second"),
+        (on_third.on_message(), "pattern subscriber on the third"),
+    ] {
+        for i in 0..200 {
+            let msg = tokio::time::timeout(Duration::from_secs(10), stream.next())
+                .await
+                .unwrap_or_else(|_| panic!("{what}: message {i} did not arrive"))
+                .unwrap();
+            assert_eq!(msg.get_channel_name(), "orders");
+            assert_eq!(
+                msg.get_payload::<String>().unwrap(),
+                format!("order {i}"),
+                "{what}"
+            );
+        }
+    }
+    for node in [first, second, third] {
+        node.shutdown().await.unwrap();
+    }
+}
+
 /// Without a quorum a namespace change is not committed: the create is answered
 /// `503 cluster_unavailable` and undone, so the member does not serve a namespace the cluster
 /// never agreed on.
@@ -1658,6 +1712,7 @@ fn a_bus_beyond_loopback_needs_mutual_tls() {
         client_ca_file: Some(certs.path().join("cluster-ca.pem")),
         client_auth: larder::tls::ClientAuth::Optional,
         resp_addr: Some("127.0.0.1:0".parse().unwrap()),
+        resp_only: false,
         http: false,
     });
     let refused = shared_ca.validate().unwrap_err().to_string();

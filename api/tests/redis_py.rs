@@ -120,6 +120,7 @@ async fn redis_py_over_tls_logs_in_a_user_and_is_refused_without_the_right_certi
             client_ca_file: Some(dir.path().join("ca.pem")),
             client_auth: ClientAuth::Required,
             resp_addr: Some("127.0.0.1:0".parse().unwrap()),
+            resp_only: false,
             http: false,
         }),
         ..auth_support::config(None)

@@ -37,6 +37,7 @@ fn config(dir: &Path, client_auth: ClientAuth) -> Config {
             client_ca_file: Some(dir.join("ca.pem")),
             client_auth,
             resp_addr: Some("127.0.0.1:0".parse().unwrap()),
+            resp_only: false,
             http: true,
         }),
         ..Default::default()
@@ -348,4 +349,52 @@ fn config_names_the_tls_setting_at_fault() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("client CA"), "{err}");
+    let err = overrides(&|o| {
+        o.tls_resp_only = Some(true);
+        o.tls_resp_addr = None;
+        o.tls_http = Some(true);
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("--tls-resp-addr"), "{err}");
+    // With the plain port off, a non-loopback plain address exposes nothing.
+    let loaded = overrides(&|o| {
+        o.tls_resp_only = Some(true);
+        o.resp_addr = Some("0.0.0.0:6390".parse().unwrap());
+    })
+    .expect("TLS only, the plain address is not bound");
+    assert!(loaded.plain_resp_off());
+}
+
+/// `resp_only`: the Redis protocol on the TLS port alone. Nothing listens on the plain address,
+/// the node reports the TLS port as its Redis port, and TLS clients are served as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_tls_only_no_plain_port_is_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = write_certs(dir.path());
+    // A port that was free a moment ago: the plain port the node must not bind.
+    let plain = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut cfg = config(dir.path(), ClientAuth::None);
+    cfg.resp_addr = plain;
+    cfg.tls.as_mut().unwrap().resp_only = true;
+    let node = server::start(&cfg).await.unwrap();
+    assert_eq!(Some(node.resp_addr), node.tls_resp_addr);
+    let refused = tokio::net::TcpStream::connect(plain).await;
+    assert!(refused.is_err(), "the plain port answers: {refused:?}");
+    let client = tls_client(&node, &set.ca, None);
+    assert_eq!(ping_fresh(&client).await.unwrap(), "PONG");
+    let out = redis_cli(
+        node.tls_resp_addr.unwrap().port(),
+        &[
+            "--tls",
+            "--cacert",
+            dir.path().join("ca.pem").to_str().unwrap(),
+        ],
+        &["PING"],
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "PONG");
+    node.shutdown().await.unwrap();
 }

@@ -57,6 +57,12 @@ impl ServerContext {
         state
             .namespaces
             .notify_key_events(Arc::clone(&notifications) as _);
+        if let Some(cluster) = &state.cluster {
+            // Messages published on other members reach this member's subscribers.
+            cluster
+                .node
+                .set_pubsub_handler(Arc::new(super::pubsub::FromMembers(Arc::clone(&pubsub))));
+        }
         let latency = CommandKind::ALL
             .iter()
             .map(|kind| state.metrics.latency("resp", kind.spec().name))

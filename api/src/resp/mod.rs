@@ -86,7 +86,7 @@ use crate::state::AppState;
 /// [`RespLimits`] until `shutdown` resolves. Then it stops accepting, lets each connection finish
 /// the batch it is executing (waiting at most [`DRAIN_TIMEOUT`]), and returns.
 pub async fn serve(
-    listener: tokio::net::TcpListener,
+    listener: Option<tokio::net::TcpListener>,
     tls_listener: Option<tokio::net::TcpListener>,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,

@@ -199,6 +199,18 @@ impl PubSub {
     }
 }
 
+/// Delivers messages published on other cluster members to this member's subscribers (see
+/// `larder_cluster::broadcast`).
+pub struct FromMembers(pub Arc<PubSub>);
+
+impl larder_cluster::PubSubHandler for FromMembers {
+    fn deliver(&self, messages: Vec<larder_cluster::Published>) {
+        for m in messages {
+            self.0.publish(&m.channel, &m.message);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,16 @@ use super::session::Session;
 use crate::state::AppState;
 use crate::tls::ServerTls;
 
+/// The next connection on the plain port; never, when there is none (TLS only).
+async fn accept_plain(
+    listener: &Option<TcpListener>,
+) -> std::io::Result<(TcpStream, std::net::SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// How long shutdown waits for connections to finish their current batch.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -38,21 +48,24 @@ pub async fn serve_with(
     limits: RespLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_ports(listener, None, state, limits, shutdown).await
+    serve_ports(Some(listener), None, state, limits, shutdown).await
 }
 
-/// Serve the plain port `listener` and, when given, the TLS port `tls_listener` (with the
-/// settings in `state.tls`). Both ports share one server: the same clients table, pub/sub,
-/// tracking and transaction gate, so a TLS client and a plain one see each other's writes,
-/// messages and transactions as two plain clients would.
+/// Serve the plain port `listener` and the TLS port `tls_listener` (with the settings in
+/// `state.tls`), each when given (at least one). Both ports share one server: the same clients
+/// table, pub/sub, tracking and transaction gate, so a TLS client and a plain one see each
+/// other's writes, messages and transactions as two plain clients would.
 pub async fn serve_ports(
-    listener: TcpListener,
+    listener: Option<TcpListener>,
     tls_listener: Option<TcpListener>,
     state: AppState,
     limits: RespLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let port = listener.local_addr()?.port();
+    let port = match (&listener, &tls_listener) {
+        (Some(l), _) | (None, Some(l)) => l.local_addr()?.port(),
+        (None, None) => return Err(std::io::Error::other("no RESP port to serve")),
+    };
     let tls = match (tls_listener, &state.tls) {
         (Some(l), Some(settings)) => Some((l, Arc::clone(settings))),
         (Some(_), None) => {
@@ -76,7 +89,7 @@ pub async fn serve_ports(
             () = &mut shutdown => break,
             // Reap finished connection tasks so the set does not grow with closed connections.
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            accepted = listener.accept() => match accepted {
+            accepted = accept_plain(&listener) => match accepted {
                 Ok((stream, _)) => {
                     if let Some(task) = start_connection(stream, None, &ctx) {
                         tasks.spawn(task);

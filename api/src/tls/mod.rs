@@ -71,6 +71,9 @@ pub struct TlsConfig {
     pub client_auth: ClientAuth,
     /// A Redis-protocol port with TLS, beside the plain one (Redis's `tls-port`).
     pub resp_addr: Option<std::net::SocketAddr>,
+    /// Serve the Redis protocol on the TLS port only: no plain port is bound (Redis's
+    /// `port 0` with a `tls-port`).
+    pub resp_only: bool,
     /// Serve the HTTP port (REST, dashboard, metrics) with TLS.
     pub http: bool,
 }
@@ -203,6 +206,7 @@ fn bus_configs(
         client_ca_file: Some(config.ca_file.clone()),
         client_auth: ClientAuth::Required,
         resp_addr: None,
+        resp_only: false,
         http: false,
     })?;
     let client = rustls::ClientConfig::builder_with_provider(provider())

@@ -138,6 +138,8 @@ pub enum BusRequest {
     FetchModule {
         id: String,
     },
+    /// Messages published on another member, for this member's subscribers.
+    Publish(Vec<crate::broadcast::Published>),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -161,6 +163,8 @@ pub enum BusResponse {
     Committed,
     /// The module bytes of a fetched plugin version (`None`: this member does not have it).
     Module(Option<serde_bytes::ByteBuf>),
+    /// Published messages were handed to this member's subscribers.
+    Delivered,
     /// The request could not be handled; the text says why.
     Refused(String),
 }

@@ -8,6 +8,7 @@
 //! | `raft_types` | openraft's type configuration, the replicated [`Command`]s, [`Member`] addresses |
 //! | `log_store` | the raft log and vote on disk (fsynced appends, torn-tail recovery) |
 //! | `state_machine` | the replicated [`ClusterState`] and its snapshots (written atomically) |
+//! | [`broadcast`] | `PUBLISH` across the members: queued, batched, in order per member |
 //! | [`bus`] | framed, pipelined MessagePack over TCP: raft RPCs, joins, forwarded commands, module fetches |
 //! | `network` | openraft's network over the bus |
 //! | [`node`] | one member: start, join or resume; the [`ClusterView`] the data plane reads |
@@ -18,6 +19,7 @@
 //! The data plane (which commands run where, forwarding, `MOVED`) lives in the `larder` binary;
 //! this crate knows nothing about namespaces or stores.
 
+pub mod broadcast;
 pub mod bus;
 mod files;
 mod log_store;
@@ -28,6 +30,7 @@ pub mod slot;
 pub mod slot_table;
 mod state_machine;
 
+pub use broadcast::{PubSubHandler, Published};
 pub use bus::{BusTls, Forward, Replicate, Replicated};
 pub use log_store::LogStore;
 pub use node::{

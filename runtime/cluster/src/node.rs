@@ -28,6 +28,7 @@ use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::broadcast::{Broadcaster, PubSubHandler, Published};
 use crate::bus::{
     self, BusError, BusHandler, BusRequest, BusResponse, Forward, Peer, Replicate, Replicated,
 };
@@ -209,6 +210,8 @@ struct Shared {
     /// Replication's own connections, so a replication batch never waits behind forwards.
     replica_peers: Mutex<HashMap<String, Arc<Peer>>>,
     module_source: OnceLock<Arc<dyn ModuleSource>>,
+    pubsub_handler: OnceLock<Arc<dyn PubSubHandler>>,
+    broadcaster: Broadcaster,
     tls: Option<crate::bus::BusTls>,
     joins: tokio::sync::Mutex<()>,
     /// Bumped after every change to the state, once the new view is published.
@@ -292,6 +295,7 @@ impl ClusterNode {
         .await
         .map_err(|e| ClusterError::Raft(e.to_string()))?;
         let bus_addr = bus.local_addr().map_err(storage)?;
+        let broadcaster = Broadcaster::start(Arc::clone(&view), options.tls.clone());
         let shared = Arc::new(Shared {
             id,
             raft,
@@ -301,6 +305,8 @@ impl ClusterNode {
             replica_handler: OnceLock::new(),
             replica_peers: Mutex::new(HashMap::new()),
             module_source: OnceLock::new(),
+            pubsub_handler: OnceLock::new(),
+            broadcaster,
             tls: options.tls.clone(),
             joins: tokio::sync::Mutex::new(()),
             changes,
@@ -498,6 +504,25 @@ impl ClusterNode {
                 format!("-ERR unexpected answer from {}: {other:?}\r\n", owner.bus).into_bytes(),
             ),
         }
+    }
+
+    /// Where other members' published messages are delivered; set once, at start.
+    pub fn set_pubsub_handler(&self, handler: Arc<dyn PubSubHandler>) {
+        let _ = self.shared.pubsub_handler.set(handler);
+    }
+
+    /// Send a message published here to every other member's subscribers (queued: this
+    /// returns at once); see [`crate::broadcast`].
+    pub fn publish(&self, channel: &[u8], message: &[u8]) {
+        self.shared.broadcaster.send(Published {
+            channel: channel.to_vec(),
+            message: message.to_vec(),
+        });
+    }
+
+    /// Published messages not sent to the other members because the queue was full.
+    pub fn publish_dropped(&self) -> u64 {
+        self.shared.broadcaster.dropped()
     }
 
     /// What answers other members' module fetches; set once, at start.
@@ -715,6 +740,13 @@ impl BusHandler for Shared {
                 },
                 BusRequest::Ping => BusResponse::Pong,
                 BusRequest::Propose(command) => self.handle_propose(command).await,
+                BusRequest::Publish(messages) => match self.pubsub_handler.get() {
+                    Some(h) => {
+                        h.deliver(messages);
+                        BusResponse::Delivered
+                    }
+                    None => BusResponse::Refused("this node is still starting".into()),
+                },
                 BusRequest::FetchModule { id } => BusResponse::Module(
                     self.module_source
                         .get()

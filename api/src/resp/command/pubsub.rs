@@ -241,6 +241,11 @@ pub fn publish(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &
     let prefix = prefix_of(session);
     let channel = hub_name(prefix.as_deref(), args.get(1));
     reply.integer(ctx.pubsub.publish(&channel, args.get(2)) as i64);
+    // In a cluster every member's subscribers get it; the count is this member's, as Redis
+    // Cluster answers.
+    if let Some(cluster) = &ctx.state.cluster {
+        cluster.node.publish(&channel, args.get(2));
+    }
 }
 
 /// `PUBSUB CHANNELS [pattern] | NUMSUB [channel …] | NUMPAT | HELP` (a tenant's: its own).
