@@ -25,10 +25,11 @@
 //! reconcilers apply it then.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use larder_cluster::{ClusterNode, Command};
+use larder_runtime::alert::engine::AlertEngine;
 use larder_runtime::{NamespaceConfig, Namespaces};
 use parking_lot::Mutex;
 
@@ -63,8 +64,10 @@ pub struct SharedNamespaces {
     /// Brings the plugin versions the cluster serves here before a pass creates namespaces.
     modules: ModuleFetcher,
     /// Tenants, API keys and users, reconciled before namespaces (a tenant's namespace needs
-    /// its tenant); see [`crate::cluster_access`].
+    /// its tenant); see [`crate::cluster_records`].
     auth: Option<Arc<Auth>>,
+    /// The alert rules' engine, set once it exists (it starts after the cluster).
+    alerts: OnceLock<Arc<AlertEngine>>,
 }
 
 impl SharedNamespaces {
@@ -80,9 +83,19 @@ impl SharedNamespaces {
             namespaces,
             persistence,
             auth,
+            alerts: OnceLock::new(),
             lock: Arc::new(tokio::sync::Mutex::new(())),
             reported: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The alert engine whose rules are shared; set once, at start.
+    pub fn set_alerts(&self, alerts: Arc<AlertEngine>) {
+        let _ = self.alerts.set(alerts);
+    }
+
+    pub fn alerts(&self) -> Option<&AlertEngine> {
+        self.alerts.get().map(|a| &**a)
     }
 
     /// Serialises namespace changes on this node with the reconciler's passes.
@@ -125,13 +138,15 @@ impl SharedNamespaces {
     /// namespace may start plugin instances; saving the catalog syncs a file).
     fn reconcile(&self, plugins_added: bool) {
         let mut changed = plugins_added;
-        if let Some(auth) = &self.auth {
-            let (access_changed, failed) =
-                crate::cluster_access::reconcile(&self.node, auth, &self.namespaces);
-            changed |= access_changed;
-            for (record, why) in failed {
-                self.report(&record, &why);
-            }
+        let holders = crate::cluster_records::Holders {
+            auth: self.auth.as_deref(),
+            alerts: self.alerts(),
+            namespaces: &self.namespaces,
+        };
+        let (records_changed, failed) = crate::cluster_records::reconcile(&self.node, holders);
+        changed |= records_changed;
+        for (record, why) in failed {
+            self.report(&record, &why);
         }
         let view = self.node.view();
         for name in &view.deleted_namespaces {

@@ -15,7 +15,7 @@
 //! | `auth` | the operator key, API keys and their scopes: who may do what on both ports |
 //! | `tenants` | tenants: their namespaces' names, owned plugins, quotas and the checks changes make |
 //! | `tls` | TLS for the RESP and HTTP ports (rustls, ring), reloadable; `larder certs` |
-//! | `cluster_access` | tenants, API keys and users committed to raft as records; every member applies them |
+//! | `cluster_records` | tenants, API keys, users and alert rules committed to raft as records; every member applies them |
 //! | `cluster_alerts` | the cluster's signals for the `member_down` and `replication_backlog_above` alert rules |
 //! | `cluster_cleanup` | a cluster member drops the keys of slots other members own now |
 //! | `slot_rule` | a namespace's key → hash slot: the hash-tag rule, or its routing hook |
@@ -33,12 +33,12 @@ pub mod auth;
 pub mod cli;
 pub mod cli_plugin;
 pub mod cli_sim;
-pub mod cluster_access;
 pub mod cluster_alerts;
 pub mod cluster_cleanup;
 pub mod cluster_metrics;
 pub mod cluster_namespaces;
 pub mod cluster_plugins;
+pub mod cluster_records;
 pub mod config;
 pub mod data_dir_lock;
 pub mod metrics;

@@ -388,12 +388,12 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
             rest::cluster_forward::route_to_owner,
         ));
     }
-    if state.cluster.is_some() && auth.is_some() {
+    if state.cluster.is_some() {
         // Inside authentication (only a change that was allowed is shared), outside the
         // catalog writer (an undone change is saved again).
         app = app.layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::cluster_access::share_access_changes,
+            crate::cluster_records::share_record_changes,
         ));
     }
     if let Some(auth) = &auth {
@@ -437,6 +437,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     ));
     if let Some(cluster) = &state.cluster {
         alerts.set_cluster_probe(crate::cluster_alerts::probe(cluster.clone()));
+        cluster.namespaces.set_alerts(Arc::clone(&alerts));
     }
     let alerting = tokio::spawn(Arc::clone(&alerts).run());
     let slot_sweeps = state.cluster.clone().map(|cluster| {

@@ -1384,6 +1384,69 @@ async fn a_message_published_on_one_member_reaches_subscribers_on_every_member()
     }
 }
 
+/// An alert rule added or deleted through one member is added or deleted on every member (each
+/// evaluates it on its own share of the keyspace).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_rules_made_on_one_member_hold_on_every_member() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let first = server::start(&config(dirs[0].path(), None, ClusterMode::Proxy))
+        .await
+        .expect("first node forms the cluster");
+    let second = server::start(&config(
+        dirs[1].path(),
+        Some(first.bus_addr.unwrap().to_string()),
+        ClusterMode::Proxy,
+    ))
+    .await
+    .expect("second node joins");
+    until_settled(&[&first, &second], 2).await;
+    let http = reqwest::Client::new();
+    let rules_of = |node: &RunningServer| format!("http://{}/v1/alerts/rules", node.http_addr);
+    let rule = serde_json::json!({
+        "name": "default-cold",
+        "namespace": "default",
+        "condition": {"kind": "hit_ratio_below", "threshold": 0.5, "min_reads": 10},
+        "severity": "warning",
+    });
+    let added = http
+        .post(rules_of(&first))
+        .json(&rule)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 201, "{}", added.text().await.unwrap());
+    until_http(
+        &http,
+        &rules_of(&second),
+        "the rule reaches the other member",
+        |s, b| {
+            s == 200
+                && b["rules"].as_array().is_some_and(|r| {
+                    r.len() == 1
+                        && r[0]["name"] == "default-cold"
+                        && r[0]["condition"]["min_reads"] == 10
+                })
+        },
+    )
+    .await;
+    let deleted = http
+        .delete(format!("{}/default-cold", rules_of(&second)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    until_http(
+        &http,
+        &rules_of(&first),
+        "the deletion reaches the other member",
+        |s, b| s == 200 && b["rules"].as_array().is_some_and(Vec::is_empty),
+    )
+    .await;
+    for node in [first, second] {
+        node.shutdown().await.unwrap();
+    }
+}
+
 /// Without a quorum a namespace change is not committed: the create is answered
 /// `503 cluster_unavailable` and undone, so the member does not serve a namespace the cluster
 /// never agreed on.

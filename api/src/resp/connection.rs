@@ -110,7 +110,7 @@ pub struct Connection<S> {
     /// An `ACL SETUSER`/`DELUSER` on a cluster member ended the batch: the users before it, and
     /// where its answer starts in the reply, so the change is committed to the cluster before
     /// the answer goes out (and the answer replaced should it not be).
-    access_change: Option<(crate::cluster_access::AccessSnapshot, usize)>,
+    access_change: Option<(crate::cluster_records::RecordsSnapshot, usize)>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
@@ -173,7 +173,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 }
             }
             if let Some((before, at)) = self.access_change.take()
-                && let Err(e) = crate::cluster_access::commit_since(&self.ctx.state, before).await
+                && let Err(e) = crate::cluster_records::commit_since(&self.ctx.state, before).await
             {
                 self.reply.buf.truncate(at);
                 self.reply.error_fmt(format_args!("CLUSTERDOWN {e}"));
@@ -375,12 +375,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         self.latency.start();
                         let before = self.reply.buf.len();
                         let access_before = self.changes_users(&args).then(|| {
-                            let auth = self.ctx.state.auth.as_deref();
-                            auth.map(crate::cluster_access::AccessSnapshot::take)
+                            crate::cluster_records::RecordsSnapshot::take(&self.ctx.state)
                         });
                         let kind =
                             command::execute(&args, &mut self.session, &self.ctx, &mut self.reply);
-                        if let Some(Some(snapshot)) = access_before {
+                        if let Some(snapshot) = access_before {
                             self.access_change = Some((snapshot, before));
                         }
                         if std::mem::take(&mut self.session.wants_retry) {

@@ -1,21 +1,25 @@
-//! Tenants, API keys and users shared by every member.
+//! Tenants, API keys, users and alert rules shared by every member.
 //!
-//! On a cluster member with authentication, a change to them through the REST API (creating or
-//! revoking a key, making or changing a tenant or a user, a tenant's plugin upload) is committed
-//! to the raft state as records of three shared tables ([`Command::PutRecord`]), each record the
-//! catalog's own form of the entry as JSON; a deletion commits the record as deleted. Every
+//! On a cluster member, a change to them through the API (creating or revoking a key, making or
+//! changing a tenant or a user, a tenant's plugin upload, adding or deleting an alert rule) is
+//! committed to the raft state as records of shared tables ([`Command::PutRecord`]), each record
+//! the catalog's own form of the entry as JSON; a deletion commits the record as deleted. Every
 //! member's reconciler applies the state ([`reconcile`]), so a key made through one member
-//! authenticates on all of them and a revoked one on none.
+//! authenticates on all of them, a revoked one on none, and every member evaluates the same
+//! rules (each on its own share of the keyspace). The tenant, key and user tables exist with
+//! authentication on.
 //!
-//! The REST side is one middleware ([`share_access_changes`]): it holds the cluster's
+//! The REST side is one middleware ([`share_record_changes`]): it holds the cluster's
 //! configuration lock, runs the request, and commits exactly what the request changed here (the
 //! tables before and after it, compared). When no quorum confirms it in time, the change is
 //! undone here and the caller gets `503 cluster_unavailable`, so a member never keeps a key or a
-//! revocation the cluster did not agree on.
+//! revocation the cluster did not agree on. `ACL SETUSER`/`DELUSER` on the Redis port go through
+//! [`commit_since`] the same way.
 //!
-//! Records the state does not name (made before the member joined) stay the member's own until
-//! they are changed. A tenant deleted through the cluster takes its namespaces with it on every
-//! member. Sessions, failure budgets and rate-limit buckets stay per member.
+//! Records the state does not name (made before the member joined, or from the config file's
+//! `[alerts]`) stay the member's own until they are changed. A tenant deleted through the cluster
+//! takes its namespaces with it on every member. Sessions, failure budgets, rate-limit buckets
+//! and firing alerts stay per member.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -28,6 +32,9 @@ use larder_cluster::{ClusterNode, Command};
 use larder_runtime::Namespaces;
 use larder_runtime::persist::catalog::{CatalogApiKey, CatalogTenant, CatalogUser};
 
+use larder_runtime::alert::AlertRule;
+use larder_runtime::alert::engine::AlertEngine;
+
 use crate::auth::Auth;
 use crate::rest::error::ApiError;
 use crate::state::AppState;
@@ -35,13 +42,23 @@ use crate::state::AppState;
 pub const TENANTS: &str = "tenants";
 pub const API_KEYS: &str = "api_keys";
 pub const USERS: &str = "users";
+pub const ALERT_RULES: &str = "alert_rules";
 /// In the order records are applied: a key or user needs its tenant first.
-const TABLES: [&str; 3] = [TENANTS, API_KEYS, USERS];
+const TABLES: [&str; 4] = [TENANTS, API_KEYS, USERS, ALERT_RULES];
+
+/// What holds the shared tables on this member.
+#[derive(Clone, Copy)]
+pub struct Holders<'a> {
+    /// Tenants, keys and users; `None` with authentication off.
+    pub auth: Option<&'a Auth>,
+    pub alerts: Option<&'a AlertEngine>,
+    pub namespaces: &'a Namespaces,
+}
 
 /// How long a change waits for its commit before it is undone.
 const COMMIT_PATIENCE: Duration = Duration::from_secs(10);
 
-/// The three tables as this member holds them: table → record key → record (JSON).
+/// The tables as this member holds them: table → record key → record (JSON).
 #[derive(Default, PartialEq)]
 struct Tables(BTreeMap<&'static str, BTreeMap<String, String>>);
 
@@ -55,32 +72,44 @@ fn json<T: serde::Serialize>(record: &T) -> String {
 }
 
 impl Tables {
-    fn capture(auth: &Auth) -> Self {
+    fn capture(holders: Holders<'_>) -> Self {
         let mut tables = BTreeMap::new();
-        tables.insert(
-            TENANTS,
-            auth.tenants()
-                .capture()
-                .iter()
-                .map(|t| (t.name.clone(), json(t)))
-                .collect(),
-        );
-        tables.insert(
-            API_KEYS,
-            auth.keys()
-                .capture()
-                .iter()
-                .map(|k| (k.id.clone(), json(k)))
-                .collect(),
-        );
-        tables.insert(
-            USERS,
-            auth.users()
-                .capture()
-                .iter()
-                .map(|u| (user_key(u.tenant.as_deref(), &u.name), json(u)))
-                .collect(),
-        );
+        if let Some(auth) = holders.auth {
+            tables.insert(
+                TENANTS,
+                auth.tenants()
+                    .capture()
+                    .iter()
+                    .map(|t| (t.name.clone(), json(t)))
+                    .collect(),
+            );
+            tables.insert(
+                API_KEYS,
+                auth.keys()
+                    .capture()
+                    .iter()
+                    .map(|k| (k.id.clone(), json(k)))
+                    .collect(),
+            );
+            tables.insert(
+                USERS,
+                auth.users()
+                    .capture()
+                    .iter()
+                    .map(|u| (user_key(u.tenant.as_deref(), &u.name), json(u)))
+                    .collect(),
+            );
+        }
+        if let Some(alerts) = holders.alerts {
+            tables.insert(
+                ALERT_RULES,
+                alerts
+                    .rules()
+                    .iter()
+                    .map(|r| (r.name.clone(), json(r)))
+                    .collect(),
+            );
+        }
         Self(tables)
     }
 
@@ -114,16 +143,36 @@ impl Tables {
 }
 
 /// Make this member's record `key` of `table` be `record` (`None`: deleted).
-fn apply(
-    auth: &Auth,
-    namespaces: &Namespaces,
-    table: &str,
-    key: &str,
-    record: Option<&str>,
-) -> Result<(), String> {
+fn apply(holders: Holders<'_>, table: &str, key: &str, record: Option<&str>) -> Result<(), String> {
     fn parse<T: serde::de::DeserializeOwned>(record: &str) -> Result<T, String> {
         serde_json::from_str(record).map_err(|e| format!("the record does not parse here: {e}"))
     }
+    if table == ALERT_RULES {
+        let alerts = holders.alerts.ok_or("this member has no alert engine")?;
+        let existing = alerts.rules().into_iter().find(|r| r.name == key);
+        return match record {
+            Some(record) => {
+                let rule: AlertRule = parse(record)?;
+                if existing.as_ref() == Some(&rule) {
+                    return Ok(());
+                }
+                if existing.is_some() {
+                    let _ = alerts.remove_rule(key);
+                }
+                alerts.add_rule(rule).map_err(|e| e.to_string())
+            }
+            None => {
+                if existing.is_some() {
+                    let _ = alerts.remove_rule(key);
+                }
+                Ok(())
+            }
+        };
+    }
+    let Some(auth) = holders.auth else {
+        return Err("authentication is off on this member".into());
+    };
+    let namespaces = holders.namespaces;
     match (table, record) {
         (TENANTS, Some(record)) => auth
             .tenants()
@@ -168,20 +217,20 @@ fn apply(
     }
 }
 
-/// Make this member's tenants, keys and users agree with the cluster state; returns whether
-/// anything changed here (the catalog needs saving) and, per record that could not be applied,
-/// why. Blocking (it takes the tables' locks).
-pub fn reconcile(
-    node: &ClusterNode,
-    auth: &Auth,
-    namespaces: &Namespaces,
-) -> (bool, Vec<(String, String)>) {
+/// Make this member's shared tables agree with the cluster state; returns whether anything
+/// changed here (the catalog needs saving) and, per record that could not be applied, why.
+/// Blocking (it takes the tables' locks). A table this member does not hold (authentication
+/// off) is left alone.
+pub fn reconcile(node: &ClusterNode, holders: Holders<'_>) -> (bool, Vec<(String, String)>) {
     let view = node.view();
-    let here = Tables::capture(auth);
+    let here = Tables::capture(holders);
     let mut changed = false;
     let mut failed = Vec::new();
     let mut deletions = Vec::new();
     for table in TABLES {
+        if !here.0.contains_key(table) {
+            continue;
+        }
         for (key, record) in view.records.get(table).into_iter().flatten() {
             let outcome = match record {
                 None => {
@@ -191,7 +240,7 @@ pub fn reconcile(
                     continue;
                 }
                 Some(record) if same_record(table, here.get(table, key), record) => continue,
-                Some(record) => apply(auth, namespaces, table, key, Some(record)),
+                Some(record) => apply(holders, table, key, Some(record)),
             };
             match outcome {
                 Ok(()) => changed = true,
@@ -201,7 +250,7 @@ pub fn reconcile(
     }
     // Keys and users before the tenant they belong to.
     for (table, key) in deletions.into_iter().rev() {
-        match apply(auth, namespaces, table, key, None) {
+        match apply(holders, table, key, None) {
             Ok(()) => changed = true,
             Err(why) => failed.push((format!("{table} {key}"), why)),
         }
@@ -225,34 +274,41 @@ fn same_record(table: &str, here: Option<&String>, record: &str) -> bool {
         TENANTS => eq::<CatalogTenant>(here, record),
         API_KEYS => eq::<CatalogApiKey>(here, record),
         USERS => eq::<CatalogUser>(here, record),
+        ALERT_RULES => eq::<AlertRule>(here, record),
         _ => false,
     }
 }
 
-/// Whether a request to `path` may change tenants, keys or users.
-fn changes_access(path: &str) -> bool {
-    ["/v1/tenants", "/v1/api-keys", "/v1/users", "/v1/plugins"]
-        .iter()
-        .any(|prefix| {
-            path.strip_prefix(prefix)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        })
+/// Whether a request to `path` may change a shared table.
+fn changes_records(path: &str) -> bool {
+    [
+        "/v1/tenants",
+        "/v1/api-keys",
+        "/v1/users",
+        "/v1/plugins",
+        "/v1/alerts/rules",
+    ]
+    .iter()
+    .any(|prefix| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
 }
 
-/// Middleware: commit what an access-changing request changed here; see the module docs.
-pub async fn share_access_changes(
+/// Middleware: commit what a request changed in the shared tables here; see the module docs.
+pub async fn share_record_changes(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    let (Some(cluster), Some(auth)) = (&state.cluster, &state.auth) else {
+    let Some(cluster) = &state.cluster else {
         return next.run(request).await;
     };
-    if request.method().is_safe() || !changes_access(request.uri().path()) {
+    if request.method().is_safe() || !changes_records(request.uri().path()) {
         return next.run(request).await;
     }
     let _one = cluster.namespaces.lock().await;
-    let before = AccessSnapshot::take(auth);
+    let before = RecordsSnapshot::take(&state);
     let response = next.run(request).await;
     if !response.status().is_success() {
         return response;
@@ -265,24 +321,32 @@ pub async fn share_access_changes(
     }
 }
 
-/// This member's tenants, API keys and users at one moment, to commit what changed since.
-pub struct AccessSnapshot(Tables);
-
-impl AccessSnapshot {
-    pub fn take(auth: &Auth) -> Self {
-        Self(Tables::capture(auth))
+fn holders(state: &AppState) -> Holders<'_> {
+    Holders {
+        auth: state.auth.as_deref(),
+        alerts: state.cluster.as_ref().and_then(|c| c.namespaces.alerts()),
+        namespaces: &state.namespaces,
     }
 }
 
-/// Commit what changed here since `before` (on a cluster member with authentication; nothing
-/// to do elsewhere). When no quorum confirms it, what is not committed is undone here and the
-/// error says so, for the caller to answer with.
-pub async fn commit_since(state: &AppState, before: AccessSnapshot) -> Result<(), String> {
-    let (Some(cluster), Some(auth)) = (&state.cluster, &state.auth) else {
+/// This member's shared tables at one moment, to commit what changed since.
+pub struct RecordsSnapshot(Tables);
+
+impl RecordsSnapshot {
+    pub fn take(state: &AppState) -> Self {
+        Self(Tables::capture(holders(state)))
+    }
+}
+
+/// Commit what changed here since `before` (on a cluster member; nothing to do elsewhere).
+/// When no quorum confirms it, what is not committed is undone here and the error says so, for
+/// the caller to answer with.
+pub async fn commit_since(state: &AppState, before: RecordsSnapshot) -> Result<(), String> {
+    let Some(cluster) = &state.cluster else {
         return Ok(());
     };
     let before = before.0;
-    let changes = before.changes_to(&Tables::capture(auth));
+    let changes = before.changes_to(&Tables::capture(holders(state)));
     for (i, (table, key, record)) in changes.iter().enumerate() {
         let new_tenant = *table == TENANTS && record.is_some() && before.get(table, key).is_none();
         let Err(e) = commit_change(state, cluster, table, key, record, new_tenant).await else {
@@ -292,8 +356,8 @@ pub async fn commit_since(state: &AppState, before: AccessSnapshot) -> Result<()
         // again.
         for (table, key, _) in changes[i..].iter().rev() {
             let previous = before.get(table, key).map(String::as_str);
-            if let Err(why) = apply(auth, &state.namespaces, table, key, previous) {
-                tracing::error!(%table, %key, error = %why, "an uncommitted access change could not be undone");
+            if let Err(why) = apply(holders(state), table, key, previous) {
+                tracing::error!(%table, %key, error = %why, "an uncommitted change could not be undone");
             }
         }
         if let Some(p) = state.persistence.clone() {
@@ -366,13 +430,15 @@ mod tests {
 
     #[test]
     fn only_access_routes_are_watched() {
-        assert!(changes_access("/v1/api-keys"));
-        assert!(changes_access("/v1/api-keys/0123456789ab"));
-        assert!(changes_access("/v1/tenants/acme"));
-        assert!(changes_access("/v1/users/acme%2Fbob"));
-        assert!(changes_access("/v1/plugins"));
-        assert!(!changes_access("/v1/namespaces/default/keys/k"));
-        assert!(!changes_access("/v1/tenantsx"));
+        assert!(changes_records("/v1/api-keys"));
+        assert!(changes_records("/v1/api-keys/0123456789ab"));
+        assert!(changes_records("/v1/tenants/acme"));
+        assert!(changes_records("/v1/users/acme%2Fbob"));
+        assert!(changes_records("/v1/plugins"));
+        assert!(changes_records("/v1/alerts/rules/hot"));
+        assert!(!changes_records("/v1/alerts"));
+        assert!(!changes_records("/v1/namespaces/default/keys/k"));
+        assert!(!changes_records("/v1/tenantsx"));
     }
 
     #[test]
