@@ -34,6 +34,7 @@
 //! auth_failure_burst = 20      # failed logins, tokens and AUTHs an address may make at once (0: no limit)
 //! auth_failure_refill_per_sec = 5.0
 //! trusted_proxies = ["10.0.0.0/8"]  # HTTP: believe their X-Forwarded-For about the client
+//! proxy_protocol = true        # RESP: their connections open with a PROXY header (v1 or v2)
 //!
 //! [tls]                        # `larder certs` makes a local CA and certificates to try it
 //! cert_file = "certs/server.pem"
@@ -145,6 +146,9 @@ pub struct Config {
     pub oidc: Option<crate::auth::jwt::OidcConfig>,
     /// The failure budget per client address, and the proxies trusted to name the client.
     pub auth_limits: crate::auth::AuthLimits,
+    /// Connections to the Redis ports from the trusted proxies start with a PROXY protocol
+    /// header naming the client (see `resp::proxy_protocol`).
+    pub proxy_protocol: bool,
 }
 
 impl Config {
@@ -208,6 +212,7 @@ impl Default for Config {
             metrics_token: None,
             session_ttl: crate::auth::sessions::DEFAULT_TTL,
             auth_limits: crate::auth::AuthLimits::default(),
+            proxy_protocol: false,
             tls: None,
             oidc: None,
         }
@@ -242,6 +247,8 @@ struct FileConfig {
     auth_failure_refill_per_sec: Option<f64>,
     #[serde(default)]
     trusted_proxies: Vec<ipnet::IpNet>,
+    /// Connections to the Redis ports from `trusted_proxies` start with a PROXY protocol header.
+    proxy_protocol: Option<bool>,
     tls: Option<FileTls>,
     oidc: Option<crate::auth::jwt::OidcConfig>,
     #[serde(default)]
@@ -450,7 +457,16 @@ impl Config {
                     file.trusted_proxies,
                 ),
             },
+            proxy_protocol: file.proxy_protocol.unwrap_or(false),
         };
+        if config.proxy_protocol && config.auth_limits.trusted_proxies.is_empty() {
+            return Err(ConfigError::Invalid {
+                field: "proxy_protocol".into(),
+                reason: "the PROXY protocol is read from trusted proxies only: list the load \
+                         balancers' addresses in trusted_proxies"
+                    .into(),
+            });
+        }
         if config.cluster.is_some() && config.persist.is_none() {
             return Err(ConfigError::Invalid {
                 field: "bus_addr".into(),

@@ -342,6 +342,9 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         resp_listener,
         tls_resp_listener,
         state.clone(),
+        config
+            .proxy_protocol
+            .then(|| config.auth_limits.trusted_proxies.clone()),
         shutdown_signal(shutdown.subscribe(), requested()),
     ));
     let alerts = Arc::new(

@@ -10,7 +10,9 @@
 //! says, so a client cannot dodge its budget by writing the header itself. An entry that does
 //! not parse stops the walk at the proxy that sent it: its requests share that proxy's budget.
 //!
-//! Only HTTP requests carry the header; the Redis port always uses the peer's address.
+//! Only HTTP requests carry the header. On the Redis ports the same proxies may open each
+//! connection with a PROXY protocol header instead (`proxy_protocol`, see
+//! `resp::proxy_protocol`), which names the client for the whole connection.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -28,7 +30,12 @@ impl TrustedProxies {
         Self(blocks)
     }
 
-    fn trusts(&self, ip: IpAddr) -> bool {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `ip` is in one of the blocks.
+    pub fn trusts(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         self.0.iter().any(|block| block.contains(&ip))
     }

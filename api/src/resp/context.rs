@@ -40,6 +40,9 @@ pub struct ServerContext {
     pub waiters: Arc<super::blocking::Waiters>,
     /// Every connected client (CLIENT LIST, CLIENT KILL, shutdown).
     pub clients: Arc<super::clients::Clients>,
+    /// The proxies whose connections start with a PROXY protocol header (`None`: no header is
+    /// read from anyone).
+    pub proxy_protocol: Option<crate::auth::client_addr::TrustedProxies>,
 }
 
 impl ServerContext {
@@ -82,6 +85,7 @@ impl ServerContext {
             tracking,
             waiters,
             clients,
+            proxy_protocol: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //! | module | holds |
 //! |---|---|
 //! | `server` | the accept loop, per-connection stop signals, graceful shutdown ([`serve`]) |
+//! | `proxy_protocol` | the PROXY protocol header a trusted load balancer opens a connection with |
 //! | `connection` | one client: read, execute every complete frame, write once |
 //! | `parse` | the in-place, resumable request parser ([`RequestParser`]) |
 //! | `reply` | reply encoding into the write buffer, RESP2 or RESP3 |
@@ -67,6 +68,7 @@ mod latency;
 mod limits;
 mod notify;
 mod parse;
+pub mod proxy_protocol;
 mod pubsub;
 mod read_through;
 mod reply;
@@ -89,6 +91,7 @@ pub async fn serve(
     listener: Option<tokio::net::TcpListener>,
     tls_listener: Option<tokio::net::TcpListener>,
     state: AppState,
+    proxies: Option<crate::auth::client_addr::TrustedProxies>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     serve_ports(
@@ -96,6 +99,7 @@ pub async fn serve(
         tls_listener,
         state,
         RespLimits::default(),
+        proxies,
         shutdown,
     )
     .await

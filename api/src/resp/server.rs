@@ -24,6 +24,7 @@ use super::connection::Connection;
 use super::context::ServerContext;
 use super::limits::RespLimits;
 use super::session::Session;
+use crate::auth::client_addr::TrustedProxies;
 use crate::state::AppState;
 use crate::tls::ServerTls;
 
@@ -48,18 +49,20 @@ pub async fn serve_with(
     limits: RespLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_ports(Some(listener), None, state, limits, shutdown).await
+    serve_ports(Some(listener), None, state, limits, None, shutdown).await
 }
 
 /// Serve the plain port `listener` and the TLS port `tls_listener` (with the settings in
 /// `state.tls`), each when given (at least one). Both ports share one server: the same clients
 /// table, pub/sub, tracking and transaction gate, so a TLS client and a plain one see each
-/// other's writes, messages and transactions as two plain clients would.
+/// other's writes, messages and transactions as two plain clients would. With `proxies`,
+/// connections from them start with a PROXY protocol header (see `resp::proxy_protocol`).
 pub async fn serve_ports(
     listener: Option<TcpListener>,
     tls_listener: Option<TcpListener>,
     state: AppState,
     limits: RespLimits,
+    proxies: Option<TrustedProxies>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let port = match (&listener, &tls_listener) {
@@ -75,7 +78,9 @@ pub async fn serve_ports(
         }
         (None, _) => None,
     };
-    let ctx = Arc::new(ServerContext::new(state, limits, port));
+    let mut ctx = ServerContext::new(state, limits, port);
+    ctx.proxy_protocol = proxies;
+    let ctx = Arc::new(ctx);
     if let Some(cluster) = &ctx.state.cluster {
         cluster
             .node
@@ -144,11 +149,12 @@ async fn accept_tls(
     }
 }
 
-/// Set up one accepted socket; `None` if it is already unusable. With `tls`, the handshake runs
-/// first, in the connection's own task (never in the accept loop, so a client that says nothing
-/// holds up nobody), bounded by the handshake timeout and by the stop signal.
+/// Set up one accepted socket; `None` if it is already unusable. A trusted proxy's PROXY
+/// protocol header is read first, then with `tls` the handshake runs, both in the connection's
+/// own task (never in the accept loop, so a client that says nothing holds up nobody), bounded
+/// by their timeouts and, once registered, by the stop signal.
 fn start_connection(
-    stream: TcpStream,
+    mut stream: TcpStream,
     tls: Option<Arc<ServerTls>>,
     ctx: &Arc<ServerContext>,
 ) -> Option<impl Future<Output = ()> + Send + 'static> {
@@ -162,17 +168,30 @@ fn start_connection(
             return None;
         }
     };
-    let id = ctx.next_client_id();
-    let (record, stop_rx) = ctx.clients.register(id, peer, local);
+    let behind_proxy = ctx
+        .proxy_protocol
+        .as_ref()
+        .is_some_and(|p| p.trusts(peer.ip()));
     ctx.connections_received
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let open = OpenConnection::new(id, Arc::clone(ctx));
-    let mut session = Session::new(id, namespace, peer, local);
-    session.record = Some(record);
     let ctx = Arc::clone(ctx);
     Some(async move {
-        let _open = open;
-        let mut stop_rx = stop_rx;
+        let peer = if behind_proxy {
+            match super::proxy_protocol::read_header(&mut stream).await {
+                Ok(client) => client.unwrap_or(peer),
+                Err(error) => {
+                    tracing::debug!(%peer, %error, "RESP connection from a trusted proxy refused");
+                    return;
+                }
+            }
+        } else {
+            peer
+        };
+        let id = ctx.next_client_id();
+        let (record, mut stop_rx) = ctx.clients.register(id, peer, local);
+        let _open = OpenConnection::new(id, Arc::clone(&ctx));
+        let mut session = Session::new(id, namespace, peer, local);
+        session.record = Some(record);
         let ended = match tls {
             None => Connection::new(stream, session, ctx).run(stop_rx).await,
             Some(settings) => {
