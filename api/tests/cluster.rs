@@ -1351,6 +1351,25 @@ async fn a_message_published_on_one_member_reaches_subscribers_on_every_member()
     on_second.subscribe("orders").await.unwrap();
     let mut on_third = client(&third).get_async_pubsub().await.unwrap();
     on_third.psubscribe("ord*").await.unwrap();
+    // A shard channel subscriber on a member that does not own the channel's slot (proxy mode:
+    // it subscribes where it is), read as raw RESP3 pushes.
+    let mut shard = tokio::net::TcpStream::connect(second.resp_addr)
+        .await
+        .unwrap();
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        shard
+            .write_all(b"*2\r\n$10\r\nSSUBSCRIBE\r\n$6\r\nstocks\r\n")
+            .await
+            .unwrap();
+        let mut confirm = [0u8; 64];
+        let n = shard.read(&mut confirm).await.unwrap();
+        assert!(
+            String::from_utf8_lossy(&confirm[..n]).contains("ssubscribe"),
+            "{:?}",
+            String::from_utf8_lossy(&confirm[..n])
+        );
+    }
 
     let mut publisher = connect(&first).await;
     for i in 0..200 {
@@ -1361,6 +1380,23 @@ async fn a_message_published_on_one_member_reaches_subscribers_on_every_member()
             .await
             .unwrap();
         assert_eq!(here, 0, "no subscriber on the publishing member");
+    }
+    let here: i64 = redis::cmd("SPUBLISH")
+        .arg("stocks")
+        .arg("up")
+        .query_async(&mut publisher)
+        .await
+        .unwrap();
+    assert_eq!(here, 0);
+    {
+        use tokio::io::AsyncReadExt;
+        let expected: &[u8] = b"*3\r\n$8\r\nsmessage\r\n$6\r\nstocks\r\n$2\r\nup\r\n";
+        let mut got = vec![0u8; expected.len()];
+        tokio::time::timeout(Duration::from_secs(10), shard.read_exact(&mut got))
+            .await
+            .expect("the shard message reaches the other member")
+            .unwrap();
+        assert_eq!(got, expected);
     }
     for (mut stream, what) in [
         (on_second.on_message(), "channel subscriber on the second"),

@@ -106,12 +106,19 @@ fn killing_the_leader_loses_no_acknowledged_write() {
         assert!(m["replicated_slots"].as_u64().unwrap() >= 5461, "{m}");
     }
 
-    // The survivors-to-be watch for a member down (alert rules are per member).
-    for member in [&second, &third] {
-        let rule = serde_json::json!({"name": "node-down", "condition": {"kind": "member_down"},
-            "severity": "critical", "window_secs": 1, "cooldown_secs": 0});
-        let (status, body) = post_body(member, "/v1/alerts/rules", Some(rule));
-        assert_eq!(status, 201, "{body}");
+    // The survivors-to-be watch for a member down: a rule added through one member is every
+    // member's.
+    let rule = serde_json::json!({"name": "node-down", "condition": {"kind": "member_down"},
+        "severity": "critical", "window_secs": 1, "cooldown_secs": 0});
+    let (status, body) = post_body(&second, "/v1/alerts/rules", Some(rule));
+    assert_eq!(status, 201, "{body}");
+    let deadline = Instant::now() + SETTLE;
+    while !http_text(&format!("http://{}/v1/alerts/rules", third.http)).contains("node-down") {
+        assert!(
+            Instant::now() < deadline,
+            "the rule did not reach the third member"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 
     // kill -9 of the raft leader, which owns a third of the slots.

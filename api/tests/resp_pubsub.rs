@@ -88,6 +88,69 @@ async fn subscribers_receive_what_is_published_to_their_channels_and_patterns() 
         .await;
 }
 
+/// Shard channels (SSUBSCRIBE, SPUBLISH, SUNSUBSCRIBE) are a namespace of their own: a plain
+/// PUBLISH or a pattern never reaches them, and the counts and introspection are theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shard_channels_are_a_namespace_of_their_own() {
+    let server = start().await;
+    let mut sub = Raw::connect(server.addr).await;
+    let mut pattern = Raw::connect(server.addr).await;
+    let mut publisher = Raw::connect(server.addr).await;
+    sub.roundtrip(
+        &cmd(&["SSUBSCRIBE", "orders", "stock"]),
+        b"*3\r\n$10\r\nssubscribe\r\n$6\r\norders\r\n:1\r\n*3\r\n$10\r\nssubscribe\r\n$5\r\nstock\r\n:2\r\n",
+    )
+    .await;
+    pattern
+        .roundtrip(
+            &cmd(&["PSUBSCRIBE", "*"]),
+            b"*3\r\n$10\r\npsubscribe\r\n$1\r\n*\r\n:1\r\n",
+        )
+        .await;
+    // RESP2 subscribed mode covers shard subscriptions too.
+    sub.roundtrip(
+        &cmd(&["GET", "k"]),
+        b"-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n",
+    )
+    .await;
+    publisher
+        .roundtrip(&cmd(&["SPUBLISH", "orders", "o-1"]), b":1\r\n")
+        .await;
+    let expected: &[u8] = b"*3\r\n$8\r\nsmessage\r\n$6\r\norders\r\n$3\r\no-1\r\n";
+    assert_eq!(sub.read_exact_len(expected.len()).await, expected);
+    // A plain PUBLISH on the same name reaches the pattern subscriber only.
+    publisher
+        .roundtrip(&cmd(&["PUBLISH", "orders", "plain"]), b":1\r\n")
+        .await;
+    let expected: &[u8] = b"*4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$6\r\norders\r\n$5\r\nplain\r\n";
+    assert_eq!(pattern.read_exact_len(expected.len()).await, expected);
+    publisher
+        .roundtrip(
+            &cmd(&["PUBSUB", "SHARDCHANNELS"]),
+            b"*2\r\n$6\r\norders\r\n$5\r\nstock\r\n",
+        )
+        .await;
+    publisher
+        .roundtrip(
+            &cmd(&["PUBSUB", "SHARDNUMSUB", "orders", "none"]),
+            b"*4\r\n$6\r\norders\r\n:1\r\n$4\r\nnone\r\n:0\r\n",
+        )
+        .await;
+    publisher
+        .roundtrip(&cmd(&["PUBSUB", "CHANNELS"]), b"*0\r\n")
+        .await;
+    sub.roundtrip(
+        &cmd(&["SUNSUBSCRIBE"]),
+        b"*3\r\n$12\r\nsunsubscribe\r\n$6\r\norders\r\n:1\r\n*3\r\n$12\r\nsunsubscribe\r\n$5\r\nstock\r\n:0\r\n",
+    )
+    .await;
+    // Out of subscribed mode again, and nobody is left on the shard channel.
+    sub.roundtrip(&cmd(&["GET", "k"]), b"$-1\r\n").await;
+    publisher
+        .roundtrip(&cmd(&["SPUBLISH", "orders", "o-2"]), b":0\r\n")
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resp3_uses_push_frames_and_allows_any_command_while_subscribed() {
     let server = start().await;

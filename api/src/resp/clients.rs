@@ -67,6 +67,7 @@ pub struct Described {
     pub resp: i64,
     pub channels: usize,
     pub patterns: usize,
+    pub shard_channels: usize,
     /// Commands queued since MULTI; `None` outside a transaction.
     pub multi: Option<usize>,
     pub watched: usize,
@@ -101,6 +102,10 @@ impl Described {
             .subscriptions
             .as_ref()
             .map_or((0, 0), |s| s.counts());
+        let shard_channels = session
+            .subscriptions
+            .as_ref()
+            .map_or(0, |s| s.shard_count());
         Self {
             name: text(&session.name),
             lib_name: text(&session.lib_name),
@@ -112,6 +117,7 @@ impl Described {
             resp: protocol.version(),
             channels,
             patterns,
+            shard_channels,
             multi: session.transaction.as_ref().map(|t| t.queued_count()),
             watched: session.watched.len(),
             tracking: session.tracking.as_ref().map(|t| t.mode.bcast),
@@ -124,7 +130,7 @@ impl Described {
     }
 
     fn is_pubsub(&self) -> bool {
-        self.channels + self.patterns > 0
+        self.channels + self.patterns + self.shard_channels > 0
     }
 }
 
@@ -363,6 +369,8 @@ pub fn describes_client(kind: CommandKind) -> bool {
             | K::PSubscribe
             | K::Unsubscribe
             | K::PUnsubscribe
+            | K::SSubscribe
+            | K::SUnsubscribe
             | K::Multi
             | K::Exec
             | K::Discard
@@ -438,7 +446,7 @@ pub fn info_line(facts: &LineFacts, d: &Described) -> String {
     let mut line = String::with_capacity(256);
     let _ = writeln!(
         line,
-        "id={} addr={} laddr={} name={} age={} idle={} flags={} db={} ns={} sub={} psub={} ssub=0 \
+        "id={} addr={} laddr={} name={} age={} idle={} flags={} db={} ns={} sub={} psub={} ssub={} \
          multi={} watch={} cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
         facts.id,
         facts.peer,
@@ -451,6 +459,7 @@ pub fn info_line(facts: &LineFacts, d: &Described) -> String {
         d.namespace,
         d.channels,
         d.patterns,
+        d.shard_channels,
         d.multi.map_or(-1, |n| n as i64),
         d.watched,
         facts.command,

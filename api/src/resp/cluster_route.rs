@@ -116,6 +116,16 @@ pub fn route(
             return Route::Answered;
         }
     };
+    // Shard channels are names, not keys, to a member: in proxy mode any member subscribes
+    // and publishes (an SPUBLISH reaches every member), so they run where the client is.
+    if cluster.mode == ClusterMode::Proxy
+        && matches!(
+            kind,
+            CommandKind::SSubscribe | CommandKind::SUnsubscribe | CommandKind::SPublish
+        )
+    {
+        return Route::Local;
+    }
     let view = cluster.node.view();
     let Some((owner, member)) = view.owner(slot) else {
         command::transaction::refuse(session);

@@ -32,6 +32,11 @@ pub enum Push {
         channel: Bytes,
         payload: Bytes,
     },
+    /// A message on a shard channel (`SPUBLISH`).
+    SMessage {
+        channel: Bytes,
+        payload: Bytes,
+    },
     /// Client-side caching: these keys changed (`None`: everything, after a flush). Framed as an
     /// `invalidate` push, or, for a REDIRECT target, as a message on `__redis__:invalidate`.
     Invalidate {
@@ -88,9 +93,59 @@ struct PatternEntry {
     subscribers: HashMap<u64, Subscriber>,
 }
 
+/// Channel name → its subscribers by client id.
+#[derive(Default)]
+struct Channels(RwLock<HashMap<Bytes, HashMap<u64, Subscriber>>>);
+
+impl Channels {
+    fn add(&self, client: u64, channel: &[u8], subscriber: &Subscriber) {
+        self.0
+            .write()
+            .entry(Bytes::copy_from_slice(channel))
+            .or_default()
+            .insert(client, subscriber.clone());
+    }
+
+    fn remove(&self, client: u64, channel: &[u8]) {
+        let mut channels = self.0.write();
+        if let Some(subs) = channels.get_mut(channel) {
+            subs.remove(&client);
+            if subs.is_empty() {
+                channels.remove(channel);
+            }
+        }
+    }
+
+    /// Offer `push` to every subscriber of `channel`; how many took it.
+    fn deliver(&self, channel: &Bytes, push: impl Fn() -> Push) -> usize {
+        self.0.read().get(channel).map_or(0, |subs| {
+            subs.values().map(|s| usize::from(s.offer(push()))).sum()
+        })
+    }
+
+    fn list(&self, pattern: Option<&[u8]>) -> Vec<Bytes> {
+        let glob = pattern.map(Glob::new);
+        let mut out: Vec<Bytes> = self
+            .0
+            .read()
+            .keys()
+            .filter(|c| glob.as_ref().is_none_or(|g| g.matches(c)))
+            .cloned()
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn count(&self, channel: &[u8]) -> usize {
+        self.0.read().get(channel).map_or(0, HashMap::len)
+    }
+}
+
 #[derive(Default)]
 pub struct PubSub {
-    channels: RwLock<HashMap<Bytes, HashMap<u64, Subscriber>>>,
+    channels: Channels,
+    /// Shard channels (`SSUBSCRIBE`/`SPUBLISH`): a namespace of their own, without patterns.
+    shard_channels: Channels,
     patterns: RwLock<HashMap<Bytes, PatternEntry>>,
 }
 
@@ -101,15 +156,10 @@ impl PubSub {
     pub fn publish(&self, channel: &[u8], payload: &[u8]) -> usize {
         let channel = Bytes::copy_from_slice(channel);
         let payload = Bytes::copy_from_slice(payload);
-        let mut received = 0;
-        if let Some(subs) = self.channels.read().get(&channel) {
-            for s in subs.values() {
-                received += usize::from(s.offer(Push::Message {
-                    channel: channel.clone(),
-                    payload: payload.clone(),
-                }));
-            }
-        }
+        let mut received = self.channels.deliver(&channel, || Push::Message {
+            channel: channel.clone(),
+            payload: payload.clone(),
+        });
         for (pattern, entry) in self.patterns.read().iter() {
             if entry.glob.matches(&channel) {
                 for s in entry.subscribers.values() {
@@ -124,22 +174,31 @@ impl PubSub {
         received
     }
 
+    /// Deliver `payload` to the subscribers of shard channel `channel` (patterns never match
+    /// shard channels, as in Redis); how many received it.
+    pub fn spublish(&self, channel: &[u8], payload: &[u8]) -> usize {
+        let channel = Bytes::copy_from_slice(channel);
+        let payload = Bytes::copy_from_slice(payload);
+        self.shard_channels.deliver(&channel, || Push::SMessage {
+            channel: channel.clone(),
+            payload: payload.clone(),
+        })
+    }
+
     pub fn subscribe(&self, client: u64, channel: &[u8], subscriber: &Subscriber) {
-        self.channels
-            .write()
-            .entry(Bytes::copy_from_slice(channel))
-            .or_default()
-            .insert(client, subscriber.clone());
+        self.channels.add(client, channel, subscriber);
     }
 
     pub fn unsubscribe(&self, client: u64, channel: &[u8]) {
-        let mut channels = self.channels.write();
-        if let Some(subs) = channels.get_mut(channel) {
-            subs.remove(&client);
-            if subs.is_empty() {
-                channels.remove(channel);
-            }
-        }
+        self.channels.remove(client, channel);
+    }
+
+    pub fn ssubscribe(&self, client: u64, channel: &[u8], subscriber: &Subscriber) {
+        self.shard_channels.add(client, channel, subscriber);
+    }
+
+    pub fn sunsubscribe(&self, client: u64, channel: &[u8]) {
+        self.shard_channels.remove(client, channel);
     }
 
     pub fn psubscribe(&self, client: u64, pattern: &[u8], subscriber: &Subscriber) {
@@ -166,26 +225,27 @@ impl PubSub {
 
     /// Channels with at least one subscriber, matching `pattern` when given (PUBSUB CHANNELS).
     pub fn channels(&self, pattern: Option<&[u8]>) -> Vec<Bytes> {
-        let glob = pattern.map(Glob::new);
-        let mut out: Vec<Bytes> = self
-            .channels
-            .read()
-            .keys()
-            .filter(|c| glob.as_ref().is_none_or(|g| g.matches(c)))
-            .cloned()
-            .collect();
-        out.sort();
-        out
+        self.channels.list(pattern)
+    }
+
+    /// Shard channels with at least one subscriber (PUBSUB SHARDCHANNELS).
+    pub fn shard_channels(&self, pattern: Option<&[u8]>) -> Vec<Bytes> {
+        self.shard_channels.list(pattern)
     }
 
     /// Client `client`'s queue, if it is subscribed to `channel` (a REDIRECT target).
     pub fn subscriber_of(&self, channel: &[u8], client: u64) -> Option<Subscriber> {
-        self.channels.read().get(channel)?.get(&client).cloned()
+        self.channels.0.read().get(channel)?.get(&client).cloned()
     }
 
     /// Subscribers of `channel` (PUBSUB NUMSUB; patterns not counted, as in Redis).
     pub fn subscribers(&self, channel: &[u8]) -> usize {
-        self.channels.read().get(channel).map_or(0, HashMap::len)
+        self.channels.count(channel)
+    }
+
+    /// Subscribers of shard channel `channel` (PUBSUB SHARDNUMSUB).
+    pub fn shard_subscribers(&self, channel: &[u8]) -> usize {
+        self.shard_channels.count(channel)
     }
 
     /// Distinct patterns subscribed to by anyone (PUBSUB NUMPAT); with `prefix`, only those
@@ -206,7 +266,11 @@ pub struct FromMembers(pub Arc<PubSub>);
 impl larder_cluster::PubSubHandler for FromMembers {
     fn deliver(&self, messages: Vec<larder_cluster::Published>) {
         for m in messages {
-            self.0.publish(&m.channel, &m.message);
+            if m.sharded {
+                self.0.spublish(&m.channel, &m.message);
+            } else {
+                self.0.publish(&m.channel, &m.message);
+            }
         }
     }
 }

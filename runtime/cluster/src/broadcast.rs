@@ -33,6 +33,9 @@ pub struct Published {
     pub channel: Vec<u8>,
     #[serde(with = "serde_bytes")]
     pub message: Vec<u8>,
+    /// Published to a shard channel (`SPUBLISH`), not a plain one.
+    #[serde(default)]
+    pub sharded: bool,
 }
 
 /// Delivers other members' published messages to this member's subscribers.

@@ -513,10 +513,11 @@ impl ClusterNode {
 
     /// Send a message published here to every other member's subscribers (queued: this
     /// returns at once); see [`crate::broadcast`].
-    pub fn publish(&self, channel: &[u8], message: &[u8]) {
+    pub fn publish(&self, channel: &[u8], message: &[u8], sharded: bool) {
         self.shared.broadcaster.send(Published {
             channel: channel.to_vec(),
             message: message.to_vec(),
+            sharded,
         });
     }
 

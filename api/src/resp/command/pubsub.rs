@@ -1,5 +1,9 @@
-//! SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB — Redis's replies, in
-//! RESP2 (arrays) and RESP3 (push frames). The channel registry is [`crate::resp::pubsub`].
+//! SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB and the shard channels'
+//! SSUBSCRIBE, SUNSUBSCRIBE, SPUBLISH — Redis's replies, in RESP2 (arrays) and RESP3 (push
+//! frames). The channel registry is [`crate::resp::pubsub`]. Shard channels are a namespace of
+//! their own (no patterns reach them); in a cluster their names are keys for slot purposes
+//! (`-CROSSSLOT`, `MOVED` in redirect mode), and like `PUBLISH` an `SPUBLISH` reaches the
+//! subscribers of every member.
 //!
 //! A RESP2 connection with at least one subscription is in *subscribed mode*: only the
 //! (un)subscribe commands, PING (answered `["pong", arg]`) and QUIT are accepted, as in Redis.
@@ -26,6 +30,7 @@ pub struct Subscriptions {
     /// Hub names (a tenant's carry its prefix).
     channels: BTreeSet<Vec<u8>>,
     patterns: BTreeSet<Vec<u8>>,
+    shard_channels: BTreeSet<Vec<u8>>,
     /// `tenant/` for a tenant's connection.
     prefix: Option<Vec<u8>>,
 }
@@ -45,8 +50,20 @@ impl Subscriptions {
         (self.channels.len(), self.patterns.len())
     }
 
+    /// Shard channels subscribed to.
+    pub fn shard_count(&self) -> usize {
+        self.shard_channels.len()
+    }
+
+    /// What SUBSCRIBE and PSUBSCRIBE report: channels and patterns (shard channels are counted
+    /// apart, as Redis counts them).
     fn count(&self) -> i64 {
         (self.channels.len() + self.patterns.len()) as i64
+    }
+
+    /// Any subscription at all: RESP2's subscribed mode.
+    fn any(&self) -> bool {
+        self.count() > 0 || !self.shard_channels.is_empty()
     }
 
     /// The prefix of a tenant's channels on the hub, for [`write_push`].
@@ -83,6 +100,9 @@ impl Drop for Subscriptions {
         for p in &self.patterns {
             self.hub.punsubscribe(self.client, p);
         }
+        for c in &self.shard_channels {
+            self.hub.sunsubscribe(self.client, c);
+        }
     }
 }
 
@@ -91,7 +111,12 @@ pub fn confirms_with_push(kind: CommandKind) -> bool {
     use CommandKind as K;
     matches!(
         kind,
-        K::Subscribe | K::Unsubscribe | K::PSubscribe | K::PUnsubscribe
+        K::Subscribe
+            | K::Unsubscribe
+            | K::PSubscribe
+            | K::PUnsubscribe
+            | K::SSubscribe
+            | K::SUnsubscribe
     )
 }
 
@@ -104,6 +129,8 @@ pub fn allowed_when_subscribed(kind: CommandKind) -> bool {
             | K::Unsubscribe
             | K::PSubscribe
             | K::PUnsubscribe
+            | K::SSubscribe
+            | K::SUnsubscribe
             | K::Ping
             | K::Quit
             | K::Reset
@@ -116,7 +143,7 @@ pub fn subscribed_mode(session: &Session, reply: &Reply) -> bool {
         && session
             .subscriptions
             .as_ref()
-            .is_some_and(|s| s.count() > 0)
+            .is_some_and(Subscriptions::any)
 }
 
 pub fn refuse_in_subscribed_mode(name: &str, reply: &mut Reply) {
@@ -146,6 +173,7 @@ fn subscriptions<'a>(session: &'a mut Session, ctx: &ServerContext) -> &'a mut S
         subscriber,
         channels: BTreeSet::new(),
         patterns: BTreeSet::new(),
+        shard_channels: BTreeSet::new(),
         prefix,
     })
 }
@@ -237,6 +265,60 @@ pub fn unsubscribe(
     }
 }
 
+/// SSUBSCRIBE: shard channels; the count confirmed is the shard channels', as Redis reports it.
+pub fn ssubscribe(args: &Args<'_>, session: &mut Session, ctx: &ServerContext, reply: &mut Reply) {
+    let subs = subscriptions(session, ctx);
+    for name in args.from(1) {
+        let hub = hub_name(subs.prefix.as_deref(), name);
+        if subs.shard_channels.insert(hub.to_vec()) {
+            subs.hub.ssubscribe(subs.client, &hub, &subs.subscriber);
+        }
+        confirm(reply, b"ssubscribe", Some(name), subs.shard_count() as i64);
+    }
+}
+
+/// SUNSUBSCRIBE; without arguments, from every shard channel.
+pub fn sunsubscribe(
+    args: &Args<'_>,
+    session: &mut Session,
+    ctx: &ServerContext,
+    reply: &mut Reply,
+) {
+    let subs = subscriptions(session, ctx);
+    let names: Vec<Vec<u8>> = if args.len() > 1 {
+        args.from(1)
+            .map(|n| hub_name(subs.prefix.as_deref(), n).into_owned())
+            .collect()
+    } else {
+        subs.shard_channels.iter().cloned().collect()
+    };
+    if names.is_empty() {
+        confirm(reply, b"sunsubscribe", None, 0);
+        return;
+    }
+    for name in names {
+        if subs.shard_channels.remove(&name) {
+            subs.hub.sunsubscribe(subs.client, &name);
+        }
+        confirm(
+            reply,
+            b"sunsubscribe",
+            Some(shown(subs.prefix.as_deref(), &name)),
+            subs.shard_count() as i64,
+        );
+    }
+}
+
+/// SPUBLISH: to a shard channel's subscribers (and, in a cluster, every member's).
+pub fn spublish(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Reply) {
+    let prefix = prefix_of(session);
+    let channel = hub_name(prefix.as_deref(), args.get(1));
+    reply.integer(ctx.pubsub.spublish(&channel, args.get(2)) as i64);
+    if let Some(cluster) = &ctx.state.cluster {
+        cluster.node.publish(&channel, args.get(2), true);
+    }
+}
+
 pub fn publish(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Reply) {
     let prefix = prefix_of(session);
     let channel = hub_name(prefix.as_deref(), args.get(1));
@@ -244,11 +326,12 @@ pub fn publish(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &
     // In a cluster every member's subscribers get it; the count is this member's, as Redis
     // Cluster answers.
     if let Some(cluster) = &ctx.state.cluster {
-        cluster.node.publish(&channel, args.get(2));
+        cluster.node.publish(&channel, args.get(2), false);
     }
 }
 
-/// `PUBSUB CHANNELS [pattern] | NUMSUB [channel …] | NUMPAT | HELP` (a tenant's: its own).
+/// `PUBSUB CHANNELS [pattern] | NUMSUB [channel …] | NUMPAT | SHARDCHANNELS [pattern] |
+/// SHARDNUMSUB [channel …] | HELP` (a tenant's: its own).
 pub fn pubsub(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Reply) {
     let prefix = prefix_of(session);
     let prefix = prefix.as_deref();
@@ -273,6 +356,24 @@ pub fn pubsub(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &m
             }
         }
         (b"NUMPAT", 2) => reply.integer(ctx.pubsub.pattern_count(prefix) as i64),
+        (b"SHARDCHANNELS", 2 | 3) => {
+            let pattern = if args.len() == 3 { args.get(2) } else { b"*" };
+            let channels = match prefix {
+                None if args.len() == 2 => ctx.pubsub.shard_channels(None),
+                _ => ctx.pubsub.shard_channels(Some(&hub_name(prefix, pattern))),
+            };
+            reply.array(channels.len());
+            for c in channels {
+                reply.bulk(shown(prefix, &c));
+            }
+        }
+        (b"SHARDNUMSUB", _) => {
+            reply.map(args.len() - 2);
+            for channel in args.from(2) {
+                reply.bulk(channel);
+                reply.integer(ctx.pubsub.shard_subscribers(&hub_name(prefix, channel)) as i64);
+            }
+        }
         (b"HELP", 2) => {
             let lines = [
                 "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -283,13 +384,19 @@ pub fn pubsub(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &m
                 "NUMSUB [<channel> ...]",
                 "    Return the number of subscribers for the specified channels, excluding",
                 "    pattern subscriptions(default: no channels).",
+                "SHARDCHANNELS [<pattern>]",
+                "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+                "SHARDNUMSUB [<shardchannel> ...]",
+                "    Return the number of subscribers for the specified shard level channel(s)",
             ];
             reply.array(lines.len());
             for l in lines {
                 reply.simple(l);
             }
         }
-        (b"CHANNELS" | b"NUMPAT" | b"HELP", _) => super::wrong_arity("pubsub", reply),
+        (b"CHANNELS" | b"NUMPAT" | b"HELP" | b"SHARDCHANNELS", _) => {
+            super::wrong_arity("pubsub", reply)
+        }
         _ => reply.error_fmt(format_args!(
             "ERR unknown subcommand '{}'. Try PUBSUB HELP.",
             String::from_utf8_lossy(args.get(1))
@@ -304,6 +411,12 @@ pub fn write_push(push: &Push, prefix: Option<&[u8]>, reply: &mut Reply) {
         Push::Message { channel, payload } => {
             reply.push(3);
             reply.bulk(b"message");
+            reply.bulk(shown(prefix, channel));
+            reply.bulk(payload);
+        }
+        Push::SMessage { channel, payload } => {
+            reply.push(3);
+            reply.bulk(b"smessage");
             reply.bulk(shown(prefix, channel));
             reply.bulk(payload);
         }

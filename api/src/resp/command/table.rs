@@ -284,8 +284,14 @@ commands! {
         "Stops listening to messages published to channels that match one or more patterns.";
     Publish b"PUBLISH" "publish" 3 ["pubsub" "loading" "stale" "fast"] (0 0 0) "pubsub" "2.0.0"
         "Posts a message to a channel.";
+    SSubscribe b"SSUBSCRIBE" "ssubscribe" -2 ["pubsub" "noscript" "loading" "stale"] (1 -1 1) "pubsub" "7.0.0"
+        "Listens for messages published to shard channels.";
+    SUnsubscribe b"SUNSUBSCRIBE" "sunsubscribe" -1 ["pubsub" "noscript" "loading" "stale"] (1 -1 1) "pubsub" "7.0.0"
+        "Stops listening to messages posted to shard channels.";
+    SPublish b"SPUBLISH" "spublish" 3 ["pubsub" "loading" "stale" "fast"] (1 1 1) "pubsub" "7.0.0"
+        "Post a message to a shard channel";
     PubSub b"PUBSUB" "pubsub" -2 ["pubsub" "loading" "stale"] (0 0 0) "pubsub" "2.8.0"
-        "A container for pub/sub introspection: CHANNELS, NUMSUB, NUMPAT.";
+        "A container for pub/sub introspection: CHANNELS, NUMSUB, NUMPAT, SHARDCHANNELS, SHARDNUMSUB.";
     Info b"INFO" "info" -1 ["loading" "stale"] (0 0 0) "server" "1.0.0"
         "Returns information and statistics about the server.";
     DbSize b"DBSIZE" "dbsize" 1 ["readonly" "fast"] (0 0 0) "server" "1.0.0"
