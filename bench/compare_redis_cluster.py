@@ -55,8 +55,23 @@ def wait_cluster(ports: list, timeout: float = 60.0) -> None:
     raise RuntimeError(f"the cluster on {ports} did not settle in {timeout}s")
 
 
+def free_cluster_port() -> int:
+    """A free port whose Redis Cluster bus port (port + 10000) is free and valid too."""
+    import random
+    import socket
+    while True:
+        port = random.randint(20000, 40000)
+        try:
+            for p in (port, port + 10000):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+            return port
+        except OSError:
+            continue
+
+
 def start_redis_cluster(workdir: str) -> tuple:
-    ports = [free_port() for _ in range(3)]
+    ports = [free_cluster_port() for _ in range(3)]
     procs = []
     for port in ports:
         d = Path(workdir) / f"redis-{port}"
@@ -103,7 +118,9 @@ def bench(port: int, test: str, pipeline: int, requests: int, cluster: bool) -> 
     if cluster:
         cmd.append("--cluster")
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600).stdout
-    rows = [r for r in csv.DictReader(io.StringIO(out)) if r.get("rps")]
+    # In cluster mode the CSV follows a description of the masters.
+    table = out[out.find('"test"'):] if '"test"' in out else out
+    rows = [r for r in csv.DictReader(io.StringIO(table)) if r.get("rps")]
     if not rows:
         raise RuntimeError(f"redis-benchmark printed nothing usable: {out!r}")
     r = rows[0]
