@@ -1483,6 +1483,62 @@ async fn alert_rules_made_on_one_member_hold_on_every_member() {
     }
 }
 
+/// A client pipelining through a member in proxy mode gets every answer in its order: runs of
+/// commands for other members' slots travel as batches, one per owner, and a local command or
+/// an error in the middle of a run is answered in its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_through_a_forwarding_member_keeps_its_order() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let first = server::start(&config(dirs[0].path(), None, ClusterMode::Proxy))
+        .await
+        .expect("first node forms the cluster");
+    let via = first.bus_addr.unwrap().to_string();
+    let join = |i: usize| config(dirs[i].path(), Some(via.clone()), ClusterMode::Proxy);
+    let second = server::start(&join(1)).await.expect("second node joins");
+    let third = server::start(&join(2)).await.expect("third node joins");
+    until_settled(&[&first, &second, &third], 3).await;
+    let mut con = connect(&second).await;
+    let mut pipe = redis::pipe();
+    let mut expected: Vec<redis::Value> = Vec::new();
+    for i in 0..300 {
+        let key = format!("pipe:{i}");
+        pipe.cmd("SET").arg(&key).arg(i);
+        expected.push(redis::Value::Okay);
+        pipe.cmd("INCR").arg(&key);
+        expected.push(redis::Value::Int(i + 1));
+        pipe.cmd("GET").arg(&key);
+        expected.push(redis::Value::BulkString((i + 1).to_string().into_bytes()));
+        if i % 50 == 25 {
+            // Keyless, so it runs on the member the client is on, between forwarded runs.
+            pipe.cmd("PING");
+            expected.push(redis::Value::SimpleString("PONG".into()));
+            // Keys in two slots: an error in its place.
+            pipe.cmd("MSETNX").arg("{a}x").arg(1).arg("{b}y").arg(2);
+            expected.push(redis::Value::Nil); // stands for the CROSSSLOT error, checked below
+        }
+    }
+    let got: Vec<redis::Value> = pipe
+        .ignore_errors()
+        .query_async(&mut con)
+        .await
+        .expect("the pipeline is answered");
+    assert_eq!(got.len(), expected.len());
+    for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+        if *e == redis::Value::Nil {
+            assert!(
+                matches!(g, redis::Value::ServerError(err)
+                    if format!("{err:?}").to_lowercase().contains("crossslot")),
+                "answer {i} out of place: {g:?}"
+            );
+        } else {
+            assert_eq!(g, e, "answer {i} out of place");
+        }
+    }
+    for node in [first, second, third] {
+        node.shutdown().await.unwrap();
+    }
+}
+
 /// Without a quorum a namespace change is not committed: the create is answered
 /// `503 cluster_unavailable` and undone, so the member does not serve a namespace the cluster
 /// never agreed on.

@@ -158,7 +158,88 @@ pub fn route(
     })
 }
 
+/// The most commands of one pipeline forwarded together, and their most argument bytes.
+pub const BATCH_MAX: usize = 256;
+pub const BATCH_MAX_BYTES: usize = 4 << 20;
+
 impl Forwarding {
+    /// Whether this goes to one owner whole (not split), so it can join a batch.
+    pub fn batchable(&self) -> bool {
+        matches!(self.target, Target::Owner { .. })
+    }
+
+    /// Its arguments' size, for [`BATCH_MAX_BYTES`].
+    pub fn size(&self) -> usize {
+        match &self.target {
+            Target::Owner { request, .. } => request.args.iter().map(Vec::len).sum(),
+            Target::Split(_) => 0,
+        }
+    }
+
+    /// Run commands a client pipelined, each on its slot's owner, and append their answers to
+    /// `reply` in the client's order. The commands for one owner go in one batch that it runs in
+    /// order; batches to different owners go at once (their keys differ, so only a third party
+    /// could tell the order apart, as with Redis Cluster's own pipelines).
+    pub async fn answer_all(batch: Vec<Forwarding>, ctx: &ServerContext, reply: &mut Reply) {
+        let Some(cluster) = &ctx.state.cluster else {
+            return reply.error("ERR This instance has cluster support disabled");
+        };
+        if batch.len() == 1 || !batch.iter().all(Forwarding::batchable) {
+            for f in batch {
+                f.answer(ctx, reply).await;
+            }
+            return;
+        }
+        let n = batch.len();
+        let mut groups: Vec<(Member, Vec<usize>, Vec<Forward>)> = Vec::new();
+        for (i, f) in batch.into_iter().enumerate() {
+            let Target::Owner { owner, request } = f.target else {
+                unreachable!("only whole forwards are batched")
+            };
+            match groups.iter_mut().find(|(o, _, _)| o.bus == owner.bus) {
+                Some((_, at, requests)) => {
+                    at.push(i);
+                    requests.push(request);
+                }
+                None => groups.push((owner, vec![i], vec![request])),
+            }
+        }
+        let calls = groups.iter_mut().map(|(owner, _, requests)| {
+            let requests = std::mem::take(requests);
+            let owner = owner.clone();
+            async move {
+                let answer = cluster
+                    .node
+                    .forward_batch(&owner, requests, FORWARD_TIMEOUT)
+                    .await;
+                (owner, answer)
+            }
+        });
+        let answers = futures_util::future::join_all(calls).await;
+        let mut replies: Vec<Vec<u8>> = vec![Vec::new(); n];
+        for ((_, at, _), (owner, answer)) in groups.iter().zip(answers) {
+            match answer {
+                Ok(bytes) => {
+                    for (i, b) in at.iter().zip(bytes) {
+                        replies[*i] = b;
+                    }
+                }
+                Err(e) => {
+                    let text = format!(
+                        "-TRYAGAIN the slot's owner at {} did not answer: {e}\r\n",
+                        owner.resp
+                    );
+                    for i in at {
+                        replies[*i] = text.clone().into_bytes();
+                    }
+                }
+            }
+        }
+        for r in replies {
+            reply.buf.extend_from_slice(&r);
+        }
+    }
+
     /// Run the command on its owner and append the owner's answer to `reply`. A node that cannot
     /// be reached gets the client a `-TRYAGAIN` (the command may or may not have run there).
     pub async fn answer(self, ctx: &ServerContext, reply: &mut Reply) {

@@ -70,9 +70,9 @@ enum Next {
     Close,
     /// A GET/MGET in a namespace with an origin: write, await its answer, then keep executing.
     ReadThrough(ReadThrough),
-    /// A command for a slot another cluster member owns: write, await its answer from there,
-    /// then keep executing.
-    Forward(Forwarding),
+    /// Commands for slots other cluster members own, pipelined back to back: write, await
+    /// their answers from there (one batch per owner), then keep executing.
+    Forward(Vec<Forwarding>),
     /// AUTH or HELLO with a JWT or a user's password, or ACL SETUSER with new passwords: write,
     /// do the work off the event loop (check the token, which may fetch the provider's keys;
     /// check or hash passwords with argon2id), then run the same command again with the result
@@ -199,14 +199,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     self.latency.finish_batch();
                     continue;
                 }
-                Next::Forward(command) => {
+                Next::Forward(batch) => {
                     self.latency.start();
-                    let kind = command.kind;
-                    command.answer(&self.ctx, &mut self.reply).await;
+                    let kinds: Vec<_> = batch.iter().map(|c| c.kind).collect();
+                    Forwarding::answer_all(batch, &self.ctx, &mut self.reply).await;
                     if self.session.suppress_reply() {
                         self.reply.buf.clear();
                     }
-                    self.latency.record(kind);
+                    for kind in kinds {
+                        self.latency.record(kind);
+                    }
                     self.latency.finish_batch();
                     continue;
                 }
@@ -319,15 +321,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// Execute every complete frame in the read buffer, appending replies to the write buffer.
+    ///
+    /// Commands for other members' slots that follow each other are gathered into one
+    /// [`Next::Forward`] (up to [`cluster_route::BATCH_MAX`] of them), so a pipelining client
+    /// keeps its pipeline through a forwarding member. Once one is gathered, the first frame that
+    /// would do anything else is left unconsumed (any answer its routing wrote is taken back) and
+    /// runs after the batch, so answers stay in the client's order. With authentication on,
+    /// forwards go one at a time (the credential checks answer on their own).
     fn execute_buffered(&mut self) -> Next {
         let mut consumed = 0;
         let mut next = Next::Read;
+        let mut forwards: Vec<Forwarding> = Vec::new();
+        let mut forward_bytes = 0;
         loop {
             let frame = &self.input[consumed..];
             match self.parser.parse(frame) {
                 Ok(Parsed::Incomplete) => break,
                 Ok(Parsed::Frame(len)) => {
                     let args = Args::new(self.parser.source(frame), self.parser.args());
+                    let batching = !forwards.is_empty();
+                    if batching && self.ctx.state.auth.is_some() {
+                        break;
+                    }
                     if !args.is_empty() {
                         if self.ctx.state.auth.is_some() {
                             let kind = command::CommandKind::lookup(args.get(0));
@@ -348,21 +363,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                                 continue;
                             }
                         }
+                        let mark = self.reply.buf.len();
                         match cluster_route::route(
                             &args,
                             &mut self.session,
                             &self.ctx,
                             &mut self.reply,
                         ) {
+                            Route::Forward(command) => {
+                                let joins = !batching
+                                    || (command.batchable()
+                                        && forwards.iter().all(Forwarding::batchable)
+                                        && forwards.len() < cluster_route::BATCH_MAX
+                                        && forward_bytes + command.size()
+                                            <= cluster_route::BATCH_MAX_BYTES);
+                                if !joins {
+                                    // Not consumed: it goes in the next batch.
+                                    break;
+                                }
+                                consumed += len;
+                                forward_bytes += command.size();
+                                forwards.push(command);
+                                continue;
+                            }
+                            _ if batching => {
+                                // Not consumed: it runs after the batch, in the client's order.
+                                self.reply.buf.truncate(mark);
+                                break;
+                            }
                             Route::Local => {}
                             Route::Answered => {
                                 consumed += len;
                                 continue;
-                            }
-                            Route::Forward(command) => {
-                                consumed += len;
-                                next = Next::Forward(command);
-                                break;
                             }
                         }
                         if self.session.transaction.is_none()
@@ -420,6 +452,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         break;
                     }
                 }
+                // Answered after the gathered forwards, when the frame is parsed again.
+                Err(_) if !forwards.is_empty() => break,
                 Err(error) => {
                     tracing::debug!(peer = %self.session.peer, %error, "closing RESP connection");
                     self.reply
@@ -428,6 +462,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     break;
                 }
             }
+        }
+        if !forwards.is_empty() {
+            next = Next::Forward(forwards);
         }
         self.input.advance(consumed);
         self.latency.finish_batch();

@@ -128,6 +128,8 @@ pub enum BusRequest {
         member: Member,
     },
     Forward(Forward),
+    /// Commands a client pipelined, for the owner to run one after another, in order.
+    ForwardBatch(Vec<Forward>),
     /// Changes for a replica to apply.
     Replicate(Replicate),
     /// The leader's failure detector asking whether the node is alive.
@@ -157,6 +159,8 @@ pub enum BusResponse {
     },
     /// The reply bytes of a forwarded command, encoded for the client.
     Forwarded(Vec<u8>),
+    /// The reply bytes of each command of a forwarded batch, in order.
+    ForwardedBatch(Vec<serde_bytes::ByteBuf>),
     Replicated(Replicated),
     Pong,
     /// The proposed command is committed and applied on the leader.

@@ -547,6 +547,36 @@ impl ClusterNode {
         }
     }
 
+    /// Run the commands of `batch` on `owner`, one after another, and return each one's reply
+    /// bytes in order (a client's pipeline of commands for one owner, in one round trip).
+    pub async fn forward_batch(
+        &self,
+        owner: &Member,
+        batch: Vec<Forward>,
+        timeout: Duration,
+    ) -> Result<Vec<Vec<u8>>, BusError> {
+        let n = batch.len();
+        let peer = Arc::clone(
+            self.shared
+                .forward_peers
+                .lock()
+                .entry(owner.bus.clone())
+                .or_insert_with(|| Arc::new(Peer::new(owner.bus.clone(), self.shared.tls.clone()))),
+        );
+        let refused = |why: String| vec![format!("-TRYAGAIN {why}\r\n").into_bytes(); n];
+        match peer.call(&BusRequest::ForwardBatch(batch), timeout).await? {
+            BusResponse::ForwardedBatch(replies) if replies.len() == n => Ok(replies
+                .into_iter()
+                .map(serde_bytes::ByteBuf::into_vec)
+                .collect()),
+            BusResponse::Refused(why) => Ok(refused(why)),
+            other => Ok(refused(format!(
+                "unexpected answer from {}: {other:?}",
+                owner.bus
+            ))),
+        }
+    }
+
     /// Where replicated changes are applied on this node; set once, before clients arrive.
     pub fn set_replica_handler(&self, handler: Arc<dyn ReplicaHandler>) {
         let _ = self.shared.replica_handler.set(handler);
@@ -733,6 +763,17 @@ impl BusHandler for Shared {
                 BusRequest::Join { id, member } => self.handle_join(id, member).await,
                 BusRequest::Forward(f) => match self.forward_handler.get() {
                     Some(h) => BusResponse::Forwarded(h.execute(f).await),
+                    None => BusResponse::Refused("this node is still starting".into()),
+                },
+                BusRequest::ForwardBatch(batch) => match self.forward_handler.get() {
+                    Some(h) => {
+                        let mut replies = Vec::with_capacity(batch.len());
+                        // One after another: a client's pipeline runs in the order it was sent.
+                        for f in batch {
+                            replies.push(serde_bytes::ByteBuf::from(h.execute(f).await));
+                        }
+                        BusResponse::ForwardedBatch(replies)
+                    }
                     None => BusResponse::Refused("this node is still starting".into()),
                 },
                 BusRequest::Replicate(batch) => match self.replica_handler.get() {
