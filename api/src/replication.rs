@@ -35,6 +35,7 @@ use larder_cluster::{ClusterNode, ClusterView, NodeId, ReplicaHandler, Replicate
 use larder_runtime::Namespaces;
 use larder_runtime::namespace::ObserverSource;
 use larder_runtime::persist::append_log::{self, LogRecord, ReplaySummary, unix_deadline};
+use larder_runtime::plugin::Router;
 use larder_runtime::store::{Form, Store, WriteObserver};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -489,7 +490,7 @@ impl ObserverSource for Source {
         Arc::new(NamespaceReplication {
             replication: Arc::clone(&self.0),
             ns: namespace.into(),
-            rule: SlotRule::of(store),
+            router: store.router().cloned(),
         })
     }
 }
@@ -498,14 +499,15 @@ impl ObserverSource for Source {
 struct NamespaceReplication {
     replication: Arc<Replication>,
     ns: Box<str>,
-    rule: SlotRule,
+    /// The namespace's routing hook, which places its keys in slots (`None`: the hash tag).
+    router: Option<Arc<Router>>,
 }
 
 impl NamespaceReplication {
     /// Queue the change `make` builds, if `key`'s slot is this node's and has replicas.
     #[inline]
     fn key_change(&self, key: &[u8], make: impl FnOnce(String) -> LogRecord) {
-        let slot = self.rule.slot(key);
+        let slot = SlotRule::new(self.router.as_deref()).slot(key);
         let view = self.replication.node.view();
         let replicas = view.slots.replicas(slot);
         if replicas.is_empty() || view.slots.owner(slot) != Some(self.replication.me) {

@@ -11,32 +11,39 @@
 //! the same slot for a key. A plugin instance that faulted routes by the whole key, as it does for
 //! shards.
 
-use std::sync::Arc;
-
 use larder_cluster::slot::{SLOTS, Slot, crc16, key_slot};
 use larder_runtime::Namespace;
 use larder_runtime::hash::key_hash;
 use larder_runtime::plugin::Router;
 use larder_runtime::store::Store;
 
-/// A namespace's slot rule: the hash-tag rule, or its routing hook. Cheap to clone.
-#[derive(Clone, Default)]
-pub struct SlotRule(Option<Arc<Router>>);
+/// A namespace's slot rule: the hash-tag rule, or its routing hook. Borrowed from the store,
+/// so taking it on every command costs nothing.
+#[derive(Clone, Copy, Default)]
+pub struct SlotRule<'a>(Option<&'a Router>);
 
-impl SlotRule {
+impl<'a> SlotRule<'a> {
     /// The rule of the namespace `store` belongs to.
-    pub fn of(store: &Store) -> Self {
-        Self(store.router().cloned())
+    pub fn of(store: &'a Store) -> Self {
+        Self(store.router().map(|r| &**r))
+    }
+
+    /// The rule of a routing hook (`None`: the hash-tag rule).
+    pub fn new(router: Option<&'a Router>) -> Self {
+        Self(router)
     }
 
     /// The slot of `key`.
     #[inline]
-    pub fn slot(&self, key: &[u8]) -> Slot {
-        slot_by(self.0.as_deref(), key)
+    pub fn slot(self, key: &[u8]) -> Slot {
+        match self.0 {
+            None => key_slot(key),
+            Some(router) => crc16(router.route(key, key_hash(key))) % SLOTS,
+        }
     }
 
     /// Whether a cluster-aware client computes the same slots (no routing hook).
-    pub fn client_computable(&self) -> bool {
+    pub fn client_computable(self) -> bool {
         self.0.is_none()
     }
 }
@@ -44,12 +51,5 @@ impl SlotRule {
 /// The slot of `key` in `namespace`.
 #[inline]
 pub fn slot_in(namespace: &Namespace, key: &[u8]) -> Slot {
-    slot_by(namespace.store().router().map(|r| &**r), key)
-}
-
-fn slot_by(router: Option<&Router>, key: &[u8]) -> Slot {
-    match router {
-        None => key_slot(key),
-        Some(router) => crc16(router.route(key, key_hash(key))) % SLOTS,
-    }
+    SlotRule::of(namespace.store()).slot(key)
 }

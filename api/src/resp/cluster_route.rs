@@ -82,7 +82,7 @@ pub fn route(
         return Route::Local;
     }
     let rule = SlotRule::of(session.namespace.store());
-    let slot = match slot_of_keys(kind, args, &rule) {
+    let slot = match slot_of_keys(kind, args, rule) {
         Ok(Some(slot)) => slot,
         Ok(None) => return Route::Local,
         Err(CrossSlot) => {
@@ -95,7 +95,7 @@ pub fn route(
                     kind,
                     args,
                     &cluster.node.view(),
-                    &rule,
+                    rule,
                     forwarded_namespace(session.namespace.name()),
                     reply.protocol == Protocol::Resp3,
                 )
@@ -282,7 +282,7 @@ struct CrossSlot;
 fn slot_of_keys(
     kind: CommandKind,
     args: &Args<'_>,
-    rule: &SlotRule,
+    rule: SlotRule<'_>,
 ) -> Result<Option<Slot>, CrossSlot> {
     let numkeys = kind
         .numkeys_at()
@@ -328,7 +328,7 @@ mod tests {
         }
         let args = Args::new(&frame, &ranges);
         let kind = CommandKind::lookup(args.get(0)).unwrap();
-        slot_of_keys(kind, &args, &SlotRule::default()).map_err(|_| ())
+        slot_of_keys(kind, &args, SlotRule::default()).map_err(|_| ())
     }
 
     #[test]

@@ -56,7 +56,7 @@ pub fn plan(
     kind: CommandKind,
     args: &Args<'_>,
     view: &ClusterView,
-    rule: &SlotRule,
+    rule: SlotRule<'_>,
     namespace: String,
     resp3: bool,
 ) -> Option<Result<Split, &'static str>> {

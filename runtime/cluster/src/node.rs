@@ -490,13 +490,7 @@ impl ClusterNode {
         request: Forward,
         timeout: Duration,
     ) -> Result<Vec<u8>, BusError> {
-        let peer = Arc::clone(
-            self.shared
-                .forward_peers
-                .lock()
-                .entry(owner.bus.clone())
-                .or_insert_with(|| Arc::new(Peer::new(owner.bus.clone(), self.shared.tls.clone()))),
-        );
+        let peer = self.shared.pooled(&self.shared.forward_peers, owner);
         match peer.call(&BusRequest::Forward(request), timeout).await? {
             BusResponse::Forwarded(bytes) => Ok(bytes),
             BusResponse::Refused(why) => Ok(format!("-TRYAGAIN {why}\r\n").into_bytes()),
@@ -556,13 +550,7 @@ impl ClusterNode {
         timeout: Duration,
     ) -> Result<Vec<Vec<u8>>, BusError> {
         let n = batch.len();
-        let peer = Arc::clone(
-            self.shared
-                .forward_peers
-                .lock()
-                .entry(owner.bus.clone())
-                .or_insert_with(|| Arc::new(Peer::new(owner.bus.clone(), self.shared.tls.clone()))),
-        );
+        let peer = self.shared.pooled(&self.shared.forward_peers, owner);
         let refused = |why: String| vec![format!("-TRYAGAIN {why}\r\n").into_bytes(); n];
         match peer.call(&BusRequest::ForwardBatch(batch), timeout).await? {
             BusResponse::ForwardedBatch(replies) if replies.len() == n => Ok(replies
@@ -589,13 +577,7 @@ impl ClusterNode {
         batch: Replicate,
         timeout: Duration,
     ) -> Result<Replicated, BusError> {
-        let peer = Arc::clone(
-            self.shared
-                .replica_peers
-                .lock()
-                .entry(to.bus.clone())
-                .or_insert_with(|| Arc::new(Peer::new(to.bus.clone(), self.shared.tls.clone()))),
-        );
+        let peer = self.shared.pooled(&self.shared.replica_peers, to);
         match peer.call(&BusRequest::Replicate(batch), timeout).await? {
             BusResponse::Replicated(done) => Ok(done),
             BusResponse::Refused(why) => Ok(Replicated {
@@ -743,6 +725,17 @@ impl Shared {
             Ok(_) => BusResponse::Joined,
             Err(e) => BusResponse::Refused(format!("rebalancing the slots failed: {e}")),
         }
+    }
+}
+
+impl Shared {
+    /// `member`'s connection in `pool`, made on first use.
+    fn pooled(&self, pool: &Mutex<HashMap<String, Arc<Peer>>>, member: &Member) -> Arc<Peer> {
+        Arc::clone(
+            pool.lock()
+                .entry(member.bus.clone())
+                .or_insert_with(|| Arc::new(Peer::new(member.bus.clone(), self.tls.clone()))),
+        )
     }
 }
 

@@ -330,6 +330,39 @@ pub fn publish(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &
     }
 }
 
+/// `CHANNELS [pattern]` (or `SHARDCHANNELS`): the active names `list` gives that match, as the
+/// caller names them (a tenant's: its own only).
+fn active_channels(
+    args: &Args<'_>,
+    prefix: Option<&[u8]>,
+    list: impl Fn(Option<&[u8]>) -> Vec<bytes::Bytes>,
+    reply: &mut Reply,
+) {
+    let pattern = if args.len() == 3 { args.get(2) } else { b"*" };
+    let channels = match prefix {
+        None if args.len() == 2 => list(None),
+        _ => list(Some(&hub_name(prefix, pattern))),
+    };
+    reply.array(channels.len());
+    for c in channels {
+        reply.bulk(shown(prefix, &c));
+    }
+}
+
+/// `NUMSUB [channel …]` (or `SHARDNUMSUB`): each channel with the subscribers `count` gives.
+fn subscriber_counts(
+    args: &Args<'_>,
+    prefix: Option<&[u8]>,
+    count: impl Fn(&[u8]) -> usize,
+    reply: &mut Reply,
+) {
+    reply.map(args.len() - 2);
+    for channel in args.from(2) {
+        reply.bulk(channel);
+        reply.integer(count(&hub_name(prefix, channel)) as i64);
+    }
+}
+
 /// `PUBSUB CHANNELS [pattern] | NUMSUB [channel …] | NUMPAT | SHARDCHANNELS [pattern] |
 /// SHARDNUMSUB [channel …] | HELP` (a tenant's: its own).
 pub fn pubsub(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &mut Reply) {
@@ -337,42 +370,14 @@ pub fn pubsub(args: &Args<'_>, session: &Session, ctx: &ServerContext, reply: &m
     let prefix = prefix.as_deref();
     let sub = args.get(1).to_ascii_uppercase();
     match (sub.as_slice(), args.len()) {
-        (b"CHANNELS", 2 | 3) => {
-            let pattern = if args.len() == 3 { args.get(2) } else { b"*" };
-            let channels = match prefix {
-                None if args.len() == 2 => ctx.pubsub.channels(None),
-                _ => ctx.pubsub.channels(Some(&hub_name(prefix, pattern))),
-            };
-            reply.array(channels.len());
-            for c in channels {
-                reply.bulk(shown(prefix, &c));
-            }
-        }
-        (b"NUMSUB", _) => {
-            reply.map(args.len() - 2);
-            for channel in args.from(2) {
-                reply.bulk(channel);
-                reply.integer(ctx.pubsub.subscribers(&hub_name(prefix, channel)) as i64);
-            }
-        }
+        (b"CHANNELS", 2 | 3) => active_channels(args, prefix, |p| ctx.pubsub.channels(p), reply),
+        (b"NUMSUB", _) => subscriber_counts(args, prefix, |c| ctx.pubsub.subscribers(c), reply),
         (b"NUMPAT", 2) => reply.integer(ctx.pubsub.pattern_count(prefix) as i64),
         (b"SHARDCHANNELS", 2 | 3) => {
-            let pattern = if args.len() == 3 { args.get(2) } else { b"*" };
-            let channels = match prefix {
-                None if args.len() == 2 => ctx.pubsub.shard_channels(None),
-                _ => ctx.pubsub.shard_channels(Some(&hub_name(prefix, pattern))),
-            };
-            reply.array(channels.len());
-            for c in channels {
-                reply.bulk(shown(prefix, &c));
-            }
+            active_channels(args, prefix, |p| ctx.pubsub.shard_channels(p), reply)
         }
         (b"SHARDNUMSUB", _) => {
-            reply.map(args.len() - 2);
-            for channel in args.from(2) {
-                reply.bulk(channel);
-                reply.integer(ctx.pubsub.shard_subscribers(&hub_name(prefix, channel)) as i64);
-            }
+            subscriber_counts(args, prefix, |c| ctx.pubsub.shard_subscribers(c), reply)
         }
         (b"HELP", 2) => {
             let lines = [
