@@ -279,8 +279,9 @@ fn same_record(table: &str, here: Option<&String>, record: &str) -> bool {
     }
 }
 
-/// Whether a request to `path` may change a shared table.
-fn changes_records(path: &str) -> bool {
+/// Whether a request to `path` may change a shared table (also what the OpenAPI document
+/// marks as answering `503 cluster_unavailable`).
+pub fn changes_records(path: &str) -> bool {
     [
         "/v1/tenants",
         "/v1/api-keys",

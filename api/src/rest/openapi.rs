@@ -126,10 +126,19 @@ impl Modify for NotDurable {
                                    write it to its data directory (disk full, permissions); it \
                                    may be lost on restart";
                 // A route with a 503 of its own (a cluster commit) keeps it beside this one.
-                let description = match operation.responses.responses.get("503") {
+                let mut description = match operation.responses.responses.get("503") {
                     Some(RefOr::T(own)) => format!("{}; or {not_durable}", own.description),
                     _ => not_durable.to_string(),
                 };
+                if crate::cluster_records::changes_records(path)
+                    && !description.contains("cluster_unavailable")
+                {
+                    description = format!(
+                        "`cluster_unavailable`: a cluster member could not get the change \
+                         committed by a quorum in time; it is undone on this member; or \
+                         {description}"
+                    );
+                }
                 let response = ResponseBuilder::new()
                     .description(description)
                     .content(

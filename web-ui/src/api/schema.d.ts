@@ -2049,7 +2049,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            /** @description `cluster_unavailable`: a cluster member could not get the change committed by a quorum in time; it is undone on this member; or `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2115,7 +2115,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            /** @description `cluster_unavailable`: a cluster member could not get the change committed by a quorum in time; it is undone on this member; or `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2249,7 +2249,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            /** @description `cluster_unavailable`: a cluster member could not get the change committed by a quorum in time; it is undone on this member; or `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2392,7 +2392,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            /** @description `cluster_unavailable`: a cluster member could not get the change committed by a quorum in time; it is undone on this member; or `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5657,7 +5657,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            /** @description `cluster_unavailable`: a cluster member could not get the change committed by a quorum in time; it is undone on this member; or `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5815,7 +5815,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            /** @description `cluster_unavailable`: a cluster member could not get the change committed by a quorum in time; it is undone on this member; or `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5890,7 +5890,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            /** @description `cluster_unavailable`: a cluster member could not get the change committed by a quorum in time; it is undone on this member; or `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6142,7 +6142,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            /** @description `cluster_unavailable`: a cluster member could not get the change committed by a quorum in time; it is undone on this member; or `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6236,7 +6236,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
+            /** @description `cluster_unavailable`: a cluster member could not get the change committed by a quorum in time; it is undone on this member; or `not_durable`: the change is live, but this node could not write it to its data directory (disk full, permissions); it may be lost on restart */
             503: {
                 headers: {
                     [name: string]: unknown;
