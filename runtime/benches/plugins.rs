@@ -4,8 +4,10 @@
 //!   of the same name, on a skewed mix of 80 % reads and 20 % writes over a key space four times
 //!   the capacity, so writes keep asking for victims. Target: the plugin at ≥ 0.9× the built-in's
 //!   throughput.
-//! * The `noop` admission plugin (one hook call per new key, no decision) against no admission
-//!   hook. Target: ≤ 3 % throughput cost.
+//! * The `noop` admission plugin (one hook call per new key, no decision) and `admit-all` (the same
+//!   answer, declared mode "never", so no call) against no admission hook. Target: ≤ 2 % cost.
+//! * A deciding admission policy asked per key (`tinylfu-doorkeeper`) beside one the host decides
+//!   from its verdict map (`doorkeeper-batched`, mode "observe").
 //!
 //! One namespace with one shard, one thread: this measures hook cost, not lock contention.
 //! Run with `cargo bench -p larder-runtime --bench plugins`.
@@ -125,26 +127,47 @@ fn noop(c: &mut Criterion) {
     let namespaces =
         Namespaces::with_plugins(NamespaceConfig::default(), Arc::new(PluginHost::default()))
             .expect("namespaces");
-    let version = namespaces
-        .plugins()
-        .upload(wasm::NOOP, "noop", "")
-        .expect("upload")
-        .version;
+    let admitting = |name: &str, module: &[u8]| {
+        let version = namespaces
+            .plugins()
+            .upload(module, name, "")
+            .expect("upload")
+            .version;
+        namespace(
+            &namespaces,
+            name,
+            NamespaceConfig {
+                admission: Some(PolicyRef::plugin(&version.id)),
+                ..config()
+            },
+        )
+    };
     let none = namespace(&namespaces, "none", config());
-    let with = namespace(
-        &namespaces,
-        "noop",
-        NamespaceConfig {
-            admission: Some(PolicyRef::plugin(&version.id)),
-            ..config()
-        },
-    );
+    let asked = admitting("noop", wasm::NOOP);
+    let never = admitting("admit-all", wasm::ADMIT_ALL);
+    let decide = admitting("doorkeeper", wasm::TINYLFU_DOORKEEPER);
+    let observe = admitting("doorkeeper-batched", wasm::DOORKEEPER_BATCHED);
     let mut group = c.benchmark_group("do-nothing-plugin");
     group.throughput(Throughput::Elements(OPS));
-    let mut w = Workload(0x9E37_79B9_7F4A_7C15);
-    group.bench_function("no-plugin", |b| b.iter(|| run(&none, &mut w)));
-    let mut w = Workload(0x9E37_79B9_7F4A_7C15);
-    group.bench_function("noop-admission", |b| b.iter(|| run(&with, &mut w)));
+    for (name, ns) in [
+        ("no-plugin", &none),
+        // Admits everything, asked per new key (mode decide).
+        ("noop-admission", &asked),
+        // Admits everything, declared: never called (mode never, ABI 4).
+        ("admit-all-never", &never),
+    ] {
+        let mut w = Workload(0x9E37_79B9_7F4A_7C15);
+        group.bench_function(name, |b| b.iter(|| run(ns, &mut w)));
+    }
+    group.finish();
+    // A deciding admission policy, asked per key or deciding from its map (the two doorkeepers
+    // admit slightly different keys, so part of any difference is the workload they leave).
+    let mut group = c.benchmark_group("deciding-admission");
+    group.throughput(Throughput::Elements(OPS));
+    for (name, ns) in [("decide", &decide), ("observe", &observe)] {
+        let mut w = Workload(0x9E37_79B9_7F4A_7C15);
+        group.bench_function(name, |b| b.iter(|| run(ns, &mut w)));
+    }
     group.finish();
 }
 

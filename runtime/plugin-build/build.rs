@@ -47,6 +47,12 @@ const PLUGINS: &[(&str, &str, &str)] = &[
         "larder_plugin_contextual_admission",
     ),
     ("NOOP", "noop", "larder_plugin_noop"),
+    ("ADMIT_ALL", "admit-all", "larder_plugin_admit_all"),
+    (
+        "DOORKEEPER_BATCHED",
+        "doorkeeper-batched",
+        "larder_plugin_doorkeeper_batched",
+    ),
     (
         "INFINITE_LOOP",
         "adversarial/infinite-loop",

@@ -114,9 +114,10 @@ fn trap_on_nth_call_falls_back_then_recovers_after_backoff() {
     assert_eq!((m.fallback_active, m.quarantined), (1, 1), "{m:?}");
     assert!(logs.contains("trap"), "{logs}");
 
-    // After the backoff a fresh instance, replayed the resident entries, serves again.
+    // After the backoff a fresh instance is started and replayed the resident entries on a
+    // thread of its own; the first call after it is ready hands it the hook.
     std::thread::sleep(Duration::from_millis(300));
-    let ((), logs) = capture_logs(|| hammer(&ns, 1000, 10));
+    let (from, logs) = capture_logs(|| until_back_in_service(&ns, &version, 1000));
     let m = version.metrics().snapshot(Hook::Eviction);
     assert_eq!(
         (m.traps, m.fallback_active, m.quarantined),
@@ -126,9 +127,81 @@ fn trap_on_nth_call_falls_back_then_recovers_after_backoff() {
     assert!(logs.contains("back in service"), "{logs}");
 
     // It traps again on its 50th request, and the fallback takes over again.
-    hammer(&ns, 1010, 200);
+    hammer(&ns, from, 200);
     let m = version.metrics().snapshot(Hook::Eviction);
     assert_eq!(m.traps, 2, "{m:?}");
+}
+
+/// Writes (ten at a time, keys from `from` on) until the plugin serves again; returns the next
+/// key number. Bounded: fails after 20 s.
+fn until_back_in_service(
+    ns: &Namespace,
+    version: &larder_runtime::plugin::PluginVersion,
+    mut from: usize,
+) -> usize {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while version.metrics().snapshot(Hook::Eviction).fallback_active != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the plugin never came back: {:?}",
+            version.metrics().snapshot(Hook::Eviction)
+        );
+        hammer(ns, from, 10);
+        from += 10;
+    }
+    from
+}
+
+#[test]
+fn what_changes_while_a_restart_is_prepared_reaches_the_restarted_plugin() {
+    let namespaces = namespaces(test_limits(Duration::from_millis(50)));
+    let version = upload(&namespaces, wasm::TRAP_NTH, "trap-nth");
+    let ns = namespaces
+        .create("t", small(plugin_ref(&version), CAPACITY, 1))
+        .unwrap();
+    hammer(&ns, 0, 1000);
+    assert_eq!(version.metrics().snapshot(Hook::Eviction).traps, 1);
+    std::thread::sleep(Duration::from_millis(300));
+    // The first of these starts the restart; the rest are served by the fallback while the
+    // instance is prepared: inserts, evictions of replayed entries, overwrites and deletes, all
+    // of which the new instance must learn before it serves.
+    let (from, logs) = capture_logs(|| {
+        let mut from = 1000;
+        for round in 0..20 {
+            hammer(&ns, from, 10);
+            for i in (from..from + 10).step_by(3) {
+                ns.store().delete(format!("key{i}").as_bytes());
+            }
+            ns.store()
+                .set(
+                    format!("key{}", from + 1).as_bytes(),
+                    &[round as u8; 60],
+                    Default::default(),
+                )
+                .unwrap();
+            from += 10;
+        }
+        until_back_in_service(&ns, &version, from)
+    });
+    // The changes made while it was prepared were journaled and sent to it before it served.
+    let journaled: u64 = logs
+        .split("journaled=")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no journal size in the log:\n{logs}"));
+    assert!(journaled > 0, "{logs}");
+    // About thirty victim requests (it traps again at its fiftieth): each names only resident
+    // entries.
+    hammer(&ns, from, 30);
+    let m = version.metrics().snapshot(Hook::Eviction);
+    assert_eq!(
+        (m.traps, m.invalid_answers, m.fallback_active),
+        (1, 0, 0),
+        "{m:?}"
+    );
+    let stats = ns.store().stats();
+    assert_eq!(stats.policy_shortfalls, 0, "{stats:?}");
 }
 
 #[test]

@@ -33,6 +33,90 @@ fn doorkeeper_admits_a_key_on_its_second_write() {
     assert_eq!((m.calls, m.rejections), (2, 1), "{m:?}");
 }
 
+/// A single-shard namespace admitting through `plugin` (one instance, so batches are exact).
+fn admitting(
+    namespaces: &larder_runtime::Namespaces,
+    name: &str,
+    plugin: &str,
+) -> Arc<larder_runtime::Namespace> {
+    let cfg = NamespaceConfig {
+        admission: Some(PolicyRef::plugin(plugin)),
+        shards: Some(1),
+        ..Default::default()
+    };
+    namespaces.create(name, cfg).unwrap()
+}
+
+#[test]
+fn an_admission_plugin_declared_never_is_never_called() {
+    let namespaces = namespaces(test_limits(Duration::from_secs(3600)));
+    let never = upload(&namespaces, wasm::ADMIT_ALL, "admit-all");
+    let asked = upload(&namespaces, wasm::NOOP, "noop");
+    let quiet = admitting(&namespaces, "quiet", &never.id);
+    let called = admitting(&namespaces, "called", &asked.id);
+    for i in 0..1000u32 {
+        let key = format!("k{i}");
+        quiet
+            .store()
+            .set(key.as_bytes(), b"v", Default::default())
+            .unwrap();
+        called
+            .store()
+            .set(key.as_bytes(), b"v", Default::default())
+            .unwrap();
+    }
+    assert_eq!(quiet.store().stats().keys, 1000, "every key admitted");
+    assert_eq!(called.store().stats().keys, 1000);
+    let m = never.metrics().snapshot(Hook::Admission);
+    assert_eq!((m.calls, m.rejections, m.traps), (0, 0, 0), "{m:?}");
+    // The same answer asked per key: one call each.
+    assert_eq!(asked.metrics().snapshot(Hook::Admission).calls, 1000);
+}
+
+#[test]
+fn an_observing_admission_plugin_decides_from_its_map_and_sees_writes_in_batches() {
+    let namespaces = namespaces(test_limits(Duration::from_secs(3600)));
+    let v = upload(&namespaces, wasm::DOORKEEPER_BATCHED, "doorkeeper-batched");
+    let ns = admitting(&namespaces, "batched", &v.id);
+    let batch = larder_runtime::plugin::abi::ADMIT_BATCH;
+    let calls = || v.metrics().snapshot(Hook::Admission).calls;
+    let write = |key: &str| {
+        let out = ns
+            .store()
+            .set(key.as_bytes(), b"v", Default::default())
+            .unwrap();
+        assert!(out.written, "a dropped write is still acknowledged");
+    };
+    // First writes: the map is empty, so nothing gets in, and no call is made.
+    for i in 0..100 {
+        write(&format!("k{i}"));
+    }
+    // Second writes within the same batch: the first ones are not delivered yet.
+    for i in 0..100 {
+        write(&format!("k{i}"));
+    }
+    assert_eq!((ns.store().stats().keys, calls()), (0, 0));
+    // Filling the batch delivers it: one call for `batch` decisions.
+    for i in 0..batch - 200 {
+        write(&format!("filler{i}"));
+    }
+    assert_eq!(calls(), 1);
+    for i in 0..100 {
+        write(&format!("k{i}"));
+    }
+    assert_eq!(
+        ns.store().stats().keys,
+        100,
+        "seen in a delivered batch: admitted"
+    );
+    let m = v.metrics().snapshot(Hook::Admission);
+    assert_eq!(
+        (m.rejections, m.traps, m.invalid_answers),
+        (batch as u64, 0, 0),
+        "{m:?}"
+    );
+}
+
 #[test]
 fn contextual_admission_reads_request_tags() {
     let namespaces = namespaces(test_limits(Duration::from_secs(3600)));

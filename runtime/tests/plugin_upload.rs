@@ -33,6 +33,8 @@ fn reference_plugins_upload_with_their_hooks() {
     assert_eq!(hooks_of(wasm::SIZE_AWARE_ADMISSION), [Hook::Admission]);
     assert_eq!(hooks_of(wasm::CONTEXTUAL_ADMISSION), [Hook::Admission]);
     assert_eq!(hooks_of(wasm::NOOP), [Hook::Admission]);
+    assert_eq!(hooks_of(wasm::ADMIT_ALL), [Hook::Admission]);
+    assert_eq!(hooks_of(wasm::DOORKEEPER_BATCHED), [Hook::Admission]);
     assert_eq!(hooks_of(wasm::SEQUENTIAL_PREFETCH), [Hook::Prefetch]);
     assert_eq!(hooks_of(wasm::MARKOV_PREFETCH), [Hook::Prefetch]);
     assert_eq!(hooks_of(wasm::HASHTAG_ROUTING), [Hook::Routing]);
@@ -81,6 +83,45 @@ fn refuses_what_is_not_a_module() {
     let truncated = &wasm::LRU[..wasm::LRU.len() / 2];
     let err = host.upload(truncated, "", "").unwrap_err();
     assert_eq!(err.code(), "invalid_module", "{err}");
+}
+
+/// An admission module written against the raw ABI, with `larder_admit_mode` answering `mode`
+/// and `extra` spliced in among its exports.
+fn admission_module(mode: i32, extra: &str) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module
+            (memory (export "memory") 3)
+            (func (export "larder_abi_version") (result i32) i32.const 4)
+            (func (export "larder_hooks") (result i32) i32.const 2)
+            (func (export "larder_scratch") (result i32) i32.const 1024)
+            (func (export "larder_scratch_len") (result i32) i32.const 131072)
+            (func (export "larder_admit") (param i64 i32 i64) (result i32) i32.const 1)
+            (func (export "larder_admit_mode") (result i32) i32.const {mode})
+            {extra})"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn refuses_an_admission_mode_it_does_not_know_or_cannot_serve() {
+    let host = PluginHost::default();
+    let err = host.upload(&admission_module(7, ""), "", "").unwrap_err();
+    assert!(
+        err.to_string().contains("larder_admit_mode returned 7"),
+        "{err}"
+    );
+    // Observe mode without the exports it is served through.
+    let err = host.upload(&admission_module(2, ""), "", "").unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("larder_admit_observe") && text.contains("larder_admit_verdicts"),
+        "{text}"
+    );
+    // With them, and with "never", the same module is accepted.
+    let observe = r#"(func (export "larder_admit_observe") (param i32) (result i32) i32.const 0)
+        (func (export "larder_admit_verdicts") (result i32) i32.const 64)"#;
+    host.upload(&admission_module(2, observe), "", "").unwrap();
+    host.upload(&admission_module(1, ""), "", "").unwrap();
 }
 
 #[test]

@@ -126,13 +126,44 @@ pub struct AdmitRequest {
     pub ttl_ms: u64,
 }
 
-/// The admission hook: called once per write of a key that is not resident.
+/// How the host consults an admission plugin (ABI 4), chosen once per instance after
+/// [`Plugin::init`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdmissionMode {
+    /// [`Admission::admit`] is called once per new key and its answer decides. The default.
+    Decide,
+    /// The hook is never called: every key is admitted, at no cost.
+    Never,
+    /// The host decides each new key from [`Admission::verdicts`] without calling the plugin, and
+    /// reports the requests (with the verdict it gave) to [`Admission::observe`] in batches of up
+    /// to 256. A deciding policy then costs a fraction of a call per key; its verdicts lag the
+    /// requests by up to one batch, and context tags are not visible to `observe`.
+    Observe,
+}
+
+/// The admission hook: consulted once per write of a key that is not resident.
 ///
 /// Contract: answer quickly and deterministically enough to be reasoned about; the request's
-/// context tags are readable with [`crate::host::tag`].
+/// context tags are readable with [`crate::host::tag`] during `admit`.
 pub trait Admission: Plugin {
-    /// True to store the key, false to drop it.
+    /// True to store the key, false to drop it (called only in [`AdmissionMode::Decide`]).
     fn admit(&mut self, request: &AdmitRequest) -> bool;
+    /// How the host should consult this instance; asked once, after `init`. Default: `Decide`.
+    fn mode(&mut self) -> AdmissionMode {
+        AdmissionMode::Decide
+    }
+    /// [`AdmissionMode::Observe`]: a request the host decided, `admitted` saying how. Default:
+    /// ignored.
+    fn observe(&mut self, request: &AdmitRequest, admitted: bool) {
+        let _ = (request, admitted);
+    }
+    /// [`AdmissionMode::Observe`]: the verdict map. A key whose hash `h` has bit `h % (8 *
+    /// map.len())` set (byte `i / 8`, least significant bit first) is admitted; clear, dropped.
+    /// `None` or an empty map admits every key. Asked again after every batch of `observe` calls,
+    /// so the map may grow and move. Default: `None`.
+    fn verdicts(&mut self) -> Option<&[u8]> {
+        None
+    }
 }
 
 /// Collects prefetch keys into the scratch buffer.

@@ -21,12 +21,15 @@
 //! Build it as a `cdylib` with `cargo build --target wasm32-unknown-unknown --release` and upload
 //! the `.wasm` file (`POST /v1/plugins` or `larder plugin push`).
 //!
-//! The rest of this page is the **ABI specification, version 3**, complete enough to write a
+//! The rest of this page is the **ABI specification, version 4**, complete enough to write a
 //! plugin in any language that compiles to WebAssembly. Version 2 added one eviction event to
-//! version 1 (the update, §3); version 3 adds the optional access map (§3), through which the host
-//! counts reads in the plugin's memory instead of sending them. The host still serves version-1
-//! and version-2 modules: a version-1 module is sent an overwrite as a remove and an insert, and a
-//! module without an access map is sent every read as an event.
+//! version 1 (the update, §3); version 3 added the optional access map (§3), through which the
+//! host counts reads in the plugin's memory instead of sending them; version 4 adds declared
+//! admission modes (§3): an admission hook that is never called, or one the host decides from a
+//! verdict map in the plugin's memory and tells of writes in batches. The host still serves
+//! versions 1 to 3: a version-1 module is sent an overwrite as a remove and an insert, a module
+//! without an access map is sent every read as an event, and one without an admission mode is
+//! asked about every new key.
 //!
 //! ## 1. Module shape
 //!
@@ -44,7 +47,7 @@
 //!
 //! | export | signature | meaning |
 //! |---|---|---|
-//! | `larder_abi_version` | `() -> i32` | `3` ([`abi::ABI_VERSION`]); `1` and `2` are still served ([`abi::OLDEST_ABI_VERSION`]) |
+//! | `larder_abi_version` | `() -> i32` | `4` ([`abi::ABI_VERSION`]); `1` to `3` are still served ([`abi::OLDEST_ABI_VERSION`]) |
 //! | `larder_hooks` | `() -> i32` | bitmask of implemented hooks: 1 eviction, 2 admission, 4 prefetch, 8 routing |
 //! | `larder_scratch` | `() -> i32` | address of the scratch buffer in `memory` |
 //! | `larder_scratch_len` | `() -> i32` | its length in bytes, at least 131072 ([`abi::MIN_SCRATCH_LEN`]) |
@@ -130,6 +133,33 @@
 //! cached). `ttl_ms` is 0 for no expiry. Any other return value is counted as invalid and the key
 //! is admitted.
 //!
+//! #### Admission modes (version 4, optional)
+//! `larder_admit_mode() -> i32`, asked once right after `larder_init`, says how the host consults
+//! the instance ([`AdmissionMode`] in the SDK); without the export the mode is 0.
+//!
+//! * **0, decide**: `larder_admit` per new key, as above.
+//! * **1, never**: `larder_admit` is never called and every key is admitted. A hook with nothing to
+//!   decide costs the write one branch.
+//! * **2, observe**: the host decides each new key without a call, from the plugin's **verdict
+//!   map**, and delivers the requests in batches to `larder_admit_observe(n: i32) -> i32` (return
+//!   0). `larder_admit_verdicts() -> i32` returns the address of an 8-byte descriptor `ptr: u32,
+//!   len: u32`: `len` bytes at `ptr`. A key whose hash `h` has bit `h % (8 × len)` set (byte
+//!   `i / 8`, least significant bit first) is admitted; clear, it is dropped; `len = 0` admits
+//!   everything. The host reads the descriptor after `larder_admit_mode` and after every
+//!   `larder_admit_observe`, so the map may grow or move then. The `n` (≤ 256) records are at the
+//!   start of the scratch buffer, 24 bytes each, in request order:
+//!
+//!   | offset | type | field |
+//!   |---|---|---|
+//!   | 0 | u64 | key hash |
+//!   | 8 | u32 | size the entry would be charged |
+//!   | 12 | u32 | 1 if the host admitted it (by the map), else 0 |
+//!   | 16 | u64 | time to live in ms, 0 for none |
+//!
+//!   Verdicts therefore lag the requests by up to one batch, and context tags are not visible
+//!   (the call is not inside a request). A mode other than 0 to 2, or mode 2 without both exports,
+//!   refuses the instance (at upload, with a message naming what is missing).
+//!
 //! ### Prefetch (bit 4)
 //! `larder_prefetch(hash: i64, key_len: i32, hit: i32) -> i32` — called after an access; the key's
 //! bytes are at the start of the scratch buffer, `hit` is 1 if it was found. Write the keys to
@@ -182,8 +212,8 @@ pub mod host;
 pub mod rt;
 
 pub use hooks::{
-    Admission, AdmitRequest, Entry, Eviction, InitContext, Plugin, Prefetch, PrefetchKeys, Routing,
-    Victims,
+    Admission, AdmissionMode, AdmitRequest, Entry, Eviction, InitContext, Plugin, Prefetch,
+    PrefetchKeys, Routing, Victims,
 };
 
 /// Export a plugin type: `export_plugin!(MyType, [eviction, admission, prefetch, routing])`,
@@ -265,6 +295,18 @@ macro_rules! __export_hook {
         #[unsafe(no_mangle)]
         pub extern "C" fn larder_admit(hash: i64, size: i32, ttl_ms: i64) -> i32 {
             $crate::rt::admit::<$ty>(&$cell, hash, size, ttl_ms)
+        }
+        #[unsafe(no_mangle)]
+        pub extern "C" fn larder_admit_mode() -> i32 {
+            $crate::rt::admit_mode::<$ty>(&$cell)
+        }
+        #[unsafe(no_mangle)]
+        pub extern "C" fn larder_admit_observe(n_requests: i32) -> i32 {
+            $crate::rt::admit_observe::<$ty>(&$cell, n_requests)
+        }
+        #[unsafe(no_mangle)]
+        pub extern "C" fn larder_admit_verdicts() -> i32 {
+            $crate::rt::verdicts_addr()
         }
     };
     (prefetch, $ty:ty, $cell:ident) => {

@@ -5,8 +5,8 @@ use core::cell::UnsafeCell;
 
 use crate::abi;
 use crate::hooks::{
-    Admission, AdmitRequest, Entry, Eviction, InitContext, Plugin, Prefetch, PrefetchKeys, Routing,
-    Victims,
+    Admission, AdmissionMode, AdmitRequest, Entry, Eviction, InitContext, Plugin, Prefetch,
+    PrefetchKeys, Routing, Victims,
 };
 
 /// Holds the plugin value. Sound because a wasm32 instance is single-threaded and the host never
@@ -171,6 +171,53 @@ pub fn admit<T: Admission>(cell: &PluginCell<T>, hash: i64, size: i32, ttl_ms: i
         ttl_ms: ttl_ms.max(0) as u64,
     };
     cell.get().admit(&req) as i32
+}
+
+/// The verdict map's descriptor (`ptr, len`; ABI 4), refreshed after every observe call.
+static VERDICTS: Buffer<{ abi::VERDICT_MAP_DESCRIPTOR_LEN }> =
+    Buffer(UnsafeCell::new([0; abi::VERDICT_MAP_DESCRIPTOR_LEN]));
+
+pub fn verdicts_addr() -> i32 {
+    VERDICTS.0.get() as usize as i32
+}
+
+/// Tell the host where the plugin's verdict map is now (or that it has none).
+fn publish_verdicts<T: Admission>(plugin: &mut T) {
+    let (ptr, len) = match plugin.verdicts() {
+        Some(map) => (map.as_ptr() as usize as u32, map.len() as u32),
+        None => (0, 0),
+    };
+    // SAFETY: single-threaded; nothing else holds the descriptor during a call.
+    let d = unsafe { &mut *VERDICTS.0.get() };
+    d[0..4].copy_from_slice(&ptr.to_le_bytes());
+    d[4..8].copy_from_slice(&len.to_le_bytes());
+}
+
+pub fn admit_mode<T: Admission>(cell: &PluginCell<T>) -> i32 {
+    let plugin = cell.get();
+    let mode = plugin.mode();
+    publish_verdicts(plugin);
+    match mode {
+        AdmissionMode::Decide => abi::ADMIT_MODE_DECIDE,
+        AdmissionMode::Never => abi::ADMIT_MODE_NEVER,
+        AdmissionMode::Observe => abi::ADMIT_MODE_OBSERVE,
+    }
+}
+
+pub fn admit_observe<T: Admission>(cell: &PluginCell<T>, n_requests: i32) -> i32 {
+    let plugin = cell.get();
+    let n = (n_requests.max(0) as usize).min(abi::ADMIT_BATCH);
+    for i in 0..n {
+        let off = i * abi::ADMIT_RECORD_LEN;
+        let req = AdmitRequest {
+            hash: read_u64(off),
+            size: read_u32(off + 8),
+            ttl_ms: read_u64(off + 16),
+        };
+        plugin.observe(&req, read_u32(off + 12) != 0);
+    }
+    publish_verdicts(plugin);
+    0
 }
 
 /// Copy the key out of the scratch buffer into the key buffer.

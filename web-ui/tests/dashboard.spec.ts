@@ -129,7 +129,7 @@ test('upload a plugin and attach it to a namespace', async ({ page, baseURL, req
 
   const card = page.getByTestId('plugin-e2e-sieve');
   await expect(card).toContainText('eviction');
-  await expect(card.getByTestId('abi-version')).toHaveText('ABI 3');
+  await expect(card.getByTestId('abi-version')).toHaveText('ABI 4');
   await expect(card.getByTestId('used-by')).toContainText('no namespace');
   await card.getByLabel('namespace').selectOption(ns);
   await card.getByLabel('hook').selectOption('eviction');

@@ -19,8 +19,11 @@
 //! checkable: a victim that is not resident, or named twice, is ignored and counted. An answer with
 //! no valid victim while entries are resident is a fault, like a trap, a missed deadline or an
 //! out-of-memory. On a fault the instance is dropped, the namespace's built-in fallback policy is
-//! built from the resident table and answers in its place, and the plugin is quarantined; after the
-//! backoff a fresh instance is started, replayed the resident entries, and takes over again.
+//! built from the resident table and answers in its place, and the plugin is quarantined. After the
+//! backoff a fresh instance is started and replayed a snapshot of the resident entries on a thread
+//! of its own ([`super::restart`]) while the fallback keeps serving; what changes meanwhile is
+//! journaled, and the first call after the instance is ready sends it the journal and hands it
+//! the hook again.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,6 +36,7 @@ use super::instance::{AccessMap, Fault, GuestInstance, InitArgs};
 use super::metrics::CounterHandle;
 use super::quarantine::Quarantine;
 use super::registry::PluginVersion;
+use super::restart::Restart;
 use crate::policy::{BuiltinPolicy, EntryMeta, EvictionPolicy, Slot, VictimSink};
 
 /// What the host knows of one slot.
@@ -46,6 +50,22 @@ struct Resident {
     /// one, a read must be sent as an event rather than bumped in place.
     inserted_in: u32,
 }
+
+/// One change the fallback saw while a restart was being prepared, to be sent to the new instance
+/// before it takes over (the snapshot it was replayed predates it).
+#[derive(Debug, Clone, Copy)]
+struct Journaled {
+    kind: u32,
+    slot: Slot,
+    hash: u64,
+    size: u32,
+    /// The old size of an update.
+    aux: u32,
+}
+
+/// Most changes journaled for one restart. Past it the restart is dropped and a new one started
+/// from a fresh snapshot: a journal that long means the snapshot is stale anyway.
+const MAX_JOURNAL: usize = 1 << 18;
 
 /// A plugin serving one shard's eviction hook, with a built-in fallback.
 pub struct WasmEviction {
@@ -67,6 +87,10 @@ pub struct WasmEviction {
     fallback: Option<Box<dyn EvictionPolicy>>,
     quarantine: Quarantine,
     counters: CounterHandle,
+    /// A fresh instance being prepared off the request path.
+    restart: Option<Restart>,
+    /// Changes since the restart's snapshot, in order.
+    journal: Vec<Journaled>,
 }
 
 impl WasmEviction {
@@ -128,6 +152,8 @@ impl WasmEviction {
             fallback: None,
             quarantine,
             counters,
+            restart: None,
+            journal: Vec::new(),
         }
     }
 
@@ -155,7 +181,10 @@ impl WasmEviction {
         self.pending = 0;
         self.map = AccessMap::default();
         let backoff = self.quarantine.fault();
-        self.fallback = Some(self.fallback_from_resident());
+        // A fallback already serving (a restart failed) has tracked every change: keep it.
+        if self.fallback.is_none() {
+            self.fallback = Some(self.fallback_from_resident());
+        }
         self.counters.set_state(true, true);
         tracing::warn!(
             plugin = %self.version.id,
@@ -174,28 +203,87 @@ impl WasmEviction {
         self.enter_quarantine(fault);
     }
 
-    /// After the backoff: a fresh instance, replayed the resident entries, takes over.
+    /// While quarantined: start a restart once the backoff has passed, and hand the hook to the
+    /// restarted instance once it is ready.
     fn maybe_retry(&mut self) {
-        if self.guest.is_some() || !self.quarantine.retry_due() {
+        if self.guest.is_some() {
             return;
         }
-        let mut guest = match self.version.instantiate(self.init) {
-            Ok(g) => g,
-            Err(f) => return self.fault(f),
-        };
+        if let Some(restart) = &self.restart {
+            let Some(result) = restart.poll() else {
+                return;
+            };
+            self.restart = None;
+            match result {
+                Ok(guest) => self.take_over(guest),
+                Err(f) => {
+                    self.journal.clear();
+                    self.fault(f);
+                }
+            }
+            return;
+        }
+        if !self.quarantine.retry_due() {
+            return;
+        }
+        let snapshot: Vec<(Slot, u64, u32)> = self
+            .resident
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.size != 0)
+            .map(|(slot, r)| (slot as Slot, r.hash, r.size))
+            .collect();
+        self.journal.clear();
+        let version = Arc::clone(&self.version);
+        let init = self.init;
+        self.restart = Some(Restart::spawn(move || {
+            replayed_instance(&version, init, &snapshot)
+        }));
+    }
+
+    /// Note a change for the restart being prepared, if there is one.
+    fn journal(&mut self, kind: u32, slot: Slot, hash: u64, size: u32, aux: u32) {
+        if self.restart.is_none() {
+            return;
+        }
+        if self.journal.len() >= MAX_JOURNAL {
+            self.restart = None;
+            self.journal = Vec::new();
+            return;
+        }
+        self.journal.push(Journaled {
+            kind,
+            slot,
+            hash,
+            size,
+            aux,
+        });
+    }
+
+    /// The restarted instance, replayed the snapshot, is sent the journal and serves again.
+    fn take_over(&mut self, mut guest: GuestInstance) {
+        // The capacity may have changed since the snapshot.
         if let Err(f) = guest.evict_capacity(self.init.capacity_bytes) {
+            self.journal.clear();
             return self.fault(f);
         }
         self.map = guest.access_map();
         self.guest = Some(guest);
         self.pending = 0;
-        for slot in 0..self.resident.len() {
-            let Resident { hash, size, .. } = self.resident[slot];
-            if size != 0 {
-                self.push(EVENT_INSERT, slot as Slot, hash, size);
-                if self.guest.is_none() {
-                    return;
+        // Inserts recorded under earlier batch numbers were all delivered; a stale number that
+        // happens to match only turns a bump into an event, which is always right.
+        self.batch = self.batch.wrapping_add(1);
+        let journal = std::mem::take(&mut self.journal);
+        for e in &journal {
+            match e.kind {
+                EVENT_UPDATE if self.version.abi_version < 2 => {
+                    self.push(EVENT_REMOVE, e.slot, e.hash, e.aux);
+                    self.push(EVENT_INSERT, e.slot, e.hash, e.size);
                 }
+                kind => self.push_event(kind, e.slot, e.hash, e.size, e.aux),
+            }
+            if self.guest.is_none() {
+                return;
             }
         }
         if self.pending > 0 && self.deliver(0).is_err() {
@@ -207,6 +295,7 @@ impl WasmEviction {
         tracing::info!(
             plugin = %self.version.id,
             shard = self.init.shard,
+            journaled = journal.len(),
             "plugin back in service after quarantine"
         );
     }
@@ -228,12 +317,14 @@ impl WasmEviction {
             r.inserted_in = self.batch;
         }
         let off = self.pending * EVENT_LEN;
-        let rec = &mut guest.scratch_mut()[off..off + EVENT_LEN];
-        rec[0..8].copy_from_slice(&hash.to_le_bytes());
-        rec[8..12].copy_from_slice(&slot.to_le_bytes());
-        rec[12..16].copy_from_slice(&size.to_le_bytes());
-        rec[16..20].copy_from_slice(&kind.to_le_bytes());
-        rec[20..24].copy_from_slice(&aux.to_le_bytes());
+        write_event(
+            &mut guest.scratch_mut()[off..off + EVENT_LEN],
+            kind,
+            slot,
+            hash,
+            size,
+            aux,
+        );
         self.pending += 1;
         if self.pending == EVENT_BATCH {
             let _ = self.deliver(0);
@@ -308,8 +399,14 @@ impl WasmEviction {
                 resident: &mut self.resident,
                 resident_count: &mut self.resident_count,
                 out,
+                taken: Vec::new(),
+                journaling: self.restart.is_some(),
             };
             fallback.victims(bytes, &mut checked);
+            // The restarted instance was replayed these; it must forget them.
+            for (slot, hash, size) in std::mem::take(&mut checked.taken) {
+                self.journal(EVENT_REMOVE, slot, hash, size, 0);
+            }
         }
     }
 }
@@ -320,6 +417,9 @@ struct Checked<'a> {
     resident: &'a mut Vec<Resident>,
     resident_count: &'a mut usize,
     out: &'a mut dyn VictimSink,
+    /// The victims handed over, kept only while a restart needs them journaled.
+    taken: Vec<(Slot, u64, u32)>,
+    journaling: bool,
 }
 
 impl VictimSink for Checked<'_> {
@@ -331,6 +431,9 @@ impl VictimSink for Checked<'_> {
         if let Some(entry) = self.resident.get_mut(slot as usize)
             && entry.size != 0
         {
+            if self.journaling {
+                self.taken.push((slot, entry.hash, entry.size));
+            }
             entry.size = 0;
             *self.resident_count -= 1;
             self.out.push(slot);
@@ -377,7 +480,10 @@ impl EvictionPolicy for WasmEviction {
             inserted_in: self.batch,
         };
         match self.fallback.as_mut() {
-            Some(fallback) => fallback.on_insert(entry),
+            Some(fallback) => {
+                fallback.on_insert(entry);
+                self.journal(EVENT_INSERT, entry.slot, entry.hash, size, 0);
+            }
             None => self.push(EVENT_INSERT, entry.slot, entry.hash, size),
         }
     }
@@ -393,7 +499,10 @@ impl EvictionPolicy for WasmEviction {
         let size = new.size.max(1);
         r.size = size;
         match self.fallback.as_mut() {
-            Some(fallback) => fallback.on_update(old, new),
+            Some(fallback) => {
+                fallback.on_update(old, new);
+                self.journal(EVENT_UPDATE, new.slot, new.hash, size, old_size);
+            }
             None if self.version.abi_version >= 2 => {
                 self.push_event(EVENT_UPDATE, new.slot, new.hash, size, old_size)
             }
@@ -437,7 +546,10 @@ impl EvictionPolicy for WasmEviction {
             r.size = 0;
             self.resident_count -= 1;
             match self.fallback.as_mut() {
-                Some(fallback) => fallback.on_remove(entry),
+                Some(fallback) => {
+                    fallback.on_remove(entry);
+                    self.journal(EVENT_REMOVE, entry.slot, entry.hash, size, 0);
+                }
                 None => self.push(EVENT_REMOVE, entry.slot, entry.hash, size),
             }
         }
@@ -483,6 +595,9 @@ impl EvictionPolicy for WasmEviction {
         self.resident.clear();
         self.resident_count = 0;
         self.pending = 0;
+        // A restart replaying the old contents is of no use now; the next call starts another.
+        self.restart = None;
+        self.journal.clear();
         if let Some(fallback) = self.fallback.as_mut() {
             fallback.clear();
         }
@@ -496,4 +611,44 @@ impl EvictionPolicy for WasmEviction {
             None => {}
         }
     }
+}
+
+/// On the restart thread: a fresh instance, told the capacity and replayed `resident` (slot, hash,
+/// size) as inserts, as a hot swap would.
+fn replayed_instance(
+    version: &PluginVersion,
+    init: InitArgs,
+    resident: &[(Slot, u64, u32)],
+) -> Result<GuestInstance, Fault> {
+    let mut guest = version.instantiate(init)?;
+    guest.evict_capacity(init.capacity_bytes)?;
+    for batch in resident.chunks(EVENT_BATCH) {
+        let scratch = guest.scratch_mut();
+        for (i, &(slot, hash, size)) in batch.iter().enumerate() {
+            write_event(
+                &mut scratch[i * EVENT_LEN..(i + 1) * EVENT_LEN],
+                EVENT_INSERT,
+                slot,
+                hash,
+                size,
+                0,
+            );
+        }
+        if guest.evict(batch.len(), 0, 0)? != 0 {
+            return Err(Fault::InvalidAnswer(
+                "victims named when none were asked for",
+            ));
+        }
+    }
+    Ok(guest)
+}
+
+/// One event record, laid out as `abi::EVENT_LEN` says.
+#[inline]
+fn write_event(rec: &mut [u8], kind: u32, slot: Slot, hash: u64, size: u32, aux: u32) {
+    rec[0..8].copy_from_slice(&hash.to_le_bytes());
+    rec[8..12].copy_from_slice(&slot.to_le_bytes());
+    rec[12..16].copy_from_slice(&size.to_le_bytes());
+    rec[16..20].copy_from_slice(&kind.to_le_bytes());
+    rec[20..24].copy_from_slice(&aux.to_le_bytes());
 }

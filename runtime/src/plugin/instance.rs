@@ -67,6 +67,26 @@ struct Exports {
     admit: Option<TypedFunc<(i64, i32, i64), i32>>,
     prefetch: Option<TypedFunc<(i64, i32, i32), i32>>,
     route: Option<TypedFunc<(i64, i32), i64>>,
+    admit_observe: Option<TypedFunc<i32, i32>>,
+}
+
+/// How an admission plugin asked to be consulted (ABI 4; see `abi::ADMIT_MODE_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AdmitMode {
+    /// `larder_admit` per new key.
+    Decide,
+    /// Never called: every key is admitted.
+    Never,
+    /// Decided from the verdict map; told of the requests in batches.
+    Observe,
+}
+
+/// Where an observing admission plugin keeps its verdicts (ABI 4): `len` bytes at `ptr`, one bit
+/// per hash bucket. The default (no map yet) admits every key.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct VerdictMap {
+    ptr: usize,
+    len: usize,
 }
 
 /// Where an eviction plugin keeps its per-slot read counters (ABI 3), as its descriptor last
@@ -93,6 +113,9 @@ pub(crate) struct GuestInstance {
     scratch_len: usize,
     /// Address of the access map's descriptor, when the module exports one.
     access_map: Option<usize>,
+    admit_mode: AdmitMode,
+    /// Address of the verdict map's descriptor (observing admission plugins only).
+    verdicts: Option<usize>,
     exports: Exports,
     deadline_ticks: u64,
 }
@@ -135,6 +158,8 @@ impl GuestInstance {
         let scratch_fn: Option<TypedFunc<(), i32>> = typed!(abi::EXPORT_SCRATCH);
         let scratch_len_fn: Option<TypedFunc<(), i32>> = typed!(abi::EXPORT_SCRATCH_LEN);
         let access_map_fn: Option<TypedFunc<(), i32>> = typed!(abi::EXPORT_ACCESS_MAP);
+        let admit_mode_fn: Option<TypedFunc<(), i32>> = typed!(abi::EXPORT_ADMIT_MODE);
+        let verdicts_fn: Option<TypedFunc<(), i32>> = typed!(abi::EXPORT_ADMIT_VERDICTS);
         let exports = Exports {
             init: typed!(abi::EXPORT_INIT),
             evict: typed!(abi::EXPORT_EVICT),
@@ -143,6 +168,7 @@ impl GuestInstance {
             admit: typed!(abi::EXPORT_ADMIT),
             prefetch: typed!(abi::EXPORT_PREFETCH),
             route: typed!(abi::EXPORT_ROUTE),
+            admit_observe: typed!(abi::EXPORT_ADMIT_OBSERVE),
         };
         let (Some(scratch_fn), Some(scratch_len_fn)) = (scratch_fn, scratch_len_fn) else {
             return Err(Fault::Start("missing the scratch buffer exports".into()));
@@ -194,12 +220,53 @@ impl GuestInstance {
                 Err(e) => return Err(start_fault(&store, e)),
             }
         }
+        // Asked once, after init: a plugin may choose its mode from what init told it.
+        let admit_mode = match admit_mode_fn {
+            None => AdmitMode::Decide,
+            Some(f) => match f.call(&mut store, ()).map_err(|e| start_fault(&store, e))? {
+                abi::ADMIT_MODE_DECIDE => AdmitMode::Decide,
+                abi::ADMIT_MODE_NEVER => AdmitMode::Never,
+                abi::ADMIT_MODE_OBSERVE => AdmitMode::Observe,
+                other => {
+                    return Err(Fault::Start(format!(
+                        "larder_admit_mode returned {other}; the modes are {} (decide), {} \
+                         (never called) and {} (observe)",
+                        abi::ADMIT_MODE_DECIDE,
+                        abi::ADMIT_MODE_NEVER,
+                        abi::ADMIT_MODE_OBSERVE
+                    )));
+                }
+            },
+        };
+        let verdicts = match (admit_mode, verdicts_fn, &exports.admit_observe) {
+            (AdmitMode::Observe, Some(f), Some(_)) => {
+                let at = f.call(&mut store, ()).map_err(|e| start_fault(&store, e))? as u32;
+                let at = at as usize;
+                if at + abi::VERDICT_MAP_DESCRIPTOR_LEN > memory.data_size(&store) {
+                    return Err(Fault::Start(
+                        "verdict map descriptor lies outside the memory".into(),
+                    ));
+                }
+                Some(at)
+            }
+            (AdmitMode::Observe, _, _) => {
+                return Err(Fault::Start(format!(
+                    "larder_admit_mode is observe ({}), which needs the exports {} and {}",
+                    abi::ADMIT_MODE_OBSERVE,
+                    abi::EXPORT_ADMIT_OBSERVE,
+                    abi::EXPORT_ADMIT_VERDICTS
+                )));
+            }
+            _ => None,
+        };
         Ok(Self {
             store,
             memory,
             scratch,
             scratch_len,
             access_map,
+            admit_mode,
+            verdicts,
             exports,
             deadline_ticks,
         })
@@ -237,6 +304,51 @@ impl GuestInstance {
             len,
             max: max as u8,
         }
+    }
+
+    /// How this instance asked to be consulted for admission (read once at start).
+    pub fn admit_mode(&self) -> AdmitMode {
+        self.admit_mode
+    }
+
+    /// The verdict map as the guest describes it now (read after every observe call). A
+    /// descriptor pointing outside the memory is no map, which admits every key.
+    pub fn verdict_map(&mut self) -> VerdictMap {
+        let Some(at) = self.verdicts else {
+            return VerdictMap::default();
+        };
+        let data = self.memory.data(&self.store);
+        let word = |i: usize| {
+            let b = &data[at + 4 * i..at + 4 * i + 4];
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
+        };
+        let (ptr, len) = (word(0), word(1));
+        if ptr.checked_add(len).is_none_or(|e| e > data.len()) {
+            return VerdictMap::default();
+        }
+        VerdictMap { ptr, len }
+    }
+
+    /// The map's verdict on a key hash: admitted when its bit is set (or there is no map).
+    #[inline]
+    pub fn verdict(&self, map: VerdictMap, hash: u64) -> bool {
+        if map.len == 0 {
+            return true;
+        }
+        let bit = hash % (map.len as u64 * 8);
+        // In bounds: the map was checked against the memory when it was read, and linear
+        // memory never shrinks.
+        let byte = self.memory.data(&self.store)[map.ptr + (bit / 8) as usize];
+        byte & (1 << (bit % 8)) != 0
+    }
+
+    /// Deliver `n` admission records from the scratch buffer (observe mode).
+    pub fn admit_observe(&mut self, n: usize) -> Result<i32, Fault> {
+        self.arm();
+        let Some(f) = &self.exports.admit_observe else {
+            return Ok(0);
+        };
+        f.call(&mut self.store, n as i32).map_err(|e| self.fault(e))
     }
 
     /// One read of `slot`, applied in place: its counter goes up by one, up to the map's `max`.

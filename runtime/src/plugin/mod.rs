@@ -5,13 +5,14 @@
 //!
 //! | module | holds |
 //! |---|---|
-//! | [`abi`] | ABI version 1: export and import names, record layouts, limits of an answer |
+//! | [`abi`] | the ABI's constants (the `larder-abi` crate): export and import names, record layouts, modes, limits |
 //! | `sandbox`, `imports` | the wasmtime engine (epoch ticker), the host imports and their state |
 //! | `validate` | upload checks: size, validity, imports, exports, ABI version, memory |
 //! | `registry` | [`PluginVersion`]: immutable, content-addressed, compiled once at upload |
 //! | `instance` | one live instance and its typed calls; every failure becomes a [`Fault`] |
 //! | [`WasmEviction`], [`WasmAdmission`], [`Prefetcher`], [`Router`] | the hook callers |
 //! | `quarantine` | exponential backoff after a fault |
+//! | `restart` | a quarantined hook's fresh instance, started (and replayed) on a thread of its own |
 //! | [`context`] | request context tags visible to hooks |
 //! | `metrics` | per-plugin, per-hook counters and [`PluginCollector`] |
 //!
@@ -25,7 +26,8 @@
 //!
 //! A fault never fails a request: the shard's built-in fallback (eviction), "admit everything"
 //! (admission), "no prefetch" or "whole key" (routing) takes over, a warning is logged, metrics
-//! move, and the instance is retried after an exponential backoff.
+//! move, and the instance is retried after an exponential backoff — prepared off the request path,
+//! so no request waits for an instantiation or a replay.
 
 pub mod abi;
 mod admission;
@@ -41,6 +43,7 @@ mod policy_ref;
 mod prefetch;
 mod quarantine;
 mod registry;
+mod restart;
 mod routing;
 mod sandbox;
 mod validate;

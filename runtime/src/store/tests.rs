@@ -1,5 +1,6 @@
 use super::*;
 use crate::policy::BuiltinPolicy;
+use std::sync::Arc;
 
 fn store(capacity: u64, policy: BuiltinPolicy) -> Store {
     let limits = StoreLimits {
@@ -257,7 +258,7 @@ fn concurrent_writers_and_readers_agree() {
         max_item_size: 1 << 20,
         default_ttl_ms: 0,
     };
-    let s = std::sync::Arc::new(Store::new(8, limits, || BuiltinPolicy::Lru.build(1 << 27)));
+    let s = Arc::new(Store::new(8, limits, || BuiltinPolicy::Lru.build(1 << 27)));
     let threads: Vec<_> = (0..4u32)
         .map(|t| {
             let s = s.clone();
@@ -276,4 +277,81 @@ fn concurrent_writers_and_readers_agree() {
     }
     assert_eq!(s.get_vec(b"shared").unwrap(), b"20000");
     assert_eq!(s.stats().keys, 20_001);
+}
+
+/// A built-in policy that counts how often the shard asks it for victims.
+struct CountingVictims {
+    inner: Box<dyn crate::policy::EvictionPolicy>,
+    calls: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl crate::policy::EvictionPolicy for CountingVictims {
+    fn name(&self) -> &str {
+        "counting"
+    }
+    fn set_capacity(&mut self, capacity_bytes: u64) {
+        self.inner.set_capacity(capacity_bytes)
+    }
+    fn on_insert(&mut self, entry: crate::policy::EntryMeta) {
+        self.inner.on_insert(entry)
+    }
+    fn on_update(&mut self, old: crate::policy::EntryMeta, new: crate::policy::EntryMeta) {
+        self.inner.on_update(old, new)
+    }
+    fn on_access(&mut self, slots: &[crate::policy::Slot]) {
+        self.inner.on_access(slots)
+    }
+    fn on_remove(&mut self, entry: crate::policy::EntryMeta) {
+        self.inner.on_remove(entry)
+    }
+    fn victims(&mut self, bytes: u64, out: &mut dyn crate::policy::VictimSink) {
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.victims(bytes, out)
+    }
+    fn clear(&mut self) {
+        self.inner.clear()
+    }
+}
+
+#[test]
+fn a_full_shard_asks_for_victims_once_per_several_inserts() {
+    let cap = 1 << 20;
+    let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let limits = StoreLimits {
+        capacity_bytes: cap,
+        max_item_size: 1 << 20,
+        default_ttl_ms: 0,
+    };
+    let counter = calls.clone();
+    let s = Store::new(1, limits, move || {
+        Box::new(CountingVictims {
+            inner: BuiltinPolicy::S3fifo.build(cap),
+            calls: counter.clone(),
+        })
+    });
+    let mut i = 0u32;
+    while s.stats().evictions == 0 {
+        set(&s, &i.to_le_bytes(), &[7u8; 100]);
+        i += 1;
+    }
+    let before = calls.load(std::sync::atomic::Ordering::Relaxed);
+    let inserts = 10_000u32;
+    for j in i..i + inserts {
+        set(&s, &j.to_le_bytes(), &[7u8; 100]);
+        assert!(s.stats().bytes <= cap);
+    }
+    let asked = calls.load(std::sync::atomic::Ordering::Relaxed) - before;
+    // 1 MiB frees 1 KiB beyond each write's need: about seven 140-byte entries per request.
+    assert!(
+        asked * 4 < inserts as u64,
+        "{asked} victim requests for {inserts} inserts into a full shard"
+    );
+    let st = s.stats();
+    assert_eq!(st.policy_shortfalls, 0, "{st:?}");
+    // ...and no more than that: a full shard still holds its capacity less the headroom.
+    assert!(
+        st.bytes + super::shard::eviction_headroom(cap) + 200 >= cap,
+        "{st:?}"
+    );
 }

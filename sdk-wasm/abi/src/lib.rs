@@ -17,7 +17,9 @@
 /// - **2**: adds [`EVENT_UPDATE`]: an overwrite is one event instead of a remove and an insert.
 /// - **3**: adds the optional access map ([`EXPORT_ACCESS_MAP`]): per-slot read counters in the
 ///   guest's memory that the host bumps in place, so a read costs the plugin no event.
-pub const ABI_VERSION: i32 = 3;
+/// - **4**: adds declared admission modes ([`EXPORT_ADMIT_MODE`]): an admission hook that is never
+///   called, or one the host decides from the plugin's verdict map and tells of writes in batches.
+pub const ABI_VERSION: i32 = 4;
 /// The oldest version the host still serves. A version-1 module is sent an overwrite as
 /// [`EVENT_REMOVE`] followed by [`EVENT_INSERT`], as it always was.
 pub const OLDEST_ABI_VERSION: i32 = 1;
@@ -50,6 +52,15 @@ pub const EXPORT_PREFETCH: &str = "larder_prefetch";
 pub const EXPORT_ROUTE: &str = "larder_route";
 /// ABI 3, optional, eviction only: `() -> i32`, the address of the access map's descriptor.
 pub const EXPORT_ACCESS_MAP: &str = "larder_access_map";
+/// ABI 4, optional, admission only: `() -> i32`, one of the `ADMIT_MODE_*` values, asked once
+/// after `larder_init`. Absent means [`ADMIT_MODE_DECIDE`].
+pub const EXPORT_ADMIT_MODE: &str = "larder_admit_mode";
+/// ABI 4, required in [`ADMIT_MODE_OBSERVE`]: `(n_requests: i32) -> i32`, apply that many
+/// [`ADMIT_RECORD_LEN`]-byte records from the scratch buffer; return 0.
+pub const EXPORT_ADMIT_OBSERVE: &str = "larder_admit_observe";
+/// ABI 4, required in [`ADMIT_MODE_OBSERVE`]: `() -> i32`, the address of the verdict map's
+/// descriptor ([`VERDICT_MAP_DESCRIPTOR_LEN`] bytes).
+pub const EXPORT_ADMIT_VERDICTS: &str = "larder_admit_verdicts";
 
 /// Exported function signatures the host checks at upload: (name, params, results), types as
 /// wasm value type letters (`i` = i32, `I` = i64).
@@ -66,6 +77,9 @@ pub const EXPORT_SIGNATURES: &[(&str, &str, &str)] = &[
     (EXPORT_PREFETCH, "Iii", "i"),
     (EXPORT_ROUTE, "Ii", "I"),
     (EXPORT_ACCESS_MAP, "", "i"),
+    (EXPORT_ADMIT_MODE, "", "i"),
+    (EXPORT_ADMIT_OBSERVE, "i", "i"),
+    (EXPORT_ADMIT_VERDICTS, "", "i"),
 ];
 
 /// Bits of `larder_hooks()`.
@@ -112,6 +126,27 @@ pub const MAX_VICTIMS: usize = 64;
 /// reads it again after every call.
 pub const ACCESS_MAP_DESCRIPTOR_LEN: usize = 12;
 
+/// Admission mode (ABI 4): `larder_admit` is asked once per new key and its answer decides.
+pub const ADMIT_MODE_DECIDE: i32 = 0;
+/// Admission mode: the hook is never called and every key is admitted (a plugin whose admission
+/// has nothing to decide costs nothing).
+pub const ADMIT_MODE_NEVER: i32 = 1;
+/// Admission mode: the host decides each new key from the plugin's verdict map, without a call,
+/// and delivers the requests (with the verdicts it gave) in batches to `larder_admit_observe`, from
+/// which the plugin updates its map. Decisions lag the requests by at most one batch; context tags
+/// are not visible (the call is not inside a request).
+pub const ADMIT_MODE_OBSERVE: i32 = 2;
+/// One admission record in the scratch buffer: `hash: u64, size: u32, admitted: u32, ttl_ms: u64`,
+/// little-endian, back to back from offset 0. `admitted` is 1 if the host stored the key.
+pub const ADMIT_RECORD_LEN: usize = 24;
+/// Most admission records the host passes in one `larder_admit_observe` call.
+pub const ADMIT_BATCH: usize = 256;
+/// The verdict map's descriptor, at the address `larder_admit_verdicts` returns: `ptr: u32, len:
+/// u32`, little-endian: `len` bytes at `ptr`. A key whose hash `h` has bit `h % (8 * len)` set
+/// (byte `i / 8`, bit `i % 8`, least significant first) is admitted; clear, it is dropped.
+/// `len = 0` admits every key. Read again after every `larder_admit_observe` call.
+pub const VERDICT_MAP_DESCRIPTOR_LEN: usize = 8;
+
 /// Most keys one `larder_prefetch` answer may name; the rest are ignored and counted.
 pub const MAX_PREFETCH_KEYS: usize = 16;
 /// Longest key the host stores, and so the longest key a prefetch or routing call receives or a
@@ -128,3 +163,4 @@ pub const MAX_LOG_LEN: usize = 512;
 const _: () = assert!(EVENT_BATCH * EVENT_LEN <= MIN_SCRATCH_LEN);
 const _: () = assert!(MAX_KEY_LEN <= MIN_SCRATCH_LEN);
 const _: () = assert!(MAX_VICTIMS * 4 <= MIN_SCRATCH_LEN);
+const _: () = assert!(ADMIT_BATCH * ADMIT_RECORD_LEN <= MIN_SCRATCH_LEN);
