@@ -196,16 +196,13 @@ impl GuestInstance {
         }
         let access_map = match access_map_fn {
             None => None,
-            Some(f) => {
-                let at = f.call(&mut store, ()).map_err(|e| start_fault(&store, e))? as u32;
-                let at = at as usize;
-                if at + abi::ACCESS_MAP_DESCRIPTOR_LEN > memory.data_size(&store) {
-                    return Err(Fault::Start(
-                        "access map descriptor lies outside the memory".into(),
-                    ));
-                }
-                Some(at)
-            }
+            Some(f) => Some(descriptor_address(
+                &mut store,
+                &memory,
+                &f,
+                abi::ACCESS_MAP_DESCRIPTOR_LEN,
+                "access map",
+            )?),
         };
         if let Some(init_fn) = &exports.init {
             let args = (
@@ -239,16 +236,13 @@ impl GuestInstance {
             },
         };
         let verdicts = match (admit_mode, verdicts_fn, &exports.admit_observe) {
-            (AdmitMode::Observe, Some(f), Some(_)) => {
-                let at = f.call(&mut store, ()).map_err(|e| start_fault(&store, e))? as u32;
-                let at = at as usize;
-                if at + abi::VERDICT_MAP_DESCRIPTOR_LEN > memory.data_size(&store) {
-                    return Err(Fault::Start(
-                        "verdict map descriptor lies outside the memory".into(),
-                    ));
-                }
-                Some(at)
-            }
+            (AdmitMode::Observe, Some(f), Some(_)) => Some(descriptor_address(
+                &mut store,
+                &memory,
+                &f,
+                abi::VERDICT_MAP_DESCRIPTOR_LEN,
+                "verdict map",
+            )?),
             (AdmitMode::Observe, _, _) => {
                 return Err(Fault::Start(format!(
                     "larder_admit_mode is observe ({}), which needs the exports {} and {}",
@@ -290,11 +284,7 @@ impl GuestInstance {
             return AccessMap::default();
         };
         let data = self.memory.data(&self.store);
-        let word = |i: usize| {
-            let b = &data[at + 4 * i..at + 4 * i + 4];
-            u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
-        };
-        let (ptr, len, max) = (word(0), word(1), word(2));
+        let [ptr, len, max] = descriptor_words(data, at);
         if max == 0 || max > u8::MAX as usize || ptr.checked_add(len).is_none_or(|e| e > data.len())
         {
             return AccessMap::default();
@@ -318,11 +308,7 @@ impl GuestInstance {
             return VerdictMap::default();
         };
         let data = self.memory.data(&self.store);
-        let word = |i: usize| {
-            let b = &data[at + 4 * i..at + 4 * i + 4];
-            u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
-        };
-        let (ptr, len) = (word(0), word(1));
+        let [ptr, len] = descriptor_words(data, at);
         if ptr.checked_add(len).is_none_or(|e| e > data.len()) {
             return VerdictMap::default();
         }
@@ -444,6 +430,34 @@ impl GuestInstance {
         f.call(&mut self.store, (hash as i64, key_len as i32))
             .map_err(|e| self.fault(e))
     }
+}
+
+/// Ask a descriptor export for its address and check that `len` bytes there lie in the memory.
+fn descriptor_address(
+    store: &mut Store<HostState>,
+    memory: &Memory,
+    export: &TypedFunc<(), i32>,
+    len: usize,
+    what: &str,
+) -> Result<usize, Fault> {
+    let at = export
+        .call(&mut *store, ())
+        .map_err(|e| start_fault(store, e))? as u32 as usize;
+    if at + len > memory.data_size(&*store) {
+        return Err(Fault::Start(format!(
+            "{what} descriptor lies outside the memory"
+        )));
+    }
+    Ok(at)
+}
+
+/// The `N` little-endian `u32` words of a descriptor at `at` (checked to lie in `data` at start;
+/// linear memory never shrinks).
+fn descriptor_words<const N: usize>(data: &[u8], at: usize) -> [usize; N] {
+    std::array::from_fn(|i| {
+        let b = &data[at + 4 * i..at + 4 * i + 4];
+        u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
+    })
 }
 
 fn start_fault(store: &Store<HostState>, e: wasmtime::Error) -> Fault {
