@@ -326,7 +326,12 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     }
     let bus_addr = cluster.as_ref().map(|c| c.node.bus_addr());
     let shutdown_control = Arc::new(ShutdownControl::new());
+    let alerts = Arc::new(
+        AlertEngine::new(&config.alerts, Arc::clone(&namespaces))
+            .context("invalid [alerts] config")?,
+    );
     let state = AppState {
+        alerts: Some(Arc::clone(&alerts)),
         namespaces: Arc::clone(&namespaces),
         metrics,
         persistence: persistence.clone(),
@@ -347,10 +352,6 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
             .then(|| config.auth_limits.trusted_proxies.clone()),
         shutdown_signal(shutdown.subscribe(), requested()),
     ));
-    let alerts = Arc::new(
-        AlertEngine::new(&config.alerts, Arc::clone(&namespaces))
-            .context("invalid [alerts] config")?,
-    );
     persistence::restore_alert_rules(&alerts, loaded.as_ref().and_then(|l| l.catalog.as_ref()));
     persistence::restore_experiments(
         &state.namespaces,

@@ -20,6 +20,9 @@ pub struct AppState {
     pub auth: Option<Arc<crate::auth::Auth>>,
     /// The TLS settings of the TLS ports; `None` without TLS.
     pub tls: Option<Arc<crate::tls::ServerTls>>,
+    /// The alert rules and alerts; `None` where nothing evaluates alerts (tests that serve one
+    /// protocol alone).
+    pub alerts: Option<Arc<larder_runtime::alert::AlertEngine>>,
     /// Lets `SHUTDOWN` stop the node; `None` where nothing runs the node's shutdown (tests
     /// that serve one protocol alone).
     pub shutdown: Option<Arc<crate::server::ShutdownControl>>,

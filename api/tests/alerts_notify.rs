@@ -38,6 +38,7 @@ fn cold_rule(name: &str, namespace: Option<&str>, cooldown_secs: u64) -> AlertRu
         severity: Severity::Critical,
         window_secs: 10,
         cooldown_secs,
+        webhook: None,
     }
 }
 
@@ -232,6 +233,7 @@ async fn memory_above_share_fires_while_full_and_resolves_after_flush() {
         severity: Severity::Warning,
         window_secs: 5,
         cooldown_secs: 0,
+        webhook: None,
     };
     let config = AlertsConfig {
         rules: vec![rule],

@@ -833,7 +833,7 @@ async fn a_tenant_origin_may_not_reach_private_addresses_unless_allowed() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // Operator routes stay the operator's.
-    for path in ["/v1/tenants", "/v1/node", "/v1/alerts"] {
+    for path in ["/v1/tenants", "/v1/node"] {
         let (status, body) = http.get(&a, path).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
         assert_eq!(body["error"]["code"], "operator_only");
@@ -1189,4 +1189,169 @@ async fn client_list_and_kill_see_only_the_callers_tenant() {
         .await
         .unwrap();
     assert_eq!(killed, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_keeps_its_own_alert_rules_and_sees_only_their_alerts() {
+    let node = server::start(&config(None)).await.unwrap();
+    let http = Http::new(&node);
+    let a = tenant_with_key(&http, "a", json!({"max_alert_rules": 2})).await;
+    let b = tenant_with_key(&http, "b", json!({})).await;
+    let full = json!({"name": "full", "namespace": "default",
+        "condition": {"kind": "memory_above", "share": 0.0}, "window_secs": 1, "cooldown_secs": 0});
+    let (status, made) = http
+        .json(&a, Method::POST, "/v1/alerts/rules", full.clone())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    assert_eq!(
+        (&made["name"], &made["namespace"]),
+        (&json!("full"), &json!("default"))
+    );
+    // B may use the same name: nothing tells it A has one.
+    let (status, made) = http
+        .json(&b, Method::POST, "/v1/alerts/rules", full.clone())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+
+    let (_, mine) = http.get(&a, "/v1/alerts/rules").await;
+    assert_eq!(mine["rules"].as_array().unwrap().len(), 1, "{mine}");
+    assert_eq!(mine["rules"][0]["name"], "full");
+    let (_, all) = http.get(OPERATOR_KEY, "/v1/alerts/rules").await;
+    let names: Vec<_> = all["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["name"].clone(), r["namespace"].clone()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (json!("a/full"), json!("a/default")),
+            (json!("b/full"), json!("b/default"))
+        ]
+    );
+
+    // What A may not do, each answered as for a rule or namespace that does not exist.
+    let refusals = [
+        (
+            Method::DELETE,
+            "/v1/alerts/rules/b%2Ffull",
+            None,
+            StatusCode::NOT_FOUND,
+            "alert_rule_not_found",
+        ),
+        (
+            Method::POST,
+            "/v1/alerts/rules",
+            Some(
+                json!({"name": "x", "namespace": "b/default", "condition": {"kind": "memory_above", "share": 0.5}}),
+            ),
+            StatusCode::BAD_REQUEST,
+            "namespace_not_found",
+        ),
+        (
+            Method::POST,
+            "/v1/alerts/rules",
+            Some(json!({"name": "down", "condition": {"kind": "member_down"}})),
+            StatusCode::BAD_REQUEST,
+            "invalid_alert_rule",
+        ),
+        (
+            Method::POST,
+            "/v1/alerts/rules",
+            Some(
+                json!({"name": "hook", "webhook": "http://127.0.0.1:9/x", "condition": {"kind": "memory_above", "share": 0.5}}),
+            ),
+            StatusCode::BAD_REQUEST,
+            "webhook_not_allowed",
+        ),
+    ];
+    for (method, path, body, want, code) in refusals {
+        let (method_again, body_again) = (method.clone(), body.clone());
+        let (status, _, answer) = http.send(&a, method, path, body.map(Body::Json)).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (want, Some(code)),
+            "{path}: {answer}"
+        );
+        // Only the name A gave is echoed: answered as B's name would be were it nobody's.
+        let echoed = answer.to_string().replace("b/", "zz/");
+        let control_path = path.replace("b%2F", "zz%2F");
+        let control_body =
+            body_again.map(|b| serde_json::from_str(&b.to_string().replace("b/", "zz/")).unwrap());
+        let (_, _, control) = http
+            .send(
+                &a,
+                method_again,
+                &control_path,
+                control_body.map(Body::Json),
+            )
+            .await;
+        assert_eq!(echoed, control.to_string());
+    }
+    let second = json!({"name": "second", "condition": {"kind": "memory_above", "share": 0.9}});
+    let (status, _) = http
+        .json(&a, Method::POST, "/v1/alerts/rules", second)
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let third = json!({"name": "third", "condition": {"kind": "memory_above", "share": 0.9}});
+    let (status, over) = http.json(&a, Method::POST, "/v1/alerts/rules", third).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{over}");
+    assert_eq!(over["error"]["code"], "quota_exceeded");
+
+    // A's namespace holds something, B's does not: only A's rule fires, and A sees it under
+    // its own names; B sees no alert at all.
+    let (status, _, _) = http
+        .send(
+            &a,
+            Method::PUT,
+            "/v1/namespaces/default/keys/k",
+            Some(Body::Raw(b"v".to_vec())),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let fired = loop {
+        let (_, alerts) = http.get(&a, "/v1/alerts").await;
+        if let Some(first) = alerts["active"].as_array().and_then(|a| a.first()) {
+            break first.clone();
+        }
+        assert!(Instant::now() < deadline, "A's rule never fired: {alerts}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        (&fired["rule"], &fired["namespace"]),
+        (&json!("full"), &json!("default"))
+    );
+    let (_, theirs) = http.get(&b, "/v1/alerts").await;
+    assert_eq!(theirs["active"], json!([]), "{theirs}");
+    assert_eq!(
+        theirs["notifiers"],
+        json!([]),
+        "the node's notifiers are the operator's"
+    );
+    let (_, everything) = http.get(OPERATOR_KEY, "/v1/alerts").await;
+    assert!(
+        everything["active"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["rule"] == "a/full" && x["namespace"] == "a/default"),
+        "{everything}"
+    );
+
+    // Deleting the tenant deletes its rules.
+    let (status, _, _) = http
+        .send(OPERATOR_KEY, Method::DELETE, "/v1/tenants/a", None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, left) = http.get(OPERATOR_KEY, "/v1/alerts/rules").await;
+    let left: Vec<_> = left["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].clone())
+        .collect();
+    assert_eq!(left, [json!("b/full")]);
+    node.shutdown().await.unwrap();
 }

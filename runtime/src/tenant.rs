@@ -78,6 +78,10 @@ pub struct TenantQuotas {
     #[serde(default = "default_max_users")]
     #[schema(example = 100)]
     pub max_users: u32,
+    /// Alert rules the tenant may hold (`POST /v1/alerts/rules`).
+    #[serde(default = "default_max_alert_rules")]
+    #[schema(example = 20)]
+    pub max_alert_rules: u32,
     /// Operations per second over all its keys and connections (each RESP command and REST
     /// request is one); absent: unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,9 +91,9 @@ pub struct TenantQuotas {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1, example = 1000)]
     pub ops_burst: Option<u32>,
-    /// Whether its namespaces' origins may be loopback, link-local or private addresses.
-    /// Only an operator sets this; the default refuses them, so a tenant cannot use the cache
-    /// to reach the operator's internal network.
+    /// Whether its namespaces' origins and its alert rules' webhooks may be loopback,
+    /// link-local or private addresses. Only an operator sets this; the default refuses them,
+    /// so a tenant cannot use the cache to reach the operator's internal network.
     #[serde(default)]
     pub allow_private_origins: bool,
 }
@@ -115,6 +119,9 @@ fn default_max_api_keys() -> u32 {
 fn default_max_users() -> u32 {
     100
 }
+fn default_max_alert_rules() -> u32 {
+    20
+}
 fn default_max_connections() -> u32 {
     1000
 }
@@ -130,6 +137,7 @@ impl Default for TenantQuotas {
             max_connections: default_max_connections(),
             max_api_keys: default_max_api_keys(),
             max_users: default_max_users(),
+            max_alert_rules: default_max_alert_rules(),
             ops_per_second: None,
             ops_burst: None,
             allow_private_origins: false,

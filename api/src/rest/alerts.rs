@@ -4,6 +4,12 @@
 //!
 //! The routes carry the [`AlertEngine`] as their own state, so the engine stays optional for
 //! whoever builds an [`crate::state::AppState`] without alerting (tests of other front ends).
+//!
+//! A tenant's caller sees and changes only its own rules and their alerts, under its own names:
+//! its rule `cold` on `carts` is `acme/cold` on `acme/carts` to the engine and the operator
+//! (see [`larder_runtime::alert::rule`]). Another tenant's rule answers exactly as a missing one.
+//! The node's notifiers are the operator's; a tenant's rules notify their own webhooks only, and
+//! the tenant sees only those webhooks' status.
 
 use std::sync::Arc;
 
@@ -16,8 +22,11 @@ use larder_runtime::alert::{Alert, AlertEngine, AlertError, AlertList, AlertRule
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use larder_runtime::tenant;
+
 use super::error::{ApiError, ErrorBody};
-use super::extract::JsonBody;
+use super::extract::{Caller, JsonBody};
+use crate::tenants::NsView;
 
 /// What `GET /v1/alerts` returns.
 #[derive(Debug, Serialize, ToSchema)]
@@ -49,6 +58,61 @@ impl From<AlertError> for ApiError {
     }
 }
 
+/// How a caller names rules and the namespaces they watch.
+struct RuleView(NsView);
+
+impl RuleView {
+    fn tenant(&self) -> Option<&str> {
+        self.0.tenant_name()
+    }
+
+    /// Whether the caller may see what the engine calls `internal` (a rule's name).
+    fn sees(&self, internal: &str) -> bool {
+        self.tenant()
+            .is_none_or(|t| tenant::split(internal).0 == Some(t))
+    }
+
+    /// The engine's name of the caller's rule `shown`; `None` when no rule of the caller could
+    /// be named so (a tenant's name never holds a `/`).
+    fn internal(&self, shown: &str) -> Option<String> {
+        match self.tenant() {
+            None => Some(shown.to_string()),
+            Some(_) if shown.contains(tenant::SEPARATOR) => None,
+            Some(t) => Some(tenant::full_name(t, shown)),
+        }
+    }
+
+    /// The caller's name for what the engine calls `internal` (a rule or a namespace).
+    fn shown(&self, internal: &str) -> String {
+        match self.tenant() {
+            None => internal.to_string(),
+            Some(_) => tenant::split(internal).1.to_string(),
+        }
+    }
+
+    fn rule(&self, mut rule: AlertRule) -> AlertRule {
+        rule.name = self.shown(&rule.name);
+        rule.namespace = rule.namespace.map(|ns| self.shown(&ns));
+        rule
+    }
+
+    fn alert(&self, mut alert: Alert) -> Alert {
+        alert.rule = self.shown(&alert.rule);
+        alert.namespace = self.shown(&alert.namespace);
+        alert
+    }
+
+    /// The engine's error in the caller's names.
+    fn error(&self, err: AlertError) -> ApiError {
+        ApiError::from(match err {
+            AlertError::DuplicateRule(name) => AlertError::DuplicateRule(self.shown(&name)),
+            AlertError::UnknownRule(name) => AlertError::UnknownRule(self.shown(&name)),
+            AlertError::UnknownNamespace(ns) => AlertError::UnknownNamespace(self.shown(&ns)),
+            other => other,
+        })
+    }
+}
+
 /// The alert routes, ready to merge into the application router.
 pub fn router<S: Clone + Send + Sync + 'static>(
     engine: Arc<AlertEngine>,
@@ -66,14 +130,36 @@ pub fn router<S: Clone + Send + Sync + 'static>(
     get,
     path = "/v1/alerts",
     tag = "alerts",
-    responses((status = 200, description = "Firing alerts, recently resolved ones (newest first) and notifier status", body = AlertsOverview))
+    responses((status = 200, description = "Firing alerts, recently resolved ones (newest first) and notifier status; a tenant sees its own rules' alerts and webhooks only", body = AlertsOverview))
 )]
-pub async fn list_alerts(State(engine): State<Arc<AlertEngine>>) -> Json<AlertsOverview> {
+pub async fn list_alerts(
+    State(engine): State<Arc<AlertEngine>>,
+    caller: Caller,
+) -> Json<AlertsOverview> {
+    let view = RuleView(caller.view());
     let AlertList { active, recent } = engine.alerts();
+    let mine = |alerts: Vec<Alert>| -> Vec<Alert> {
+        alerts
+            .into_iter()
+            .filter(|a| view.sees(&a.rule))
+            .map(|a| view.alert(a))
+            .collect()
+    };
+    let notifiers = engine
+        .notifiers()
+        .into_iter()
+        .filter(|n| {
+            view.tenant().is_none() || n.rule.as_deref().is_some_and(|rule| view.sees(rule))
+        })
+        .map(|mut n| {
+            n.rule = n.rule.map(|rule| view.shown(&rule));
+            n
+        })
+        .collect();
     Json(AlertsOverview {
-        active,
-        recent,
-        notifiers: engine.notifiers(),
+        active: mine(active),
+        recent: mine(recent),
+        notifiers,
     })
 }
 
@@ -81,11 +167,20 @@ pub async fn list_alerts(State(engine): State<Arc<AlertEngine>>) -> Json<AlertsO
     get,
     path = "/v1/alerts/rules",
     tag = "alerts",
-    responses((status = 200, description = "Every alert rule, in the order they were added", body = AlertRuleList))
+    responses((status = 200, description = "Every alert rule the caller may see, in the order they were added", body = AlertRuleList))
 )]
-pub async fn list_rules(State(engine): State<Arc<AlertEngine>>) -> Json<AlertRuleList> {
+pub async fn list_rules(
+    State(engine): State<Arc<AlertEngine>>,
+    caller: Caller,
+) -> Json<AlertRuleList> {
+    let view = RuleView(caller.view());
     Json(AlertRuleList {
-        rules: engine.rules(),
+        rules: engine
+            .rules()
+            .into_iter()
+            .filter(|r| view.sees(&r.name))
+            .map(|r| view.rule(r))
+            .collect(),
     })
 }
 
@@ -96,23 +191,54 @@ pub async fn list_rules(State(engine): State<Arc<AlertEngine>>) -> Json<AlertRul
     request_body = AlertRule,
     responses(
         (status = 201, description = "Added; judged from the next evaluation on", body = AlertRule),
-        (status = 400, description = "bad_json, invalid_alert_rule (the message names the field) or namespace_not_found", body = ErrorBody),
+        (status = 400, description = "bad_json, invalid_alert_rule (the message names the field), namespace_not_found, or webhook_not_allowed (a tenant's webhook at a private address)", body = ErrorBody),
         (status = 409, description = "alert_rule_exists", body = ErrorBody),
+        (status = 429, description = "quota_exceeded: the tenant holds max_alert_rules rules", body = ErrorBody),
     )
 )]
 pub async fn create_rule(
     State(engine): State<Arc<AlertEngine>>,
+    caller: Caller,
     JsonBody(rule): JsonBody<AlertRule>,
 ) -> Result<Response, ApiError> {
-    engine.add_rule(rule.clone())?;
-    Ok((StatusCode::CREATED, Json(rule)).into_response())
+    let view = RuleView(caller.view());
+    let Some(tenant) = caller.tenant() else {
+        engine.add_rule(rule.clone())?;
+        return Ok((StatusCode::CREATED, Json(rule)).into_response());
+    };
+    let namespace = match &rule.namespace {
+        Some(shown) => Some(
+            view.0
+                .internal(shown)
+                .map_err(|_| view.error(AlertError::UnknownNamespace(shown.clone())))?
+                .into_owned(),
+        ),
+        None => None,
+    };
+    let internal = AlertRule {
+        name: tenant::full_name(tenant.name(), &rule.name),
+        namespace,
+        ..rule
+    };
+    internal.validate()?;
+    let _one_change = tenant.lock_changes();
+    let held = engine
+        .rules()
+        .iter()
+        .filter(|r| r.owner() == Some(tenant.name()))
+        .count();
+    crate::tenants::check_alert_rule(tenant, held, internal.webhook.as_deref())?;
+    engine
+        .add_rule(internal.clone())
+        .map_err(|e| view.error(e))?;
+    Ok((StatusCode::CREATED, Json(view.rule(internal))).into_response())
 }
 
 #[utoipa::path(
     delete,
     path = "/v1/alerts/rules/{name}",
     tag = "alerts",
-    params(("name" = String, Path, description = "Rule name")),
+    params(("name" = String, Path, description = "Rule name (an operator names a tenant's rule tenant/rule)")),
     responses(
         (status = 204, description = "Deleted; its firing alerts resolve (and notify) on the next evaluation"),
         (status = 404, description = "alert_rule_not_found", body = ErrorBody),
@@ -120,8 +246,13 @@ pub async fn create_rule(
 )]
 pub async fn delete_rule(
     State(engine): State<Arc<AlertEngine>>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    engine.remove_rule(&name)?;
+    let view = RuleView(caller.view());
+    let internal = view
+        .internal(&name)
+        .ok_or_else(|| ApiError::from(AlertError::UnknownRule(name.clone())))?;
+    engine.remove_rule(&internal).map_err(|e| view.error(e))?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -79,13 +79,12 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
     })
 }
 
-/// Whether a route is the operator's alone: tenants, node-wide settings and state, and alerting
-/// (whose notifiers are the operator's). A tenant's key gets `403 operator_only` there, whatever
-/// its scope.
+/// Whether a route is the operator's alone: tenants, and node-wide settings and state. A tenant's
+/// key gets `403 operator_only` there, whatever its scope. (Alerting is not: a tenant keeps its
+/// own rules, see [`super::alerts`].)
 pub fn operator_only(path: &str) -> bool {
     path.starts_with("/v1/tenants")
         || path.starts_with("/v1/admin/")
-        || path.starts_with("/v1/alerts")
         || path == "/v1/node"
         || path == "/v1/cluster"
         || path.starts_with("/v1/cluster/")

@@ -129,6 +129,9 @@ impl From<QuotaError> for ApiError {
             QuotaError::PrivateOrigin(_) => {
                 Self::bad_request("origin_not_allowed", err.to_string())
             }
+            QuotaError::PrivateWebhook(_) => {
+                Self::bad_request("webhook_not_allowed", err.to_string())
+            }
         }
     }
 }

@@ -12,7 +12,7 @@
 //! | `cluster` | operator: `GET /v1/cluster`: members, health, slots, raft and replication backlog; `POST /v1/cluster/rebalance`, `POST /v1/cluster/members/{id}/drain` |
 //! | `openapi` | `GET /openapi.json` and the document itself (its links); Swagger UI is mounted at `/docs` |
 //! | `openapi_constraints` | the limits the server enforces, added to the document's schemas and parameters |
-//! | `alerts` | admin: `GET /v1/alerts`, `GET/POST /v1/alerts/rules`, `DELETE /v1/alerts/rules/{name}` |
+//! | `alerts` | admin: `GET /v1/alerts`, `GET/POST /v1/alerts/rules`, `DELETE /v1/alerts/rules/{name}` (a tenant: its own rules) |
 //! | `auth` | with authentication on: the bearer-token middleware and the scope of every route |
 //! | `api_keys` | admin: `GET/POST /v1/api-keys`, `GET/DELETE /v1/api-keys/{id}`, `POST /v1/admin/tls/reload` |
 //! | `users` | admin: `GET /v1/users`, `GET/PUT/DELETE /v1/users/{name}`: users with passwords (as `ACL SETUSER`) |

@@ -94,7 +94,7 @@ use openapi_constraints::Constraints;
     tags(
         (name = "keys", description = "Data: values by key, TTLs, counters, batches"),
         (name = "namespaces", description = "Admin: namespace configuration and live statistics"),
-        (name = "alerts", description = "Admin: alert rules, firing and recent alerts, notifier status"),
+        (name = "alerts", description = "Admin: alert rules, firing and recent alerts, notifier status (a tenant: its own rules and their webhooks)"),
         (name = "plugins", description = "Admin: WebAssembly policy plugins (upload, list, describe)"),
         (name = "experiments", description = "Admin: A/B experiments and shadow evaluation"),
         (name = "security", description = "Admin: API keys, users with passwords and TLS certificate reload"),

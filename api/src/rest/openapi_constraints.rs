@@ -640,6 +640,7 @@ mod tests {
             severity: Severity::Info,
             window_secs,
             cooldown_secs,
+            webhook: None,
         };
         let week = MAX_ALERT_WINDOW_SECS;
         assert!(rule("a.b-c_d", 1, 0, 0.0).validate().is_ok());

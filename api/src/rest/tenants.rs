@@ -229,7 +229,7 @@ pub async fn put_tenant(
     tag = "tenants",
     params(("name" = String, Path, description = "Tenant name")),
     responses(
-        (status = 204, description = "Deleted with its namespaces and keys"),
+        (status = 204, description = "Deleted with its namespaces, keys and alert rules"),
         (status = 404, description = "tenant_not_found", body = ErrorBody),
         (status = 409, description = "auth_disabled", body = ErrorBody),
     )
@@ -243,6 +243,10 @@ pub async fn delete_tenant(
         .remove_tenant(&name)
         .ok_or_else(|| ApiError::from(TenantError::NotFound(name.clone())))?;
     let namespaces = state.namespaces.delete_tenant(tenant.name());
-    tracing::info!(tenant = %name, namespaces, "tenant deleted");
+    let alert_rules = state
+        .alerts
+        .as_ref()
+        .map_or(0, |alerts| alerts.remove_tenant_rules(tenant.name()));
+    tracing::info!(tenant = %name, namespaces, alert_rules, "tenant deleted");
     Ok(StatusCode::NO_CONTENT)
 }

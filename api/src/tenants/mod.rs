@@ -25,8 +25,8 @@ mod quota;
 pub use names::{NsView, localize};
 
 pub use quota::{
-    QuotaError, check_namespace, check_plugin_upload, resolve_config_refs, resolve_experiment_refs,
-    resolve_ref, resolve_shadow_refs,
+    QuotaError, check_alert_rule, check_namespace, check_plugin_upload, resolve_config_refs,
+    resolve_experiment_refs, resolve_ref, resolve_shadow_refs,
 };
 
 use std::collections::{BTreeMap, HashMap};

@@ -29,6 +29,11 @@ pub enum QuotaError {
         "origin {0:?} resolves to a loopback, link-local or private address, which this tenant may not use (an operator can allow it with the allow_private_origins quota)"
     )]
     PrivateOrigin(String),
+    /// An alert rule's webhook points where the tenant may not send requests.
+    #[error(
+        "webhook {0:?} resolves to a loopback, link-local or private address, which this tenant may not use (an operator can allow it with the allow_private_origins quota)"
+    )]
+    PrivateWebhook(String),
 }
 
 fn exceeded(what: &'static str, quota: &'static str, would_be: u64, limit: u64) -> QuotaError {
@@ -99,6 +104,29 @@ pub fn check_namespace(
         && let Some(origin) = &config.origin
     {
         check_origin(&origin.url)?;
+    }
+    Ok(())
+}
+
+/// Whether `tenant` may add an alert rule watching through `webhook`, holding `held` rules now.
+pub fn check_alert_rule(
+    tenant: &Tenant,
+    held: usize,
+    webhook: Option<&str>,
+) -> Result<(), QuotaError> {
+    let quotas = tenant.quotas();
+    if held as u64 >= u64::from(quotas.max_alert_rules) {
+        return Err(exceeded(
+            "alert rules",
+            "max_alert_rules",
+            held as u64 + 1,
+            quotas.max_alert_rules.into(),
+        ));
+    }
+    if !quotas.allow_private_origins
+        && let Some(url) = webhook
+    {
+        check_origin(url).map_err(|_| QuotaError::PrivateWebhook(url.to_string()))?;
     }
     Ok(())
 }

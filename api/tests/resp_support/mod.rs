@@ -28,6 +28,7 @@ pub fn fresh_state() -> AppState {
         Arc::new(Namespaces::new(NamespaceConfig::default()).expect("default namespace"));
     let metrics = Arc::new(ServerMetrics::new(Arc::clone(&namespaces)));
     AppState {
+        alerts: None,
         namespaces,
         metrics,
         persistence: None,

@@ -8,9 +8,10 @@ use parking_lot::Mutex;
 
 use super::AlertError;
 use super::config::AlertsConfig;
+use super::dispatch::RULE_WEBHOOK_PER_MINUTE;
 use super::dispatch::{Dispatcher, NotifierStatus};
 use super::evaluator::{AlertList, ClusterSignals, Evaluator};
-use super::notifier::Notifier;
+use super::notifier::{Notifier, NotifierConfig, WebhookFormat};
 use super::rule::AlertRule;
 use crate::Namespaces;
 
@@ -48,17 +49,17 @@ impl AlertEngine {
                     .map_err(|reason| AlertError::InvalidNotifier { index, reason })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut evaluator = Evaluator::new(config.recent_limit);
-        for rule in &config.rules {
-            evaluator.add_rule(rule.clone(), &namespaces)?;
-        }
-        Ok(Self {
+        let engine = Self {
             namespaces,
             cluster: std::sync::OnceLock::new(),
-            evaluator: Mutex::new(evaluator),
+            evaluator: Mutex::new(Evaluator::new(config.recent_limit)),
             dispatcher: Dispatcher::new(notifiers),
             every: Duration::from_millis(config.evaluate_every_ms),
-        })
+        };
+        for rule in &config.rules {
+            engine.add_rule(rule.clone())?;
+        }
+        Ok(engine)
     }
 
     /// Give the cluster conditions their signals (a cluster member calls this once at start;
@@ -71,13 +72,51 @@ impl AlertEngine {
         self.evaluator.lock().rules().to_vec()
     }
 
+    /// Add a rule (and its own webhook, if it names one).
     pub fn add_rule(&self, rule: AlertRule) -> Result<(), AlertError> {
-        self.evaluator.lock().add_rule(rule, &self.namespaces)
+        let hook = match &rule.webhook {
+            Some(url) => Some(
+                Notifier::from_config(&NotifierConfig::Webhook {
+                    url: url.clone(),
+                    format: WebhookFormat::Json,
+                    max_per_minute: RULE_WEBHOOK_PER_MINUTE,
+                })
+                .map_err(|reason| AlertError::InvalidRule {
+                    field: "webhook",
+                    reason,
+                })?,
+            ),
+            None => None,
+        };
+        let name = rule.name.clone();
+        let mut evaluator = self.evaluator.lock();
+        evaluator.add_rule(rule, &self.namespaces)?;
+        if let Some(hook) = hook {
+            self.dispatcher.set_rule_hook(&name, hook);
+        }
+        Ok(())
     }
 
-    /// Remove a rule; alerts it had firing resolve, and say so, on the next tick.
+    /// Remove a rule; alerts it had firing resolve, and say so, on the next tick (to the node's
+    /// notifiers; its own webhook goes with it).
     pub fn remove_rule(&self, name: &str) -> Result<AlertRule, AlertError> {
-        self.evaluator.lock().remove_rule(name, unix_ms())
+        let removed = self.evaluator.lock().remove_rule(name, unix_ms())?;
+        self.dispatcher.remove_rule_hook(name);
+        Ok(removed)
+    }
+
+    /// Remove every rule of `tenant` (the tenant is being deleted); how many there were.
+    pub fn remove_tenant_rules(&self, tenant: &str) -> usize {
+        let theirs: Vec<String> = self
+            .rules()
+            .into_iter()
+            .filter(|r| r.owner() == Some(tenant))
+            .map(|r| r.name)
+            .collect();
+        theirs
+            .iter()
+            .filter(|name| self.remove_rule(name).is_ok())
+            .count()
     }
 
     pub fn alerts(&self) -> AlertList {

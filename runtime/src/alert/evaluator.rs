@@ -175,9 +175,15 @@ impl Evaluator {
                 self.judge_cluster(&rule, cluster, now_ms);
                 continue;
             }
-            let mut subjects: Vec<String> = match &rule.namespace {
-                Some(ns) => live.iter().filter(|l| *l == ns).cloned().collect(),
-                None => live.clone(),
+            let mut subjects: Vec<String> = match (&rule.namespace, rule.owner()) {
+                (Some(ns), _) => live.iter().filter(|l| *l == ns).cloned().collect(),
+                (None, None) => live.clone(),
+                // A tenant's "every namespace" is every namespace of its own.
+                (None, Some(owner)) => live
+                    .iter()
+                    .filter(|l| crate::tenant::split(l).0 == Some(owner))
+                    .cloned()
+                    .collect(),
             };
             // A namespace deleted under a firing alert is judged clear, so the alert resolves.
             for (r, ns) in self.active.keys() {
@@ -393,6 +399,44 @@ mod tests {
         let caught_up = signals(&[], &[("r1", 3)]);
         assert_eq!(e.evaluate_with(2_000, &namespaces, &caught_up).len(), 1);
         assert!(e.list().active.is_empty());
+    }
+
+    #[test]
+    fn a_tenants_rule_without_a_namespace_watches_only_the_tenants_namespaces() {
+        let namespaces = Namespaces::new(NamespaceConfig::default()).unwrap();
+        for name in ["default", "acme/default", "acme/carts", "other/default"] {
+            if name != "default" {
+                namespaces.create(name, NamespaceConfig::default()).unwrap();
+            }
+            namespaces
+                .get(name)
+                .unwrap()
+                .store()
+                .set(b"k", b"v", crate::SetOptions::default())
+                .unwrap();
+        }
+        let mut e = Evaluator::new(10);
+        let full = r#"{"condition":{"kind":"memory_above","share":0.0},"window_secs":1}"#;
+        let named = |name: &str| rule(&full.replacen('{', &format!(r#"{{"name":"{name}","#), 1));
+        e.add_rule(named("acme/any"), &namespaces).unwrap();
+        e.add_rule(named("all"), &namespaces).unwrap();
+        for at in [0, 500, 1_000, 1_500] {
+            e.evaluate(at, &namespaces);
+        }
+        let watched = |rule: &str| -> Vec<String> {
+            e.list()
+                .active
+                .iter()
+                .filter(|a| a.rule == rule)
+                .map(|a| a.namespace.clone())
+                .collect()
+        };
+        assert_eq!(watched("acme/any"), ["acme/carts", "acme/default"]);
+        assert_eq!(
+            watched("all"),
+            ["acme/carts", "acme/default", "default", "other/default"],
+            "an operator's rule watches every namespace, tenants' included"
+        );
     }
 
     #[test]

@@ -1,5 +1,10 @@
-//! What an operator asks to be told about: [`AlertRule`] = a condition over one namespace (or all
-//! of them), judged over a window, with a severity and a cool-down.
+//! What an operator or a tenant asks to be told about: [`AlertRule`] = a condition over one
+//! namespace (or all of them), judged over a window, with a severity and a cool-down.
+//!
+//! A tenant's rules are named like its namespaces: the tenant `acme`'s rule `cold` is the rule
+//! `acme/cold` to the engine, the catalog and the operator ([`AlertRule::owner`]). Such a rule
+//! watches only `acme`'s namespaces, cannot watch the cluster, and notifies only its own
+//! [`AlertRule::webhook`]: the node's notifiers are the operator's.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -126,6 +131,11 @@ pub struct AlertRule {
     /// inside the cool-down continues the same alert instead of starting a new one.
     #[serde(default = "default_cooldown_secs")]
     pub cooldown_secs: u64,
+    /// An `http(s)` URL this rule's notifications are also POSTed to, as the alert's JSON (the
+    /// generic webhook format), at most 20 a minute. A tenant's rule notifies only here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "https://hooks.example.com/larder")]
+    pub webhook: Option<String>,
 }
 
 fn default_window_secs() -> u64 {
@@ -136,6 +146,16 @@ fn default_cooldown_secs() -> u64 {
 }
 
 impl AlertRule {
+    /// The tenant whose rule this is (`acme` for `acme/cold`); `None` for an operator's rule.
+    pub fn owner(&self) -> Option<&str> {
+        crate::tenant::split(&self.name).0
+    }
+
+    /// The name without its owner: what the owning tenant calls the rule.
+    pub fn own_name(&self) -> &str {
+        crate::tenant::split(&self.name).1
+    }
+
     /// Reject rules that could never be evaluated sensibly, naming the field.
     pub fn validate(&self) -> Result<(), AlertError> {
         let bad = |field, reason: &str| {
@@ -144,21 +164,49 @@ impl AlertRule {
                 reason: reason.to_string(),
             })
         };
-        if self.name.is_empty() || self.name.len() > MAX_NAME_LEN {
+        let own = self.own_name();
+        if own.is_empty() || own.len() > MAX_NAME_LEN {
             return bad("name", "must be 1 to 64 characters");
         }
-        if !self
-            .name
+        if !own
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         {
             return bad("name", "may contain only letters, digits, '-', '_' and '.'");
+        }
+        if let Some(owner) = self.owner() {
+            if !crate::tenant::valid_tenant_name(owner) {
+                return bad(
+                    "name",
+                    "a tenant's rule is named tenant/rule, with a valid tenant name",
+                );
+            }
+            if self.condition.is_cluster() {
+                return bad(
+                    "condition.kind",
+                    "watches the cluster, which only an operator's rule may do",
+                );
+            }
+            if let Some(ns) = &self.namespace
+                && crate::tenant::split(ns).0 != Some(owner)
+            {
+                return bad(
+                    "namespace",
+                    "a tenant's rule watches only the tenant's own namespaces",
+                );
+            }
         }
         if self.namespace.as_deref() == Some("") {
             return bad(
                 "namespace",
                 "must not be empty; omit it to watch every namespace",
             );
+        }
+        if let Some(url) = &self.webhook {
+            let parsed = reqwest::Url::parse(url).ok();
+            if !parsed.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host()) {
+                return bad("webhook", "must be an http:// or https:// URL");
+            }
         }
         if self.window_secs == 0 || self.window_secs > MAX_WINDOW_SECS {
             return bad("window_secs", "must be between 1 and 604800 (a week)");
@@ -220,6 +268,50 @@ mod tests {
         assert!(
             rule(r#"{"name":"a","colour":1,"condition":{"kind":"memory_above","share":0.5}}"#)
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn a_tenants_rule_stays_inside_the_tenant() {
+        let ok = rule(
+            r#"{"name":"acme/cold","namespace":"acme/carts","condition":{"kind":"memory_above","share":0.5}}"#,
+        )
+        .unwrap();
+        assert_eq!((ok.owner(), ok.own_name()), (Some("acme"), "cold"));
+        assert!(ok.validate().is_ok());
+        let field = |json: &str| match rule(json).unwrap().validate() {
+            Err(AlertError::InvalidRule { field, .. }) => field,
+            other => panic!("expected invalid rule, got {other:?}"),
+        };
+        assert_eq!(
+            field(
+                r#"{"name":"acme/cold","namespace":"other/carts","condition":{"kind":"memory_above","share":0.5}}"#
+            ),
+            "namespace"
+        );
+        assert_eq!(
+            field(
+                r#"{"name":"acme/cold","namespace":"carts","condition":{"kind":"memory_above","share":0.5}}"#
+            ),
+            "namespace"
+        );
+        assert_eq!(
+            field(r#"{"name":"acme/down","condition":{"kind":"member_down"}}"#),
+            "condition.kind"
+        );
+        assert_eq!(
+            field(r#"{"name":"Acme/cold","condition":{"kind":"memory_above","share":0.5}}"#),
+            "name"
+        );
+        assert_eq!(
+            field(r#"{"name":"a/b/c","condition":{"kind":"memory_above","share":0.5}}"#),
+            "name"
+        );
+        assert_eq!(
+            field(
+                r#"{"name":"x","webhook":"ftp://example.com/","condition":{"kind":"memory_above","share":0.5}}"#
+            ),
+            "webhook"
         );
     }
 

@@ -659,6 +659,12 @@ export interface components {
             namespace?: string | null;
             severity?: components["schemas"]["Severity"];
             /**
+             * @description An `http(s)` URL this rule's notifications are also POSTed to, as the alert's JSON (the
+             *     generic webhook format), at most 20 a minute. A tenant's rule notifies only here.
+             * @example https://hooks.example.com/larder
+             */
+            webhook?: string | null;
+            /**
              * Format: uint64
              * @description The span the condition is judged over, in seconds (at least 1).
              */
@@ -1329,6 +1335,8 @@ export interface components {
             last_error?: string | null;
             /** Format: uint32 */
             max_per_minute: number;
+            /** @description The rule whose own webhook this is; absent for the node's notifiers. */
+            rule?: string | null;
             /** Format: uint64 */
             sent: number;
             /** @description Where it sends, e.g. "webhook http://hooks.example/alerts". */
@@ -1571,11 +1579,17 @@ export interface components {
         /** @description What one tenant may hold and use. Every field has a default, so `{}` is a valid quota set. */
         TenantQuotas: {
             /**
-             * @description Whether its namespaces' origins may be loopback, link-local or private addresses.
-             *     Only an operator sets this; the default refuses them, so a tenant cannot use the cache
-             *     to reach the operator's internal network.
+             * @description Whether its namespaces' origins and its alert rules' webhooks may be loopback,
+             *     link-local or private addresses. Only an operator sets this; the default refuses them,
+             *     so a tenant cannot use the cache to reach the operator's internal network.
              */
             allow_private_origins?: boolean;
+            /**
+             * Format: uint32
+             * @description Alert rules the tenant may hold (`POST /v1/alerts/rules`).
+             * @example 20
+             */
+            max_alert_rules?: number;
             /**
              * Format: uint32
              * @description API keys the tenant may hold.
@@ -1897,7 +1911,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Firing alerts, recently resolved ones (newest first) and notifier status */
+            /** @description Firing alerts, recently resolved ones (newest first) and notifier status; a tenant sees its own rules' alerts and webhooks only */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1944,7 +1958,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Every alert rule, in the order they were added */
+            /** @description Every alert rule the caller may see, in the order they were added */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2004,7 +2018,7 @@ export interface operations {
                     "application/json": components["schemas"]["AlertRule"];
                 };
             };
-            /** @description bad_json, invalid_alert_rule (the message names the field) or namespace_not_found */
+            /** @description bad_json, invalid_alert_rule (the message names the field), namespace_not_found, or webhook_not_allowed (a tenant's webhook at a private address) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2065,7 +2079,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Rule name */
+                /** @description Rule name (an operator names a tenant's rule tenant/rule) */
                 name: string;
             };
             cookie?: never;
@@ -5838,7 +5852,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Deleted with its namespaces and keys */
+            /** @description Deleted with its namespaces, keys and alert rules */
             204: {
                 headers: {
                     [name: string]: unknown;
