@@ -22,8 +22,6 @@ use larder_runtime::alert::{Alert, AlertEngine, AlertError, AlertList, AlertRule
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use larder_runtime::tenant;
-
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, JsonBody};
 use crate::tenants::NsView;
@@ -58,7 +56,8 @@ impl From<AlertError> for ApiError {
     }
 }
 
-/// How a caller names rules and the namespaces they watch.
+/// How a caller names rules and the namespaces they watch: a rule's name follows the namespace
+/// naming rule (`acme/cold`), so the namespace view does both.
 struct RuleView(NsView);
 
 impl RuleView {
@@ -68,26 +67,19 @@ impl RuleView {
 
     /// Whether the caller may see what the engine calls `internal` (a rule's name).
     fn sees(&self, internal: &str) -> bool {
-        self.tenant()
-            .is_none_or(|t| tenant::split(internal).0 == Some(t))
+        self.0.shown(internal).is_some()
     }
 
     /// The engine's name of the caller's rule `shown`; `None` when no rule of the caller could
     /// be named so (a tenant's name never holds a `/`).
     fn internal(&self, shown: &str) -> Option<String> {
-        match self.tenant() {
-            None => Some(shown.to_string()),
-            Some(_) if shown.contains(tenant::SEPARATOR) => None,
-            Some(t) => Some(tenant::full_name(t, shown)),
-        }
+        self.0.internal(shown).ok().map(|name| name.into_owned())
     }
 
-    /// The caller's name for what the engine calls `internal` (a rule or a namespace).
+    /// The caller's name for what the engine calls `internal` (a rule or a namespace the caller
+    /// sees).
     fn shown(&self, internal: &str) -> String {
-        match self.tenant() {
-            None => internal.to_string(),
-            Some(_) => tenant::split(internal).1.to_string(),
-        }
+        self.0.shown(internal).unwrap_or(internal).to_string()
     }
 
     fn rule(&self, mut rule: AlertRule) -> AlertRule {
@@ -216,7 +208,7 @@ pub async fn create_rule(
         None => None,
     };
     let internal = AlertRule {
-        name: tenant::full_name(tenant.name(), &rule.name),
+        name: view.0.name_to_create(&rule.name),
         namespace,
         ..rule
     };
